@@ -1,0 +1,121 @@
+package change
+
+import (
+	"fmt"
+	"time"
+)
+
+// Op is the kind of a change.
+type Op uint8
+
+// The operations a change can carry. The zero value is invalid.
+const (
+	OpInsert Op = iota + 1
+	OpUpdate
+	OpDelete
+	OpTruncate
+	OpSnapshot // a row read by the initial snapshot
+	OpMessage  // a logical decoding message (pg_logical_emit_message)
+)
+
+var opNames = [...]string{
+	OpInsert:   "insert",
+	OpUpdate:   "update",
+	OpDelete:   "delete",
+	OpTruncate: "truncate",
+	OpSnapshot: "snapshot",
+	OpMessage:  "message",
+}
+
+// String returns the lower-case name used in rule files ("insert", ...).
+func (o Op) String() string {
+	if int(o) < len(opNames) && opNames[o] != "" {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// ParseOp is the inverse of [Op.String].
+func ParseOp(s string) (Op, bool) {
+	for i, n := range opNames {
+		if n != "" && n == s {
+			return Op(i), true
+		}
+	}
+	return 0, false
+}
+
+// LSN is a Postgres write-ahead log position.
+type LSN uint64
+
+// String formats the LSN the way Postgres does ("16/B374D848").
+func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint32(l>>32), uint32(l)) }
+
+// ParseLSN parses the Postgres text form of an LSN.
+func ParseLSN(s string) (LSN, error) {
+	var hi, lo uint32
+	if _, err := fmt.Sscanf(s, "%X/%X", &hi, &lo); err != nil {
+		return 0, fmt.Errorf("parsing LSN %q: %w", s, err)
+	}
+	return LSN(uint64(hi)<<32 | uint64(lo)), nil
+}
+
+// Tx identifies the source transaction of a change.
+type Tx struct {
+	XID        uint32
+	CommitLSN  LSN       // LSN of the commit record (pgoutput Begin's final LSN)
+	CommitTime time.Time // commit timestamp, UTC
+	Origin     string    // replication origin name, "" if none
+}
+
+// Message is the payload of an OpMessage change.
+type Message struct {
+	Prefix        string
+	Content       []byte
+	Transactional bool
+}
+
+// Change is one decoded row change (or message) in a source transaction.
+type Change struct {
+	Op       Op
+	Database string
+	Schema   string // "" for messages
+	Table    string // "" for messages
+	// Key lists the replica identity / primary key columns, in table order.
+	Key []string
+	// New holds the row after the change (insert, update, snapshot); nil otherwise.
+	New map[string]any
+	// Old holds the row before the change when the server sent it (update with
+	// REPLICA IDENTITY FULL or a changed key, delete); nil when absent.
+	Old     map[string]any
+	Message *Message // OpMessage only
+	Tx      Tx
+	LSN     LSN    // LSN of this change's WAL record (0 for snapshot rows)
+	Ordinal uint64 // 0-based position of the change in its transaction
+}
+
+// QualifiedTable returns "schema.table".
+func (c *Change) QualifiedTable() string { return c.Schema + "." + c.Table }
+
+// unchanged is the type of [Unchanged].
+type unchanged struct{}
+
+func (unchanged) String() string { return "<unchanged-toast>" }
+
+// MarshalJSON makes an unchanged TOAST value visible, never silently null.
+func (unchanged) MarshalJSON() ([]byte, error) { return []byte(`{"$unchanged":true}`), nil }
+
+// Unchanged marks a TOASTed column whose value the server did not send because
+// it did not change. It is distinct from NULL (nil) and from "".
+var Unchanged any = unchanged{}
+
+// IsUnchanged reports whether v is the [Unchanged] marker.
+func IsUnchanged(v any) bool { _, ok := v.(unchanged); return ok }
+
+// Unknown is the text form of a value of a type capture does not decode
+// (composite types, extension types), flagged so rules can tell.
+type Unknown struct {
+	TypeOID  uint32
+	TypeName string
+	Text     string
+}

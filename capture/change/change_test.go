@@ -1,0 +1,43 @@
+package change
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestOpRoundTrip(t *testing.T) {
+	for op := OpInsert; op <= OpMessage; op++ {
+		got, ok := ParseOp(op.String())
+		if !ok || got != op {
+			t.Fatalf("ParseOp(%q) = %v, %v; want %v", op.String(), got, ok, op)
+		}
+	}
+	if _, ok := ParseOp("upsert"); ok {
+		t.Fatal("ParseOp accepted an unknown operation")
+	}
+}
+
+func TestLSNRoundTrip(t *testing.T) {
+	for _, l := range []LSN{0, 1, 0x16B374D848, 1<<64 - 1} {
+		got, err := ParseLSN(l.String())
+		if err != nil || got != l {
+			t.Fatalf("ParseLSN(%q) = %v, %v; want %v", l.String(), got, err, l)
+		}
+	}
+	if _, err := ParseLSN("nonsense"); err == nil {
+		t.Fatal("ParseLSN accepted nonsense")
+	}
+}
+
+func TestUnchangedIsNotNull(t *testing.T) {
+	b, err := json.Marshal(map[string]any{"a": Unchanged, "b": nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"a":{"$unchanged":true},"b":null}` {
+		t.Fatalf("got %s", b)
+	}
+	if !IsUnchanged(Unchanged) || IsUnchanged(nil) || IsUnchanged("") {
+		t.Fatal("IsUnchanged misclassifies")
+	}
+}

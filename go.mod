@@ -1,0 +1,3 @@
+module github.com/chronicler-dev/chronicler
+
+go 1.26
