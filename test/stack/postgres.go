@@ -269,7 +269,9 @@ func (p *Postgres) DatabaseURL(db string) string {
 }
 
 // ReplicationURL is a logical replication connection URL for db.
-func (p *Postgres) ReplicationURL(db string) string { return p.DatabaseURL(db) + "&replication=database" }
+func (p *Postgres) ReplicationURL(db string) string {
+	return p.DatabaseURL(db) + "&replication=database"
+}
 
 // Connect opens a connection to db; the test's cleanup closes it.
 func (p *Postgres) Connect(t testing.TB, db string) *pgx.Conn {
