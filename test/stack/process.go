@@ -1,12 +1,14 @@
 package stack
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -112,18 +114,56 @@ func (p *proc) stop(sig syscall.Signal, grace time.Duration) {
 	_ = p.cmd.Process.Signal(sig)
 	select {
 	case <-p.done:
-		return
 	case <-time.After(grace):
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
+	p.kill()
 }
 
-// kill sends SIGKILL to the process group and waits for the exit.
+// groupAlive reports whether a process of group pgid is still running.
+// Zombies do not count: they hold no resources, and where PID 1 does not reap
+// orphans (as in some sandboxes) they never disappear, so kill(-pgid, 0)
+// would report the group alive forever.
+func groupAlive(pgid int) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return syscall.Kill(-pgid, 0) == nil
+	}
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// Format: pid (comm) state ppid pgrp ...; comm may contain spaces.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 3 && f[0] != "Z" && f[0] != "X" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
+}
+
+// kill sends SIGKILL to the process group and waits until every process in
+// it is gone. Waiting for the leader is not enough: a killed postmaster's
+// backends can outlive it for a moment, still attached to its shared memory,
+// and a restart in that moment fails with "pre-existing shared memory block
+// is still in use".
 func (p *proc) kill() {
-	if p == nil || p.exited() {
+	if p == nil {
 		return
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	<-p.done
+	deadline := time.Now().Add(30 * time.Second)
+	for groupAlive(pgid) && time.Now().Before(deadline) {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		time.Sleep(5 * time.Millisecond) // poll interval while the kernel reaps the group
+	}
 }

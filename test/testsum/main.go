@@ -1,0 +1,154 @@
+// Command testsum reads `go test -json` on stdin and prints a readable
+// account of the run: the full output of every failed test and package,
+// every test that ran with its result and time, every skipped test with its
+// reason, and a closing line "N passed, N failed, N skipped".
+//
+// It exits 1 if anything failed (a test, a package's build, a panic outside a
+// test) or if no test ran at all, so ./test/run.sh cannot pass on nothing.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+type event struct {
+	Action  string
+	Package string
+	Test    string
+	Elapsed float64
+	Output  string
+}
+
+// verboseSubtests prints passing subtests too (they show which server a
+// self-test ran against); failures and skips are always printed.
+const verboseSubtests = true
+
+type key struct{ pkg, test string }
+
+type result struct {
+	action  string
+	elapsed float64
+	output  strings.Builder
+}
+
+func main() {
+	verbose := len(os.Args) > 1 && os.Args[1] == "-v"
+	os.Exit(run(os.Stdin, os.Stdout, verbose))
+}
+
+func run(in io.Reader, out io.Writer, verbose bool) int {
+	results := map[key]*result{}
+	var order []key
+	get := func(k key) *result {
+		r := results[k]
+		if r == nil {
+			r = &result{}
+			results[k] = r
+			order = append(order, k)
+		}
+		return r
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		var e event
+		if err := json.Unmarshal(line, &e); err != nil || e.Action == "" {
+			// Not test2json output (e.g. a build error printed by go test).
+			fmt.Fprintf(out, "%s\n", line)
+			continue
+		}
+		r := get(key{e.Package, e.Test})
+		switch e.Action {
+		case "output":
+			r.output.WriteString(e.Output)
+			if e.Test == "" && verbose {
+				fmt.Fprint(out, e.Output)
+			}
+		case "pass", "fail", "skip":
+			r.action = e.Action
+			r.elapsed = e.Elapsed
+			if e.Test == "" {
+				fmt.Fprintf(out, "%-4s %s (%.1fs)\n", strings.ToUpper(e.Action), e.Package, e.Elapsed)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		fmt.Fprintf(out, "testsum: reading input: %v\n", err)
+		return 1
+	}
+
+	var passed, failed, skipped int
+	pkgFailed := false
+	sort.SliceStable(order, func(i, j int) bool { return order[i].pkg < order[j].pkg })
+	fmt.Fprintln(out, "\n== tests ==")
+	for _, k := range order {
+		r := results[k]
+		if k.test == "" {
+			if r.action == "fail" {
+				pkgFailed = true
+			}
+			continue
+		}
+		sub := strings.Contains(k.test, "/")
+		switch r.action {
+		case "pass":
+			passed++
+		case "fail":
+			failed++
+		case "skip":
+			skipped++
+		default: // started, never finished: a panic or a timeout
+			failed++
+			r.action = "fail"
+		}
+		if !sub || r.action != "pass" || verboseSubtests {
+			fmt.Fprintf(out, "--- %s %s %s (%s)\n", strings.ToUpper(r.action), shortPkg(k.pkg), k.test, time.Duration(r.elapsed*float64(time.Second)).Round(10*time.Millisecond))
+		}
+		if r.action == "skip" {
+			fmt.Fprintf(out, "    reason: %s\n", skipReason(r.output.String()))
+		}
+	}
+	for _, k := range order {
+		r := results[k]
+		if r.action == "fail" {
+			name := k.pkg
+			if k.test != "" {
+				name += " " + k.test
+			}
+			fmt.Fprintf(out, "\n== output of failed %s ==\n%s", name, r.output.String())
+		}
+	}
+	fmt.Fprintf(out, "\n%d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	if failed > 0 || pkgFailed {
+		return 1
+	}
+	if passed == 0 {
+		fmt.Fprintln(out, "testsum: no test ran")
+		return 1
+	}
+	return 0
+}
+
+func shortPkg(p string) string {
+	return strings.TrimPrefix(p, "github.com/chronicler-dev/chronicler/")
+}
+
+// skipReason picks the t.Skip message out of a test's output.
+func skipReason(output string) string {
+	for _, l := range strings.Split(output, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "=== ") || strings.HasPrefix(l, "--- ") {
+			continue
+		}
+		return l
+	}
+	return "(no reason given)"
+}
