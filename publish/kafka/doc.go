@@ -1,0 +1,48 @@
+// Package kafka writes integration events to Kafka for the publisher, with the
+// publisher's checkpoint (the store position it has published up to) in the
+// same Kafka transaction, so a read_committed consumer sees every event exactly
+// once across crashes (guarantee 4 of the product brief).
+//
+// # Exactly once
+//
+// A [Writer] in [ExactlyOnce] mode is a transactional producer with a stable
+// transactional.id derived from the publisher's identity. [Writer.Commit]
+// writes a batch of records and one checkpoint record (key = the publisher
+// id, value = the store position of the last event in the batch) to the
+// checkpoint topic, in one transaction. Either both are visible to
+// read_committed readers or neither is.
+//
+// Start-up, step by step, and why it is safe:
+//
+//  1. [New] creates the client and loads the producer id eagerly
+//     (InitProducerId). The transaction coordinator bumps the epoch for the
+//     transactional.id: any older instance with the same identity (a zombie:
+//     paused, partitioned, or about to resume after a GC pause) is fenced,
+//     and a transaction it left open is aborted by the coordinator.
+//  2. Only then is the checkpoint read back ([Writer.Checkpoint]), with
+//     read_committed, up to the last stable offset. Because step 1 resolved
+//     every earlier transaction, the checkpoint read is final: no commit of
+//     an older instance can land after it.
+//  3. The publisher resumes the store subscription after that position. A
+//     batch whose transaction was aborted (or never committed) is re-derived
+//     from the store and written again; its earlier copy is invisible to
+//     read_committed consumers.
+//
+// A fenced writer's Commit returns an error matching [ErrFenced]; the
+// publisher must stop (another instance owns the identity now).
+//
+// # At least once
+//
+// For clusters without transactions, [AtLeastOnce] mode uses the idempotent
+// producer: Commit produces the batch, waits until every record is
+// acknowledged, then produces the checkpoint record and waits for it. A crash
+// between the two re-publishes the batch on restart: duplicates are possible
+// only for events after the last acknowledged checkpoint (at most one batch,
+// plus what was in flight), and each such record carries the same ce_id, so
+// consumers can de-duplicate.
+//
+// # Concurrency
+//
+// A Writer is used by one goroutine at a time (the publisher's loop); Commit
+// calls must not overlap.
+package kafka

@@ -1,0 +1,218 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Checkpoint is the store position a publisher has published up to
+// (inclusive): the $all commit and prepare positions of the last event whose
+// integration events are committed.
+type Checkpoint struct {
+	Commit  uint64 `json:"commit"`
+	Prepare uint64 `json:"prepare"`
+}
+
+// checkpointValue is the checkpoint record's JSON value.
+type checkpointValue struct {
+	Checkpoint
+	Publisher string    `json:"publisher"`
+	Written   time.Time `json:"written"`
+}
+
+// Writer writes batches of records with the publisher's checkpoint.
+type Writer struct {
+	cfg Config
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+// New connects, makes sure the checkpoint topic exists and, in ExactlyOnce
+// mode, initialises the producer id, which fences older instances with the
+// same publisher id (see the package doc for why this comes first).
+func New(ctx context.Context, cfg Config) (*Writer, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)
+	if cfg.Mode == ExactlyOnce {
+		opts = append(opts, kgo.TransactionalID(TransactionalID(cfg.PublisherID)))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	w := &Writer{cfg: cfg, cl: cl, adm: kadm.NewClient(cl)}
+	if err := w.ensureCheckpointTopic(ctx); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	if cfg.Mode == ExactlyOnce {
+		if _, _, err := cl.ProducerID(ctx); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("initialising transactional producer %s (does the cluster support transactions? at-least-once mode does without): %w",
+				TransactionalID(cfg.PublisherID), classify(err))
+		}
+	}
+	cfg.Logger.Info("kafka writer ready", "publisher", cfg.PublisherID, "mode", cfg.Mode.String(), "checkpoint_topic", cfg.CheckpointTopic)
+	return w, nil
+}
+
+func (w *Writer) ensureCheckpointTopic(ctx context.Context) error {
+	cleanup := "compact"
+	resp, err := w.adm.CreateTopic(ctx, 1, w.cfg.CheckpointReplication, map[string]*string{"cleanup.policy": &cleanup}, w.cfg.CheckpointTopic)
+	if err == nil || errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+		return nil
+	}
+	return fmt.Errorf("creating checkpoint topic %s (create it yourself: 1 partition, cleanup.policy=compact): %w", w.cfg.CheckpointTopic, err)
+}
+
+// Client is the underlying franz-go client, for the publisher's topic
+// checks. Do not produce with it.
+func (w *Writer) Client() *kgo.Client { return w.cl }
+
+// Checkpoint reads the publisher's last committed checkpoint with
+// read_committed. ok is false when the publisher has never committed one.
+func (w *Writer) Checkpoint(ctx context.Context) (cp Checkpoint, ok bool, err error) {
+	// End offsets with read_committed isolation are the last stable offsets:
+	// reading up to them sees every decided transaction and no open one.
+	ends, err := w.adm.ListEndOffsets(ctx, w.cfg.CheckpointTopic)
+	if err != nil {
+		return cp, false, fmt.Errorf("listing end offsets of %s: %w", w.cfg.CheckpointTopic, err)
+	}
+	end, found := ends.Lookup(w.cfg.CheckpointTopic, 0)
+	if !found || end.Err != nil {
+		return cp, false, fmt.Errorf("end offset of %s[0]: %v", w.cfg.CheckpointTopic, end.Err)
+	}
+	if end.Offset == 0 {
+		return cp, false, nil
+	}
+	rd, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(w.cfg.Brokers...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// A transactional partition ends with a commit or abort marker. The
+		// client hides markers (and aborted records) by default, so the last
+		// visible offset would never reach the end offset; keeping markers
+		// makes "last offset + 1 == end" a sound stop condition.
+		kgo.KeepControlRecords(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.cfg.CheckpointTopic: {0: kgo.NewOffset().AtStart()}}),
+	}, w.cfg.ClientOpts...)...)
+	if err != nil {
+		return cp, false, err
+	}
+	defer rd.Close()
+	for {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return cp, false, fmt.Errorf("reading %s up to offset %d: %w", w.cfg.CheckpointTopic, end.Offset, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return cp, false, fmt.Errorf("reading %s: %w", w.cfg.CheckpointTopic, ferr)
+		}
+		done := false
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset+1 >= end.Offset {
+				done = true
+			}
+			if r.Attrs.IsControl() || string(r.Key) != w.cfg.PublisherID {
+				return
+			}
+			var v checkpointValue
+			if json.Unmarshal(r.Value, &v) == nil {
+				cp, ok = v.Checkpoint, true
+			}
+		})
+		if done {
+			return cp, ok, nil
+		}
+	}
+}
+
+// Commit writes recs and then the checkpoint cp, as one transaction in
+// ExactlyOnce mode, or acknowledged records first and checkpoint second in
+// AtLeastOnce mode. On error nothing of this call is visible to
+// read_committed readers in ExactlyOnce mode; the caller re-derives the batch
+// from the store and calls Commit again (or stops, for ErrFenced).
+func (w *Writer) Commit(ctx context.Context, recs []*kgo.Record, cp Checkpoint) error {
+	cpRec, err := w.checkpointRecord(cp)
+	if err != nil {
+		return err
+	}
+	if w.cfg.Mode == AtLeastOnce {
+		if err := w.produceAll(ctx, recs); err != nil {
+			return err
+		}
+		return w.produceAll(ctx, []*kgo.Record{cpRec})
+	}
+	if err := w.cl.BeginTransaction(); err != nil {
+		return classify(err)
+	}
+	if err := w.produceAll(ctx, append(recs, cpRec)); err != nil {
+		w.abort(ctx)
+		return classify(err)
+	}
+	if err := w.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		// The outcome may be unknown (a transport error): aborting reloads
+		// the producer id, which bumps the epoch and aborts broker-side
+		// whatever is still open. The caller retries the batch.
+		w.abort(ctx)
+		return fmt.Errorf("committing transaction: %w", classify(err))
+	}
+	return nil
+}
+
+func (w *Writer) abort(ctx context.Context) {
+	if err := w.cl.AbortBufferedRecords(ctx); err != nil {
+		w.cfg.Logger.Warn("aborting buffered records", "err", err)
+	}
+	if err := w.cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		w.cfg.Logger.Warn("aborting transaction", "err", err)
+	}
+}
+
+// produceAll produces recs and waits for every acknowledgement, returning
+// the first error.
+func (w *Writer) produceAll(ctx context.Context, recs []*kgo.Record) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	wg.Add(len(recs))
+	for _, r := range recs {
+		w.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("producing to %s: %w", r.Topic, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+func (w *Writer) checkpointRecord(cp Checkpoint) (*kgo.Record, error) {
+	b, err := json.Marshal(checkpointValue{Checkpoint: cp, Publisher: w.cfg.PublisherID, Written: time.Now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: w.cfg.CheckpointTopic, Partition: 0, Key: []byte(w.cfg.PublisherID), Value: b}, nil
+}
+
+// Close closes the client. An open transaction is left to the coordinator,
+// which aborts it on timeout or when the next instance fences this one.
+func (w *Writer) Close() { w.cl.Close() }
