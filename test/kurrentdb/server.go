@@ -29,9 +29,9 @@ type Server struct {
 	store  *store
 	faults atomic.Pointer[Faults]
 
-	subsMu sync.Mutex
-	subs   map[uint64]context.CancelFunc
-	subSeq uint64
+	subsMu  sync.Mutex
+	subs    map[uint64]context.CancelFunc
+	subSeq  uint64
 	closing bool
 
 	serveDone chan struct{}

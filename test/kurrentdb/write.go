@@ -159,7 +159,7 @@ func (st *store) lastMetaDataLocked(name string) []byte {
 
 func (st *store) metadataRecordLocked(name string, data []byte, created int64) *record {
 	return &record{
-		Stream: "$$" + name, Revision: st.lastRevisionLocked("$$" + name) + 1, ID: newID(),
+		Stream: "$$" + name, Revision: st.lastRevisionLocked("$$"+name) + 1, ID: newID(),
 		Type: metadataType, ContentType: contentTypeJSON, Created: created, Data: data,
 	}
 }
