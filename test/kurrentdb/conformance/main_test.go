@@ -48,6 +48,7 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "%s=%q: %v\n", urlEnv, url, err)
 		return 2
 	}
+	cfg.Logger = esdb.NoopLogging()
 	db, err = esdb.NewClient(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "connecting to %s: %v\n", url, err)

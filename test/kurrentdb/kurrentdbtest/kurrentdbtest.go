@@ -41,6 +41,7 @@ func Client(t testing.TB, url string) *esdb.Client {
 	if err != nil {
 		t.Fatalf("parsing KurrentDB URL %q: %v", url, err)
 	}
+	cfg.Logger = esdb.NoopLogging() // its debug lines would flood test output
 	db, err := esdb.NewClient(cfg)
 	if err != nil {
 		t.Fatalf("creating KurrentDB client for %q: %v", url, err)
