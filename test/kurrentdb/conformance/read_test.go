@@ -139,3 +139,39 @@ func TestReadAll(t *testing.T) {
 		t.Errorf("backwards from end does not start with the newest event")
 	}
 }
+
+// TestResolveLinks: a "$>" link event ("N@stream") read with ResolveLinkTos
+// comes back as the target event with the link alongside; without it, as
+// the link itself.
+func TestResolveLinks(t *testing.T) {
+	target := newStream("target")
+	e := evs(2, "Target")
+	appendOK(t, target, esdb.NoStream{}, e...)
+	links := newStream("links")
+	appendOK(t, links, esdb.NoStream{}, esdb.EventData{EventType: "$>", ContentType: esdb.ContentTypeBinary, Data: []byte("1@" + target)})
+	got, err := readStream(t, links, esdb.ReadStreamOptions{ResolveLinkTos: true}, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("read links: %d events, %v", len(got), err)
+	}
+	if got[0].Event == nil || got[0].Event.EventID != e[1].EventID || got[0].Link == nil || got[0].Link.StreamID != links {
+		t.Fatalf("resolved = event %+v link %+v, want event 1 of %s via a link in %s", got[0].Event, got[0].Link, target, links)
+	}
+	raw, err := readStream(t, links, esdb.ReadStreamOptions{}, 10)
+	if err != nil || len(raw) != 1 || raw[0].Event.EventType != "$>" || raw[0].Link != nil {
+		t.Fatalf("unresolved read = %+v (%v), want the $> event itself", raw, err)
+	}
+}
+
+// TestInvalidAllPosition: a $all position with prepare > commit is rejected
+// (InvalidArgument, which the client reports as Unknown).
+func TestInvalidAllPosition(t *testing.T) {
+	rs, err := db.ReadAll(ctx(t), esdb.ReadAllOptions{From: esdb.Position{Commit: 1, Prepare: 2}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	_, err = rs.Recv()
+	if codeOf(err) != esdb.ErrorCodeUnknown || grpcCode(err) != "InvalidArgument" {
+		t.Fatalf("err = %v (code %d, grpc %s), want Unknown/InvalidArgument", err, codeOf(err), grpcCode(err))
+	}
+}
