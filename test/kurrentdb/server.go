@@ -53,6 +53,7 @@ func Start(opts Options) (*Server, error) {
 			return nil, err
 		}
 		st.wal = w
+		go w.run()
 	}
 	lis, err := net.Listen("tcp", opts.Addr)
 	if err != nil {

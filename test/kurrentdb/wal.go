@@ -33,6 +33,12 @@ type wal struct {
 	stop    chan struct{}
 	done    chan struct{}
 	st      *store
+
+	closeOnce sync.Once
+	closeErr  error
+
+	syncs      int         // fsyncs of appended frames; written by the writer goroutine only
+	beforeSync func() bool // test hook: runs before each fsync; false simulates a failed sync
 }
 
 func newID() [16]byte {
@@ -64,7 +70,6 @@ func openWAL(dir string, st *store) (*wal, error) {
 		f.Close()
 		return nil, err
 	}
-	go w.run()
 	return w, nil
 }
 
@@ -160,6 +165,8 @@ func syncDir(dir string) error {
 	return nil
 }
 
+var errTestSync = errors.New("sync failed (test hook)")
+
 // enqueue is called with the store lock held, in position order.
 func (w *wal) enqueue(frame []byte, upTo int) {
 	w.mu.Lock()
@@ -200,17 +207,27 @@ func (w *wal) flush() bool {
 		w.st.fail(&StorageError{Path: w.path, Op: "writing", Err: err})
 		return false
 	}
+	if w.beforeSync != nil && !w.beforeSync() {
+		w.st.fail(&StorageError{Path: w.path, Op: "syncing", Err: errTestSync})
+		return false
+	}
 	if err := w.f.Sync(); err != nil {
 		w.st.fail(&StorageError{Path: w.path, Op: "syncing", Err: err})
 		return false
 	}
+	w.syncs++
 	w.offset += int64(len(buf))
 	w.st.markVisible(upTo)
 	return true
 }
 
+// close flushes what is queued, stops the writer and closes the file. It is
+// idempotent.
 func (w *wal) close() error {
-	close(w.stop)
-	<-w.done
-	return w.f.Close()
+	w.closeOnce.Do(func() {
+		close(w.stop)
+		<-w.done
+		w.closeErr = w.f.Close()
+	})
+	return w.closeErr
 }
