@@ -1,0 +1,67 @@
+// Command kurrentdb-server runs the KurrentDB-compatible server as a process,
+// for fault tests that kill -9 it and for local development.
+//
+// It prints exactly one line on stdout once it accepts connections:
+//
+//	listening esdb://127.0.0.1:PORT?tls=false
+//
+// Logs go to stderr. SIGINT/SIGTERM close it cleanly (exit 0); a second
+// signal exits at once (exit 1). Exit code 2: bad flags; 1: the server could
+// not start (invalid options, data directory in use or unreadable, address
+// taken) or failed to close.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/chronicler-dev/chronicler/test/kurrentdb"
+)
+
+func main() {
+	var (
+		opts   kurrentdb.Options
+		faults kurrentdb.Faults
+	)
+	flag.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "listen address (host:port); port 0 picks a free port")
+	flag.StringVar(&opts.DataDir, "data-dir", "", "durable log directory; empty keeps everything in memory")
+	flag.IntVar(&opts.MaxAppendSize, "max-append-size", kurrentdb.DefaultMaxAppendSize, "maximum total data bytes of one append")
+	flag.DurationVar(&faults.AppendLatency, "append-latency", 0, "fixed delay added to every append, delete and tombstone")
+	flag.DurationVar(&faults.AppendLatencyJitter, "append-latency-jitter", 0, "random extra delay in [0, d) added to each")
+	flag.Float64Var(&faults.UnavailableRate, "unavailable-rate", 0, "fraction of writes answered Unavailable")
+	flag.Float64Var(&faults.AbortedRate, "aborted-rate", 0, "fraction of writes answered Aborted")
+	flag.BoolVar(&faults.FailAfterCommit, "fail-after-commit", false, "injected write errors happen after the write is durable")
+	flag.BoolVar(&faults.NotLeader, "not-leader", false, "answer every Streams RPC with not-leader")
+	verbose := flag.Bool("v", false, "debug logs")
+	flag.Parse()
+	opts.Faults = faults
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	srv, err := kurrentdb.Start(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening %s\n", srv.URL())
+
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	go func() {
+		<-sig
+		os.Exit(1)
+	}()
+	if err := srv.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

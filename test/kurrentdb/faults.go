@@ -1,0 +1,86 @@
+package kurrentdb
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// SetFaults replaces the injected faults; it takes effect for RPCs that
+// start afterwards. It returns the validation errors and changes nothing if
+// f is invalid.
+func (s *Server) SetFaults(f Faults) error {
+	if errs := f.validate("Faults."); len(errs) > 0 {
+		return joinErrs(errs)
+	}
+	s.faults.Store(&f)
+	return nil
+}
+
+// DropSubscriptions ends every open subscription with gRPC Unavailable, as a
+// server restart or leader change would. The client sees SubscriptionDropped.
+func (s *Server) DropSubscriptions() {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	for _, cancel := range s.subs {
+		cancel()
+	}
+	clear(s.subs)
+}
+
+// notLeader returns the not-leader error (with its trailers set) when that
+// fault is on.
+func (s *Server) notLeader(setTrailer func(metadata.MD)) error {
+	f := s.faults.Load()
+	if !f.NotLeader {
+		return nil
+	}
+	addr := f.LeaderAddr
+	if addr == "" {
+		addr = s.Addr()
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	if _, err := strconv.Atoi(port); err != nil {
+		port = "0"
+	}
+	setTrailer(metadata.Pairs("exception", "not-leader", "leader-endpoint-host", host, "leader-endpoint-port", port))
+	return status.Error(codes.NotFound, "Leader info available")
+}
+
+// writeFaults applies latency, then decides the injected error (nil: none)
+// and whether it must come after the write.
+func (s *Server) writeFaults(ctx context.Context) (err error, afterCommit bool) {
+	f := s.faults.Load()
+	if d := f.AppendLatency + jitter(f.AppendLatencyJitter); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return status.FromContextError(ctx.Err()).Err(), false
+		}
+	}
+	if f.UnavailableRate == 0 && f.AbortedRate == 0 {
+		return nil, false
+	}
+	switch x := rand.Float64(); {
+	case x < f.UnavailableRate:
+		return status.Error(codes.Unavailable, "Server is not ready (injected fault)"), f.FailAfterCommit
+	case x < f.UnavailableRate+f.AbortedRate:
+		return status.Error(codes.Aborted, "Operation timed out (injected fault)"), f.FailAfterCommit
+	}
+	return nil, false
+}
+
+func jitter(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return rand.N(max)
+}

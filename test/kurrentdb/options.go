@@ -1,0 +1,110 @@
+package kurrentdb
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// DefaultMaxAppendSize is KurrentDB 24.10's default maximum append size.
+const DefaultMaxAppendSize = 1 << 20
+
+// Options configure a Server. The zero value is valid: in memory, on a free
+// loopback port, no faults.
+type Options struct {
+	// Addr is the TCP address to listen on. Default "127.0.0.1:0" (a free
+	// loopback port). Give a non-loopback host only on purpose: the server
+	// has no TLS and no authentication.
+	Addr string
+	// DataDir, when set, makes the server durable: an append-only log in
+	// DataDir/kurrentdb.log, fsynced per append batch, replayed at Start.
+	// Default "": in memory, lost on Close.
+	DataDir string
+	// MaxAppendSize is the largest total data size of one append, in bytes.
+	// Default DefaultMaxAppendSize (1 MiB).
+	MaxAppendSize int
+	// Faults are the initial injected faults; change them with SetFaults.
+	// Default: none.
+	Faults Faults
+	// Logger receives boot, replay and failure logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Faults are the fault and cost injection settings. The zero value injects
+// nothing. They apply to the Streams RPCs only (never to ServerFeatures).
+type Faults struct {
+	// AppendLatency delays every append, delete and tombstone before it is
+	// processed (models a real server's fsync). Default 0.
+	AppendLatency time.Duration
+	// AppendLatencyJitter adds a uniformly random extra delay in
+	// [0, AppendLatencyJitter) to each. Default 0.
+	AppendLatencyJitter time.Duration
+	// UnavailableRate is the fraction (0..1) of appends, deletes and
+	// tombstones answered with gRPC Unavailable. Default 0.
+	UnavailableRate float64
+	// AbortedRate is the fraction (0..1) answered with gRPC Aborted (what the
+	// real server answers on a commit timeout). Default 0.
+	AbortedRate float64
+	// FailAfterCommit makes the injected Unavailable/Aborted happen after
+	// the write is durable, as a real timeout can: the client sees an error
+	// but the events are stored. Default false: the write is not performed.
+	FailAfterCommit bool
+	// NotLeader answers every Streams RPC with the not-leader error, naming
+	// LeaderAddr as the leader. Default false.
+	NotLeader bool
+	// LeaderAddr is the host:port the not-leader answers name. Default: this
+	// server's own address (the client reconnects to it).
+	LeaderAddr string
+}
+
+func (o Options) withDefaults() Options {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	if o.MaxAppendSize == 0 {
+		o.MaxAppendSize = DefaultMaxAppendSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// validate returns every problem at once (errors.Join of *ConfigError).
+func (o Options) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+		errs = append(errs, &ConfigError{Field: "Addr", Reason: "want host:port such as 127.0.0.1:2113 (" + err.Error() + ")"})
+	}
+	if o.MaxAppendSize < 0 {
+		errs = append(errs, &ConfigError{Field: "MaxAppendSize", Reason: "must be > 0 bytes, or 0 for the default of 1 MiB"})
+	}
+	errs = append(errs, o.Faults.validate("Faults.")...)
+	return errors.Join(errs...)
+}
+
+func (f Faults) validate(prefix string) []error {
+	var errs []error
+	if f.AppendLatency < 0 {
+		errs = append(errs, &ConfigError{Field: prefix + "AppendLatency", Reason: "must be >= 0"})
+	}
+	if f.AppendLatencyJitter < 0 {
+		errs = append(errs, &ConfigError{Field: prefix + "AppendLatencyJitter", Reason: "must be >= 0"})
+	}
+	if f.UnavailableRate < 0 || f.UnavailableRate > 1 {
+		errs = append(errs, &ConfigError{Field: prefix + "UnavailableRate", Reason: "must be a fraction in [0, 1]"})
+	}
+	if f.AbortedRate < 0 || f.AbortedRate > 1 {
+		errs = append(errs, &ConfigError{Field: prefix + "AbortedRate", Reason: "must be a fraction in [0, 1]"})
+	}
+	if f.UnavailableRate+f.AbortedRate > 1 {
+		errs = append(errs, &ConfigError{Field: prefix + "AbortedRate", Reason: "UnavailableRate + AbortedRate must be <= 1"})
+	}
+	if f.LeaderAddr != "" {
+		if _, _, err := net.SplitHostPort(f.LeaderAddr); err != nil {
+			errs = append(errs, &ConfigError{Field: prefix + "LeaderAddr", Reason: "want host:port (" + err.Error() + ")"})
+		}
+	}
+	return errs
+}

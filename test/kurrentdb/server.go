@@ -1,0 +1,158 @@
+package kurrentdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+)
+
+// ServerVersion is the KurrentDB version the server reports.
+const ServerVersion = "24.10.0"
+
+// Server is a running KurrentDB-compatible server. All methods are safe for
+// concurrent use.
+type Server struct {
+	streams.UnimplementedStreamsServer
+	opts   Options
+	lis    net.Listener
+	grpc   *grpc.Server
+	store  *store
+	faults atomic.Pointer[Faults]
+
+	subsMu  sync.Mutex
+	subs    map[uint64]context.CancelFunc
+	subSeq  uint64
+	closing bool
+
+	serveDone chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start validates opts, replays the data directory if any, listens and
+// serves in the background until Close.
+func Start(opts Options) (*Server, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	st := newStore(opts.Logger)
+	if opts.DataDir != "" {
+		w, err := openWAL(opts.DataDir, st)
+		if err != nil {
+			return nil, err
+		}
+		st.wal = w
+		go w.run()
+	}
+	lis, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		if st.wal != nil {
+			_ = st.wal.close()
+		}
+		return nil, fmt.Errorf("kurrentdb: listening on %s: %w (choose another -addr, or port 0 for a free one)", opts.Addr, err)
+	}
+	s := &Server{
+		opts:      opts,
+		lis:       lis,
+		store:     st,
+		subs:      map[uint64]context.CancelFunc{},
+		serveDone: make(chan struct{}),
+	}
+	f := opts.Faults
+	s.faults.Store(&f)
+	s.grpc = grpc.NewServer(
+		// The client pings every 10 s even without streams; grpc-go's default
+		// policy (5 min) would answer GOAWAY too_many_pings.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(64<<20),
+	)
+	streams.RegisterStreamsServer(s.grpc, s)
+	serverfeatures.RegisterServerFeaturesServer(s.grpc, features{})
+	go func() {
+		defer close(s.serveDone)
+		_ = s.grpc.Serve(lis)
+	}()
+	opts.Logger.Info("kurrentdb: listening", "url", s.URL(), "data_dir", opts.DataDir)
+	return s, nil
+}
+
+// Addr is the host:port the server listens on.
+func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+// URL is the connection string for the official client, e.g.
+// "esdb://127.0.0.1:2113?tls=false".
+func (s *Server) URL() string { return "esdb://" + s.Addr() + "?tls=false" }
+
+// Close stops serving (open subscriptions end with Unavailable), writes and
+// syncs every reserved append, and closes the log. It is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.subsMu.Lock()
+		s.closing = true
+		s.subsMu.Unlock()
+		s.DropSubscriptions()
+		stopped := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			s.grpc.Stop()
+		}
+		<-s.serveDone
+		s.store.close()
+		if s.store.wal != nil {
+			s.closeErr = s.store.wal.close()
+		}
+	})
+	return s.closeErr
+}
+
+// registerSub lets DropSubscriptions and Close end a subscription; ok is
+// false once Close has begun.
+func (s *Server) registerSub(cancel context.CancelFunc) (unregister func(), ok bool) {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.closing {
+		return nil, false
+	}
+	s.subSeq++
+	id := s.subSeq
+	s.subs[id] = cancel
+	return func() {
+		s.subsMu.Lock()
+		delete(s.subs, id)
+		s.subsMu.Unlock()
+	}, true
+}
+
+func joinErrs(errs []error) error { return errors.Join(errs...) }
+
+// features answers ServerFeatures/GetSupportedMethods: version 24.10.0 and
+// the Streams methods this server implements (no batchappend, no persistent
+// subscriptions), lowercase as the client expects.
+type features struct {
+	serverfeatures.UnimplementedServerFeaturesServer
+}
+
+func (features) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
+	const svc = "event_store.client.streams.streams"
+	var methods []*serverfeatures.SupportedMethod
+	for _, m := range []string{"read", "append", "delete", "tombstone"} {
+		methods = append(methods, &serverfeatures.SupportedMethod{MethodName: m, ServiceName: svc})
+	}
+	methods = append(methods, &serverfeatures.SupportedMethod{
+		MethodName: "getsupportedmethods", ServiceName: "event_store.client.server_features.serverfeatures",
+	})
+	return &serverfeatures.SupportedMethods{Methods: methods, EventStoreServerVersion: ServerVersion}, nil
+}

@@ -1,0 +1,234 @@
+package kurrentdb
+
+import (
+	"context"
+	"math"
+)
+
+// proposed is one event of an append, as the client sent it.
+type proposed struct {
+	ID          [16]byte
+	Type        string
+	ContentType string
+	Metadata    []byte
+	Data        []byte
+}
+
+// writeResult is the answer to a successful append, delete or tombstone.
+type writeResult struct {
+	Revision int64  // last revision of the stream after the write; -1 = no stream
+	Position uint64 // position of the last record written (or found, when idempotent)
+}
+
+// append checks the expected revision and appends events, following the
+// order of checks of the reference (IndexWriter CheckCommit):
+//
+//  1. tombstoned stream (or tombstoned X for $$X): StreamDeletedError;
+//  2. stream_exists: soft-deleted -> StreamDeletedError; no events and no
+//     metadata -> WEV; otherwise as any;
+//  3. any / stream_exists: if the first proposed id is in the idempotency
+//     cache for this stream, all must be (-> success without writing), else
+//     WEV; if the first is not there, append;
+//  4. exact E (no_stream is -1): E == cur appends; E > cur is WEV; E < cur
+//     compares the proposed ids with the stored events E+1, E+2, ...: all
+//     equal -> success without writing, any difference (or no events) -> WEV,
+//     except no_stream on a soft-deleted stream, which recreates it.
+//
+// Appending to a soft-deleted stream undeletes it: the events continue the
+// numbering, and the stream's metadata is rewritten with $tb = first new
+// revision in the same frame. Writing metadata ($$X) of a soft-deleted X
+// likewise sets $tb to X's last revision + 1.
+//
+// It returns after the write is durable (visible).
+func (st *store) append(ctx context.Context, name string, exp Expected, events []proposed) (writeResult, error) {
+	res, wait, err := st.reserveAppend(name, exp, events)
+	if err != nil {
+		return writeResult{}, err
+	}
+	if err := st.waitVisible(ctx, wait); err != nil {
+		return writeResult{}, err
+	}
+	return res, nil
+}
+
+func (st *store) writableLocked() error {
+	if st.closed {
+		return ErrClosed
+	}
+	return st.failed
+}
+
+func (st *store) reserveAppend(name string, exp Expected, events []proposed) (writeResult, uint64, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err := st.writableLocked(); err != nil {
+		return writeResult{}, 0, err
+	}
+	const all = math.MaxUint64
+	if st.tombstonedLocked(name, all) {
+		return writeResult{}, 0, &StreamDeletedError{Stream: name}
+	}
+	cur := st.lastRevisionLocked(name)
+	softDeleted := !isMetaStream(name) && st.metaLocked(name, all).softDeleted()
+	wev := &WrongExpectedVersionError{Stream: name, Expected: exp, Current: cur}
+	s := st.streams[name]
+
+	switch exp.Kind {
+	case ExpectStreamExists, ExpectAny:
+		if exp.Kind == ExpectStreamExists {
+			if softDeleted {
+				return writeResult{}, 0, &StreamDeletedError{Stream: name}
+			}
+			if cur < 0 && !st.hasMetaLocked(name) {
+				return writeResult{}, 0, wev
+			}
+		}
+		if len(events) > 0 {
+			if first := st.ids[events[0].ID]; first != nil && first.Stream == name {
+				found := first
+				for _, e := range events[1:] {
+					r := st.ids[e.ID]
+					if r == nil || r.Stream != name {
+						return writeResult{}, 0, wev
+					}
+					found = r
+				}
+				return writeResult{Revision: found.Revision, Position: found.Position}, found.Position, nil
+			}
+		}
+	default:
+		e, _ := exp.exact()
+		switch {
+		case e == cur:
+		case e > cur:
+			return writeResult{}, 0, wev
+		case e == -1 && softDeleted && (len(events) == 0 || s.events[0].ID != events[0].ID):
+			// no_stream on a soft-deleted stream recreates it.
+		default: // e < cur: an idempotent retry, or a conflict
+			if len(events) == 0 || e+int64(len(events)) > cur {
+				return writeResult{}, 0, wev
+			}
+			for i, p := range events {
+				if s.events[e+1+int64(i)].ID != p.ID {
+					return writeResult{}, 0, wev
+				}
+			}
+			last := s.events[e+int64(len(events))]
+			return writeResult{Revision: last.Revision, Position: last.Position}, last.Position, nil
+		}
+	}
+
+	if len(events) == 0 {
+		pos := st.watermark
+		if cur >= 0 {
+			pos = s.events[cur].Position
+		}
+		return writeResult{Revision: cur, Position: pos}, pos, nil
+	}
+
+	created := st.now().UnixNano() / 100
+	recs := make([]*record, 0, len(events)+1)
+	for i, p := range events {
+		r := &record{
+			Stream: name, Revision: cur + 1 + int64(i), ID: p.ID,
+			Type: p.Type, ContentType: p.ContentType, Created: created,
+			Metadata: p.Metadata, Data: p.Data,
+		}
+		if isMetaStream(name) && p.Type == metadataType {
+			base := baseStream(name)
+			if st.metaLocked(base, all).softDeleted() {
+				r.Data = withTruncateBefore(p.Data, st.lastRevisionLocked(base)+1)
+			}
+		}
+		recs = append(recs, r)
+	}
+	if softDeleted {
+		recs = append(recs, st.metadataRecordLocked(name, withTruncateBefore(st.lastMetaDataLocked(name), cur+1), created))
+	}
+	pos := st.commitLocked(recs)
+	return writeResult{Revision: cur + int64(len(events)), Position: pos}, pos, nil
+}
+
+func (st *store) lastMetaDataLocked(name string) []byte {
+	ms := st.streams["$$"+name]
+	if ms == nil || len(ms.events) == 0 {
+		return nil
+	}
+	return ms.events[len(ms.events)-1].Data
+}
+
+func (st *store) metadataRecordLocked(name string, data []byte, created int64) *record {
+	return &record{
+		Stream: "$$" + name, Revision: st.lastRevisionLocked("$$"+name) + 1, ID: newID(),
+		Type: metadataType, ContentType: contentTypeJSON, Created: created, Data: data,
+	}
+}
+
+// checkDeleteLocked applies the expected revision of a delete or tombstone.
+// A stream with no events and no metadata fails with WEV even with any.
+func (st *store) checkDeleteLocked(name string, exp Expected, tombstone bool) error {
+	const all = math.MaxUint64
+	if st.tombstonedLocked(name, all) {
+		return &StreamDeletedError{Stream: name}
+	}
+	cur := st.lastRevisionLocked(name)
+	wev := &WrongExpectedVersionError{Stream: name, Expected: exp, Current: cur}
+	exists := cur >= 0 || st.hasMetaLocked(name)
+	switch exp.Kind {
+	case ExpectAny:
+		if !exists && !tombstone {
+			return wev
+		}
+	case ExpectStreamExists:
+		if st.metaLocked(name, all).softDeleted() {
+			return &StreamDeletedError{Stream: name}
+		}
+		if !exists {
+			return wev
+		}
+	default:
+		e, _ := exp.exact()
+		if e != cur || (!exists && !tombstone) {
+			return wev
+		}
+	}
+	return nil
+}
+
+// softDelete writes {"$tb": MaxInt64} to $$name.
+func (st *store) softDelete(ctx context.Context, name string, exp Expected) (writeResult, error) {
+	st.mu.Lock()
+	if err := st.writableLocked(); err != nil {
+		st.mu.Unlock()
+		return writeResult{}, err
+	}
+	if err := st.checkDeleteLocked(name, exp, false); err != nil {
+		st.mu.Unlock()
+		return writeResult{}, err
+	}
+	r := st.metadataRecordLocked(name, []byte(`{"$tb":9223372036854775807}`), st.now().UnixNano()/100)
+	pos := st.commitLocked([]*record{r})
+	st.mu.Unlock()
+	return writeResult{Revision: r.Revision, Position: pos}, st.waitVisible(ctx, pos)
+}
+
+// tombstone writes $streamDeleted at revision MaxInt64 to name. Works on a
+// never-written stream (expected any or no_stream).
+func (st *store) tombstone(ctx context.Context, name string, exp Expected) (writeResult, error) {
+	st.mu.Lock()
+	if err := st.writableLocked(); err != nil {
+		st.mu.Unlock()
+		return writeResult{}, err
+	}
+	if err := st.checkDeleteLocked(name, exp, true); err != nil {
+		st.mu.Unlock()
+		return writeResult{}, err
+	}
+	r := &record{
+		Stream: name, Revision: tombstoneRevision, ID: newID(), Type: tombstoneType,
+		ContentType: contentTypeBinary, Created: st.now().UnixNano() / 100, Data: []byte{},
+	}
+	pos := st.commitLocked([]*record{r})
+	st.mu.Unlock()
+	return writeResult{Revision: tombstoneRevision, Position: pos}, st.waitVisible(ctx, pos)
+}
