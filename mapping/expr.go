@@ -196,7 +196,7 @@ func (l *loader) checkCall(c exprCtx, n yamlast.Node, src string, node exprast.N
 		return
 	}
 	if name == "date" && args != 2 {
-		l.addExpr(c, n, src, node.Location().From, fmt.Sprintf("date() with %d arguments is not allowed in rules", args),
+		l.addExpr(c, n, src, node.Location().From, fmt.Sprintf("date() with %d argument(s) is not allowed in rules", args),
 			"use date(value, layout) with an explicit layout: other forms guess layouts or load time zones from the host, so they are not deterministic")
 	}
 }

@@ -41,6 +41,9 @@ func pos(n ast.Node) (int, int) {
 	if n == nil {
 		return 0, 0
 	}
+	if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 && !m.IsFlowStyle {
+		n = m.Values[0].Key // the first key, not the ':' after it
+	}
 	t := n.GetToken()
 	if t == nil || t.Position == nil {
 		return 0, 0
