@@ -151,10 +151,22 @@ func appendFloat(buf []byte, f float64) ([]byte, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return buf, fmt.Errorf("%w: %v", ErrNotEncodable, f)
 	}
-	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
-		return strconv.AppendFloat(buf, f, 'f', -1, 64), nil
+	// The same form as encoding/json (ES6 number to string).
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
 	}
-	return strconv.AppendFloat(buf, f, 'g', -1, 64), nil
+	n := len(buf)
+	buf = strconv.AppendFloat(buf, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if m := len(buf) - n; m >= 4 && buf[len(buf)-4] == 'e' && buf[len(buf)-3] == '-' && buf[len(buf)-2] == '0' {
+			buf[len(buf)-2] = buf[len(buf)-1]
+			buf = buf[:len(buf)-1]
+		}
+	}
+	return buf, nil
 }
 
 const hexDigits = "0123456789abcdef"
