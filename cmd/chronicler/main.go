@@ -1,9 +1,13 @@
 // Command chronicler is the Chronicler binary: a sidecar that turns a legacy
 // Postgres database into an event source (see the README).
+//
+// Exit codes: 0 success; 1 the command ran and found problems (rule errors,
+// failing rule tests); 2 usage errors (unknown command or flag).
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -13,13 +17,30 @@ import (
 var version = "dev"
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println(versionString())
-		return
-	}
-	fmt.Fprintln(os.Stderr, "usage: chronicler version\n\nThe pipeline commands (run, dev, check, status, replay, rules) are being built; see the README.")
-	os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// run executes the command line args and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(exitError); ok {
+		return int(ee)
+	}
+	fmt.Fprintln(stderr, "error:", err)
+	fmt.Fprintln(stderr, "run 'chronicler --help' for usage")
+	return 2
+}
+
+// exitError is returned by commands that have already printed their output
+// and only need to set the exit code.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 func versionString() string {
 	rev := "unknown"

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "chronicler",
+		Short:         "Turn a legacy Postgres database into an event source",
+		Long:          "Chronicler captures row changes from Postgres logical replication, maps them by rules into\nlow-level events stored in KurrentDB, and promotes them into integration events on Kafka.\n\nThe pipeline commands (run, dev, check, status, replay) are being built.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), versionString())
+		},
+	})
+	root.AddCommand(newRulesCmd())
+	return root
+}

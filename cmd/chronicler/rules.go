@@ -1,0 +1,67 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/ruletest"
+)
+
+func newRulesCmd() *cobra.Command {
+	rules := &cobra.Command{
+		Use:   "rules",
+		Short: "Check and test rule files",
+	}
+	rules.AddCommand(&cobra.Command{
+		Use:   "check FILES|DIRS...",
+		Short: "Load and compile rule files; print every problem (exit 1 if any)",
+		Long: "Load and compile rule files (directories are searched recursively for *.yaml and *.yml,\n" +
+			"*_test.yaml excepted) and print every problem as file:line:col. Column names are not checked\n" +
+			"against a database here (no catalogue).",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rs, err := mapping.Load(args, mapping.Options{})
+			if err != nil {
+				return printProblems(cmd, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d files, %d capture rules, %d promotion rules\n",
+				len(rs.Files()), len(rs.CaptureRules()), len(rs.PromotionRules()))
+			return nil
+		},
+	})
+	rules.AddCommand(&cobra.Command{
+		Use:   "test FILES|DIRS...",
+		Short: "Run the rule tests (*_test.yaml) next to the rules; exit 1 on any failure",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := ruletest.Run(args, mapping.Options{}, cmd.OutOrStdout())
+			if err != nil {
+				return printProblems(cmd, err)
+			}
+			if rep.Failed > 0 || rep.Passed == 0 {
+				if rep.Passed == 0 && rep.Failed == 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), "no test cases found")
+				}
+				return exitError(1)
+			}
+			return nil
+		},
+	})
+	return rules
+}
+
+// printProblems prints a load error one problem per line and asks for exit 1.
+func printProblems(cmd *cobra.Command, err error) error {
+	var le *mapping.LoadError
+	if !errors.As(err, &le) {
+		return err
+	}
+	for _, p := range le.Problems {
+		fmt.Fprintln(cmd.ErrOrStderr(), p.String())
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "%d problems\n", len(le.Problems))
+	return exitError(1)
+}

@@ -1,0 +1,260 @@
+package mapping
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+)
+
+type parserSyntaxError = yaml.SyntaxError
+
+const numOps = int(change.OpMessage) + 1
+
+// captureRule is one compiled capture rule.
+type captureRule struct {
+	idx       int
+	name      string
+	tables    []tablePattern
+	ops       [numOps]bool
+	prefix    string // message rules: the message prefix must start with it
+	when      *expression
+	category  string
+	id        *expression
+	typ       string
+	data      *template
+	metadata  *template
+	unchanged unchangedPolicy
+}
+
+type tablePattern struct {
+	pattern string // "schema.table", may hold path.Match globs
+	glob    bool
+}
+
+func (p tablePattern) match(qualified string) bool {
+	if !p.glob {
+		return p.pattern == qualified
+	}
+	ok, _ := path.Match(p.pattern, qualified)
+	return ok
+}
+
+var captureFields = []string{"name", "description", "table", "on", "prefix", "when", "stream", "type", "data", "metadata", "unchanged"}
+
+var categoryRE = regexp.MustCompile(`^[A-Za-z0-9_.$:]+$`)
+
+func (l *loader) captureRule(n ast.Node) {
+	name, ok := l.ruleName(n, "capture", l.captureNames)
+	if !ok {
+		return
+	}
+	fs, ok := l.fields(n, name, "a capture rule", captureFields)
+	if !ok {
+		return
+	}
+	before := len(l.problems)
+	r := &captureRule{name: name}
+	byKey := map[string]field{}
+	for _, f := range fs {
+		byKey[f.key] = f
+	}
+	ruleNode := l.resolve(n)
+
+	// Operations.
+	var isMessage, hasRowOps, update bool
+	if f, ok := byKey["on"]; ok {
+		ops, nodes, ok := l.strList(f, name)
+		if ok {
+			for i, s := range ops {
+				op, valid := change.ParseOp(s)
+				if !valid {
+					l.addAt(nodes[i], name, fmt.Sprintf("unknown operation %q", s), "use insert, update, delete, truncate, snapshot or message")
+					continue
+				}
+				r.ops[op] = true
+				if op == change.OpMessage {
+					isMessage = true
+				} else {
+					hasRowOps = true
+				}
+				update = update || op == change.OpUpdate
+			}
+		}
+	} else {
+		l.addAt(ruleNode, name, "missing field on", "list the operations, e.g. on: [insert, update]")
+	}
+	if isMessage && hasRowOps {
+		l.addAt(byKey["on"].value, name, "a rule cannot mix message with row operations", "split it into a message rule and a table rule")
+	}
+
+	// Tables or prefix.
+	var tables []string // catalogued tables matched, for column checks
+	if f, ok := byKey["table"]; ok {
+		if isMessage {
+			l.addAt(f.keyN, name, "message rules have no table", "use prefix: to select messages")
+		}
+		pats, nodes, ok := l.strList(f, name)
+		if ok {
+			for i, p := range pats {
+				tp, err := parseTablePattern(p)
+				if err != nil {
+					l.addAt(nodes[i], name, err.Error(), "write schema.table, with * ? [..] globs if needed, e.g. public.order_*")
+					continue
+				}
+				r.tables = append(r.tables, tp)
+			}
+		}
+		if l.opts.Catalogue != nil {
+			tables = []string{}
+			for _, tp := range r.tables {
+				n0 := len(tables)
+				for qt := range l.opts.Catalogue {
+					if tp.match(qt) {
+						tables = append(tables, qt)
+					}
+				}
+				if len(tables) == n0 && !tp.glob {
+					l.addAt(f.value, name, fmt.Sprintf("table %s is not in the database", tp.pattern), "check the name, the schema, and that the capture publication includes it")
+				}
+			}
+			sortStrings(tables)
+		}
+	} else if hasRowOps {
+		l.addAt(ruleNode, name, "missing field table", "name the table, e.g. table: public.customers")
+	}
+	if f, ok := byKey["prefix"]; ok {
+		if !isMessage {
+			l.addAt(f.keyN, name, "prefix applies only to message rules", "add on: [message] or remove prefix")
+		}
+		r.prefix, _ = l.scalarText(f.value)
+	}
+
+	// Environment: typed columns when the rule matches exactly one catalogued table.
+	var cols = anyMap
+	if len(tables) == 1 {
+		cols = typesMapFor(l.opts.Catalogue[tables[0]])
+	}
+	c := exprCtx{rule: name, env: captureEnv(cols), tables: tables, update: update}
+	if len(r.tables) > 0 && len(tables) == 0 {
+		c.tables = nil // glob matched nothing in the catalogue: nothing to check against
+	}
+
+	if f, ok := byKey["when"]; ok {
+		c.field = "when"
+		src, ok := l.scalarText(f.value)
+		if !ok {
+			l.addAt(f.value, name, "when must be an expression string", "")
+		} else {
+			r.when = l.compileExpr(c, l.resolve(f.value), src, wantBool)
+		}
+	}
+
+	// Stream.
+	if f, ok := byKey["stream"]; ok {
+		sfs, ok := l.fields(f.value, name, "stream", []string{"category", "id"})
+		if ok {
+			var haveCat, haveID bool
+			for _, sf := range sfs {
+				switch sf.key {
+				case "category":
+					haveCat = true
+					if s, ok := l.str(sf, name); ok {
+						if !categoryRE.MatchString(s) {
+							l.addAt(sf.value, name, fmt.Sprintf("stream category %q may not contain '-' or spaces", s), "the stream name is category-id and the category ends at the first '-'; use e.g. orderLine or order_line")
+						}
+						r.category = s
+					}
+				case "id":
+					haveID = true
+					c.field = "stream.id"
+					if src, ok := l.scalarText(sf.value); ok {
+						r.id = l.compileExpr(c, l.resolve(sf.value), src, wantText)
+					} else {
+						l.addAt(sf.value, name, "stream.id must be an expression string", "e.g. id: new.id")
+					}
+				}
+			}
+			if !haveCat {
+				l.addAt(f.value, name, "stream needs a category", "e.g. stream: {category: customer, id: new.id}")
+			}
+			if !haveID {
+				l.addAt(f.value, name, "stream needs an id", "e.g. stream: {category: customer, id: new.id}")
+			}
+		}
+	} else {
+		l.addAt(ruleNode, name, "missing field stream", "e.g. stream: {category: customer, id: new.id}")
+	}
+
+	if f, ok := byKey["type"]; ok {
+		r.typ, _ = l.str(f, name)
+	} else {
+		l.addAt(ruleNode, name, "missing field type", "name the event type, e.g. type: CustomerEmailChanged")
+	}
+	if f, ok := byKey["data"]; ok {
+		r.data = l.compileTemplate(c, f.value, "data")
+	} else {
+		l.addAt(ruleNode, name, "missing field data", "e.g. data: new (the whole row) or data: {customerId: new.id}")
+	}
+	if f, ok := byKey["metadata"]; ok {
+		if _, isMap := l.resolve(f.value).(*ast.MappingNode); !isMap {
+			l.addAt(f.value, name, "metadata must be a mapping", "e.g. metadata: {tenant: new.tenant_id}")
+		} else {
+			r.metadata = l.compileTemplate(c, f.value, "metadata")
+		}
+	}
+	if f, ok := byKey["unchanged"]; ok {
+		s, _ := l.scalarText(f.value)
+		p, ok := unchangedPolicies[s]
+		if !ok {
+			l.addAt(f.value, name, fmt.Sprintf("unknown unchanged policy %q", s), "use error (default), omit or marker")
+		}
+		r.unchanged = p
+	}
+
+	// Reading values that are never there.
+	uses := r.uses()
+	if uses&varOld != 0 && hasRowOps && !r.ops[change.OpUpdate] && !r.ops[change.OpDelete] {
+		l.addAt(byKey["on"].value, name, "the rule reads old but old is only set for update and delete", "remove the old.* references or add update/delete")
+	}
+	if uses&varNew != 0 && hasRowOps && !r.ops[change.OpInsert] && !r.ops[change.OpUpdate] && !r.ops[change.OpSnapshot] {
+		l.addAt(byKey["on"].value, name, "the rule reads new but new is only set for insert, update and snapshot", "for deletes read old (needs REPLICA IDENTITY FULL for non-key columns) or key")
+	}
+	if len(l.problems) > before {
+		return
+	}
+	r.idx = len(l.capture)
+	l.capture = append(l.capture, r)
+}
+
+func (r *captureRule) uses() uint32 {
+	var u uint32
+	for _, e := range []*expression{r.when, r.id} {
+		if e != nil {
+			u |= e.uses
+		}
+	}
+	return u | r.data.uses() | r.metadata.uses()
+}
+
+func parseTablePattern(p string) (tablePattern, error) {
+	p = strings.TrimSpace(p)
+	if !strings.Contains(p, ".") {
+		p = "public." + p
+	}
+	glob := strings.ContainsAny(p, "*?[")
+	if glob {
+		if _, err := path.Match(p, ""); err != nil {
+			return tablePattern{}, fmt.Errorf("bad table pattern %q: %v", p, err)
+		}
+	}
+	if strings.Count(p, ".") != 1 || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") {
+		return tablePattern{}, fmt.Errorf("bad table name %q", p)
+	}
+	return tablePattern{pattern: p, glob: glob}, nil
+}

@@ -1,0 +1,51 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// DecodeJSON decodes event data the way promotion rules expect to see it:
+// objects as map[string]any, arrays as []any, integral numbers that fit as
+// int64 (so ids keep every digit) and other numbers as float64. The
+// publisher should decode [StoredEvent.Data] with it.
+func DecodeJSON(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, fmt.Errorf("decoding JSON: trailing data after the value")
+	}
+	return Normalize(v), nil
+}
+
+// Normalize converts json.Number values (recursively) to int64 when integral
+// and in range, else float64, leaving other values as they are.
+func Normalize(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return string(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = Normalize(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = Normalize(e)
+		}
+		return x
+	}
+	return v
+}

@@ -1,0 +1,351 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	exprast "github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	exprparser "github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/types"
+	"github.com/expr-lang/expr/vm"
+	yamlast "github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
+)
+
+// Environment variables, as bits so a rule set knows which ones its rules
+// read and builds only those per input.
+const (
+	varNew uint32 = 1 << iota
+	varOld
+	varKey
+	varOp
+	varTable
+	varSchema
+	varDatabase
+	varTx
+	varLSN
+	varOrdinal
+	varMessage
+	varEvent
+	varEvents
+)
+
+var varBits = map[string]uint32{
+	"new": varNew, "old": varOld, "key": varKey, "op": varOp, "table": varTable,
+	"schema": varSchema, "database": varDatabase, "tx": varTx, "lsn": varLSN,
+	"ordinal": varOrdinal, "message": varMessage, "event": varEvent, "events": varEvents,
+}
+
+var (
+	anyMap   = types.Map{types.Extra: types.Any}
+	timeType = types.TypeOf(time.Time{})
+)
+
+// captureEnv is the typed environment of capture rule expressions; cols is
+// the type of new and old (a strict map when the catalogue knows the table).
+func captureEnv(cols types.Type) types.Map {
+	return types.Map{
+		"new": cols, "old": cols, "key": anyMap,
+		"op": types.String, "table": types.String, "schema": types.String, "database": types.String,
+		"tx": types.Map{
+			"xid": types.Int64, "commitLsn": types.String, "commitTime": timeType, "origin": types.String,
+		},
+		"lsn": types.String, "ordinal": types.Int64,
+		"message": types.Map{"prefix": types.String, "content": types.String, "transactional": types.Bool},
+	}
+}
+
+var eventEnvType = types.Map{
+	"id": types.String, "stream": types.String, "category": types.String, "entityId": types.String,
+	"revision": types.Int64, "position": types.Int64, "type": types.String,
+	"data": types.Any, "metadata": anyMap, "created": timeType,
+}
+
+// promoteEnv is the typed environment of promotion rule expressions.
+func promoteEnv(tx bool) types.Map {
+	if tx {
+		return types.Map{"event": eventEnvType, "events": types.Array(eventEnvType)}
+	}
+	return types.Map{"event": eventEnvType}
+}
+
+// pgType maps a Postgres type name to the type capture decodes it to.
+func pgType(name string) types.Type {
+	switch strings.ToLower(name) {
+	case "int2", "int4", "int8", "oid", "smallint", "integer", "bigint", "serial", "bigserial":
+		return types.Int64
+	case "float4", "float8", "real", "double precision":
+		return types.Float64
+	case "bool", "boolean":
+		return types.Bool
+	case "text", "varchar", "bpchar", "char", "name", "citext", "uuid", "inet", "cidr", "macaddr",
+		"date", "time", "timetz", "interval", "character varying", "character":
+		return types.String
+	case "timestamp", "timestamptz":
+		return timeType
+	case "bytea":
+		return types.TypeOf([]byte(nil))
+	}
+	// numeric (json.Number), json/jsonb, arrays, enums, composites: any.
+	return types.Any
+}
+
+// want is the kind of result a rule field accepts.
+type want int
+
+const (
+	wantAny  want = iota
+	wantBool      // when
+	wantText      // stream ids, keys, subjects, header values: string or integer
+)
+
+// exprCtx is what the compiler needs to know about the rule around an expression.
+type exprCtx struct {
+	rule   string
+	field  string
+	env    types.Map
+	tables []string // catalogued tables the rule matches (capture); nil: columns unchecked
+	update bool     // the rule runs on updates (old values need REPLICA IDENTITY FULL)
+}
+
+// expression is one compiled expression.
+type expression struct {
+	src  string
+	prog *vm.Program
+	uses uint32
+}
+
+// forbidden builtins: they read the clock or the host's time zone database.
+var forbidden = map[string]string{
+	"now":      "now() reads the clock and rules must be deterministic; use tx.commitTime (capture) or event.created (promotion)",
+	"timezone": "timezone() reads the host's time zone database; rules must be deterministic; keep times in UTC",
+}
+
+func (l *loader) compileExpr(c exprCtx, n yamlast.Node, src string, w want) *expression {
+	if strings.TrimSpace(src) == "" {
+		l.addAt(n, c.rule, c.field+" is an empty expression", "write an expression, e.g. new.id")
+		return nil
+	}
+	tree, err := exprparser.Parse(src)
+	if err != nil {
+		l.exprProblem(c, n, src, err)
+		return nil
+	}
+	e := &expression{src: src}
+	before := len(l.problems)
+	exprast.Find(tree.Node, func(node exprast.Node) bool {
+		switch x := node.(type) {
+		case *exprast.IdentifierNode:
+			e.uses |= varBits[x.Value]
+		case *exprast.CallNode:
+			if id, ok := x.Callee.(*exprast.IdentifierNode); ok {
+				l.checkCall(c, n, src, node, id.Value, len(x.Arguments))
+			}
+		case *exprast.BuiltinNode:
+			l.checkCall(c, n, src, node, x.Name, len(x.Arguments))
+		case *exprast.MemberNode:
+			l.checkColumn(c, n, src, x)
+		}
+		return false
+	})
+	if len(l.problems) > before {
+		return nil
+	}
+	opts := make([]expr.Option, 0, len(helperFuncs)+4)
+	opts = append(opts, expr.Env(c.env), expr.DisableBuiltin("now"), expr.DisableBuiltin("timezone"))
+	opts = append(opts, helperFuncs...)
+	prog, err := expr.Compile(src, opts...)
+	if err != nil {
+		l.exprProblem(c, n, src, err)
+		return nil
+	}
+	e.prog = prog
+	t := prog.Node().Type()
+	if t == nil || t.Kind() == reflect.Interface {
+		return e // checked at run time
+	}
+	switch w {
+	case wantBool:
+		if t.Kind() != reflect.Bool {
+			l.addAt(n, c.rule, fmt.Sprintf("%s must be a boolean expression, this one returns %s", c.field, t), "compare something, e.g. new.status == \"paid\"")
+			return nil
+		}
+	case wantText:
+		switch t.Kind() {
+		case reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		default:
+			if t != reflect.TypeOf(time.Time{}) {
+				l.addAt(n, c.rule, fmt.Sprintf("%s must return a string or an integer, this expression returns %s", c.field, t), "convert it, e.g. id(new.a, new.b) or string(x)")
+				return nil
+			}
+		}
+	}
+	return e
+}
+
+func (l *loader) checkCall(c exprCtx, n yamlast.Node, src string, node exprast.Node, name string, args int) {
+	if hint, ok := forbidden[name]; ok {
+		l.addExpr(c, n, src, node.Location().From, name+"() is not allowed in rules", hint)
+		return
+	}
+	if name == "date" && args != 2 {
+		l.addExpr(c, n, src, node.Location().From, fmt.Sprintf("date() with %d argument(s) is not allowed in rules", args),
+			"use date(value, layout) with an explicit layout: other forms guess layouts or load time zones from the host, so they are not deterministic")
+	}
+}
+
+func (l *loader) checkColumn(c exprCtx, n yamlast.Node, src string, m *exprast.MemberNode) {
+	id, ok := m.Node.(*exprast.IdentifierNode)
+	if !ok || (id.Value != "new" && id.Value != "old") || c.tables == nil {
+		return
+	}
+	prop, ok := m.Property.(*exprast.StringNode)
+	if !ok {
+		return
+	}
+	for _, qt := range c.tables {
+		t := l.opts.Catalogue[qt]
+		found := false
+		names := make([]string, len(t.Columns))
+		for i, col := range t.Columns {
+			names[i] = col.Name
+			found = found || col.Name == prop.Value
+		}
+		if !found {
+			hint := "columns of " + qt + ": " + strings.Join(names, ", ")
+			if s := closest(prop.Value, names); s != "" {
+				hint = "did you mean " + id.Value + "." + s + "? " + hint
+			}
+			l.addExpr(c, n, src, prop.Location().From, fmt.Sprintf("unknown column %q in table %s", prop.Value, qt), hint)
+			return
+		}
+		if id.Value == "old" && c.update && t.ReplicaIdentity != "" && t.ReplicaIdentity != "full" && !contains(t.Key, prop.Value) {
+			l.addExpr(c, n, src, prop.Location().From,
+				fmt.Sprintf("old.%s is not sent on update: table %s has REPLICA IDENTITY %s", prop.Value, qt, strings.ToUpper(t.ReplicaIdentity)),
+				"run ALTER TABLE "+qt+" REPLICA IDENTITY FULL, or do not read old values of non-key columns")
+			return
+		}
+	}
+}
+
+// exprProblem reports a parse or type-check error of expr at its position.
+func (l *loader) exprProblem(c exprCtx, n yamlast.Node, src string, err error) {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		msg := fe.Message
+		hint := "see the expression language reference in mapping/doc.go"
+		if strings.HasPrefix(msg, "unknown name ") {
+			hint = "known names: " + envNames(c.env) + "; helper functions: " + strings.Join(helperNames, ", ")
+		}
+		if strings.Contains(msg, "mismatched types") {
+			hint = "convert one side, e.g. string(x), int(x), or text(x)"
+		}
+		l.addExpr(c, n, src, fe.From, c.field+": "+msg, hint)
+		return
+	}
+	l.addAt(n, c.rule, c.field+": "+err.Error(), "")
+}
+
+func envNames(env types.Map) string {
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// addExpr adds a problem at rune offset from inside expression src held by
+// YAML node n.
+func (l *loader) addExpr(c exprCtx, n yamlast.Node, src string, from int, msg, hint string) {
+	line, col := exprPosition(n, src, from)
+	l.problems = append(l.problems, Problem{File: l.file, Line: line, Col: col, Rule: c.rule, Message: msg, Hint: hint})
+}
+
+// exprPosition maps a rune offset inside an expression to the file position.
+func exprPosition(n yamlast.Node, src string, from int) (line, col int) {
+	var eLine, eCol int // 0-based inside src
+	i := 0
+	for _, r := range src {
+		if i == from {
+			break
+		}
+		if r == '\n' {
+			eLine++
+			eCol = 0
+		} else {
+			eCol++
+		}
+		i++
+	}
+	tok := n.GetToken()
+	if tok == nil || tok.Position == nil {
+		return 0, 0
+	}
+	if lit, ok := n.(*yamlast.LiteralNode); ok {
+		indent := 0
+		if lit.Value != nil && lit.Value.Token != nil {
+			origin := strings.TrimLeft(lit.Value.Token.Origin, "\n")
+			indent = len(origin) - len(strings.TrimLeft(origin, " "))
+		}
+		return tok.Position.Line + 1 + eLine, indent + 1 + eCol
+	}
+	if eLine > 0 {
+		return tok.Position.Line + eLine, eCol + 1
+	}
+	col = tok.Position.Column + eCol
+	if tok.Type == token.DoubleQuoteType || tok.Type == token.SingleQuoteType {
+		col++
+	}
+	return tok.Position.Line, col
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// closest returns the candidate within edit distance 2 of s, or "".
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,294 @@
+package ruletest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/chronicler-dev/chronicler/mapping"
+)
+
+// Result is the outcome of one test case.
+type Result struct {
+	Case Case
+	// Failure is "" when the case passed, else what differs: a message and
+	// a line diff of expected (-) against got (+).
+	Failure string
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Results        []Result
+	Passed, Failed int
+}
+
+// RunCase runs one test case against rs.
+//
+// Changes run through Capture; the resulting events become stored events
+// (stream revisions counted from 0, metadata from mapping.SourceMetadata,
+// data decoded with mapping.DecodeJSON) that run through Promote one by one
+// and then, together as one transaction, through PromoteTx. Integration
+// events are compared in that order: per-event outputs first, then
+// transaction outputs.
+func RunCase(rs *mapping.RuleSet, c Case) Result {
+	var events []mapping.Event
+	var metas []map[string]any // stored metadata of events[i]
+	var evalErrs mapping.EvalErrors
+	collect := func(err error) {
+		if err == nil {
+			return
+		}
+		var es mapping.EvalErrors
+		if errors.As(err, &es) {
+			evalErrs = append(evalErrs, es...)
+			return
+		}
+		evalErrs = append(evalErrs, &mapping.EvalError{Cause: err})
+	}
+	stored := c.Stored
+	if c.Changes != nil {
+		stored = nil
+		revisions := map[string]uint64{}
+		for i := range c.Changes {
+			ch := &c.Changes[i]
+			n := len(events)
+			var err error
+			events, err = rs.Capture(ch, events)
+			collect(err)
+			for j := n; j < len(events); j++ {
+				e := &events[j]
+				data, err := mapping.DecodeJSON(e.Data)
+				if err != nil {
+					collect(fmt.Errorf("rule %q produced invalid JSON: %w", e.Rule, err))
+				}
+				metas = append(metas, mapping.SourceMetadata(ch, e))
+				rev := revisions[e.Stream]
+				revisions[e.Stream] = rev + 1
+				stored = append(stored, mapping.StoredEvent{
+					ID: fmt.Sprintf("%s/%d/%d", ch.Tx.CommitLSN, ch.Ordinal, e.Index), Stream: e.Stream,
+					Revision: rev, Position: uint64(len(stored) + 1), Type: e.Type, Data: data,
+					Metadata: metas[len(metas)-1], Created: ch.Tx.CommitTime,
+				})
+			}
+		}
+	}
+	var integ []mapping.Integration
+	for i := range stored {
+		var err error
+		integ, err = rs.Promote(&stored[i], integ)
+		collect(err)
+	}
+	var err error
+	integ, err = rs.PromoteTx(stored, integ)
+	collect(err)
+
+	var fails []string
+	if c.Events != nil {
+		got := make([]map[string]any, len(events))
+		for i, e := range events {
+			data, _ := mapping.DecodeJSON(e.Data)
+			got[i] = map[string]any{"rule": e.Rule, "stream": e.Stream, "type": e.Type, "data": data}
+			// Metadata: only the keys the expected entry names are compared.
+			var wantMeta map[string]any
+			if i < len(c.Events) {
+				wantMeta, _ = c.Events[i]["metadata"].(map[string]any)
+			}
+			meta := map[string]any{}
+			for k := range wantMeta {
+				if v, ok := metas[i][k]; ok {
+					meta[k] = v
+				}
+			}
+			got[i]["metadata"] = jsonValue(meta)
+		}
+		if d := compare(c.Events, got, []string{"stream", "type", "data"}); d != "" {
+			fails = append(fails, "low-level events differ (- expected, + got):\n"+d)
+		}
+	}
+	if c.Integration != nil {
+		got := make([]map[string]any, len(integ))
+		for i, e := range integ {
+			value, _ := mapping.DecodeJSON(e.Value)
+			headers := map[string]any{}
+			for _, h := range e.Headers {
+				headers[h.Key] = h.Value
+			}
+			got[i] = map[string]any{"rule": e.Rule, "topic": e.Topic, "key": e.Key, "type": e.Type, "subject": e.Subject, "value": value, "headers": headers}
+		}
+		if d := compare(c.Integration, got, []string{"topic", "key", "type", "value"}); d != "" {
+			fails = append(fails, "integration events differ (- expected, + got):\n"+d)
+		}
+	}
+	gotErrs := make([]map[string]any, len(evalErrs))
+	for i, e := range evalErrs {
+		gotErrs[i] = map[string]any{"rule": e.Rule, "field": e.Field, "error": e.Error()}
+	}
+	if c.Errors != nil || len(gotErrs) > 0 {
+		want := c.Errors
+		if want == nil {
+			want = []map[string]any{}
+		}
+		if d := compare(want, gotErrs, []string{"rule", "field"}); d != "" {
+			fails = append(fails, "rule failures differ (- expected, + got):\n"+d)
+		}
+	}
+	return Result{Case: c, Failure: strings.Join(fails, "\n")}
+}
+
+// jsonValue round-trips v through JSON so it compares like expected values.
+func jsonValue(v any) any {
+	if v == nil {
+		return nil
+	}
+	if m, ok := v.(map[string]any); ok && m == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("<%v>", err)
+	}
+	out, _ := mapping.DecodeJSON(b)
+	return out
+}
+
+// compare renders expected and got (restricted to the fields the expected
+// entries name, plus always) as indented JSON and returns a line diff, or ""
+// when they are equal.
+func compare(want, got []map[string]any, always []string) string {
+	fields := map[string]bool{}
+	for _, f := range always {
+		fields[f] = true
+	}
+	for _, w := range want {
+		for k := range w {
+			fields[k] = true
+		}
+	}
+	norm := func(list []map[string]any, pick bool) []any {
+		out := make([]any, len(list))
+		for i, m := range list {
+			n := map[string]any{}
+			for k, v := range m {
+				if !pick || fields[k] {
+					n[k] = jsonValue(v)
+				}
+			}
+			if pick {
+				for k := range fields {
+					if _, ok := n[k]; !ok {
+						n[k] = nil
+					}
+				}
+			}
+			out[i] = n
+		}
+		return out
+	}
+	w, g := norm(want, true), norm(got, true)
+	for i := range w {
+		wm := w[i].(map[string]any)
+		for k := range fields {
+			if _, ok := want[i][k]; !ok && !contains(always, k) {
+				delete(wm, k) // not named by this entry: not compared
+				if i < len(g) {
+					delete(g[i].(map[string]any), k)
+				}
+			}
+		}
+	}
+	if reflect.DeepEqual(w, g) {
+		return ""
+	}
+	return lineDiff(render(w), render(g))
+}
+
+func render(v any) []string {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return strings.Split(string(b), "\n")
+}
+
+// lineDiff returns a unified-style diff of a and b (whole, no hunks).
+func lineDiff(a, b []string) string {
+	n, m := len(a), len(b)
+	lcs := make([][]int, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var sb strings.Builder
+	i, j := 0, 0
+	for i < n || j < m {
+		switch {
+		case i < n && j < m && a[i] == b[j]:
+			sb.WriteString("    " + a[i] + "\n")
+			i++
+			j++
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
+			sb.WriteString("  - " + a[i] + "\n")
+			i++
+		default:
+			sb.WriteString("  + " + b[j] + "\n")
+			j++
+		}
+	}
+	return strings.TrimRight(sb.String(), "\n")
+}
+
+// Run loads the rules in paths, finds the test files in paths (and next to
+// rule files given by name), runs every case and writes a report to w.
+// It returns a *mapping.LoadError when rules or test files have problems.
+func Run(paths []string, opts mapping.Options, w io.Writer) (Report, error) {
+	rs, err := mapping.Load(paths, opts)
+	if err != nil {
+		return Report{}, err
+	}
+	files, probs := mapping.TestFiles(paths)
+	var cases []Case
+	for _, f := range files {
+		cs, ps := ReadFile(f)
+		cases = append(cases, cs...)
+		probs = append(probs, ps...)
+	}
+	if len(probs) > 0 {
+		sort.SliceStable(probs, func(i, j int) bool {
+			if probs[i].File != probs[j].File {
+				return probs[i].File < probs[j].File
+			}
+			return probs[i].Line < probs[j].Line
+		})
+		return Report{}, &mapping.LoadError{Problems: probs}
+	}
+	var rep Report
+	for _, c := range cases {
+		res := RunCase(rs, c)
+		rep.Results = append(rep.Results, res)
+		if res.Failure == "" {
+			rep.Passed++
+			fmt.Fprintf(w, "ok   %s:%d %s\n", c.File, c.Line, c.Name)
+		} else {
+			rep.Failed++
+			fmt.Fprintf(w, "FAIL %s:%d %s\n%s\n", c.File, c.Line, c.Name, indent(res.Failure))
+		}
+	}
+	fmt.Fprintf(w, "%d passed, %d failed, %d test files\n", rep.Passed, rep.Failed, len(files))
+	return rep, nil
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
