@@ -1,0 +1,437 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+)
+
+// Event is one low-level event to append.
+type Event struct {
+	Stream string
+	Type   string
+	Data   []byte // JSON
+	// Metadata is the event's custom metadata (the mapping's source
+	// metadata); the appender adds slot, commitLsn, ordinal, index and
+	// $causationId from Pos, which win over keys of the same name.
+	Metadata map[string]any
+	Pos      Pos
+}
+
+// item is a queued event, ready to send.
+type item struct {
+	data esdb.EventData
+	pos  Pos
+	size int
+	tx   *txState
+}
+
+// txState tracks one source transaction until it is durable.
+type txState struct {
+	lsn         change.LSN
+	outstanding int  // events added and not yet acknowledged by the store
+	committed   bool // Commit was called (or Abort)
+	aborted     bool // Abort was called: never reported durable
+}
+
+// streamQ is one stream's queue. At most one append per stream is in
+// flight (busy), which keeps the stream's order.
+type streamQ struct {
+	name  string
+	queue []*item
+	busy  bool
+	ready bool // in Appender.ready
+}
+
+// Appender appends events to their streams; see the package doc.
+type Appender struct {
+	cfg Config
+	db  *esdb.Client
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced whenever state changes
+	streams  map[string]*streamQ
+	ready    []*streamQ // streams with queued events and no append in flight
+	known    *known
+	txs      []*txState // open and not-yet-durable transactions, in commit order
+	cur      *txState   // between Begin and Commit
+	pending  int        // bytes of queued + in-flight events
+	inflight int
+	durable  change.LSN
+	err      error           // fatal error; set once
+	runCtx   context.Context // set by Run
+	wg       sync.WaitGroup  // append goroutines
+
+	repMu    sync.Mutex // serialises OnDurable calls
+	reported change.LSN
+
+	stats Stats
+}
+
+// Stats are counters for metrics and tests. Read them with Appender.Stats.
+type Stats struct {
+	Appends        int64 // successful append calls
+	Events         int64 // events stored
+	Deduplicated   int64 // events found already stored (replay window)
+	TailReads      int64 // stream tail reads
+	Retries        int64 // transient failures retried
+	Conflicts      int64 // foreign writes seen
+	MaxPending     int   // high-water mark of pending bytes
+	MaxInFlightSet int   // high-water mark of concurrent appends
+}
+
+// New validates cfg and returns an Appender on db. Run must be started.
+func New(db *esdb.Client, cfg Config) (*Appender, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if db == nil {
+		return nil, errors.New("store: no KurrentDB client")
+	}
+	return &Appender{
+		cfg:     cfg,
+		db:      db,
+		changed: make(chan struct{}),
+		streams: make(map[string]*streamQ),
+		known:   newKnown(cfg.WarmStreams),
+	}, nil
+}
+
+// Run appends until ctx is cancelled or a fatal error occurs (a conflict
+// under ConflictStop, a deleted stream). It waits for its append goroutines
+// before returning. Events not acknowledged by then are not durable and
+// were never reported: capture re-delivers them after a restart.
+func (a *Appender) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.mu.Lock()
+	if a.runCtx != nil {
+		a.mu.Unlock()
+		return errors.New("store: Run called twice")
+	}
+	a.runCtx = ctx
+	a.dispatchLocked()
+	a.mu.Unlock()
+
+	for {
+		a.mu.Lock()
+		err, ch := a.err, a.changed
+		a.mu.Unlock()
+		if err != nil {
+			cancel()
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-ch:
+			continue
+		}
+		break
+	}
+	a.wg.Wait()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil {
+		a.err = ErrClosed
+		a.broadcastLocked()
+		return ctx.Err()
+	}
+	if errors.Is(a.err, ErrClosed) {
+		return ctx.Err()
+	}
+	return a.err
+}
+
+// Begin starts a source transaction. Transactions come in commit order,
+// except that capture may re-deliver transactions after a reconnect: their
+// events are dropped where the stream already holds them.
+func (a *Appender) Begin(tx change.Tx) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err != nil {
+		return a.err
+	}
+	if a.cur != nil {
+		return fmt.Errorf("store: Begin(%s) while transaction %s is open", tx.CommitLSN, a.cur.lsn)
+	}
+	a.cur = &txState{lsn: tx.CommitLSN}
+	a.txs = append(a.txs, a.cur)
+	return nil
+}
+
+// Add queues an event of the open transaction. It blocks while the pending
+// bytes are over MaxPendingBytes (backpressure) or until ctx is done.
+func (a *Appender) Add(ctx context.Context, ev Event) error {
+	it, err := a.prepare(ev)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	for a.err == nil && a.pending > 0 && a.pending+it.size > a.cfg.MaxPendingBytes {
+		ch := a.changed
+		a.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+		a.mu.Lock()
+	}
+	defer a.mu.Unlock()
+	if a.err != nil {
+		return a.err
+	}
+	if a.cur == nil {
+		return fmt.Errorf("store: Add(%s) outside a transaction", ev.Stream)
+	}
+	it.tx = a.cur
+	a.cur.outstanding++
+	a.pending += it.size
+	a.stats.MaxPending = max(a.stats.MaxPending, a.pending)
+	s := a.streams[ev.Stream]
+	if s == nil {
+		s = &streamQ{name: ev.Stream}
+		a.streams[ev.Stream] = s
+	}
+	s.queue = append(s.queue, it)
+	if !s.busy && !s.ready {
+		s.ready = true
+		a.ready = append(a.ready, s)
+	}
+	a.dispatchLocked()
+	return nil
+}
+
+// Commit ends the open transaction; it becomes durable when all its events
+// are stored (at once, if it had none).
+func (a *Appender) Commit(tx change.Tx) error {
+	a.mu.Lock()
+	if a.err != nil {
+		a.mu.Unlock()
+		return a.err
+	}
+	if a.cur == nil || a.cur.lsn != tx.CommitLSN {
+		a.mu.Unlock()
+		return fmt.Errorf("store: Commit(%s) does not match the open transaction", tx.CommitLSN)
+	}
+	a.cur.committed = true
+	a.cur = nil
+	a.advanceLocked()
+	a.mu.Unlock()
+	a.report()
+	return nil
+}
+
+// Abort drops the open transaction: capture lost its connection in the middle
+// of it and will deliver it again whole. Its events already queued or stored
+// stay (they are the same events; the re-delivery's copies are dropped as
+// duplicates); the aborted transaction itself is never reported durable.
+func (a *Appender) Abort(tx change.Tx) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cur == nil {
+		return nil
+	}
+	a.cur.committed, a.cur.aborted = true, true
+	a.cur = nil
+	a.advanceLocked()
+	return nil
+}
+
+// Durable returns the highest durable commit LSN so far.
+func (a *Appender) Durable() change.LSN {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.durable
+}
+
+// Stats returns a snapshot of the counters.
+func (a *Appender) Stats() Stats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stats
+}
+
+// prepare encodes ev into an item (outside the lock: JSON encoding is the
+// expensive part).
+func (a *Appender) prepare(ev Event) (*item, error) {
+	meta := make(map[string]any, len(ev.Metadata)+5)
+	for k, v := range ev.Metadata {
+		meta[k] = v
+	}
+	meta[MetaSlot] = a.cfg.Slot
+	meta[MetaCommitLSN] = ev.Pos.CommitLSN.String()
+	meta[MetaOrdinal] = ev.Pos.Ordinal
+	meta[MetaIndex] = ev.Pos.Index
+	meta[MetaCausation] = ChangeID(a.cfg.Slot, ev.Pos.CommitLSN, ev.Pos.Ordinal).String()
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("encoding metadata of an event for %s: %w", ev.Stream, err)
+	}
+	size := len(ev.Data) + len(mb) + len(ev.Type) + 64
+	if size > a.cfg.MaxBatchBytes {
+		return nil, &TooLargeError{Stream: ev.Stream, Size: size, Limit: a.cfg.MaxBatchBytes}
+	}
+	return &item{
+		data: esdb.EventData{
+			EventID:     EventID(a.cfg.Slot, ev.Pos),
+			EventType:   ev.Type,
+			ContentType: esdb.ContentTypeJson,
+			Data:        ev.Data,
+			Metadata:    mb,
+		},
+		pos:  ev.Pos,
+		size: size,
+	}, nil
+}
+
+// dispatchLocked starts appends for ready streams while slots are free.
+//
+// Building a batch drops every event at or before the position the stream is
+// known to hold (and any event not after the previous one in the batch):
+// those are re-deliveries, stored already. This is the only de-duplication
+// rule, and it holds for crash replays (after the tail read), for capture's
+// re-deliveries after a reconnect in the same process, and for duplicates
+// queued behind their originals.
+func (a *Appender) dispatchLocked() {
+	if a.runCtx == nil || a.err != nil {
+		return
+	}
+	for len(a.ready) > 0 && a.inflight < a.cfg.MaxInFlight {
+		s := a.ready[0]
+		a.ready = a.ready[1:]
+		s.ready = false
+		rev, last, warm := a.known.get(s.name)
+		haveLast := warm
+		var batch []*item
+		bytes, n := 0, 0
+		for n < len(s.queue) && len(batch) < a.cfg.MaxBatchEvents {
+			it := s.queue[n]
+			if haveLast && !last.Less(it.pos) {
+				a.completeLocked(it)
+				a.stats.Deduplicated++
+				n++
+				continue
+			}
+			if len(batch) > 0 && bytes+it.size > a.cfg.MaxBatchBytes {
+				break
+			}
+			batch = append(batch, it)
+			bytes += it.size
+			last, haveLast = it.pos, true
+			n++
+		}
+		s.queue = s.queue[n:]
+		if len(batch) == 0 {
+			if len(s.queue) > 0 {
+				s.ready = true
+				a.ready = append(a.ready, s)
+			} else {
+				delete(a.streams, s.name)
+			}
+			a.advanceLocked()
+			continue
+		}
+		s.busy = true
+		a.inflight++
+		a.stats.MaxInFlightSet = max(a.stats.MaxInFlightSet, a.inflight)
+		a.wg.Add(1)
+		go a.appendBatch(a.runCtx, s, batch, rev, warm)
+	}
+}
+
+// completeLocked accounts for an event that is stored (or found stored).
+func (a *Appender) completeLocked(it *item) {
+	it.tx.outstanding--
+	a.pending -= it.size
+}
+
+// finish records the outcome of one stream's append: stored events, and the
+// stream's revision and tail position when known (after an error they are
+// not: the next append to the stream starts cold).
+func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tail Pos, haveRev bool, err error) {
+	a.mu.Lock()
+	a.inflight--
+	s.busy = false
+	if haveRev {
+		a.known.put(s.name, rev, tail)
+	} else {
+		a.known.forget(s.name)
+	}
+	if err != nil && a.err == nil {
+		a.err = err
+	}
+	if err == nil {
+		for _, it := range batch {
+			a.completeLocked(it)
+		}
+		a.stats.Events += int64(stored)
+		a.stats.Deduplicated += int64(len(batch) - stored)
+	}
+	switch {
+	case len(s.queue) > 0 && !s.ready:
+		s.ready = true
+		a.ready = append(a.ready, s)
+	case len(s.queue) == 0:
+		delete(a.streams, s.name) // idle: what must be remembered is in a.known
+	}
+	a.advanceLocked()
+	a.dispatchLocked()
+	a.broadcastLocked()
+	a.mu.Unlock()
+	a.report()
+}
+
+// advanceLocked moves the durable LSN over the prefix of durable transactions.
+func (a *Appender) advanceLocked() {
+	i := 0
+	for i < len(a.txs) && a.txs[i].committed && a.txs[i].outstanding == 0 {
+		if !a.txs[i].aborted && a.txs[i].lsn > a.durable {
+			a.durable = a.txs[i].lsn
+		}
+		i++
+	}
+	if i > 0 {
+		a.txs = append(a.txs[:0], a.txs[i:]...)
+		a.broadcastLocked()
+	}
+}
+
+func (a *Appender) broadcastLocked() {
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// report calls OnDurable with the durable LSN if it moved, one call at a time.
+func (a *Appender) report() {
+	a.repMu.Lock()
+	defer a.repMu.Unlock()
+	a.mu.Lock()
+	d := a.durable
+	a.mu.Unlock()
+	if d > a.reported {
+		a.reported = d
+		a.cfg.OnDurable(d)
+	}
+}
+
+func (a *Appender) fail(err error) {
+	a.mu.Lock()
+	if a.err == nil {
+		a.err = err
+		a.broadcastLocked()
+	}
+	a.mu.Unlock()
+}
+
+func (a *Appender) countLocked(f func(*Stats)) {
+	a.mu.Lock()
+	f(&a.stats)
+	a.mu.Unlock()
+}

@@ -1,0 +1,70 @@
+// Package store appends low-level events to KurrentDB, one stream per entity,
+// exactly once per stream across crashes, in source commit order, and tells
+// the caller which source position is durable so capture can confirm it to
+// Postgres (guarantees 1, 2, 3 of the product brief).
+//
+// # Positions and ids
+//
+// Every event carries its source position [Pos] = (commit LSN, ordinal of the
+// change in its transaction, index of the rule among the rules the change
+// matched). Positions are totally ordered and each names one event across
+// re-deliveries of the same transaction. The event id is a name-based UUID
+// (SHA-1) of (slot, position), and the position is written into the event's
+// custom metadata (commitLsn, ordinal, index, slot), so it can be read back.
+//
+// # Exactly once per stream
+//
+// The appender keeps one invariant: events are appended to a stream in
+// position order, and never with a guessed expected revision. Then the
+// stream's last event tells exactly which of a re-delivered transaction's
+// events are already stored: those at or before its position.
+//
+// A stream is warm when the appender knows its revision (it appended to it
+// or read its tail since it started; a bounded LRU). Warm streams are
+// appended with that exact revision and no read. A cold stream (never seen
+// since the start, or evicted) is appended with expected revision NoStream:
+//
+//   - the stream does not exist: the append succeeds, no read was needed;
+//   - it exists: the server answers wrong-expected-version; the appender reads
+//     the stream's last event, drops the batch's events at or before its
+//     position (they are stored: the replay window after a crash), and
+//     appends the rest with the tail's exact revision.
+//
+// So no duplicate can reach a stream whatever the replay window is, and the
+// window needs no bound: every stream touched after a restart is either new
+// or compared with its tail once. This does not rely on the server's
+// idempotency cache. A retry after an unknown outcome (timeout, Unavailable
+// after the write) re-sends the same events with the same expected revision,
+// which the server answers idempotently (same ids at those revisions).
+//
+// # Foreign writers
+//
+// Chronicler is the only writer of its streams. A wrong-expected-version on a
+// warm stream, or a tail event that is not Chronicler's (no position in its
+// metadata, or another slot's), is a *ConflictError naming the stream.
+// [ConflictStop] (default) makes it fatal; [ConflictReread] logs it, counts it,
+// takes the tail's revision and goes on appending after it.
+//
+// # Durability and the confirmed LSN
+//
+// Transactions are registered in commit order (Begin, Add..., Commit). A
+// transaction is durable when it is committed and every event of it has been
+// acknowledged by the store. The durable LSN reported to OnDurable is the
+// commit LSN of the longest durable prefix of transactions: an LSN is
+// reported only when every event of every transaction up to it is stored,
+// never past a gap, and reports never go backwards.
+//
+// # Concurrency and backpressure
+//
+// Appends to different streams run concurrently, at most MaxInFlight at a
+// time; one stream has at most one append in flight, which keeps its order.
+// Consecutive queued events of one stream, from one or several
+// transactions, go in one append (up to MaxBatchEvents and MaxBatchBytes).
+// Add blocks while the bytes of queued and in-flight events exceed
+// MaxPendingBytes: that is the backpressure that reaches the replication
+// reader when the store is slow, so memory stays bounded.
+//
+// Begin, Add and Commit are called from one goroutine (the capture loop);
+// Run owns the append goroutines and must be running for anything to be
+// appended.
+package store

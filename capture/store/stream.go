@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+)
+
+// appendBatch appends batch to stream s and reports the outcome with finish.
+// rev/warm is the stream's known revision at dispatch (cold: not known).
+//
+// The loop, for one batch:
+//
+//	expected := warm ? exact rev : NoStream
+//	append(expected):
+//	  ok                  → stored; remember the new revision
+//	  wrong expected ver. → read the tail:
+//	                          ours  → drop events at or before the tail's position
+//	                                  (already stored), expected := tail revision, again
+//	                          other → conflict (stop, or reread: expected := tail revision)
+//	  stream deleted      → fatal
+//	  transient           → back off, again with the same expected revision
+//	                        (an append that did land is answered idempotently)
+func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, rev uint64, warm bool) {
+	defer a.wg.Done()
+	tail := Pos{}
+	var expected esdb.ExpectedRevision = esdb.NoStream{}
+	if warm {
+		expected = esdb.Revision(rev)
+	}
+	todo := batch
+	backoff := a.cfg.RetryBackoff
+	for {
+		if len(todo) == 0 { // everything was already stored
+			a.finish(s, batch, 0, rev, tail, warm, nil)
+			return
+		}
+		events := make([]esdb.EventData, len(todo))
+		for i, it := range todo {
+			events[i] = it.data
+		}
+		res, err := a.db.AppendToStream(ctx, s.name, esdb.AppendToStreamOptions{ExpectedRevision: expected}, events...)
+		if err == nil {
+			a.countLocked(func(st *Stats) { st.Appends++ })
+			a.finish(s, batch, len(todo), res.NextExpectedVersion, todo[len(todo)-1].pos, true, nil)
+			return
+		}
+		if ctx.Err() != nil {
+			a.finish(s, batch, 0, 0, Pos{}, false, ErrClosed)
+			return
+		}
+		code := errorCode(err)
+		switch {
+		case code == esdb.ErrorCodeWrongExpectedVersion:
+			tailRev, tailPos, ours, exists, rerr := a.readTail(ctx, s.name)
+			if rerr != nil {
+				if ctx.Err() != nil {
+					a.finish(s, batch, 0, 0, Pos{}, false, ErrClosed)
+					return
+				}
+				a.cfg.Logger.Warn("reading stream tail after a wrong-expected-version", "stream", s.name, "err", rerr)
+				a.countLocked(func(st *Stats) { st.Retries++ })
+				if !sleep(ctx, jitter(backoff)) {
+					a.finish(s, batch, 0, 0, Pos{}, false, ErrClosed)
+					return
+				}
+				backoff = min(2*backoff, a.cfg.MaxRetryBackoff)
+				continue
+			}
+			if !exists || !ours {
+				reason := "the last event is not this slot's"
+				if !exists {
+					reason = "the stream has no readable events but is not new (deleted, or metadata only)"
+				}
+				cerr := &ConflictError{Stream: s.name, Expected: expectedNum(expected), Actual: revNum(tailRev, exists), Reason: reason}
+				a.countLocked(func(st *Stats) { st.Conflicts++ })
+				if a.cfg.OnConflict == ConflictStop || !exists {
+					a.finish(s, batch, 0, 0, Pos{}, false, cerr)
+					return
+				}
+				a.cfg.Logger.Warn("foreign write to a Chronicler stream; appending after it (store.on_conflict: reread)", "stream", s.name, "revision", tailRev)
+				expected = esdb.Revision(tailRev)
+				continue
+			}
+			if warm {
+				// Our own event at the tail, yet our exact revision was wrong:
+				// another process with this slot wrote (two active instances).
+				// De-duplication below keeps the stream right; say so loudly.
+				a.cfg.Logger.Warn("stream moved under a known revision with this slot's events: is another instance running with the same slot?", "stream", s.name, "expected", rev, "found", tailRev)
+			}
+			i := 0
+			for i < len(todo) && !tailPos.Less(todo[i].pos) {
+				i++
+			}
+			todo = todo[i:]
+			tail = tailPos
+			expected = esdb.Revision(tailRev)
+			rev, warm = tailRev, true
+		case code == esdb.ErrorCodeStreamDeleted:
+			a.finish(s, batch, 0, 0, Pos{}, false, &DeletedError{Stream: s.name, Cause: err})
+			return
+		default:
+			// Unavailable, NotLeader (the client reconnects to the leader),
+			// deadlines, aborted, connection closed: all transient for an
+			// append that carries its own ids and expected revision.
+			a.cfg.Logger.Warn("append failed; retrying", "stream", s.name, "events", len(todo), "err", err, "backoff", backoff)
+			a.countLocked(func(st *Stats) { st.Retries++ })
+			if !sleep(ctx, jitter(backoff)) {
+				a.finish(s, batch, 0, 0, Pos{}, false, ErrClosed)
+				return
+			}
+			backoff = min(2*backoff, a.cfg.MaxRetryBackoff)
+		}
+	}
+}
+
+// readTail reads the stream's last event. exists is false when the stream
+// has no readable event; ours reports whether the event is this slot's, and
+// tail is its position then.
+func (a *Appender) readTail(ctx context.Context, stream string) (rev uint64, tail Pos, ours, exists bool, err error) {
+	a.countLocked(func(st *Stats) { st.TailReads++ })
+	rs, err := a.db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		if errorCode(err) == esdb.ErrorCodeResourceNotFound {
+			return 0, Pos{}, false, false, nil
+		}
+		return 0, Pos{}, false, false, err
+	}
+	defer rs.Close()
+	ev, err := rs.Recv()
+	if errors.Is(err, io.EOF) {
+		return 0, Pos{}, false, false, nil
+	}
+	if err != nil {
+		if errorCode(err) == esdb.ErrorCodeResourceNotFound {
+			return 0, Pos{}, false, false, nil
+		}
+		return 0, Pos{}, false, false, err
+	}
+	rec := ev.Event
+	slot, pos, ok := tailPos(rec.UserMetadata)
+	return rec.EventNumber, pos, ok && slot == a.cfg.Slot, true, nil
+}
+
+func errorCode(err error) esdb.ErrorCode {
+	var e *esdb.Error
+	if errors.As(err, &e) {
+		return e.Code()
+	}
+	return esdb.ErrorCodeUnknown
+}
+
+func expectedNum(e esdb.ExpectedRevision) int64 {
+	if r, ok := e.(esdb.StreamRevision); ok {
+		return int64(r.Value)
+	}
+	return -1
+}
+
+func revNum(rev uint64, exists bool) int64 {
+	if !exists {
+		return -1
+	}
+	return int64(rev)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
