@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
@@ -29,6 +31,7 @@ type memSink struct {
 	byLSN     map[change.LSN][]*memTx // every committed delivery, for the identity check
 	highest   change.LSN
 	replays   int
+	aborts    int
 	snapshots int // committed snapshot chunks
 	mismatch  error
 	asyncAck  bool
@@ -99,6 +102,17 @@ func (s *memSink) Commit(_ context.Context, tx change.Tx) error {
 	if ack {
 		s.src.Ack(tx.CommitLSN)
 	}
+	return nil
+}
+
+func (s *memSink) Abort(_ context.Context, tx change.Tx) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open == nil || s.open.tx != tx {
+		return errors.New("Abort without matching Begin")
+	}
+	s.open = nil
+	s.aborts++
 	return nil
 }
 
@@ -215,4 +229,13 @@ func (r *running) stop() error {
 
 func baseConfig(pg *stack.Postgres, db string, tables ...string) Config {
 	return Config{URL: pg.DatabaseURL(db), Slot: "chron", Publication: "chron_pub", Tables: tables, HeartbeatInterval: -1}
+}
+
+// testutilCounter reads a counter's value.
+func testutilCounter(c interface{ Write(*dto.Metric) error }) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
 }

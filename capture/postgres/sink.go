@@ -15,6 +15,11 @@ import (
 // A Sink must not keep the *change.Change after Change returns unless it
 // copies it; capture does not reuse them today, but may.
 //
+// When a session ends inside a transaction (connection lost after Begin,
+// before Commit), capture calls Abort for it before reconnecting: the sink
+// must discard what it holds of that transaction, which will be delivered
+// again in full. Abort is also called when Run is cancelled mid-transaction.
+//
 // Capture never calls Begin for a transaction with nothing to deliver
 // (heartbeats, transactions that touched no captured table).
 //
@@ -31,4 +36,5 @@ type Sink interface {
 	Begin(ctx context.Context, tx change.Tx) error
 	Change(ctx context.Context, c *change.Change) error
 	Commit(ctx context.Context, tx change.Tx) error
+	Abort(ctx context.Context, tx change.Tx) error
 }

@@ -291,6 +291,12 @@ func (s *Source) deliverChunk(ctx context.Context, sink Sink, prog *SnapshotProg
 			return &SinkError{Op: "change", Err: err}
 		}
 	}
+	if ctx.Err() != nil {
+		if err := sink.Abort(context.WithoutCancel(ctx), tx); err != nil {
+			return &SinkError{Op: "abort", Err: err}
+		}
+		return ctx.Err()
+	}
 	s.m.changes.WithLabelValues(change.OpSnapshot.String()).Add(float64(len(rows)))
 	seq := s.ackSeq.Load()
 	if err := sink.Commit(ctx, tx); err != nil {

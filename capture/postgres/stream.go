@@ -53,7 +53,15 @@ func (s *Source) stream(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn
 	s.log.Info("capture: streaming", "slot", s.cfg.Slot, "publication", s.cfg.Publication, "from_lsn", start.String())
 	st := &streamState{conn: conn, repl: repl, sink: sink, relations: map[uint32]*relation{},
 		pos: positions{confirmed: s.confirmed}, lastData: time.Now(), hbOff: s.cfg.HeartbeatInterval < 0}
-	return true, s.receive(ctx, st)
+	err = s.receive(ctx, st)
+	if st.inTx && st.begun {
+		// Cut off mid-transaction: the sink discards it; the next session
+		// re-delivers it from its Begin.
+		if aerr := sink.Abort(context.WithoutCancel(ctx), st.tx); aerr != nil {
+			return true, &SinkError{Op: "abort", Err: aerr}
+		}
+	}
+	return true, err
 }
 
 func (s *Source) receive(ctx context.Context, st *streamState) error {
