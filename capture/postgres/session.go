@@ -23,12 +23,6 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 		return false, err
 	}
 	defer conn.Close(context.Background())
-	repl, err := s.connectReplication(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer repl.Close(context.Background())
-
 	if err := s.checkServer(ctx, conn); err != nil {
 		return false, err
 	}
@@ -48,6 +42,13 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 	if err := s.checkSlot(si); err != nil {
 		return false, err
 	}
+	// The replication connection comes after the checks, so a missing
+	// REPLICATION attribute is reported as such, not as a refused login.
+	repl, err := s.connectReplication(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer repl.Close(context.Background())
 	start, err := s.prepareSlot(ctx, conn, repl, si, sink)
 	if err != nil {
 		return false, err
