@@ -162,3 +162,32 @@ func itoa(n int) string {
 		}
 	}
 }
+
+// TestCatalog checks the captured tables' columns, types and keys as mapping
+// will read them.
+func TestCatalog(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TYPE mood AS ENUM ('a'); CREATE TABLE c (k1 int, k2 text, v numeric(10,2) NOT NULL, m mood[], PRIMARY KEY (k2, k1))`)
+	src, err := New(baseConfig(pg, "postgres", "c"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := src.Catalog(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Column{{Name: "k1", Type: "integer", Key: true, NotNull: true}, {Name: "k2", Type: "text", Key: true, NotNull: true},
+		{Name: "v", Type: "numeric(10,2)", NotNull: true}, {Name: "m", Type: "mood[]"}}
+	got := cat["public.c"]
+	if len(got) != len(want) {
+		t.Fatalf("Catalog = %+v", cat)
+	}
+	for i, w := range want {
+		g := got[i]
+		g.TypeOID = 0
+		if g != w {
+			t.Errorf("column %d = %+v; want %+v", i, g, w)
+		}
+	}
+}
