@@ -1,0 +1,48 @@
+// Package pgvalue decodes Postgres values, in their text form as pgoutput and
+// the snapshot queries deliver them, into the value domain of
+// [change.Change] (see capture/change's doc): nil, bool, int64, float64,
+// json.Number, string, time.Time, []byte, map[string]any, []any and
+// [change.Unknown].
+//
+// A [Type] describes how to decode one Postgres type OID. Built-in types come
+// from pgx's pgtype registry ([Builtin]); enums, domains, arrays of those and
+// composites are described by the caller from pg_type (capture/postgres does
+// that when a Relation message names a column type it has not seen).
+//
+// Text is expected in the formats a session with DateStyle=ISO,
+// IntervalStyle=postgres, TimeZone=UTC, bytea_output=hex and
+// extra_float_digits=3 produces; capture/postgres sets those on its
+// connections, so the stream and the snapshot agree.
+//
+// # Decoding rules
+//
+//	bool                       bool
+//	int2, int4, int8, oid      int64
+//	float4, float8             float64 (NaN and ±Infinity as float64 too)
+//	numeric                    json.Number with the exact decimal text; "NaN", "Infinity", "-Infinity" as string
+//	text, varchar, char, name  string
+//	bytea                      []byte (pgtype's hex decoder)
+//	uuid, inet, cidr, macaddr, macaddr8, date, time, timetz, interval, money, bit, varbit, xml
+//	                           string, the Postgres text form unchanged
+//	timestamp, timestamptz     time.Time in UTC (pgtype's text decoder); ±infinity as the string "infinity"/"-infinity"
+//	json, jsonb                decoded JSON (map[string]any, []any, string, json.Number, bool, nil)
+//	arrays                     []any of the element type's values, nested []any for more dimensions
+//	enum                       string (the label)
+//	domain                     as its base type
+//	composite, anything else   change.Unknown{TypeOID, TypeName, Text}
+//
+// A value that does not parse as its type returns a [*DecodeError]; callers
+// decide whether to fall back to change.Unknown (capture does, and counts it).
+//
+// # Concurrency
+//
+// A [Decoder] is not safe for concurrent use (pgtype.Map caches scan plans);
+// use one per goroutine. [Type] values are immutable once built and may be
+// shared.
+//
+// # Example
+//
+//	d := pgvalue.NewDecoder()
+//	t, _ := pgvalue.Builtin(pgtype.Int4ArrayOID)
+//	v, err := d.Decode(t, []byte("{1,NULL,3}")) // []any{int64(1), nil, int64(3)}
+package pgvalue

@@ -1,0 +1,182 @@
+// Package postgres captures a Postgres database's changes through logical
+// replication (pgoutput) and hands them, decoded, to a [Sink] in commit
+// order. It owns the publication, the slot, the initial snapshot, the
+// stream, position confirmation and reconnects.
+//
+// # Lifecycle
+//
+// [New] validates a [Config] (every problem reported, joined, each naming
+// its field) without connecting. [Source.Run] then loops over sessions; each
+// session:
+//
+//  1. opens a normal and a replication connection (TLS per the URL's
+//     sslmode; DateStyle=ISO, TimeZone=UTC, IntervalStyle=postgres,
+//     extra_float_digits=3, bytea_output=hex so values have one text form);
+//  2. checks the server (version >= [MinServerVersion], wal_level=logical,
+//     REPLICATION or superuser), every table (exists, SELECT granted), warns
+//     per table listed in NeedOldValues whose REPLICA IDENTITY is not FULL;
+//  3. creates the publication FOR TABLE the configured tables, or checks an
+//     existing one publishes exactly them and all four operations (it adds
+//     missing configured tables only with AddMissingTables, and never
+//     accepts extra tables or FOR ALL TABLES);
+//  4. checks the slot (pgoutput, this database, not wal_status=lost, not
+//     active in another process: the error names the PID), then creates it
+//     or snapshots as below;
+//  5. streams with pgoutput protocol 1, messages on, text values.
+//
+// Setup failures are typed errors (errors.go) and fatal on the first
+// session. Connection loss, walsender termination (57P01), server
+// shutdown/start-up (57P03) and the like end the session; Run reconnects
+// with exponential backoff and equal jitter (ReconnectMin..ReconnectMax),
+// and resumes from the confirmed position. A slot still held by our own
+// previous walsender is retried up to 10 times after a session has streamed.
+// Run returns nil when ctx is cancelled.
+//
+// # Sink contract
+//
+// The Sink (sink.go) is called from the Run goroutine only, in commit
+// order: Begin, Change..., Commit; Abort when a session ends between Begin
+// and Commit (the transaction will be re-delivered in full). Calls may
+// block (backpressure). When the downstream has made everything up to a
+// transaction durable it calls [Source.Ack] with that Tx.CommitLSN, from any
+// goroutine.
+//
+// # Positions, step by step
+//
+// Each Change carries Tx (xid, commit LSN = pgoutput Begin's final LSN, the
+// start of the commit record; commit time; origin), its own LSN (the WAL
+// record of the change, XLogData's WALStart) and its ordinal in the
+// transaction (0-based, counting every change delivered to the sink;
+// heartbeats are not delivered and not counted). Re-decoding the same WAL
+// yields the same values, so a re-delivered transaction is identical.
+//
+// What capture confirms (standby status, write = flush = apply, always set
+// explicitly) is decided by positions.go:
+//
+//  1. At Commit, the transaction is appended to a pending list with its
+//     commit LSN and end LSN (the end of the commit record, pgoutput's
+//     Commit.TransactionEndLSN). Transactions with nothing for the sink
+//     (heartbeats, empty) are appended already acknowledged.
+//  2. Ack(L) marks pending transactions with commit LSN <= L acknowledged.
+//  3. The confirmed position moves to the end LSN of the longest
+//     acknowledged prefix. An un-acked transaction holds back every later
+//     one, so a crash at any instant loses nothing: after a restart the
+//     walsender (which skips only commits whose record starts before the
+//     confirmed position) re-decodes every transaction not yet confirmed.
+//     Confirming the end LSN, not the commit LSN, is what makes the last
+//     confirmed transaction not come back.
+//  4. Keepalives carry the walsender's sent position (sentPtr: WAL it has
+//     read and decoded, whether or not it produced output). A keepalive
+//     received outside a transaction means every transaction committed
+//     before that position has already been received (the stream is in
+//     order, and in protocol 1 a transaction is sent only after its commit
+//     was decoded). So when nothing is pending, capture confirms it. This is
+//     what keeps an idle slot moving: empty transactions, other databases'
+//     WAL and skipped records all lie behind it. A transaction in progress
+//     that commits later is not lost by this: its commit record lies after
+//     the confirmed position, and the server keeps restart_lsn early enough
+//     to decode it (restart_lsn is derived from running transactions, not
+//     from the confirmed position).
+//  5. Keepalives that request a reply get one immediately; otherwise status
+//     goes out every StatusInterval and whenever the confirmed position moved.
+//  6. After a reconnect the stream restarts at the confirmed position; the
+//     window between the last Ack and the crash is re-delivered, and the
+//     downstream de-duplicates it (by commit LSN, or by deterministic ids
+//     from commit LSN + ordinal).
+//
+// A non-transactional logical message is delivered as a transaction of its
+// own: Tx{XID: 0, CommitLSN: the message's LSN, zero CommitTime}, ordinal 0;
+// its end position is LSN+1.
+//
+// # Heartbeat
+//
+// When no transaction was received for HeartbeatInterval, capture runs
+// pg_logical_emit_message(true, [HeartbeatPrefix], slot) on its normal
+// connection. The message's transaction comes back through the stream, is
+// not handed to the sink, and gives the slot a position of its own to
+// confirm even when the walsender sends no keepalive. If emitting fails
+// with a non-transient error (for example a read-only role) heartbeats are
+// disabled for the session with a warning.
+//
+// # Initial snapshot
+//
+// With SnapshotInitial or SnapshotInitialOnly and no slot, capture creates
+// the slot with EXPORT_SNAPSHOT, saves progress {slot, consistent point},
+// imports the snapshot into a REPEATABLE READ transaction (SET TRANSACTION
+// SNAPSHOT, the replication connection staying idle meanwhile) and reads
+// every table in primary-key order (ctid order for tables without one) in
+// chunks of SnapshotChunkRows. Each chunk is one transaction for the sink:
+// Tx{XID: 0, CommitLSN: the consistent point, zero CommitTime}, OpSnapshot
+// changes with LSN 0 and ordinals numbering the rows of the whole snapshot
+// (so (point, ordinal) is unique and deterministic). After each chunk's
+// Commit capture waits for an Ack (at or above the point, made after that
+// Commit) and saves progress (table, last key, rows). Streaming then starts
+// at the consistent point, so no change is lost or doubled at the hand-off.
+// SnapshotInitialOnly drops the slot afterwards and Run returns nil.
+// Progress (rows done/estimated, rows/s, ETA) is logged every 5 s and
+// exported as metrics.
+//
+// Crash during the snapshot: the exported snapshot died with its
+// connection, so the remaining rows can only be read in a new snapshot. That
+// is equivalent to reading them at the consistent point exactly when no
+// change to a table not yet completed was committed since that point
+// (completed tables are fine: their later changes stream from the point).
+// Capture takes the new snapshot, then decodes (without consuming) what the
+// slot holds since the point (pg_logical_slot_peek_binary_changes) and:
+// resumes after the last acknowledged chunk if no unfinished table changed,
+// or else drops the slot and restarts the snapshot. It logs which, and why.
+// A slot that exists without snapshot state (state lost, or created by
+// someone else) also restarts the snapshot: capture cannot know the earlier
+// snapshot completed. Use SnapshotNever to stream an existing slot as is.
+// [SnapshotState] persists progress; [MemorySnapshotState] survives
+// reconnects only (the store will provide a durable one).
+//
+// # Types
+//
+// Values are decoded by capture/pgvalue from their text form by column type
+// OID: built-ins from pgx's pgtype, enums, domains (as their base type),
+// arrays of any of these, and composites/unknown types as change.Unknown.
+// Types are looked up in pg_type when a Relation message names them (the
+// current catalog, cached; a Type message evicts the entry). Relation
+// messages apply from their point of the stream on: ALTER TABLE mid-stream
+// changes the columns of later changes only. A value that does not parse is
+// delivered as change.Unknown and counted (chronicler_capture_decode_fallbacks_total).
+// NULL is nil; an unchanged TOASTed value (pgoutput 'u') is change.Unchanged.
+// Old values: a full old tuple (REPLICA IDENTITY FULL) gives every column;
+// a key-only old tuple (DEFAULT with a changed key, deletes) gives only the
+// identity columns (the others are unknown, not NULL, so they are left out).
+// Change.Key is the primary key (else the replica identity columns).
+//
+// # Metrics
+//
+// chronicler_capture_changes_total{op}, _transactions_total,
+// _decode_fallbacks_total{type}, _reconnects_total, _heartbeats_total,
+// _lag_bytes, _confirmed_lsn_bytes, _server_wal_end_bytes,
+// _snapshot_rows_done, _snapshot_rows_estimated, _snapshot_rows_per_second,
+// _snapshot_eta_seconds; registered on Config.Registerer when set.
+//
+// # Not done yet
+//
+//   - pgoutput protocol 2 streaming of in-progress transactions: protocol
+//     1 is used, so the server spills big transactions to disk and sends
+//     them at commit (capture's memory stays flat either way).
+//   - Binary value transfer: text is used (one decoder for stream and
+//     snapshot); not measured against binary.
+//   - Two-phase commit decoding, partitioned-table roots
+//     (publish_via_partition_root), generated columns: not handled.
+//   - JSON null inside json/jsonb decodes to nil, like SQL NULL, at the
+//     top level.
+//
+// # Example
+//
+//	src, err := postgres.New(postgres.Config{
+//		URL:         "postgres://capture@db/app?sslmode=verify-full",
+//		Slot:        "chronicler",
+//		Publication: "chronicler",
+//		Tables:      []string{"public.customers", "public.orders"},
+//	}, slog.Default())
+//	if err != nil {
+//		return err
+//	}
+//	return src.Run(ctx, sink) // sink calls src.Ack(tx.CommitLSN) once durable
+package postgres

@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+)
+
+// handle decodes one pgoutput message and drives the sink.
+func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLogData) error {
+	msg, err := pglogrepl.Parse(xld.WALData)
+	if err != nil {
+		return &ProtocolError{Err: err}
+	}
+	lsn := change.LSN(xld.WALStart)
+	switch m := msg.(type) {
+	case *pglogrepl.BeginMessage:
+		st.inTx, st.begun, st.ordinal = true, false, 0
+		st.tx = change.Tx{XID: m.Xid, CommitLSN: change.LSN(m.FinalLSN), CommitTime: m.CommitTime.UTC()}
+	case *pglogrepl.OriginMessage:
+		st.tx.Origin = m.Name
+	case *pglogrepl.RelationMessage:
+		rel, err := s.resolveRelation(ctx, st, m)
+		if err != nil {
+			return err
+		}
+		st.relations[m.RelationID] = rel
+	case *pglogrepl.TypeMessage:
+		// The type may have changed (ALTER TYPE ... ADD VALUE, a new
+		// composite): look it up again at the next Relation that uses it.
+		s.types.forget(m.DataType)
+	case *pglogrepl.InsertMessage:
+		rel, err := st.relation(m.RelationID)
+		if err != nil {
+			return err
+		}
+		nv, err := s.decodeTuple(rel, m.Tuple, false)
+		if err != nil {
+			return err
+		}
+		return s.emit(ctx, st, &change.Change{Op: change.OpInsert, New: nv}, rel, lsn)
+	case *pglogrepl.UpdateMessage:
+		rel, err := st.relation(m.RelationID)
+		if err != nil {
+			return err
+		}
+		nv, err := s.decodeTuple(rel, m.NewTuple, false)
+		if err != nil {
+			return err
+		}
+		ov, err := s.decodeTuple(rel, m.OldTuple, m.OldTupleType == pglogrepl.UpdateMessageTupleTypeKey)
+		if err != nil {
+			return err
+		}
+		return s.emit(ctx, st, &change.Change{Op: change.OpUpdate, New: nv, Old: ov}, rel, lsn)
+	case *pglogrepl.DeleteMessage:
+		rel, err := st.relation(m.RelationID)
+		if err != nil {
+			return err
+		}
+		ov, err := s.decodeTuple(rel, m.OldTuple, m.OldTupleType == pglogrepl.DeleteMessageTupleTypeKey)
+		if err != nil {
+			return err
+		}
+		return s.emit(ctx, st, &change.Change{Op: change.OpDelete, Old: ov}, rel, lsn)
+	case *pglogrepl.TruncateMessage:
+		for _, id := range m.RelationIDs {
+			rel, err := st.relation(id)
+			if err != nil {
+				return err
+			}
+			if err := s.emit(ctx, st, &change.Change{Op: change.OpTruncate}, rel, lsn); err != nil {
+				return err
+			}
+		}
+	case *pglogrepl.LogicalDecodingMessage:
+		if m.Prefix == HeartbeatPrefix {
+			return nil
+		}
+		c := &change.Change{Op: change.OpMessage, Message: &change.Message{Prefix: m.Prefix, Content: append([]byte(nil), m.Content...), Transactional: m.Transactional}}
+		if m.Transactional {
+			return s.emit(ctx, st, c, nil, change.LSN(m.LSN))
+		}
+		return s.standaloneMessage(ctx, st, c, change.LSN(m.LSN))
+	case *pglogrepl.CommitMessage:
+		if st.begun {
+			if err := st.sink.Commit(ctx, st.tx); err != nil {
+				return &SinkError{Op: "commit", Err: err}
+			}
+			s.m.transactions.Inc()
+		}
+		st.pos.committed(change.LSN(m.CommitLSN), change.LSN(m.TransactionEndLSN), st.begun)
+		st.inTx, st.begun = false, false
+		st.lastData = time.Now()
+	}
+	return nil
+}
+
+func (st *streamState) relation(id uint32) (*relation, error) {
+	rel, ok := st.relations[id]
+	if !ok {
+		return nil, &ProtocolError{Err: fmt.Errorf("change for relation %d before its Relation message", id)}
+	}
+	return rel, nil
+}
+
+// emit hands one change of the open transaction to the sink, calling Begin
+// first if this is the transaction's first delivered change.
+func (s *Source) emit(ctx context.Context, st *streamState, c *change.Change, rel *relation, lsn change.LSN) error {
+	if !st.inTx {
+		return &ProtocolError{Err: fmt.Errorf("%s outside a transaction", c.Op)}
+	}
+	if !st.begun {
+		if err := st.sink.Begin(ctx, st.tx); err != nil {
+			return &SinkError{Op: "begin", Err: err}
+		}
+		st.begun = true
+	}
+	c.Database = s.database
+	if rel != nil {
+		c.Schema, c.Table, c.Key = rel.schema, rel.table, rel.key
+	}
+	c.Tx, c.LSN, c.Ordinal = st.tx, lsn, st.ordinal
+	st.ordinal++
+	if err := st.sink.Change(ctx, c); err != nil {
+		return &SinkError{Op: "change", Err: err}
+	}
+	s.m.changes.WithLabelValues(c.Op.String()).Inc()
+	return nil
+}
+
+// standaloneMessage delivers a non-transactional logical message as a
+// transaction of its own: Tx{XID: 0, CommitLSN: the message's LSN, zero
+// CommitTime}, ordinal 0. Its end position is LSN+1, so once acked it is not
+// decoded again after a restart.
+func (s *Source) standaloneMessage(ctx context.Context, st *streamState, c *change.Change, lsn change.LSN) error {
+	tx := change.Tx{CommitLSN: lsn}
+	if err := st.sink.Begin(ctx, tx); err != nil {
+		return &SinkError{Op: "begin", Err: err}
+	}
+	c.Database, c.Tx, c.LSN, c.Ordinal = s.database, tx, lsn, 0
+	if err := st.sink.Change(ctx, c); err != nil {
+		return &SinkError{Op: "change", Err: err}
+	}
+	if err := st.sink.Commit(ctx, tx); err != nil {
+		return &SinkError{Op: "commit", Err: err}
+	}
+	s.m.changes.WithLabelValues(c.Op.String()).Inc()
+	s.m.transactions.Inc()
+	st.pos.committed(lsn, lsn+1, true)
+	st.lastData = time.Now()
+	return nil
+}
+
+// resolveRelation resolves a Relation message's column types and key. It
+// queries the catalog as of now (types by OID, the primary key); the column
+// list itself is the message's, so schema changes apply from this point of
+// the stream on.
+func (s *Source) resolveRelation(ctx context.Context, st *streamState, m *pglogrepl.RelationMessage) (*relation, error) {
+	rel := &relation{schema: m.Namespace, table: m.RelationName, cols: make([]relColumn, len(m.Columns))}
+	var identity []string
+	for i, c := range m.Columns {
+		t, err := s.types.resolve(ctx, st.conn, c.DataType)
+		if err != nil {
+			return nil, fmt.Errorf("resolving column %s of %s.%s: %w", c.Name, m.Namespace, m.RelationName, err)
+		}
+		rel.cols[i] = relColumn{name: c.Name, typ: t, identity: c.Flags&1 != 0}
+		if c.Flags&1 != 0 {
+			identity = append(identity, c.Name)
+		}
+	}
+	pk, err := primaryKey(ctx, st.conn, m.RelationID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the primary key of %s.%s: %w", m.Namespace, m.RelationName, err)
+	}
+	rel.key = pk
+	if len(pk) == 0 && m.ReplicaIdentity != 'f' {
+		rel.key = identity
+	}
+	return rel, nil
+}

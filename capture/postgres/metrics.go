@@ -1,0 +1,70 @@
+package postgres
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are capture's Prometheus metrics. They exist (and are updated)
+// whether or not a Registerer was given.
+type metrics struct {
+	changes          *prometheus.CounterVec
+	transactions     prometheus.Counter
+	decodeFallbacks  *prometheus.CounterVec
+	reconnects       prometheus.Counter
+	heartbeats       prometheus.Counter
+	lagBytes         prometheus.Gauge
+	confirmedLSN     prometheus.Gauge
+	serverWALEnd     prometheus.Gauge
+	snapshotRowsDone prometheus.Gauge
+	snapshotRowsAll  prometheus.Gauge
+	snapshotRate     prometheus.Gauge
+	snapshotETA      prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chronicler_capture_changes_total", Help: "Changes handed to the sink, by operation (re-deliveries after a reconnect count again).",
+		}, []string{"op"}),
+		transactions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chronicler_capture_transactions_total", Help: "Transactions handed to the sink (snapshot chunks included).",
+		}),
+		decodeFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chronicler_capture_decode_fallbacks_total", Help: "Values that did not parse as their type and were delivered as change.Unknown, by type name.",
+		}, []string{"type"}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chronicler_capture_reconnects_total", Help: "Sessions ended by a transient error and retried.",
+		}),
+		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chronicler_capture_heartbeats_total", Help: "Heartbeat logical messages emitted.",
+		}),
+		lagBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chronicler_capture_lag_bytes", Help: "Server WAL end minus the position confirmed to Postgres, in bytes.",
+		}),
+		confirmedLSN: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chronicler_capture_confirmed_lsn_bytes", Help: "Position confirmed to Postgres (flush), as a byte offset.",
+		}),
+		serverWALEnd: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chronicler_capture_server_wal_end_bytes", Help: "Server WAL end last reported by the walsender, as a byte offset.",
+		}),
+		snapshotRowsDone: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chronicler_capture_snapshot_rows_done", Help: "Rows of the initial snapshot acknowledged so far.",
+		}),
+		snapshotRowsAll: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chronicler_capture_snapshot_rows_estimated", Help: "Estimated total rows of the initial snapshot (pg_class.reltuples, or an exact count for small tables).",
+		}),
+		snapshotRate: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chronicler_capture_snapshot_rows_per_second", Help: "Snapshot read rate since the snapshot (or its resume) started.",
+		}),
+		snapshotETA: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chronicler_capture_snapshot_eta_seconds", Help: "Estimated seconds until the snapshot completes.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.changes, m.transactions, m.decodeFallbacks, m.reconnects, m.heartbeats,
+			m.lagBytes, m.confirmedLSN, m.serverWALEnd, m.snapshotRowsDone, m.snapshotRowsAll, m.snapshotRate, m.snapshotETA} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+)
+
+// errSnapshotOnlyDone ends Run after an initial_only snapshot.
+var errSnapshotOnlyDone = errors.New("capture: initial_only snapshot complete")
+
+// session is one connection lifetime: connect, check, prepare the slot
+// (snapshot if needed), stream. It reports whether it reached streaming.
+func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.Background())
+	if err := s.checkServer(ctx, conn); err != nil {
+		return false, err
+	}
+	if err := s.checkTables(ctx, conn); err != nil {
+		return false, err
+	}
+	if s.warnings, err = s.warnReplicaIdentity(ctx, conn); err != nil {
+		return false, err
+	}
+	if err := s.ensurePublication(ctx, conn); err != nil {
+		return false, err
+	}
+	si, err := s.readSlot(ctx, conn)
+	if err != nil {
+		return false, err
+	}
+	if err := s.checkSlot(si); err != nil {
+		return false, err
+	}
+	// The replication connection comes after the checks, so a missing
+	// REPLICATION attribute is reported as such, not as a refused login.
+	repl, err := s.connectReplication(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer repl.Close(context.Background())
+	start, err := s.prepareSlot(ctx, conn, repl, si, sink)
+	if err != nil {
+		return false, err
+	}
+	return s.stream(ctx, conn, repl, sink, start)
+}
+
+// prepareSlot decides between a fresh snapshot, a resumed one, or plain
+// streaming, and returns the LSN to start streaming from.
+func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, si slotInfo, sink Sink) (change.LSN, error) {
+	prog, have, err := s.cfg.SnapshotState.Load(ctx, s.cfg.Slot)
+	if err != nil {
+		return 0, fmt.Errorf("loading the snapshot state of slot %q: %w", s.cfg.Slot, err)
+	}
+	switch {
+	case have && prog.Done && s.cfg.SnapshotMode == SnapshotInitialOnly:
+		if si.exists {
+			if err := pglogrepl.DropReplicationSlot(ctx, repl, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
+				return 0, fmt.Errorf("dropping replication slot %q after the initial_only snapshot: %w", s.cfg.Slot, err)
+			}
+		}
+		return 0, errSnapshotOnlyDone
+	case !si.exists && s.cfg.SnapshotMode == SnapshotNever:
+		res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
+			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
+		if err != nil {
+			return 0, fmt.Errorf("creating replication slot %q: %w", s.cfg.Slot, err)
+		}
+		point, err := change.ParseLSN(res.ConsistentPoint)
+		if err != nil {
+			return 0, &ProtocolError{Err: err}
+		}
+		s.log.Info("capture: created replication slot without snapshot", "slot", s.cfg.Slot, "consistent_point", point.String())
+		return point, nil
+	case !si.exists:
+		if have && !prog.Done {
+			s.log.Warn("capture: restarting the initial snapshot: its slot no longer exists", "slot", s.cfg.Slot, "rows_done_before", prog.Rows)
+		}
+		return s.freshSnapshot(ctx, conn, repl, sink)
+	case have && prog.Done:
+		return s.resumePoint(si), nil
+	case have && prog.Point != si.confirmed:
+		// The slot moved since the snapshot started: it is not the slot the
+		// snapshot belongs to, or someone consumed it.
+		s.log.Warn("capture: restarting the initial snapshot: the slot's confirmed position is not the snapshot's",
+			"slot", s.cfg.Slot, "snapshot_point", prog.Point.String(), "slot_confirmed", si.confirmed.String())
+	case have:
+		point, resumed, reason, err := s.resumeSnapshot(ctx, conn, repl, sink, prog)
+		if err != nil || resumed {
+			return point, err
+		}
+		s.log.Warn("capture: restarting the initial snapshot: resuming would not be consistent", "slot", s.cfg.Slot, "reason", reason)
+	case s.cfg.SnapshotMode == SnapshotNever:
+		return s.resumePoint(si), nil
+	default:
+		// A slot without snapshot state: capture cannot know whether its
+		// snapshot completed, so it does not trust it (nothing lost over
+		// nothing doubled). Use SnapshotNever to stream an existing slot.
+		s.log.Warn("capture: restarting the initial snapshot: the slot exists but no snapshot state was saved for it", "slot", s.cfg.Slot)
+	}
+	if err := pglogrepl.DropReplicationSlot(ctx, repl, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{Wait: true}); err != nil {
+		return 0, fmt.Errorf("dropping replication slot %q to restart the snapshot: %w", s.cfg.Slot, err)
+	}
+	return s.freshSnapshot(ctx, conn, repl, sink)
+}
+
+// resumePoint is where streaming restarts: the position this Source last
+// confirmed, or the slot's confirmed_flush_lsn if that is later (first
+// session of a process).
+func (s *Source) resumePoint(si slotInfo) change.LSN {
+	return max(s.confirmed, si.confirmed)
+}

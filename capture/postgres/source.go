@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/capture/pgvalue"
+)
+
+// Source captures one database's changes through one slot and publication.
+// Create it with [New]; call [Source.Run] once.
+type Source struct {
+	cfg  Config
+	log  *slog.Logger
+	m    *metrics
+	host string
+	port uint16
+	// database is the captured database's name, from the URL.
+	database string
+
+	running atomic.Bool
+	// acked is the highest commit LSN the downstream acknowledged; ackSeq
+	// counts Ack calls so the snapshot can tell an ack that came after a
+	// chunk's Commit from an earlier one.
+	acked  atomic.Uint64
+	ackSeq atomic.Uint64
+	ackCh  chan struct{} // a wake-up for the snapshot's ack wait; capacity 1
+
+	// Owned by the Run goroutine.
+	types     *typeCache
+	dec       *pgvalue.Decoder
+	confirmed change.LSN // last position sent to Postgres as write/flush/apply
+	streamed  bool       // a session reached streaming at least once
+	warnings  []string
+}
+
+// New validates cfg (every problem is reported, joined) and returns a
+// Source. It does not connect; [Source.Run] does. logger may be nil
+// (slog.Default).
+func New(cfg Config, logger *slog.Logger) (*Source, error) {
+	cfg.Tables = append([]string(nil), cfg.Tables...)
+	cfg.NeedOldValues = append([]string(nil), cfg.NeedOldValues...)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	pc, _ := pgconn.ParseConfig(cfg.URL) // validated above
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, &ConfigError{Field: "registerer", Reason: "registering capture metrics: " + err.Error()}
+	}
+	return &Source{
+		cfg: cfg, log: logger, m: m,
+		host: pc.Host, port: pc.Port, database: pc.Database,
+		ackCh: make(chan struct{}, 1),
+		types: newTypeCache(), dec: pgvalue.NewDecoder(),
+	}, nil
+}
+
+// Ack tells capture that every transaction with Tx.CommitLSN <= commitLSN
+// whose Sink.Commit had returned when Ack is called is durable downstream.
+// Capture then confirms those positions to Postgres at its next status
+// update. Safe for concurrent use; acks may repeat and need not increase.
+func (s *Source) Ack(commitLSN change.LSN) {
+	for {
+		cur := s.acked.Load()
+		if uint64(commitLSN) <= cur || s.acked.CompareAndSwap(cur, uint64(commitLSN)) {
+			break
+		}
+	}
+	s.ackSeq.Add(1)
+	select {
+	case s.ackCh <- struct{}{}:
+	default:
+	}
+}
+
+// Warnings returns the replica-identity warnings of the last setup (also
+// logged), for a status endpoint or a test.
+func (s *Source) Warnings() []string { return append([]string(nil), s.warnings...) }
+
+// maxBusyRetries bounds how often a reconnect retries a slot still held by
+// another process (normally our own previous walsender, exiting).
+const maxBusyRetries = 10
+
+// Run captures until ctx is cancelled (it then returns nil) or a fatal error
+// occurs. Transient failures (connection loss, walsender terminated, server
+// restart) end the session; Run reconnects with exponential backoff and
+// jitter and resumes from the last confirmed position. Setup errors on the
+// first session are fatal and typed (see errors.go). In SnapshotInitialOnly
+// mode Run returns nil when the snapshot is complete.
+//
+// Run may be called once per Source; it owns every goroutine it starts and
+// waits for them before returning.
+func (s *Source) Run(ctx context.Context, sink Sink) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	attempt, busy := 0, 0
+	for {
+		reachedStream, err := s.session(ctx, sink)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil || errors.Is(err, errSnapshotOnlyDone) {
+			return nil
+		}
+		var inUse *SlotInUseError
+		if errors.As(err, &inUse) {
+			busy++
+			if !s.streamed || busy > maxBusyRetries {
+				return err
+			}
+		} else {
+			busy = 0
+		}
+		if !transient(err) {
+			return err
+		}
+		if reachedStream {
+			attempt = 0
+		}
+		delay := s.backoff(attempt)
+		attempt++
+		s.m.reconnects.Inc()
+		s.log.Warn("capture: session ended, reconnecting", "error", err, "retry_in", delay, "confirmed_lsn", s.confirmed.String())
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is exponential from ReconnectMin to ReconnectMax with "equal
+// jitter": a random delay in [d/2, d).
+func (s *Source) backoff(attempt int) time.Duration {
+	d := s.cfg.ReconnectMin
+	for i := 0; i < attempt && d < s.cfg.ReconnectMax; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.ReconnectMax)
+	return d/2 + rand.N(d/2+1)
+}

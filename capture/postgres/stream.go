@@ -1,0 +1,191 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+)
+
+// HeartbeatPrefix is the logical message prefix of capture's heartbeats.
+// Messages with it are never handed to the sink.
+const HeartbeatPrefix = "chronicler.heartbeat"
+
+// streamState is the per-session state of the receive loop.
+type streamState struct {
+	conn      *pgx.Conn
+	repl      *pgconn.PgConn
+	sink      Sink
+	pos       positions
+	relations map[uint32]*relation
+
+	inTx     bool
+	tx       change.Tx
+	begun    bool // sink.Begin was called for tx
+	ordinal  uint64
+	lastData time.Time // last time the stream carried a transaction
+	hbOff    bool
+}
+
+// stream starts replication at start and runs the receive loop until ctx
+// ends or the connection fails.
+func (s *Source) stream(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink, start change.LSN) (bool, error) {
+	err := pglogrepl.StartReplication(ctx, repl, s.cfg.Slot, pglogrepl.LSN(start), pglogrepl.StartReplicationOptions{
+		Mode: pglogrepl.LogicalReplication,
+		PluginArgs: []string{
+			"proto_version '1'",
+			fmt.Sprintf("publication_names '%s'", s.cfg.Publication),
+			"messages 'true'",
+		},
+	})
+	if err != nil {
+		return false, fmt.Errorf("starting replication from slot %q at %s: %w", s.cfg.Slot, start, err)
+	}
+	s.streamed = true
+	s.confirmed = max(s.confirmed, start)
+	s.log.Info("capture: streaming", "slot", s.cfg.Slot, "publication", s.cfg.Publication, "from_lsn", start.String())
+	st := &streamState{conn: conn, repl: repl, sink: sink, relations: map[uint32]*relation{},
+		pos: positions{confirmed: s.confirmed}, lastData: time.Now(), hbOff: s.cfg.HeartbeatInterval < 0}
+	err = s.receive(ctx, st)
+	if st.inTx && st.begun {
+		// Cut off mid-transaction: the sink discards it; the next session
+		// re-delivers it from its Begin.
+		if aerr := sink.Abort(context.WithoutCancel(ctx), st.tx); aerr != nil {
+			return true, &SinkError{Op: "abort", Err: aerr}
+		}
+	}
+	return true, err
+}
+
+func (s *Source) receive(ctx context.Context, st *streamState) error {
+	nextStatus := time.Now()
+	replyNow := false
+	for {
+		if ctx.Err() != nil {
+			// Best effort: tell the server what is confirmed before leaving.
+			st.pos.ack(change.LSN(s.acked.Load()))
+			s.sendStatus(st, st.pos.advance())
+			return ctx.Err()
+		}
+		st.pos.ack(change.LSN(s.acked.Load()))
+		confirmed := st.pos.advance()
+		now := time.Now()
+		if replyNow || !now.Before(nextStatus) || confirmed > s.confirmed {
+			if err := s.sendStatus(st, confirmed); err != nil {
+				return err
+			}
+			nextStatus = now.Add(s.cfg.StatusInterval)
+			replyNow = false
+		}
+		deadline := nextStatus
+		if !st.hbOff && !st.inTx {
+			due := st.lastData.Add(s.cfg.HeartbeatInterval)
+			if !now.Before(due) {
+				if err := s.heartbeat(ctx, st); err != nil {
+					return err
+				}
+				st.lastData = now
+				due = now.Add(s.cfg.HeartbeatInterval)
+			}
+			if due.Before(deadline) {
+				deadline = due
+			}
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		msg, err := st.repl.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			if pgconn.Timeout(err) && ctx.Err() == nil && !st.repl.IsClosed() {
+				continue
+			}
+			return fmt.Errorf("receiving from slot %q: %w", s.cfg.Slot, err)
+		}
+		switch msg := msg.(type) {
+		case *pgproto3.CopyData:
+			if len(msg.Data) == 0 {
+				return &ProtocolError{Err: errors.New("empty CopyData")}
+			}
+			switch msg.Data[0] {
+			case pglogrepl.PrimaryKeepaliveMessageByteID:
+				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(msg.Data[1:])
+				if err != nil {
+					return &ProtocolError{Err: err}
+				}
+				s.sawWALEnd(st, change.LSN(ka.ServerWALEnd))
+				if !st.inTx {
+					st.pos.walEnd(change.LSN(ka.ServerWALEnd))
+				}
+				replyNow = replyNow || ka.ReplyRequested
+			case pglogrepl.XLogDataByteID:
+				xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
+				if err != nil {
+					return &ProtocolError{Err: err}
+				}
+				s.sawWALEnd(st, change.LSN(xld.ServerWALEnd))
+				if err := s.handle(ctx, st, xld); err != nil {
+					return err
+				}
+			}
+		case *pgproto3.ErrorResponse:
+			return pgconn.ErrorResponseToPgError(msg)
+		case *pgproto3.CopyDone:
+			return fmt.Errorf("the server ended the replication stream of slot %q: %w", s.cfg.Slot, ErrStreamEnded)
+		}
+	}
+}
+
+func (s *Source) sawWALEnd(st *streamState, end change.LSN) {
+	if end == 0 {
+		return
+	}
+	s.m.serverWALEnd.Set(float64(end))
+	if end > s.confirmed {
+		s.m.lagBytes.Set(float64(end - s.confirmed))
+	} else {
+		s.m.lagBytes.Set(0)
+	}
+}
+
+// sendStatus reports confirmed as write, flush and apply position, all set
+// explicitly.
+func (s *Source) sendStatus(st *streamState, confirmed change.LSN) error {
+	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), st.repl, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: pglogrepl.LSN(confirmed),
+		WALFlushPosition: pglogrepl.LSN(confirmed),
+		WALApplyPosition: pglogrepl.LSN(confirmed),
+		ClientTime:       time.Now(),
+	})
+	if err != nil {
+		return fmt.Errorf("sending standby status for slot %q: %w", s.cfg.Slot, err)
+	}
+	if confirmed > s.confirmed {
+		s.confirmed = confirmed
+	}
+	s.m.confirmedLSN.Set(float64(s.confirmed))
+	return nil
+}
+
+// heartbeat emits a transactional logical message in the captured database,
+// so the slot has something of its own to confirm when the captured tables
+// are idle while other databases write WAL.
+func (s *Source) heartbeat(ctx context.Context, st *streamState) error {
+	_, err := st.conn.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", HeartbeatPrefix, s.cfg.Slot)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && !transient(err) {
+			s.log.Warn("capture: heartbeats disabled: emitting a logical message failed", "error", err)
+			st.hbOff = true
+			return nil
+		}
+		return fmt.Errorf("emitting a heartbeat: %w", err)
+	}
+	s.m.heartbeats.Inc()
+	return nil
+}
