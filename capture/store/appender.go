@@ -64,12 +64,13 @@ type Appender struct {
 	pending  int        // bytes of queued + in-flight events
 	inflight int
 	durable  change.LSN
+	nDurable int64 // transactions that became durable, for reporting
 	err      error           // fatal error; set once
 	runCtx   context.Context // set by Run
 	wg       sync.WaitGroup  // append goroutines
 
-	repMu    sync.Mutex // serialises OnDurable calls
-	reported change.LSN
+	repMu     sync.Mutex // serialises OnDurable calls
+	nReported int64
 
 	stats Stats
 }
@@ -392,8 +393,9 @@ func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tai
 func (a *Appender) advanceLocked() {
 	i := 0
 	for i < len(a.txs) && a.txs[i].committed && a.txs[i].outstanding == 0 {
-		if !a.txs[i].aborted && a.txs[i].lsn > a.durable {
-			a.durable = a.txs[i].lsn
+		if !a.txs[i].aborted {
+			a.durable = max(a.durable, a.txs[i].lsn)
+			a.nDurable++
 		}
 		i++
 	}
@@ -408,15 +410,18 @@ func (a *Appender) broadcastLocked() {
 	a.changed = make(chan struct{})
 }
 
-// report calls OnDurable with the durable LSN if it moved, one call at a time.
+// report calls OnDurable when more transactions became durable, one call at
+// a time. The LSN can repeat (snapshot chunks share the consistent point as
+// their commit LSN, and capture waits for an Ack after each) but never goes
+// backwards.
 func (a *Appender) report() {
 	a.repMu.Lock()
 	defer a.repMu.Unlock()
 	a.mu.Lock()
-	d := a.durable
+	d, n := a.durable, a.nDurable
 	a.mu.Unlock()
-	if d > a.reported {
-		a.reported = d
+	if n > a.nReported {
+		a.nReported = n
 		a.cfg.OnDurable(d)
 	}
 }

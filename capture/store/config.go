@@ -26,8 +26,10 @@ type Config struct {
 	// Slot is the replication slot's name; it is part of every event id and
 	// position, so two slots never collide. Required.
 	Slot string
-	// OnDurable is called with each new durable LSN (see the package doc),
-	// from the appender's goroutines, never concurrently, never backwards.
+	// OnDurable is called with the durable LSN (see the package doc) each
+	// time more transactions became durable, from the appender's goroutines,
+	// never concurrently, never backwards; the LSN repeats when transactions
+	// share a commit LSN (snapshot chunks).
 	OnDurable func(change.LSN)
 	// OnConflict is the foreign-writer policy. Default ConflictStop.
 	OnConflict ConflictPolicy

@@ -52,7 +52,9 @@
 // acknowledged by the store. The durable LSN reported to OnDurable is the
 // commit LSN of the longest durable prefix of transactions: an LSN is
 // reported only when every event of every transaction up to it is stored,
-// never past a gap, and reports never go backwards.
+// never past a gap, and reports never go backwards. A report is made each
+// time more transactions became durable, so transactions that share a commit
+// LSN (the snapshot's chunks) are each acknowledged.
 //
 // # Concurrency and backpressure
 //
