@@ -240,7 +240,15 @@ INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 1000) g;`)
 		t.Fatal(err)
 	}
 
-	// 2. Restart: drop the slot and state, interrupt again, then write.
+	// 2. Restart: drop the slot and state, interrupt again, then write. The
+	// stopped source's walsender exits on the server a moment after the
+	// client closed; the slot can only be dropped once it is released.
+	conn := pg.Connect(t, "postgres")
+	waitFor(t, 30*time.Second, "the slot to be released", func() bool {
+		var active bool
+		err := conn.QueryRow(t.Context(), "SELECT active FROM pg_replication_slots WHERE slot_name = 'chron'").Scan(&active)
+		return err == nil && !active
+	})
 	pg.Exec(t, "postgres", "SELECT pg_drop_replication_slot('chron')")
 	state = NewMemorySnapshotState()
 	cfg.SnapshotState = state
