@@ -80,7 +80,7 @@ func TestIdleDatabaseHeartbeat(t *testing.T) {
 		return slotLSN(t, pg, "chron", "confirmed_flush_lsn") >= end
 	})
 	hb := testutilCounter(r.src.m.heartbeats)
-	t.Logf("busy %s: %d MiB of WAL, max confirmed_flush lag %d KiB, max restart_lsn lag %d KiB, %v heartbeats",
+	t.Logf("figure: idle database heartbeat: busy %s: %d MiB of WAL, max confirmed_flush lag %d KiB, max restart_lsn lag %d KiB, %v heartbeats",
 		busyFor, (end-start)>>20, maxConfirmedLag/1024, maxRestartLag/1024, hb)
 	if restart := slotLSN(t, pg, "chron", "restart_lsn"); restart <= restart0 {
 		t.Errorf("restart_lsn did not move: %s", restart)

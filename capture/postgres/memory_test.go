@@ -56,7 +56,7 @@ func TestLargeTransactionMemory(t *testing.T) {
 		t.Fatalf("rsscheck said %q: %v", lines.Text(), err)
 	}
 	mb := float64(hwm) / 1024
-	t.Logf("1,000,000-row transaction: %d changes through capture, peak RSS (VmHWM) %.1f MiB, %s from INSERT to last change", n, mb, time.Since(start).Round(time.Millisecond))
+	t.Logf("figure: 1,000,000-row transaction: %d changes through capture, peak RSS (VmHWM) %.1f MiB, %s from INSERT to last change", n, mb, time.Since(start).Round(time.Millisecond))
 	if n != rows {
 		t.Fatalf("capture received %d changes; want %d", n, rows)
 	}

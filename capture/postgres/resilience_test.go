@@ -101,7 +101,7 @@ func TestResilienceTerminateAndRestart(t *testing.T) {
 	if mismatch != nil {
 		t.Fatal(mismatch)
 	}
-	t.Logf("%d transactions, %d walsender terminations, 1 restart, %d re-delivered transactions (all identical), %d aborted mid-transaction, %v reconnects",
+	t.Logf("figure: resilience: %d transactions, %d walsender terminations, 1 restart, %d re-delivered transactions (all identical), %d aborted mid-transaction, %v reconnects",
 		total, terminations, replays, aborts, testutilCounter(r.src.m.reconnects))
 	if terminations < 3 {
 		t.Errorf("only %d walsender terminations took effect", terminations)

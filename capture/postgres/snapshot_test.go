@@ -125,7 +125,7 @@ INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 20000) g;`)
 			t.Fatal(err)
 		}
 	}
-	t.Logf("snapshot rows %d in %d chunks, writer transactions %d (%d during the snapshot)", snapRows, sink.snapshots, writes.Load(), during)
+	t.Logf("figure: snapshot hand-off: rows %d in %d chunks, writer transactions %d (%d during the snapshot)", snapRows, sink.snapshots, writes.Load(), during)
 	if sink.snapshots < 100 {
 		t.Errorf("%d snapshot chunks; want >= 100", sink.snapshots)
 	}

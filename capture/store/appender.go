@@ -64,7 +64,7 @@ type Appender struct {
 	pending  int        // bytes of queued + in-flight events
 	inflight int
 	durable  change.LSN
-	nDurable int64 // transactions that became durable, for reporting
+	nDurable int64           // transactions that became durable, for reporting
 	err      error           // fatal error; set once
 	runCtx   context.Context // set by Run
 	wg       sync.WaitGroup  // append goroutines

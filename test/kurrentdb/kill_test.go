@@ -154,7 +154,7 @@ func TestKillDuringAppendsKeepsAcknowledged(t *testing.T) {
 				stream(w), len(got), got, len(want), len(acked[w]), inFlight[w])
 		}
 	}
-	t.Logf("acknowledged batches: %d; in-flight batches found whole after restart: %d", total, present)
+	t.Logf("figure: kill -9 during appends: acknowledged batches: %d; in-flight batches found whole after restart: %d", total, present)
 	res, err := db.AppendToStream(context.Background(), "kill-after", esdb.AppendToStreamOptions{}, esdb.EventData{EventType: "After", ContentType: esdb.ContentTypeBinary})
 	if err != nil {
 		t.Fatal(err)

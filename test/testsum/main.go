@@ -1,7 +1,8 @@
 // Command testsum reads `go test -json` on stdin and prints a readable
 // account of the run: the full output of every failed test and package,
 // every test that ran with its result and time, every skipped test with its
-// reason, and a closing line "N passed, N failed, N skipped".
+// reason, the figures tests measured (log lines containing "figure:"), and a
+// closing line "N passed, N failed, N skipped".
 //
 // It exits 1 if anything failed (a test, a package's build, a panic outside a
 // test) or if no test ran at all, so ./test/run.sh cannot pass on nothing.
@@ -85,6 +86,15 @@ func run(in io.Reader, out io.Writer, verbose bool) int {
 		return 1
 	}
 
+	var figures []string
+	for _, k := range order {
+		for _, l := range strings.Split(results[k].output.String(), "\n") {
+			if i := strings.Index(l, "figure:"); i >= 0 && k.test != "" {
+				figures = append(figures, fmt.Sprintf("%s %s: %s", shortPkg(k.pkg), k.test, strings.TrimSpace(l[i+len("figure:"):])))
+			}
+		}
+	}
+
 	var passed, failed, skipped int
 	pkgFailed := false
 	sort.SliceStable(order, func(i, j int) bool { return order[i].pkg < order[j].pkg })
@@ -124,6 +134,12 @@ func run(in io.Reader, out io.Writer, verbose bool) int {
 				name += " " + k.test
 			}
 			fmt.Fprintf(out, "\n== output of failed %s ==\n%s", name, r.output.String())
+		}
+	}
+	if len(figures) > 0 {
+		fmt.Fprintln(out, "\n== figures ==")
+		for _, f := range figures {
+			fmt.Fprintln(out, f)
 		}
 	}
 	fmt.Fprintf(out, "\n%d passed, %d failed, %d skipped\n", passed, failed, skipped)

@@ -9,6 +9,7 @@ import (
 func TestRunCountsAndFails(t *testing.T) {
 	in := strings.Join([]string{
 		`{"Action":"run","Package":"p","Test":"TestA"}`,
+		`{"Action":"output","Package":"p","Test":"TestA","Output":"    a_test.go:3: figure: peak RSS 21.6 MiB\n"}`,
 		`{"Action":"pass","Package":"p","Test":"TestA","Elapsed":0.1}`,
 		`{"Action":"run","Package":"p","Test":"TestB"}`,
 		`{"Action":"output","Package":"p","Test":"TestB","Output":"    b_test.go:9: no server\n"}`,
@@ -23,7 +24,7 @@ func TestRunCountsAndFails(t *testing.T) {
 		t.Fatalf("exit %d; want 1 for a failed test", code)
 	}
 	s := out.String()
-	for _, want := range []string{"1 passed, 1 failed, 1 skipped", "reason: b_test.go:9: no server", "boom"} {
+	for _, want := range []string{"1 passed, 1 failed, 1 skipped", "reason: b_test.go:9: no server", "boom", "p TestA: peak RSS 21.6 MiB"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
