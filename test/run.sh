@@ -8,9 +8,10 @@
 #    (default /var/cache/chronicler as root, else ~/.cache/chronicler).
 #    A second run finds everything there and downloads nothing.
 # 2. Starts one real Kafka broker shared by all test packages.
-# 3. Runs go vet, a gofmt check, `go test -race ./...` (summarised by
-#    test/testsum: every test's result, every skip's reason) and a short run of
-#    every fuzz target.
+# 3. Runs go vet, a gofmt check, `go test -race ./...` and the deploy module's
+#    tests (Dockerfile, chart), summarised by test/testsum (every test's result,
+#    every skip's reason, the figures tests measured), and a short run of every
+#    fuzz target.
 # 4. Stops what it started, also on failure or interruption.
 #
 # Environment:
@@ -89,6 +90,7 @@ echo "Kafka broker at $CHRONICLER_TEST_KAFKA_BROKERS"
 # --- 3. Checks and tests ----------------------------------------------------
 log "go vet and gofmt"
 go vet ./...
+(cd deploy && go vet ./...)
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
 
@@ -97,11 +99,20 @@ race=-race
 pkgs=${CHRONICLER_TEST_PKGS:-./...}
 log "go test $race $pkgs"
 set +e
-# shellcheck disable=SC2086
-go test $race -count=1 -timeout 40m ${CHRONICLER_TEST_RUN:+-run "$CHRONICLER_TEST_RUN"} -json $pkgs 2>&1 | "$work/testsum"
+# The deploy module (deploy/go.mod: the Dockerfile and chart tests, kept out
+# of the binary's module graph) runs after the main module, into one summary.
+{
+  # shellcheck disable=SC2086
+  go test $race -count=1 -timeout 40m ${CHRONICLER_TEST_RUN:+-run "$CHRONICLER_TEST_RUN"} -json $pkgs 2>&1
+  echo $? >"$work/rc.main"
+  if [ -z "${CHRONICLER_TEST_PKGS:-}" ]; then
+    (cd deploy && go test -count=1 -timeout 10m ${CHRONICLER_TEST_RUN:+-run "$CHRONICLER_TEST_RUN"} -json ./... 2>&1)
+    echo $? >"$work/rc.deploy"
+  fi
+} | "$work/testsum"
 status=$?
 set -e
-[ $status -eq 0 ] || die "tests failed"
+[ $status -eq 0 ] && [ "$(cat "$work/rc.main")" = 0 ] && [ "$(cat "$work/rc.deploy" 2>/dev/null || echo 0)" = 0 ] || die "tests failed"
 
 fuzztime=${CHRONICLER_TEST_FUZZTIME:-10s}
 if [ "$fuzztime" != 0 ] && [ -z "${CHRONICLER_TEST_RUN:-}" ]; then
