@@ -198,6 +198,23 @@ func (p *Postgres) Start() error {
 	if p.proc != nil && !p.proc.exited() {
 		return errors.New("postgres is already running")
 	}
+	// After Kill, the old server's shared memory can stay attached for a
+	// moment after every one of its processes has gone from /proc (seen in
+	// about one restart in fifty here); the new postmaster then refuses to
+	// start with "pre-existing shared memory block ... is still in use".
+	// That is transient and named, so retry it, with a deadline.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := p.startOnce()
+		if err == nil || !p.proc.exited() || time.Now().After(deadline) ||
+			!strings.Contains(tail(p.logPath, 5), "pre-existing shared memory block") {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // back-off before retrying a named, transient failure
+	}
+}
+
+func (p *Postgres) startOnce() error {
 	cmd, logf, err := command(p.who, p.logPath, filepath.Join(p.BinDir, "postgres"), "-D", p.dataDir())
 	if err != nil {
 		return err
