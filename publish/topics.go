@@ -1,0 +1,44 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// ensureTopics checks that every topic exists, creating missing ones when
+// the configuration says so. Every problem is reported.
+func ensureTopics(ctx context.Context, adm *kadm.Client, k *KafkaConfig, topics []string) error {
+	sort.Strings(topics)
+	details, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("listing kafka topics %v: %w", topics, err)
+	}
+	var errs []error
+	for _, t := range topics {
+		d, ok := details[t]
+		if ok && d.Err == nil {
+			continue
+		}
+		if !k.CreateTopics {
+			cause := error(kerr.UnknownTopicOrPartition)
+			if ok && d.Err != nil {
+				cause = d.Err
+			}
+			errs = append(errs, &TopicError{Topic: t, Cause: cause})
+			continue
+		}
+		resp, err := adm.CreateTopic(ctx, k.Partitions, k.ReplicationFactor, nil, t)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			errs = append(errs, &TopicError{Topic: t, Cause: err})
+		}
+	}
+	return errors.Join(errs...)
+}
