@@ -28,7 +28,7 @@ var seq atomic.Int64
 
 // uniq is a name unique to this test run, so tests can share a broker.
 func uniq(t *testing.T) string {
-	return fmt.Sprintf("%s-%d-%d", strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()), time.Now().UnixNano(), seq.Add(1))
+	return fmt.Sprintf("%s-%d-%d", strings.NewReplacer("/", "-", "_", "-", "=", "-").Replace(t.Name()), time.Now().UnixNano(), seq.Add(1))
 }
 
 // names of one test's topics.
