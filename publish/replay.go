@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -206,4 +207,19 @@ func lastPosition(ctx context.Context, db *esdb.Client) (uint64, bool, error) {
 		return 0, false, fmt.Errorf("reading the end of $all: %w", err)
 	}
 	return re.OriginalEvent().Position.Commit, false, nil
+}
+
+// ParseReplayFrom parses the replay command's --from: "start", a commit
+// position (decimal), or an RFC 3339 time.
+func ParseReplayFrom(s string) (ReplayFrom, error) {
+	if s == "start" {
+		return ReplayFrom{Start: true}, nil
+	}
+	if p, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return ReplayFrom{Position: p}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return ReplayFrom{Time: t}, nil
+	}
+	return ReplayFrom{}, fmt.Errorf("--from %q: want start, a commit position (e.g. 123456) or an RFC 3339 time (e.g. 2025-01-31T00:00:00Z)", s)
 }
