@@ -44,8 +44,8 @@ promote:
 // expected is one integration event the consumer must see exactly once.
 type expected struct {
 	key, source, typ, subject, time string
-	seq                              int    // customers: position in the key's order
-	lines                            string // orders: sorted skus
+	seq                             int    // customers: position in the key's order
+	lines                           string // orders: sorted skus
 }
 
 // chaosStore appends low-level events as capture does: one slot per
@@ -205,7 +205,11 @@ func chaos(t *testing.T, bin string, k *stack.Kafka, broker *stack.Broker, mode 
 	go func() { defer appenders.Done(); appendErr <- s.orders(ctx, "orders", 1000) }()
 	appended := make(chan struct{})
 	appendStart := time.Now()
-	go func() { appenders.Wait(); t.Logf("20,000 events appended in %s", time.Since(appendStart)); close(appended) }()
+	go func() {
+		appenders.Wait()
+		t.Logf("20,000 events appended in %s", time.Since(appendStart))
+		close(appended)
+	}()
 
 	logPath := filepath.Join(t.TempDir(), "publisher.log")
 	logf, err := os.Create(logPath)
