@@ -41,6 +41,10 @@ type Config struct {
 	// BatchInterval is the longest an event waits before its batch commits.
 	// Default 100ms.
 	BatchInterval time.Duration
+	// MaxOpenTransactions bounds the source transactions buffered while
+	// waiting for their progress marker; more is an error
+	// (ErrTooManyOpenTransactions), not unbounded memory. Default 100000.
+	MaxOpenTransactions int
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics, when set, receives counters. Default: none.
@@ -74,6 +78,9 @@ func (c *Config) validate() error {
 	}
 	if c.BatchInterval == 0 {
 		c.BatchInterval = 100 * time.Millisecond
+	}
+	if c.MaxOpenTransactions <= 0 {
+		c.MaxOpenTransactions = 100000
 	}
 	if c.DeadLetterTopic == "" {
 		c.DeadLetterTopic = DefaultDeadLetterTopic

@@ -2,7 +2,6 @@ package publish
 
 import (
 	"encoding/json"
-	"errors"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -76,8 +75,5 @@ func (g *engine) deadTx(dst []output, src []*esdb.RecordedEvent, rule string, ca
 		{Key: HeaderContentType, Value: []byte("application/json")},
 	}}
 	d := &DeadLetterError{Stream: first.StreamID, EventID: first.EventID.String(), Rule: rule, Position: first.Position.Commit, Cause: cause}
-	if errors.Is(cause, ErrRecordTooLarge) {
-		d.Cause = cause
-	}
 	return append(dst, output{rec: rec, dead: d})
 }

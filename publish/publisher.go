@@ -185,6 +185,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 				// a bug or a foreign writer in chronicler-progress-*.
 				return err
 			}
+			if len(eng.open) > p.cfg.MaxOpenTransactions {
+				return fmt.Errorf("at $all position %d: %w: %d > publish.maxOpenTransactions", ev.Position.Commit, ErrTooManyOpenTransactions, len(eng.open))
+			}
 			for _, o := range outs {
 				if o.dead != nil {
 					if p.cfg.StopOnDeadLetter {
