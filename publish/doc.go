@@ -44,9 +44,12 @@
 //   - publisher.go: Run: fence and read the checkpoint (package kafka), then
 //     batch: records of up to BatchRecords outputs or BatchInterval, plus the
 //     checkpoint, in one Kafka transaction. Topics are checked (or created,
-//     with KafkaConfig.CreateTopics) with kadm: the dead-letter topic at start,
-//     an integration topic before the first batch that writes to it (the
-//     rule set does not list its topics).
+//     with KafkaConfig.CreateTopics, with its partitions and replication
+//     factor) with kadm at start: the dead-letter topic and every rule's
+//     topic (read from the rule files again: the rule set does not list
+//     them, but they are literal strings); every problem is reported, each
+//     a *TopicError naming its topic. A topic seen in a batch and not
+//     checked yet (not expected) is checked before that batch.
 //
 // # The checkpoint: two positions
 //
@@ -139,8 +142,8 @@
 //
 // # Not done yet
 //
-//   - The rule set does not expose its topics, so integration topics are
-//     checked before their first batch, not at start.
+//   - The rule set does not expose its topics; they are re-read from the
+//     rule files (a RuleSet.Topics accessor in mapping would be better).
 //   - Only oversized records are caught before producing; any other record
 //     the broker rejects fails the batch, which is retried (and logged)
 //     until it succeeds: it is not dead-lettered.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
@@ -82,4 +83,34 @@ func TestBrokerStallIsBackpressure(t *testing.T) {
 	close(release)
 	r.waitThrough(t, s.last)
 	exp.check(t, readTopic(t, k, n.customers))
+}
+
+// TestMissingTopicsStopAtStart: without CreateTopics, every missing topic
+// (the rules' and the dead-letter topic) is reported at start as a
+// *TopicError naming it, and Run stops.
+func TestMissingTopicsStopAtStart(t *testing.T) {
+	k := stack.StartKafka(t)
+	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
+	db := kurrentdbtest.Client(t, srv.URL())
+	n := newNames(t)
+	cfg := config(db, loadRules(t, n), k, n, kafka.ExactlyOnce)
+	cfg.Kafka.CreateTopics = false
+	err := start(t, cfg).wait(t, time.Minute)
+	missing := map[string]bool{}
+	for _, e := range unjoin(err) {
+		var te *publish.TopicError
+		if errors.As(e, &te) {
+			missing[te.Topic] = true
+		}
+	}
+	if len(missing) != 3 || !missing[n.customers] || !missing[n.orders] || !missing[n.dead] {
+		t.Fatalf("Run = %v; want a TopicError for each of %s, %s, %s", err, n.customers, n.orders, n.dead)
+	}
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

@@ -82,10 +82,18 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 	defer w.Close()
 	adm := kadm.NewClient(w.Client())
-	if err := ensureTopics(ctx, adm, &p.cfg.Kafka, []string{p.cfg.DeadLetterTopic}); err != nil {
+	topics, err := ruleTopics(p.cfg.Rules.Files())
+	if err != nil {
 		return err
 	}
-	checked := map[string]bool{p.cfg.DeadLetterTopic: true}
+	topics = append(topics, p.cfg.DeadLetterTopic)
+	if err := ensureTopics(ctx, adm, &p.cfg.Kafka, topics); err != nil {
+		return stopErr(ctx, err)
+	}
+	checked := map[string]bool{}
+	for _, t := range topics {
+		checked[t] = true
+	}
 
 	cp, ok, err := w.Checkpoint(ctx)
 	if err != nil {
