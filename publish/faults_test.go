@@ -114,3 +114,28 @@ func unjoin(err error) []error {
 	}
 	return []error{err}
 }
+
+// TestStopOnDeadLetter: with StopOnDeadLetter, an event a promotion fails
+// on stops Run with a *DeadLetterError naming the event, stream and rule,
+// and nothing is dead-lettered.
+func TestStopOnDeadLetter(t *testing.T) {
+	k := stack.StartKFake(t)
+	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
+	db := kurrentdbtest.Client(t, srv.URL())
+	n := newNames(t)
+	s := &store{t: t, db: db}
+	exp := newExpectation()
+	lsn := uint64(0)
+	exp.customers(s, &lsn, 10)
+	broken := s.appendTx(99, lowEvent{"customer-7", "CustomerBroken", map[string]any{"email": "x"}})[0]
+	cfg := config(db, loadRules(t, n), k, n, kafka.ExactlyOnce)
+	cfg.StopOnDeadLetter = true
+	err := start(t, cfg).wait(t, time.Minute)
+	var dl *publish.DeadLetterError
+	if !errors.As(err, &dl) || dl.EventID != broken || dl.Stream != "customer-7" || dl.Rule != "customer-broken" {
+		t.Fatalf("Run = %v; want a DeadLetterError for event %s in customer-7, rule customer-broken", err, broken)
+	}
+	if got := readTopic(t, k, n.dead); len(got) != 0 {
+		t.Fatalf("%d dead letters written; want none when stopping", len(got))
+	}
+}
