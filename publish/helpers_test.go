@@ -63,7 +63,23 @@ promote:
 
 func loadRules(t *testing.T, n names) *mapping.RuleSet {
 	t.Helper()
-	y := strings.NewReplacer("{{customers}}", n.customers, "{{orders}}", n.orders).Replace(rulesYAML)
+	return loadRulesText(t, n, rulesYAML)
+}
+
+// perEventRulesYAML has no transaction rule, so the subscription filters
+// on the server by event type.
+const perEventRulesYAML = `
+promote:
+  - name: customer-changed
+    from: [CustomerChanged]
+    topic: {{customers}}
+    type: crm.customer.changed.v1
+    value: {id: event.data.id, email: event.data.email, seq: event.data.seq}
+`
+
+func loadRulesText(t *testing.T, n names, text string) *mapping.RuleSet {
+	t.Helper()
+	y := strings.NewReplacer("{{customers}}", n.customers, "{{orders}}", n.orders).Replace(text)
 	p := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
 		t.Fatal(err)

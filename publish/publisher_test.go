@@ -206,8 +206,16 @@ func TestExactlyOnceAcrossRestarts(t *testing.T) {
 
 // TestResubscribeWithoutGaps: subscriptions dropped by the server while
 // events are appended are resumed after the last event handled: nothing
-// missing, nothing twice.
+// missing, nothing twice. Run with transaction rules (filter: no system
+// events) and per-event rules only (filter: by event type, so the other
+// events appended in between are never delivered).
 func TestResubscribeWithoutGaps(t *testing.T) {
+	for name, rules := range map[string]string{"tx-rules": rulesYAML, "per-event-only": perEventRulesYAML} {
+		t.Run(name, func(t *testing.T) { testResubscribe(t, rules) })
+	}
+}
+
+func testResubscribe(t *testing.T, rules string) {
 	k := stack.StartKFake(t)
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
@@ -215,15 +223,17 @@ func TestResubscribeWithoutGaps(t *testing.T) {
 	s := &store{t: t, db: db}
 	exp := newExpectation()
 	lsn := uint64(0)
-	r := start(t, config(db, loadRules(t, n), k, n, kafka.ExactlyOnce))
+	r := start(t, config(db, loadRulesText(t, n, rules), k, n, kafka.ExactlyOnce))
 	for i := 0; i < 10; i++ {
 		exp.customers(s, &lsn, 30)
+		s.appendOne(2000+uint64(i), 0, lowEvent{fmt.Sprintf("other-%d", i), "SomethingElse", map[string]any{"i": i}})
+		exp.customers(s, &lsn, 1)
 		srv.DropSubscriptions()
 	}
 	r.waitThrough(t, s.last)
 	exp.check(t, readTopic(t, k, n.customers))
-	if st := r.p.Stats(); st.Records != 300 {
-		t.Errorf("stats %+v; want 300 records", st)
+	if st := r.p.Stats(); st.Records != 310 {
+		t.Errorf("stats %+v; want 310 records", st)
 	}
 }
 
