@@ -1,5 +1,159 @@
-// Package publish subscribes to the store, promotes stored low-level events
-// into integration events with the mapping rules, and produces them to Kafka.
+// Package publish subscribes to the store ($all), promotes stored low-level
+// events into integration events with the mapping rules, and produces them
+// to Kafka so that a read_committed consumer sees each one exactly once, in
+// store order per key, across crashes (guarantee 4). [Replay] re-derives
+// one promotion rule's output from stored history into a topic.
 //
-// Status: not built yet (see the publish issue).
+// # Pieces
+//
+//   - subscribe.go: a $all subscription from the checkpoint, filtered on the
+//     server (see serverFilter: by event type when only per-event rules name
+//     types, by stream prefix "<category>-" when they name only categories,
+//     else only system events are excluded: transaction rules need every
+//     event of a transaction, and a server filter matches names or types,
+//     not both). Catch-up then live; a dropped subscription is resumed after
+//     the last event delivered, so there is no gap and no repeat.
+//   - engine.go: the promotion state machine, a deterministic function of
+//     the events it is given (no clock). Per-event rules ([mapping.RuleSet.Promote])
+//     run as events arrive. When some rule has scope: transaction, every
+//     event with metadata slot and $correlationId (the commit LSN) is
+//     buffered per (slot, correlation id); a ChroniclerProgress marker in
+//     chronicler-progress-<slot> with durableLsn >= a buffered transaction's
+//     commit LSN completes it and PromoteTx runs once over its events (in
+//     $all order, which may interleave other transactions and span streams).
+//   - cloudevents.go: records in the CloudEvents 1.0 Kafka binding, binary
+//     mode: ce_specversion=1.0; ce_id = "<stored event id>/<rule>" or
+//     "tx/<slot>/<commit LSN>/<rule>" for transaction rules (deterministic, so
+//     replays and at-least-once duplicates carry equal ids); ce_source =
+//     "chronicler/<slot>/<rule>" ("chronicler/<rule>" without a slot);
+//     ce_type = the rule's type; ce_time = the source commit time from the
+//     metadata (else the stored time; never the wall clock); ce_subject = the
+//     rule's subject (default the stream); content-type: application/json;
+//     then the rule's headers. Key: the rule's key (default the entity id).
+//   - deadletter.go: a promotion EvalError, undecodable stored data, or a
+//     record over KafkaConfig.MaxRecordBytes (checked before producing:
+//     one oversized record would fail the whole transaction) becomes a
+//     record on the dead-letter topic (default chronicler.deadletter), key =
+//     stream, headers chronicler_error/_rule/_stream/_event_id, value = JSON
+//     {rule, error, events: [{id, stream, revision, position, type, data,
+//     metadata}]} (data left out and "truncated" set if the originals would
+//     make it too large). It is committed in the same transaction as the
+//     batch, counted (Stats, chronicler_publish_dead_letters_total), and the
+//     line goes on; with Config.StopOnDeadLetter Run returns a
+//     *DeadLetterError instead.
+//   - publisher.go: Run: fence and read the checkpoint (package kafka), then
+//     batch: records of up to BatchRecords outputs or BatchInterval, plus the
+//     checkpoint, in one Kafka transaction. Topics are checked (or created,
+//     with KafkaConfig.CreateTopics, with its partitions and replication
+//     factor) with kadm at start: the dead-letter topic and every rule's
+//     topic (read from the rule files again: the rule set does not list
+//     them, but they are literal strings); every problem is reported, each
+//     a *TopicError naming its topic. A topic seen in a batch and not
+//     checked yet (not expected) is checked before that batch.
+//
+// # The checkpoint: two positions
+//
+// Per-event outputs are produced in $all order, but a buffered transaction
+// may have begun before them. One "last position" cannot say both "these
+// per-event outputs are done" and "this open transaction's events must be
+// read again". So the checkpoint ([kafka.Checkpoint]) carries:
+//
+//   - through (Commit/Prepare): the last $all event handled; every output of
+//     every event at or before it, and of every transaction completed by a
+//     marker at or before it, is in this or an earlier transaction.
+//   - resume (Resume, nil when no transaction is open): the position just
+//     before the first event of the oldest open transaction (or the start of
+//     $all).
+//
+// On start the publisher subscribes after resume (else after through),
+// rebuilds the open transactions, and for events at or before through
+// suppresses per-event outputs and transaction outputs (a marker at or
+// before through completed a transaction that was already published).
+//
+// # Crash walk-through (exactly-once mode)
+//
+//  1. Crash before a batch's transaction commits (killed while producing, or
+//     between produce and EndTransaction): the records are in the log inside
+//     an open transaction. The next instance's InitProducerId (same
+//     transactional.id) fences the old one and aborts that transaction;
+//     read_committed consumers never see it. The checkpoint read back is the
+//     previous one, so the batch is re-derived from the store and committed
+//     again: once.
+//  2. Crash after the commit: the checkpoint in that transaction is read
+//     back; nothing of the batch is re-published (events at or before
+//     through are suppressed).
+//  3. Crash with transaction T open (order committed at LSN L, 2 of its 4
+//     events seen) and per-event events after T's first event already
+//     committed: the checkpoint has through = the last event handled and
+//     resume = before T's first event. The restart re-reads from resume:
+//     T's events rebuild its buffer, per-event events up to through are
+//     suppressed, later ones are published. T's remaining events and its
+//     marker come after through: T is promoted once.
+//  4. Crash after T's marker was committed but while an older transaction
+//     U is still open: resume is before U, so T's events are read again and
+//     T is rebuilt, but its marker is at or before through: T is not
+//     published again; U is, when its marker comes.
+//  5. Commit fails with an unknown outcome (a broker restart during
+//     EndTransaction): the writer aborts; the publisher reads the
+//     checkpoint back (read_committed, after the abort settled it) and, if
+//     it is this batch's, counts the batch as committed, else retries it.
+//  6. A zombie (an older instance still running) is fenced on its next
+//     commit: Run returns an error matching kafka.ErrFenced and must not be
+//     restarted under the same identity while the new one runs.
+//  7. Broker down: Commit blocks and retries with backoff; the subscription
+//     channel (1024 events) fills and the subscription stops reading:
+//     backpressure, nothing dropped, nothing acknowledged anywhere.
+//
+// At-least-once mode ([kafka.AtLeastOnce]): records are produced by the
+// idempotent producer and acknowledged before the checkpoint record is
+// written. A crash between the two re-publishes the events after the last
+// acknowledged checkpoint: at most one batch plus the previous batch's
+// unacknowledged checkpoint, all with their original ce_id (consumers
+// de-duplicate on it).
+//
+// # Replay
+//
+// [Replay] reads $all from the start up to the last event stored when it
+// began (so transactions begun before the range are complete), keeps only
+// one rule's outputs whose event (or completing marker) is in the range
+// (after a commit position, or stored at or after a time), and produces them
+// with its own idempotent producer (at least once) to the rule's topic or
+// another one. It never reads or writes a publisher's checkpoint. Its
+// records equal the live publisher's (key, value, headers; the partition
+// too when the topics have the same partition count). `chronicler replay`
+// is the command.
+//
+// # Concurrency
+//
+// A Publisher's Run owns two goroutines (the subscription and the batching
+// loop) and waits for them before returning; one Run at a time. Stats may be
+// called from any goroutine. Replay is a blocking call.
+//
+// # Example
+//
+//	p, err := publish.New(publish.Config{
+//		Store: db, Rules: rules, PublisherID: "orders-publisher",
+//		Kafka: publish.KafkaConfig{Brokers: []string{"kafka:9092"}, CreateTopics: true, Partitions: 6, ReplicationFactor: 3},
+//	})
+//	if err != nil {
+//		return err // every configuration problem, joined
+//	}
+//	return p.Run(ctx) // nil after ctx ends; kafka.ErrFenced, *TopicError, ... otherwise
+//
+// # Not done yet
+//
+//   - The rule set does not expose its topics; they are re-read from the
+//     rule files (a RuleSet.Topics accessor in mapping would be better).
+//   - Only oversized records are caught before producing; any other record
+//     the broker rejects fails the batch, which is retried (and logged)
+//     until it succeeds: it is not dead-lettered.
+//   - Replay does not write dead letters (it counts and logs them) and
+//     always reads $all from the start, so its cost is the whole history.
+//   - Open transactions whose progress marker never comes keep the resume
+//     position back (a restart re-reads from there) and are bounded by
+//     MaxOpenTransactions; there is no timeout that dead-letters them.
+//   - Config comes from Go or from the replay command's flags and
+//     environment; the config file and `chronicler run` wiring are the
+//     lead's (test/e2e/internal/publisher stands in for the chaos tests).
+//   - Metrics are counters only (NewMetrics/Register); no lag gauge yet.
 package publish

@@ -26,5 +26,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	})
 	root.AddCommand(newRulesCmd())
+	root.AddCommand(newReplayCmd())
 	return root
 }

@@ -10,7 +10,9 @@
 // writes a batch of records and one checkpoint record (key = the publisher
 // id, value = the store position of the last event in the batch) to the
 // checkpoint topic, in one transaction. Either both are visible to
-// read_committed readers or neither is.
+// read_committed readers or neither is. The checkpoint may also carry a
+// Resume position (where to re-read from to rebuild open source
+// transactions; see package publish).
 //
 // Start-up, step by step, and why it is safe:
 //

@@ -15,8 +15,22 @@ import (
 
 // Checkpoint is the store position a publisher has published up to
 // (inclusive): the $all commit and prepare positions of the last event whose
-// integration events are committed.
+// integration events are committed ("through"), and, when the publisher
+// buffers incomplete source transactions, where to re-read from to rebuild
+// them (Resume).
 type Checkpoint struct {
+	Commit  uint64 `json:"commit"`
+	Prepare uint64 `json:"prepare"`
+	// Resume, when set, is the $all position to re-read from after a restart
+	// (it precedes the oldest buffered, incomplete transaction). Nil: resume
+	// right after Commit/Prepare.
+	Resume *Resume `json:"resume,omitempty"`
+}
+
+// Resume is a re-read position: after the event at Commit/Prepare, or from
+// the start of $all when Start is set.
+type Resume struct {
+	Start   bool   `json:"start,omitempty"`
 	Commit  uint64 `json:"commit"`
 	Prepare uint64 `json:"prepare"`
 }
@@ -160,6 +174,11 @@ func (w *Writer) Commit(ctx context.Context, recs []*kgo.Record, cp Checkpoint) 
 	if err := w.produceAll(ctx, append(recs, cpRec)); err != nil {
 		w.abort(ctx)
 		return classify(err)
+	}
+	if w.cfg.BeforeEnd != nil {
+		if err := w.cfg.BeforeEnd(); err != nil {
+			return err
+		}
 	}
 	if err := w.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		// The outcome may be unknown (a transport error): aborting reloads

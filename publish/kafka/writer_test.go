@@ -214,3 +214,29 @@ func TestConfigErrorsAreCollected(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointResumeRoundTrip: the resume position committed with a
+// checkpoint reads back unchanged, and a checkpoint without one reads back
+// with none.
+func TestCheckpointResumeRoundTrip(t *testing.T) {
+	k := stack.StartKFake(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic, cpTopic, id := names(t)
+	createTopic(t, ctx, k, topic)
+	w := newWriter(t, ctx, k, cpTopic, id, kafka.ExactlyOnce)
+	for _, want := range []kafka.Checkpoint{
+		{Commit: 50, Prepare: 50, Resume: &kafka.Resume{Start: true}},
+		{Commit: 90, Prepare: 89, Resume: &kafka.Resume{Commit: 40, Prepare: 39}},
+		{Commit: 95, Prepare: 95},
+	} {
+		if err := w.Commit(ctx, recs(topic, "v"), want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := checkpoint(t, ctx, w)
+		if !ok || got.Commit != want.Commit || got.Prepare != want.Prepare || (got.Resume == nil) != (want.Resume == nil) ||
+			(got.Resume != nil && *got.Resume != *want.Resume) {
+			t.Fatalf("checkpoint read back %+v (resume %+v); want %+v (resume %+v)", got, got.Resume, want, want.Resume)
+		}
+	}
+}

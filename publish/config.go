@@ -1,0 +1,95 @@
+package publish
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
+)
+
+// DefaultDeadLetterTopic receives events a promotion failed on and records
+// Kafka would reject.
+const DefaultDeadLetterTopic = "chronicler.deadletter"
+
+// Config configures a Publisher.
+type Config struct {
+	// Store is the KurrentDB client to subscribe with. Required.
+	Store *esdb.Client
+	// Rules are the promotion rules. Required, with at least one promotion rule.
+	Rules *mapping.RuleSet
+	// Kafka is the connection and delivery configuration. Required.
+	Kafka KafkaConfig
+	// PublisherID identifies this publisher (checkpoint key, transactional.id
+	// base). Required; letters, digits, '.', '_', '-'.
+	PublisherID string
+	// Mode is the delivery guarantee. Default kafka.ExactlyOnce.
+	Mode kafka.Mode
+	// CheckpointTopic. Default kafka.DefaultCheckpointTopic.
+	CheckpointTopic string
+	// DeadLetterTopic. Default DefaultDeadLetterTopic.
+	DeadLetterTopic string
+	// StopOnDeadLetter makes Run return a *DeadLetterError instead of
+	// dead-lettering and going on. Default false.
+	StopOnDeadLetter bool
+	// BatchRecords is the most records in one Kafka transaction. Default 500.
+	BatchRecords int
+	// BatchInterval is the longest an event waits before its batch commits.
+	// Default 100ms.
+	BatchInterval time.Duration
+	// MaxOpenTransactions bounds the source transactions buffered while
+	// waiting for their progress marker; more is an error
+	// (ErrTooManyOpenTransactions), not unbounded memory. Default 100000.
+	MaxOpenTransactions int
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// Metrics, when set, receives counters. Default: none.
+	Metrics *Metrics
+
+	// beforeEnd, when set (tests, see kafka.Config.BeforeEnd), runs inside
+	// each transaction before its commit; errSimulatedCrash from it makes
+	// Run return at once with the transaction left open.
+	beforeEnd func() error
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("publish.store: a KurrentDB client is required"))
+	}
+	if c.Rules == nil {
+		errs = append(errs, errors.New("publish.rules: a rule set is required"))
+	} else if len(c.Rules.PromotionRules()) == 0 {
+		errs = append(errs, fmt.Errorf("publish.rules: files %v have no promotion rules: add a promote: section", c.Rules.Files()))
+	}
+	errs = append(errs, c.Kafka.validate("kafka")...)
+	if c.BatchRecords < 0 {
+		errs = append(errs, fmt.Errorf("publish.batchRecords %d: must be >= 1 (0 for the default 500)", c.BatchRecords))
+	}
+	if c.BatchInterval < 0 {
+		errs = append(errs, fmt.Errorf("publish.batchInterval %s: must be > 0 (0 for the default 100ms)", c.BatchInterval))
+	}
+	if c.BatchRecords == 0 {
+		c.BatchRecords = 500
+	}
+	if c.BatchInterval == 0 {
+		c.BatchInterval = 100 * time.Millisecond
+	}
+	if c.MaxOpenTransactions <= 0 {
+		c.MaxOpenTransactions = 100000
+	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = DefaultDeadLetterTopic
+	}
+	if c.CheckpointTopic == "" {
+		c.CheckpointTopic = kafka.DefaultCheckpointTopic
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,251 @@
+package publish
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
+)
+
+// Progress markers: appended by capture once every event of every
+// transaction with commit LSN <= durableLsn is stored.
+const (
+	ProgressEventType    = "ChroniclerProgress"
+	ProgressStreamPrefix = "chronicler-progress-"
+	metaSlot             = "slot"
+)
+
+type progressMarker struct {
+	Slot       string `json:"slot"`
+	DurableLSN string `json:"durableLsn"`
+}
+
+type txKey struct{ slot, corr string }
+
+// openTx is a source transaction whose events are buffered until a progress
+// marker says it is complete.
+type openTx struct {
+	key       txKey
+	commitLSN uint64
+	first     uint64 // $all commit position of its first event (ordering)
+	before    kafka.Resume
+	events    []mapping.StoredEvent
+	raw       []*esdb.RecordedEvent
+}
+
+// engine turns stored events, in $all order, into Kafka records. It is a
+// deterministic function of the events it is given (no clock), shared by
+// the Publisher and Replay. Not safe for concurrent use.
+type engine struct {
+	rules    *mapping.RuleSet
+	only     string // when set, only this rule's outputs (Replay)
+	topic    string // when set, overrides every integration topic (Replay)
+	dlTopic  string
+	maxBytes int
+	tx       bool
+	open     map[txKey]*openTx
+	outs     []mapping.Integration
+}
+
+func newEngine(rules *mapping.RuleSet, dlTopic string, maxBytes int) *engine {
+	return &engine{rules: rules, dlTopic: dlTopic, maxBytes: maxBytes, tx: rules.Interest().Transactional, open: map[txKey]*openTx{}}
+}
+
+// output is one record for Kafka; dead is set when it is a dead letter.
+type output struct {
+	rec  *kgo.Record
+	dead *DeadLetterError
+}
+
+// handle processes ev. prev is where a re-read must start to see ev again
+// (the position of the event before it). emitEvent says whether per-event
+// promotions of ev are wanted (false for events at or before the
+// checkpoint's through position); emitTx likewise for transactions a
+// progress marker completes.
+func (g *engine) handle(ev *esdb.RecordedEvent, prev kafka.Resume, emitEvent, emitTx bool, dst []output) ([]output, error) {
+	if ev.EventType == ProgressEventType && strings.HasPrefix(ev.StreamID, ProgressStreamPrefix) {
+		if !g.tx {
+			return dst, nil
+		}
+		return g.marker(ev, emitTx, dst)
+	}
+	se, err := storedEvent(ev)
+	if err != nil {
+		if emitEvent {
+			dst = g.dead(dst, ev, "", err)
+		}
+		return dst, nil
+	}
+	if g.tx {
+		slot, _ := se.Metadata[metaSlot].(string)
+		corr, _ := se.Metadata[mapping.MetaCorrelation].(string)
+		if slot != "" && corr != "" {
+			lsn, perr := parseLSN(corr)
+			if perr == nil {
+				k := txKey{slot, corr}
+				t := g.open[k]
+				if t == nil {
+					t = &openTx{key: k, commitLSN: lsn, first: ev.Position.Commit, before: prev}
+					g.open[k] = t
+				}
+				t.events = append(t.events, *se)
+				t.raw = append(t.raw, ev)
+			}
+		}
+	}
+	if !emitEvent {
+		return dst, nil
+	}
+	outs, perr := g.rules.Promote(se, g.outs[:0])
+	g.outs = outs
+	for i := range outs {
+		in := &outs[i]
+		if g.only != "" && in.Rule != g.only {
+			continue
+		}
+		dst = g.emit(dst, in, ev.EventID.String(), slotOf(se), commitTime(se), []*esdb.RecordedEvent{ev})
+	}
+	var evalErrs mapping.EvalErrors
+	if errors.As(perr, &evalErrs) {
+		for _, e := range evalErrs {
+			if g.only != "" && e.Rule != g.only {
+				continue
+			}
+			dst = g.dead(dst, ev, e.Rule, e)
+		}
+	} else if perr != nil {
+		dst = g.dead(dst, ev, "", perr)
+	}
+	return dst, nil
+}
+
+func (g *engine) marker(ev *esdb.RecordedEvent, emit bool, dst []output) ([]output, error) {
+	var m progressMarker
+	if err := json.Unmarshal(ev.Data, &m); err != nil {
+		return dst, fmt.Errorf("progress marker %s in stream %s: %w", ev.EventID, ev.StreamID, err)
+	}
+	durable, err := parseLSN(m.DurableLSN)
+	if err != nil {
+		return dst, fmt.Errorf("progress marker %s in stream %s: durableLsn %q: %w", ev.EventID, ev.StreamID, m.DurableLSN, err)
+	}
+	var done []*openTx
+	for k, t := range g.open {
+		if k.slot == m.Slot && t.commitLSN <= durable {
+			done = append(done, t)
+		}
+	}
+	// Complete transactions in the order of their first event: deterministic,
+	// whatever the map order.
+	sort.Slice(done, func(i, j int) bool { return done[i].first < done[j].first })
+	for _, t := range done {
+		delete(g.open, t.key)
+		if !emit {
+			continue
+		}
+		outs, perr := g.rules.PromoteTx(t.events, g.outs[:0])
+		g.outs = outs
+		for i := range outs {
+			in := &outs[i]
+			if g.only != "" && in.Rule != g.only {
+				continue
+			}
+			dst = g.emit(dst, in, "tx/"+t.key.slot+"/"+t.key.corr, t.key.slot, commitTime(&t.events[0]), t.raw)
+		}
+		var evalErrs mapping.EvalErrors
+		if errors.As(perr, &evalErrs) {
+			for _, e := range evalErrs {
+				if g.only != "" && e.Rule != g.only {
+					continue
+				}
+				dst = g.deadTx(dst, t.raw, e.Rule, e)
+			}
+		} else if perr != nil {
+			dst = g.deadTx(dst, t.raw, "", perr)
+		}
+	}
+	return dst, nil
+}
+
+func (g *engine) emit(dst []output, in *mapping.Integration, id, slot string, at time.Time, src []*esdb.RecordedEvent) []output {
+	rec := integrationRecord(in, id, slot, at, g.topic)
+	if n := recordSize(rec); n > g.maxBytes {
+		return g.deadTx(dst, src, in.Rule, fmt.Errorf("%w: topic %s, %d bytes > %d", ErrRecordTooLarge, rec.Topic, n, g.maxBytes))
+	}
+	return append(dst, output{rec: rec})
+}
+
+// resume is where to re-read from to rebuild every open transaction, or ok
+// false when none is open.
+func (g *engine) resume() (r kafka.Resume, ok bool) {
+	var oldest *openTx
+	for _, t := range g.open {
+		if oldest == nil || t.first < oldest.first {
+			oldest = t
+		}
+	}
+	if oldest == nil {
+		return r, false
+	}
+	return oldest.before, true
+}
+
+func storedEvent(ev *esdb.RecordedEvent) (*mapping.StoredEvent, error) {
+	se := &mapping.StoredEvent{ID: ev.EventID.String(), Stream: ev.StreamID, Revision: ev.EventNumber, Position: ev.Position.Commit, Type: ev.EventType, Created: ev.CreatedDate}
+	if len(ev.Data) > 0 {
+		d, err := mapping.DecodeJSON(ev.Data)
+		if err != nil {
+			return nil, fmt.Errorf("decoding data of event %s in stream %s: %w", ev.EventID, ev.StreamID, err)
+		}
+		se.Data = d
+	}
+	if len(ev.UserMetadata) > 0 {
+		m, err := mapping.DecodeJSON(ev.UserMetadata)
+		if err != nil {
+			return nil, fmt.Errorf("decoding metadata of event %s in stream %s: %w", ev.EventID, ev.StreamID, err)
+		}
+		se.Metadata, _ = m.(map[string]any)
+	}
+	return se, nil
+}
+
+func slotOf(se *mapping.StoredEvent) string { s, _ := se.Metadata[metaSlot].(string); return s }
+
+// commitTime is the source commit time from the metadata, else the stored
+// time: never the wall clock, so replays agree.
+func commitTime(se *mapping.StoredEvent) time.Time {
+	switch v := se.Metadata[mapping.MetaCommitTime].(type) {
+	case string:
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return t
+		}
+	case time.Time:
+		return v
+	}
+	return se.Created
+}
+
+// parseLSN parses Postgres's "X/Y" LSN text.
+func parseLSN(s string) (uint64, error) {
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, fmt.Errorf("LSN %q: want X/Y (hex)", s)
+	}
+	h, err := strconv.ParseUint(hi, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("LSN %q: %w", s, err)
+	}
+	l, err := strconv.ParseUint(lo, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("LSN %q: %w", s, err)
+	}
+	return h<<32 | l, nil
+}

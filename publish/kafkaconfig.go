@@ -1,0 +1,164 @@
+package publish
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// DefaultMaxRecordBytes is the largest record (key + value + headers) the
+// publisher produces; larger ones are dead-lettered. It matches franz-go's
+// default producer batch limit and Kafka's default message.max.bytes.
+const DefaultMaxRecordBytes = 1000000
+
+// KafkaConfig is how to reach Kafka and how to write.
+type KafkaConfig struct {
+	// Brokers are the seed brokers. Required.
+	Brokers []string
+	// Compression: none (default), gzip, snappy, lz4 or zstd.
+	Compression string
+	// MaxRecordBytes: records larger than this are dead-lettered instead of
+	// failing the whole transaction. Default DefaultMaxRecordBytes.
+	MaxRecordBytes int
+	// TLS, when Enabled, encrypts connections. Default off.
+	TLS TLSConfig
+	// SASL, when Mechanism is set, authenticates. Default none.
+	SASL SASLConfig
+	// CreateTopics creates missing integration and dead-letter topics at
+	// start with Partitions and ReplicationFactor. Default false: a missing
+	// topic is a start-up error naming it.
+	CreateTopics bool
+	// Partitions for created topics. Default 1 (0 means default).
+	Partitions int32
+	// ReplicationFactor for created topics. Default -1 (the broker's).
+	ReplicationFactor int16
+}
+
+// TLSConfig configures TLS. Files are PEM.
+type TLSConfig struct {
+	Enabled            bool
+	CAFile             string // default: the system roots
+	CertFile, KeyFile  string // client certificate, both or neither
+	ServerName         string // default: the broker host
+	InsecureSkipVerify bool   // tests only
+}
+
+// SASLConfig configures SASL authentication.
+type SASLConfig struct {
+	// Mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.
+	Mechanism string
+	User      string
+	Password  string // never logged
+	Token     string // OAUTHBEARER token; never logged
+}
+
+func (k *KafkaConfig) validate(path string) []error {
+	var errs []error
+	if len(k.Brokers) == 0 {
+		errs = append(errs, fmt.Errorf("%s.brokers: at least one broker (host:port) is required", path))
+	}
+	for i, b := range k.Brokers {
+		if !strings.Contains(b, ":") {
+			errs = append(errs, fmt.Errorf("%s.brokers[%d] %q: want host:port", path, i, b))
+		}
+	}
+	switch strings.ToLower(k.Compression) {
+	case "", "none", "gzip", "snappy", "lz4", "zstd":
+	default:
+		errs = append(errs, fmt.Errorf("%s.compression %q: want none, gzip, snappy, lz4 or zstd", path, k.Compression))
+	}
+	if k.MaxRecordBytes < 0 {
+		errs = append(errs, fmt.Errorf("%s.maxRecordBytes %d: must be > 0", path, k.MaxRecordBytes))
+	}
+	if k.MaxRecordBytes == 0 {
+		k.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if k.Partitions < 0 {
+		errs = append(errs, fmt.Errorf("%s.partitions %d: must be > 0", path, k.Partitions))
+	}
+	if k.Partitions == 0 {
+		k.Partitions = 1
+	}
+	if k.ReplicationFactor == 0 {
+		k.ReplicationFactor = -1
+	}
+	if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
+		errs = append(errs, fmt.Errorf("%s.tls: certFile and keyFile go together", path))
+	}
+	switch strings.ToUpper(k.SASL.Mechanism) {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if k.SASL.User == "" {
+			errs = append(errs, fmt.Errorf("%s.sasl.user: required for %s", path, k.SASL.Mechanism))
+		}
+	case "OAUTHBEARER":
+		if k.SASL.Token == "" {
+			errs = append(errs, fmt.Errorf("%s.sasl.token: required for OAUTHBEARER", path))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%s.sasl.mechanism %q: want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER", path, k.SASL.Mechanism))
+	}
+	return errs
+}
+
+// clientOpts turns the configuration into franz-go options (seed brokers
+// excluded).
+func (k *KafkaConfig) clientOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	switch strings.ToLower(k.Compression) {
+	case "gzip":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.GzipCompression()))
+	case "snappy":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.SnappyCompression()))
+	case "lz4":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
+	case "zstd":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+	default:
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	}
+	if k.TLS.Enabled {
+		tc := &tls.Config{ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+		if k.TLS.CAFile != "" {
+			pem, err := os.ReadFile(k.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("kafka.tls.caFile: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("kafka.tls.caFile %s: no PEM certificate in it", k.TLS.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		if k.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(k.TLS.CertFile, k.TLS.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("kafka.tls.certFile/keyFile: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	switch m := strings.ToUpper(k.SASL.Mechanism); m {
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: k.SASL.User, Pass: k.SASL.Password}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.User, Pass: k.SASL.Password}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.User, Pass: k.SASL.Password}.AsSha512Mechanism()))
+	case "OAUTHBEARER":
+		opts = append(opts, kgo.SASL(oauth.Auth{Token: k.SASL.Token}.AsMechanism()))
+	case "":
+	default:
+		return nil, errors.New("kafka.sasl.mechanism: unsupported " + m)
+	}
+	return opts, nil
+}
