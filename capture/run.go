@@ -1,0 +1,145 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping"
+)
+
+// Options configure [Run]: the whole capture side, from Postgres to the store.
+type Options struct {
+	// Postgres configures the source. SnapshotState defaults to a
+	// [StoreSnapshotState] on the store; Registerer to Options.Registerer.
+	Postgres postgres.Config
+	// StoreURL is the KurrentDB connection string (esdb:// or
+	// esdb+discover://; TLS and credentials as its parameters say). Required.
+	StoreURL string
+	// Store configures the appender; Slot, OnDurable and Logger are set by Run.
+	Store store.Config
+	// RulePaths are the rule files or directories. Required.
+	RulePaths []string
+	// Pipeline configures the pipeline; Slot, Rules, Ack, Registerer and
+	// Logger are set by Run.
+	Pipeline Config
+	// Registerer receives every metric. Default nil: not registered.
+	Registerer prometheus.Registerer
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Run wires the source, the rules, the appender and the pipeline and runs
+// them until ctx is cancelled (it returns nil) or one of them fails (it
+// returns that error; the others are stopped and waited for). The rules are
+// loaded after the catalogue is read from the database, so a rule that reads
+// a column that does not exist fails here, before anything is captured.
+func Run(ctx context.Context, opts Options) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if len(opts.RulePaths) == 0 {
+		return &ConfigError{Field: "rules.paths", Reason: "required: at least one rule file or directory"}
+	}
+	esCfg, err := esdb.ParseConnectionString(opts.StoreURL)
+	if err != nil {
+		return &ConfigError{Field: "store.url", Reason: fmt.Sprintf("not a valid KurrentDB connection string: %v", err)}
+	}
+	esCfg.Logger = esdbLogger(log)
+	db, err := esdb.NewClient(esCfg)
+	if err != nil {
+		return fmt.Errorf("creating the KurrentDB client: %w", err)
+	}
+	defer db.Close()
+
+	pgCfg := opts.Postgres
+	if pgCfg.SnapshotState == nil {
+		pgCfg.SnapshotState = NewStoreSnapshotState(db, log)
+	}
+	if pgCfg.Registerer == nil {
+		pgCfg.Registerer = opts.Registerer
+	}
+	src, err := postgres.New(pgCfg, log)
+	if err != nil {
+		return err
+	}
+	cat, err := src.Catalog(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the captured tables' columns: %w", err)
+	}
+	rules, err := mapping.Load(opts.RulePaths, mapping.Options{Catalogue: Catalogue(cat)})
+	if err != nil {
+		return err
+	}
+	log.Info("rules loaded", "files", len(rules.Files()), "capture_rules", len(rules.CaptureRules()))
+
+	var pipe *Pipeline // set before the appender runs, so before OnDurable
+	stCfg := opts.Store
+	stCfg.Slot = pgCfg.Slot
+	stCfg.OnDurable = func(l change.LSN) { pipe.Durable(l) }
+	stCfg.Logger = log
+	app, err := store.New(db, stCfg)
+	if err != nil {
+		return err
+	}
+	plCfg := opts.Pipeline
+	plCfg.Slot, plCfg.Rules, plCfg.Ack, plCfg.Logger = pgCfg.Slot, rules, src.Ack, log
+	plCfg.Registerer = opts.Registerer
+	pipe, err = NewPipeline(plCfg, app, db, func() int64 { return app.Stats().Events })
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	fail := func(part string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && first == nil {
+			first = fmt.Errorf("%s: %w", part, err)
+		}
+		cancel()
+	}
+	wg.Add(3)
+	go func() { defer wg.Done(); fail("store", app.Run(ctx)) }()
+	go func() { defer wg.Done(); fail("progress", pipe.Run(ctx)) }()
+	go func() { defer wg.Done(); fail("capture", src.Run(ctx, pipe)) }()
+	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", plCfg.DeadLetterStream, "progress_stream", plCfg.ProgressStream)
+	wg.Wait()
+	// The appender's ErrClosed after a cancel is not a failure of its own.
+	if errors.Is(first, store.ErrClosed) || errors.Is(first, context.Canceled) {
+		mu.Lock()
+		first = nil
+		mu.Unlock()
+	}
+	st := pipe.Stats()
+	log.Info("capture stopped", "durable_lsn", app.Durable().String(), "mapped", st.Mapped, "unmatched", st.Unmatched, "deadlettered", st.DeadLettered, "err", first)
+	return first
+}
+
+// esdbLogger routes the client's warnings and errors to log; its debug and
+// info lines (every reconnect attempt, every gossip) are dropped.
+func esdbLogger(log *slog.Logger) esdb.LoggingFunc {
+	return func(level esdb.LogLevel, format string, args ...any) {
+		switch level {
+		case esdb.LogWarn:
+			log.Warn("kurrentdb client: " + fmt.Sprintf(format, args...))
+		case esdb.LogError:
+			log.Error("kurrentdb client: " + fmt.Sprintf(format, args...))
+		}
+	}
+}
