@@ -74,6 +74,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	cat, err := src.Catalog(ctx)
 	if err != nil {
+		if ctx.Err() != nil { // stopped during start-up: not a failure
+			return nil
+		}
 		return fmt.Errorf("reading the captured tables' columns: %w", err)
 	}
 	rules, err := mapping.Load(opts.RulePaths, mapping.Options{Catalogue: Catalogue(cat)})
@@ -118,7 +121,7 @@ func Run(ctx context.Context, opts Options) error {
 	go func() { defer wg.Done(); fail("store", app.Run(ctx)) }()
 	go func() { defer wg.Done(); fail("progress", pipe.Run(ctx)) }()
 	go func() { defer wg.Done(); fail("capture", src.Run(ctx, pipe)) }()
-	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", plCfg.DeadLetterStream, "progress_stream", plCfg.ProgressStream)
+	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", pipe.cfg.DeadLetterStream, "progress_stream", pipe.cfg.ProgressStream)
 	wg.Wait()
 	// The appender's ErrClosed after a cancel is not a failure of its own.
 	if errors.Is(first, store.ErrClosed) || errors.Is(first, context.Canceled) {
