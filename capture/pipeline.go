@@ -60,15 +60,18 @@ type Stats struct {
 // markers and nothing else through db. stored, when not nil, feeds the
 // chronicler_pipeline_events_stored_total metric (store.Appender.Stats).
 func NewPipeline(cfg Config, app Appender, db *esdb.Client, stored func() int64) (*Pipeline, error) {
-	err := cfg.validate()
+	var errs []error
+	if err := cfg.validate(); err != nil {
+		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...)
+	}
 	if app == nil {
-		err = errors.Join(err, &ConfigError{Field: "appender", Reason: "required"})
+		errs = append(errs, &ConfigError{Field: "appender", Reason: "required"})
 	}
 	if db == nil {
-		err = errors.Join(err, &ConfigError{Field: "store", Reason: "required: a KurrentDB client for progress markers"})
+		errs = append(errs, &ConfigError{Field: "store", Reason: "required: a KurrentDB client for progress markers"})
 	}
-	if err != nil {
-		return nil, err
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	var storedF func() float64
 	if stored != nil {

@@ -45,7 +45,7 @@ func chaos(t *testing.T, e *env, transfers, kills int, kill func()) {
 		}
 	}
 	t.Logf("workload: %d transfers in %s with %d kills", transfers, time.Since(start).Round(time.Millisecond), killed)
-	e.waitCaughtUp(120 * time.Second)
+	e.waitCaughtUp(60 * time.Second)
 	t.Logf("caught up %s after start", time.Since(start).Round(time.Millisecond))
 	e.checkRunning()
 	e.stopChronicler()
@@ -83,6 +83,7 @@ func TestChaosStoreKilled(t *testing.T) {
 		time.Sleep(time.Duration(100+rand.IntN(700)) * time.Millisecond) // the outage's length
 		e.store.start()
 	})
+	e.requireLogged("append failed; retrying") // the outages were felt, and survived
 }
 
 // TestChaosStoreUnavailable: the store answers 20% of writes Unavailable
@@ -99,6 +100,7 @@ func TestChaosStoreUnavailable(t *testing.T) {
 		e.killChronicler()
 		e.startChronicler()
 	})
+	e.requireLogged("append failed; retrying") // the injected errors were met, and survived
 }
 
 // TestForeignWriterStopsRun: another client appends to acct-1; the next
