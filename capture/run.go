@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -55,6 +56,12 @@ func Run(ctx context.Context, opts Options) error {
 		return &ConfigError{Field: "store.url", Reason: fmt.Sprintf("not a valid KurrentDB connection string: %v", err)}
 	}
 	esCfg.Logger = esdbLogger(log)
+	// The official client closes itself for good after MaxDiscoverAttempts
+	// failed discoveries (default 10, 100 ms apart): a store restart longer
+	// than a second would then end every later append with
+	// ConnectionClosed. Chronicler waits for the store instead (the slot
+	// simply waits), so discovery is retried for as long as it takes.
+	esCfg.MaxDiscoverAttempts = math.MaxInt32
 	db, err := esdb.NewClient(esCfg)
 	if err != nil {
 		return fmt.Errorf("creating the KurrentDB client: %w", err)

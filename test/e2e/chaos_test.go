@@ -77,10 +77,19 @@ func TestChaosStoreKilled(t *testing.T) {
 		transfers, kills = 2000, 2
 	}
 	e := newEnv(t)
+	n := 0
 	chaos(t, e, transfers, kills, func() {
 		e.checkRunning()
 		e.store.kill()
-		time.Sleep(time.Duration(100+rand.IntN(700)) * time.Millisecond) // the outage's length
+		// The outage's length. The first is longer than the official
+		// client's default discovery budget (10 attempts, 100 ms apart),
+		// after which it used to close itself for good.
+		outage := time.Duration(100+rand.IntN(700)) * time.Millisecond
+		if n == 0 {
+			outage = 2500 * time.Millisecond
+		}
+		n++
+		time.Sleep(outage)
 		e.store.start()
 	})
 	e.requireLogged("append failed; retrying") // the outages were felt, and survived
