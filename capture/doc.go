@@ -76,7 +76,10 @@
 // default 10 attempts after which it closes itself for good), creates the
 // Source, reads the catalog and loads the rules against it (a rule reading a
 // column the table does not have fails here), creates the appender and the
-// pipeline, and runs appender, progress writer and source until ctx is
+// pipeline, waits (up to a minute) for Postgres to release the slot if a
+// previous instance's walsender still holds it (after a crash or SIGKILL;
+// capture/postgres treats a busy slot at start-up as fatal), and runs
+// appender, progress writer and source until ctx is
 // cancelled (nil) or one fails (that error; the others are stopped and
 // waited for). A foreign write to a Chronicler stream under
 // store.on_conflict stop ends Run with an error wrapping a
@@ -102,10 +105,6 @@
 //   - CHRONICLER_* environment overrides of the config.
 //   - Replica identity is not passed to the mapping's catalogue (Source.Catalog
 //     does not report it), so old.x of non-key columns is not checked at load.
-//   - A restarted process must wait until Postgres has released the slot
-//     held by the killed one: capture/postgres treats "slot in use" on the
-//     first session as fatal, so `chronicler run` exits 1 and relies on its
-//     supervisor to restart it (the e2e tests wait for the slot instead).
 //   - While the store is unreachable, the official client blocks calls in
 //     discovery without honouring their context, so a graceful stop waits
 //     for the store (a second signal exits at once).

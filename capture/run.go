@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,9 @@ import (
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 )
+
+// slotWait bounds how long Run waits for a slot held by another process.
+const slotWait = 60 * time.Second
 
 // Options configure [Run]: the whole capture side, from Postgres to the store.
 type Options struct {
@@ -106,6 +110,13 @@ func Run(ctx context.Context, opts Options) error {
 	plCfg.Registerer = opts.Registerer
 	pipe, err = NewPipeline(plCfg, app, db, func() int64 { return app.Stats().Events })
 	if err != nil {
+		return err
+	}
+
+	if err := waitSlotFree(ctx, pgCfg.URL, pgCfg.Slot, slotWait, log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 

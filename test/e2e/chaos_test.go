@@ -50,6 +50,7 @@ func chaos(t *testing.T, e *env, transfers, kills int, kill func()) {
 	e.checkRunning()
 	e.stopChronicler()
 	e.verify(e.store.client(t))
+	e.countLogged("replication slot is held by another process")
 }
 
 // TestChaosCaptureToStore: 20,000 transfers while chronicler is SIGKILLed
