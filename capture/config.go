@@ -45,7 +45,8 @@ type Config struct {
 	// OnError is the policy for rule failures and oversized events. Default
 	// OnErrorDeadLetter.
 	OnError ErrorPolicy
-	// Ack is called with each durable commit LSN (Source.Ack). Required.
+	// Ack confirms a durable commit LSN to the source (Source.Ack). Run calls
+	// it once the progress marker covering the LSN is stored. Required.
 	Ack func(change.LSN)
 	// Registerer receives the pipeline's metrics. Default nil: not registered.
 	Registerer prometheus.Registerer

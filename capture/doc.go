@@ -45,20 +45,29 @@
 //
 // # Confirmation and progress markers
 //
-// The appender's OnDurable must call [Pipeline.Durable]: it confirms the LSN
-// to the source (Source.Ack) and wakes the progress writer ([Pipeline.Run]),
-// which appends to the progress stream (default "chronicler-progress-<slot>")
-// an event of type ChroniclerProgress with data
+// The appender's OnDurable must call [Pipeline.Durable], which wakes the
+// progress writer ([Pipeline.Run]). The writer appends to the progress
+// stream (default "chronicler-progress-<slot>") an event of type
+// ChroniclerProgress with data
 //
 //	{"slot":"<slot>","durableLsn":"X/Y"}
 //
 // meaning: every event of every source transaction with commit LSN <= X/Y is
-// in the store. The publisher uses it as its safe horizon. Markers are
-// written asynchronously, coalesced (at most one append in flight, always the
-// latest durable LSN), retried with backoff when the store fails, never
-// ahead of the store, and only when the LSN grew. Their event id is derived
-// from (slot, LSN). The stream's $maxCount is set to 1000 at start
-// (Config.ProgressMaxCount).
+// in the store. The publisher uses it as its safe horizon. Only once the
+// marker is stored does the writer confirm X/Y to the source (Source.Ack).
+// That order keeps the last marker at or past the confirmed position: after
+// a crash, whatever the marker does not cover is re-delivered, becomes
+// durable again and moves the marker; a marker lost in a crash is never
+// left behind with nothing to move it. Markers are coalesced (at most one
+// append in flight, always the latest durable LSN), written only when the
+// LSN grew, retried with backoff when the store fails (confirmation waits
+// meanwhile), never ahead of the store. At start the writer reads the last
+// marker and writes none below it, so markers never go backwards, although
+// a restart re-delivers (and confirms again) the transactions below it.
+// Marker event ids are random: with ids derived from the LSN, the server
+// would drop a re-run's marker as a retry of the one a killed run wrote. The
+// stream's $maxCount is set to 1000 at start
+// (Config.ProgressMaxCount). Nothing is confirmed unless Run runs.
 //
 // # Snapshot state
 //

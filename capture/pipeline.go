@@ -152,9 +152,12 @@ func (p *Pipeline) Change(ctx context.Context, ch *change.Change) error {
 }
 
 // Durable is the appender's OnDurable: everything up to lsn is stored. It
-// confirms lsn to the source and wakes the progress writer.
+// wakes the progress writer ([Pipeline.Run]), which writes the progress
+// marker and then confirms the LSN to the source (Config.Ack). Confirming
+// after the marker keeps the marker at or past the confirmed position, so a
+// crash can never leave the marker behind with nothing re-delivered to
+// move it.
 func (p *Pipeline) Durable(lsn change.LSN) {
-	p.cfg.Ack(lsn)
 	for {
 		cur := p.durable.Load()
 		if uint64(lsn) <= cur || p.durable.CompareAndSwap(cur, uint64(lsn)) {

@@ -58,6 +58,7 @@ type harness struct {
 
 	mu    sync.Mutex
 	acked []change.LSN
+	early []string // acks made before a progress marker covered them
 }
 
 func newHarness(t *testing.T, db *esdb.Client, cfg capture.Config, st store.Config) *harness {
@@ -75,7 +76,17 @@ func newHarness(t *testing.T, db *esdb.Client, cfg capture.Config, st store.Conf
 		t.Fatal(err)
 	}
 	cfg.Slot, cfg.Rules, cfg.Logger = testSlot, rules, slog.New(slog.DiscardHandler)
-	cfg.Ack = func(l change.LSN) { h.mu.Lock(); h.acked = append(h.acked, l); h.mu.Unlock() }
+	cfg.Ack = func(l change.LSN) {
+		// The contract: a position is confirmed only once a progress
+		// marker covering it is stored.
+		marker := lastMarker(t, db)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if marker < l {
+			h.early = append(h.early, fmt.Sprintf("ack %s with the last marker at %s", l, marker))
+		}
+		h.acked = append(h.acked, l)
+	}
 	h.pipe, err = capture.NewPipeline(cfg, h.app, db, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +107,23 @@ func (h *harness) stop() {
 	<-h.done
 	<-h.done
 	h.cancel = nil
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.early) > 0 {
+		h.t.Errorf("positions confirmed before their progress marker was stored: %v", h.early)
+	}
+}
+
+func lastMarker(t *testing.T, db *esdb.Client) change.LSN {
+	p := read(t, db, "chronicler-progress-"+testSlot)
+	if len(p) == 0 {
+		return 0
+	}
+	l, err := change.ParseLSN(p[len(p)-1].Data["durableLsn"].(string))
+	if err != nil {
+		t.Errorf("progress marker: %v", err)
+	}
+	return l
 }
 
 func (h *harness) lastAck() change.LSN {
@@ -386,5 +414,41 @@ func TestConfigErrorsAreAllReported(t *testing.T) {
 	want := "slot rules ack deadletter.stream on_error appender store"
 	if strings.Join(fields, " ") != want {
 		t.Fatalf("fields %v, want %s", fields, want)
+	}
+}
+
+// TestProgressMarkersNeverGoBackwards: a restarted pipeline re-delivered
+// transactions below the last marker confirms them without writing a lower
+// marker, and the next marker is above.
+func TestProgressMarkersNeverGoBackwards(t *testing.T) {
+	db := newDB(t)
+	h := newHarness(t, db, capture.Config{}, store.Config{})
+	for i, lsn := range []change.LSN{0x1000, 0x2000} {
+		if err := h.feed(lsn, 10*i, "ok"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.waitAck(0x2000)
+	h.stop()
+	h2 := newHarness(t, db, capture.Config{}, store.Config{})
+	if err := h2.feed(0x1000, 0, "ok"); err != nil { // re-delivered
+		t.Fatal(err)
+	}
+	h2.waitAck(0x1000)
+	if err := h2.feed(0x3000, 30, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	h2.waitAck(0x3000)
+	var prev change.LSN
+	markers := read(t, db, "chronicler-progress-"+testSlot)
+	for i, m := range markers {
+		l, err := change.ParseLSN(m.Data["durableLsn"].(string))
+		if err != nil || l < prev {
+			t.Fatalf("marker %d at %s after %s (err %v): markers went backwards", i, l, prev, err)
+		}
+		prev = l
+	}
+	if prev != 0x3000 {
+		t.Fatalf("last marker %s, want 0/3000", prev)
 	}
 }

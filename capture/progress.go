@@ -3,6 +3,9 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"time"
 
@@ -22,18 +25,24 @@ type Progress struct {
 	DurableLSN string `json:"durableLsn"`
 }
 
-var progressSpace = uuid.MustParse("0b7f6d1e-3c1a-4f57-8f0e-70726f677265")
-
-// Run writes progress markers until ctx is cancelled (it then returns nil):
-// after each durable report it appends {"slot", "durableLsn"} to the
-// progress stream, at most one append in flight and always the latest LSN
-// (reports that arrive meanwhile are coalesced). Failed appends are retried
-// with backoff; a marker is only ever late, never ahead of the store.
+// Run writes progress markers and confirms positions until ctx is cancelled
+// (it then returns nil); nothing is confirmed to the source unless Run runs.
+// After each durable report it appends {"slot", "durableLsn"} to the
+// progress stream if the durable LSN grew (at most one append in flight,
+// always the latest LSN: reports that arrive meanwhile are coalesced), and
+// then calls Config.Ack with that LSN. Failed appends are retried with
+// backoff (confirmation waits); a marker is never ahead of the store.
 func (p *Pipeline) Run(ctx context.Context) error {
 	if p.cfg.ProgressMaxCount > 0 {
 		p.limitProgressStream(ctx)
 	}
-	var written uint64
+	// Start from the last marker stored (by an earlier run): markers then
+	// never go backwards, although a restart re-delivers, and confirms again,
+	// transactions below it.
+	written, ok := p.readLastMarker(ctx)
+	if !ok {
+		return nil
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		select {
@@ -41,27 +50,29 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return nil
 		case <-p.wake:
 		}
-		for {
-			lsn := p.durable.Load()
-			if lsn <= written {
+		lsn := p.durable.Load()
+		for lsn > written {
+			err := p.writeProgress(ctx, change.LSN(lsn))
+			if err == nil {
+				backoff = 100 * time.Millisecond
+				written = lsn
+				p.m.progressLSN.Set(float64(lsn))
 				break
 			}
-			if err := p.writeProgress(ctx, change.LSN(lsn)); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				p.m.progressErrs.Inc()
-				p.cfg.Logger.Warn("writing progress marker failed; retrying", "stream", p.cfg.ProgressStream, "lsn", change.LSN(lsn).String(), "err", err, "backoff", backoff)
-				if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
-					return nil
-				}
-				backoff = min(2*backoff, 5*time.Second)
-				continue
+			if ctx.Err() != nil {
+				return nil
 			}
-			backoff = 100 * time.Millisecond
-			written = lsn
-			p.m.progressLSN.Set(float64(lsn))
+			p.m.progressErrs.Inc()
+			p.cfg.Logger.Warn("writing progress marker failed; retrying (positions are confirmed once it is written)", "stream", p.cfg.ProgressStream, "lsn", change.LSN(lsn).String(), "err", err, "backoff", backoff)
+			if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
+				return nil
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			lsn = p.durable.Load()
 		}
+		// Also when the LSN did not grow: transactions sharing a commit LSN
+		// (snapshot chunks) are each confirmed after they became durable.
+		p.cfg.Ack(change.LSN(lsn))
 	}
 }
 
@@ -70,12 +81,65 @@ func (p *Pipeline) writeProgress(ctx context.Context, lsn change.LSN) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err := p.db.AppendToStream(ctx, p.cfg.ProgressStream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, esdb.EventData{
-		EventID:     uuid.NewSHA1(progressSpace, []byte(p.cfg.Slot+"/"+lsn.String())),
+		// A random id: a deterministic one would make the server drop, as an
+		// idempotent retry, the marker for an LSN a killed run had already
+		// written, however long ago.
+		EventID:     uuid.New(),
 		EventType:   ProgressType,
 		ContentType: esdb.ContentTypeJson,
 		Data:        data,
 	})
 	return err
+}
+
+// readLastMarker returns the durable LSN of the last progress marker in the
+// stream (0 if none), retrying until the store answers; ok is false when ctx
+// ended first.
+func (p *Pipeline) readLastMarker(ctx context.Context) (lsn uint64, ok bool) {
+	backoff := 100 * time.Millisecond
+	for {
+		l, err := p.lastMarker(ctx)
+		if err == nil {
+			return uint64(l), true
+		}
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		p.cfg.Logger.Warn("reading the last progress marker failed; retrying", "stream", p.cfg.ProgressStream, "err", err, "backoff", backoff)
+		if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
+			return 0, false
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (p *Pipeline) lastMarker(ctx context.Context) (change.LSN, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rs, err := p.db.ReadStream(ctx, p.cfg.ProgressStream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		if isNotFound(err) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	defer rs.Close()
+	ev, err := rs.Recv()
+	if errors.Is(err, io.EOF) || (err != nil && isNotFound(err)) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var m Progress
+	if err := json.Unmarshal(ev.Event.Data, &m); err != nil {
+		return 0, fmt.Errorf("progress marker %d in %s: %w", ev.Event.EventNumber, p.cfg.ProgressStream, err)
+	}
+	l, err := change.ParseLSN(m.DurableLSN)
+	if err != nil {
+		return 0, fmt.Errorf("progress marker %d in %s: %w", ev.Event.EventNumber, p.cfg.ProgressStream, err)
+	}
+	return l, nil
 }
 
 // limitProgressStream sets $maxCount on the progress stream once; failure is

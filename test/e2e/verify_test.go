@@ -139,10 +139,22 @@ func (e *env) verify(db *esdb.Client) {
 			at, _ = change.ParseLSN(fmt.Sprint(p[len(p)-1].Data["durableLsn"]))
 		}
 		if at >= maxCommit {
+			var prev change.LSN
+			for i, m := range p {
+				l, err := change.ParseLSN(fmt.Sprint(m.Data["durableLsn"]))
+				if err != nil || l < prev {
+					t.Fatalf("progress marker %d (%v) after %s: markers must never go backwards", i, m.Data, prev)
+				}
+				prev = l
+			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("last progress marker %s is below the last stored commit LSN %s", at, maxCommit)
+			var lastFew []any
+			for _, m := range p[max(0, len(p)-3):] {
+				lastFew = append(lastFew, m.Data)
+			}
+			t.Fatalf("last progress marker %s is below the last stored commit LSN %s (%d markers; last: %v)", at, maxCommit, len(p), lastFew)
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval, with a deadline
 	}
