@@ -14,6 +14,8 @@
 //	TestChaosStoreKilled           the store process SIGKILLed and restarted during the workload
 //	TestChaosStoreUnavailable      the store answers 20% of writes Unavailable (after committing)
 //	TestForeignWriterStopsRun      another client appends to acct-1: run exits 1 naming the stream
+//	TestSnapshotResumesAfterKill   SIGKILL mid initial snapshot: resumed from the progress in the
+//	                               store, every row once, in key order
 //
 // testing.Short() shrinks the workloads (not the checks).
 package e2e

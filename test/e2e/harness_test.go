@@ -104,14 +104,30 @@ type env struct {
 	startOff int64
 }
 
-func newEnv(t *testing.T, storeFlags ...string) *env {
+// setup is what a test captures: schema, rules, tables and extra
+// postgres settings of the chronicler config.
+type setup struct {
+	schema, rules string
+	tables        string // YAML list
+	pgExtra       string // more lines under postgres:, indented
+	storeFlags    []string
+}
+
+// transfers is the setup of the chaos tests (accounts and history).
+func transfers(storeFlags ...string) setup {
+	return setup{schema: schema, rules: rules, tables: "[public.accounts, public.history]", storeFlags: storeFlags}
+}
+
+func newEnv(t *testing.T, storeFlags ...string) *env { return newEnvWith(t, transfers(storeFlags...)) }
+
+func newEnvWith(t *testing.T, su setup) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	e.pg = stack.StartPostgres(t, stack.WithPostgresSetting("synchronous_commit", "off"))
 	e.dbURL = e.pg.CreateDatabase(t, "app")
-	e.pg.Exec(t, "app", schema)
-	e.store = startStore(t, filepath.Join(e.dir, "store-data"), storeFlags...)
-	if err := os.WriteFile(filepath.Join(e.dir, "rules.yaml"), []byte(rules), 0o644); err != nil {
+	e.pg.Exec(t, "app", su.schema)
+	e.store = startStore(t, filepath.Join(e.dir, "store-data"), su.storeFlags...)
+	if err := os.WriteFile(filepath.Join(e.dir, "rules.yaml"), []byte(su.rules), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	e.cfg = filepath.Join(e.dir, "chronicler.yaml")
@@ -119,17 +135,17 @@ func newEnv(t *testing.T, storeFlags ...string) *env {
   url: %s
   slot: %s
   publication: chaos
-  tables: [public.accounts, public.history]
+  tables: %s
   heartbeat_interval: 1s
   status_interval: 250ms
-store:
+%sstore:
   url: %s
   on_conflict: stop
 rules:
   paths: [rules.yaml]
 log:
   level: info
-`, e.dbURL, slot, e.store.url)
+`, e.dbURL, slot, su.tables, su.pgExtra, e.store.url)
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
