@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,7 +58,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	esCfg, err := esdb.ParseConnectionString(opts.StoreURL)
 	if err != nil {
-		return &ConfigError{Field: "store.url", Reason: fmt.Sprintf("not a valid KurrentDB connection string: %v", err)}
+		// The client's message can quote the URL, credentials included.
+		msg := strings.ReplaceAll(err.Error(), opts.StoreURL, "<store.url>")
+		return &ConfigError{Field: "store.url", Reason: "not a valid KurrentDB connection string: " + msg}
 	}
 	esCfg.Logger = esdbLogger(log)
 	// The official client closes itself for good after MaxDiscoverAttempts

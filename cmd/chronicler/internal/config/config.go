@@ -98,7 +98,8 @@ func Load(path string) (*Config, error) {
 func Parse(name string, src []byte) (*Config, error) {
 	var c Config
 	if err := yaml.UnmarshalWithOptions(src, &c, yaml.DisallowUnknownField()); err != nil {
-		return nil, fmt.Errorf("%s: %s (see deploy/examples/chronicler.yaml for the format)", name, yaml.FormatError(err, false, true))
+		// Without the source excerpt: it could show a password in a URL.
+		return nil, fmt.Errorf("%s: %s (see deploy/examples/chronicler.yaml for the format)", name, yaml.FormatError(err, false, false))
 	}
 	c.file = name
 	f, _ := parser.ParseBytes(src, 0)
