@@ -44,9 +44,10 @@ func chaos(t *testing.T, e *env, transfers, kills int, kill func()) {
 			killed++
 		}
 	}
-	t.Logf("workload: %d transfers in %s with %d kills", transfers, time.Since(start).Round(time.Millisecond), killed)
+	worked := time.Since(start)
 	e.waitCaughtUp(60 * time.Second)
-	t.Logf("caught up %s after start", time.Since(start).Round(time.Millisecond))
+	t.Logf("figure: %d transfers (4 connections) in %s with %d kills; slot caught up %s after the start",
+		transfers, worked.Round(time.Millisecond), killed, time.Since(start).Round(time.Millisecond))
 	e.checkRunning()
 	e.stopChronicler()
 	e.verify(e.store.client(t))

@@ -79,5 +79,5 @@ func TestSnapshotResumesAfterKill(t *testing.T) {
 		}
 		total += len(got)
 	}
-	t.Logf("verified %d snapshot events in 50 streams", total)
+	t.Logf("figure: snapshot resumed after SIGKILL: %d rows, each once in 50 streams", total)
 }
