@@ -155,15 +155,14 @@ func Run(ctx context.Context, opts Options) error {
 	return first
 }
 
-// esdbLogger routes the client's warnings and errors to log; its debug and
-// info lines (every reconnect attempt, every gossip) are dropped.
+// esdbLogger routes the client's own log lines to log at debug level: it
+// logs every failed call and, during an outage, every discovery attempt (ten
+// a second); each failure that matters reaches Chronicler as an error, which
+// the appender, the progress writer or Run log with what was being done.
 func esdbLogger(log *slog.Logger) esdb.LoggingFunc {
 	return func(level esdb.LogLevel, format string, args ...any) {
-		switch level {
-		case esdb.LogWarn:
-			log.Warn("kurrentdb client: " + fmt.Sprintf(format, args...))
-		case esdb.LogError:
-			log.Error("kurrentdb client: " + fmt.Sprintf(format, args...))
+		if level == esdb.LogWarn || level == esdb.LogError {
+			log.Debug("kurrentdb client: "+fmt.Sprintf(format, args...), "client_level", level)
 		}
 	}
 }
