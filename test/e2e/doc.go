@@ -16,6 +16,7 @@
 //	TestForeignWriterStopsRun      another client appends to acct-1: run exits 1 naming the stream
 //	TestSnapshotResumesAfterKill   SIGKILL mid initial snapshot: resumed from the progress in the
 //	                               store, every row once, in key order
+//	TestSecondSignalExitsAtOnce    store gone, SIGTERM twice: exit 1 at once
 //
 // testing.Short() shrinks the workloads (not the checks).
 package e2e
