@@ -34,8 +34,8 @@ func newRunCmd() *cobra.Command {
 			"Postgres only once stored. Publishing to Kafka is not wired into run yet: --only capture is the\n" +
 			"only part, and the default.\n\n" +
 			"SIGINT/SIGTERM stop it gracefully; a second signal exits at once (code 1).\n" +
-			"Exit codes: 0 stopped by a signal; 1 the pipeline failed (the error names the table, stream or\n" +
-			"rule); 2 invalid config or flags.",
+			"Exit codes: 0 stopped by a signal (or snapshot mode initial_only finished); 1 the pipeline failed (the error names the table, stream or\n" +
+			"rule) or a second signal forced the exit; 2 invalid config or flags.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
