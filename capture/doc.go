@@ -87,7 +87,9 @@
 // column the table does not have fails here), creates the appender and the
 // pipeline, waits (up to a minute) for Postgres to release the slot if a
 // previous instance's walsender still holds it (after a crash or SIGKILL;
-// capture/postgres treats a busy slot at start-up as fatal), and runs
+// capture/postgres treats a busy slot at start-up as fatal, so Run also
+// starts a new Source when the first session finds the slot busy, within the
+// same minute), and runs
 // appender, progress writer and source until ctx is
 // cancelled (nil) or one fails (that error; the others are stopped and
 // waited for). A foreign write to a Chronicler stream under

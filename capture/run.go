@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -82,6 +83,11 @@ func Run(ctx context.Context, opts Options) error {
 	if pgCfg.Registerer == nil {
 		pgCfg.Registerer = opts.Registerer
 	}
+	if pgCfg.Registerer != nil {
+		// A Source replaced after a busy slot (runSource) registers its
+		// metrics again.
+		pgCfg.Registerer = replacing{pgCfg.Registerer}
+	}
 	src, err := postgres.New(pgCfg, log)
 	if err != nil {
 		return err
@@ -109,7 +115,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	plCfg := opts.Pipeline
-	plCfg.Slot, plCfg.Rules, plCfg.Ack, plCfg.Logger = pgCfg.Slot, rules, src.Ack, log
+	var cur atomic.Pointer[postgres.Source] // the running Source (replaced after a busy slot)
+	cur.Store(src)
+	plCfg.Slot, plCfg.Rules, plCfg.Logger = pgCfg.Slot, rules, log
+	plCfg.Ack = func(l change.LSN) { cur.Load().Ack(l) }
 	plCfg.Registerer = opts.Registerer
 	pipe, err = NewPipeline(plCfg, app, db, func() int64 { return app.Stats().Events })
 	if err != nil {
@@ -141,7 +150,7 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Add(3)
 	go func() { defer wg.Done(); fail("store", app.Run(ctx)) }()
 	go func() { defer wg.Done(); fail("progress", pipe.Run(ctx)) }()
-	go func() { defer wg.Done(); fail("capture", src.Run(ctx, pipe)) }()
+	go func() { defer wg.Done(); fail("capture", runSource(ctx, src, pgCfg, pipe, &cur, log)) }()
 	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", pipe.cfg.DeadLetterStream, "progress_stream", pipe.cfg.ProgressStream)
 	wg.Wait()
 	// The appender's ErrClosed after a cancel is not a failure of its own.
@@ -153,6 +162,55 @@ func Run(ctx context.Context, opts Options) error {
 	st := pipe.Stats()
 	log.Info("capture stopped", "durable_lsn", app.Durable().String(), "mapped", st.Mapped, "unmatched", st.Unmatched, "deadlettered", st.DeadLettered, "err", first)
 	return first
+}
+
+// runSource runs src. When it fails because the slot is held by another
+// process, it starts a new Source after a pause, for up to slotWait in all:
+// a walsender of a killed instance can take the slot after waitSlotFree saw
+// it free (the instance was killed while starting to stream), and
+// capture/postgres treats a busy slot on its first session as fatal. The
+// pipeline has nothing in flight from a Source that failed this way: it
+// never delivered a transaction.
+func runSource(ctx context.Context, src *postgres.Source, cfg postgres.Config, sink postgres.Sink, cur *atomic.Pointer[postgres.Source], log *slog.Logger) error {
+	var waited time.Duration
+	for {
+		err := src.Run(ctx, sink)
+		var busy *postgres.SlotInUseError
+		if !errors.As(err, &busy) || waited >= slotWait || ctx.Err() != nil {
+			return err
+		}
+		log.Info("replication slot is held by another process; starting capture again shortly", "slot", busy.Slot, "pid", busy.PID, "waited", waited)
+		if !sleepCtx(ctx, time.Second) {
+			return nil
+		}
+		waited += time.Second
+		if src, err = postgres.New(cfg, log); err != nil {
+			return err
+		}
+		cur.Store(src)
+	}
+}
+
+// replacing is a Registerer that replaces an already registered collector
+// of the same description instead of failing.
+type replacing struct{ prometheus.Registerer }
+
+func (r replacing) Register(c prometheus.Collector) error {
+	err := r.Registerer.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		r.Registerer.Unregister(are.ExistingCollector)
+		return r.Registerer.Register(c)
+	}
+	return err
+}
+
+func (r replacing) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
 }
 
 // esdbLogger routes the client's own log lines to log at debug level: it

@@ -17,6 +17,7 @@
 //	TestSnapshotResumesAfterKill   SIGKILL mid initial snapshot: resumed from the progress in the
 //	                               store, every row once, in key order
 //	TestSecondSignalExitsAtOnce    store gone, SIGTERM twice: exit 1 at once
+//	TestStartWaitsForABusySlot     another process holds the slot at start: chronicler waits
 //
 // testing.Short() shrinks the workloads (not the checks).
 package e2e
