@@ -1,8 +1,7 @@
 // Package capture reads a Postgres database's logical replication stream
-// (pgoutput), turns it into decoded [change.Change] values in commit order,
-// and appends the low-level events the rules map them to into KurrentDB.
-//
-// Status: the parts exist; the join does not yet.
+// (pgoutput), maps each change with the capture rules, and appends the
+// resulting low-level events to KurrentDB, exactly once per stream, in
+// commit order; only then is the position confirmed to Postgres.
 //
 //   - capture/change: the change contract between capture and mapping.
 //   - capture/pgvalue: decoding of Postgres text values into that contract's
@@ -12,8 +11,121 @@
 //     that hands changes to a Sink.
 //   - capture/store: the Appender that stores events exactly once per stream
 //     and reports the durable LSN.
+//   - this package: the [Pipeline] joining them, a durable
+//     [StoreSnapshotState], and [Run], which wires everything from a config.
 //
-// This root package will join them: a Sink that maps each change with the
-// mapping rules, dead-letters what a rule cannot map, feeds the Appender,
-// and passes its durable LSN to Source.Ack. That is not written yet.
+// # The pipeline
+//
+// [Pipeline] is the [postgres.Sink]. Begin, Commit and Abort are forwarded to
+// the appender. For each change it calls mapping's RuleSet.Capture and hands
+// every output to the appender as a store.Event with position (Tx.CommitLSN,
+// Change.Ordinal, the rule's index among the rules the change matched) and
+// the metadata of mapping.SourceMetadata (source position, rule,
+// $correlationId) merged with the rule's own; the appender adds slot,
+// position and $causationId. Events of a change no rule matched: none; the
+// change is counted as unmatched.
+//
+// # Dead letters
+//
+// When a rule fails on a change (a *mapping.EvalError), or one of its events
+// is over the append limit (*store.TooLargeError), the pipeline appends a
+// [DeadLetter] event (type ChroniclerDeadLetter) to the dead-letter stream
+// (default "chronicler-deadletter-<slot>") through the same appender, in the
+// same source transaction, with position (commit LSN, ordinal,
+// [DeadLetterIndex]+k) for the k-th dead letter of the change. So a dead
+// letter is stored once across crashes and re-deliveries, like any event,
+// and the transaction is only confirmed once its dead letters are stored.
+// Its data holds the slot, reason ("rule" or "too_large"), rule, field, the
+// error text and the raw change as JSON (NULL as null, an unchanged TOAST
+// value as {"$unchanged":true}); when the dead letter itself would be over
+// the limit, the row values are dropped and "truncated" is set. The other
+// rules' events of the change are stored as usual and the pipeline goes on.
+// With OnError [OnErrorStop] the first failure is returned as a *StopError
+// instead: capture stops, the transaction is not committed nor confirmed.
+//
+// # Confirmation and progress markers
+//
+// The appender's OnDurable must call [Pipeline.Durable], which wakes the
+// progress writer ([Pipeline.Run]). The writer appends to the progress
+// stream (default "chronicler-progress-<slot>") an event of type
+// ChroniclerProgress with data
+//
+//	{"slot":"<slot>","durableLsn":"X/Y"}
+//
+// meaning: every event of every source transaction with commit LSN <= X/Y is
+// in the store. The publisher uses it as its safe horizon. Only once the
+// marker is stored does the writer confirm X/Y to the source (Source.Ack).
+// That order keeps the last marker at or past the confirmed position: after
+// a crash, whatever the marker does not cover is re-delivered, becomes
+// durable again and moves the marker; a marker lost in a crash is never
+// left behind with nothing to move it. Markers are coalesced (at most one
+// append in flight, always the latest durable LSN), written only when the
+// LSN grew, retried with backoff when the store fails (confirmation waits
+// meanwhile), never ahead of the store. At start the writer reads the last
+// marker and writes none below it, so markers never go backwards, although
+// a restart re-delivers (and confirms again) the transactions below it.
+// Marker event ids are random: with ids derived from the LSN, the server
+// would drop a re-run's marker as a retry of the one a killed run wrote. The
+// stream's $maxCount is set to 1000 at start
+// (Config.ProgressMaxCount). Nothing is confirmed unless Run runs.
+//
+// # Snapshot state
+//
+// [StoreSnapshotState] keeps the initial snapshot's progress in the stream
+// "chronicler-snapshot-<slot>" (one ChroniclerSnapshotProgress event per
+// save; Load reads the last), so a crash mid-snapshot resumes as
+// capture/postgres's doc describes. Saves are retried until the store
+// answers (the snapshot waits). Deleting the stream forgets the progress.
+//
+// # Run
+//
+// [Run] parses the store URL (esdb:// or esdb+discover://, TLS and
+// credentials as its parameters say), creates the client (store discovery
+// is retried for as long as the store is away, instead of the client's
+// default 10 attempts after which it closes itself for good), creates the
+// Source, reads the catalog and loads the rules against it (a rule reading a
+// column the table does not have fails here), creates the appender and the
+// pipeline, waits (up to a minute) for Postgres to release the slot if a
+// previous instance's walsender still holds it (after a crash or SIGKILL;
+// capture/postgres treats a busy slot at start-up as fatal, so Run also
+// starts a new Source when the first session finds the slot busy, within the
+// same minute), and runs
+// appender, progress writer and source until ctx is
+// cancelled (nil) or one fails (that error; the others are stopped and
+// waited for). A foreign write to a Chronicler stream under
+// store.on_conflict stop ends Run with an error wrapping a
+// *store.ConflictError that names the stream.
+//
+// # Metrics
+//
+// chronicler_pipeline_changes_total{result=mapped|unmatched|deadlettered},
+// _events_captured_total, _events_stored_total (the appender's acknowledged
+// new events), _deadletters_total{reason=rule|too_large},
+// _durable_lsn_bytes, _progress_lsn_bytes, _progress_errors_total; and
+// capture/postgres's chronicler_capture_* metrics. They count deliveries: a
+// transaction re-delivered after a restart is counted again.
+//
+// # Concurrency
+//
+// The Sink methods are called from the source's one goroutine; Durable from
+// the appender's goroutines; Run owns the progress writer. Stats may be
+// called from anywhere.
+//
+// # Not done yet
+//
+//   - CHRONICLER_* environment overrides of the config.
+//   - Replica identity is not passed to the mapping's catalogue (Source.Catalog
+//     does not report it), so old.x of non-key columns is not checked at load.
+//   - While the store is unreachable, the official client blocks calls in
+//     discovery without honouring their context, so a graceful stop waits
+//     for the store (a second signal exits at once).
+//   - Publishing (Kafka) is not wired into Run.
+//
+// # Example
+//
+//	err := capture.Run(ctx, capture.Options{
+//		Postgres:  postgres.Config{URL: pgURL, Slot: "chronicler", Publication: "chronicler", Tables: tables},
+//		StoreURL:  "esdb://kurrentdb:2113?tls=false",
+//		RulePaths: []string{"rules/"},
+//	})
 package capture

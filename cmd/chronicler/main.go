@@ -2,7 +2,8 @@
 // Postgres database into an event source (see the README).
 //
 // Exit codes: 0 success; 1 the command ran and found problems (rule errors,
-// failing rule tests); 2 usage errors (unknown command or flag).
+// failing rule tests) or, for run, the pipeline failed (or a second signal
+// forced the exit); 2 usage errors (unknown command or flag, invalid config).
 package main
 
 import (

@@ -1,0 +1,172 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping"
+)
+
+// Appender is what the pipeline needs of the store (*store.Appender).
+type Appender interface {
+	Begin(tx change.Tx) error
+	Add(ctx context.Context, ev store.Event) error
+	Commit(tx change.Tx) error
+	Abort(tx change.Tx) error
+}
+
+// DeadLetterIndex is the first rule index of dead-letter events: the k-th
+// dead letter of a change (0-based, in the order they are written) has
+// position (commit LSN, ordinal, DeadLetterIndex+k), above every rule's
+// index, so it is de-duplicated after a crash like any event.
+const DeadLetterIndex = 1 << 31
+
+// Pipeline is the capture [postgres.Sink]: it maps each change with the
+// capture rules, hands the events to the store appender, dead-letters what a
+// rule cannot map, and, from the appender's durable reports, confirms
+// positions to the source and writes progress markers. See the package doc.
+type Pipeline struct {
+	cfg Config
+	app Appender
+	db  *esdb.Client
+	m   *metrics
+	buf []mapping.Event
+
+	durable atomic.Uint64 // highest durable LSN reported
+	wake    chan struct{} // progress writer wake-up, capacity 1
+
+	mapped, unmatched, deadLettered, events atomic.Int64
+}
+
+var _ postgres.Sink = (*Pipeline)(nil)
+
+// Stats are the pipeline's counters (deliveries, see metrics).
+type Stats struct {
+	Mapped       int64 // changes with at least one event and no failure
+	Unmatched    int64 // changes no rule produced an event for
+	DeadLettered int64 // dead-letter events written
+	Events       int64 // rule events handed to the appender
+}
+
+// NewPipeline validates cfg and returns a Pipeline writing through app
+// (whose OnDurable must call [Pipeline.Durable]) and writing progress
+// markers and nothing else through db. stored, when not nil, feeds the
+// chronicler_pipeline_events_stored_total metric (store.Appender.Stats).
+func NewPipeline(cfg Config, app Appender, db *esdb.Client, stored func() int64) (*Pipeline, error) {
+	var errs []error
+	if err := cfg.validate(); err != nil {
+		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...)
+	}
+	if app == nil {
+		errs = append(errs, &ConfigError{Field: "appender", Reason: "required"})
+	}
+	if db == nil {
+		errs = append(errs, &ConfigError{Field: "store", Reason: "required: a KurrentDB client for progress markers"})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	var storedF func() float64
+	if stored != nil {
+		storedF = func() float64 { return float64(stored()) }
+	}
+	return &Pipeline{
+		cfg:  cfg,
+		app:  app,
+		db:   db,
+		m:    newMetrics(cfg.Registerer, storedF),
+		wake: make(chan struct{}, 1),
+	}, nil
+}
+
+// Stats returns the counters.
+func (p *Pipeline) Stats() Stats {
+	return Stats{Mapped: p.mapped.Load(), Unmatched: p.unmatched.Load(), DeadLettered: p.deadLettered.Load(), Events: p.events.Load()}
+}
+
+// Begin implements postgres.Sink.
+func (p *Pipeline) Begin(_ context.Context, tx change.Tx) error { return p.app.Begin(tx) }
+
+// Commit implements postgres.Sink.
+func (p *Pipeline) Commit(_ context.Context, tx change.Tx) error { return p.app.Commit(tx) }
+
+// Abort implements postgres.Sink.
+func (p *Pipeline) Abort(_ context.Context, tx change.Tx) error { return p.app.Abort(tx) }
+
+// Change implements postgres.Sink: rules, then appender; failures to the
+// dead-letter stream (or a *StopError under OnErrorStop).
+func (p *Pipeline) Change(ctx context.Context, ch *change.Change) error {
+	out, err := p.cfg.Rules.Capture(ch, p.buf[:0])
+	p.buf = out
+	var failed mapping.EvalErrors
+	if err != nil && !errors.As(err, &failed) {
+		return fmt.Errorf("mapping change %d of transaction %s (%s): %w", ch.Ordinal, ch.Tx.CommitLSN, ch.QualifiedTable(), err)
+	}
+	dl := uint32(0) // dead letters written for this change
+	for i := range out {
+		e := &out[i]
+		ev := store.Event{
+			Stream:   e.Stream,
+			Type:     e.Type,
+			Data:     e.Data,
+			Metadata: mapping.SourceMetadata(ch, e),
+			Pos:      store.Pos{CommitLSN: ch.Tx.CommitLSN, Ordinal: ch.Ordinal, Index: uint32(e.Index)},
+		}
+		err := p.app.Add(ctx, ev)
+		var tooLarge *store.TooLargeError
+		if errors.As(err, &tooLarge) {
+			if err := p.deadLetter(ctx, ch, &dl, e.Rule, "", reasonTooLarge, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		p.events.Add(1)
+		p.m.events.Inc()
+	}
+	for _, f := range failed {
+		if err := p.deadLetter(ctx, ch, &dl, f.Rule, f.Field, reasonRule, f); err != nil {
+			return err
+		}
+	}
+	switch {
+	case dl > 0:
+		p.m.changes.WithLabelValues("deadlettered").Inc()
+	case len(out) > 0:
+		p.mapped.Add(1)
+		p.m.changes.WithLabelValues("mapped").Inc()
+	default:
+		p.unmatched.Add(1)
+		p.m.changes.WithLabelValues("unmatched").Inc()
+	}
+	return nil
+}
+
+// Durable is the appender's OnDurable: everything up to lsn is stored. It
+// wakes the progress writer ([Pipeline.Run]), which writes the progress
+// marker and then confirms the LSN to the source (Config.Ack). Confirming
+// after the marker keeps the marker at or past the confirmed position, so a
+// crash can never leave the marker behind with nothing re-delivered to
+// move it.
+func (p *Pipeline) Durable(lsn change.LSN) {
+	for {
+		cur := p.durable.Load()
+		if uint64(lsn) <= cur || p.durable.CompareAndSwap(cur, uint64(lsn)) {
+			break
+		}
+	}
+	p.m.durableLSN.Set(float64(p.durable.Load()))
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}

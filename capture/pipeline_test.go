@@ -1,0 +1,454 @@
+package capture_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/chronicler-dev/chronicler/capture"
+	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/test/kurrentdb"
+	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
+)
+
+const testSlot = "unit"
+
+// Rules: every item insert → item-<id>; the "audit" rule fails when note
+// is "bad" (empty stream id) and otherwise writes audit-<id>.
+const testRules = `capture:
+  - name: item-added
+    table: public.items
+    on: [insert]
+    stream: {category: item, id: new.id}
+    type: ItemAdded
+    data: {id: new.id, note: new.note}
+  - name: audit
+    table: public.items
+    on: [insert]
+    stream: {category: audit, id: 'new.note == "bad" ? "" : string(new.id)'}
+    type: Audited
+    data: {id: new.id}
+  - name: item-updated
+    table: public.items
+    on: [update]
+    stream: {category: item, id: new.id}
+    type: ItemUpdated
+    data: {id: new.id, body: new.body}
+`
+
+// harness runs a Pipeline on a real appender and an in-process store.
+type harness struct {
+	t      *testing.T
+	db     *esdb.Client
+	pipe   *capture.Pipeline
+	app    *store.Appender
+	cancel context.CancelFunc
+	done   chan error
+
+	mu    sync.Mutex
+	acked []change.LSN
+	early []string // acks made before a progress marker covered them
+}
+
+func newHarness(t *testing.T, db *esdb.Client, cfg capture.Config, st store.Config) *harness {
+	t.Helper()
+	rules, err := mapping.LoadBytes("rules.yaml", []byte(testRules), mapping.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, db: db, done: make(chan error, 2)}
+	st.Slot = testSlot
+	st.Logger = slog.New(slog.DiscardHandler)
+	st.OnDurable = func(l change.LSN) { h.pipe.Durable(l) }
+	h.app, err = store.New(db, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Slot, cfg.Rules, cfg.Logger = testSlot, rules, slog.New(slog.DiscardHandler)
+	cfg.Ack = func(l change.LSN) {
+		// The contract: a position is confirmed only once a progress
+		// marker covering it is stored.
+		marker := lastMarker(t, db)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if marker < l {
+			h.early = append(h.early, fmt.Sprintf("ack %s with the last marker at %s", l, marker))
+		}
+		h.acked = append(h.acked, l)
+	}
+	h.pipe, err = capture.NewPipeline(cfg, h.app, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- h.app.Run(ctx) }()
+	go func() { h.done <- h.pipe.Run(ctx) }()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	<-h.done
+	<-h.done
+	h.cancel = nil
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.early) > 0 {
+		h.t.Errorf("positions confirmed before their progress marker was stored: %v", h.early)
+	}
+}
+
+func lastMarker(t *testing.T, db *esdb.Client) change.LSN {
+	p := read(t, db, "chronicler-progress-"+testSlot)
+	if len(p) == 0 {
+		return 0
+	}
+	l, err := change.ParseLSN(p[len(p)-1].Data["durableLsn"].(string))
+	if err != nil {
+		t.Errorf("progress marker: %v", err)
+	}
+	return l
+}
+
+func (h *harness) lastAck() change.LSN {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.acked) == 0 {
+		return 0
+	}
+	return h.acked[len(h.acked)-1]
+}
+
+func (h *harness) waitAck(lsn change.LSN) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for h.lastAck() < lsn {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("ack %s not reached (last %s)", lsn, h.lastAck())
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, with a deadline
+	}
+}
+
+// feed delivers a transaction of item rows: inserts for notes, in order.
+func (h *harness) feed(lsn change.LSN, firstID int, notes ...string) error {
+	ctx := context.Background()
+	tx := change.Tx{XID: uint32(lsn), CommitLSN: lsn, CommitTime: time.Unix(1700000000, 0).UTC()}
+	if err := h.pipe.Begin(ctx, tx); err != nil {
+		return err
+	}
+	for i, n := range notes {
+		ch := &change.Change{Op: change.OpInsert, Database: "app", Schema: "public", Table: "items", Key: []string{"id"},
+			New: map[string]any{"id": int64(firstID + i), "note": n}, Tx: tx, LSN: lsn - 100 + change.LSN(i), Ordinal: uint64(i)}
+		if err := h.pipe.Change(ctx, ch); err != nil {
+			return err
+		}
+	}
+	return h.pipe.Commit(ctx, tx)
+}
+
+type ev struct {
+	Type string
+	Data map[string]any
+	Meta map[string]any
+}
+
+func read(t *testing.T, db *esdb.Client, stream string) []ev {
+	t.Helper()
+	rs, err := db.ReadStream(context.Background(), stream, esdb.ReadStreamOptions{From: esdb.Start{}}, 1<<20)
+	if err != nil {
+		t.Fatalf("reading %s: %v", stream, err)
+	}
+	defer rs.Close()
+	var out []ev
+	for {
+		e, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		var ee *esdb.Error
+		if errors.As(err, &ee) && ee.Code() == esdb.ErrorCodeResourceNotFound {
+			return nil
+		}
+		if err != nil {
+			t.Fatalf("reading %s: %v", stream, err)
+		}
+		x := ev{Type: e.Event.EventType}
+		if err := json.Unmarshal(e.Event.Data, &x.Data); err != nil {
+			t.Fatal(err)
+		}
+		_ = json.Unmarshal(e.Event.UserMetadata, &x.Meta)
+		out = append(out, x)
+	}
+}
+
+func newDB(t *testing.T) *esdb.Client {
+	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
+	return kurrentdbtest.Client(t, srv.URL())
+}
+
+// TestRuleFailureIsDeadLetteredAndTheLineGoesOn: a change one rule fails
+// on yields the other rule's event, one dead letter with the raw change,
+// rule, field and error, and later changes are still stored; the LSN is
+// acknowledged and a progress marker written.
+func TestRuleFailureIsDeadLetteredAndTheLineGoesOn(t *testing.T) {
+	db := newDB(t)
+	h := newHarness(t, db, capture.Config{}, store.Config{})
+	if err := h.feed(0x1000, 1, "ok", "bad", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.feed(0x2000, 4, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitAck(0x2000)
+
+	for id := 1; id <= 4; id++ {
+		if got := read(t, db, fmt.Sprintf("item-%d", id)); len(got) != 1 || got[0].Type != "ItemAdded" {
+			t.Errorf("item-%d: %+v, want one ItemAdded", id, got)
+		}
+	}
+	for id, want := range map[int]int{1: 1, 2: 0, 3: 1, 4: 0} {
+		if got := read(t, db, fmt.Sprintf("audit-%d", id)); len(got) != want {
+			t.Errorf("audit-%d: %d events, want %d", id, len(got), want)
+		}
+	}
+	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	if len(dl) != 2 {
+		t.Fatalf("dead letters: %d, want 2: %+v", len(dl), dl)
+	}
+	for i, wantID := range []float64{2, 4} {
+		d := dl[i]
+		ch := d.Data["change"].(map[string]any)
+		if d.Type != capture.DeadLetterType || d.Data["rule"] != "audit" || d.Data["field"] != "stream.id" || d.Data["reason"] != "rule" ||
+			ch["new"].(map[string]any)["id"] != wantID || ch["table"] != "items" || ch["op"] != "insert" || d.Data["error"] == "" {
+			t.Errorf("dead letter %d: %+v", i, d.Data)
+		}
+		if d.Meta["rule"] != "audit" || d.Meta["slot"] != testSlot || float64(capture.DeadLetterIndex) != d.Meta["index"] {
+			t.Errorf("dead letter %d metadata: %+v", i, d.Meta)
+		}
+	}
+	st := h.pipe.Stats()
+	if st.Mapped != 2 || st.DeadLettered != 2 || st.Unmatched != 0 || st.Events != 6 {
+		t.Errorf("stats %+v, want mapped 2, dead-lettered 2, events 6", st)
+	}
+	waitProgress(t, db, 0x2000)
+}
+
+func waitProgress(t *testing.T, db *esdb.Client, lsn change.LSN) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p := read(t, db, "chronicler-progress-"+testSlot)
+		if len(p) > 0 {
+			last := p[len(p)-1]
+			if last.Type != capture.ProgressType || last.Data["slot"] != testSlot {
+				t.Fatalf("progress marker %+v", last)
+			}
+			if got, _ := change.ParseLSN(last.Data["durableLsn"].(string)); got >= lsn {
+				if got != lsn {
+					t.Fatalf("progress marker %s is past the durable LSN %s", got, lsn)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress marker at %s: %+v", lsn, p)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, with a deadline
+	}
+}
+
+// TestRedeliveryAfterRestartStoresOnce: a new pipeline (a restarted
+// process) receiving the same transactions again, events and dead letters
+// included, adds nothing; the next transaction is appended after them.
+func TestRedeliveryAfterRestartStoresOnce(t *testing.T) {
+	db := newDB(t)
+	h := newHarness(t, db, capture.Config{}, store.Config{})
+	if err := h.feed(0x1000, 1, "ok", "bad"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitAck(0x1000)
+	h.stop()
+	h2 := newHarness(t, db, capture.Config{}, store.Config{})
+	if err := h2.feed(0x1000, 1, "ok", "bad"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.feed(0x2000, 3, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	h2.waitAck(0x2000)
+	if got := read(t, db, "item-1"); len(got) != 1 {
+		t.Errorf("item-1 has %d events after redelivery, want 1", len(got))
+	}
+	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	if len(dl) != 2 {
+		t.Fatalf("dead-letter stream has %d events, want 2 (one per bad row)", len(dl))
+	}
+	for i, id := range []float64{2, 3} {
+		if got := dl[i].Data["change"].(map[string]any)["new"].(map[string]any)["id"]; got != id {
+			t.Errorf("dead letter %d is for id %v, want %v", i, got, id)
+		}
+	}
+}
+
+// TestStopPolicy: under on_error stop the failing change returns a
+// *StopError naming the rule, and the transaction is never acknowledged.
+func TestStopPolicy(t *testing.T) {
+	db := newDB(t)
+	h := newHarness(t, db, capture.Config{OnError: capture.OnErrorStop}, store.Config{})
+	if err := h.feed(0x1000, 1, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	err := h.feed(0x2000, 2, "bad")
+	var se *capture.StopError
+	if !errors.As(err, &se) || se.Rule != "audit" || se.Table != "public.items" {
+		t.Fatalf("got %v, want a *StopError for rule audit on public.items", err)
+	}
+	var ee *mapping.EvalError
+	if !errors.As(err, &ee) {
+		t.Fatalf("StopError does not unwrap to the *mapping.EvalError: %v", err)
+	}
+	h.waitAck(0x1000)
+	if got := h.lastAck(); got != 0x1000 {
+		t.Fatalf("acknowledged %s, want 0x1000 only", got)
+	}
+	if dl := read(t, db, "chronicler-deadletter-"+testSlot); len(dl) != 0 {
+		t.Fatalf("dead letters written under on_error stop: %d", len(dl))
+	}
+}
+
+// TestTooLargeEventIsDeadLettered: an event over the append limit becomes
+// a dead letter (reason too_large, the row dropped as it is what is too
+// large), and the change's other events are stored.
+func TestTooLargeEventIsDeadLettered(t *testing.T) {
+	db := newDB(t)
+	h := newHarness(t, db, capture.Config{}, store.Config{MaxBatchBytes: 4096, MaxPendingBytes: 1 << 20})
+	ctx := context.Background()
+	tx := change.Tx{XID: 9, CommitLSN: 0x3000}
+	big := strings.Repeat("x", 10000)
+	for _, step := range []func() error{
+		func() error { return h.pipe.Begin(ctx, tx) },
+		func() error {
+			return h.pipe.Change(ctx, &change.Change{Op: change.OpUpdate, Schema: "public", Table: "items", Key: []string{"id"},
+				New: map[string]any{"id": int64(7), "body": big, "note": change.Unchanged}, Tx: tx, Ordinal: 0})
+		},
+		func() error {
+			return h.pipe.Change(ctx, &change.Change{Op: change.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
+				New: map[string]any{"id": int64(8), "note": "ok"}, Tx: tx, Ordinal: 1})
+		},
+		func() error { return h.pipe.Commit(ctx, tx) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.waitAck(0x3000)
+	if got := read(t, db, "item-7"); len(got) != 0 {
+		t.Fatalf("item-7 holds %d events; the oversized event must not be stored", len(got))
+	}
+	if got := read(t, db, "item-8"); len(got) != 1 {
+		t.Fatalf("item-8 holds %d events, want 1", len(got))
+	}
+	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	if len(dl) != 1 || dl[0].Data["reason"] != "too_large" || dl[0].Data["rule"] != "item-updated" || dl[0].Data["truncated"] != true {
+		t.Fatalf("dead letters: %+v", dl)
+	}
+}
+
+// TestUnchangedIsVisibleInDeadLetters: the raw change of a dead letter
+// shows an unchanged TOAST value as {"$unchanged":true}, not null.
+func TestUnchangedIsVisibleInDeadLetters(t *testing.T) {
+	db := newDB(t)
+	h := newHarness(t, db, capture.Config{}, store.Config{})
+	ctx := context.Background()
+	tx := change.Tx{XID: 9, CommitLSN: 0x4000}
+	if err := h.pipe.Begin(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	// item-updated's data reads new.body, which is unchanged: the rule's
+	// default unchanged policy (error) fails it.
+	if err := h.pipe.Change(ctx, &change.Change{Op: change.OpUpdate, Schema: "public", Table: "items", Key: []string{"id"},
+		New: map[string]any{"id": int64(7), "body": change.Unchanged}, Tx: tx}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.pipe.Commit(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	h.waitAck(0x4000)
+	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	if len(dl) != 1 {
+		t.Fatalf("dead letters: %+v", dl)
+	}
+	body := dl[0].Data["change"].(map[string]any)["new"].(map[string]any)["body"]
+	if m, ok := body.(map[string]any); !ok || m["$unchanged"] != true {
+		t.Fatalf("unchanged value in the dead letter is %#v, want {\"$unchanged\":true}", body)
+	}
+}
+
+func TestConfigErrorsAreAllReported(t *testing.T) {
+	_, err := capture.NewPipeline(capture.Config{OnError: "shrug", DeadLetterStream: "x-1", ProgressStream: "x-1"}, nil, nil, nil)
+	var fields []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ce *capture.ConfigError
+		if !errors.As(e, &ce) {
+			t.Fatalf("%T is not a *ConfigError", e)
+		}
+		fields = append(fields, ce.Field)
+	}
+	want := "slot rules ack deadletter.stream on_error appender store"
+	if strings.Join(fields, " ") != want {
+		t.Fatalf("fields %v, want %s", fields, want)
+	}
+}
+
+// TestProgressMarkersNeverGoBackwards: a restarted pipeline re-delivered
+// transactions below the last marker confirms them without writing a lower
+// marker, and the next marker is above.
+func TestProgressMarkersNeverGoBackwards(t *testing.T) {
+	db := newDB(t)
+	h := newHarness(t, db, capture.Config{}, store.Config{})
+	for i, lsn := range []change.LSN{0x1000, 0x2000} {
+		if err := h.feed(lsn, 10*i, "ok"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.waitAck(0x2000)
+	h.stop()
+	h2 := newHarness(t, db, capture.Config{}, store.Config{})
+	if err := h2.feed(0x1000, 0, "ok"); err != nil { // re-delivered
+		t.Fatal(err)
+	}
+	h2.waitAck(0x1000)
+	if err := h2.feed(0x3000, 30, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	h2.waitAck(0x3000)
+	var prev change.LSN
+	markers := read(t, db, "chronicler-progress-"+testSlot)
+	for i, m := range markers {
+		l, err := change.ParseLSN(m.Data["durableLsn"].(string))
+		if err != nil || l < prev {
+			t.Fatalf("marker %d at %s after %s (err %v): markers went backwards", i, l, prev, err)
+		}
+		prev = l
+	}
+	if prev != 0x3000 {
+		t.Fatalf("last marker %s, want 0/3000", prev)
+	}
+}

@@ -1,0 +1,226 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping"
+)
+
+// slotWait bounds how long Run waits for a slot held by another process.
+const slotWait = 60 * time.Second
+
+// Options configure [Run]: the whole capture side, from Postgres to the store.
+type Options struct {
+	// Postgres configures the source. SnapshotState defaults to a
+	// [StoreSnapshotState] on the store; Registerer to Options.Registerer.
+	Postgres postgres.Config
+	// StoreURL is the KurrentDB connection string (esdb:// or
+	// esdb+discover://; TLS and credentials as its parameters say). Required.
+	StoreURL string
+	// Store configures the appender; Slot, OnDurable and Logger are set by Run.
+	Store store.Config
+	// RulePaths are the rule files or directories. Required.
+	RulePaths []string
+	// Pipeline configures the pipeline; Slot, Rules, Ack, Registerer and
+	// Logger are set by Run.
+	Pipeline Config
+	// Registerer receives every metric. Default nil: not registered.
+	Registerer prometheus.Registerer
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Run wires the source, the rules, the appender and the pipeline and runs
+// them until ctx is cancelled (it returns nil) or one of them fails (it
+// returns that error; the others are stopped and waited for). The rules are
+// loaded after the catalogue is read from the database, so a rule that reads
+// a column that does not exist fails here, before anything is captured.
+func Run(ctx context.Context, opts Options) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if len(opts.RulePaths) == 0 {
+		return &ConfigError{Field: "rules.paths", Reason: "required: at least one rule file or directory"}
+	}
+	esCfg, err := esdb.ParseConnectionString(opts.StoreURL)
+	if err != nil {
+		// The client's message can quote the URL, credentials included.
+		msg := strings.ReplaceAll(err.Error(), opts.StoreURL, "<store.url>")
+		return &ConfigError{Field: "store.url", Reason: "not a valid KurrentDB connection string: " + msg}
+	}
+	esCfg.Logger = esdbLogger(log)
+	// The official client closes itself for good after MaxDiscoverAttempts
+	// failed discoveries (default 10, 100 ms apart): a store restart longer
+	// than a second would then end every later append with
+	// ConnectionClosed. Chronicler waits for the store instead (the slot
+	// simply waits), so discovery is retried for as long as it takes.
+	esCfg.MaxDiscoverAttempts = math.MaxInt32
+	db, err := esdb.NewClient(esCfg)
+	if err != nil {
+		return fmt.Errorf("creating the KurrentDB client: %w", err)
+	}
+	defer db.Close()
+
+	pgCfg := opts.Postgres
+	if pgCfg.SnapshotState == nil {
+		pgCfg.SnapshotState = NewStoreSnapshotState(db, log)
+	}
+	if pgCfg.Registerer == nil {
+		pgCfg.Registerer = opts.Registerer
+	}
+	if pgCfg.Registerer != nil {
+		// A Source replaced after a busy slot (runSource) registers its
+		// metrics again.
+		pgCfg.Registerer = replacing{pgCfg.Registerer}
+	}
+	src, err := postgres.New(pgCfg, log)
+	if err != nil {
+		return err
+	}
+	cat, err := src.Catalog(ctx)
+	if err != nil {
+		if ctx.Err() != nil { // stopped during start-up: not a failure
+			return nil
+		}
+		return fmt.Errorf("reading the captured tables' columns: %w", err)
+	}
+	rules, err := mapping.Load(opts.RulePaths, mapping.Options{Catalogue: Catalogue(cat)})
+	if err != nil {
+		return err
+	}
+	log.Info("rules loaded", "files", len(rules.Files()), "capture_rules", len(rules.CaptureRules()))
+
+	var pipe *Pipeline // set before the appender runs, so before OnDurable
+	stCfg := opts.Store
+	stCfg.Slot = pgCfg.Slot
+	stCfg.OnDurable = func(l change.LSN) { pipe.Durable(l) }
+	stCfg.Logger = log
+	app, err := store.New(db, stCfg)
+	if err != nil {
+		return err
+	}
+	plCfg := opts.Pipeline
+	var cur atomic.Pointer[postgres.Source] // the running Source (replaced after a busy slot)
+	cur.Store(src)
+	plCfg.Slot, plCfg.Rules, plCfg.Logger = pgCfg.Slot, rules, log
+	plCfg.Ack = func(l change.LSN) { cur.Load().Ack(l) }
+	plCfg.Registerer = opts.Registerer
+	pipe, err = NewPipeline(plCfg, app, db, func() int64 { return app.Stats().Events })
+	if err != nil {
+		return err
+	}
+
+	if err := waitSlotFree(ctx, pgCfg.URL, pgCfg.Slot, slotWait, log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	fail := func(part string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && first == nil {
+			first = fmt.Errorf("%s: %w", part, err)
+		}
+		cancel()
+	}
+	wg.Add(3)
+	go func() { defer wg.Done(); fail("store", app.Run(ctx)) }()
+	go func() { defer wg.Done(); fail("progress", pipe.Run(ctx)) }()
+	go func() { defer wg.Done(); fail("capture", runSource(ctx, src, pgCfg, pipe, &cur, log)) }()
+	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", pipe.cfg.DeadLetterStream, "progress_stream", pipe.cfg.ProgressStream)
+	wg.Wait()
+	// The appender's ErrClosed after a cancel is not a failure of its own.
+	if errors.Is(first, store.ErrClosed) || errors.Is(first, context.Canceled) {
+		mu.Lock()
+		first = nil
+		mu.Unlock()
+	}
+	st := pipe.Stats()
+	log.Info("capture stopped", "durable_lsn", app.Durable().String(), "mapped", st.Mapped, "unmatched", st.Unmatched, "deadlettered", st.DeadLettered, "err", first)
+	return first
+}
+
+// runSource runs src. When it fails because the slot is held by another
+// process, it starts a new Source after a pause, for up to slotWait in all:
+// a walsender of a killed instance can take the slot after waitSlotFree saw
+// it free (the instance was killed while starting to stream), and
+// capture/postgres treats a busy slot on its first session as fatal. The
+// pipeline has nothing in flight from a Source that failed this way: it
+// never delivered a transaction.
+func runSource(ctx context.Context, src *postgres.Source, cfg postgres.Config, sink postgres.Sink, cur *atomic.Pointer[postgres.Source], log *slog.Logger) error {
+	var waited time.Duration
+	for {
+		err := src.Run(ctx, sink)
+		var busy *postgres.SlotInUseError
+		if !errors.As(err, &busy) || waited >= slotWait || ctx.Err() != nil {
+			return err
+		}
+		log.Info("replication slot is held by another process; starting capture again shortly", "slot", busy.Slot, "pid", busy.PID, "waited", waited)
+		if !sleepCtx(ctx, time.Second) {
+			return nil
+		}
+		waited += time.Second
+		if src, err = postgres.New(cfg, log); err != nil {
+			return err
+		}
+		cur.Store(src)
+	}
+}
+
+// replacing is a Registerer that replaces an already registered collector
+// of the same description instead of failing.
+type replacing struct{ prometheus.Registerer }
+
+func (r replacing) Register(c prometheus.Collector) error {
+	err := r.Registerer.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		r.Registerer.Unregister(are.ExistingCollector)
+		return r.Registerer.Register(c)
+	}
+	return err
+}
+
+func (r replacing) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// esdbLogger routes the client's own log lines to log at debug level: it
+// logs every failed call and, during an outage, every discovery attempt (ten
+// a second); each failure that matters reaches Chronicler as an error, which
+// the appender, the progress writer or Run log with what was being done.
+func esdbLogger(log *slog.Logger) esdb.LoggingFunc {
+	return func(level esdb.LogLevel, format string, args ...any) {
+		if level == esdb.LogWarn || level == esdb.LogError {
+			log.Debug("kurrentdb client: "+fmt.Sprintf(format, args...), "client_level", level)
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/capture/postgres"
+)
+
+// SnapshotProgressType is the event type of saved snapshot progress.
+const SnapshotProgressType = "ChroniclerSnapshotProgress"
+
+// StoreSnapshotState is a durable [postgres.SnapshotState] in KurrentDB:
+// each Save appends the progress to the stream "chronicler-snapshot-<slot>"
+// and Load reads that stream's last event, so a crash during the initial
+// snapshot resumes as capture/postgres's doc describes. Saves of store
+// outages are retried with backoff until ctx ends (the snapshot waits).
+// Safe for concurrent use.
+type StoreSnapshotState struct {
+	db  *esdb.Client
+	log *slog.Logger
+}
+
+// NewStoreSnapshotState returns a StoreSnapshotState on db.
+func NewStoreSnapshotState(db *esdb.Client, log *slog.Logger) *StoreSnapshotState {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &StoreSnapshotState{db: db, log: log}
+}
+
+// SnapshotStream is the stream holding slot's snapshot progress.
+func SnapshotStream(slot string) string { return "chronicler-snapshot-" + slot }
+
+type snapshotJSON struct {
+	Slot    string   `json:"slot"`
+	Point   string   `json:"point"`
+	Done    bool     `json:"done"`
+	Table   int      `json:"table"`
+	Tables  []string `json:"tables"`
+	LastKey []string `json:"lastKey"`
+	Rows    uint64   `json:"rows"`
+}
+
+// Load implements postgres.SnapshotState.
+func (s *StoreSnapshotState) Load(ctx context.Context, slot string) (postgres.SnapshotProgress, bool, error) {
+	stream := SnapshotStream(slot)
+	rs, err := s.db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		if isNotFound(err) {
+			return postgres.SnapshotProgress{}, false, nil
+		}
+		return postgres.SnapshotProgress{}, false, fmt.Errorf("reading snapshot progress from %s: %w", stream, err)
+	}
+	defer rs.Close()
+	ev, err := rs.Recv()
+	if errors.Is(err, io.EOF) || (err != nil && isNotFound(err)) {
+		return postgres.SnapshotProgress{}, false, nil
+	}
+	if err != nil {
+		return postgres.SnapshotProgress{}, false, fmt.Errorf("reading snapshot progress from %s: %w", stream, err)
+	}
+	var j snapshotJSON
+	if err := json.Unmarshal(ev.Event.Data, &j); err != nil {
+		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d) is not valid: %w; delete the stream to restart the snapshot", stream, ev.Event.EventNumber, err)
+	}
+	point, err := change.ParseLSN(j.Point)
+	if err != nil {
+		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d): %w", stream, ev.Event.EventNumber, err)
+	}
+	return postgres.SnapshotProgress{Slot: j.Slot, Point: point, Done: j.Done, Table: j.Table, Tables: j.Tables, LastKey: j.LastKey, Rows: j.Rows}, true, nil
+}
+
+// Save implements postgres.SnapshotState.
+func (s *StoreSnapshotState) Save(ctx context.Context, p postgres.SnapshotProgress) error {
+	stream := SnapshotStream(p.Slot)
+	data, err := json.Marshal(snapshotJSON{Slot: p.Slot, Point: p.Point.String(), Done: p.Done, Table: p.Table, Tables: p.Tables, LastKey: p.LastKey, Rows: p.Rows})
+	if err != nil {
+		return err
+	}
+	ev := esdb.EventData{EventID: uuid.New(), EventType: SnapshotProgressType, ContentType: esdb.ContentTypeJson, Data: data}
+	backoff := 100 * time.Millisecond
+	for {
+		_, err := s.db.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, ev)
+		if err == nil {
+			return nil
+		}
+		var ee *esdb.Error
+		if ctx.Err() != nil || (errors.As(err, &ee) && ee.Code() == esdb.ErrorCodeStreamDeleted) {
+			return fmt.Errorf("saving snapshot progress to %s: %w", stream, err)
+		}
+		s.log.Warn("saving snapshot progress failed; retrying", "stream", stream, "err", err, "backoff", backoff)
+		if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
+			return fmt.Errorf("saving snapshot progress to %s: %w", stream, ctx.Err())
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func isNotFound(err error) bool {
+	var e *esdb.Error
+	return errors.As(err, &e) && e.Code() == esdb.ErrorCodeResourceNotFound
+}

@@ -1,0 +1,23 @@
+// Package e2e holds the end-to-end tests of the capture side: the real
+// chronicler binary (built by the test) against a real Postgres (test/stack)
+// and the KurrentDB-compatible server run as a process with a data
+// directory, while processes are killed with SIGKILL and faults injected.
+//
+// Every test checks the store against the database itself: a Go workload
+// writes accounts (id, version, balance) and a history row per transfer;
+// the stream acct-<id> must hold, for every version in order, the
+// BalanceChanged event and (unless the row is deliberately bad) the
+// MoneyMoved event, each exactly once; the dead-letter stream must hold
+// exactly the bad history rows.
+//
+//	TestChaosCaptureToStore        chronicler SIGKILLed >= 10 times during 20,000 transactions
+//	TestChaosStoreKilled           the store process SIGKILLed and restarted during the workload
+//	TestChaosStoreUnavailable      the store answers 20% of writes Unavailable (after committing)
+//	TestForeignWriterStopsRun      another client appends to acct-1: run exits 1 naming the stream
+//	TestSnapshotResumesAfterKill   SIGKILL mid initial snapshot: resumed from the progress in the
+//	                               store, every row once, in key order
+//	TestSecondSignalExitsAtOnce    store gone, SIGTERM twice: exit 1 at once
+//	TestStartWaitsForABusySlot     another process holds the slot at start: chronicler waits
+//
+// testing.Short() shrinks the workloads (not the checks).
+package e2e
