@@ -28,5 +28,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newRulesCmd())
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newReplayCmd())
+	root.AddCommand(newDevCmd())
 	return root
 }
