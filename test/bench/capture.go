@@ -57,13 +57,9 @@ func (s *nullSink) Commit(_ context.Context, tx change.Tx) error {
 
 func (s *nullSink) Abort(context.Context, change.Tx) error { return nil }
 
-// runCapture is scenario 1: capture + mapping over the workload's WAL, between
-// two baseline drains of the same WAL from slots created at the same point.
+// runCapture is scenario 1: capture + mapping over the workload's WAL into a
+// null sink.
 func runCapture(ctx context.Context, e *env, o options, log *slog.Logger) (Result, error) {
-	base, err := baseline(ctx, e, baselineSlot)
-	if err != nil {
-		return Result{}, err
-	}
 	rules, err := mapping.Load([]string{o.rules}, mapping.Options{})
 	if err != nil {
 		return Result{}, err
@@ -95,31 +91,16 @@ func runCapture(ctx context.Context, e *env, o options, log *slog.Logger) (Resul
 	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
 		return Result{}, err
 	}
-	after, err := baseline(ctx, e, afterSlot)
-	if err != nil {
-		return Result{}, err
-	}
-	// The baseline is drained once before and once after the scenario and
-	// the mean is used, so neither gains from running first or last.
-	mean := (base + after) / 2
 	n := sink.changes.Load()
 	r := Result{
-		Scenario:           "capture",
-		Workload:           e.workload,
-		Transactions:       e.txs,
-		Changes:            n,
-		WALBytes:           int64(e.end - e.start),
-		BaselineSeconds:    mean.Seconds(),
-		BaselineBefore:     base.Seconds(),
-		BaselineAfter:      after.Seconds(),
-		BaselineChangesSec: float64(n) / mean.Seconds(),
-		Seconds:            elapsed.Seconds(),
-		ChangesPerSec:      float64(n) / elapsed.Seconds(),
-		Ratio:              mean.Seconds() / elapsed.Seconds(),
-		CPUSecPerMChanges:  cpu / float64(n) * 1e6,
-		PeakRSSMiB:         peakRSSMiB(),
-		Events:             sink.events.Load(),
-		Goal:               0.9,
+		Scenario:          "capture",
+		Changes:           n,
+		Seconds:           elapsed.Seconds(),
+		ChangesPerSec:     float64(n) / elapsed.Seconds(),
+		CPUSecPerMChanges: cpu / float64(n) * 1e6,
+		PeakRSSMiB:        peakRSSMiB(),
+		Events:            sink.events.Load(),
+		Goal:              0.9,
 	}
 	if f := sink.failures.Load(); f > 0 {
 		return r, fmt.Errorf("%d changes failed their rules", f)

@@ -7,7 +7,10 @@
 //
 // Scenarios (more arrive with the store and publish issues):
 //
-//	capture   capture + mapping into a null sink (scenario 1)
+//	capture     capture + mapping into a null sink (scenario 1)
+//	store-0ms   capture → rules → KurrentDB-compatible server in memory (scenario 2)
+//	store-2ms   the same with 2 ms injected latency per append
+//	all         all of the above
 //
 // Workload: pgbench's TPC-B-like script on a throwaway Postgres of the test
 // stack (`pgbench -i -I dtGvp -s SCALE`, then `pgbench -T DURATION -c
@@ -18,7 +21,9 @@
 //
 // Output: one JSON object per scenario on stdout (-json) or a table, and a
 // Markdown report in -out. CPU seconds and peak RSS are this process's own
-// (getrusage and /proc/self/status VmHWM): the capture runs in-process here.
+// (getrusage and /proc/self/status VmHWM): capture runs in-process here, and
+// in the store scenarios so does the KurrentDB-compatible server; peak RSS is
+// the process's peak so far, so it only grows from one scenario to the next.
 package main
 
 import (
@@ -69,7 +74,7 @@ type Result struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.scenario, "scenario", "capture", "scenario to run: capture, or all")
+	flag.StringVar(&o.scenario, "scenario", "all", "scenario to run: capture, store-0ms, store-2ms, or all")
 	flag.IntVar(&o.scale, "scale", 5, "pgbench scale factor (100,000 accounts each)")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "pgbench run time")
 	flag.IntVar(&o.clients, "clients", 4, "pgbench clients")
@@ -111,11 +116,11 @@ func main() {
 func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
 	scenarios := []string{o.scenario}
 	if o.scenario == "all" {
-		scenarios = []string{"capture"}
+		scenarios = []string{"capture", "store-0ms", "store-2ms"}
 	}
 	for _, s := range scenarios {
-		if s != "capture" {
-			return nil, fmt.Errorf("unknown scenario %q (have: capture, all; store and publish scenarios arrive with those parts)", s)
+		if _, ok := scenarioFuncs[s]; !ok {
+			return nil, fmt.Errorf("unknown scenario %q (have: capture, store-0ms, store-2ms, all; the Kafka scenarios are not built yet)", s)
 		}
 	}
 	env, err := prepare(ctx, o, log)
@@ -123,13 +128,20 @@ func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
 		return nil, err
 	}
 	defer env.close()
+	// The baseline is drained once before and once after the scenarios, from
+	// slots created at the same point, and the mean is used, so no scenario
+	// gains from running first or last.
+	before, err := baseline(ctx, env, baselineSlot)
+	if err != nil {
+		return nil, err
+	}
 	var out []Result
 	for _, s := range scenarios {
 		stopProfile, err := startProfile(o.cpuprofile, s)
 		if err != nil {
 			return nil, err
 		}
-		r, err := runCapture(ctx, env, o, log)
+		r, err := scenarioFuncs[s](ctx, env, o, log)
 		stopProfile()
 		if err != nil {
 			return nil, fmt.Errorf("scenario %s: %w", s, err)
@@ -139,7 +151,29 @@ func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
 		}
 		out = append(out, r)
 	}
+	after, err := baseline(ctx, env, afterSlot)
+	if err != nil {
+		return nil, err
+	}
+	mean := (before + after) / 2
+	for i := range out {
+		r := &out[i]
+		r.Workload, r.Transactions, r.WALBytes = env.workload, env.txs, int64(env.end-env.start)
+		r.BaselineSeconds, r.BaselineBefore, r.BaselineAfter = mean.Seconds(), before.Seconds(), after.Seconds()
+		r.BaselineChangesSec = float64(r.Changes) / mean.Seconds()
+		r.Ratio = r.ChangesPerSec / r.BaselineChangesSec
+	}
 	return out, nil
+}
+
+var scenarioFuncs = map[string]func(context.Context, *env, options, *slog.Logger) (Result, error){
+	"capture": runCapture,
+	"store-0ms": func(ctx context.Context, e *env, o options, log *slog.Logger) (Result, error) {
+		return runStore(ctx, e, o, log, 0)
+	},
+	"store-2ms": func(ctx context.Context, e *env, o options, log *slog.Logger) (Result, error) {
+		return runStore(ctx, e, o, log, 2*time.Millisecond)
+	},
 }
 
 func startProfile(prefix, scenario string) (func(), error) {

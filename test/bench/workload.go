@@ -19,6 +19,8 @@ const (
 	publication  = "bench"
 	baselineSlot = "bench_baseline"
 	afterSlot    = "bench_baseline_after"
+	store0Slot   = "bench_store_0ms"
+	store2Slot   = "bench_store_2ms"
 	captureSlot  = "bench_capture"
 	endPrefix    = "chronicler-bench-end"
 )
@@ -31,6 +33,7 @@ type env struct {
 	url      string
 	start    change.LSN // before the workload
 	end      change.LSN // after the end marker's commit
+	marker   change.LSN // the end marker's own LSN (its transaction commits after it)
 	txs      int64      // pgbench transactions
 	workload string
 }
@@ -73,6 +76,8 @@ func prepare(ctx context.Context, o options, log *slog.Logger) (*env, error) {
 		"SELECT pg_create_logical_replication_slot('" + baselineSlot + "', 'pgoutput')",
 		"SELECT pg_create_logical_replication_slot('" + captureSlot + "', 'pgoutput')",
 		"SELECT pg_create_logical_replication_slot('" + afterSlot + "', 'pgoutput')",
+		"SELECT pg_create_logical_replication_slot('" + store0Slot + "', 'pgoutput')",
+		"SELECT pg_create_logical_replication_slot('" + store2Slot + "', 'pgoutput')",
 	} {
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return nil, fmt.Errorf("%s: %w", sql, err)
@@ -93,7 +98,11 @@ func prepare(ctx context.Context, o options, log *slog.Logger) (*env, error) {
 	}
 	e.txs, _ = strconv.ParseInt(string(m[1]), 10, 64)
 	e.workload = fmt.Sprintf("pgbench tpcb-like, scale %d, %d clients, %s: %d transactions", o.scale, o.clients, o.duration, e.txs)
-	if _, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(true, '"+endPrefix+"', 'end')"); err != nil {
+	var marker string
+	if err := conn.QueryRow(ctx, "SELECT pg_logical_emit_message(true, '"+endPrefix+"', 'end')::text").Scan(&marker); err != nil {
+		return nil, err
+	}
+	if e.marker, err = change.ParseLSN(marker); err != nil {
 		return nil, err
 	}
 	if e.end, err = currentLSN(ctx, conn); err != nil {
