@@ -70,11 +70,11 @@ func TestChaosCaptureToStore(t *testing.T) {
 	})
 }
 
-// TestChaosStoreKilled: the store process is SIGKILLed and restarted on its
-// data directory during the workload; chronicler keeps running, retries,
-// and the result is exact.
+// TestChaosStoreKilled: as TestChaosCaptureToStore (20,000 transfers, 10
+// kills), but the store process is SIGKILLed and restarted on its data
+// directory; chronicler keeps running, retries, and the result is exact.
 func TestChaosStoreKilled(t *testing.T) {
-	transfers, kills := 6000, 4
+	transfers, kills := 20000, 10
 	if testing.Short() {
 		transfers, kills = 2000, 2
 	}
@@ -97,11 +97,11 @@ func TestChaosStoreKilled(t *testing.T) {
 	e.requireLogged("append failed; retrying") // the outages were felt, and survived
 }
 
-// TestChaosStoreUnavailable: the store answers 20% of writes Unavailable
-// after committing them (the worst case for retries), and chronicler is
-// killed a few times too.
+// TestChaosStoreUnavailable: as TestChaosCaptureToStore (20,000 transfers,
+// 10 kills of chronicler), with the store answering 20% of writes
+// Unavailable after committing them (the worst case for retries).
 func TestChaosStoreUnavailable(t *testing.T) {
-	transfers, kills := 5000, 3
+	transfers, kills := 20000, 10
 	if testing.Short() {
 		transfers, kills = 2000, 2
 	}
