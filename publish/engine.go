@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
@@ -89,7 +89,7 @@ func (g *engine) handle(ev *esdb.RecordedEvent, prev kafka.Resume, emitEvent, em
 		slot, _ := se.Metadata[metaSlot].(string)
 		corr, _ := se.Metadata[mapping.MetaCorrelation].(string)
 		if slot != "" && corr != "" {
-			lsn, perr := parseLSN(corr)
+			lsn, perr := parseLSNValue(corr)
 			if perr == nil {
 				k := txKey{slot, corr}
 				t := g.open[k]
@@ -133,7 +133,7 @@ func (g *engine) marker(ev *esdb.RecordedEvent, emit bool, dst []output) ([]outp
 	if err := json.Unmarshal(ev.Data, &m); err != nil {
 		return dst, fmt.Errorf("progress marker %s in stream %s: %w", ev.EventID, ev.StreamID, err)
 	}
-	durable, err := parseLSN(m.DurableLSN)
+	durable, err := parseLSNValue(m.DurableLSN)
 	if err != nil {
 		return dst, fmt.Errorf("progress marker %s in stream %s: durableLsn %q: %w", ev.EventID, ev.StreamID, m.DurableLSN, err)
 	}
@@ -233,19 +233,8 @@ func commitTime(se *mapping.StoredEvent) time.Time {
 	return se.Created
 }
 
-// parseLSN parses Postgres's "X/Y" LSN text.
-func parseLSN(s string) (uint64, error) {
-	hi, lo, ok := strings.Cut(s, "/")
-	if !ok {
-		return 0, fmt.Errorf("LSN %q: want X/Y (hex)", s)
-	}
-	h, err := strconv.ParseUint(hi, 16, 32)
-	if err != nil {
-		return 0, fmt.Errorf("LSN %q: %w", s, err)
-	}
-	l, err := strconv.ParseUint(lo, 16, 32)
-	if err != nil {
-		return 0, fmt.Errorf("LSN %q: %w", s, err)
-	}
-	return h<<32 | l, nil
+// parseLSNValue parses an LSN's text form (change.ParseLSN) as a number.
+func parseLSNValue(s string) (uint64, error) {
+	l, err := change.ParseLSN(s)
+	return uint64(l), err
 }

@@ -2,7 +2,6 @@ package publish
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -33,20 +32,4 @@ func TestKafkaClientOptions(t *testing.T) {
 	if errs := bad.validate("kafka"); len(errs) != 1 || strings.Contains(errs[0].Error(), "hunter2") {
 		t.Errorf("SCRAM without user: %v; want one error, without the password", errs)
 	}
-}
-
-func FuzzParseLSN(f *testing.F) {
-	for _, s := range []string{"0/16B3748", "FFFFFFFF/FFFFFFFF", "1/0", "", "/", "x/y", "1/2/3"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		v, err := parseLSN(s)
-		if err != nil {
-			return
-		}
-		back, err := parseLSN(fmt.Sprintf("%X/%X", v>>32, uint32(v)))
-		if err != nil || back != v {
-			t.Fatalf("parseLSN(%q) = %d, round trip %d, %v", s, v, back, err)
-		}
-	})
 }

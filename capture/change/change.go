@@ -2,6 +2,8 @@ package change
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,13 +53,23 @@ type LSN uint64
 // String formats the LSN the way Postgres does ("16/B374D848").
 func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint32(l>>32), uint32(l)) }
 
-// ParseLSN parses the Postgres text form of an LSN.
+// ParseLSN parses the Postgres text form of an LSN ("16/B374D848": two hex
+// numbers of at most 32 bits). Anything else, trailing text included, is an
+// error.
 func ParseLSN(s string) (LSN, error) {
-	var hi, lo uint32
-	if _, err := fmt.Sscanf(s, "%X/%X", &hi, &lo); err != nil {
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, fmt.Errorf("parsing LSN %q: want X/Y in hex", s)
+	}
+	h, err := strconv.ParseUint(hi, 16, 32)
+	if err != nil {
 		return 0, fmt.Errorf("parsing LSN %q: %w", s, err)
 	}
-	return LSN(uint64(hi)<<32 | uint64(lo)), nil
+	l, err := strconv.ParseUint(lo, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("parsing LSN %q: %w", s, err)
+	}
+	return LSN(h<<32 | l), nil
 }
 
 // Tx identifies the source transaction of a change.

@@ -24,9 +24,27 @@ func TestLSNRoundTrip(t *testing.T) {
 			t.Fatalf("ParseLSN(%q) = %v, %v; want %v", l.String(), got, err, l)
 		}
 	}
-	if _, err := ParseLSN("nonsense"); err == nil {
-		t.Fatal("ParseLSN accepted nonsense")
+	for _, bad := range []string{"nonsense", "", "/", "1/", "/2", "1/2/3", "1/2junk", "100000000/0", "-1/0"} {
+		if _, err := ParseLSN(bad); err == nil {
+			t.Fatalf("ParseLSN accepted %q", bad)
+		}
 	}
+}
+
+func FuzzParseLSN(f *testing.F) {
+	for _, s := range []string{"0/16B3748", "FFFFFFFF/FFFFFFFF", "1/0", "", "/", "x/y", "1/2/3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseLSN(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseLSN(v.String())
+		if err != nil || back != v {
+			t.Fatalf("ParseLSN(%q) = %d, round trip %d, %v", s, v, back, err)
+		}
+	})
 }
 
 func TestUnchangedIsNotNull(t *testing.T) {

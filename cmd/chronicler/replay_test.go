@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronicler-dev/chronicler/capture"
+	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish"
@@ -94,7 +95,7 @@ func TestReplayCommandEqualsLivePublisher(t *testing.T) {
 	if err := pg.Connect(t, "postgres").QueryRow(ctx, "SELECT pg_logical_emit_message(true, 'replay-test', 'end')::text").Scan(&marker); err != nil {
 		t.Fatal(err)
 	}
-	markerLSN, err := parseLSNText(marker)
+	markerLSN, err := change.ParseLSN(marker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,12 +167,6 @@ func metric(reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
-}
-
-func parseLSNText(s string) (uint64, error) {
-	var hi, lo uint32
-	_, err := fmt.Sscanf(s, "%X/%X", &hi, &lo)
-	return uint64(hi)<<32 | uint64(lo), err
 }
 
 // lastAllPosition is the commit position of the last event in $all.
