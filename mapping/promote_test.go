@@ -111,6 +111,13 @@ func TestInterest(t *testing.T) {
 	}
 }
 
+func TestTopics(t *testing.T) {
+	got := mustLoad(t, promoteRules).Topics()
+	if want := []string{"crm.contact.v1", "crm.big.v1", "shop.orders.v1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Topics() = %v; want %v (distinct, in rule order)", got, want)
+	}
+}
+
 func TestStoredEventNames(t *testing.T) {
 	for _, c := range []struct{ stream, cat, id string }{
 		{"customer-42", "customer", "42"}, {"order-line-1-2", "order", "line-1-2"}, {"nodash", "nodash", ""},

@@ -104,6 +104,20 @@ func (rs *RuleSet) PromotionRules() []string {
 	return out
 }
 
+// Topics returns the distinct Kafka topics the promotion rules write to, in
+// rule order (a rule's topic is a literal, checked at load).
+func (rs *RuleSet) Topics() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range rs.promote {
+		if !seen[r.topic] {
+			seen[r.topic] = true
+			out = append(out, r.topic)
+		}
+	}
+	return out
+}
+
 // TablePatterns returns the distinct table names and globs the capture rules
 // match ("public.customers", "public.order_*"), sorted, so capture can check
 // its publication covers them.

@@ -142,8 +142,6 @@
 //
 // # Not done yet
 //
-//   - The rule set does not expose its topics; they are re-read from the
-//     rule files (a RuleSet.Topics accessor in mapping would be better).
 //   - Only oversized records are caught before producing; any other record
 //     the broker rejects fails the batch, which is retried (and logged)
 //     until it succeeds: it is not dead-lettered.

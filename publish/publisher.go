@@ -82,11 +82,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 	defer w.Close()
 	adm := kadm.NewClient(w.Client())
-	topics, err := ruleTopics(p.cfg.Rules.Files())
-	if err != nil {
-		return err
-	}
-	topics = append(topics, p.cfg.DeadLetterTopic)
+	topics := append(p.cfg.Rules.Topics(), p.cfg.DeadLetterTopic)
 	if err := ensureTopics(ctx, adm, &p.cfg.Kafka, topics); err != nil {
 		return stopErr(ctx, err)
 	}

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
-
-	"github.com/goccy/go-yaml"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -44,33 +41,4 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, k *KafkaConfig, topics 
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// ruleTopics returns the topics the promotion rules write to. The rule set
-// does not list them, but a rule's topic is a literal string (checked by
-// mapping.Load), so it is read from the rule files again.
-func ruleTopics(files []string) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("reading rule file %s for its topics: %w", f, err)
-		}
-		var doc struct {
-			Promote []struct {
-				Topic string `yaml:"topic"`
-			} `yaml:"promote"`
-		}
-		if err := yaml.Unmarshal(b, &doc); err != nil {
-			return nil, fmt.Errorf("reading rule file %s for its topics: %w", f, err)
-		}
-		for _, p := range doc.Promote {
-			if p.Topic != "" && !seen[p.Topic] {
-				seen[p.Topic] = true
-				out = append(out, p.Topic)
-			}
-		}
-	}
-	return out, nil
 }
