@@ -88,9 +88,12 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 			}
 			if warm {
 				// Our own event at the tail, yet our exact revision was wrong:
-				// another process with this slot wrote (two active instances).
-				// De-duplication below keeps the stream right; say so loudly.
-				a.cfg.Logger.Warn("stream moved under a known revision with this slot's events: is another instance running with the same slot?", "stream", s.name, "expected", rev, "found", tailRev)
+				// this slot's events were written by another process: most
+				// often a killed earlier instance whose in-flight appends
+				// landed after this one read the tail, else two instances
+				// running with one slot. De-duplication below keeps the
+				// stream right either way.
+				a.cfg.Logger.Warn("stream moved under a known revision with this slot's events (a killed instance's late appends, or a second instance on the same slot); de-duplicated", "stream", s.name, "expected", rev, "found", tailRev)
 			}
 			i := 0
 			for i < len(todo) && !tailPos.Less(todo[i].pos) {
