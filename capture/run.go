@@ -31,6 +31,9 @@ type Options struct {
 	// StoreURL is the KurrentDB connection string (esdb:// or
 	// esdb+discover://; TLS and credentials as its parameters say). Required.
 	StoreURL string
+	// StoreUsername and StorePassword, when set, replace the credentials of
+	// StoreURL (so a password can come from a secret file instead of the URL).
+	StoreUsername, StorePassword string
 	// Store configures the appender; Slot, OnDurable and Logger are set by Run.
 	Store store.Config
 	// RulePaths are the rule files or directories. Required.
@@ -62,6 +65,12 @@ func Run(ctx context.Context, opts Options) error {
 		// The client's message can quote the URL, credentials included.
 		msg := strings.ReplaceAll(err.Error(), opts.StoreURL, "<store.url>")
 		return &ConfigError{Field: "store.url", Reason: "not a valid KurrentDB connection string: " + msg}
+	}
+	if opts.StoreUsername != "" {
+		esCfg.Username = opts.StoreUsername
+	}
+	if opts.StorePassword != "" {
+		esCfg.Password = opts.StorePassword
 	}
 	esCfg.Logger = esdbLogger(log)
 	// The official client closes itself for good after MaxDiscoverAttempts

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,7 +26,7 @@ func newRunCmd() *cobra.Command {
 		only string
 	)
 	cmd := &cobra.Command{
-		Use:   "run --config FILE",
+		Use:   "run [--config FILE]",
 		Short: "Run the pipeline: capture changes from Postgres into KurrentDB",
 		Long: "Run reads the config file (see deploy/examples/chronicler.yaml), captures the configured tables,\n" +
 			"maps their changes by the rules and stores the events in KurrentDB, confirming positions to\n" +
@@ -38,13 +37,10 @@ func newRunCmd() *cobra.Command {
 			"rule) or a second signal forced the exit; 2 invalid config or flags.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return errors.New("run: --config FILE is required")
-			}
 			if only != "" && only != "capture" {
 				return fmt.Errorf("run: --only %q: the only part that exists is \"capture\"", only)
 			}
-			cfg, err := config.Load(file)
+			cfg, err := config.Load(file, config.Parts{Capture: true})
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return exitError(2)
@@ -70,10 +66,10 @@ func runPipeline(cmd *cobra.Command, cfg *config.Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if cfg.Metrics.Addr != "" {
-		ln, err := net.Listen("tcp", cfg.Metrics.Addr)
+	if cfg.HTTP.Addr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 		if err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "metrics.addr %s: %v\n", cfg.Metrics.Addr, err)
+			fmt.Fprintf(cmd.ErrOrStderr(), "http.addr %s: %v (set another port, or \"\" to disable)\n", cfg.HTTP.Addr, err)
 			return exitError(2)
 		}
 		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}

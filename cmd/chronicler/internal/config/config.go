@@ -3,46 +3,53 @@ package config
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/postgres"
-	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
 
-// Config is the file's content. Zero values take the defaults documented in
-// deploy/examples/chronicler.yaml.
+// DefaultFile is read when no --config is given and it exists.
+const DefaultFile = "chronicler.yaml"
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "CHRONICLER_"
+
+// Config is the file's content after environment overrides and secret
+// files are applied. Fields left zero take the defaults documented in
+// deploy/examples/chronicler.yaml; the ones a zero cannot express (on/off
+// switches, addresses that may be disabled) are filled in by [Defaults].
 type Config struct {
 	Postgres   Postgres   `yaml:"postgres"`
+	Snapshot   Snapshot   `yaml:"snapshot"`
 	Store      Store      `yaml:"store"`
+	Kafka      Kafka      `yaml:"kafka"`
 	Rules      Rules      `yaml:"rules"`
+	Delivery   Delivery   `yaml:"delivery"`
 	DeadLetter DeadLetter `yaml:"deadletter"`
+	HTTP       HTTP       `yaml:"http"`
+	HA         HA         `yaml:"ha"`
+	Shutdown   Shutdown   `yaml:"shutdown"`
 	Log        Log        `yaml:"log"`
-	Metrics    Metrics    `yaml:"metrics"`
 
+	// file is the config file's name ("" when from the environment alone).
 	file string
 }
 
 // Postgres is the captured database.
 type Postgres struct {
 	URL               string   `yaml:"url"`
+	Password          string   `yaml:"password" secret:"true"`
+	PasswordFile      string   `yaml:"password_file"`
 	Slot              string   `yaml:"slot"`
 	Publication       string   `yaml:"publication"`
 	Tables            []string `yaml:"tables"`
 	AddMissingTables  bool     `yaml:"add_missing_tables"`
 	NeedOldValues     []string `yaml:"need_old_values"`
-	Snapshot          Snapshot `yaml:"snapshot"`
 	StatusInterval    string   `yaml:"status_interval"`
 	HeartbeatInterval string   `yaml:"heartbeat_interval"`
 }
@@ -56,6 +63,9 @@ type Snapshot struct {
 // Store is KurrentDB.
 type Store struct {
 	URL             string `yaml:"url"`
+	Username        string `yaml:"username"`
+	Password        string `yaml:"password" secret:"true"`
+	PasswordFile    string `yaml:"password_file"`
 	OnConflict      string `yaml:"on_conflict"` // stop (default), reread
 	MaxInFlight     int    `yaml:"max_in_flight"`
 	MaxPendingBytes int    `yaml:"max_pending_bytes"`
@@ -63,15 +73,79 @@ type Store struct {
 	MaxBatchBytes   int    `yaml:"max_batch_bytes"`
 }
 
-// Rules are the rule files.
-type Rules struct {
-	Paths []string `yaml:"paths"`
+// Kafka is where integration events go.
+type Kafka struct {
+	Brokers           []string `yaml:"brokers"`
+	Compression       string   `yaml:"compression"`
+	MaxRecordBytes    int      `yaml:"max_record_bytes"`
+	CreateTopics      bool     `yaml:"create_topics"`
+	Partitions        int32    `yaml:"partitions"`
+	ReplicationFactor int16    `yaml:"replication_factor"`
+	TLS               TLS      `yaml:"tls"`
+	SASL              SASL     `yaml:"sasl"`
 }
 
-// DeadLetter is where failing changes go.
+// TLS encrypts Kafka connections. Files are PEM.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SASL authenticates to Kafka.
+type SASL struct {
+	Mechanism    string `yaml:"mechanism"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password" secret:"true"`
+	PasswordFile string `yaml:"password_file"`
+	Token        string `yaml:"token" secret:"true"`
+	TokenFile    string `yaml:"token_file"`
+}
+
+// Rules are the rule files.
+type Rules struct {
+	Paths          []string `yaml:"paths"`
+	Reload         bool     `yaml:"reload"`
+	ReloadInterval string   `yaml:"reload_interval"`
+}
+
+// Delivery is how the publisher writes to Kafka.
+type Delivery struct {
+	Mode                string `yaml:"mode"` // exactly_once (default), at_least_once
+	PublisherID         string `yaml:"publisher_id"`
+	CheckpointTopic     string `yaml:"checkpoint_topic"`
+	BatchRecords        int    `yaml:"batch_records"`
+	BatchInterval       string `yaml:"batch_interval"`
+	MaxOpenTransactions int    `yaml:"max_open_transactions"`
+}
+
+// DeadLetter is where failing changes and events go.
 type DeadLetter struct {
 	Stream  string `yaml:"stream"`   // default chronicler-deadletter-<slot>
+	Topic   string `yaml:"topic"`    // default chronicler.deadletter
 	OnError string `yaml:"on_error"` // deadletter (default), stop
+}
+
+// HTTP is the operations listener.
+type HTTP struct {
+	Addr        string `yaml:"addr"`
+	PProf       bool   `yaml:"pprof"`
+	ReadyMaxLag string `yaml:"ready_max_lag"`
+}
+
+// HA elects one active instance per slot.
+type HA struct {
+	Enabled   bool   `yaml:"enabled"`
+	LockKey   string `yaml:"lock_key"`
+	Keepalive string `yaml:"keepalive"`
+}
+
+// Shutdown bounds a graceful stop.
+type Shutdown struct {
+	Grace string `yaml:"grace"`
 }
 
 // Log configures logging.
@@ -80,220 +154,105 @@ type Log struct {
 	Format string `yaml:"format"` // text (default), json
 }
 
-// Metrics configures the Prometheus endpoint.
-type Metrics struct {
-	Addr string `yaml:"addr"` // host:port serving /metrics; "" (default): none
+// Defaults is the configuration before the file and the environment.
+func Defaults() Config {
+	return Config{
+		Snapshot:   Snapshot{Mode: "initial", ChunkRows: 10000},
+		Store:      Store{OnConflict: "stop"},
+		Kafka:      Kafka{Compression: "none", MaxRecordBytes: publish.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1},
+		Rules:      Rules{Reload: true, ReloadInterval: "5s"},
+		Delivery:   Delivery{Mode: "exactly_once", CheckpointTopic: kafka.DefaultCheckpointTopic, BatchRecords: 500, BatchInterval: "100ms", MaxOpenTransactions: 100000},
+		DeadLetter: DeadLetter{Topic: publish.DefaultDeadLetterTopic, OnError: "deadletter"},
+		HTTP:       HTTP{Addr: ":8080", ReadyMaxLag: "30s"},
+		HA:         HA{Enabled: true, Keepalive: "5s"},
+		Shutdown:   Shutdown{Grace: "25s"},
+		Log:        Log{Level: "info", Format: "text"},
+	}
 }
 
-// Load reads and validates the file at path.
-func Load(path string) (*Config, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	return Parse(path, src)
+// Parts says which parts of the pipeline a configuration must serve, so
+// that validation asks only for what they need (kafka.brokers only with
+// publishing, postgres only with capture or HA).
+type Parts struct {
+	Capture, Publish bool
 }
 
-// Parse validates src as the content of the file named name.
-func Parse(name string, src []byte) (*Config, error) {
-	var c Config
-	if err := yaml.UnmarshalWithOptions(src, &c, yaml.DisallowUnknownField()); err != nil {
-		// Without the source excerpt: it could show a password in a URL.
-		return nil, fmt.Errorf("%s: %s (see deploy/examples/chronicler.yaml for the format)", name, yaml.FormatError(err, false, false))
+// All is both parts.
+var All = Parts{Capture: true, Publish: true}
+
+// Load reads the file at path (empty: DefaultFile if it exists, else none),
+// applies the environment (os.LookupEnv) and secret files, and validates for
+// parts.
+func Load(path string, parts Parts) (*Config, error) {
+	return LoadEnv(path, parts, os.LookupEnv)
+}
+
+// LookupFunc reads one environment variable.
+type LookupFunc func(name string) (string, bool)
+
+// LoadEnv is Load with the environment given.
+func LoadEnv(path string, parts Parts, env LookupFunc) (*Config, error) {
+	var src []byte
+	if path == "" {
+		if b, err := os.ReadFile(DefaultFile); err == nil {
+			path, src = DefaultFile, b
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("reading config %s: %w", DefaultFile, err)
+		}
+	} else {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading config: %w (give an existing file with --config)", err)
+		}
+		src = b
 	}
+	return Parse(path, src, parts, env)
+}
+
+// Parse validates src as the content of the file named name (name "" and
+// src nil: no file) with the environment env (nil: none).
+func Parse(name string, src []byte, parts Parts, env LookupFunc) (*Config, error) {
+	c := Defaults()
 	c.file = name
-	f, _ := parser.ParseBytes(src, 0)
-	v := &validator{file: name, ast: f}
-	c.validate(v)
+	v := &validator{file: name, fromEnv: map[string]string{}}
+	if len(src) > 0 {
+		if err := yaml.UnmarshalWithOptions(src, &c, yaml.DisallowUnknownField()); err != nil {
+			// Without the source excerpt: it could show a password.
+			return nil, fmt.Errorf("%s: %s (see deploy/examples/chronicler.yaml for the format)", name, yaml.FormatError(err, false, false))
+		}
+		v.ast, _ = parser.ParseBytes(src, 0)
+	}
+	if env != nil {
+		applyEnv(&c, env, v)
+	}
+	c.readSecretFiles(v)
+	c.validate(v, parts)
 	if len(v.errs) > 0 {
 		return nil, errors.Join(v.errs...)
 	}
-	dir := filepath.Dir(name)
-	for i, p := range c.Rules.Paths {
-		if !filepath.IsAbs(p) {
-			c.Rules.Paths[i] = filepath.Join(dir, p)
-		}
-	}
+	c.resolvePaths()
 	return &c, nil
 }
 
-type validator struct {
-	file string
-	ast  *ast.File
-	errs []error
-}
+// File is the config file's name, "" when the configuration came from the
+// environment alone.
+func (c *Config) File() string { return c.file }
 
-func (v *validator) bad(path, format string, args ...any) {
-	e := &Error{File: v.file, Path: path, Reason: fmt.Sprintf(format, args...)}
-	if v.ast != nil {
-		if p, err := yaml.PathString("$." + path); err == nil {
-			if n, err := p.FilterFile(v.ast); err == nil && n != nil && n.GetToken() != nil {
-				e.Line, e.Col = n.GetToken().Position.Line, n.GetToken().Position.Column
-			}
-		}
-	}
-	v.errs = append(v.errs, e)
-}
-
-var identOK = func(s string) bool {
-	if s == "" || len(s) > 63 || (s[0] >= '0' && s[0] <= '9') {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '_' || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')) {
-			return false
-		}
-	}
-	return true
-}
-
-func (c *Config) validate(v *validator) {
-	p := &c.Postgres
-	if p.URL == "" {
-		v.bad("postgres.url", "required: the connection string of the captured database")
-	} else if _, err := pgconn.ParseConfig(p.URL); err != nil {
-		v.bad("postgres.url", "not a valid connection string: %v", err) // pgconn redacts the password
-	}
-	if !identOK(p.Slot) {
-		v.bad("postgres.slot", "%q must be 1-63 lower-case letters, digits or '_', not starting with a digit", p.Slot)
-	}
-	if !identOK(p.Publication) {
-		v.bad("postgres.publication", "%q must be 1-63 lower-case letters, digits or '_', not starting with a digit", p.Publication)
-	}
-	if len(p.Tables) == 0 {
-		v.bad("postgres.tables", "required: at least one \"schema.table\"")
-	}
-	for i, t := range p.Tables {
-		if parts := strings.Split(t, "."); t == "" || len(parts) > 2 || parts[0] == "" || parts[len(parts)-1] == "" {
-			v.bad(fmt.Sprintf("postgres.tables[%d]", i), "%q is not \"schema.table\"", t)
-		}
-	}
-	switch p.Snapshot.Mode {
-	case "", "initial", "never", "initial_only":
-	default:
-		v.bad("postgres.snapshot.mode", "%q is not one of initial, never, initial_only", p.Snapshot.Mode)
-	}
-	if p.Snapshot.ChunkRows < 0 {
-		v.bad("postgres.snapshot.chunk_rows", "%d must be positive", p.Snapshot.ChunkRows)
-	}
-	duration(v, "postgres.status_interval", p.StatusInterval)
-	duration(v, "postgres.heartbeat_interval", p.HeartbeatInterval)
-
-	s := &c.Store
-	if s.URL == "" {
-		v.bad("store.url", "required: the KurrentDB connection string (esdb://host:2113?tls=false, esdb+discover://...)")
-	} else if _, err := esdb.ParseConnectionString(s.URL); err != nil {
-		v.bad("store.url", "not a valid KurrentDB connection string: %v", redact(err.Error(), s.URL))
-	}
-	switch s.OnConflict {
-	case "", "stop", "reread":
-	default:
-		v.bad("store.on_conflict", "%q is not one of stop, reread", s.OnConflict)
-	}
-	for name, n := range map[string]int{"max_in_flight": s.MaxInFlight, "max_pending_bytes": s.MaxPendingBytes, "max_batch_events": s.MaxBatchEvents, "max_batch_bytes": s.MaxBatchBytes} {
-		if n < 0 {
-			v.bad("store."+name, "%d must be positive (0: the default)", n)
-		}
-	}
-
-	if len(c.Rules.Paths) == 0 {
-		v.bad("rules.paths", "required: at least one rule file or directory")
-	}
-	dir := filepath.Dir(v.file)
-	for i, rp := range c.Rules.Paths {
-		full := rp
-		if !filepath.IsAbs(full) {
-			full = filepath.Join(dir, rp)
-		}
-		if _, err := os.Stat(full); err != nil {
-			v.bad(fmt.Sprintf("rules.paths[%d]", i), "%s: %v (relative paths are resolved against the config file's directory)", rp, errors.Unwrap(err))
-		}
-	}
-	switch c.DeadLetter.OnError {
-	case "", "deadletter", "stop":
-	default:
-		v.bad("deadletter.on_error", "%q is not one of deadletter, stop", c.DeadLetter.OnError)
-	}
-	if c.DeadLetter.Stream != "" && !strings.Contains(c.DeadLetter.Stream, "-") {
-		v.bad("deadletter.stream", "%q has no '-': streams are <category>-<id>", c.DeadLetter.Stream)
-	}
-	switch strings.ToLower(c.Log.Level) {
-	case "", "debug", "info", "warn", "error":
-	default:
-		v.bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "", "text", "json":
-	default:
-		v.bad("log.format", "%q is not one of text, json", c.Log.Format)
-	}
-}
-
-func duration(v *validator, path, s string) {
-	if s == "" {
+// resolvePaths makes relative file paths relative to the config file.
+func (c *Config) resolvePaths() {
+	dir := filepath.Dir(c.file)
+	if c.file == "" {
 		return
 	}
-	if d, err := time.ParseDuration(s); err != nil || d <= 0 {
-		v.bad(path, "%q is not a positive duration (e.g. 1s, 500ms)", s)
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
 	}
-}
-
-// redact removes the URL (which may hold credentials) from an error text.
-func redact(msg, url string) string {
-	if url == "" {
-		return msg
+	for i := range c.Rules.Paths {
+		abs(&c.Rules.Paths[i])
 	}
-	return strings.ReplaceAll(msg, url, "<store.url>")
-}
-
-// LogLevel returns the configured level.
-func (c *Config) LogLevel() slog.Level {
-	switch strings.ToLower(c.Log.Level) {
-	case "debug":
-		return slog.LevelDebug
-	case "warn":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	}
-	return slog.LevelInfo
-}
-
-// CaptureOptions turns the configuration into capture.Run's options.
-func (c *Config) CaptureOptions(log *slog.Logger, reg prometheus.Registerer) capture.Options {
-	p := c.Postgres
-	dur := func(s string) time.Duration { d, _ := time.ParseDuration(s); return d }
-	onConflict := store.ConflictStop
-	if c.Store.OnConflict == "reread" {
-		onConflict = store.ConflictReread
-	}
-	return capture.Options{
-		Postgres: postgres.Config{
-			URL:               p.URL,
-			Slot:              p.Slot,
-			Publication:       p.Publication,
-			Tables:            append([]string(nil), p.Tables...),
-			AddMissingTables:  p.AddMissingTables,
-			NeedOldValues:     append([]string(nil), p.NeedOldValues...),
-			SnapshotMode:      postgres.SnapshotMode(p.Snapshot.Mode),
-			SnapshotChunkRows: p.Snapshot.ChunkRows,
-			StatusInterval:    dur(p.StatusInterval),
-			HeartbeatInterval: dur(p.HeartbeatInterval),
-		},
-		StoreURL: c.Store.URL,
-		Store: store.Config{
-			OnConflict:      onConflict,
-			MaxInFlight:     c.Store.MaxInFlight,
-			MaxPendingBytes: c.Store.MaxPendingBytes,
-			MaxBatchEvents:  c.Store.MaxBatchEvents,
-			MaxBatchBytes:   c.Store.MaxBatchBytes,
-		},
-		RulePaths: append([]string(nil), c.Rules.Paths...),
-		Pipeline: capture.Config{
-			DeadLetterStream: c.DeadLetter.Stream,
-			OnError:          capture.ErrorPolicy(c.DeadLetter.OnError),
-		},
-		Registerer: reg,
-		Logger:     log,
+	for _, p := range []*string{&c.Kafka.TLS.CAFile, &c.Kafka.TLS.CertFile, &c.Kafka.TLS.KeyFile} {
+		abs(p)
 	}
 }

@@ -1,19 +1,32 @@
-// Package config reads the YAML configuration of `chronicler run` and turns
-// it into the capture options.
+// Package config reads the configuration of `chronicler run`, `check` and
+// `status`: one YAML file plus environment overrides plus secret files, and
+// turns it into the capture and publish options.
 //
-// [Load] reads one file, rejects unknown keys, and reports every invalid
-// setting at once (errors.Join of *Error, each with file:line:col and the
-// setting's path, e.g. "chronicler.yaml:7:5: store.url: required"). Relative
-// rule paths are resolved against the config file's directory. Environment
-// overrides (CHRONICLER_...) are not implemented yet.
+// [Load] starts from [Defaults], decodes the file over them (unknown keys are
+// errors), applies every set CHRONICLER_<PATH> variable (see [Keys] and
+// [EnvName]: the path upper-cased, '.' → '_'; lists comma-separated), reads
+// secret files (*_file settings), and validates. Every invalid setting is
+// reported at once (errors.Join of *Error), each at its file:line:col or at
+// the environment variable that set it, with the setting's path, e.g.
+// "chronicler.yaml:7:5: store.url: required". Validation asks only for what
+// the running parts need ([Parts]): kafka.brokers only when publishing.
+// Relative paths are resolved against the config file's directory.
 //
-// The format, with defaults, is in deploy/examples/chronicler.yaml.
+// Secrets (fields tagged secret:"true": passwords and tokens) are never
+// printed: errors quote neither them nor URLs holding them, and
+// [Config.Redacted] is the copy to print.
 //
-// Concurrency: Load is a pure function of the file; a *Config is a value.
+// The format, with every key and its default, is in
+// deploy/examples/chronicler.yaml; TestReferenceDocumentsEveryKey and
+// TestEveryKeyHasEnvOverride keep that file and the environment overrides in
+// step with this package.
+//
+// Concurrency: Load is a pure function of the file and the environment; a
+// *Config is a value.
 //
 // Example:
 //
-//	cfg, err := config.Load("chronicler.yaml")
+//	cfg, err := config.Load("chronicler.yaml", config.All)
 //	if err != nil {
 //		return err // every problem, one per line
 //	}

@@ -1,0 +1,225 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// validator collects every problem, each placed at its line in the file or
+// at the environment variable that set it.
+type validator struct {
+	file    string
+	ast     *ast.File
+	fromEnv map[string]string // setting path → environment variable
+	errs    []error
+}
+
+func (v *validator) bad(path, format string, args ...any) {
+	e := &Error{File: v.file, Path: path, Reason: fmt.Sprintf(format, args...)}
+	base := path
+	if i := strings.IndexByte(base, '['); i >= 0 {
+		base = base[:i]
+	}
+	if name, ok := v.fromEnv[base]; ok {
+		e.File, e.Env = "", name
+	} else if v.ast != nil {
+		if p, err := yaml.PathString("$." + path); err == nil {
+			if n, err := p.FilterFile(v.ast); err == nil && n != nil && n.GetToken() != nil {
+				e.Line, e.Col = n.GetToken().Position.Line, n.GetToken().Position.Column
+			}
+		}
+	}
+	v.errs = append(v.errs, e)
+}
+
+func identOK(s string) bool {
+	if s == "" || len(s) > 63 || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
+func oneOf(v *validator, path, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	v.bad(path, "%q is not one of %s", got, strings.Join(allowed, ", "))
+}
+
+func (c *Config) validate(v *validator, parts Parts) {
+	p := &c.Postgres
+	needPG := parts.Capture || c.HA.Enabled
+	if p.URL == "" {
+		if needPG {
+			v.bad("postgres.url", "required: the connection string of the captured database")
+		}
+	} else if _, err := pgconn.ParseConfig(p.URL); err != nil {
+		v.bad("postgres.url", "not a valid connection string: %v", err) // pgconn redacts the password
+	}
+	if parts.Capture || (c.HA.Enabled && c.HA.LockKey == "") || (parts.Publish && c.Delivery.PublisherID == "") {
+		if !identOK(p.Slot) {
+			v.bad("postgres.slot", "%q must be 1-63 lower-case letters, digits or '_', not starting with a digit", p.Slot)
+		}
+	}
+	if parts.Capture {
+		if !identOK(p.Publication) {
+			v.bad("postgres.publication", "%q must be 1-63 lower-case letters, digits or '_', not starting with a digit", p.Publication)
+		}
+		if len(p.Tables) == 0 {
+			v.bad("postgres.tables", "required: at least one \"schema.table\"")
+		}
+	}
+	for i, t := range p.Tables {
+		if parts := strings.Split(t, "."); t == "" || len(parts) > 2 || parts[0] == "" || parts[len(parts)-1] == "" {
+			v.bad(fmt.Sprintf("postgres.tables[%d]", i), "%q is not \"schema.table\"", t)
+		}
+	}
+	duration(v, "postgres.status_interval", p.StatusInterval)
+	duration(v, "postgres.heartbeat_interval", p.HeartbeatInterval)
+
+	oneOf(v, "snapshot.mode", c.Snapshot.Mode, "initial", "never", "initial_only")
+	if c.Snapshot.ChunkRows < 0 {
+		v.bad("snapshot.chunk_rows", "%d must be positive (0: the default)", c.Snapshot.ChunkRows)
+	}
+
+	s := &c.Store
+	if s.URL == "" {
+		v.bad("store.url", "required: the KurrentDB connection string (esdb://host:2113?tls=false, esdb+discover://...)")
+	} else if _, err := esdb.ParseConnectionString(s.URL); err != nil {
+		v.bad("store.url", "not a valid KurrentDB connection string: %v", redact(err.Error(), s.URL))
+	}
+	oneOf(v, "store.on_conflict", s.OnConflict, "stop", "reread")
+	positive(v, "store.max_in_flight", s.MaxInFlight)
+	positive(v, "store.max_pending_bytes", s.MaxPendingBytes)
+	positive(v, "store.max_batch_events", s.MaxBatchEvents)
+	positive(v, "store.max_batch_bytes", s.MaxBatchBytes)
+
+	k := &c.Kafka
+	if parts.Publish && len(k.Brokers) == 0 {
+		v.bad("kafka.brokers", "required: at least one seed broker (host:port), or run with --only capture")
+	}
+	for i, b := range k.Brokers {
+		if _, port, ok := strings.Cut(b, ":"); !ok || port == "" {
+			v.bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	oneOf(v, "kafka.compression", k.Compression, "none", "gzip", "snappy", "lz4", "zstd")
+	positive(v, "kafka.max_record_bytes", k.MaxRecordBytes)
+	if k.Partitions < 1 {
+		v.bad("kafka.partitions", "%d must be at least 1", k.Partitions)
+	}
+	if k.ReplicationFactor == 0 || k.ReplicationFactor < -1 {
+		v.bad("kafka.replication_factor", "%d must be at least 1, or -1 for the broker's default", k.ReplicationFactor)
+	}
+	if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
+		v.bad("kafka.tls.cert_file", "cert_file and key_file go together: set both or neither")
+	}
+	for path, f := range map[string]string{"kafka.tls.ca_file": k.TLS.CAFile, "kafka.tls.cert_file": k.TLS.CertFile, "kafka.tls.key_file": k.TLS.KeyFile} {
+		if f != "" {
+			if _, err := os.Stat(c.rel(f)); err != nil {
+				v.bad(path, "%s: %v", f, errors.Unwrap(err))
+			}
+		}
+	}
+	switch k.SASL.Mechanism {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if k.SASL.Username == "" || k.SASL.Password == "" {
+			v.bad("kafka.sasl.mechanism", "%s needs kafka.sasl.username and a password (kafka.sasl.password_file or CHRONICLER_KAFKA_SASL_PASSWORD)", k.SASL.Mechanism)
+		}
+	case "OAUTHBEARER":
+		if k.SASL.Token == "" {
+			v.bad("kafka.sasl.mechanism", "OAUTHBEARER needs a token (kafka.sasl.token_file or CHRONICLER_KAFKA_SASL_TOKEN)")
+		}
+	default:
+		v.bad("kafka.sasl.mechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (or empty for none)", k.SASL.Mechanism)
+	}
+
+	if len(c.Rules.Paths) == 0 {
+		v.bad("rules.paths", "required: at least one rule file or directory")
+	}
+	for i, rp := range c.Rules.Paths {
+		if _, err := os.Stat(c.rel(rp)); err != nil {
+			v.bad(fmt.Sprintf("rules.paths[%d]", i), "%s: %v (relative paths are resolved against the config file's directory)", rp, errors.Unwrap(err))
+		}
+	}
+	duration(v, "rules.reload_interval", c.Rules.ReloadInterval)
+
+	d := &c.Delivery
+	oneOf(v, "delivery.mode", d.Mode, "exactly_once", "at_least_once")
+	if d.PublisherID != "" && strings.Trim(d.PublisherID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+		v.bad("delivery.publisher_id", "%q may hold only letters, digits, '.', '_' and '-'", d.PublisherID)
+	}
+	if d.CheckpointTopic == "" {
+		v.bad("delivery.checkpoint_topic", "must not be empty")
+	}
+	positive(v, "delivery.batch_records", d.BatchRecords)
+	duration(v, "delivery.batch_interval", d.BatchInterval)
+	positive(v, "delivery.max_open_transactions", d.MaxOpenTransactions)
+
+	oneOf(v, "deadletter.on_error", c.DeadLetter.OnError, "deadletter", "stop")
+	if c.DeadLetter.Stream != "" && !strings.Contains(c.DeadLetter.Stream, "-") {
+		v.bad("deadletter.stream", "%q has no '-': streams are <category>-<id>", c.DeadLetter.Stream)
+	}
+	if c.DeadLetter.Topic == "" {
+		v.bad("deadletter.topic", "must not be empty")
+	}
+
+	if c.HTTP.Addr != "" {
+		if _, port, ok := strings.Cut(c.HTTP.Addr, ":"); !ok || port == "" {
+			v.bad("http.addr", "%q is not [host]:port (e.g. \":8080\"; empty disables the listener)", c.HTTP.Addr)
+		}
+	}
+	duration(v, "http.ready_max_lag", c.HTTP.ReadyMaxLag)
+	duration(v, "ha.keepalive", c.HA.Keepalive)
+	duration(v, "shutdown.grace", c.Shutdown.Grace)
+	oneOf(v, "log.level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error")
+	oneOf(v, "log.format", c.Log.Format, "text", "json")
+}
+
+// rel resolves a path of the file against the file's directory.
+func (c *Config) rel(p string) string {
+	if c.file == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.file), p)
+}
+
+func positive(v *validator, path string, n int) {
+	if n < 0 {
+		v.bad(path, "%d must be positive (0: the default)", n)
+	}
+}
+
+func duration(v *validator, path, s string) {
+	if s == "" {
+		return
+	}
+	if d, err := time.ParseDuration(s); err != nil || d <= 0 {
+		v.bad(path, "%q is not a positive duration (e.g. 1s, 500ms)", s)
+	}
+}
+
+// redact removes the URL (which may hold credentials) from an error text.
+func redact(msg, url string) string {
+	if url == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, url, "<store.url>")
+}
