@@ -46,9 +46,8 @@
 //     checkpoint, in one Kafka transaction. Topics are checked (or created,
 //     with KafkaConfig.CreateTopics, with its partitions and replication
 //     factor) with kadm at start: the dead-letter topic and every rule's
-//     topic (read from the rule files again: the rule set does not list
-//     them, but they are literal strings); every problem is reported, each
-//     a *TopicError naming its topic. A topic seen in a batch and not
+//     topic (mapping.RuleSet.Topics); every problem is reported, each a
+//     *TopicError naming its topic. A topic seen in a batch and not
 //     checked yet (not expected) is checked before that batch.
 //
 // # The checkpoint: two positions

@@ -37,6 +37,9 @@ func newReplayCmd() *cobra.Command {
 			"idempotent producer (at least once) and never touches a publisher's checkpoint.\n\n" +
 			"Environment: CHRONICLER_STORE_URL, CHRONICLER_KAFKA_BROKERS, CHRONICLER_RULES (comma-separated),\n" +
 			"CHRONICLER_KAFKA_SASL_PASSWORD / CHRONICLER_KAFKA_SASL_TOKEN (secrets are read only from the environment).",
+		Example: "  chronicler replay --rules rules/ --store 'esdb://localhost:2113?tls=false' --brokers localhost:9092 \\\n" +
+			"      --promotion order-placed --from start --topic shop.orders.replay\n" +
+			"  chronicler replay --rules rules/ --promotion order-placed --from 2026-11-01T00:00:00Z   # store and brokers from CHRONICLER_*",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(rules) == 0 && os.Getenv("CHRONICLER_RULES") != "" {

@@ -14,13 +14,16 @@ func newRulesCmd() *cobra.Command {
 	rules := &cobra.Command{
 		Use:   "rules",
 		Short: "Check and test rule files",
+		Long:  "Rule files map row changes to low-level events (capture:) and stored events to integration\nevents (promote:). See mapping/doc.go for the language.",
 	}
 	rules.AddCommand(&cobra.Command{
 		Use:   "check FILES|DIRS...",
 		Short: "Load and compile rule files; print every problem (exit 1 if any)",
 		Long: "Load and compile rule files (directories are searched recursively for *.yaml and *.yml,\n" +
 			"*_test.yaml excepted) and print every problem as file:line:col. Column names are not checked\n" +
-			"against a database here (no catalogue).",
+			"against a database here (no catalogue: `chronicler check` does that).",
+		Example: "  chronicler rules check deploy/examples/rules/shop\n" +
+			"  chronicler rules check rules/orders.yaml rules/customers.yaml",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rs, err := mapping.Load(args, mapping.Options{})
@@ -35,7 +38,10 @@ func newRulesCmd() *cobra.Command {
 	rules.AddCommand(&cobra.Command{
 		Use:   "test FILES|DIRS...",
 		Short: "Run the rule tests (*_test.yaml) next to the rules; exit 1 on any failure",
-		Args:  cobra.MinimumNArgs(1),
+		Long: "Each *_test.yaml holds cases: an input change (or stored events) and the events (or integration\n" +
+			"events) the rules must produce. A failing case prints a diff of expected and actual.",
+		Example: "  chronicler rules test deploy/examples/rules/shop",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep, err := ruletest.Run(args, mapping.Options{}, cmd.OutOrStdout())
 			if err != nil {
