@@ -225,3 +225,221 @@ func TestCheckFailsOnWalLevelReplica(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckFailingChecksNameTheirThing: each broken prerequisite makes
+// exactly the expected checks FAIL (or warn), each naming its table, topic
+// or broker and carrying the fix.
+func TestCheckFailingChecksNameTheirThing(t *testing.T) {
+	s := startShop(t, true)
+	s.createTopics(t, append(s.topics, s.dlTopic, s.cpTopic)...)
+	s.pg.Exec(t, "postgres", `CREATE TABLE nokey (a int, b text)`)
+
+	// Rules whose topic does not exist, and rules reading payments' old
+	// values on update (payments has REPLICA IDENTITY DEFAULT).
+	missingTopic := "missing." + s.suffix
+	missingRules := t.TempDir()
+	oldRules := t.TempDir()
+	for _, name := range []string{"capture.yaml", "promote.yaml"} {
+		b, err := os.ReadFile(filepath.Join(s.rulesDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(oldRules, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.ReplaceAll(b, []byte(s.topics[0]), []byte(missingTopic))
+		if err := os.WriteFile(filepath.Join(missingRules, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldRule := `capture:
+  - name: payment-amount-corrected
+    table: public.payments
+    on: [update]
+    when: old.amount_cents != new.amount_cents
+    stream: {category: order, id: new.order_id}
+    type: PaymentCorrected
+    data: {paymentId: new.id, from: old.amount_cents, to: new.amount_cents}
+`
+	if err := os.WriteFile(filepath.Join(oldRules, "payments.yaml"), []byte(oldRule), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tables := "tables: [public.customers, public.orders, public.order_lines, public.payments]"
+
+	type want struct {
+		status preflight.Status
+		name   string
+		found  string // substring of found
+		fix    string // substring of fix
+	}
+	cases := []struct {
+		name  string
+		args  []string
+		edit  func(string) string
+		wants []want // exactly the non-ok checks
+	}{
+		{
+			name: "missing table",
+			edit: func(y string) string {
+				return strings.Replace(y, tables, "tables: [public.customers, public.orders, public.order_lines, public.payments, public.nope]", 1)
+			},
+			wants: []want{
+				{preflight.Fail, "postgres table public.nope", "does not exist", "remove it from postgres.tables"},
+				{preflight.Fail, "postgres publication chronicler", "lacks public.nope", `ALTER PUBLICATION "chronicler" ADD TABLE "public"."nope"`},
+			},
+		},
+		{
+			name: "table without replica identity",
+			edit: func(y string) string {
+				return strings.Replace(y, tables, "tables: [public.customers, public.orders, public.order_lines, public.payments, public.nokey]\n  add_missing_tables: true", 1)
+			},
+			wants: []want{
+				{preflight.Fail, "postgres replica identity public.nokey", "no primary key", `ALTER TABLE "public"."nokey" REPLICA IDENTITY FULL;`},
+				{preflight.Warn, "postgres publication chronicler", "lacks public.nokey", `ALTER PUBLICATION "chronicler" ADD TABLE "public"."nokey"`},
+			},
+		},
+		{
+			name: "old values without REPLICA IDENTITY FULL",
+			edit: func(y string) string {
+				y = strings.Replace(y, s.rulesDir, oldRules, 1)
+				return strings.Replace(y, tables, tables+"\n  need_old_values: [public.order_lines]", 1)
+			},
+			wants: []want{
+				{preflight.Warn, "postgres replica identity public.payments", `rule "payment-amount-corrected"`, `ALTER TABLE "public"."payments" REPLICA IDENTITY FULL;`},
+				{preflight.Warn, "postgres replica identity public.order_lines", "need_old_values", `ALTER TABLE "public"."order_lines" REPLICA IDENTITY FULL;`},
+			},
+		},
+		{
+			name: "missing topic",
+			edit: func(y string) string { return strings.Replace(y, s.rulesDir, missingRules, 1) },
+			wants: []want{
+				{preflight.Fail, "kafka topic " + missingTopic, "missing", "create it, or set kafka.create_topics: true"},
+			},
+		},
+		{
+			name: "missing topic with create_topics",
+			edit: func(y string) string {
+				y = strings.Replace(y, s.rulesDir, missingRules, 1)
+				return strings.Replace(y, "kafka:\n", "kafka:\n  create_topics: true\n", 1)
+			},
+		},
+		{
+			name: "unreachable broker",
+			args: []string{"--timeout", "3s"},
+			edit: func(y string) string {
+				return strings.Replace(y, "brokers: ["+strings.Join(s.kafka.Brokers, ", ")+"]", "brokers: [127.0.0.1:1]", 1)
+			},
+			wants: []want{
+				{preflight.Fail, "kafka brokers 127.0.0.1:1", "unreachable", "check kafka.brokers"},
+			},
+		},
+		{
+			name: "broken rule",
+			edit: func(y string) string {
+				dir := t.TempDir()
+				bad := "capture:\n  - name: bad\n    table: public.customers\n    on: [insert]\n    stream: {category: customer, id: new.idd}\n    type: X\n    data: new\n"
+				if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(bad), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return strings.Replace(y, s.rulesDir, dir, 1)
+			},
+			wants: []want{
+				{preflight.Fail, "rules ", `unknown column "idd"`, "did you mean new.id"},
+				{preflight.Warn, "kafka topics of the rules", "not checked", "fix the rules"},
+			},
+		},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := s.configFile(t, fmt.Sprintf("check_fail_%d", i), tc.edit)
+			code, rep, all := checkJSON(t, append([]string{"--config", cfg}, tc.args...)...)
+			var notOK []preflight.Check
+			fails := false
+			for _, c := range rep.Checks {
+				if c.Status != preflight.OK {
+					notOK = append(notOK, c)
+				}
+				fails = fails || c.Status == preflight.Fail
+			}
+			if wantCode := map[bool]int{true: 1, false: 0}[fails]; code != wantCode || rep.OK == fails {
+				t.Errorf("exit %d, ok %v with FAILs %v", code, rep.OK, fails)
+			}
+			if len(notOK) != len(tc.wants) {
+				t.Errorf("%d checks not ok, want %d:\n%s", len(notOK), len(tc.wants), all)
+			}
+			for _, w := range tc.wants {
+				found := false
+				for _, c := range notOK {
+					if strings.HasPrefix(c.Name, w.name) && c.Status == w.status && strings.Contains(c.Found, w.found) && strings.Contains(c.Fix, w.fix) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no %s check %q found~%q fix~%q in:\n%s", w.status, w.name, w.found, w.fix, all)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckNeverPrintsSecrets: passwords and tokens given in the config
+// file, in a secret file, in URLs and in the environment appear nowhere in
+// check's output (human or JSON, stdout or stderr), whether the systems are
+// reachable or not.
+func TestCheckNeverPrintsSecrets(t *testing.T) {
+	s := startShop(t, false)
+	secrets := map[string]string{
+		"pg":    "pg-Secret-7f3a9",
+		"pgurl": "pgurl-Secret-2b8c1",
+		"store": "store-Secret-91d0e",
+		"sasl":  "sasl-Secret-c47e2",
+		"file":  "file-Secret-5a6b3",
+	}
+	pwFile := filepath.Join(t.TempDir(), "pgpass")
+	if err := os.WriteFile(pwFile, []byte(secrets["file"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CHRONICLER_KAFKA_SASL_PASSWORD", secrets["sasl"])
+	t.Setenv("CHRONICLER_KAFKA_SASL_MECHANISM", "PLAIN")
+	t.Setenv("CHRONICLER_KAFKA_SASL_USERNAME", "chronicler")
+
+	storeWithPw := strings.Replace(s.store.URL(), "esdb://", "esdb://admin:"+secrets["store"]+"@", 1)
+	variants := map[string]func(string) string{
+		// Reachable Postgres (trust auth ignores the password) with the
+		// password in the file; the store URL carries credentials.
+		"reachable": func(y string) string {
+			y = strings.Replace(y, "  slot:", "  password: "+secrets["pg"]+"\n  slot:", 1)
+			return strings.Replace(y, s.store.URL(), storeWithPw, 1)
+		},
+		// Postgres unreachable with the password in the URL; the store
+		// unreachable with credentials.
+		"unreachable": func(y string) string {
+			y = strings.Replace(y, s.pg.URL(), "postgres://chronicler:"+secrets["pgurl"]+"@127.0.0.1:1/app?sslmode=disable&connect_timeout=2", 1)
+			return strings.Replace(y, s.store.URL(), "esdb://admin:"+secrets["store"]+"@127.0.0.1:1?tls=false", 1)
+		},
+		// The password from a file, URL without one.
+		"password_file": func(y string) string {
+			y = strings.Replace(y, s.pg.URL(), "postgres://chronicler@127.0.0.1:1/app?sslmode=disable&connect_timeout=2", 1)
+			return strings.Replace(y, "  slot:", "  password_file: "+pwFile+"\n  slot:", 1)
+		},
+	}
+	for name, edit := range variants {
+		t.Run(name, func(t *testing.T) {
+			cfg := s.configFile(t, "check_secrets", edit)
+			for _, args := range [][]string{{"check"}, {"check", "--json"}, {"check", "--only", "capture"}} {
+				code, out, errOut := runCLI(append(args, "--config", cfg, "--timeout", "3s")...)
+				if code != 0 && code != 1 {
+					t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
+				}
+				for what, secret := range secrets {
+					if strings.Contains(out+errOut, secret) {
+						t.Errorf("%v printed the %s secret:\n%s%s", args, what, out, errOut)
+					}
+				}
+				if name == "unreachable" && !strings.Contains(out, "127.0.0.1:1/app") {
+					t.Errorf("%v: the unreachable Postgres is not named by host:port/db:\n%s", args, out)
+				}
+			}
+		})
+	}
+}

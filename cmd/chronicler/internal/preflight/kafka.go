@@ -120,7 +120,7 @@ func (c *checker) topics(ctx context.Context, adm *kadm.Client, rf *ruleFacts) {
 		}
 		if !creates {
 			c.add(name, Fail, "missing ("+w.role+")",
-				fmt.Sprintf("create it (e.g. kafka-topics.sh --create --topic %s --partitions %d), or set kafka.create_topics: true", w.topic, partitions))
+				fmt.Sprintf("create it, or set kafka.create_topics: true (e.g. kafka-topics.sh --create --topic %s --partitions %d)", w.topic, partitions))
 			continue
 		}
 		resp, err := adm.ValidateCreateTopics(ctx, partitions, rf, nil, w.topic)
