@@ -30,5 +30,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newReplayCmd())
 	root.AddCommand(newDevCmd())
 	root.AddCommand(newCheckCmd())
+	root.AddCommand(newStatusCmd())
 	return root
 }
