@@ -312,3 +312,50 @@ func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestStatusUnreachableExits1: with nothing reachable, status still prints
+// its report, each section's error names the server it could not read
+// (host:port, never a password) and the exit code is 1.
+func TestStatusUnreachableExits1(t *testing.T) {
+	rules, err := filepath.Abs("../../deploy/examples/rules/shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "chronicler.yaml")
+	y := `postgres:
+  url: postgres://chronicler:hunter2-status@127.0.0.1:1/app?sslmode=disable&connect_timeout=2
+  slot: s
+  publication: p
+  tables: [public.customers]
+store:
+  url: esdb://127.0.0.1:1?tls=false
+kafka:
+  brokers: [127.0.0.1:1]
+rules:
+  paths: [` + rules + `]
+`
+	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("status", "--json", "--timeout", "3s", "--config", cfg)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	var rep preflight.StatusReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"slot": "127.0.0.1:1/app", "store": "127.0.0.1:1", "publisher": "127.0.0.1:1", "dead_letters": "127.0.0.1:1"}
+	for _, e := range rep.Errors {
+		section, _, _ := strings.Cut(e, ":")
+		if w, ok := want[section]; ok && strings.Contains(e, w) {
+			delete(want, section)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no error naming %v in %q", want, rep.Errors)
+	}
+	if strings.Contains(out+errOut, "hunter2-status") {
+		t.Errorf("the password was printed:\n%s%s", out, errOut)
+	}
+}

@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	rules := c.rules(pg)
 	if pg != nil {
 		c.replicaIdentity(pg, rules)
-		c.publicationAndSlot(ctx, pg)
+		c.publicationAndSlot(pg)
 		pg.close()
 	}
 	c.ruleChecks(rules)

@@ -1,7 +1,6 @@
 package preflight
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -70,7 +69,7 @@ func ruleAt(p mapping.Problem) string {
 }
 
 // publicationAndSlot checks the publication and the replication slot.
-func (c *checker) publicationAndSlot(ctx context.Context, pg *pgFacts) {
+func (c *checker) publicationAndSlot(pg *pgFacts) {
 	c.publication(pg)
 	c.slot(pg)
 }
