@@ -35,7 +35,8 @@ func statusJSON(t *testing.T, cfg string) preflight.StatusReport {
 	return rep
 }
 
-// TestStatusReportsPositions: capture and the publisher run the shop
+// TestStatusReportsPositions: (check, meanwhile, warns that the running
+// capture holds the slot.) Capture and the publisher run the shop
 // rules over a small workload with one row a capture rule fails on and one
 // event a promotion rule fails on; after both stop, status reports the
 // slot's confirmed LSN as Postgres has it, the last progress marker's
@@ -116,6 +117,12 @@ UPDATE customers SET email = 'c1-new@example.com' WHERE id = 1;`)
 		query("SELECT confirmed_flush_lsn = pg_current_wal_lsn() FROM pg_replication_slots WHERE slot_name = 'status_test'", &caughtUp)
 		return caughtUp
 	})
+	// check while capture streams: the slot is held (warn, naming the
+	// holder's pid), which is no failure.
+	code, crep, all := checkJSON(t, "--only", "capture", "--config", cfgPath)
+	if c, ok := findCheck(crep, "postgres slot status_test"); code != 0 || !ok || c.Status != preflight.Warn || !strings.Contains(c.Found, "held by pid ") {
+		t.Errorf("check with capture running: exit %d, slot check %+v\n%s", code, c, all)
+	}
 	stopCapture()
 	if err := <-capDone; err != nil {
 		t.Fatalf("capture: %v", err)
