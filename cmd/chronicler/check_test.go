@@ -232,7 +232,11 @@ func TestCheckFailsOnWalLevelReplica(t *testing.T) {
 func TestCheckFailingChecksNameTheirThing(t *testing.T) {
 	s := startShop(t, true)
 	s.createTopics(t, append(s.topics, s.dlTopic, s.cpTopic)...)
-	s.pg.Exec(t, "postgres", `CREATE TABLE nokey (a int, b text)`)
+	s.pg.Exec(t, "postgres", `CREATE TABLE nokey (a int, b text);
+CREATE PUBLICATION allpub FOR ALL TABLES;
+CREATE PUBLICATION insonly FOR TABLE customers, orders, order_lines, payments WITH (publish = 'insert');
+SELECT pg_create_physical_replication_slot('phys');
+CREATE ROLE plain LOGIN;`)
 
 	// Rules whose topic does not exist, and rules reading payments' old
 	// values on update (payments has REPLICA IDENTITY DEFAULT).
@@ -307,6 +311,39 @@ func TestCheckFailingChecksNameTheirThing(t *testing.T) {
 			wants: []want{
 				{preflight.Warn, "postgres replica identity public.payments", `rule "payment-amount-corrected"`, `ALTER TABLE "public"."payments" REPLICA IDENTITY FULL;`},
 				{preflight.Warn, "postgres replica identity public.order_lines", "need_old_values", `ALTER TABLE "public"."order_lines" REPLICA IDENTITY FULL;`},
+			},
+		},
+		{
+			name: "publication for all tables",
+			edit: func(y string) string { return strings.Replace(y, "publication: chronicler", "publication: allpub", 1) },
+			wants: []want{
+				{preflight.Fail, "postgres publication allpub", "ALL TABLES", `DROP PUBLICATION "allpub";`},
+			},
+		},
+		{
+			name: "publication without every operation",
+			edit: func(y string) string { return strings.Replace(y, "publication: chronicler", "publication: insonly", 1) },
+			wants: []want{
+				{preflight.Fail, "postgres publication insonly", "does not publish every operation", `ALTER PUBLICATION "insonly" SET (publish = 'insert, update, delete, truncate');`},
+			},
+		},
+		{
+			name: "physical slot",
+			edit: func(y string) string { return strings.Replace(y, "slot: check_fail_", "slot: phys\n  # ", 1) },
+			wants: []want{
+				{preflight.Fail, "postgres slot phys", "physical slot", "pg_drop_replication_slot('phys')"},
+			},
+		},
+		{
+			name: "role without REPLICATION or SELECT",
+			args: []string{"--only", "capture"},
+			edit: func(y string) string { return strings.Replace(y, s.pg.URL(), strings.Replace(s.pg.URL(), "postgres@", "plain@", 1), 1) },
+			wants: []want{
+				{preflight.Fail, "postgres role plain", "neither REPLICATION nor superuser", `ALTER ROLE "plain" REPLICATION;`},
+				{preflight.Fail, "postgres table public.customers", "may not SELECT", `GRANT SELECT ON "public"."customers" TO "plain";`},
+				{preflight.Fail, "postgres table public.orders", "may not SELECT", `GRANT SELECT ON "public"."orders" TO "plain";`},
+				{preflight.Fail, "postgres table public.order_lines", "may not SELECT", `GRANT SELECT ON "public"."order_lines" TO "plain";`},
+				{preflight.Fail, "postgres table public.payments", "may not SELECT", `GRANT SELECT ON "public"."payments" TO "plain";`},
 			},
 		},
 		{
