@@ -337,7 +337,9 @@ CREATE ROLE plain LOGIN;`)
 		{
 			name: "role without REPLICATION or SELECT",
 			args: []string{"--only", "capture"},
-			edit: func(y string) string { return strings.Replace(y, s.pg.URL(), strings.Replace(s.pg.URL(), "postgres@", "plain@", 1), 1) },
+			edit: func(y string) string {
+				return strings.Replace(y, s.pg.URL(), strings.Replace(s.pg.URL(), "postgres@", "plain@", 1), 1)
+			},
 			wants: []want{
 				{preflight.Fail, "postgres role plain", "neither REPLICATION nor superuser", `ALTER ROLE "plain" REPLICATION;`},
 				{preflight.Fail, "postgres table public.customers", "may not SELECT", `GRANT SELECT ON "public"."customers" TO "plain";`},
