@@ -24,7 +24,7 @@ type Check struct {
 	Name   string `json:"name"`
 	Status Status `json:"status"`
 	Found  string `json:"found"`
-	Fix    string `json:"fix,omitempty"`
+	Fix    string `json:"fix"` // "" for ok
 }
 
 // Report is the result of [Run], in check order.
