@@ -29,5 +29,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newReplayCmd())
 	root.AddCommand(newDevCmd())
+	root.AddCommand(newCheckCmd())
+	root.AddCommand(newStatusCmd())
 	return root
 }

@@ -1,0 +1,72 @@
+// Package preflight holds what `chronicler check` and `chronicler status`
+// do, testable without the CLI: [Run] checks every prerequisite a
+// configuration names, [ReadStatus] reads the pipeline's positions.
+//
+// # Check
+//
+// [Run] connects to Postgres (with --only publish: not), the store, and
+// Kafka (with --only capture: not) and returns a [Report]: one [Check] per
+// prerequisite, each ok, warn or FAIL, naming what it checked (table,
+// slot, publication, topic, broker), what it found, and for warn and FAIL
+// the fix (the SQL or the setting). Postgres: reachable, version,
+// wal_level, room for a slot and a walsender, REPLICATION, each table
+// (exists, SELECT), its replica identity (updates and deletes publishable;
+// the old values that postgres.need_old_values or the rules read, found by
+// loading the rules once more per table with its identity made known), the
+// publication and the slot (the same acceptance rules as capture/postgres
+// at start), the slot's lag. Rules: loaded against the tables' columns.
+// Store: a read of $all, the server version (ServerFeatures). Kafka:
+// metadata, broker versions (ApiVersions), the rules' topics, the dead-
+// letter and checkpoint topics (a creation is validated, never done), and
+// with exactly_once a transaction begun and aborted under the throwaway id
+// chronicler-check-<pid>. Unreachable systems are Fail checks; a system
+// that does not answer within Options.Timeout is one too.
+//
+// # Status
+//
+// [ReadStatus] reads, and never writes: pg_replication_slots (with the
+// walsender's pg_stat_replication row), the last progress marker and the
+// end of $all, the capture dead-letter stream's last revision, and from
+// Kafka the publisher's checkpoint (partition 0 of the checkpoint topic,
+// key = publisher id) and the dead-letter topic's committed records, both
+// with a plain read_committed consumer: no group, no transactional id, so
+// the running publisher is not fenced (publish/kafka.New would fence it).
+// The publisher's lag is counted by reading $all after the checkpoint with
+// the publisher's subscription filter (mapping.Interest), up to
+// StatusOptions.MaxLagEvents events.
+//
+// # Secrets
+//
+// Messages name hosts, ports, databases, users, streams and topics, never
+// passwords. As a second line, every text a Check or a status error holds
+// passes through a scrubber that replaces the configuration's secrets (and
+// whole connection strings by their redacted form).
+//
+// # Not done
+//
+//   - The Kafka client options (TLS, SASL) are built here as publish builds
+//     them (publish keeps its builder unexported); the two must be kept in
+//     step.
+//   - Whether the Kafka principal may write the topics is not probed
+//     (only describe, validated creation and the transactions probe).
+//   - The HA lock (ha.enabled) is not checked or reported.
+//   - lag_seconds from the progress marker's age over-states the lag when
+//     the database was idle before the pending changes.
+//
+// # Concurrency
+//
+// Run and ReadStatus are blocking calls; each owns the clients it opens and
+// closes them before returning, except a store client stuck in discovery
+// (the official client does not honour contexts there), which is closed
+// in the background.
+//
+// # Example
+//
+//	rep := preflight.Run(ctx, cfg, preflight.Options{Capture: true, Publish: true})
+//	for _, c := range rep.Checks {
+//		fmt.Println(c.Status, c.Name, c.Found, c.Fix)
+//	}
+//	if !rep.OK {
+//		os.Exit(1)
+//	}
+package preflight

@@ -1,0 +1,45 @@
+package preflight
+
+import (
+	"testing"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/chronicler-dev/chronicler/mapping"
+)
+
+// TestInterestFilter: the lag count's filter selects what the publisher's
+// subscription delivers, for each shape of interest.
+func TestInterestFilter(t *testing.T) {
+	ev := func(stream, typ string) *esdb.RecordedEvent {
+		return &esdb.RecordedEvent{StreamID: stream, EventType: typ}
+	}
+	events := []*esdb.RecordedEvent{
+		ev("customer-1", "CustomerRegistered"), // 0
+		ev("order-7", "OrderInserted"),         // 1
+		ev("chronicler-progress-s", "ChroniclerProgress"),
+		ev("$et-X", "$>"), // 3: system
+		ev("customers-9", "Other"),
+	}
+	cases := []struct {
+		name string
+		in   mapping.Interest
+		want []bool
+	}{
+		{"types", mapping.Interest{Types: []string{"CustomerRegistered"}}, []bool{true, false, false, false, false}},
+		{"categories", mapping.Interest{Categories: []string{"customer"}}, []bool{true, false, false, false, false}},
+		{"transactional", mapping.Interest{Types: []string{"OrderInserted"}, Transactional: true}, []bool{true, true, true, false, true}},
+		{"all", mapping.Interest{All: true}, []bool{true, true, true, false, true}},
+		{"types and categories", mapping.Interest{Types: []string{"X"}, Categories: []string{"order"}}, []bool{true, true, true, false, true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := interestFilter(tc.in)
+			for i, e := range events {
+				if got := f(e); got != tc.want[i] {
+					t.Errorf("%s/%s: %v, want %v", e.StreamID, e.EventType, got, tc.want[i])
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,190 @@
+package preflight
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+)
+
+// StatusReport is what [ReadStatus] read. Its JSON field names are stable (the
+// `chronicler status --json` contract). A section that could not be read
+// is null (or partly filled) and its error is in Errors.
+type StatusReport struct {
+	Slot        *SlotStatus       `json:"slot"`
+	Store       *StoreStatus      `json:"store"`
+	Publisher   *PublisherStatus  `json:"publisher"` // null when kafka.brokers is not set
+	DeadLetters *DeadLetterStatus `json:"dead_letters"`
+	// Errors lists, per section, what could not be read ("slot: ...").
+	Errors []string `json:"errors"`
+}
+
+// SlotStatus is the replication slot as Postgres reports it.
+type SlotStatus struct {
+	Name      string `json:"name"`
+	Exists    bool   `json:"exists"`
+	Active    bool   `json:"active"`
+	ActivePID *int32 `json:"active_pid"`
+	WALStatus string `json:"wal_status,omitempty"`
+	// ConfirmedLSN is pg_replication_slots.confirmed_flush_lsn: every change
+	// before it is durably stored (capture confirms only then).
+	ConfirmedLSN string `json:"confirmed_flush_lsn,omitempty"`
+	// CurrentLSN is pg_current_wal_lsn() when the slot was read.
+	CurrentLSN string `json:"current_wal_lsn"`
+	// LagBytes is CurrentLSN - ConfirmedLSN: WAL written and not yet
+	// confirmed (it includes WAL of other databases and of tables not
+	// captured, which capture confirms as it passes them).
+	LagBytes *int64 `json:"lag_bytes"`
+	// LagSeconds: 0 when LagBytes is 0; else pg_stat_replication.flush_lag
+	// of the slot's walsender when it is active and reports one; else the
+	// age of the last progress marker (the time since the store last
+	// advanced), an upper bound of how long the oldest unconfirmed change
+	// has waited; null when none of these is known. LagSource says which.
+	LagSeconds *float64 `json:"lag_seconds"`
+	LagSource  string   `json:"lag_seconds_source"`
+}
+
+// The values of SlotStatus.LagSource.
+const (
+	LagCaughtUp    = "caught_up"
+	LagFlushLag    = "pg_stat_replication.flush_lag"
+	LagMarkerAge   = "progress_marker_age"
+	LagUnknownTime = "unknown"
+)
+
+// StoreStatus is what the store holds.
+type StoreStatus struct {
+	// ProgressStream holds capture's progress markers.
+	ProgressStream string `json:"progress_stream"`
+	// DurableLSN is the last marker's durableLsn: every event of every
+	// source transaction committed at or before it is stored. "" when no
+	// marker was written yet.
+	DurableLSN string `json:"durable_lsn"`
+	// ProgressWritten is when the last marker was stored.
+	ProgressWritten *time.Time `json:"progress_written_at"`
+	// End is the $all position of the last event in the store (any
+	// stream), null when the store is empty.
+	End *Position `json:"end_position"`
+}
+
+// Position is a $all position.
+type Position struct {
+	Commit  uint64 `json:"commit"`
+	Prepare uint64 `json:"prepare"`
+}
+
+// PublisherStatus is the publisher's checkpoint and how far it is behind.
+type PublisherStatus struct {
+	ID              string `json:"id"`
+	CheckpointTopic string `json:"checkpoint_topic"`
+	// Checkpoint is the last committed checkpoint of this publisher id,
+	// read with read_committed; null when it never committed one.
+	Checkpoint *Checkpoint `json:"checkpoint"`
+	// LagEvents counts the events after the checkpoint (after its through
+	// position) that the publisher's subscription delivers (the rules'
+	// interest, as publish filters $all; system events never), up to
+	// MaxLagEvents; LagEventsCapped says the count stopped there.
+	LagEvents       *int64 `json:"lag_events"`
+	LagEventsCapped bool   `json:"lag_events_capped"`
+	// LagPositions is the store's end commit position minus the
+	// checkpoint's (bytes of the store's log, not events).
+	LagPositions *uint64 `json:"lag_commit_positions"`
+}
+
+// Checkpoint is a publisher checkpoint as the checkpoint topic holds it.
+type Checkpoint struct {
+	Commit  uint64     `json:"commit"`
+	Prepare uint64     `json:"prepare"`
+	Resume  *Resume    `json:"resume"`
+	Written *time.Time `json:"written_at"`
+	Offset  int64      `json:"offset"` // of the record in the checkpoint topic's partition 0
+}
+
+// Resume is the checkpoint's re-read position (open transactions).
+type Resume struct {
+	Start   bool   `json:"start"`
+	Commit  uint64 `json:"commit"`
+	Prepare uint64 `json:"prepare"`
+}
+
+// DeadLetterStatus counts dead letters on each side.
+type DeadLetterStatus struct {
+	// CaptureStream is capture's dead-letter stream; Capture its event count
+	// (last revision + 1: every dead letter ever written unless the stream
+	// was truncated). Null when it could not be read.
+	CaptureStream string `json:"capture_stream"`
+	Capture       *int64 `json:"capture"`
+	// PublishTopic is the publisher's dead-letter topic; Publish the
+	// committed records in it (read_committed; aborted ones are not
+	// counted). Null when it could not be read or Kafka is not configured.
+	PublishTopic string `json:"publish_topic"`
+	Publish      *int64 `json:"publish"`
+}
+
+// DefaultMaxLagEvents bounds the publisher lag count.
+const DefaultMaxLagEvents = 100000
+
+// StatusOptions configure [ReadStatus].
+type StatusOptions struct {
+	// Timeout bounds the reads of each system. Default DefaultTimeout.
+	Timeout time.Duration
+	// MaxLagEvents bounds how many store events the publisher lag count
+	// reads. Default DefaultMaxLagEvents.
+	MaxLagEvents int64
+	// Now is the clock for lag_seconds. Default time.Now.
+	Now func() time.Time
+	// Logger. Default: discarded.
+	Logger *slog.Logger
+}
+
+// ReadStatus reads the pipeline's positions. It only reads: no slot is
+// created or advanced, nothing is appended to the store, and Kafka is read
+// by a plain consumer without a group and without a transactional id, so a
+// running publisher is never fenced. Sections that fail are reported in
+// Errors (the error is also returned, joined) and the others still read.
+func ReadStatus(ctx context.Context, cfg *config.Config, opts StatusOptions) (*StatusReport, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxLagEvents <= 0 {
+		opts.MaxLagEvents = DefaultMaxLagEvents
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	st := &statusReader{cfg: cfg, opts: opts, scrub: newScrubber(cfg), rep: &StatusReport{Errors: []string{}}}
+	slot := cfg.Postgres.Slot
+	dlStream := cfg.DeadLetter.Stream
+	if dlStream == "" {
+		dlStream = "chronicler-deadletter-" + slot
+	}
+	st.rep.DeadLetters = &DeadLetterStatus{CaptureStream: dlStream}
+	st.readStore(ctx, "chronicler-progress-"+slot)
+	st.readSlot(ctx)
+	if len(cfg.Kafka.Brokers) > 0 {
+		st.rep.DeadLetters.PublishTopic = cfg.DeadLetter.Topic
+		st.readPublisher(ctx)
+	}
+	return st.rep, errors.Join(st.errs...)
+}
+
+type statusReader struct {
+	cfg   *config.Config
+	opts  StatusOptions
+	scrub *scrubber
+	rep   *StatusReport
+	errs  []error
+
+	marker *time.Time // the last progress marker's time, for lag_seconds
+}
+
+func (s *statusReader) fail(section string, err error) {
+	e := &SectionError{Section: section, Cause: errors.New(s.scrub.clean(err.Error()))}
+	s.errs = append(s.errs, e)
+	s.rep.Errors = append(s.rep.Errors, e.Error())
+}

@@ -1,0 +1,70 @@
+package preflight
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+)
+
+// progressData is the data of a ChroniclerProgress marker (capture's
+// Progress).
+type progressData struct {
+	Slot       string `json:"slot"`
+	DurableLSN string `json:"durableLsn"`
+}
+
+// readStore reads the last progress marker, the end of $all and the
+// capture dead-letter count.
+func (s *statusReader) readStore(ctx context.Context, progressStream string) {
+	ss := &StoreStatus{ProgressStream: progressStream}
+	s.rep.Store = ss
+	db, target, err := openStore(s.cfg)
+	if err != nil {
+		s.fail("store", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	var (
+		marker, end, dl *esdb.RecordedEvent
+	)
+	err = bounded(ctx, func(ctx context.Context) error {
+		var err error
+		if marker, err = lastOf(ctx, db, progressStream); err != nil {
+			return fmt.Errorf("reading %s: %w", progressStream, err)
+		}
+		if end, err = lastAll(ctx, db); err != nil {
+			return fmt.Errorf("reading $all backwards: %w", err)
+		}
+		if dl, err = lastOf(ctx, db, s.rep.DeadLetters.CaptureStream); err != nil {
+			return fmt.Errorf("reading %s: %w", s.rep.DeadLetters.CaptureStream, err)
+		}
+		return nil
+	})
+	if err != nil {
+		go db.Close() // may block while the client discovers
+		s.fail("store", fmt.Errorf("%s: %w", target, err))
+		return
+	}
+	defer db.Close()
+	if marker != nil {
+		var p progressData
+		if err := json.Unmarshal(marker.Data, &p); err != nil {
+			s.fail("store", fmt.Errorf("progress marker %d in %s is not JSON: %w", marker.EventNumber, progressStream, err))
+		} else {
+			ss.DurableLSN = p.DurableLSN
+			at := marker.CreatedDate.UTC()
+			ss.ProgressWritten, s.marker = &at, &at
+		}
+	}
+	if end != nil {
+		ss.End = &Position{Commit: end.Position.Commit, Prepare: end.Position.Prepare}
+	}
+	n := int64(0)
+	if dl != nil {
+		n = int64(dl.EventNumber) + 1
+	}
+	s.rep.DeadLetters.Capture = &n
+}
