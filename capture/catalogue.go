@@ -18,7 +18,7 @@ func Catalogue(cat map[string][]postgres.Column) mapping.Catalogue {
 	for table, cols := range cat {
 		t := mapping.Table{}
 		for _, c := range cols {
-			t.Columns = append(t.Columns, mapping.Column{Name: c.Name, Type: typeName(c.Type)})
+			t.Columns = append(t.Columns, mapping.Column{Name: c.Name, Type: typeName(c.Type), NotNull: c.NotNull || c.Key})
 			if c.Key {
 				t.Key = append(t.Key, c.Name)
 			}

@@ -11,7 +11,11 @@ import (
 func typesMapFor(t Table) types.Map {
 	m := make(types.Map, len(t.Columns))
 	for _, c := range t.Columns {
-		m[c.Name] = pgType(c.Type)
+		if c.NotNull {
+			m[c.Name] = pgType(c.Type)
+		} else {
+			m[c.Name] = types.Any // NULL is nil: no static type holds it
+		}
 	}
 	return m
 }

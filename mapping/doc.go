@@ -96,8 +96,9 @@
 // With [Options.Catalogue] (capture fills it from the database), every new.x
 // and old.x is checked against the columns of every table the rule matches (a
 // typo is a load error with a "did you mean"), an exact-table rule is
-// type-checked with the column types ("c" + new.id is an error for an int8
-// id), a table missing from the database is an error, and old.x of a non-key
+// type-checked with the types of its NOT NULL columns ("c" + new.id is an
+// error for an int8 id; nullable columns are typed any, since NULL is nil and
+// a typed comparison would fail on it at run time), a table missing from the database is an error, and old.x of a non-key
 // column on update is an error when the table's replica identity is known and
 // not FULL. Without a catalogue (`chronicler rules check`) columns are not
 // checked and have type any.

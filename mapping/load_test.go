@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -67,11 +69,11 @@ func TestLoadBrokenReportsEverything(t *testing.T) {
 
 var shopCatalogue = Catalogue{
 	"public.customers": {
-		Columns:         []Column{{"id", "int8"}, {"email", "text"}, {"full_name", "text"}, {"phone", "text"}},
+		Columns:         []Column{{"id", "int8", true}, {"email", "text", true}, {"full_name", "text", true}, {"phone", "text", false}},
 		ReplicaIdentity: "full", Key: []string{"id"},
 	},
 	"public.orders": {
-		Columns:         []Column{{"id", "int8"}, {"customer_id", "int8"}, {"status", "text"}, {"total_cents", "int8"}},
+		Columns:         []Column{{"id", "int8", true}, {"customer_id", "int8", true}, {"status", "text", true}, {"total_cents", "int8", true}},
 		ReplicaIdentity: "default", Key: []string{"id"},
 	},
 }
@@ -116,6 +118,43 @@ func TestLoadChecksColumns(t *testing.T) {
 		if p.Rule == "typo" && !strings.Contains(p.Hint, "did you mean new.email") {
 			t.Errorf("typo hint %q does not suggest the column", p.Hint)
 		}
+	}
+}
+
+// TestNullableColumnsCompareWithNull: a nullable column is typed any, so a
+// comparison with a NULL (nil) value evaluates instead of failing at run
+// time; a NOT NULL column keeps its type and its type errors at load.
+func TestNullableColumnsCompareWithNull(t *testing.T) {
+	src := `capture:
+  - name: phone-changed
+    table: public.customers
+    on: [update]
+    when: old.phone != new.phone
+    stream: {category: customer, id: new.id}
+    type: CustomerPhoneChanged
+    data: {phone: new.phone}
+`
+	rs, err := LoadBytes("phone.yaml", []byte(src), Options{Catalogue: shopCatalogue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		old, new any
+		want     int
+	}{{nil, "+1 555", 1}, {"+1 555", nil, 1}, {nil, nil, 0}, {"+1 555", "+1 555", 0}} {
+		c := change.Change{Op: change.OpUpdate, Schema: "public", Table: "customers",
+			Old: map[string]any{"id": int64(7), "phone": tc.old}, New: map[string]any{"id": int64(7), "phone": tc.new}}
+		evs, err := rs.Capture(&c, nil)
+		if err != nil {
+			t.Fatalf("old %v new %v: %v", tc.old, tc.new, err)
+		}
+		if len(evs) != tc.want {
+			t.Errorf("old %v new %v: %d events, want %d", tc.old, tc.new, len(evs), tc.want)
+		}
+	}
+	bad := strings.Replace(src, "old.phone != new.phone", "new.email + 1 > 0", 1)
+	if _, err := LoadBytes("phone.yaml", []byte(bad), Options{Catalogue: shopCatalogue}); err == nil {
+		t.Fatal("a type error on a NOT NULL column was accepted")
 	}
 }
 

@@ -71,6 +71,10 @@ type Integration struct {
 type Column struct {
 	Name string
 	Type string // Postgres type name as in pg_type.typname: int4, text, timestamptz, _int4 (array)...
+	// NotNull is true for NOT NULL columns. A nullable column is typed any in
+	// expressions: typing it by its Postgres type would compile comparisons
+	// and operators that fail at run time on NULL (nil).
+	NotNull bool
 }
 
 // Table describes one table of the source database.
