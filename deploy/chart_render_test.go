@@ -1,0 +1,123 @@
+package deploy
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the chart golden files (testdata/golden) from the current render")
+
+// TestChartRendersStrictly renders the chart with its default values and
+// with every ci/*-values.yaml, and decodes every manifest strictly into its
+// Kubernetes API type, so a misspelled or unknown field fails. It also checks
+// which kinds each mode renders.
+func TestChartRendersStrictly(t *testing.T) {
+	ch := loadChart(t)
+	cases := map[string]string{"default": ""}
+	for name, f := range ciValues(t) {
+		cases[name] = f
+	}
+	for _, want := range []string{"standalone", "sidecar", "env-secrets"} {
+		if _, ok := cases[want]; !ok {
+			t.Errorf("no ci/%s-values.yaml", want)
+		}
+	}
+	for name, file := range cases {
+		t.Run(name, func(t *testing.T) {
+			var vals map[string]any
+			if file != "" {
+				vals = readValues(t, file)
+			}
+			r := render(t, ch, vals)
+			o := decodeStrict(t, r)
+			if r.notes == "" {
+				t.Error("NOTES.txt rendered empty")
+			}
+			sidecar := name == "sidecar"
+			wantDeployments, wantServices, wantPDBs := 1, 1, 1
+			if sidecar {
+				wantDeployments, wantServices, wantPDBs = 0, 0, 0
+			}
+			if len(o.deployments) != wantDeployments || len(o.services) != wantServices || len(o.pdbs) != wantPDBs {
+				t.Errorf("%d Deployments, %d Services, %d PDBs; want %d, %d, %d",
+					len(o.deployments), len(o.services), len(o.pdbs), wantDeployments, wantServices, wantPDBs)
+			}
+			// The config ConfigMap always; the rules ConfigMap unless an existing one is named.
+			wantCMs := 2
+			if v := readValuesOrEmpty(t, file); v.rulesExisting != "" {
+				wantCMs = 1
+			}
+			if len(o.configMaps) != wantCMs {
+				t.Errorf("%d ConfigMaps; want %d", len(o.configMaps), wantCMs)
+			}
+			t.Logf("figure: chart render %s: %d manifests", name, len(r.manifests))
+		})
+	}
+}
+
+// readValuesOrEmpty returns the few values the tests branch on.
+func readValuesOrEmpty(t *testing.T, file string) (v struct{ rulesExisting string }) {
+	t.Helper()
+	if file == "" {
+		return v
+	}
+	vals := readValues(t, file)
+	if rules, ok := vals["rules"].(map[string]any); ok {
+		v.rulesExisting, _ = rules["existingConfigMap"].(string)
+	}
+	return v
+}
+
+// TestChartGolden compares the default render (every manifest and NOTES.txt)
+// with testdata/golden/default.yaml. After an intended change:
+//
+//	go test -run TestChartGolden -update
+func TestChartGolden(t *testing.T) {
+	r := render(t, loadChart(t), nil)
+	var b strings.Builder
+	for _, name := range r.names() {
+		b.WriteString("# Source: " + name + "\n---\n" + strings.TrimSpace(r.manifests[name]) + "\n")
+	}
+	b.WriteString("# Source: NOTES.txt\n---\n" + strings.TrimSpace(r.notes) + "\n")
+	golden := filepath.Join("testdata", "golden", "default.yaml")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", golden)
+	}
+	want := string(mustRead(t, golden))
+	if got := b.String(); got != want {
+		t.Errorf("the default render differs from %s (run with -update if intended):\n%s", golden, lineDiff(want, got))
+	}
+}
+
+// lineDiff shows the first differing lines of want and got, with context.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			lo := max(0, i-3)
+			var b strings.Builder
+			for j := lo; j < i; j++ {
+				b.WriteString("  " + w[j] + "\n")
+			}
+			b.WriteString("- " + wl + "\n+ " + gl + "\n")
+			return b.String()
+		}
+	}
+	return ""
+}
