@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 var update = flag.Bool("update", false, "rewrite the chart golden files (testdata/golden) from the current render")
@@ -120,4 +122,39 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return ""
+}
+
+// TestChartServiceMonitor: with serviceMonitor.enabled (ci/standalone) the
+// ServiceMonitor selects the chart's Service and scrapes its http port at
+// /metrics; by default none is rendered (the CRD may be missing).
+func TestChartServiceMonitor(t *testing.T) {
+	ch := loadChart(t)
+	if o := decodeStrict(t, render(t, ch, nil)); len(o.serviceMonitors) != 0 {
+		t.Errorf("%d ServiceMonitors by default; want none", len(o.serviceMonitors))
+	}
+	o := decodeStrict(t, render(t, ch, readValues(t, ciValues(t)["standalone"])))
+	if len(o.serviceMonitors) != 1 || len(o.services) != 1 {
+		t.Fatalf("%d ServiceMonitors, %d Services; want 1 and 1", len(o.serviceMonitors), len(o.services))
+	}
+	sm, svc := o.serviceMonitors[0], o.services[0]
+	sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+	if len(sel) == 0 {
+		t.Fatal("the ServiceMonitor has no selector")
+	}
+	for k, v := range sel {
+		if svc.Labels[k] != v {
+			t.Errorf("the ServiceMonitor selects %s=%s; the Service has %q", k, v, svc.Labels[k])
+		}
+	}
+	if sm.GetLabels()["release"] != "prometheus" {
+		t.Errorf("ServiceMonitor labels %v; want serviceMonitor.labels (release: prometheus)", sm.GetLabels())
+	}
+	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	if len(eps) != 1 {
+		t.Fatalf("%d endpoints; want 1", len(eps))
+	}
+	ep, _ := eps[0].(map[string]any)
+	if ep["port"] != svc.Spec.Ports[0].Name || ep["path"] != "/metrics" {
+		t.Errorf("endpoint %v; want port %q path /metrics", ep, svc.Spec.Ports[0].Name)
+	}
 }

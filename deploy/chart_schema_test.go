@@ -125,3 +125,35 @@ func describe(errs []*jsonschema.ValidationError) string {
 	}
 	return b.String()
 }
+
+// TestChartRefusesInconsistentValues: combinations the schema cannot express
+// fail the render (the install) with a message naming the values to fix.
+// Helm returns template failures as plain errors, so the test checks that
+// the message names the value.
+func TestChartRefusesInconsistentValues(t *testing.T) {
+	ch := loadChart(t)
+	cases := []struct {
+		name  string
+		vals  map[string]any
+		names string
+	}{
+		{"tls secret without keys", map[string]any{"secrets": map[string]any{"kafkaTls": map[string]any{"existingSecret": "ca", "caKey": ""}}}, "secrets.kafkaTls.existingSecret"},
+		{"client cert without key", map[string]any{"secrets": map[string]any{"kafkaTls": map[string]any{"existingSecret": "ca", "certKey": "tls.crt"}}}, "secrets.kafkaTls"},
+		{"sasl secret without keys", map[string]any{"secrets": map[string]any{"kafkaSasl": map[string]any{"existingSecret": "u", "passwordKey": ""}}}, "secrets.kafkaSasl.existingSecret"},
+		{"rules twice", map[string]any{"rules": map[string]any{"existingConfigMap": "r", "files": map[string]any{"a.yaml": "capture: []"}}}, "rules.existingConfigMap"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := validateSchema(t, ch, c.vals); err != nil {
+				t.Fatalf("the schema refused it (%v); this case is about the render checks", err)
+			}
+			_, err := tryRender(ch, c.vals)
+			if err == nil {
+				t.Fatal("rendered; want the render refused")
+			}
+			if !strings.Contains(err.Error(), c.names) {
+				t.Errorf("error %q does not name %s", err, c.names)
+			}
+		})
+	}
+}
