@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -193,6 +194,12 @@ func decodeStrict(t *testing.T, r rendered) objects {
 		case "PodDisruptionBudget":
 			err = strictInto(doc, &o.pdbs)
 		case "ServiceMonitor":
+			// Not in k8s.io/api: strictly against the fields of the
+			// Prometheus Operator's CRD the chart uses, then kept unstructured.
+			var sms []*serviceMonitor
+			if err = strictInto(doc, &sms); err != nil {
+				break
+			}
 			u := &unstructured.Unstructured{}
 			j, jerr := yaml.YAMLToJSON([]byte(doc))
 			if jerr == nil {
@@ -206,6 +213,29 @@ func decodeStrict(t *testing.T, r rendered) objects {
 		}
 	}
 	return o
+}
+
+// serviceMonitor is the subset of monitoring.coreos.com/v1 ServiceMonitor
+// (Prometheus Operator API: ServiceMonitorSpec, Endpoint, NamespaceSelector)
+// that the chart renders; a field the chart starts to render must be added
+// here, checked against the CRD, or the strict decoding fails.
+type serviceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector          metav1.LabelSelector `json:"selector"`
+		NamespaceSelector struct {
+			Any        bool     `json:"any,omitempty"`
+			MatchNames []string `json:"matchNames,omitempty"`
+		} `json:"namespaceSelector"`
+		Endpoints []struct {
+			Port          string `json:"port,omitempty"`
+			Path          string `json:"path,omitempty"`
+			Scheme        string `json:"scheme,omitempty"`
+			Interval      string `json:"interval,omitempty"`
+			ScrapeTimeout string `json:"scrapeTimeout,omitempty"`
+		} `json:"endpoints"`
+	} `json:"spec"`
 }
 
 // strictInto decodes doc strictly into a new T appended to list.
