@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -92,7 +93,13 @@ func TestDockerfileBuildsStaticBinary(t *testing.T) {
 	if run == "" {
 		t.Fatal("the Dockerfile has no RUN line with go build")
 	}
-	words, err := shellWords(strings.ReplaceAll(run, "${VERSION}", "v0.0.0-imagecheck"))
+	// The build arguments: the version to stamp, and the target platform
+	// (BuildKit sets TARGETOS/TARGETARCH; here the machine running the test).
+	args := strings.NewReplacer("${VERSION}", "v0.0.0-imagecheck", "${TARGETOS}", runtime.GOOS, "${TARGETARCH}", runtime.GOARCH)
+	if strings.Contains(args.Replace(run), "${") {
+		t.Fatalf("RUN %s: a build argument the test does not know; add it to the replacer", run)
+	}
+	words, err := shellWords(args.Replace(run))
 	if err != nil {
 		t.Fatalf("RUN %s: %v", run, err)
 	}
