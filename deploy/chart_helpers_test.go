@@ -92,6 +92,11 @@ func tryRender(ch *chart.Chart, vals map[string]any) (rendered, error) {
 	if err := chartutil.ProcessDependenciesWithMerge(ch, vals); err != nil {
 		return rendered{}, err
 	}
+	// As `helm install` does: the chart's kubeVersion constraint must admit
+	// the cluster (here Helm's default capabilities).
+	if kv := ch.Metadata.KubeVersion; kv != "" && !chartutil.IsCompatibleRange(kv, chartutil.DefaultCapabilities.KubeVersion.String()) {
+		return rendered{}, fmt.Errorf("chart requires kubeVersion %s, which %s does not meet", kv, chartutil.DefaultCapabilities.KubeVersion.String())
+	}
 	opts := chartutil.ReleaseOptions{Name: releaseName, Namespace: releaseNS, Revision: 1, IsInstall: true}
 	rv, err := chartutil.ToRenderValues(ch, vals, opts, chartutil.DefaultCapabilities)
 	if err != nil {
