@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/json"
 	"regexp"
 	"slices"
 	"strings"
@@ -8,24 +9,6 @@ import (
 
 	"sigs.k8s.io/yaml"
 )
-
-// contractAhead are configuration keys the chart renders that the product
-// contract names (issue 9's brief: HTTP endpoints, HA, graceful shutdown,
-// rule reloading, the *_file secrets, Kafka SASL/TLS files) but that the
-// reference configuration deploy/examples/chronicler.yaml does not show yet.
-// Keys here are accepted by TestChartConfigShape and logged; once the
-// reference shows a key, it is checked against the reference like any other
-// (an entry here then does nothing, and can be deleted).
-var contractAhead = []string{
-	"http", "http.addr",
-	"ha", "ha.enabled",
-	"shutdown", "shutdown.grace",
-	"rules.reload",
-	"postgres.password_file",
-	"store.password_file",
-	"kafka", "kafka.sasl", "kafka.sasl.password_file", "kafka.sasl.token_file",
-	"kafka.tls", "kafka.tls.ca_file", "kafka.tls.cert_file", "kafka.tls.key_file",
-}
 
 // referenceKeys returns every key path of the reference configuration,
 // including the keys it documents as commented-out defaults
@@ -72,9 +55,8 @@ func keyPaths(m map[string]any, prefix string) []string {
 
 // TestChartConfigShape parses chronicler.yaml from the rendered ConfigMap
 // (default values and every ci values file) and checks that every key it
-// has exists in the reference configuration (or is a contract key the
-// reference does not show yet, logged), and that it holds no secret: no
-// password or token key, no URL with a password.
+// has exists in the reference configuration, and that it holds no secret:
+// no password or token key, no URL with a password.
 func TestChartConfigShape(t *testing.T) {
 	ref := referenceKeys(t)
 	ch := loadChart(t)
@@ -82,7 +64,6 @@ func TestChartConfigShape(t *testing.T) {
 	for name, f := range ciValues(t) {
 		cases[name] = f
 	}
-	ahead := map[string]bool{}
 	for name, file := range cases {
 		t.Run(name, func(t *testing.T) {
 			var vals map[string]any
@@ -91,23 +72,13 @@ func TestChartConfigShape(t *testing.T) {
 			}
 			cfg := renderedConfig(t, decodeStrict(t, render(t, ch, vals)))
 			for _, k := range keyPaths(cfg, "") {
-				switch {
-				case ref[k]:
-				case slices.Contains(contractAhead, k):
-					ahead[k] = true
-				default:
+				if !ref[k] {
 					t.Errorf("the chart renders config key %s, which %s does not have", k, referenceFile)
 				}
 			}
 			assertNoSecrets(t, cfg, "")
 		})
 	}
-	var names []string
-	for k := range ahead {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	t.Logf("figure: %d rendered config keys are product-contract keys not yet in %s: %s", len(names), referenceFile, strings.Join(names, " "))
 }
 
 var urlPassword = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:[^/@]*@|(^|\s)password\s*=`)
@@ -154,4 +125,46 @@ func TestChartConfigChecksumRolls(t *testing.T) {
 	if base != rules {
 		t.Errorf("checksum changed with a rule file (%q → %q); rule changes are reloaded without a restart", base, rules)
 	}
+}
+
+// TestChartSchemaMatchesReference: values.schema.json describes config with
+// exactly the keys of the reference configuration, so a misspelled key fails
+// at install time and a key the product adds to the reference fails here
+// until the schema knows it.
+func TestChartSchemaMatchesReference(t *testing.T) {
+	ref := referenceKeys(t)
+	var schema map[string]any
+	if err := json.Unmarshal(loadChart(t).Schema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := dig(schema, "properties", "config").(map[string]any)
+	if cfg == nil {
+		t.Fatal("values.schema.json has no properties.config")
+	}
+	inSchema := map[string]bool{}
+	var walk func(s map[string]any, prefix string)
+	walk = func(s map[string]any, prefix string) {
+		if s["additionalProperties"] != false {
+			t.Errorf("values.schema.json: config%s allows unknown keys (additionalProperties is not false)", strings.TrimSuffix("."+prefix, "."))
+		}
+		props, _ := s["properties"].(map[string]any)
+		for k, v := range props {
+			inSchema[prefix+k] = true
+			if sub, ok := v.(map[string]any); ok && sub["type"] == "object" {
+				walk(sub, prefix+k+".")
+			}
+		}
+	}
+	walk(cfg, "")
+	for k := range ref {
+		if !inSchema[k] {
+			t.Errorf("%s has %s; values.schema.json's config does not", referenceFile, k)
+		}
+	}
+	for k := range inSchema {
+		if !ref[k] {
+			t.Errorf("values.schema.json's config has %s; %s does not", k, referenceFile)
+		}
+	}
+	t.Logf("figure: %d configuration keys in the reference and the schema", len(ref))
 }

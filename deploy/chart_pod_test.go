@@ -288,6 +288,9 @@ func TestChartMountsFiles(t *testing.T) {
 			t.Errorf("%s: %s is not a mounted Secret key (%+v)", key, p, src)
 		}
 	}
+	if on, _ := dig(cfg, "kafka", "tls", "enabled").(bool); !on {
+		t.Error("kafka.tls.enabled is not true although secrets.kafkaTls mounts TLS material")
+	}
 	if paths, _ := dig(cfg, "rules", "paths").([]any); len(paths) != 1 || paths[0] != rulesDir {
 		t.Errorf("rules.paths %v; want [%s]", paths, rulesDir)
 	}

@@ -55,6 +55,7 @@ func TestChartSchemaRejects(t *testing.T) {
 		{"misspelled-key.yaml", "", &kind.AdditionalProperties{}, "replicaCount"},
 		{"misspelled-nested-key.yaml", "secrets/postgres", &kind.AdditionalProperties{}, "existingSecretName"},
 		{"misspelled-config-section.yaml", "config", &kind.AdditionalProperties{}, "postgress"},
+		{"misspelled-config-key.yaml", "config/postgres", &kind.AdditionalProperties{}, "tabels"},
 		{"mode-enum.yaml", "mode", &kind.Enum{}, ""},
 		{"password-in-config.yaml", "config/postgres/password", &kind.Not{}, ""},
 		{"password-in-url.yaml", "config/store/url", &kind.Not{}, ""},

@@ -89,7 +89,8 @@ tests assert the mounts against it.
 {{/*
 The configuration file: values.config, plus the keys the chart computes (these win over the
 same keys in values.config): rules.paths, http.addr, and with secrets.mountAs file the *_file
-keys of the mounted secrets. Kafka TLS files are always mounted.
+keys of the mounted secrets. Kafka TLS files are always mounted, and kafka.tls.enabled defaults
+to true with them.
 */}}
 {{- define "chronicler.configFile" -}}
 {{- $cfg := deepCopy (default (dict) .Values.config) -}}
@@ -128,6 +129,9 @@ keys of the mounted secrets. Kafka TLS files are always mounted.
 {{- end -}}
 {{- if $tls.existingSecret -}}
 {{- $t := default (dict) (get $kafka "tls") -}}
+{{- if not (hasKey $t "enabled") -}}
+{{- $_ := set $t "enabled" true -}}
+{{- end -}}
 {{- if $tls.caKey -}}
 {{- $_ := set $t "ca_file" (printf "%s/kafka-tls/ca.crt" $dir) -}}
 {{- end -}}
