@@ -143,6 +143,8 @@ func newEnvWith(t *testing.T, su setup) *env {
   on_conflict: stop
 rules:
   paths: [rules.yaml]
+http:
+  addr: ""
 log:
   level: info
 `, e.dbURL, slot, su.tables, su.pgExtra, e.store.url)
@@ -173,7 +175,7 @@ func (e *env) startChronicler() {
 		e.startOff = st.Size()
 	}
 	fmt.Fprintf(e.logf, "=== start %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(bins.chronicler, "run", "--config", e.cfg)
+	cmd := exec.Command(bins.chronicler, "run", "--config", e.cfg, "--only", "capture")
 	cmd.Stdout, cmd.Stderr = e.logf, e.logf
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
