@@ -110,7 +110,16 @@ type setup struct {
 	schema, rules string
 	tables        string // YAML list
 	pgExtra       string // more lines under postgres:, indented
+	extra         string // more top-level sections of the config
 	storeFlags    []string
+}
+
+// httpSection is extra, with the HTTP listener off unless extra has one.
+func httpSection(extra string) string {
+	if strings.Contains(extra, "http:") {
+		return extra
+	}
+	return "http:\n  addr: \"\"\n" + extra
 }
 
 // transfers is the setup of the chaos tests (accounts and history).
@@ -143,11 +152,9 @@ func newEnvWith(t *testing.T, su setup) *env {
   on_conflict: stop
 rules:
   paths: [rules.yaml]
-http:
-  addr: ""
 log:
   level: info
-`, e.dbURL, slot, su.tables, su.pgExtra, e.store.url)
+%s`, e.dbURL, slot, su.tables, su.pgExtra, e.store.url, httpSection(su.extra))
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
