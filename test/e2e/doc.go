@@ -18,6 +18,18 @@
 //	                               store, every row once, in key order
 //	TestSecondSignalExitsAtOnce    store gone, SIGTERM twice: exit 1 at once
 //	TestStartWaitsForABusySlot     another process holds the slot at start: chronicler waits
+//	TestGracefulStopUnderLoad      SIGTERM under load: exit 0, the slot confirmed past the last
+//	                               progress marker, nothing lost after a restart
+//	TestGracefulStopDuringStoreOutage  store gone, one SIGTERM: exit 1 within shutdown.grace plus
+//	                               a margin (the old hang), nothing lost after a restart
+//	TestRuleReloadInRun            rule reload in a running chronicler: a good change applies,
+//	                               a broken file is refused and counted, SIGHUP reloads
+//	TestHATakeover                 two `chronicler run` (capture + publish, real Kafka), the
+//	                               active one SIGKILLed twice under load: the standby is active
+//	                               within 15s (figure: lines), store and Kafka exactly once
+//
+// The capture tests run `chronicler run --only capture`; TestHATakeover runs
+// both parts.
 //
 // testing.Short() shrinks the workloads (not the checks).
 package e2e
