@@ -25,7 +25,7 @@ func TestSnapshotResumesAfterKill(t *testing.T) {
     data: {id: new.id, v: new.v}
 `,
 		tables:  "[public.items]",
-		pgExtra: "  snapshot: {mode: initial, chunk_rows: 500}\n",
+		extra: "snapshot: {mode: initial, chunk_rows: 500}\n",
 	})
 	db := e.store.client(t)
 	e.startChronicler()
