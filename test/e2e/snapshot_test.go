@@ -24,8 +24,8 @@ func TestSnapshotResumesAfterKill(t *testing.T) {
     type: ItemSnapshotted
     data: {id: new.id, v: new.v}
 `,
-		tables:  "[public.items]",
-		extra: "snapshot: {mode: initial, chunk_rows: 500}\n",
+		tables: "[public.items]",
+		extra:  "snapshot: {mode: initial, chunk_rows: 500}\n",
 	})
 	db := e.store.client(t)
 	e.startChronicler()
