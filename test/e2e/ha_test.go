@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -44,7 +45,8 @@ promote:
 // instance is one `chronicler run` process of the HA test.
 type instance struct {
 	name   string
-	http   string // host:port of its listener
+	http   string   // host:port of its listener
+	args   []string // more arguments of run
 	cmd    *exec.Cmd
 	exited chan error
 	log    *os.File
@@ -63,7 +65,7 @@ func freeAddr(t *testing.T) string {
 func (e *env) startInstance(in *instance, cfg string) {
 	e.t.Helper()
 	fmt.Fprintf(in.log, "=== start %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(bins.chronicler, "run", "--config", cfg)
+	cmd := exec.Command(bins.chronicler, append([]string{"run", "--config", cfg}, in.args...)...)
 	cmd.Env = append(os.Environ(), "CHRONICLER_HTTP_ADDR="+in.http)
 	cmd.Stdout, cmd.Stderr = in.log, in.log
 	if err := cmd.Start(); err != nil {
@@ -83,9 +85,13 @@ func (in *instance) kill() {
 }
 
 // readyz returns /readyz's status code and body ("" if unreachable).
-func (in *instance) readyz() (int, string) {
+func (in *instance) readyz() (int, string) { return readyz(in.http) }
+
+// readyz returns the status code and body of /readyz at addr (0, "" if
+// unreachable).
+func readyz(addr string) (int, string) {
 	c := http.Client{Timeout: time.Second}
-	res, err := c.Get("http://" + in.http + "/readyz")
+	res, err := c.Get("http://" + addr + "/readyz")
 	if err != nil {
 		return 0, ""
 	}
@@ -118,6 +124,73 @@ func (e *env) waitRole(in *instance, role string, limit time.Duration) time.Dura
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval, with a deadline
 	}
+}
+
+// newInstance prepares an instance with its own HTTP address and log.
+func (e *env) newInstance(name string, args ...string) *instance {
+	t := e.t
+	in := &instance{name: name, http: freeAddr(t), args: args}
+	f, err := os.Create(filepath.Join(e.dir, "chronicler-"+name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.log = f
+	t.Cleanup(func() {
+		in.kill()
+		f.Close()
+		if t.Failed() {
+			t.Logf("instance %s log tail:\n%s", in.name, tailFile(f.Name(), 40))
+		}
+	})
+	return in
+}
+
+// TestHALockLost: when the active instance's lock session is killed on the
+// server (as Postgres does for a partitioned or vanished host), it stops
+// all work at once and exits 1 within about 1.5 x ha.keepalive; the
+// standby takes over, and the store still matches the database.
+func TestHALockLost(t *testing.T) {
+	su := transfers()
+	su.extra = "ha:\n  keepalive: 2s\n"
+	e := newEnvWith(t, su)
+	a, b := e.newInstance("a", "--only", "capture"), e.newInstance("b", "--only", "capture")
+	e.startInstance(a, e.cfg)
+	e.waitRole(a, "active", 60*time.Second)
+	e.startInstance(b, e.cfg)
+	e.waitRole(b, "standby", 30*time.Second)
+	if err := e.workload(context.Background(), 300, 2); err != nil {
+		t.Fatal(err)
+	}
+	conn := e.conn()
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(),
+		"SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND s.application_name = 'chronicler-ha'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("terminated %d lock sessions, want 1 (the active instance's)", n)
+	}
+	began := time.Now()
+	select {
+	case err := <-a.exited:
+		a.cmd = nil
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("the instance that lost its lock exited with %v, want code 1", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the instance whose lock session was killed still runs 15s later (keepalive 2s)")
+	}
+	t.Logf("figure: lost lock noticed and process exited %s after its session was killed (ha.keepalive 2s)", time.Since(began).Round(time.Millisecond))
+	e.waitRole(b, "active", 15*time.Second)
+	t.Logf("figure: standby active %s after the lock session was killed", time.Since(began).Round(time.Millisecond))
+	if err := e.workload(context.Background(), 300, 2); err != nil {
+		t.Fatal(err)
+	}
+	e.waitCaughtUp(60 * time.Second)
+	e.verify(e.store.client(t))
+	b.kill()
 }
 
 // TestHATakeover: two `chronicler run` processes with one config; the
@@ -166,22 +239,7 @@ shutdown:
 	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	insts := []*instance{{name: "a"}, {name: "b"}}
-	for _, in := range insts {
-		in.http = freeAddr(t)
-		f, err := os.Create(filepath.Join(e.dir, "chronicler-"+in.name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.log = f
-		t.Cleanup(func() {
-			in.kill()
-			f.Close()
-			if t.Failed() {
-				t.Logf("instance %s log tail:\n%s", in.name, tailFile(f.Name(), 40))
-			}
-		})
-	}
+	insts := []*instance{e.newInstance("a"), e.newInstance("b")}
 	e.startInstance(insts[0], cfg)
 	e.waitRole(insts[0], "active", 60*time.Second)
 	e.startInstance(insts[1], cfg)

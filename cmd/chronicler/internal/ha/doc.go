@@ -55,6 +55,12 @@
 //     replication session; capture reconnects when it resumes. Use
 //     ha.keepalive and a liveness probe (/healthz) if pauses must end in a
 //     takeover.
+//   - The lock session is ended on the server (pg_terminate_backend, an
+//     idle-session timeout, a proxy): the lock is free at once and a standby
+//     may take it before the old instance notices (within 1.5K). The new
+//     one terminates the old walsender, so the old one captures nothing
+//     more; appends it still had in flight are de-duplicated as above, and
+//     its publisher is fenced. TestHALockLost (test/e2e) covers this case.
 //   - Postgres restarts or fails over: every session ends, every lock is
 //     released. The active instance's ping fails and it stops; all
 //     instances then compete again and one wins.
