@@ -27,9 +27,13 @@
 //	TestHATakeover                 two `chronicler run` (capture + publish, real Kafka), the
 //	                               active one SIGKILLed twice under load: the standby is active
 //	                               within 15s (figure: lines), store and Kafka exactly once
+//	TestHALockLost                 the active instance's lock session killed on the server: it
+//	                               exits 1, the standby takes over, nothing lost
+//	TestSplitParts                 `--only capture` and `--only publish` as two processes:
+//	                               store and Kafka exactly once
 //
-// The capture tests run `chronicler run --only capture`; TestHATakeover runs
-// both parts.
+// The capture tests run `chronicler run --only capture`; TestHATakeover and
+// TestSplitParts publish too, to a real Kafka broker (test/stack).
 //
 // testing.Short() shrinks the workloads (not the checks).
 package e2e

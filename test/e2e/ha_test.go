@@ -193,18 +193,12 @@ func TestHALockLost(t *testing.T) {
 	b.kill()
 }
 
-// TestHATakeover: two `chronicler run` processes with one config; the
-// active one is SIGKILLed under load, twice, alternating (the killed one is
-// restarted as the new standby). The standby must become active within 15s
-// of each kill, the store must match the database (every change once, in
-// order), and a read_committed consumer must see every source change's
-// integration event exactly once, in order per key.
-func TestHATakeover(t *testing.T) {
-	k := stack.StartKafka(t)
-	e := newEnv(t)
-	n := fmt.Sprintf("ha-%d", time.Now().UnixNano())
-	balances, moves := "balances-"+n, "moves-"+n
-	rules := rules + strings.NewReplacer("{{balances}}", balances, "{{moves}}", moves).Replace(haPromote)
+// writeFullConfig writes the rules (capture + promotion, topics named
+// after n) and a config running both parts against k, and returns the
+// config's path.
+func writeFullConfig(t *testing.T, e *env, k *stack.Kafka, n string) string {
+	t.Helper()
+	rules := rules + strings.NewReplacer("{{balances}}", "balances-"+n, "{{moves}}", "moves-"+n).Replace(haPromote)
 	if err := os.WriteFile(filepath.Join(e.dir, "rules.yaml"), []byte(rules), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +233,55 @@ shutdown:
 	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// TestSplitParts: `--only capture` and `--only publish` as two processes
+// of one config (each active under its own lock key) deliver every source
+// change to Kafka exactly once; a publish-only instance is ready without
+// capturing.
+func TestSplitParts(t *testing.T) {
+	k := stack.StartKafka(t)
+	e := newEnv(t)
+	n := fmt.Sprintf("split-%d", time.Now().UnixNano())
+	cfg := writeFullConfig(t, e, k, n)
+	c, p := e.newInstance("capture", "--only", "capture"), e.newInstance("publish", "--only", "publish")
+	e.startInstance(p, cfg)
+	e.waitRole(p, "active", 60*time.Second)
+	e.startInstance(c, cfg)
+	e.waitRole(c, "active", 60*time.Second)
+	if err := e.workload(context.Background(), 1000, 2); err != nil {
+		t.Fatal(err)
+	}
+	e.waitCaughtUp(60 * time.Second)
+	e.verify(e.store.client(t))
+	checkKafka(t, e, k, "balances-"+n, "moves-"+n)
+	for _, in := range []*instance{c, p} {
+		_ = in.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-in.exited:
+			in.cmd = nil
+			if err != nil {
+				t.Errorf("%s: SIGTERM: %v, want exit 0", in.name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s did not stop within 30s of SIGTERM", in.name)
+		}
+	}
+}
+
+// TestHATakeover: two `chronicler run` processes with one config; the
+// active one is SIGKILLed under load, twice, alternating (the killed one is
+// restarted as the new standby). The standby must become active within 15s
+// of each kill, the store must match the database (every change once, in
+// order), and a read_committed consumer must see every source change's
+// integration event exactly once, in order per key.
+func TestHATakeover(t *testing.T) {
+	k := stack.StartKafka(t)
+	e := newEnv(t)
+	n := fmt.Sprintf("ha-%d", time.Now().UnixNano())
+	balances, moves := "balances-"+n, "moves-"+n
+	cfg := writeFullConfig(t, e, k, n)
 	insts := []*instance{e.newInstance("a"), e.newInstance("b")}
 	e.startInstance(insts[0], cfg)
 	e.waitRole(insts[0], "active", 60*time.Second)
