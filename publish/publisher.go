@@ -144,6 +144,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 	defer p.phase.Store(int32(PhaseStopped))
 	defer p.pending.Store(0)
 	defer p.nOpen.Store(0)
+	if m := p.cfg.Metrics; m != nil {
+		defer m.LagSeconds.Set(0)
+	}
 	if rs := p.next.Swap(nil); rs != nil { // swapped before Run: nothing to drain
 		p.cfg.Rules = rs
 		p.tookSwap()
