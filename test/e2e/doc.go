@@ -36,4 +36,6 @@
 // TestSplitParts publish too, to a real Kafka broker (test/stack).
 //
 // testing.Short() shrinks the workloads (not the checks).
+// CHRONICLER_E2E_RACE=1 builds the chronicler binary with -race; every test
+// then fails if a chronicler log holds a data race report.
 package e2e

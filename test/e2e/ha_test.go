@@ -138,6 +138,7 @@ func (e *env) newInstance(name string, args ...string) *instance {
 	t.Cleanup(func() {
 		in.kill()
 		f.Close()
+		checkNoRace(t, f.Name())
 		if t.Failed() {
 			t.Logf("instance %s log tail:\n%s", in.name, tailFile(f.Name(), 40))
 		}

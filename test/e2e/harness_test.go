@@ -43,11 +43,17 @@ func TestMain(m *testing.M) {
 	bins.kurrentdb = filepath.Join(dir, "kurrentdb-server")
 	// Children are built without -race: they are what is being killed, and
 	// the race detector would slow them several times over.
+	// CHRONICLER_E2E_RACE=1 builds chronicler with -race, to look for races
+	// in the running binary (grep its logs for "DATA RACE").
 	for _, b := range []struct{ out, pkg string }{
 		{bins.chronicler, "github.com/chronicler-dev/chronicler/cmd/chronicler"},
 		{bins.kurrentdb, "github.com/chronicler-dev/chronicler/test/kurrentdb/cmd/kurrentdb-server"},
 	} {
-		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		args := []string{"build", "-o", b.out}
+		if os.Getenv("CHRONICLER_E2E_RACE") == "1" && b.out == bins.chronicler {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n", b.pkg, err)
@@ -166,6 +172,7 @@ log:
 	t.Cleanup(func() {
 		e.killChronicler()
 		f.Close()
+		checkNoRace(t, f.Name())
 		if t.Failed() {
 			t.Logf("chronicler log tail:\n%s", tailFile(f.Name(), 60))
 		}
@@ -508,6 +515,15 @@ func readAll(t *testing.T, db *esdb.Client, stream string) []storedEvent {
 			}
 		}
 		out = append(out, se)
+	}
+}
+
+// checkNoRace fails the test when a chronicler log holds a race report
+// (children built with CHRONICLER_E2E_RACE=1).
+func checkNoRace(t *testing.T, log string) {
+	if b, err := os.ReadFile(log); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
+		i := strings.Index(string(b), "WARNING: DATA RACE")
+		t.Errorf("chronicler reported a data race:\n%s", string(b[i:min(len(b), i+6000)]))
 	}
 }
 
