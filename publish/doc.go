@@ -182,7 +182,8 @@
 //     test/e2e/internal/publisher, not `chronicler run` (which wires the
 //     publisher from the config file; its HA test checks exactly-once on
 //     Kafka across takeovers).
-//   - Adding a transaction-scoped rule by SwapRules does not re-read
-//     transactions begun before the swap: it applies to transactions whose
-//     events are read after it.
+//   - Adding the first transaction-scoped rule by SwapRules (or by a
+//     restart) does not re-read transactions begun before: a transaction
+//     whose events straddle the swap is promoted from the events read
+//     after it. Replay re-derives such a rule's output from history.
 package publish
