@@ -96,30 +96,70 @@
 // store.on_conflict stop ends Run with an error wrapping a
 // *store.ConflictError that names the stream.
 //
+// # Graceful stop
+//
+// With Options.Grace > 0, the end of Run's context while the source streams
+// starts a drain instead of an immediate stop: the source stops taking new
+// transactions at the next boundary (postgres.Source.Drain; the one being
+// received is finished), the appends under way complete, the progress
+// writer stores the marker and confirms it, and once everything delivered
+// is confirmed the source is stopped, sending its last status update. Then
+// the appender and the progress writer stop and Run returns nil. If the
+// grace passes first, everything is stopped and Run returns a *GraceError
+// (what was not confirmed is delivered again on the next start). A drain
+// needs the store: during an outage the official client holds appends in
+// its discovery loop whatever their context says, so Run itself may not
+// return until the store answers; `chronicler run` therefore exits on its
+// own a few seconds after the grace. During start-up and the initial
+// snapshot, and with Grace 0, the stop is immediate, as before.
+//
+// # Rule swaps and status
+//
+// [Control] (Options.Control) exposes a running Run: Status (the source's
+// phase: starting, snapshot, streaming, draining, stopped; the lag in
+// seconds and bytes) for readiness, LoadRules (mapping.Load against the
+// captured tables' catalogue, and every table a capture rule names must be
+// captured, as at start) and SwapRules, which hands a checked set to the
+// pipeline: [Pipeline.SwapRules] takes effect at the next Begin, so a
+// transaction is always mapped by one rule set, and transactions after the
+// swap by the new one.
+//
+// Lag ([Pipeline.LagSeconds]): now minus the commit time of the oldest
+// transaction received and not yet confirmed to the source (its receipt
+// time for snapshot chunks); 0 when everything received is confirmed. In
+// bytes: the server's WAL end minus the confirmed position
+// (postgres.Source.Positions, chronicler_capture_lag_bytes).
+//
 // # Metrics
 //
 // chronicler_pipeline_changes_total{result=mapped|unmatched|deadlettered},
-// _events_captured_total, _events_stored_total (the appender's acknowledged
-// new events), _deadletters_total{reason=rule|too_large},
-// _durable_lsn_bytes, _progress_lsn_bytes, _progress_errors_total; and
-// capture/postgres's chronicler_capture_* metrics. They count deliveries: a
-// transaction re-delivered after a restart is counted again.
+// _events_captured_total, _rule_events_total{rule}, _events_stored_total
+// (the appender's acknowledged new events),
+// _deadletters_total{reason=rule|too_large}, _durable_lsn_bytes,
+// _progress_lsn_bytes, _progress_errors_total, _lag_seconds, and the
+// histograms _transaction_events (events per source transaction),
+// _confirm_seconds (receipt to confirmation) and _progress_write_seconds;
+// and capture/postgres's chronicler_capture_* metrics. They count
+// deliveries: a transaction re-delivered after a restart is counted again.
 //
 // # Concurrency
 //
 // The Sink methods are called from the source's one goroutine; Durable from
-// the appender's goroutines; Run owns the progress writer. Stats may be
+// the appender's goroutines; Run owns the progress writer. Stats,
+// SwapRules, LagSeconds, Committed, Acked and every Control method may be
 // called from anywhere.
 //
 // # Not done yet
 //
-//   - CHRONICLER_* environment overrides of the config.
 //   - Replica identity is not passed to the mapping's catalogue (Source.Catalog
 //     does not report it), so old.x of non-key columns is not checked at load.
 //   - While the store is unreachable, the official client blocks calls in
-//     discovery without honouring their context, so a graceful stop waits
-//     for the store (a second signal exits at once).
-//   - Publishing (Kafka) is not wired into Run.
+//     discovery without honouring their context, so Run may not return
+//     after a *GraceError until the store answers (the command exits
+//     anyway; see Graceful stop).
+//   - A rule reload cannot add tables: postgres.tables (the publication)
+//     is read at start; a rule naming a table not captured is refused.
+//   - Publishing (Kafka) is wired by `chronicler run`, not by Run.
 //
 // # Example
 //

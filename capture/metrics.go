@@ -14,9 +14,14 @@ type metrics struct {
 	durableLSN   prometheus.Gauge
 	progressLSN  prometheus.Gauge
 	progressErrs prometheus.Counter
+
+	ruleEvents     *prometheus.CounterVec // rule
+	txEvents       prometheus.Histogram   // events per source transaction
+	confirmLatency prometheus.Histogram   // receipt to confirmation
+	progressWrite  prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, stored func() float64) *metrics {
+func newMetrics(reg prometheus.Registerer, stored func() float64, lagSeconds func() float64) *metrics {
 	m := &metrics{
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chronicler_pipeline_changes_total",
@@ -42,6 +47,25 @@ func newMetrics(reg prometheus.Registerer, stored func() float64) *metrics {
 			Name: "chronicler_pipeline_progress_errors_total",
 			Help: "Failed progress-marker appends (retried).",
 		}),
+		ruleEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chronicler_pipeline_rule_events_total",
+			Help: "Low-level events handed to the store appender, by capture rule.",
+		}, []string{"rule"}),
+		txEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "chronicler_pipeline_transaction_events",
+			Help:    "Low-level events per source transaction.",
+			Buckets: []float64{0, 1, 2, 5, 10, 20, 50, 100, 500, 1000, 10000},
+		}),
+		confirmLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "chronicler_pipeline_confirm_seconds",
+			Help:    "Time from a transaction's receipt to its confirmation to Postgres (stored, progress marker written).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
+		}),
+		progressWrite: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "chronicler_pipeline_progress_write_seconds",
+			Help:    "Duration of progress-marker appends.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
+		}),
 	}
 	for _, r := range []string{"mapped", "unmatched", "deadlettered"} {
 		m.changes.WithLabelValues(r)
@@ -50,7 +74,14 @@ func newMetrics(reg prometheus.Registerer, stored func() float64) *metrics {
 		m.deadLetters.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.changes, m.events, m.deadLetters, m.durableLSN, m.progressLSN, m.progressErrs)
+		reg.MustRegister(m.changes, m.events, m.deadLetters, m.durableLSN, m.progressLSN, m.progressErrs,
+			m.ruleEvents, m.txEvents, m.confirmLatency, m.progressWrite)
+		if lagSeconds != nil {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "chronicler_pipeline_lag_seconds",
+				Help: "Capture lag: now minus the commit time of the oldest transaction received and not yet confirmed to Postgres; 0 when all is confirmed.",
+			}, lagSeconds))
+		}
 		if stored != nil {
 			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "chronicler_pipeline_events_stored_total",

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
@@ -42,6 +44,18 @@ type Pipeline struct {
 	durable atomic.Uint64 // highest durable LSN reported
 	wake    chan struct{} // progress writer wake-up, capacity 1
 
+	// rules is the set Change uses, owned by the source goroutine; next is a
+	// set waiting for the next transaction boundary (SwapRules).
+	rules     *mapping.RuleSet
+	next      atomic.Pointer[mapping.RuleSet]
+	swapped   chan struct{} // closed and replaced when a swap takes effect
+	swappedMu sync.Mutex
+
+	committed atomic.Uint64 // highest commit LSN handed to Commit
+	acked     atomic.Uint64 // highest LSN confirmed to the source (Ack)
+	lag       lagQueue
+	txEvents  int // events of the open transaction
+
 	mapped, unmatched, deadLettered, events atomic.Int64
 }
 
@@ -77,13 +91,16 @@ func NewPipeline(cfg Config, app Appender, db *esdb.Client, stored func() int64)
 	if stored != nil {
 		storedF = func() float64 { return float64(stored()) }
 	}
-	return &Pipeline{
-		cfg:  cfg,
-		app:  app,
-		db:   db,
-		m:    newMetrics(cfg.Registerer, storedF),
-		wake: make(chan struct{}, 1),
-	}, nil
+	p := &Pipeline{
+		cfg:     cfg,
+		app:     app,
+		db:      db,
+		wake:    make(chan struct{}, 1),
+		rules:   cfg.Rules,
+		swapped: make(chan struct{}),
+	}
+	p.m = newMetrics(cfg.Registerer, storedF, p.LagSeconds)
+	return p, nil
 }
 
 // Stats returns the counters.
@@ -91,11 +108,63 @@ func (p *Pipeline) Stats() Stats {
 	return Stats{Mapped: p.mapped.Load(), Unmatched: p.unmatched.Load(), DeadLettered: p.deadLettered.Load(), Events: p.events.Load()}
 }
 
-// Begin implements postgres.Sink.
-func (p *Pipeline) Begin(_ context.Context, tx change.Tx) error { return p.app.Begin(tx) }
+// Begin implements postgres.Sink. A rule set given to SwapRules takes
+// effect here, at a transaction boundary.
+func (p *Pipeline) Begin(_ context.Context, tx change.Tx) error {
+	if rs := p.next.Swap(nil); rs != nil {
+		p.rules = rs
+		p.cfg.Logger.Info("capture rules swapped; they apply from this transaction on", "commit_lsn", tx.CommitLSN.String(), "files", len(rs.Files()), "capture_rules", len(rs.CaptureRules()))
+		p.swappedMu.Lock()
+		close(p.swapped)
+		p.swapped = make(chan struct{})
+		p.swappedMu.Unlock()
+	}
+	p.txEvents = 0
+	return p.app.Begin(tx)
+}
 
 // Commit implements postgres.Sink.
-func (p *Pipeline) Commit(_ context.Context, tx change.Tx) error { return p.app.Commit(tx) }
+func (p *Pipeline) Commit(_ context.Context, tx change.Tx) error {
+	if err := p.app.Commit(tx); err != nil {
+		return err
+	}
+	p.m.txEvents.Observe(float64(p.txEvents))
+	p.lag.push(tx, time.Now())
+	for {
+		cur := p.committed.Load()
+		if uint64(tx.CommitLSN) <= cur || p.committed.CompareAndSwap(cur, uint64(tx.CommitLSN)) {
+			break
+		}
+	}
+	return nil
+}
+
+// SwapRules makes rs the capture rule set from the next transaction on
+// (transactions already begun finish with the old set). rs must have been
+// checked as at start ([Control.LoadRules]). The returned channel is closed
+// once the swap took effect. Safe for concurrent use; a later call before
+// the swap replaces rs.
+func (p *Pipeline) SwapRules(rs *mapping.RuleSet) <-chan struct{} {
+	p.swappedMu.Lock()
+	ch := p.swapped
+	p.swappedMu.Unlock()
+	p.next.Store(rs)
+	return ch
+}
+
+// Committed is the highest commit LSN handed to Commit.
+func (p *Pipeline) Committed() change.LSN { return change.LSN(p.committed.Load()) }
+
+// Acked is the highest LSN confirmed to the source (after its progress
+// marker was stored).
+func (p *Pipeline) Acked() change.LSN { return change.LSN(p.acked.Load()) }
+
+// LagSeconds is the capture lag: the age of the oldest transaction received
+// and not yet confirmed, measured from its commit time (from its receipt
+// for snapshot chunks, which have none); 0 when everything received is
+// confirmed. Commit times come from the database server's clock, so a
+// clock skew between it and this host shifts the figure.
+func (p *Pipeline) LagSeconds() float64 { return p.lag.age(time.Now()).Seconds() }
 
 // Abort implements postgres.Sink.
 func (p *Pipeline) Abort(_ context.Context, tx change.Tx) error { return p.app.Abort(tx) }
@@ -103,7 +172,7 @@ func (p *Pipeline) Abort(_ context.Context, tx change.Tx) error { return p.app.A
 // Change implements postgres.Sink: rules, then appender; failures to the
 // dead-letter stream (or a *StopError under OnErrorStop).
 func (p *Pipeline) Change(ctx context.Context, ch *change.Change) error {
-	out, err := p.cfg.Rules.Capture(ch, p.buf[:0])
+	out, err := p.rules.Capture(ch, p.buf[:0])
 	p.buf = out
 	var failed mapping.EvalErrors
 	if err != nil && !errors.As(err, &failed) {
@@ -132,6 +201,8 @@ func (p *Pipeline) Change(ctx context.Context, ch *change.Change) error {
 		}
 		p.events.Add(1)
 		p.m.events.Inc()
+		p.m.ruleEvents.WithLabelValues(e.Rule).Inc()
+		p.txEvents++
 	}
 	for _, f := range failed {
 		if err := p.deadLetter(ctx, ch, &dl, f.Rule, f.Field, reasonRule, f); err != nil {

@@ -73,6 +73,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		// Also when the LSN did not grow: transactions sharing a commit LSN
 		// (snapshot chunks) are each confirmed after they became durable.
 		p.cfg.Ack(change.LSN(lsn))
+		p.confirmed(change.LSN(lsn))
 	}
 }
 
@@ -80,6 +81,7 @@ func (p *Pipeline) writeProgress(ctx context.Context, lsn change.LSN) error {
 	data, _ := json.Marshal(Progress{Slot: p.cfg.Slot, DurableLSN: lsn.String()})
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	defer func(t0 time.Time) { p.m.progressWrite.Observe(time.Since(t0).Seconds()) }(time.Now())
 	_, err := p.db.AppendToStream(ctx, p.cfg.ProgressStream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, esdb.EventData{
 		// A random id: a deterministic one would make the server drop, as an
 		// idempotent retry, the marker for an LSN a killed run had already

@@ -17,7 +17,6 @@ import (
 	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/store"
-	"github.com/chronicler-dev/chronicler/mapping"
 )
 
 // slotWait bounds how long Run waits for a slot held by another process.
@@ -45,6 +44,17 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// Control, when set, is attached to this Run: status and rule reloads.
+	Control *Control
+	// Grace bounds a graceful stop. When ctx ends while the source streams,
+	// Run stops taking new transactions (the one being received is taken to
+	// its commit), lets the appends under way finish, writes the progress
+	// marker, confirms the durable position to Postgres, and returns nil; if
+	// that takes longer than Grace it stops everything and returns a
+	// *GraceError (what was not confirmed is delivered again on the next
+	// start). During start-up and the initial snapshot, and with Grace 0
+	// (the default), ctx's end stops everything at once.
+	Grace time.Duration
 }
 
 // Run wires the source, the rules, the appender and the pipeline and runs
@@ -108,7 +118,8 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return fmt.Errorf("reading the captured tables' columns: %w", err)
 	}
-	rules, err := mapping.Load(opts.RulePaths, mapping.Options{Catalogue: Catalogue(cat)})
+	mcat := Catalogue(cat)
+	rules, err := loadRules(opts.RulePaths, mcat)
 	if err != nil {
 		return err
 	}
@@ -141,32 +152,58 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The parts run on contexts of their own: ctx's end starts a graceful
+	// drain (Options.Grace), which stops the source first and the appender
+	// and progress writer last.
+	partsCtx, cancelParts := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelParts()
+	srcCtx, cancelSrc := context.WithCancel(partsCtx)
+	defer cancelSrc()
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		first   error
+		once    sync.Once
+		ended   = make(chan struct{}) // closed when any part returned
+		srcDone = make(chan struct{})
 	)
 	fail := func(part string, err error) {
 		mu.Lock()
-		defer mu.Unlock()
 		if err != nil && first == nil {
 			first = fmt.Errorf("%s: %w", part, err)
 		}
-		cancel()
+		mu.Unlock()
+		once.Do(func() { close(ended) })
 	}
 	wg.Add(3)
-	go func() { defer wg.Done(); fail("store", app.Run(ctx)) }()
-	go func() { defer wg.Done(); fail("progress", pipe.Run(ctx)) }()
-	go func() { defer wg.Done(); fail("capture", runSource(ctx, src, pgCfg, pipe, &cur, log)) }()
+	go func() { defer wg.Done(); fail("store", app.Run(partsCtx)) }()
+	go func() { defer wg.Done(); fail("progress", pipe.Run(partsCtx)) }()
+	go func() {
+		defer wg.Done()
+		defer close(srcDone)
+		fail("capture", runSource(srcCtx, src, pgCfg, pipe, &cur, log))
+	}()
+	if opts.Control != nil {
+		opts.Control.attach(pipe, &cur, mcat)
+		defer opts.Control.detach()
+	}
 	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", pipe.cfg.DeadLetterStream, "progress_stream", pipe.cfg.ProgressStream)
+	var graceErr error
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		graceErr = drain(&cur, pipe, opts.Grace, ended, srcDone, cancelSrc, log)
+	}
+	cancelParts()
 	wg.Wait()
 	// The appender's ErrClosed after a cancel is not a failure of its own.
 	if errors.Is(first, store.ErrClosed) || errors.Is(first, context.Canceled) {
 		mu.Lock()
 		first = nil
 		mu.Unlock()
+	}
+	if first == nil {
+		first = graceErr
 	}
 	st := pipe.Stats()
 	log.Info("capture stopped", "durable_lsn", app.Durable().String(), "mapped", st.Mapped, "unmatched", st.Unmatched, "deadlettered", st.DeadLettered, "err", first)

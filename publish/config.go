@@ -49,6 +49,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, receives counters. Default: none.
 	Metrics *Metrics
+	// Grace, when > 0, makes Run commit the open batch (the events handled
+	// so far) when ctx ends, within Grace; a batch not committed by then is
+	// left (re-derived by the next run) and Run returns a *GraceError.
+	// Default 0: the open batch is left at once.
+	Grace time.Duration
 
 	// beforeEnd, when set (tests, see kafka.Config.BeforeEnd), runs inside
 	// each transaction before its commit; errSimulatedCrash from it makes
@@ -69,6 +74,9 @@ func (c *Config) validate() error {
 	errs = append(errs, c.Kafka.validate("kafka")...)
 	if c.BatchRecords < 0 {
 		errs = append(errs, fmt.Errorf("publish.batchRecords %d: must be >= 1 (0 for the default 500)", c.BatchRecords))
+	}
+	if c.Grace < 0 {
+		errs = append(errs, fmt.Errorf("publish.grace %s: must be >= 0", c.Grace))
 	}
 	if c.BatchInterval < 0 {
 		errs = append(errs, fmt.Errorf("publish.batchInterval %s: must be > 0 (0 for the default 100ms)", c.BatchInterval))

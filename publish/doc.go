@@ -122,11 +122,39 @@
 // too when the topics have the same partition count). `chronicler replay`
 // is the command.
 //
+// # Rule swaps, graceful stop, status
+//
+// [Publisher.SwapRules] hands a new rule set to a running publisher; it
+// takes effect between batches (after a commit, or on an idle tick), so a
+// batch is promoted by one set and events read after the swap by the new
+// one. When the new set needs another server filter, the subscription is
+// restarted after the last event handled (nothing skipped or repeated).
+// Transactions buffered at the swap are promoted by the new set's
+// transaction rules when their marker comes (dropped if it has none).
+//
+// With Config.Grace > 0, the end of Run's context commits the open batch
+// (the events handled so far) within Grace before Run returns nil; a batch
+// not committed in time is left for the next run (*GraceError). With Grace
+// 0 the open batch is left at once (it is re-derived by the next run).
+//
+// [Publisher.Phase] (stopped, starting, running) and [Publisher.LagSeconds]
+// (now minus the store time of the oldest event read and not yet
+// committed; 0 when all is committed) serve readiness probes.
+//
+// # Metrics
+//
+// [NewMetrics]: chronicler_publish_events_total, _records_total,
+// _rule_records_total{rule}, _dead_letters_total, _commits_total,
+// _commit_errors_total, _rules_swaps_total, the gauge _lag_seconds (set
+// every BatchInterval) and the histograms _batch_records and
+// _commit_seconds.
+//
 // # Concurrency
 //
 // A Publisher's Run owns two goroutines (the subscription and the batching
-// loop) and waits for them before returning; one Run at a time. Stats may be
-// called from any goroutine. Replay is a blocking call.
+// loop) and waits for them before returning; one Run at a time. Stats,
+// Phase, LagSeconds and SwapRules may be called from any goroutine. Replay
+// is a blocking call.
 //
 // # Example
 //
@@ -149,8 +177,12 @@
 //   - Open transactions whose progress marker never comes keep the resume
 //     position back (a restart re-reads from there) and are bounded by
 //     MaxOpenTransactions; there is no timeout that dead-letters them.
-//   - Config comes from Go or from the replay command's flags and
-//     environment; the config file and `chronicler run` wiring are the
-//     lead's (test/e2e/internal/publisher stands in for the chaos tests).
-//   - Metrics are counters only (NewMetrics/Register); no lag gauge yet.
+//   - The chaos tests of this package's guarantees run
+//     test/e2e/internal/publisher, not `chronicler run` (which wires the
+//     publisher from the config file; its HA test checks exactly-once on
+//     Kafka across takeovers).
+//   - Adding the first transaction-scoped rule by SwapRules (or by a
+//     restart) does not re-read transactions begun before: a transaction
+//     whose events straddle the swap is promoted from the events read
+//     after it. Replay re-derives such a rule's output from history.
 package publish

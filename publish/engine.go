@@ -64,6 +64,7 @@ func newEngine(rules *mapping.RuleSet, dlTopic string, maxBytes int) *engine {
 type output struct {
 	rec  *kgo.Record
 	dead *DeadLetterError
+	rule string // the promotion rule of an integration record
 }
 
 // handle processes ev. prev is where a re-read must start to see ev again
@@ -180,7 +181,7 @@ func (g *engine) emit(dst []output, in *mapping.Integration, id, slot string, at
 	if n := recordSize(rec); n > g.maxBytes {
 		return g.deadTx(dst, src, in.Rule, fmt.Errorf("%w: topic %s, %d bytes > %d", ErrRecordTooLarge, rec.Topic, n, g.maxBytes))
 	}
-	return append(dst, output{rec: rec})
+	return append(dst, output{rec: rec, rule: in.Rule})
 }
 
 // resume is where to re-read from to rebuild every open transaction, or ok
@@ -237,4 +238,15 @@ func commitTime(se *mapping.StoredEvent) time.Time {
 func parseLSNValue(s string) (uint64, error) {
 	l, err := change.ParseLSN(s)
 	return uint64(l), err
+}
+
+// swapRules makes rs the engine's rule set. Open transactions stay buffered
+// when rs has transaction rules too (they are promoted by rs when their
+// marker comes) and are dropped when it has none.
+func (g *engine) swapRules(rs *mapping.RuleSet) {
+	g.rules = rs
+	g.tx = rs.Interest().Transactional
+	if !g.tx {
+		clear(g.open)
+	}
 }

@@ -3,6 +3,7 @@ package publish
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrUnknownPromotion is matched by Replay errors naming a promotion rule
@@ -48,3 +49,26 @@ var ErrTooManyOpenTransactions = errors.New("too many incomplete source transact
 // errSimulatedCrash, returned by a test's beforeEnd hook, makes Run return
 // at once with the transaction open, as a crash would.
 var errSimulatedCrash = errors.New("simulated crash before the transaction commits")
+
+// ErrGraceExpired is matched (errors.Is) by a *GraceError.
+var ErrGraceExpired = errors.New("graceful stop did not finish within the grace period")
+
+// GraceError is returned by Run when the open batch could not be committed
+// within Config.Grace after ctx ended. Its events are read again and
+// published by the next run (exactly once in exactly_once mode): nothing is
+// lost.
+type GraceError struct {
+	Grace   time.Duration
+	Records int // records of the batch left uncommitted
+	Err     error
+}
+
+func (e *GraceError) Error() string {
+	return fmt.Sprintf("publish: the open batch (%d records) was not committed within the grace of %s: %v; the next run publishes it again, nothing is lost (raise shutdown.grace, or check Kafka)",
+		e.Records, e.Grace, e.Err)
+}
+
+func (e *GraceError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrGraceExpired) true.
+func (e *GraceError) Is(target error) bool { return target == ErrGraceExpired }

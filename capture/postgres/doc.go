@@ -155,6 +155,19 @@
 // _snapshot_rows_done, _snapshot_rows_estimated, _snapshot_rows_per_second,
 // _snapshot_eta_seconds; registered on Config.Registerer when set.
 //
+// # Phases and drain
+//
+// [Source.Phase] says what the Source does (starting, snapshot, streaming,
+// draining, stopped), for readiness probes. [Source.Drain] starts a
+// graceful stop: at the next transaction boundary (checked between
+// messages, so within a message or StatusInterval of an idle stream) the
+// receive loop stops reading from the walsender and only confirms what the
+// downstream acknowledges, sending a status update for every Ack and every
+// StatusInterval, until Run's context ends; it then sends the last status
+// and returns. [Source.Positions] returns the server's WAL end and the
+// confirmed position (their difference is the lag in bytes). All three are
+// safe for concurrent use.
+//
 // # Not done yet
 //
 //   - pgoutput protocol 2 streaming of in-progress transactions: protocol

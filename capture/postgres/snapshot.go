@@ -19,6 +19,7 @@ import (
 // connection stays idle (so the exported snapshot stays valid) until the
 // reading transaction has imported it.
 func (s *Source) freshSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink) (change.LSN, error) {
+	s.phase.Store(int32(PhaseSnapshot))
 	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
 	if err != nil {
@@ -52,6 +53,7 @@ func (s *Source) freshSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn
 // point). The check runs after the new snapshot is taken, so anything the
 // new snapshot sees is already in the WAL the check decodes.
 func (s *Source) resumeSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink, prog SnapshotProgress) (point change.LSN, resumed bool, reason string, err error) {
+	s.phase.Store(int32(PhaseSnapshot))
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {
 		return 0, false, "", fmt.Errorf("starting the snapshot transaction: %w", err)

@@ -25,7 +25,13 @@ type Source struct {
 	// database is the captured database's name, from the URL.
 	database string
 
-	running atomic.Bool
+	running  atomic.Bool
+	phase    atomic.Int32 // a Phase
+	draining atomic.Bool
+	drainCh  chan struct{} // wakes the receive loop for Drain; capacity 1
+	// walEnd and confirmedA mirror the server's WAL end and s.confirmed for
+	// readers on other goroutines (Positions).
+	walEnd, confirmedA atomic.Uint64
 	// acked is the highest commit LSN the downstream acknowledged; ackSeq
 	// counts Ack calls so the snapshot can tell an ack that came after a
 	// chunk's Commit from an earlier one.
@@ -61,7 +67,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	return &Source{
 		cfg: cfg, log: logger, m: m,
 		host: pc.Host, port: pc.Port, database: pc.Database,
-		ackCh: make(chan struct{}, 1),
+		ackCh: make(chan struct{}, 1), drainCh: make(chan struct{}, 1),
 		types: newTypeCache(), dec: pgvalue.NewDecoder(),
 	}, nil
 }
@@ -105,8 +111,12 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
+	defer s.phase.Store(int32(PhaseStopped))
 	attempt, busy := 0, 0
 	for {
+		if !s.draining.Load() {
+			s.phase.Store(int32(PhaseStarting))
+		}
 		reachedStream, err := s.session(ctx, sink)
 		if ctx.Err() != nil {
 			return nil

@@ -50,6 +50,9 @@ func (s *Source) stream(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn
 	}
 	s.streamed = true
 	s.confirmed = max(s.confirmed, start)
+	if !s.draining.Load() {
+		s.phase.Store(int32(PhaseStreaming))
+	}
 	s.log.Info("capture: streaming", "slot", s.cfg.Slot, "publication", s.cfg.Publication, "from_lsn", start.String())
 	st := &streamState{conn: conn, repl: repl, sink: sink, relations: map[uint32]*relation{},
 		pos: positions{confirmed: s.confirmed}, lastData: time.Now(), hbOff: s.cfg.HeartbeatInterval < 0}
@@ -83,6 +86,9 @@ func (s *Source) receive(ctx context.Context, st *streamState) error {
 			st.pos.ack(change.LSN(s.acked.Load()))
 			s.sendStatus(st, st.pos.advance())
 			return ctx.Err()
+		}
+		if !st.inTx && s.draining.Load() {
+			return s.drainLoop(ctx, st)
 		}
 		st.pos.ack(change.LSN(s.acked.Load()))
 		confirmed := st.pos.advance()
@@ -186,6 +192,7 @@ func (s *Source) sawWALEnd(st *streamState, end change.LSN) {
 		return
 	}
 	s.m.serverWALEnd.Set(float64(end))
+	s.walEnd.Store(uint64(end))
 	if end > s.confirmed {
 		s.m.lagBytes.Set(float64(end - s.confirmed))
 	} else {
@@ -209,6 +216,7 @@ func (s *Source) sendStatus(st *streamState, confirmed change.LSN) error {
 		s.confirmed = confirmed
 	}
 	s.m.confirmedLSN.Set(float64(s.confirmed))
+	s.confirmedA.Store(uint64(s.confirmed))
 	return nil
 }
 

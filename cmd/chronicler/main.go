@@ -2,8 +2,15 @@
 // Postgres database into an event source (see the README).
 //
 // Exit codes: 0 success; 1 the command ran and found problems (rule errors,
-// failing rule tests) or, for run, the pipeline failed (or a second signal
-// forced the exit); 2 usage errors (unknown command or flag, invalid config).
+// failing rule tests) or, for run, the pipeline failed, the HA lock was
+// lost, a graceful stop did not finish within shutdown.grace, or a second
+// signal forced the exit; 2 usage errors (unknown command or flag, invalid
+// config, an http.addr that cannot be listened on).
+//
+// run is wired in run.go (flags, signals), runner.go (the parts, the HA
+// lease, the reloader, the stop sequence) and runready.go (/healthz and
+// /readyz); its building blocks are internal/config, internal/ha,
+// internal/opsserver and internal/reload.
 package main
 
 import (

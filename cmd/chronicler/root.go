@@ -11,7 +11,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "chronicler",
 		Short:         "Turn a legacy Postgres database into an event source",
-		Long:          "Chronicler captures row changes from Postgres logical replication, maps them by rules into\nlow-level events stored in KurrentDB, and promotes them into integration events on Kafka.\n\n`run` runs the capture side (Postgres to KurrentDB), `replay` re-derives integration\nevents from stored history; `dev` runs everything on throwaway servers.",
+		Long:          "Chronicler captures row changes from Postgres logical replication, maps them by rules into\nlow-level events stored in KurrentDB, and promotes them into integration events on Kafka.\n\n`run` runs the pipeline (capture and publish; --only to split), `replay` re-derives integration\nevents from stored history; `dev` runs everything on throwaway servers.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -3,20 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/chronicler-dev/chronicler/capture"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
 )
 
@@ -26,73 +20,81 @@ func newRunCmd() *cobra.Command {
 		only string
 	)
 	cmd := &cobra.Command{
-		Use:   "run [--config FILE]",
-		Short: "Run the pipeline: capture changes from Postgres into KurrentDB",
-		Long: "Run reads the config file (see deploy/examples/chronicler.yaml), captures the configured tables,\n" +
-			"maps their changes by the rules and stores the events in KurrentDB, confirming positions to\n" +
-			"Postgres only once stored. Publishing to Kafka is not wired into run yet: --only capture is the\n" +
-			"only part, and the default.\n\n" +
-			"SIGINT/SIGTERM stop it gracefully; a second signal exits at once (code 1).\n" +
-			"Exit codes: 0 stopped by a signal (or snapshot mode initial_only finished); 1 the pipeline failed (the error names the table, stream or\n" +
-			"rule) or a second signal forced the exit; 2 invalid config or flags.",
+		Use:   "run [--config FILE] [--only capture|publish]",
+		Short: "Run the pipeline: Postgres to KurrentDB (capture) and KurrentDB to Kafka (publish)",
+		Long: `Run reads the config (see deploy/examples/chronicler.yaml), captures the configured tables,
+maps their changes by the capture rules into events stored in KurrentDB (confirming positions to
+Postgres only once stored), and promotes stored events by the promotion rules into integration
+events on Kafka. Both parts run by default; --only runs one of them (run every instance of a
+slot with the same --only).
+
+Without --config, ./chronicler.yaml is read if it exists, else the configuration comes from the
+CHRONICLER_* environment alone.
+
+Operations (http.addr, default :8080): /metrics, /healthz, /readyz ("active" or "standby"),
+/debug/pprof/ with http.pprof. With ha.enabled (default), one instance per slot is active (a
+Postgres advisory lock); the others wait as standbys and take over when it dies.
+
+Signals: SIGTERM/SIGINT stop gracefully within shutdown.grace (no new changes are taken, stored
+positions are confirmed to Postgres, the open Kafka batch is committed); a second signal exits at
+once. SIGHUP reloads the rules (also done when the files change, with rules.reload).
+
+Exit codes: 0 stopped by a signal and drained (or snapshot mode initial_only finished);
+1 the pipeline failed (the error names the table, stream, topic or rule), the HA lock was lost,
+the graceful stop did not finish within shutdown.grace, or a second signal forced the exit;
+2 invalid config or flags, or http.addr cannot be listened on.`,
+		Example: `  chronicler run --config chronicler.yaml
+  chronicler run --config chronicler.yaml --only capture
+  CHRONICLER_POSTGRES_URL=postgres://chronicler@db:5432/app chronicler run
+  kill -HUP $(pidof chronicler)    # reload the rules now`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if only != "" && only != "capture" {
-				return fmt.Errorf("run: --only %q: the only part that exists is \"capture\"", only)
+			parts := config.All
+			switch only {
+			case "":
+			case "capture":
+				parts = config.Parts{Capture: true}
+			case "publish":
+				parts = config.Parts{Publish: true}
+			default:
+				fmt.Fprintf(cmd.ErrOrStderr(), "run: --only %q: want capture or publish (or nothing for both)\n", only)
+				return exitError(2)
 			}
-			cfg, err := config.Load(file, config.Parts{Capture: true})
+			cfg, err := config.Load(file, parts)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return exitError(2)
 			}
-			return runPipeline(cmd, cfg)
+			return runPipeline(cmd, cfg, parts)
 		},
 	}
-	cmd.Flags().StringVar(&file, "config", "", "the config file (YAML)")
-	cmd.Flags().StringVar(&only, "only", "", "run only this part: capture")
+	cmd.Flags().StringVar(&file, "config", "", "the config file (YAML); default ./chronicler.yaml if it exists, else the environment alone")
+	cmd.Flags().StringVar(&only, "only", "", "run only this part: capture or publish (default both)")
 	return cmd
 }
 
-func runPipeline(cmd *cobra.Command, cfg *config.Config) error {
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel()}
-	var h slog.Handler = slog.NewTextHandler(cmd.ErrOrStderr(), opts)
 	if cfg.Log.Format == "json" {
-		h = slog.NewJSONHandler(cmd.ErrOrStderr(), opts)
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	log := slog.New(h)
-
-	ctx, stop := signalContext(log)
-	defer stop()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if cfg.HTTP.Addr != "" {
-		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
-		if err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "http.addr %s: %v (set another port, or \"\" to disable)\n", cfg.HTTP.Addr, err)
-			return exitError(2)
-		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
-		log.Info("metrics listening", "addr", ln.Addr().String())
-	}
-
-	log.Info("chronicler starting", "version", versionString(), "parts", "capture")
-	if err := capture.Run(ctx, cfg.CaptureOptions(log, reg)); err != nil {
-		fmt.Fprintln(cmd.ErrOrStderr(), "error:", err)
-		return exitError(1)
-	}
-	log.Info("chronicler stopped")
-	return nil
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// signalContext is cancelled by the first SIGINT/SIGTERM; a second one
-// exits the process at once with code 1.
-func signalContext(log *slog.Logger) (context.Context, func()) {
+// signals delivers the process's signals to a run: the first SIGINT/SIGTERM
+// cancels ctx (a graceful stop), a second one exits at once with code 1;
+// SIGHUP goes to hup (rule reload).
+type signals struct {
+	hup  chan os.Signal
+	stop func()
+}
+
+func notifySignals(log *slog.Logger) (context.Context, *signals) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sig := make(chan os.Signal, 2)
+	hup := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
 	go func() {
 		select {
@@ -109,9 +111,10 @@ func signalContext(log *slog.Logger) (context.Context, func()) {
 		case <-done:
 		}
 	}()
-	return ctx, func() {
+	return ctx, &signals{hup: hup, stop: func() {
 		signal.Stop(sig)
+		signal.Stop(hup)
 		close(done)
 		cancel()
-	}
+	}}
 }

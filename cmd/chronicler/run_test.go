@@ -11,8 +11,8 @@ func TestRunNeedsConfig(t *testing.T) {
 	if code, _, _ := runCLI("run"); code != 2 {
 		t.Fatalf("run without --config: exit %d, want 2", code)
 	}
-	if code, _, _ := runCLI("run", "--config", "../../deploy/examples/chronicler.yaml", "--only", "publish"); code != 2 {
-		t.Fatalf("run --only publish: exit %d, want 2", code)
+	if code, _, _ := runCLI("run", "--config", "../../deploy/examples/chronicler.yaml", "--only", "store"); code != 2 {
+		t.Fatalf("run --only store: exit %d, want 2", code)
 	}
 }
 
@@ -43,11 +43,11 @@ func TestRunUnreachableDatabaseExits1(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "c.yaml")
-	src := "postgres:\n  url: postgres://u@127.0.0.1:1/db?connect_timeout=5\n  slot: s\n  publication: p\n  tables: [t]\nstore:\n  url: esdb://127.0.0.1:1?tls=false\nrules:\n  paths: [r.yaml]\n"
+	src := "postgres:\n  url: postgres://u@127.0.0.1:1/db?connect_timeout=5\n  slot: s\n  publication: p\n  tables: [t]\nstore:\n  url: esdb://127.0.0.1:1?tls=false\nrules:\n  paths: [r.yaml]\nhttp:\n  addr: \"\"\nha:\n  enabled: false\n"
 	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut := runCLI("run", "--config", cfg)
+	code, _, errOut := runCLI("run", "--config", cfg, "--only", "capture")
 	if code != 1 || !strings.Contains(errOut, "127.0.0.1") {
 		t.Fatalf("exit %d, want 1 with an error naming the database:\n%s", code, errOut)
 	}

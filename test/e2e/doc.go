@@ -18,6 +18,24 @@
 //	                               store, every row once, in key order
 //	TestSecondSignalExitsAtOnce    store gone, SIGTERM twice: exit 1 at once
 //	TestStartWaitsForABusySlot     another process holds the slot at start: chronicler waits
+//	TestGracefulStopUnderLoad      SIGTERM under load: exit 0, the slot confirmed past the last
+//	                               progress marker, nothing lost after a restart
+//	TestGracefulStopDuringStoreOutage  store gone, one SIGTERM: exit 1 within shutdown.grace plus
+//	                               a margin (the old hang), nothing lost after a restart
+//	TestRuleReloadInRun            rule reload in a running chronicler: a good change applies,
+//	                               a broken file is refused and counted, SIGHUP reloads
+//	TestHATakeover                 two `chronicler run` (capture + publish, real Kafka), the
+//	                               active one SIGKILLed twice under load: the standby is active
+//	                               within 15s (figure: lines), store and Kafka exactly once
+//	TestHALockLost                 the active instance's lock session killed on the server: it
+//	                               exits 1, the standby takes over, nothing lost
+//	TestSplitParts                 `--only capture` and `--only publish` as two processes:
+//	                               store and Kafka exactly once
+//
+// The capture tests run `chronicler run --only capture`; TestHATakeover and
+// TestSplitParts publish too, to a real Kafka broker (test/stack).
 //
 // testing.Short() shrinks the workloads (not the checks).
+// CHRONICLER_E2E_RACE=1 builds the chronicler binary with -race; every test
+// then fails if a chronicler log holds a data race report.
 package e2e

@@ -43,11 +43,17 @@ func TestMain(m *testing.M) {
 	bins.kurrentdb = filepath.Join(dir, "kurrentdb-server")
 	// Children are built without -race: they are what is being killed, and
 	// the race detector would slow them several times over.
+	// CHRONICLER_E2E_RACE=1 builds chronicler with -race, to look for races
+	// in the running binary (grep its logs for "DATA RACE").
 	for _, b := range []struct{ out, pkg string }{
 		{bins.chronicler, "github.com/chronicler-dev/chronicler/cmd/chronicler"},
 		{bins.kurrentdb, "github.com/chronicler-dev/chronicler/test/kurrentdb/cmd/kurrentdb-server"},
 	} {
-		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		args := []string{"build", "-o", b.out}
+		if os.Getenv("CHRONICLER_E2E_RACE") == "1" && b.out == bins.chronicler {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n", b.pkg, err)
@@ -110,7 +116,16 @@ type setup struct {
 	schema, rules string
 	tables        string // YAML list
 	pgExtra       string // more lines under postgres:, indented
+	extra         string // more top-level sections of the config
 	storeFlags    []string
+}
+
+// httpSection is extra, with the HTTP listener off unless extra has one.
+func httpSection(extra string) string {
+	if strings.Contains(extra, "http:") {
+		return extra
+	}
+	return "http:\n  addr: \"\"\n" + extra
 }
 
 // transfers is the setup of the chaos tests (accounts and history).
@@ -145,7 +160,7 @@ rules:
   paths: [rules.yaml]
 log:
   level: info
-`, e.dbURL, slot, su.tables, su.pgExtra, e.store.url)
+%s`, e.dbURL, slot, su.tables, su.pgExtra, e.store.url, httpSection(su.extra))
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +172,7 @@ log:
 	t.Cleanup(func() {
 		e.killChronicler()
 		f.Close()
+		checkNoRace(t, f.Name())
 		if t.Failed() {
 			t.Logf("chronicler log tail:\n%s", tailFile(f.Name(), 60))
 		}
@@ -173,7 +189,7 @@ func (e *env) startChronicler() {
 		e.startOff = st.Size()
 	}
 	fmt.Fprintf(e.logf, "=== start %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(bins.chronicler, "run", "--config", e.cfg)
+	cmd := exec.Command(bins.chronicler, "run", "--config", e.cfg, "--only", "capture")
 	cmd.Stdout, cmd.Stderr = e.logf, e.logf
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -499,6 +515,15 @@ func readAll(t *testing.T, db *esdb.Client, stream string) []storedEvent {
 			}
 		}
 		out = append(out, se)
+	}
+}
+
+// checkNoRace fails the test when a chronicler log holds a race report
+// (children built with CHRONICLER_E2E_RACE=1).
+func checkNoRace(t *testing.T, log string) {
+	if b, err := os.ReadFile(log); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
+		i := strings.Index(string(b), "WARNING: DATA RACE")
+		t.Errorf("chronicler reported a data race:\n%s", string(b[i:min(len(b), i+6000)]))
 	}
 }
 

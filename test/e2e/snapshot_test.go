@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,6 +15,7 @@ const snapshotRows = 30000
 // store (chronicler-snapshot-<slot>), resumes after the last acknowledged
 // chunk, and every row ends up in its stream exactly once, in key order.
 func TestSnapshotResumesAfterKill(t *testing.T) {
+	addr := freeAddr(t)
 	e := newEnvWith(t, setup{
 		schema: fmt.Sprintf("CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL); INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, %d) g;", snapshotRows),
 		rules: `capture:
@@ -24,11 +26,12 @@ func TestSnapshotResumesAfterKill(t *testing.T) {
     type: ItemSnapshotted
     data: {id: new.id, v: new.v}
 `,
-		tables:  "[public.items]",
-		pgExtra: "  snapshot: {mode: initial, chunk_rows: 500}\n",
+		tables: "[public.items]",
+		extra:  fmt.Sprintf("snapshot: {mode: initial, chunk_rows: 500}\nhttp:\n  addr: %q\n", addr),
 	})
 	db := e.store.client(t)
 	e.startChronicler()
+	notReady := false
 	// Kill once a few chunks are saved, before the snapshot is done.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -36,7 +39,18 @@ func TestSnapshotResumesAfterKill(t *testing.T) {
 		if n := len(saved); n > 0 && saved[n-1].Data["done"] == true {
 			t.Fatalf("the snapshot of %d rows completed before it could be killed: raise snapshotRows", snapshotRows)
 		}
+		if len(saved) >= 1 && !notReady {
+			// Mid-snapshot: not ready, and it says why.
+			if code, body := readyz(addr); code == 503 && strings.Contains(body, "snapshot") {
+				notReady = true
+			} else if code != 0 {
+				t.Logf("/readyz during the snapshot: %d %q", code, body)
+			}
+		}
 		if len(saved) >= 3 {
+			if !notReady {
+				t.Fatal("/readyz never answered 503 naming the snapshot while it ran")
+			}
 			t.Logf("killing chronicler after %d saved snapshot chunks (%v rows)", len(saved), saved[len(saved)-1].Data["rows"])
 			break
 		}
@@ -50,6 +64,13 @@ func TestSnapshotResumesAfterKill(t *testing.T) {
 	e.startChronicler()
 	e.waitLog("capture: streaming")
 	e.requireLogged("capture: resuming the initial snapshot from the last completed chunk")
+	deadline = time.Now().Add(30 * time.Second)
+	for code, body := readyz(addr); code != 200 || body != "active"; code, body = readyz(addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz after the snapshot: %d %q, want 200 active", code, body)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, with a deadline
+	}
 	e.stopChronicler()
 
 	saved := readAll(t, db, "chronicler-snapshot-"+slot)

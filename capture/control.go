@@ -1,0 +1,131 @@
+package capture
+
+import (
+	"path"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/mapping"
+)
+
+// Control observes and steers a running [Run]: its status (for readiness
+// and lag), and rule reloads (check a new set as at start, then swap it in at
+// a transaction boundary). Create it with NewControl, pass it in
+// Options.Control, and call its methods from any goroutine.
+type Control struct {
+	mu     sync.Mutex
+	pipe   *Pipeline
+	src    *atomic.Pointer[postgres.Source]
+	cat    mapping.Catalogue
+	tables []string
+}
+
+// NewControl returns a Control not attached to any Run yet.
+func NewControl() *Control { return &Control{} }
+
+func (c *Control) attach(pipe *Pipeline, src *atomic.Pointer[postgres.Source], cat mapping.Catalogue) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pipe, c.src, c.cat = pipe, src, cat
+	c.tables = c.tables[:0]
+	for t := range cat {
+		c.tables = append(c.tables, t)
+	}
+	sort.Strings(c.tables)
+}
+
+func (c *Control) detach() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pipe, c.src = nil, nil
+}
+
+// Status is a running capture's state.
+type Status struct {
+	// Phase is postgres.PhaseStarting until Run has wired its parts, then
+	// the source's phase; PhaseStopped once Run returned.
+	Phase postgres.Phase
+	// LagSeconds: see [Pipeline.LagSeconds].
+	LagSeconds float64
+	// WALEnd is the server's WAL end last reported by the walsender,
+	// Confirmed the position last confirmed to Postgres: WALEnd-Confirmed is
+	// the slot's lag in bytes (0 when WALEnd is not known yet).
+	WALEnd, Confirmed change.LSN
+}
+
+// LagBytes is WALEnd - Confirmed, 0 when not known or not behind.
+func (s Status) LagBytes() uint64 {
+	if s.WALEnd > s.Confirmed && s.Confirmed > 0 {
+		return uint64(s.WALEnd - s.Confirmed)
+	}
+	return 0
+}
+
+// Status returns the current state.
+func (c *Control) Status() Status {
+	c.mu.Lock()
+	pipe, src := c.pipe, c.src
+	c.mu.Unlock()
+	if pipe == nil {
+		return Status{Phase: postgres.PhaseStarting}
+	}
+	s := src.Load()
+	st := Status{Phase: s.Phase(), LagSeconds: pipe.LagSeconds()}
+	st.WALEnd, st.Confirmed = s.Positions()
+	return st
+}
+
+// LoadRules loads the rule files in paths and checks them exactly as Run
+// does at start: mapping.Load against the captured tables' columns, and
+// every table a capture rule names must be captured (*RulesError). It
+// returns ErrNotRunning before Run has read the catalogue.
+func (c *Control) LoadRules(paths []string) (*mapping.RuleSet, error) {
+	c.mu.Lock()
+	cat := c.cat
+	c.mu.Unlock()
+	if cat == nil {
+		return nil, ErrNotRunning
+	}
+	return loadRules(paths, cat)
+}
+
+// SwapRules makes rs (from LoadRules) the capture rule set from the next
+// source transaction on. The channel is closed once it took effect.
+func (c *Control) SwapRules(rs *mapping.RuleSet) (<-chan struct{}, error) {
+	c.mu.Lock()
+	pipe := c.pipe
+	c.mu.Unlock()
+	if pipe == nil {
+		return nil, ErrNotRunning
+	}
+	return pipe.SwapRules(rs), nil
+}
+
+// loadRules is the rule check of start and reload.
+func loadRules(paths []string, cat mapping.Catalogue) (*mapping.RuleSet, error) {
+	rs, err := mapping.Load(paths, mapping.Options{Catalogue: cat})
+	if err != nil {
+		return nil, err
+	}
+	tables := make([]string, 0, len(cat))
+	for t := range cat {
+		tables = append(tables, t)
+	}
+	sort.Strings(tables)
+	for _, p := range rs.TablePatterns() {
+		matched := false
+		for _, t := range tables {
+			if ok, _ := path.Match(p, t); ok {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			return nil, &RulesError{Pattern: p, Tables: tables}
+		}
+	}
+	return rs, nil
+}

@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+)
+
+// Phase is what a Source is doing.
+type Phase int32
+
+// The phases, in the order a Source goes through them.
+const (
+	// PhaseStarting: connecting, checking the server, preparing the slot,
+	// or reconnecting after a transient failure.
+	PhaseStarting Phase = iota
+	// PhaseSnapshot: reading the initial snapshot.
+	PhaseSnapshot
+	// PhaseStreaming: the replication stream is open.
+	PhaseStreaming
+	// PhaseDraining: Drain was called; no new transaction is taken, acks
+	// are still confirmed to Postgres.
+	PhaseDraining
+	// PhaseStopped: Run returned.
+	PhaseStopped
+)
+
+var phaseNames = [...]string{"starting", "snapshot", "streaming", "draining", "stopped"}
+
+func (p Phase) String() string {
+	if p >= 0 && int(p) < len(phaseNames) {
+		return phaseNames[p]
+	}
+	return "unknown"
+}
+
+// Phase returns what the Source is doing now. Safe for concurrent use.
+func (s *Source) Phase() Phase { return Phase(s.phase.Load()) }
+
+// Drain makes the streaming Source stop taking new transactions at the next
+// transaction boundary (a transaction being received is delivered to its
+// Commit first) while it keeps confirming to Postgres what the downstream
+// acknowledges, until Run's context ends. Then Run sends a last status
+// update with everything acknowledged and returns. So a graceful stop is:
+// Drain, wait until what was delivered is acknowledged, cancel Run.
+//
+// During the initial snapshot Drain has no effect (the snapshot stops with
+// the context; its progress is saved per chunk and resumed). Safe for
+// concurrent use; idempotent.
+func (s *Source) Drain() {
+	s.draining.Store(true)
+	select {
+	case s.drainCh <- struct{}{}:
+	default:
+	}
+}
+
+// drainLoop is the receive loop once Drain was called outside a
+// transaction: it reads nothing more from the stream and confirms every
+// ack (and every StatusInterval, so the walsender sees replies) until ctx
+// ends, then sends the last status.
+func (s *Source) drainLoop(ctx context.Context, st *streamState) error {
+	s.phase.Store(int32(PhaseDraining))
+	s.log.Info("capture: draining: no new transactions are taken; confirming what is durable")
+	t := time.NewTicker(s.cfg.StatusInterval)
+	defer t.Stop()
+	for {
+		st.pos.ack(change.LSN(s.acked.Load()))
+		if err := s.sendStatus(st, st.pos.advance()); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			st.pos.ack(change.LSN(s.acked.Load()))
+			_ = s.sendStatus(st, st.pos.advance())
+			return ctx.Err()
+		case <-s.ackCh:
+		case <-t.C:
+		}
+	}
+}
+
+// Positions returns the server's WAL end last reported by the walsender and
+// the position last confirmed to Postgres (0 before streaming). Their
+// difference is the slot's lag in bytes. Safe for concurrent use.
+func (s *Source) Positions() (walEnd, confirmed change.LSN) {
+	return change.LSN(s.walEnd.Load()), change.LSN(s.confirmedA.Load())
+}

@@ -1,0 +1,295 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ApplicationName is the application_name of the lock session.
+const ApplicationName = "chronicler-ha"
+
+// CaptureApplicationName is the application_name of capture's sessions
+// (capture/postgres); only a walsender with it is terminated at takeover.
+const CaptureApplicationName = "chronicler-capture"
+
+// Config configures an Elector.
+type Config struct {
+	// URL is the captured database, where the lock lives. Required.
+	URL string
+	// Key names the lock (hashed by LockID). Required.
+	Key string
+	// Slot, when set, is the replication slot whose leftover Chronicler
+	// walsender is terminated when the lock is acquired.
+	Slot string
+	// Keepalive is K of the package doc. Default 5s.
+	Keepalive time.Duration
+	// Poll is how often a standby tries the lock. Default 1s.
+	Poll time.Duration
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// LockID is the advisory lock key of key: FNV-1a 64, as a signed int64.
+func LockID(key string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return int64(h.Sum64())
+}
+
+// Elector acquires the lock; see the package doc.
+type Elector struct {
+	cfg     Config
+	id      int64
+	healthy atomic.Bool
+	active  atomic.Bool
+	lastErr atomic.Pointer[error]
+}
+
+// New validates cfg and returns an Elector. It does not connect.
+func New(cfg Config) (*Elector, error) {
+	var errs []error
+	if cfg.URL == "" {
+		errs = append(errs, &ConfigError{Field: "postgres.url", Reason: "required for the HA lock (or set ha.enabled: false)"})
+	} else if _, err := pgx.ParseConfig(cfg.URL); err != nil {
+		errs = append(errs, &ConfigError{Field: "postgres.url", Reason: "not a valid connection string"})
+	}
+	if cfg.Key == "" {
+		errs = append(errs, &ConfigError{Field: "ha.lock_key", Reason: "required"})
+	}
+	if cfg.Keepalive < 0 || cfg.Poll < 0 {
+		errs = append(errs, &ConfigError{Field: "ha.keepalive", Reason: "must be positive"})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if cfg.Keepalive == 0 {
+		cfg.Keepalive = 5 * time.Second
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Elector{cfg: cfg, id: LockID(cfg.Key)}, nil
+}
+
+// Healthy reports whether the lock connection works (a standby that could
+// take over, or an active instance before its lease is lost).
+func (e *Elector) Healthy() bool { return e.healthy.Load() }
+
+// Active reports whether this instance holds the lock.
+func (e *Elector) Active() bool { return e.active.Load() }
+
+// LastError is the last failure of the lock connection, nil if none.
+func (e *Elector) LastError() error {
+	if p := e.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (e *Elector) setErr(err error) {
+	e.lastErr.Store(&err)
+	e.healthy.Store(err == nil)
+}
+
+// connect opens the lock session with the keepalive settings.
+func (e *Elector) connect(ctx context.Context) (*pgx.Conn, error) {
+	pc, err := pgx.ParseConfig(e.cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	k := e.cfg.Keepalive
+	secs := func(d time.Duration) string { return strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))) }
+	pc.RuntimeParams["application_name"] = ApplicationName
+	pc.RuntimeParams["tcp_keepalives_idle"] = secs(k)
+	pc.RuntimeParams["tcp_keepalives_interval"] = secs(k / 2)
+	pc.RuntimeParams["tcp_keepalives_count"] = "3"
+	pc.RuntimeParams["tcp_user_timeout"] = strconv.Itoa(int(3 * k / time.Millisecond))
+	cctx, cancel := context.WithTimeout(ctx, max(10*time.Second, 2*k))
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("connecting for the HA lock: %w", err)
+	}
+	return conn, nil
+}
+
+// Acquire waits until this instance holds the lock and returns its Lease,
+// or returns ctx's error. While waiting the instance is a standby.
+func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil && !e.active.Load() {
+			conn.Close(context.Background())
+		}
+	}()
+	backoff := 200 * time.Millisecond
+	logged := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if conn == nil {
+			c, err := e.connect(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				e.setErr(err)
+				e.cfg.Logger.Warn("standby: cannot open the HA lock session; retrying", "err", err, "retry_in", backoff)
+				if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
+					return nil, ctx.Err()
+				}
+				backoff = min(2*backoff, 5*time.Second)
+				continue
+			}
+			conn, backoff = c, 200*time.Millisecond
+		}
+		var got bool
+		qctx, cancel := context.WithTimeout(ctx, max(5*time.Second, e.cfg.Keepalive))
+		err := conn.QueryRow(qctx, "SELECT pg_try_advisory_lock($1)", e.id).Scan(&got)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			e.setErr(err)
+			e.cfg.Logger.Warn("standby: the HA lock session failed; reconnecting", "err", err)
+			conn.Close(context.Background())
+			conn = nil
+			continue
+		}
+		e.setErr(nil)
+		if got {
+			if err := e.takeOverSlot(ctx, conn); err != nil {
+				e.cfg.Logger.Warn("active: could not terminate the previous instance's walsender; capture waits for the slot", "slot", e.cfg.Slot, "err", err)
+			}
+			e.active.Store(true)
+			e.cfg.Logger.Info("ha: this instance is active (holds the lock)", "lock_key", e.cfg.Key, "lock_id", e.id)
+			return newLease(e, conn), nil
+		}
+		if !logged {
+			e.cfg.Logger.Info("ha: standby: another instance holds the lock; waiting", "lock_key", e.cfg.Key, "lock_id", e.id)
+			logged = true
+		}
+		if !sleep(ctx, e.cfg.Poll) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// takeOverSlot terminates the walsender of a previous Chronicler instance
+// still holding the slot.
+func (e *Elector) takeOverSlot(ctx context.Context, conn *pgx.Conn) error {
+	if e.cfg.Slot == "" {
+		return nil
+	}
+	rows, err := conn.Query(ctx, `SELECT s.active_pid, pg_terminate_backend(s.active_pid)
+		FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid
+		WHERE s.slot_name = $1 AND a.application_name = $2`, e.cfg.Slot, CaptureApplicationName)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int32
+		var ok bool
+		if err := rows.Scan(&pid, &ok); err != nil {
+			return err
+		}
+		e.cfg.Logger.Info("ha: terminated the previous instance's walsender holding the slot", "slot", e.cfg.Slot, "pid", pid, "terminated", ok)
+	}
+	return rows.Err()
+}
+
+// Lease is the held lock.
+type Lease struct {
+	e        *Elector
+	conn     *pgx.Conn
+	lost     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	lostOnce sync.Once
+	err      atomic.Pointer[error]
+}
+
+func newLease(e *Elector, conn *pgx.Conn) *Lease {
+	l := &Lease{e: e, conn: conn, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.ping()
+	return l
+}
+
+// Lost is closed when the lock session failed: stop all work at once.
+func (l *Lease) Lost() <-chan struct{} { return l.lost }
+
+// Err is why the lease was lost (wrapping ErrLost), nil while held.
+func (l *Lease) Err() error {
+	if p := l.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (l *Lease) ping() {
+	defer close(l.done)
+	k := l.e.cfg.Keepalive
+	t := time.NewTicker(k)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), k/2)
+		err := l.conn.Ping(ctx)
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("%w: %v", ErrLost, err)
+			l.err.Store(&err)
+			l.e.setErr(err)
+			l.e.active.Store(false)
+			l.lostOnce.Do(func() { close(l.lost) })
+			return
+		}
+	}
+}
+
+// Release stops the pinger, unlocks and closes the session. Idempotent.
+func (l *Lease) Release() {
+	select {
+	case <-l.stop:
+		return
+	default:
+	}
+	close(l.stop)
+	<-l.done
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, _ = l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", l.e.id)
+	_ = l.conn.Close(ctx)
+	l.e.active.Store(false)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,145 @@
+package ha_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/ha"
+	"github.com/chronicler-dev/chronicler/test/stack"
+)
+
+// TestLockIDIsFNV1a64: the lock key is FNV-1a 64 (known vectors), so every
+// instance of a slot, whatever its version, computes the same lock.
+func TestLockIDIsFNV1a64(t *testing.T) {
+	for key, want := range map[string]uint64{"": 0xcbf29ce484222325, "a": 0xaf63dc4c8601ec8c, "foobar": 0x85944171f73967e8} {
+		if got := ha.LockID(key); uint64(got) != want {
+			t.Errorf("LockID(%q) = %#x, want %#x", key, uint64(got), want)
+		}
+	}
+}
+
+// TestConfigErrorsAreCollected: every missing setting is reported.
+func TestConfigErrorsAreCollected(t *testing.T) {
+	_, err := ha.New(ha.Config{})
+	var n int
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		if _, ok := e.(*ha.ConfigError); ok {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("New(empty) = %v; want 2 ConfigErrors (url, key)", err)
+	}
+}
+
+func elector(t *testing.T, url, key string) *ha.Elector {
+	t.Helper()
+	e, err := ha.New(ha.Config{URL: url, Key: key, Keepalive: time.Second, Poll: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestOneActiveAndTakeover: of two electors of one key, one is active and
+// the other a healthy standby; when the active one's session is killed on
+// the server, its lease is lost and the standby becomes active. A released
+// lease hands over too, and another key is independent.
+func TestOneActiveAndTakeover(t *testing.T) {
+	pg := stack.StartPostgres(t)
+	url := pg.URL()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	a, b := elector(t, url, "chronicler/s1"), elector(t, url, "chronicler/s1")
+	la, err := a.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer la.Release()
+	got := make(chan *ha.Lease, 1)
+	go func() {
+		l, err := b.Acquire(ctx)
+		if err != nil {
+			t.Errorf("standby Acquire: %v", err)
+		}
+		got <- l
+	}()
+	// The standby polls and stays standby while a holds the lock.
+	deadline := time.Now().Add(10 * time.Second)
+	for !b.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatal("the standby never reported a working lock session")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, with a deadline
+	}
+	select {
+	case <-got:
+		t.Fatal("the standby acquired a lock the active instance holds")
+	case <-time.After(500 * time.Millisecond): // ten polls of the standby
+	}
+	if !a.Active() || b.Active() {
+		t.Fatalf("active: a %v, b %v; want a only", a.Active(), b.Active())
+	}
+
+	// Another key is another lock.
+	other := elector(t, url, "chronicler/s2")
+	lo, err := other.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo.Release()
+
+	// Kill a's session on the server: its lease is lost, b takes over.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1",
+		ha.LockID("chronicler/s1")).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("terminated %d lock holders, want 1", n)
+	}
+	select {
+	case <-la.Lost():
+		if la.Err() == nil {
+			t.Error("lost lease without an error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the active instance did not notice its lost session within 10s (keepalive 1s)")
+	}
+	var lb *ha.Lease
+	select {
+	case lb = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the standby did not take over within 10s")
+	}
+	if lb == nil || !b.Active() || a.Active() {
+		t.Fatalf("after takeover: a active %v, b active %v", a.Active(), b.Active())
+	}
+
+	// Release hands over to the next one.
+	c := elector(t, url, "chronicler/s1")
+	done := make(chan *ha.Lease, 1)
+	go func() { l, _ := c.Acquire(ctx); done <- l }()
+	lb.Release()
+	select {
+	case lc := <-done:
+		if lc == nil {
+			t.Fatal("no lease after release")
+		}
+		lc.Release()
+	case <-time.After(10 * time.Second):
+		t.Fatal("a released lock was not taken within 10s")
+	}
+}

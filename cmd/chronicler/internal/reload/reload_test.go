@@ -1,0 +1,224 @@
+package reload_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/reload"
+	"github.com/chronicler-dev/chronicler/mapping"
+)
+
+const rulesV1 = `capture:
+  - name: r
+    table: public.t
+    on: [insert]
+    stream: {category: a, id: new.id}
+    type: A
+    data: {id: new.id}
+`
+
+const rulesV2 = `capture:
+  - name: r
+    table: public.t
+    on: [insert]
+    stream: {category: b, id: new.id}
+    type: B
+    data: {id: new.id}
+`
+
+const broken = `capture:
+  - name: r
+    table: public.t
+    on: [insert]
+    stream: {category: b, id: new.id +}
+    type: B
+`
+
+type fixture struct {
+	t       *testing.T
+	reg     *prometheus.Registry
+	hup     chan os.Signal
+	mu      sync.Mutex
+	applied []string // the type of rule r's event in each applied set
+	loads   int
+}
+
+func start(t *testing.T, paths []string, interval time.Duration) *fixture {
+	t.Helper()
+	f := &fixture{t: t, reg: prometheus.NewRegistry(), hup: make(chan os.Signal, 1)}
+	r, err := reload.New(reload.Config{
+		Paths: paths, Interval: interval, Signals: f.hup, Registerer: f.reg,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Load: func(p []string) (*mapping.RuleSet, error) {
+			f.mu.Lock()
+			f.loads++
+			f.mu.Unlock()
+			return mapping.Load(p, mapping.Options{})
+		},
+		Apply: func(rs *mapping.RuleSet) error {
+			ch := &change.Change{Op: change.OpInsert, Schema: "public", Table: "t", Key: []string{"id"}, New: map[string]any{"id": int64(1)}}
+			out, err := rs.Capture(ch, nil)
+			if err != nil || len(out) != 1 {
+				return errors.New("applied set does not map the test change")
+			}
+			f.mu.Lock()
+			f.applied = append(f.applied, out[0].Type)
+			f.mu.Unlock()
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+func (f *fixture) count(result string) float64 {
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "chronicler_rules_reloads_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func (f *fixture) waitCount(result string, n float64) {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.count(result) < n {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("chronicler_rules_reloads_total{result=%q} = %v, want %v", result, f.count(result), n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, with a deadline
+	}
+}
+
+func (f *fixture) appliedTypes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.applied...)
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadOnChange: a changed file is checked and applied; a broken one
+// is refused and counted once (the same content is not retried every
+// poll) while the set in force stays; fixing it applies again.
+func TestReloadOnChange(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "rules.yaml")
+	write(t, p, rulesV1)
+	f := start(t, []string{dir}, 10*time.Millisecond)
+
+	write(t, p, rulesV2)
+	f.waitCount("ok", 1)
+	if got := f.appliedTypes(); len(got) != 1 || got[0] != "B" {
+		t.Fatalf("applied %v, want [B]", got)
+	}
+
+	write(t, p, broken)
+	f.waitCount("error", 1)
+	f.mu.Lock()
+	loads := f.loads
+	f.mu.Unlock()
+	// Let the poller see the same broken content many times.
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // twenty polls
+	}
+	f.mu.Lock()
+	if f.loads != loads {
+		t.Errorf("the broken content was loaded %d more times; want once", f.loads-loads)
+	}
+	f.mu.Unlock()
+	if f.count("error") != 1 || f.count("ok") != 1 || len(f.appliedTypes()) != 1 {
+		t.Fatalf("after a broken file: ok %v, error %v, applied %v; want 1, 1, [B]", f.count("ok"), f.count("error"), f.appliedTypes())
+	}
+
+	write(t, p, rulesV1)
+	f.waitCount("ok", 2)
+	if got := f.appliedTypes(); len(got) != 2 || got[1] != "A" {
+		t.Fatalf("applied %v, want [B A]", got)
+	}
+}
+
+// TestSIGHUPReloads: with polling off, only a signal reloads, also when
+// the content did not change.
+func TestSIGHUPReloads(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "rules.yaml")
+	write(t, p, rulesV1)
+	f := start(t, []string{p}, 0)
+	write(t, p, rulesV2)
+	f.hup <- syscall.SIGHUP
+	f.waitCount("ok", 1)
+	f.hup <- syscall.SIGHUP
+	f.waitCount("ok", 2)
+	if got := f.appliedTypes(); len(got) != 2 || got[0] != "B" || got[1] != "B" {
+		t.Fatalf("applied %v, want [B B]", got)
+	}
+}
+
+// TestConfigMapSwap: a Kubernetes ConfigMap volume swaps a symlinked
+// directory atomically and the files keep old times; the content hash sees
+// it.
+func TestConfigMapSwap(t *testing.T) {
+	dir := t.TempDir()
+	for v, text := range map[string]string{"..v1": rulesV1, "..v2": rulesV2} {
+		if err := os.Mkdir(filepath.Join(dir, v), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, v, "rules.yaml"), text)
+		old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+		if err := os.Chtimes(filepath.Join(dir, v, "rules.yaml"), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("..v1", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "rules.yaml"), filepath.Join(dir, "rules.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	f := start(t, []string{dir}, 10*time.Millisecond)
+	// The atomic swap: a new symlink renamed over ..data.
+	if err := os.Symlink("..v2", filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	f.waitCount("ok", 1)
+	if got := f.appliedTypes(); len(got) != 1 || got[0] != "B" {
+		t.Fatalf("applied %v, want [B]", got)
+	}
+}
