@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -94,5 +97,34 @@ func TestRulesTest(t *testing.T) {
 	// The diff shows the expected value removed and the value got added.
 	if !regexp.MustCompile(`(?m)^\s+- \s+"quantity": 3,\n\s+\+ \s+"quantity": 2,$`).MatchString(out) {
 		t.Errorf("no diff of the changed quantity:\n%s", out)
+	}
+}
+
+// TestEveryCommandHasHelpWithExamples: `--help` of every command (cobra's
+// own completion and help aside) exits 0 and shows examples.
+func TestEveryCommandHasHelpWithExamples(t *testing.T) {
+	var walk func(prefix []string, cmds []*cobra.Command)
+	seen := 0
+	walk = func(prefix []string, cmds []*cobra.Command) {
+		for _, c := range cmds {
+			if c.Name() == "completion" || c.Name() == "help" {
+				continue
+			}
+			path := append(append([]string(nil), prefix...), c.Name())
+			if c.HasSubCommands() {
+				walk(path, c.Commands())
+				continue
+			}
+			seen++
+			code, out, _ := runCLI(append(path, "--help")...)
+			if code != 0 || !strings.Contains(out, "Examples:") {
+				t.Errorf("chronicler %s --help: exit %d, examples shown: %v", strings.Join(path, " "), code, strings.Contains(out, "Examples:"))
+			}
+		}
+	}
+	root := newRootCmd(io.Discard, io.Discard)
+	walk(nil, root.Commands())
+	if seen < 8 {
+		t.Fatalf("only %d commands found", seen)
 	}
 }
