@@ -25,8 +25,8 @@ func TestKafkaClientOptions(t *testing.T) {
 	}
 	k := KafkaConfig{Brokers: []string{"b:9092"}, TLS: TLSConfig{Enabled: true, CAFile: "/nonexistent/ca.pem"}, SASL: SASLConfig{Mechanism: "PLAIN", User: "u", Password: "hunter2"}}
 	_, err := k.clientOpts()
-	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "kafka.tls.caFile") || strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("missing CA file: %v; want fs.ErrNotExist naming kafka.tls.caFile, without the password", err)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "kafka.tls.ca_file") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("missing CA file: %v; want fs.ErrNotExist naming kafka.tls.ca_file, without the password", err)
 	}
 	bad := KafkaConfig{Brokers: []string{"b:9092"}, SASL: SASLConfig{Mechanism: "SCRAM-SHA-256", Password: "hunter2"}}
 	if errs := bad.validate("kafka"); len(errs) != 1 || strings.Contains(errs[0].Error(), "hunter2") {

@@ -91,7 +91,7 @@ func (k *KafkaConfig) validate(path string) []error {
 		k.ReplicationFactor = -1
 	}
 	if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
-		errs = append(errs, fmt.Errorf("%s.tls: certFile and keyFile go together", path))
+		errs = append(errs, fmt.Errorf("%s.tls: cert_file and key_file go together", path))
 	}
 	switch strings.ToUpper(k.SASL.Mechanism) {
 	case "":
@@ -110,9 +110,14 @@ func (k *KafkaConfig) validate(path string) []error {
 }
 
 // clientOpts turns the configuration into franz-go options (seed brokers
-// excluded).
+// excluded): compression plus ConnectionOpts.
 func (k *KafkaConfig) clientOpts() ([]kgo.Opt, error) {
 	var opts []kgo.Opt
+	conn, err := k.ConnectionOpts()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, conn...)
 	switch strings.ToLower(k.Compression) {
 	case "gzip":
 		opts = append(opts, kgo.ProducerBatchCompression(kgo.GzipCompression()))
@@ -125,23 +130,31 @@ func (k *KafkaConfig) clientOpts() ([]kgo.Opt, error) {
 	default:
 		opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))
 	}
+	return opts, nil
+}
+
+// ConnectionOpts are the franz-go options that reach and authenticate to
+// the brokers (TLS and SASL; seed brokers excluded), for any client of the
+// same cluster: the publisher's, replay's, and `chronicler check`'s.
+func (k *KafkaConfig) ConnectionOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
 	if k.TLS.Enabled {
 		tc := &tls.Config{ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 		if k.TLS.CAFile != "" {
 			pem, err := os.ReadFile(k.TLS.CAFile)
 			if err != nil {
-				return nil, fmt.Errorf("kafka.tls.caFile: %w", err)
+				return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("kafka.tls.caFile %s: no PEM certificate in it", k.TLS.CAFile)
+				return nil, fmt.Errorf("kafka.tls.ca_file %s: no PEM certificate in it", k.TLS.CAFile)
 			}
 			tc.RootCAs = pool
 		}
 		if k.TLS.CertFile != "" {
 			cert, err := tls.LoadX509KeyPair(k.TLS.CertFile, k.TLS.KeyFile)
 			if err != nil {
-				return nil, fmt.Errorf("kafka.tls.certFile/keyFile: %w", err)
+				return nil, fmt.Errorf("kafka.tls.cert_file/key_file: %w", err)
 			}
 			tc.Certificates = []tls.Certificate{cert}
 		}
