@@ -41,15 +41,10 @@ func newCheckCmd() *cobra.Command {
 			"  chronicler check --only capture --json",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			parts := config.All
-			switch only {
-			case "":
-			case "capture":
-				parts = config.Parts{Capture: true}
-			case "publish":
-				parts = config.Parts{Publish: true}
-			default:
-				return fmt.Errorf("check: --only %q: want capture or publish", only)
+			parts, err := config.PartsFor(only)
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "check: %v\n", err)
+				return exitError(2)
 			}
 			cfg, err := config.Load(file, parts)
 			if err != nil {

@@ -49,15 +49,9 @@ the graceful stop did not finish within shutdown.grace, or a second signal force
   kill -HUP $(pidof chronicler)    # reload the rules now`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			parts := config.All
-			switch only {
-			case "":
-			case "capture":
-				parts = config.Parts{Capture: true}
-			case "publish":
-				parts = config.Parts{Publish: true}
-			default:
-				fmt.Fprintf(cmd.ErrOrStderr(), "run: --only %q: want capture or publish (or nothing for both)\n", only)
+			parts, err := config.PartsFor(only)
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "run: %v\n", err)
 				return exitError(2)
 			}
 			cfg, err := config.Load(file, parts)

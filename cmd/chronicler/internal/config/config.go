@@ -256,3 +256,17 @@ func (c *Config) resolvePaths() {
 		abs(p)
 	}
 }
+
+// PartsFor is the Parts of a command's --only flag: "" for both, "capture"
+// or "publish".
+func PartsFor(only string) (Parts, error) {
+	switch only {
+	case "":
+		return All, nil
+	case "capture":
+		return Parts{Capture: true}, nil
+	case "publish":
+		return Parts{Publish: true}, nil
+	}
+	return Parts{}, fmt.Errorf("--only %q: want capture or publish (or nothing for both)", only)
+}
