@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -262,16 +261,7 @@ func (a *Appender) Stats() Stats {
 // prepare encodes ev into an item (outside the lock: JSON encoding is the
 // expensive part).
 func (a *Appender) prepare(ev Event) (*item, error) {
-	meta := make(map[string]any, len(ev.Metadata)+5)
-	for k, v := range ev.Metadata {
-		meta[k] = v
-	}
-	meta[MetaSlot] = a.cfg.Slot
-	meta[MetaCommitLSN] = ev.Pos.CommitLSN.String()
-	meta[MetaOrdinal] = ev.Pos.Ordinal
-	meta[MetaIndex] = ev.Pos.Index
-	meta[MetaCausation] = ChangeID(a.cfg.Slot, ev.Pos.CommitLSN, ev.Pos.Ordinal).String()
-	mb, err := json.Marshal(meta)
+	mb, err := appendMetadata(make([]byte, 0, 512), a.cfg.Slot, &ev)
 	if err != nil {
 		return nil, fmt.Errorf("encoding metadata of an event for %s: %w", ev.Stream, err)
 	}
