@@ -24,7 +24,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 		}
 	}
 	w := &workload{name: "latency", publication: "bench_latency", topic: "bench.accounts.v1",
-		rules: b.rules + "/pgbench",
+		rules:  b.rules + "/pgbench",
 		tables: []string{"public.pgbench_accounts", "public.pgbench_tellers", "public.pgbench_branches", "public.pgbench_history"}}
 	conn, err := pgx.Connect(ctx, b.pg.URL())
 	if err != nil {

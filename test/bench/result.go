@@ -12,8 +12,8 @@ type Result struct {
 	WorkloadDesc       string  `json:"workload_description"`
 	Transactions       int64   `json:"transactions"`
 	Changes            int64   `json:"changes"`
-	Events             int64   `json:"events"`              // low-level events stored (or mapped, capture)
-	Records            int64   `json:"integration_events"`  // integration events the rules make of them
+	Events             int64   `json:"events"`             // low-level events stored (or mapped, capture)
+	Records            int64   `json:"integration_events"` // integration events the rules make of them
 	Unchanged          int64   `json:"unchanged_toast_changes,omitempty"`
 	WALBytes           int64   `json:"wal_bytes,omitempty"`
 	BaselineSeconds    float64 `json:"baseline_seconds,omitempty"` // mean of the drains before and after

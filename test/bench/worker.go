@@ -49,15 +49,15 @@ type workerConfig struct {
 
 // progress is one line a worker prints on stdout, every progressEvery.
 type progress struct {
-	T           int64  `json:"t"`                      // unix nanoseconds
-	Changes     int64  `json:"changes"`                // source changes seen (the store modes count the end marker too)
-	Events      int64  `json:"events"`                 // low-level events mapped (capture) or stored (store, full); read (publish)
-	Records     int64  `json:"records"`                // integration records committed to Kafka (full, publish)
-	Unchanged   int64  `json:"unchanged,omitempty"`    // changes with an unchanged-toast column (capture)
-	Failures    int64  `json:"failures,omitempty"`     // changes a rule failed on (capture) or dead letters (store, full, publish)
-	DurableLSN  uint64 `json:"durable_lsn,omitempty"`  // store, full
-	MarkerSeen  bool   `json:"marker_seen,omitempty"`  // capture
-	Err         string `json:"err,omitempty"`          // the worker failed
+	T           int64  `json:"t"`                       // unix nanoseconds
+	Changes     int64  `json:"changes"`                 // source changes seen (the store modes count the end marker too)
+	Events      int64  `json:"events"`                  // low-level events mapped (capture) or stored (store, full); read (publish)
+	Records     int64  `json:"records"`                 // integration records committed to Kafka (full, publish)
+	Unchanged   int64  `json:"unchanged,omitempty"`     // changes with an unchanged-toast column (capture)
+	Failures    int64  `json:"failures,omitempty"`      // changes a rule failed on (capture) or dead letters (store, full, publish)
+	DurableLSN  uint64 `json:"durable_lsn,omitempty"`   // store, full
+	MarkerSeen  bool   `json:"marker_seen,omitempty"`   // capture
+	Err         string `json:"err,omitempty"`           // the worker failed
 	HeapInUseMB int64  `json:"heap_inuse_mb,omitempty"` // Go heap in use
 }
 
