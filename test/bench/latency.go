@@ -78,20 +78,53 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	if err != nil {
 		return r, err
 	}
+	// The slot's lag (WAL written minus what capture confirmed), sampled
+	// while pgbench runs: it tells a slow capture from a slow publisher.
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	lagDone := make(chan []int64, 1)
+	go func() {
+		var lags []int64
+		defer func() { lagDone <- lags }()
+		lc, err := pgx.Connect(lagCtx, b.pg.URL())
+		if err != nil {
+			return
+		}
+		defer lc.Close(context.Background())
+		for {
+			var lag int64
+			if lc.QueryRow(lagCtx, "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&lag) == nil {
+				lags = append(lags, lag)
+			}
+			select {
+			case <-lagCtx.Done():
+				return
+			case <-time.After(250 * time.Millisecond): // sampling period
+			}
+		}
+	}()
 	start := time.Now()
 	txs, err := runPgbench(ctx, b.pg, "-R", strconv.Itoa(o.rate), "-T", strconv.Itoa(int(o.latencyDuration/time.Second)),
 		"-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(o.clients))
 	if err != nil {
 		return r, err
 	}
+	stopLag()
+	lags := <-lagDone
 	doneAt, err := cons.waitCount(ctx, 1+txs, limit, c.exited, c.stderrTail)
 	if err != nil {
 		return r, fmt.Errorf("topic %s: %w", w.topic, err)
+	}
+	if len(lags) > 0 {
+		sl := slices.Clone(lags)
+		slices.Sort(sl)
+		r.SlotLagP50Bytes, r.SlotLagMaxBytes = sl[len(sl)/2], sl[len(sl)-1]
 	}
 	cpu1, rss, err := c.usage()
 	if err != nil {
 		return r, err
 	}
+	r.series = c.progressSeries()
 	if err := c.stop(); err != nil {
 		return r, err
 	}

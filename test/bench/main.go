@@ -48,6 +48,7 @@ type options struct {
 	rate            int
 	latencyDuration time.Duration
 	batchInterval   time.Duration
+	maxPending      int
 	brokers         string
 	jsonOut         bool
 	outDir          string
@@ -75,6 +76,7 @@ func main() {
 		return
 	}
 	o := defaultOptions()
+	dumpSeries := os.Getenv("BENCH_DUMP")
 	flag.StringVar(&o.scenario, "scenario", o.scenario, "scenarios, comma-separated: "+strings.Join(allScenarios, ", ")+", or all")
 	flag.StringVar(&o.workload, "workload", o.workload, "workloads, comma-separated: "+strings.Join(allWorkloads, ", ")+", or all (the latency run always uses pgbench)")
 	flag.IntVar(&o.scale, "scale", o.scale, "pgbench scale factor (100,000 accounts each)")
@@ -85,11 +87,12 @@ func main() {
 	flag.IntVar(&o.rate, "rate", o.rate, "transactions per second of the steady-rate latency run")
 	flag.DurationVar(&o.latencyDuration, "latency-duration", o.latencyDuration, "length of the steady-rate latency run (whole seconds)")
 	flag.DurationVar(&o.batchInterval, "batch-interval", 0, "the publisher's BatchInterval (0: its default, 100ms)")
+	flag.IntVar(&o.maxPending, "max-pending-bytes", 0, "the appender's MaxPendingBytes (0: its default, 64 MiB)")
 	flag.StringVar(&o.brokers, "kafka-brokers", o.brokers, "Kafka brokers (host:port, comma-separated); default $CHRONICLER_TEST_KAFKA_BROKERS, else a broker of the test stack is started")
 	flag.BoolVar(&o.jsonOut, "json", false, "print one JSON object per scenario and workload on stdout")
 	flag.StringVar(&o.outDir, "out", o.outDir, "directory for report.md, results.json and the PNG plots (\"\": none)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write each worker's CPU profile to PREFIX.<workload>.<scenario>.cpu.prof")
-	flag.StringVar(&o.memprofile, "memprofile", "", "write each worker's heap profile to PREFIX.<workload>.<scenario>.mem.prof")
+	flag.StringVar(&o.memprofile, "memprofile", "", "write each worker's heap profile to PREFIX.<workload>.<scenario>.mem.prof (at exit) and .mem.prof.peak (at the heap's peak)")
 	flag.BoolVar(&o.verbose, "v", false, "log progress")
 	flag.Parse()
 
@@ -107,6 +110,11 @@ func main() {
 		os.Exit(1)
 	}
 	for _, r := range results {
+		if dumpSeries != "" {
+			for _, p := range r.series {
+				fmt.Fprintf(os.Stderr, "%s %.2f %+v\n", r.Scenario, time.Unix(0, p.T).Sub(r.start).Seconds(), p)
+			}
+		}
 		if o.jsonOut {
 			b, _ := json.Marshal(r)
 			fmt.Println(string(b))
@@ -217,7 +225,7 @@ func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("workload %s: %w", name, err)
 		}
-		pgbenchReady = pgbenchReady || name == "pgbench"
+		pgbenchReady = pgbenchReady || (name == "pgbench" && len(rs) > 0)
 		out = append(out, rs...)
 	}
 	if has("latency") {

@@ -31,6 +31,8 @@ type Result struct {
 	LatencyP50Ms       float64 `json:"latency_p50_ms,omitempty"`
 	LatencyP99Ms       float64 `json:"latency_p99_ms,omitempty"`
 	LatencyMaxMs       float64 `json:"latency_max_ms,omitempty"`
+	SlotLagP50Bytes    int64   `json:"slot_lag_p50_bytes,omitempty"` // latency run: WAL written minus confirmed by capture, sampled every 250 ms
+	SlotLagMaxBytes    int64   `json:"slot_lag_max_bytes,omitempty"`
 	Goals              []Goal  `json:"goals"`
 	GoalsHeld          bool    `json:"goals_held"`
 

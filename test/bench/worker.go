@@ -21,6 +21,7 @@ import (
 	"github.com/chronicler-dev/chronicler/capture"
 	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
@@ -41,6 +42,7 @@ type workerConfig struct {
 	PublisherID string        `json:"publisher_id,omitempty"`
 	Marker      change.LSN    `json:"marker,omitempty"` // the end marker's LSN (capture, store)
 	BatchIntvl  time.Duration `json:"batch_interval,omitempty"`
+	MaxPending  int           `json:"max_pending_bytes,omitempty"` // store.Config.MaxPendingBytes; 0: its default
 	CPUProfile  string        `json:"cpuprofile,omitempty"`
 	MemProfile  string        `json:"memprofile,omitempty"`
 	Latency     time.Duration `json:"append_latency,omitempty"` // server mode
@@ -56,6 +58,7 @@ type progress struct {
 	Unchanged   int64  `json:"unchanged,omitempty"`     // changes with an unchanged-toast column (capture)
 	Failures    int64  `json:"failures,omitempty"`      // changes a rule failed on (capture) or dead letters (store, full, publish)
 	DurableLSN  uint64 `json:"durable_lsn,omitempty"`   // store, full
+	LagBytes    int64  `json:"lag_bytes,omitempty"`     // store, full: the server's WAL end minus the position confirmed to Postgres
 	MarkerSeen  bool   `json:"marker_seen,omitempty"`   // capture
 	Err         string `json:"err,omitempty"`           // the worker failed
 	HeapInUseMB int64  `json:"heap_inuse_mb,omitempty"` // Go heap in use
@@ -163,6 +166,7 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 				Postgres: postgres.Config{URL: cfg.PGURL, Slot: cfg.Slot, Publication: cfg.Publication, Tables: cfg.Tables,
 					SnapshotMode: postgres.SnapshotNever, HeartbeatInterval: -1},
 				StoreURL:   cfg.StoreURL,
+				Store:      store.Config{MaxPendingBytes: cfg.MaxPending},
 				RulePaths:  []string{cfg.Rules},
 				Registerer: reg,
 				Logger:     log,
@@ -183,6 +187,7 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 				Events:     int64(metric(reg, "chronicler_pipeline_events_stored_total")),
 				Failures:   int64(metric(reg, "chronicler_pipeline_deadletters_total")),
 				DurableLSN: uint64(metric(reg, "chronicler_pipeline_durable_lsn_bytes")),
+				LagBytes:   int64(metric(reg, "chronicler_capture_lag_bytes")),
 			}
 			if pub != nil {
 				st := pub.Stats()
@@ -205,11 +210,18 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 
 	enc := json.NewEncoder(os.Stdout)
 	var ms runtime.MemStats
+	var peakHeap uint64
 	emit := func(p progress) {
 		p.T = time.Now().UnixNano()
 		runtime.ReadMemStats(&ms)
 		p.HeapInUseMB = int64(ms.HeapInuse >> 20)
 		_ = enc.Encode(p)
+		// With -memprofile, the heap is also written at its peak (every
+		// 25% of growth), which the profile at exit does not show.
+		if cfg.MemProfile != "" && ms.HeapInuse > peakHeap+peakHeap/4 {
+			peakHeap = ms.HeapInuse
+			_ = writeHeap(cfg.MemProfile + ".peak")
+		}
 	}
 	tick := time.NewTicker(progressEvery)
 	defer tick.Stop()
