@@ -76,7 +76,6 @@ func main() {
 		return
 	}
 	o := defaultOptions()
-	dumpSeries := os.Getenv("BENCH_DUMP")
 	flag.StringVar(&o.scenario, "scenario", o.scenario, "scenarios, comma-separated: "+strings.Join(allScenarios, ", ")+", or all")
 	flag.StringVar(&o.workload, "workload", o.workload, "workloads, comma-separated: "+strings.Join(allWorkloads, ", ")+", or all (the latency run always uses pgbench)")
 	flag.IntVar(&o.scale, "scale", o.scale, "pgbench scale factor (100,000 accounts each)")
@@ -110,11 +109,6 @@ func main() {
 		os.Exit(1)
 	}
 	for _, r := range results {
-		if dumpSeries != "" {
-			for _, p := range r.series {
-				fmt.Fprintf(os.Stderr, "%s %.2f %+v\n", r.Scenario, time.Unix(0, p.T).Sub(r.start).Seconds(), p)
-			}
-		}
 		if o.jsonOut {
 			b, _ := json.Marshal(r)
 			fmt.Println(string(b))
