@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 }
 
 // TestBenchSmoke runs every scenario at a tiny scale so the harness cannot
-// rot (./test/run.sh runs it with the suite): pgbench at scale 1 for 1 s (1 client)
+// rot (./test/run.sh runs it with the suite): pgbench at scale 1, 500 transactions
 // through capture, capture → store, the full pipeline to Kafka (the shared
 // broker of CHRONICLER_TEST_KAFKA_BROKERS, else one of its own) and the
 // publisher alone, a 2 s steady-rate run, and the wide-row workload's
@@ -36,7 +36,7 @@ func TestBenchSmoke(t *testing.T) {
 	k := stack.StartKafka(t)
 	o := defaultOptions()
 	o.scenario, o.workload = "capture,store-0ms,full,publish,latency", "pgbench,wide"
-	o.scale, o.duration, o.clients = 1, time.Second, 1
+	o.scale, o.txPerClient, o.clients = 1, 500, 1
 	o.wideRows, o.rate, o.latencyDuration = 1000, 50, 2*time.Second
 	o.brokers, o.outDir = strings.Join(k.Brokers, ","), t.TempDir()
 	began := time.Now()

@@ -49,6 +49,7 @@ type options struct {
 	latencyDuration time.Duration
 	batchInterval   time.Duration
 	maxPending      int
+	txPerClient     int // pgbench -t instead of -T when > 0 (the smoke test's small, fixed workload)
 	brokers         string
 	jsonOut         bool
 	outDir          string

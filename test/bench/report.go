@@ -71,8 +71,8 @@ func command(o options) string {
 
 func markdown(o options, results []Result, wall time.Duration, plots []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Chronicler benchmark\n\n`%s`: %s, %d CPUs, %s, total wall time %s (Postgres and Kafka start included).\n\n",
-		command(o), time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), wall.Round(time.Second))
+	fmt.Fprintf(&b, "# Chronicler benchmark\n\n`%s`: %s, %d CPUs, %s, total wall time %s (Postgres and Kafka start included); load average at the end %s (other work on the machine shows here).\n\n",
+		command(o), time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), wall.Round(time.Second), loadAvg())
 	fmt.Fprintln(&b, "Workloads:")
 	seen := map[string]bool{}
 	for _, r := range results {
@@ -237,4 +237,17 @@ func latencySeries(r *Result) (p50, p99, pmax plotter.XYs) {
 		pmax = append(pmax, plotter.XY{X: x, Y: ms(b[len(b)-1])})
 	}
 	return p50, p99, pmax
+}
+
+// loadAvg is the machine's 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

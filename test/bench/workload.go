@@ -69,11 +69,15 @@ func prepareWorkload(ctx context.Context, pg *stack.Postgres, name string, o opt
 			return nil, err
 		}
 		run = func() error {
-			txs, err := runPgbench(ctx, pg, "-T", strconv.Itoa(int(o.duration/time.Second)), "-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(o.clients))
+			length := []string{"-T", strconv.Itoa(int(o.duration / time.Second))}
+			if o.txPerClient > 0 {
+				length = []string{"-t", strconv.Itoa(o.txPerClient)}
+			}
+			txs, err := runPgbench(ctx, pg, append(length, "-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(o.clients))...)
 			// 3 updates and 1 insert, each one event; one integration
 			// event (the account's balance).
 			w.txs, w.changes, w.events, w.records = txs, 4*txs, 4*txs, txs
-			w.desc = fmt.Sprintf("pgbench TPC-B-like, scale %d, %d clients, %s: %d transactions", o.scale, o.clients, o.duration, txs)
+			w.desc = fmt.Sprintf("pgbench TPC-B-like, scale %d, %d clients, %s: %d transactions", o.scale, o.clients, strings.Join(length, " "), txs)
 			return err
 		}
 	case "bulk":
