@@ -1,16 +1,3 @@
-// Command bench measures Chronicler against the physical limit Postgres sets:
-// the rate at which pg_recvlogical drains the same WAL through pgoutput, from
-// slots created at the same point, in the same run. Every throughput figure
-// is reported as a ratio to that baseline.
-//
-//	go run ./test/bench -scenario all -json
-//
-// See test/bench/README.md for the scenarios, workloads, goals and output.
-//
-// The Chronicler part of each scenario runs in a child process (this binary
-// again, told what to do by the CHRONICLER_BENCH_WORKER environment
-// variable), and so does the KurrentDB-compatible server, so CPU seconds and
-// peak RSS are the Chronicler worker's own.
 package main
 
 import (
