@@ -90,6 +90,35 @@ func TestMetadataEncodingMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestMetadataKeyOrderCache encodes key sets that differ by one key in
+// turn, so every call either reuses the cached order rightly or must notice
+// that it does not fit.
+func TestMetadataKeyOrderCache(t *testing.T) {
+	base := sourceMetadata()
+	extra := sourceMetadata()
+	extra["tenant"] = "t1"
+	fewer := sourceMetadata()
+	delete(fewer, "xid")
+	swapped := sourceMetadata() // same size as base, one key different
+	delete(swapped, "xid")
+	swapped["aaa"] = "first"
+	ownOnly := map[string]any{"slot": "x", "ordinal": int64(1)}
+	for i, m := range []map[string]any{base, base, extra, base, fewer, base, swapped, base, swapped, ownOnly, nil, ownOnly, base} {
+		ev := &Event{Metadata: m, Pos: Pos{CommitLSN: 0x1A2B3D00, Ordinal: uint64(i)}}
+		want, err := mapMetadata("s", ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendMetadata(nil, "s", ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("call %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
 func TestMetadataEncodingRefusesWhatEncodingJSONRefuses(t *testing.T) {
 	for name, v := range map[string]any{
 		"year 10000": time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
