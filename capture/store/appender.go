@@ -1,8 +1,8 @@
 package store
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -259,22 +259,23 @@ func (a *Appender) Stats() Stats {
 	return a.stats
 }
 
+var metaScratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // prepare encodes ev into an item (outside the lock: JSON encoding is the
 // expensive part).
 func (a *Appender) prepare(ev Event) (*item, error) {
-	meta := make(map[string]any, len(ev.Metadata)+5)
-	for k, v := range ev.Metadata {
-		meta[k] = v
-	}
-	meta[MetaSlot] = a.cfg.Slot
-	meta[MetaCommitLSN] = ev.Pos.CommitLSN.String()
-	meta[MetaOrdinal] = ev.Pos.Ordinal
-	meta[MetaIndex] = ev.Pos.Index
-	meta[MetaCausation] = ChangeID(a.cfg.Slot, ev.Pos.CommitLSN, ev.Pos.Ordinal).String()
-	mb, err := json.Marshal(meta)
+	// Encoded into a scratch buffer, then copied at its exact size: the
+	// metadata of every queued event stays in memory until it is stored,
+	// and a buffer's spare capacity was a fifth of it.
+	scratch := metaScratch.Get().(*[]byte)
+	mb, err := appendMetadata((*scratch)[:0], a.cfg.Slot, &ev)
 	if err != nil {
+		metaScratch.Put(scratch)
 		return nil, fmt.Errorf("encoding metadata of an event for %s: %w", ev.Stream, err)
 	}
+	*scratch = mb
+	mb = bytes.Clone(mb)
+	metaScratch.Put(scratch)
 	size := len(ev.Data) + len(mb) + len(ev.Type) + 64
 	if size > a.cfg.MaxBatchBytes {
 		return nil, &TooLargeError{Stream: ev.Stream, Size: size, Limit: a.cfg.MaxBatchBytes}

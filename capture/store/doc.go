@@ -11,6 +11,10 @@
 // re-deliveries of the same transaction. The event id is a name-based UUID
 // (SHA-1) of (slot, position), and the position is written into the event's
 // custom metadata (commitLsn, ordinal, index, slot), so it can be read back.
+// The metadata (the caller's map plus those keys and $causationId) is
+// encoded without reflection, to exactly the bytes encoding/json gives the
+// merged map: keys sorted, the same escaping (metadata.go; a table test and a
+// fuzz target hold it to encoding/json's output).
 //
 // # Exactly once per stream
 //

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -35,13 +36,29 @@ var idSpace = uuid.MustParse("6f1c1d52-8a4e-4c1e-9a52-6368726f6e69")
 
 // EventID is the deterministic id of the event at p from slot.
 func EventID(slot string, p Pos) uuid.UUID {
-	return uuid.NewSHA1(idSpace, []byte(slot+"/"+p.String()))
+	// slot/<commit LSN>/<ordinal>/<index>, as slot+"/"+p.String(), without fmt.
+	var buf [96]byte
+	b := appendChangeName(buf[:0], slot, p.CommitLSN, p.Ordinal)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(p.Index), 10)
+	return uuid.NewSHA1(idSpace, b)
 }
 
 // ChangeID is the deterministic id of the source change at (commit LSN,
 // ordinal), the $causationId of the events derived from it.
 func ChangeID(slot string, commit change.LSN, ordinal uint64) uuid.UUID {
-	return uuid.NewSHA1(idSpace, []byte(fmt.Sprintf("%s/%s/%d", slot, commit, ordinal)))
+	var buf [96]byte
+	return uuid.NewSHA1(idSpace, appendChangeName(buf[:0], slot, commit, ordinal))
+}
+
+// appendChangeName appends "<slot>/<commit LSN>/<ordinal>", the name both
+// ids are derived from (the ids are stored: the bytes must never change).
+func appendChangeName(dst []byte, slot string, commit change.LSN, ordinal uint64) []byte {
+	dst = append(dst, slot...)
+	dst = append(dst, '/')
+	dst = appendLSN(dst, uint64(commit))
+	dst = append(dst, '/')
+	return strconv.AppendUint(dst, ordinal, 10)
 }
 
 // Metadata keys the appender writes (beside the mapping's source metadata).

@@ -3,42 +3,93 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
+// TestMain lets the test binary be a bench worker too: the smoke test's
+// scenarios re-execute it, as the bench command re-executes itself.
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(workerEnv); cfg != "" {
+		workerMain(cfg)
+		return
+	}
+	os.Exit(m.Run())
+}
+
 // TestBenchSmoke runs every scenario at a tiny scale so the harness cannot
-// rot (./test/run.sh runs it with the suite). It checks counts, never speed:
-// every pgbench transaction is 3 updates and 1 insert, each mapped to
-// exactly one event by the pgbench rules (and, in the store scenarios,
-// stored once).
+// rot (./test/run.sh runs it with the suite): pgbench at scale 1, 500 transactions
+// through capture, capture → store, the full pipeline to Kafka (the shared
+// broker of CHRONICLER_TEST_KAFKA_BROKERS, else one of its own) and the
+// publisher alone, a 2 s steady-rate run, and the wide-row workload's
+// unchanged-TOAST updates through capture and the full pipeline. It checks
+// counts, never speed: every pgbench transaction is 3 updates and 1 insert,
+// each mapped to exactly one event and stored once, and one integration
+// event per transaction is read exactly once by a read_committed consumer
+// (the scenarios themselves fail on any other count).
 func TestBenchSmoke(t *testing.T) {
-	o := options{scenario: "all", scale: 1, duration: 2 * time.Second, clients: 2,
-		rules: filepath.Join("..", "..", "deploy", "examples", "rules", "pgbench"), outDir: t.TempDir()}
+	k := stack.StartKafka(t)
+	o := defaultOptions()
+	o.scenario, o.workload = "capture,store-0ms,full,publish,latency", "pgbench,wide"
+	o.scale, o.txPerClient, o.clients = 1, 500, 1
+	o.wideRows, o.rate, o.latencyDuration = 1000, 50, 2*time.Second
+	o.brokers, o.outDir = strings.Join(k.Brokers, ","), t.TempDir()
+	began := time.Now()
 	results, err := run(context.Background(), o, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 3 {
-		t.Fatalf("%d results; want capture, store-0ms, store-2ms", len(results))
+	want := map[string]bool{}
+	for _, w := range []string{"pgbench", "wide"} {
+		for _, s := range []string{"capture", "store-0ms", "full", "publish"} {
+			want[w+"/"+s] = true
+		}
 	}
+	want["pgbench-rate/latency"] = true
 	for _, r := range results {
-		// The store scenarios count the end marker message as a change
-		// (captured, matched by no rule); the capture scenario stops on it.
-		changes := r.Changes
-		if r.Scenario != "capture" {
-			changes--
+		key := r.Workload + "/" + r.Scenario
+		if !want[key] {
+			t.Fatalf("unexpected or repeated result %s", key)
 		}
-		if r.Transactions == 0 || changes != 4*r.Transactions || r.Events != 4*r.Transactions {
-			t.Fatalf("%s: transactions %d, changes %d, events %d; want 4 changes and 4 events per transaction", r.Scenario, r.Transactions, r.Changes, r.Events)
+		delete(want, key)
+		perTx := int64(4)
+		if r.Workload == "wide" {
+			// 1,000 rows inserted, then updated: one event and one
+			// integration event per change; 500 updates carry the TOASTed
+			// body as unchanged-toast.
+			if r.Changes != 2000 || r.Events != 2000 || r.Records != 2000 || r.Unchanged != 500 {
+				t.Fatalf("%s: %d changes, %d events, %d integration events, %d unchanged-toast; want 2000, 2000, 2000, 500", key, r.Changes, r.Events, r.Records, r.Unchanged)
+			}
+		} else if r.Transactions == 0 || r.Changes != perTx*r.Transactions || r.Events != perTx*r.Transactions || r.Records != r.Transactions {
+			t.Fatalf("%s: transactions %d, changes %d, events %d, integration events %d; want 4 changes, 4 events and 1 integration event per transaction",
+				key, r.Transactions, r.Changes, r.Events, r.Records)
 		}
-		if r.BaselineSeconds <= 0 || r.Seconds <= 0 || r.Ratio <= 0 || r.PeakRSSMiB <= 0 || r.WALBytes <= 0 {
-			t.Fatalf("%s: incomplete figures: %+v", r.Scenario, r)
+		if r.Seconds <= 0 || r.PeakRSSMiB <= 0 || r.CPUSecPerMChanges <= 0 {
+			t.Fatalf("%s: incomplete figures: %+v", key, r)
 		}
-		t.Logf("figure: bench smoke (not a measurement): %s %d changes, ratio %.2f to pg_recvlogical", r.Scenario, r.Changes, r.Ratio)
+		if r.Scenario == "latency" {
+			if r.LatencyP50Ms <= 0 || r.LatencyMaxMs < r.LatencyP99Ms || r.LatencyP99Ms < r.LatencyP50Ms || len(r.Goals) != 1 {
+				t.Fatalf("%s: latency figures out of order: %+v", key, r)
+			}
+		} else if r.BaselineSeconds <= 0 || r.Ratio <= 0 || r.WALBytes <= 0 {
+			t.Fatalf("%s: incomplete figures: %+v", key, r)
+		}
+		t.Logf("figure: bench smoke (not a measurement): %s", r.line())
 	}
-	if err := writeReport(o, results); err != nil {
+	if len(want) > 0 {
+		t.Fatalf("missing results: %v", want)
+	}
+	if err := writeOutputs(o, results, time.Since(began)); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range []string{"report.md", "results.json", "throughput-pgbench.png", "throughput-wide.png", "latency-time.png", "latency-distribution.png"} {
+		if st, err := os.Stat(filepath.Join(o.outDir, f)); err != nil || st.Size() == 0 {
+			t.Fatalf("output %s: %v (size %v)", f, err, st)
+		}
 	}
 }

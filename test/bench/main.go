@@ -1,88 +1,85 @@
-// Command bench measures Chronicler against the physical limit Postgres sets:
-// the rate at which pg_recvlogical drains the same WAL through pgoutput, from
-// a second slot created at the same point, in the same run. Every figure is
-// reported as a ratio to that baseline.
-//
-//	go run ./test/bench -scenario capture -json
-//
-// Scenarios (more arrive with the store and publish issues):
-//
-//	capture     capture + mapping into a null sink (scenario 1)
-//	store-0ms   capture → rules → KurrentDB-compatible server in memory (scenario 2)
-//	store-2ms   the same with 2 ms injected latency per append
-//	all         all of the above
-//
-// Workload: pgbench's TPC-B-like script on a throwaway Postgres of the test
-// stack (`pgbench -i -I dtGvp -s SCALE`, then `pgbench -T DURATION -c
-// CLIENTS`). Three slots exist before the workload starts, so all drain
-// exactly the same WAL: pg_recvlogical drains one before and one after the
-// scenario (the baseline is their mean), the scenario drains the third. A
-// logical message written after the workload marks the end for all.
-//
-// Output: one JSON object per scenario on stdout (-json) or a table, and a
-// Markdown report in -out. CPU seconds and peak RSS are this process's own
-// (getrusage and /proc/self/status VmHWM): capture runs in-process here, and
-// in the store scenarios so does the KurrentDB-compatible server; peak RSS is
-// the process's peak so far, so it only grows from one scenario to the next.
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
+	"strings"
+	"syscall"
 	"time"
+
+	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
+//go:embed rules
+var rulesFS embed.FS
+
 type options struct {
-	scenario   string
-	scale      int
-	duration   time.Duration
-	clients    int
-	jsonOut    bool
-	outDir     string
-	rules      string
-	cpuprofile string
-	memprofile string
-	verbose    bool
+	scenario        string
+	workload        string
+	scale           int
+	duration        time.Duration
+	clients         int
+	bulkRows        int
+	wideRows        int
+	rate            int
+	latencyDuration time.Duration
+	batchInterval   time.Duration
+	maxPending      int
+	txPerClient     int // pgbench -t instead of -T when > 0 (the smoke test's small, fixed workload)
+	brokers         string
+	jsonOut         bool
+	outDir          string
+	cpuprofile      string
+	memprofile      string
+	verbose         bool
 }
 
-// Result is one scenario's figures.
-type Result struct {
-	Scenario           string  `json:"scenario"`
-	Workload           string  `json:"workload"`
-	Transactions       int64   `json:"transactions"`
-	Changes            int64   `json:"changes"`
-	WALBytes           int64   `json:"wal_bytes"`
-	BaselineSeconds    float64 `json:"baseline_seconds"` // mean of the drains before and after
-	BaselineBefore     float64 `json:"baseline_before_seconds"`
-	BaselineAfter      float64 `json:"baseline_after_seconds"`
-	BaselineChangesSec float64 `json:"baseline_changes_per_sec"`
-	Seconds            float64 `json:"seconds"`
-	ChangesPerSec      float64 `json:"changes_per_sec"`
-	Ratio              float64 `json:"ratio_to_baseline"`
-	CPUSecPerMChanges  float64 `json:"cpu_seconds_per_million_changes"`
-	PeakRSSMiB         float64 `json:"peak_rss_mib"`
-	Events             int64   `json:"events"`
-	Goal               float64 `json:"goal_ratio"`
+func defaultOptions() options {
+	return options{
+		scenario: "all", workload: "all", scale: 5, duration: 10 * time.Second, clients: 4,
+		bulkRows: 1000000, wideRows: 20000, rate: 1000, latencyDuration: 30 * time.Second,
+		brokers: os.Getenv("CHRONICLER_TEST_KAFKA_BROKERS"), outDir: "test/bench/results",
+	}
 }
+
+var (
+	allScenarios = []string{"capture", "store-0ms", "store-2ms", "full", "publish", "latency"}
+	allWorkloads = []string{"pgbench", "bulk", "wide"}
+)
 
 func main() {
-	var o options
-	flag.StringVar(&o.scenario, "scenario", "all", "scenario to run: capture, store-0ms, store-2ms, or all")
-	flag.IntVar(&o.scale, "scale", 5, "pgbench scale factor (100,000 accounts each)")
-	flag.DurationVar(&o.duration, "duration", 20*time.Second, "pgbench run time")
-	flag.IntVar(&o.clients, "clients", 4, "pgbench clients")
-	flag.BoolVar(&o.jsonOut, "json", false, "print one JSON object per scenario on stdout")
-	flag.StringVar(&o.outDir, "out", "test/bench/results", "directory for the Markdown report")
-	flag.StringVar(&o.rules, "rules", "deploy/examples/rules/pgbench", "capture rules for pgbench's tables")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each scenario to this file prefix")
-	flag.StringVar(&o.memprofile, "memprofile", "", "write a heap profile after each scenario to this file prefix")
+	if cfg := os.Getenv(workerEnv); cfg != "" {
+		workerMain(cfg)
+		return
+	}
+	o := defaultOptions()
+	flag.StringVar(&o.scenario, "scenario", o.scenario, "scenarios, comma-separated: "+strings.Join(allScenarios, ", ")+", or all")
+	flag.StringVar(&o.workload, "workload", o.workload, "workloads, comma-separated: "+strings.Join(allWorkloads, ", ")+", or all (the latency run always uses pgbench)")
+	flag.IntVar(&o.scale, "scale", o.scale, "pgbench scale factor (100,000 accounts each)")
+	flag.DurationVar(&o.duration, "duration", o.duration, "pgbench run time (whole seconds)")
+	flag.IntVar(&o.clients, "clients", o.clients, "pgbench clients")
+	flag.IntVar(&o.bulkRows, "bulk-rows", o.bulkRows, "rows the bulk workload's one transaction inserts")
+	flag.IntVar(&o.wideRows, "wide-rows", o.wideRows, "rows the wide workload inserts and then updates (even: 1,000 or more)")
+	flag.IntVar(&o.rate, "rate", o.rate, "transactions per second of the steady-rate latency run")
+	flag.DurationVar(&o.latencyDuration, "latency-duration", o.latencyDuration, "length of the steady-rate latency run (whole seconds)")
+	flag.DurationVar(&o.batchInterval, "batch-interval", 0, "the publisher's BatchInterval (0: its default, 100ms)")
+	flag.IntVar(&o.maxPending, "max-pending-bytes", 0, "the appender's MaxPendingBytes (0: its default, 64 MiB)")
+	flag.StringVar(&o.brokers, "kafka-brokers", o.brokers, "Kafka brokers (host:port, comma-separated); default $CHRONICLER_TEST_KAFKA_BROKERS, else a broker of the test stack is started")
+	flag.BoolVar(&o.jsonOut, "json", false, "print one JSON object per scenario and workload on stdout")
+	flag.StringVar(&o.outDir, "out", o.outDir, "directory for report.md, results.json and the PNG plots (\"\": none)")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write each worker's CPU profile to PREFIX.<workload>.<scenario>.cpu.prof")
+	flag.StringVar(&o.memprofile, "memprofile", "", "write each worker's heap profile to PREFIX.<workload>.<scenario>.mem.prof (at exit) and .mem.prof.peak (at the heap's peak)")
 	flag.BoolVar(&o.verbose, "v", false, "log progress")
 	flag.Parse()
 
@@ -91,8 +88,9 @@ func main() {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	began := time.Now()
 	results, err := run(ctx, o, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -103,125 +101,233 @@ func main() {
 			b, _ := json.Marshal(r)
 			fmt.Println(string(b))
 		} else {
-			fmt.Printf("%-8s %9d changes  baseline %8.0f changes/s  chronicler %8.0f changes/s  ratio %.2f (goal %.2f)  %.1f CPU s/M changes  peak RSS %.0f MiB\n",
-				r.Scenario, r.Changes, r.BaselineChangesSec, r.ChangesPerSec, r.Ratio, r.Goal, r.CPUSecPerMChanges, r.PeakRSSMiB)
+			fmt.Println(r.line())
 		}
 	}
-	if err := writeReport(o, results); err != nil {
+	if err := writeOutputs(o, results, time.Since(began)); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: writing the report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
-	scenarios := []string{o.scenario}
-	if o.scenario == "all" {
-		scenarios = []string{"capture", "store-0ms", "store-2ms"}
+// parseList expands a comma-separated flag value against the known names.
+func parseList(flagName, v string, all []string) ([]string, error) {
+	if v == "all" {
+		return all, nil
 	}
-	for _, s := range scenarios {
-		if _, ok := scenarioFuncs[s]; !ok {
-			return nil, fmt.Errorf("unknown scenario %q (have: capture, store-0ms, store-2ms, all; the Kafka scenarios are not built yet)", s)
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		found := false
+		for _, a := range all {
+			found = found || a == s
 		}
-	}
-	env, err := prepare(ctx, o, log)
-	if err != nil {
-		return nil, err
-	}
-	defer env.close()
-	// The baseline is drained once before and once after the scenarios, from
-	// slots created at the same point, and the mean is used, so no scenario
-	// gains from running first or last.
-	before, err := baseline(ctx, env, baselineSlot)
-	if err != nil {
-		return nil, err
-	}
-	var out []Result
-	for _, s := range scenarios {
-		stopProfile, err := startProfile(o.cpuprofile, s)
-		if err != nil {
-			return nil, err
+		if !found {
+			return nil, fmt.Errorf("-%s %q: unknown %q; want %s or all", flagName, v, s, strings.Join(all, ", "))
 		}
-		r, err := scenarioFuncs[s](ctx, env, o, log)
-		stopProfile()
-		if err != nil {
-			return nil, fmt.Errorf("scenario %s: %w", s, err)
-		}
-		if err := writeHeap(o.memprofile, s); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	after, err := baseline(ctx, env, afterSlot)
-	if err != nil {
-		return nil, err
-	}
-	mean := (before + after) / 2
-	for i := range out {
-		r := &out[i]
-		r.Workload, r.Transactions, r.WALBytes = env.workload, env.txs, int64(env.end-env.start)
-		r.BaselineSeconds, r.BaselineBefore, r.BaselineAfter = mean.Seconds(), before.Seconds(), after.Seconds()
-		r.BaselineChangesSec = float64(r.Changes) / mean.Seconds()
-		r.Ratio = r.ChangesPerSec / r.BaselineChangesSec
+		out = append(out, s)
 	}
 	return out, nil
 }
 
-var scenarioFuncs = map[string]func(context.Context, *env, options, *slog.Logger) (Result, error){
-	"capture": runCapture,
-	"store-0ms": func(ctx context.Context, e *env, o options, log *slog.Logger) (Result, error) {
-		return runStore(ctx, e, o, log, 0)
-	},
-	"store-2ms": func(ctx context.Context, e *env, o options, log *slog.Logger) (Result, error) {
-		return runStore(ctx, e, o, log, 2*time.Millisecond)
-	},
+func (o options) validate() ([]string, []string, error) {
+	var errs []error
+	scenarios, err := parseList("scenario", o.scenario, allScenarios)
+	errs = append(errs, err)
+	workloads, err := parseList("workload", o.workload, allWorkloads)
+	errs = append(errs, err)
+	if o.scale < 1 || o.clients < 1 || o.rate < 1 || o.bulkRows < 1 {
+		errs = append(errs, fmt.Errorf("-scale %d, -clients %d, -rate %d, -bulk-rows %d: each must be at least 1", o.scale, o.clients, o.rate, o.bulkRows))
+	}
+	if o.wideRows < 1000 || o.wideRows%2 != 0 {
+		errs = append(errs, fmt.Errorf("-wide-rows %d: want an even number, at least 1000", o.wideRows))
+	}
+	if o.duration < time.Second || o.latencyDuration < time.Second {
+		errs = append(errs, fmt.Errorf("-duration %s, -latency-duration %s: each at least 1s", o.duration, o.latencyDuration))
+	}
+	return scenarios, workloads, errors.Join(errs...)
 }
 
-func startProfile(prefix, scenario string) (func(), error) {
-	if prefix == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(prefix + "." + scenario + ".cpu.prof")
+func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
+	scenarios, workloads, err := o.validate()
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
+	has := func(s string) bool {
+		for _, x := range scenarios {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	}
+	nonce := make([]byte, 4)
+	_, _ = rand.Read(nonce)
+	b := &bench{o: o, log: log, nonce: hex.EncodeToString(nonce)}
+
+	tmp, err := os.MkdirTemp("", "chronicler-bench-")
+	if err != nil {
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	defer os.RemoveAll(tmp)
+	sub, _ := fs.Sub(rulesFS, "rules")
+	b.rules = filepath.Join(tmp, "rules")
+	if err := os.CopyFS(b.rules, sub); err != nil {
+		return nil, fmt.Errorf("writing the rule files: %w", err)
+	}
+
+	logf := func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }
+	pg, err := stack.NewPostgres(stack.PostgresConfig{
+		Settings: map[string]string{"max_wal_size": "'8GB'", "checkpoint_timeout": "'30min'", "logical_decoding_work_mem": "'64MB'"},
+		Logf:     logf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer pg.Close()
+	b.pg = pg
+	if has("full") || has("publish") || has("latency") {
+		if o.brokers != "" {
+			b.brokers = strings.Split(o.brokers, ",")
+		} else {
+			log.Info("starting a Kafka broker")
+			kb, err := stack.NewBroker(logf)
+			if err != nil {
+				return nil, fmt.Errorf("starting a Kafka broker (or pass -kafka-brokers): %w", err)
+			}
+			defer kb.Close()
+			b.brokers = []string{kb.Addr}
+		}
+	}
+
+	var out []Result
+	pgbenchReady := false
+	for _, name := range workloads {
+		rs, err := b.runWorkload(ctx, name, scenarios, has)
+		if err != nil {
+			return nil, fmt.Errorf("workload %s: %w", name, err)
+		}
+		pgbenchReady = pgbenchReady || (name == "pgbench" && len(rs) > 0)
+		out = append(out, rs...)
+	}
+	if has("latency") {
+		log.Info("steady-rate latency run", "rate", o.rate, "duration", o.latencyDuration)
+		r, err := b.runLatency(ctx, pgbenchReady)
+		if err != nil {
+			return nil, fmt.Errorf("latency run: %w", err)
+		}
+		r.evaluate(nil)
+		out = append(out, r)
+	}
+	return out, nil
 }
 
-func writeHeap(prefix, scenario string) error {
-	if prefix == "" {
-		return nil
+// runWorkload runs the workload once and every throughput scenario on its
+// WAL, between two baseline drains.
+func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string, has func(string) bool) ([]Result, error) {
+	drains := []string{"before", "after"}
+	var todo []string
+	for _, s := range scenarios {
+		if s != "latency" {
+			drains = append(drains, s)
+			todo = append(todo, s)
+		}
 	}
-	f, err := os.Create(prefix + "." + scenario + ".mem.prof")
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	if has("publish") && !has("full") && !has("store-0ms") {
+		drains = append(drains, "fill")
+	}
+	w, err := prepareWorkload(ctx, b.pg, name, b.o, b.rules, drains, b.log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	return pprof.WriteHeapProfile(f)
-}
-
-func writeReport(o options, results []Result) error {
-	if o.outDir == "" {
-		return nil
-	}
-	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(o.outDir, "report.md"))
+	defer w.dropSlots(context.Background(), b.pg.URL())
+	b.log.Info("workload done", "workload", w.desc)
+	// The baseline is drained once before and once after the scenarios, from
+	// slots created at the same point, and the mean is used, so no scenario
+	// gains from running first or last.
+	before, err := baseline(ctx, b.pg, w, w.slot("before"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	fmt.Fprintf(f, "# Chronicler benchmark\n\n`go run ./test/bench -scenario %s -scale %d -duration %s -clients %d`, %s\n\n",
-		o.scenario, o.scale, o.duration, o.clients, time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintln(f, "| scenario | changes | baseline changes/s | changes/s | ratio | goal | CPU s / M changes | peak RSS MiB |")
-	fmt.Fprintln(f, "|---|---|---|---|---|---|---|---|")
-	for _, r := range results {
-		fmt.Fprintf(f, "| %s | %d | %.0f | %.0f | %.2f | %.2f | %.1f | %.0f |\n",
-			r.Scenario, r.Changes, r.BaselineChangesSec, r.ChangesPerSec, r.Ratio, r.Goal, r.CPUSecPerMChanges, r.PeakRSSMiB)
+	var (
+		out    []Result
+		filled *child // a server holding the workload's events, for publish
+		url    string
+	)
+	defer func() {
+		if filled != nil {
+			filled.stop()
+		}
+	}()
+	keep := func(srv *child, u string) {
+		if filled != nil {
+			filled.stop()
+		}
+		filled, url = srv, u
 	}
-	return nil
+	for _, s := range todo {
+		b.log.Info("scenario", "workload", name, "scenario", s)
+		var (
+			r   Result
+			srv *child
+			u   string
+			err error
+		)
+		switch s {
+		case "capture":
+			r, err = b.runCapture(ctx, w)
+		case "store-0ms":
+			r, srv, u, err = b.runStore(ctx, w, s, 0)
+			if err == nil && !has("full") {
+				keep(srv, u)
+			} else if srv != nil {
+				srv.stop()
+			}
+		case "store-2ms":
+			r, srv, _, err = b.runStore(ctx, w, s, 2*time.Millisecond)
+			if srv != nil {
+				srv.stop()
+			}
+		case "full":
+			r, srv, u, err = b.runFull(ctx, w)
+			if err == nil {
+				keep(srv, u)
+			}
+		case "publish":
+			if filled == nil {
+				if srv, u, err = b.fill(ctx, w); err != nil {
+					return nil, fmt.Errorf("filling the store for the publish scenario: %w", err)
+				}
+				keep(srv, u)
+			}
+			r, err = b.runPublish(ctx, w, url)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", s, err)
+		}
+		out = append(out, r)
+	}
+	after, err := baseline(ctx, b.pg, w, w.slot("after"))
+	if err != nil {
+		return nil, err
+	}
+	mean := (before + after) / 2
+	var store0 *Result
+	for i := range out {
+		r := &out[i]
+		r.WorkloadDesc, r.Transactions, r.WALBytes, r.Unchanged = w.desc, w.txs, int64(w.end-w.start), w.unchanged
+		r.BaselineSeconds, r.BaselineBefore, r.BaselineAfter = mean.Seconds(), before.Seconds(), after.Seconds()
+		r.BaselineChangesSec = float64(w.changes) / mean.Seconds()
+		r.Ratio = r.ChangesPerSec / r.BaselineChangesSec
+		if r.Scenario == "store-0ms" {
+			store0 = r
+		}
+	}
+	for i := range out {
+		out[i].evaluate(store0)
+	}
+	return out, nil
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,101 +17,212 @@ import (
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
-const (
-	publication  = "bench"
-	baselineSlot = "bench_baseline"
-	afterSlot    = "bench_baseline_after"
-	store0Slot   = "bench_store_0ms"
-	store2Slot   = "bench_store_2ms"
-	captureSlot  = "bench_capture"
-	endPrefix    = "chronicler-bench-end"
-)
+const endPrefix = "chronicler-bench-end"
 
-var benchTables = []string{"public.pgbench_accounts", "public.pgbench_tellers", "public.pgbench_branches", "public.pgbench_history"}
-
-// env is a Postgres with the workload's WAL waiting in two slots.
-type env struct {
-	pg       *stack.Postgres
-	url      string
-	start    change.LSN // before the workload
-	end      change.LSN // after the end marker's commit
-	marker   change.LSN // the end marker's own LSN (its transaction commits after it)
-	txs      int64      // pgbench transactions
-	workload string
+// workload is one workload's WAL, waiting in one slot per drain: the
+// baseline before and after, and each scenario's own.
+type workload struct {
+	name        string
+	desc        string
+	tables      []string
+	rules       string // rule directory
+	topic       string // the integration events' topic
+	publication string
+	start, end  change.LSN // before the workload; after the end marker's commit
+	marker      change.LSN // the end marker's own LSN (its transaction commits after it)
+	txs         int64      // source transactions
+	changes     int64      // row changes (the end marker excluded)
+	events      int64      // low-level events the rules make of them
+	records     int64      // integration events the promotion rules make of those
+	unchanged   int64      // changes with an unchanged-toast column
+	slots       []string
 }
 
-func (e *env) close() { e.pg.Close() }
+func (w *workload) slot(scenario string) string {
+	return "bench_" + w.name + "_" + strings.ReplaceAll(scenario, "-", "_")
+}
 
-// prepare starts Postgres, initialises pgbench, creates the publication and
-// both slots, runs the workload and writes the end marker.
-func prepare(ctx context.Context, o options, log *slog.Logger) (*env, error) {
-	pg, err := stack.NewPostgres(stack.PostgresConfig{
-		Settings: map[string]string{"max_wal_size": "'8GB'", "checkpoint_timeout": "'30min'"},
-		Logf:     func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) },
-	})
-	if err != nil {
-		return nil, err
-	}
-	e := &env{pg: pg, url: pg.URL()}
-	ok := false
-	defer func() {
-		if !ok {
-			pg.Close()
-		}
-	}()
-	pgbench, err := pg.ClientBin("pgbench")
-	if err != nil {
-		return nil, err
-	}
-	log.Info("initialising pgbench", "scale", o.scale)
-	// d: drop, t: tables, G: server-side data generation, v: vacuum, p: primary keys.
-	if out, err := exec.CommandContext(ctx, pgbench, "-i", "-I", "dtGvp", "-q", "-s", strconv.Itoa(o.scale), e.url).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("pgbench -i: %w\n%s", err, out)
-	}
-	conn, err := pgx.Connect(ctx, e.url)
+// prepareWorkload creates the workload's tables (pgbench -i for pgbench),
+// its publication and a slot per drain, runs it and writes the end marker.
+func prepareWorkload(ctx context.Context, pg *stack.Postgres, name string, o options, rulesRoot string, drains []string, log *slog.Logger) (*workload, error) {
+	w := &workload{name: name, rules: filepath.Join(rulesRoot, name), publication: "bench_" + name}
+	url := pg.URL()
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(context.Background())
-	for _, sql := range []string{
-		"CREATE PUBLICATION " + publication + " FOR TABLE pgbench_accounts, pgbench_tellers, pgbench_branches, pgbench_history",
-		"SELECT pg_create_logical_replication_slot('" + baselineSlot + "', 'pgoutput')",
-		"SELECT pg_create_logical_replication_slot('" + captureSlot + "', 'pgoutput')",
-		"SELECT pg_create_logical_replication_slot('" + afterSlot + "', 'pgoutput')",
-		"SELECT pg_create_logical_replication_slot('" + store0Slot + "', 'pgoutput')",
-		"SELECT pg_create_logical_replication_slot('" + store2Slot + "', 'pgoutput')",
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return nil, fmt.Errorf("%s: %w", sql, err)
+	exec1 := func(sqls ...string) error {
+		for _, sql := range sqls {
+			if _, err := conn.Exec(ctx, sql); err != nil {
+				return fmt.Errorf("%s: %w", firstLine(sql), err)
+			}
 		}
+		return nil
 	}
-	if e.start, err = currentLSN(ctx, conn); err != nil {
+	var run func() error
+	switch name {
+	case "pgbench":
+		w.tables = []string{"public.pgbench_accounts", "public.pgbench_tellers", "public.pgbench_branches", "public.pgbench_history"}
+		w.topic = "bench.accounts.v1"
+		if err := pgbenchInit(ctx, pg, o.scale); err != nil {
+			return nil, err
+		}
+		run = func() error {
+			length := []string{"-T", strconv.Itoa(int(o.duration / time.Second))}
+			if o.txPerClient > 0 {
+				length = []string{"-t", strconv.Itoa(o.txPerClient)}
+			}
+			txs, err := runPgbench(ctx, pg, append(length, "-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(o.clients))...)
+			// 3 updates and 1 insert, each one event; one integration
+			// event (the account's balance).
+			w.txs, w.changes, w.events, w.records = txs, 4*txs, 4*txs, txs
+			w.desc = fmt.Sprintf("pgbench TPC-B-like, scale %d, %d clients, %s: %d transactions", o.scale, o.clients, strings.Join(length, " "), txs)
+			return err
+		}
+	case "bulk":
+		w.tables = []string{"public.bench_bulk"}
+		w.topic = "bench.bulk.v1"
+		if err := exec1("DROP TABLE IF EXISTS bench_bulk",
+			"CREATE TABLE bench_bulk (id bigint PRIMARY KEY, account int NOT NULL, amount numeric(12,2) NOT NULL, note text, created timestamptz NOT NULL)"); err != nil {
+			return nil, err
+		}
+		run = func() error {
+			n := int64(o.bulkRows)
+			w.txs, w.changes, w.events, w.records = 1, n, n, n
+			w.desc = fmt.Sprintf("bulk: one transaction inserting %d rows", n)
+			return exec1(fmt.Sprintf("INSERT INTO bench_bulk SELECT g, g %% 1000, (g %% 100000) / 100.0, 'row ' || g, now() FROM generate_series(1, %d) g", n))
+		}
+	case "wide":
+		w.tables = []string{"public.bench_wide"}
+		w.topic = "bench.wide.v1"
+		// body is EXTERNAL (out of line, uncompressed) once over ~2 KB: the
+		// long bodies (every even id, 3,200 characters of random hex) are
+		// TOASTed; the odd ids' 64-character bodies are inline.
+		if err := exec1("DROP TABLE IF EXISTS bench_wide",
+			"CREATE TABLE bench_wide (id bigint PRIMARY KEY, doc jsonb NOT NULL, body text NOT NULL, amount numeric(14,4) NOT NULL, note text)",
+			"ALTER TABLE bench_wide ALTER COLUMN body SET STORAGE EXTERNAL"); err != nil {
+			return nil, err
+		}
+		run = func() error {
+			n, batch := int64(o.wideRows), int64(1000)
+			var txs int64
+			for lo := int64(1); lo <= n; lo += batch {
+				hi := min(lo+batch-1, n)
+				if err := exec1(fmt.Sprintf(`INSERT INTO bench_wide
+SELECT g,
+  jsonb_build_object('id', g, 'tags', jsonb_build_array('bench', 'wide', g %% 7), 'nested', jsonb_build_object('x', g * 1.5, 'ok', g %% 2 = 0)),
+  CASE WHEN g %% 2 = 0 THEN (SELECT string_agg(md5(g::text || '/' || k::text || random()::text), '') FROM generate_series(1, 100) k)
+       ELSE md5(g::text) || md5(g::text || 'x') END,
+  g * 1.2345, 'inserted ' || g
+FROM generate_series(%d, %d) g`, lo, hi)); err != nil {
+					return err
+				}
+				txs++
+			}
+			for lo := int64(1); lo <= n; lo += batch {
+				hi := min(lo+batch-1, n)
+				if err := exec1(fmt.Sprintf("UPDATE bench_wide SET amount = amount + 1, note = 'updated ' || id, doc = doc || '{\"updated\": true}' WHERE id BETWEEN %d AND %d", lo, hi)); err != nil {
+					return err
+				}
+				txs++
+			}
+			var toasted int64
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM bench_wide WHERE octet_length(body) > 2000").Scan(&toasted); err != nil {
+				return err
+			}
+			var outOfLine int64
+			if err := conn.QueryRow(ctx, "SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE oid = 'bench_wide'::regclass").Scan(&outOfLine); err != nil {
+				return err
+			}
+			if toasted != n/2 || outOfLine == 0 {
+				return fmt.Errorf("wide workload: %d of %d rows have a long body and the TOAST table has %d bytes; want %d and > 0", toasted, n, outOfLine, n/2)
+			}
+			// Every row inserted and updated once; the even ids' updates
+			// carry body as unchanged-toast.
+			w.txs, w.changes, w.events, w.records, w.unchanged = txs, 2*n, 2*n, 2*n, n/2
+			w.desc = fmt.Sprintf("wide rows: %d inserted (jsonb, numeric, text; %d with a 3.2 KB TOASTed body), then each updated without touching body; %d transactions", n, n/2, txs)
+			return nil
+		}
+	default:
+		return nil, fmt.Errorf("unknown workload %q (have: pgbench, bulk, wide, all)", name)
+	}
+	if err := exec1("DROP PUBLICATION IF EXISTS "+w.publication, "CREATE PUBLICATION "+w.publication+" FOR TABLE "+strings.Join(w.tables, ", ")); err != nil {
 		return nil, err
 	}
-	log.Info("running pgbench", "duration", o.duration, "clients", o.clients)
-	out, err := exec.CommandContext(ctx, pgbench, "-n", "-T", strconv.Itoa(int(o.duration/time.Second)),
-		"-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(o.clients), e.url).CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("pgbench: %w\n%s", err, out)
+	for _, d := range drains {
+		s := w.slot(d)
+		if err := exec1("SELECT pg_create_logical_replication_slot('" + s + "', 'pgoutput')"); err != nil {
+			return nil, err
+		}
+		w.slots = append(w.slots, s)
 	}
-	m := regexp.MustCompile(`number of transactions actually processed: (\d+)`).FindSubmatch(out)
-	if m == nil {
-		return nil, fmt.Errorf("pgbench printed no transaction count:\n%s", out)
+	if w.start, err = currentLSN(ctx, conn); err != nil {
+		return nil, err
 	}
-	e.txs, _ = strconv.ParseInt(string(m[1]), 10, 64)
-	e.workload = fmt.Sprintf("pgbench tpcb-like, scale %d, %d clients, %s: %d transactions", o.scale, o.clients, o.duration, e.txs)
+	log.Info("running the workload", "workload", name)
+	if err := run(); err != nil {
+		return nil, err
+	}
 	var marker string
 	if err := conn.QueryRow(ctx, "SELECT pg_logical_emit_message(true, '"+endPrefix+"', 'end')::text").Scan(&marker); err != nil {
 		return nil, err
 	}
-	if e.marker, err = change.ParseLSN(marker); err != nil {
+	if w.marker, err = change.ParseLSN(marker); err != nil {
 		return nil, err
 	}
-	if e.end, err = currentLSN(ctx, conn); err != nil {
+	if w.end, err = currentLSN(ctx, conn); err != nil {
 		return nil, err
 	}
-	ok = true
-	return e, nil
+	return w, nil
+}
+
+// dropSlots drops the workload's slots, so Postgres can recycle its WAL.
+func (w *workload) dropSlots(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	for _, s := range w.slots {
+		if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1", s); err != nil {
+			return fmt.Errorf("dropping slot %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func pgbenchInit(ctx context.Context, pg *stack.Postgres, scale int) error {
+	bin, err := pg.ClientBin("pgbench")
+	if err != nil {
+		return err
+	}
+	// d: drop, t: tables, G: server-side data generation, v: vacuum, p: primary keys.
+	if out, err := exec.CommandContext(ctx, bin, "-i", "-I", "dtGvp", "-q", "-s", strconv.Itoa(scale), pg.URL()).CombinedOutput(); err != nil {
+		return fmt.Errorf("pgbench -i: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// runPgbench runs pgbench's TPC-B-like script with args and returns the
+// number of transactions it made.
+func runPgbench(ctx context.Context, pg *stack.Postgres, args ...string) (int64, error) {
+	bin, err := pg.ClientBin("pgbench")
+	if err != nil {
+		return 0, err
+	}
+	out, err := exec.CommandContext(ctx, bin, append(append([]string{"-n"}, args...), pg.URL())...).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("pgbench %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	m := regexp.MustCompile(`number of transactions actually processed: (\d+)`).FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("pgbench printed no transaction count:\n%s", out)
+	}
+	if f := regexp.MustCompile(`number of failed transactions: (\d+)`).FindSubmatch(out); f != nil && string(f[1]) != "0" {
+		return 0, fmt.Errorf("pgbench: %s transactions failed:\n%s", f[1], out)
+	}
+	return strconv.ParseInt(string(m[1]), 10, 64)
 }
 
 func currentLSN(ctx context.Context, conn *pgx.Conn) (change.LSN, error) {
@@ -120,20 +233,25 @@ func currentLSN(ctx context.Context, conn *pgx.Conn) (change.LSN, error) {
 	return change.ParseLSN(s)
 }
 
-// baseline drains the baseline slot with pg_recvlogical (pgoutput, the same
-// options capture uses) into /dev/null up to the end LSN, and returns the
-// wall time it took.
-func baseline(ctx context.Context, e *env, slot string) (time.Duration, error) {
-	bin, err := e.pg.ClientBin("pg_recvlogical")
+// baseline drains the slot with pg_recvlogical (pgoutput, the same options
+// capture uses) into /dev/null up to the end LSN, and returns the wall time
+// it took.
+func baseline(ctx context.Context, pg *stack.Postgres, w *workload, slot string) (time.Duration, error) {
+	bin, err := pg.ClientBin("pg_recvlogical")
 	if err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	out, err := exec.CommandContext(ctx, bin, "-d", e.url, "--slot", slot, "--start", "--no-loop",
-		"--endpos", e.end.String(), "-o", "proto_version=1", "-o", "publication_names="+publication, "-o", "messages=true",
+	out, err := exec.CommandContext(ctx, bin, "-d", pg.URL(), "--slot", slot, "--start", "--no-loop",
+		"--endpos", w.end.String(), "-o", "proto_version=1", "-o", "publication_names="+w.publication, "-o", "messages=true",
 		"-f", "/dev/null").CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("pg_recvlogical: %w\n%s", err, out)
+		return 0, fmt.Errorf("pg_recvlogical on slot %s: %w\n%s", slot, err, out)
 	}
 	return time.Since(start), nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronicler-dev/chronicler/publish"
+)
+
+// prepareTopic creates topic (one partition) if it is missing and returns
+// its end offset: a scenario's records are the ones after it.
+func prepareTopic(ctx context.Context, brokers []string, topic string) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopics(ctx, 1, -1, nil, topic)
+	if err != nil {
+		return 0, fmt.Errorf("creating topic %s: %w", topic, err)
+	}
+	if r, ok := resp[topic]; ok && r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+		return 0, fmt.Errorf("creating topic %s: %w", topic, r.Err)
+	}
+	// A topic just created may not be known to every broker's metadata yet:
+	// poll until its end offset is listed (at most 30 s).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		offs, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			if o, ok := offs.Lookup(topic, 0); ok && o.Err == nil {
+				return o.Offset, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("topic %s: no end offset after 30 s (%v)", topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond): // polling the broker's metadata
+		}
+	}
+}
+
+// consumer reads a topic's partition 0 from an offset with
+// isolation.level=read_committed and counts the records; with latencies it
+// also keeps, for each record, when it arrived and its delay since the
+// source commit (the ce_time header: the commit time Postgres recorded, on
+// the same machine's clock).
+type consumer struct {
+	cl *kgo.Client
+
+	mu        sync.Mutex
+	count     int64
+	changed   chan struct{}
+	keep      bool
+	arrivals  []time.Time
+	latencies []time.Duration
+	badTime   int64
+	done      chan struct{}
+}
+
+func startConsumer(brokers []string, topic string, from int64, latencies bool) (*consumer, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().At(from)}}),
+		kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	c := &consumer{cl: cl, changed: make(chan struct{}), keep: latencies, done: make(chan struct{})}
+	go c.run()
+	return c, nil
+}
+
+func (c *consumer) run() {
+	defer close(c.done)
+	for {
+		fs := c.cl.PollFetches(context.Background())
+		if fs.IsClientClosed() {
+			return
+		}
+		now := time.Now()
+		var n int64
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			if !c.keep {
+				return
+			}
+			for _, h := range r.Headers {
+				if h.Key != publish.HeaderTime {
+					continue
+				}
+				at, err := time.Parse(time.RFC3339Nano, string(h.Value))
+				if err != nil {
+					c.badTime++
+					continue
+				}
+				c.arrivals = append(c.arrivals, now)
+				c.latencies = append(c.latencies, now.Sub(at))
+			}
+		})
+		if n > 0 {
+			c.mu.Lock()
+			c.count += n
+			close(c.changed)
+			c.changed = make(chan struct{})
+			c.mu.Unlock()
+		}
+	}
+}
+
+// waitCount waits until n records have been read, or fails after limit
+// (or when failed, the worker's exit, closes).
+func (c *consumer) waitCount(ctx context.Context, n int64, limit time.Duration, failed <-chan struct{}, why func() string) (time.Time, error) {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		got, ch := c.count, c.changed
+		c.mu.Unlock()
+		if got >= n {
+			return time.Now(), nil
+		}
+		select {
+		case <-ch:
+		case <-failed:
+			return time.Time{}, fmt.Errorf("%d of %d integration events read from Kafka when the worker stopped: %s", got, n, why())
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-deadline.C:
+			return time.Time{}, fmt.Errorf("%d of %d integration events read from Kafka after %s: %s", got, n, limit, why())
+		}
+	}
+}
+
+func (c *consumer) total() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.count
+}
+
+// close stops the consumer; its figures are final after it.
+func (c *consumer) close() {
+	c.cl.Close()
+	<-c.done
+}

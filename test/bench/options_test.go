@@ -1,0 +1,80 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestOptionsValidate(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*options)
+		ok     bool
+		want   int // scenarios
+	}{
+		{"defaults", func(*options) {}, true, len(allScenarios)},
+		{"a list", func(o *options) { o.scenario = "capture, full" }, true, 2},
+		{"unknown scenario", func(o *options) { o.scenario = "capture,fast" }, false, 0},
+		{"unknown workload", func(o *options) { o.workload = "tpcc" }, false, 0},
+		{"odd wide rows", func(o *options) { o.wideRows = 1001 }, false, 0},
+		{"too few wide rows", func(o *options) { o.wideRows = 10 }, false, 0},
+		{"zero rate", func(o *options) { o.rate = 0 }, false, 0},
+		{"sub-second duration", func(o *options) { o.duration = time.Millisecond }, false, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := defaultOptions()
+			c.mutate(&o)
+			scenarios, _, err := o.validate()
+			if (err == nil) != c.ok {
+				t.Fatalf("validate() error %v; want ok=%v", err, c.ok)
+			}
+			if c.ok && len(scenarios) != c.want {
+				t.Fatalf("%d scenarios %v; want %d", len(scenarios), scenarios, c.want)
+			}
+		})
+	}
+}
+
+func TestQuantileIsNearestRank(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 50 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {1, 100 * time.Millisecond}, {0, time.Millisecond}} {
+		if got := quantile(d, c.q); got != c.want {
+			t.Fatalf("quantile(1..100 ms, %v) = %v; want %v", c.q, got, c.want)
+		}
+	}
+	if got := quantile([]time.Duration{7}, 0.99); got != 7 {
+		t.Fatalf("quantile of one = %v; want 7", got)
+	}
+}
+
+func TestGoals(t *testing.T) {
+	store0 := &Result{Scenario: "store-0ms", ChangesPerSec: 1000}
+	cases := []struct {
+		r    Result
+		held bool
+		n    int
+	}{
+		{Result{Scenario: "capture", Workload: "pgbench", Ratio: 0.95}, true, 1},
+		{Result{Scenario: "capture", Workload: "pgbench", Ratio: 0.85}, false, 1},
+		{Result{Scenario: "store-0ms", Workload: "bulk", Ratio: 0.8, PeakRSSMiB: 150}, false, 2}, // 150 MiB > 150 MB
+		{Result{Scenario: "store-0ms", Workload: "bulk", Ratio: 0.8, PeakRSSMiB: 140}, true, 2},
+		{Result{Scenario: "store-2ms", Workload: "wide", ChangesPerSec: 499}, false, 1},
+		{Result{Scenario: "full", Workload: "wide", Ratio: 0.5}, true, 1},
+		{Result{Scenario: "publish", Workload: "bulk"}, true, 0},
+		{Result{Scenario: "latency", LatencyP99Ms: 100.5, RateTxPerSec: 1000}, false, 1},
+	}
+	for _, c := range cases {
+		r := c.r
+		r.evaluate(store0)
+		if r.GoalsHeld != c.held || len(r.Goals) != c.n {
+			t.Fatalf("%s/%s: held %v with goals %+v; want held %v with %d goals", r.Workload, r.Scenario, r.GoalsHeld, r.Goals, c.held, c.n)
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// Result is one scenario's figures on one workload (one JSON object).
+type Result struct {
+	Scenario           string  `json:"scenario"`
+	Workload           string  `json:"workload"`
+	WorkloadDesc       string  `json:"workload_description"`
+	Transactions       int64   `json:"transactions"`
+	Changes            int64   `json:"changes"`
+	Events             int64   `json:"events"`             // low-level events stored (or mapped, capture)
+	Records            int64   `json:"integration_events"` // integration events the rules make of them
+	Unchanged          int64   `json:"unchanged_toast_changes,omitempty"`
+	WALBytes           int64   `json:"wal_bytes,omitempty"`
+	BaselineSeconds    float64 `json:"baseline_seconds,omitempty"` // mean of the drains before and after
+	BaselineBefore     float64 `json:"baseline_before_seconds,omitempty"`
+	BaselineAfter      float64 `json:"baseline_after_seconds,omitempty"`
+	BaselineChangesSec float64 `json:"baseline_changes_per_sec,omitempty"`
+	Seconds            float64 `json:"seconds"`
+	ChangesPerSec      float64 `json:"changes_per_sec"`
+	EventsPerSec       float64 `json:"events_per_sec"`
+	RecordsPerSec      float64 `json:"integration_events_per_sec,omitempty"`
+	Ratio              float64 `json:"ratio_to_baseline,omitempty"`
+	CPUSecPerMChanges  float64 `json:"cpu_seconds_per_million_changes"`
+	PeakRSSMiB         float64 `json:"peak_rss_mib"`
+	RateTxPerSec       int     `json:"rate_tx_per_sec,omitempty"`
+	LatencyP50Ms       float64 `json:"latency_p50_ms,omitempty"`
+	LatencyP99Ms       float64 `json:"latency_p99_ms,omitempty"`
+	LatencyMaxMs       float64 `json:"latency_max_ms,omitempty"`
+	SlotLagP50Bytes    int64   `json:"slot_lag_p50_bytes,omitempty"` // latency run: WAL written minus confirmed by capture, sampled every 250 ms
+	SlotLagMaxBytes    int64   `json:"slot_lag_max_bytes,omitempty"`
+	Goals              []Goal  `json:"goals"`
+	GoalsHeld          bool    `json:"goals_held"`
+
+	start     time.Time
+	series    []progress      // the worker's progress lines
+	latencies []time.Duration // latency run: per integration event
+	arrivals  []time.Time
+}
+
+// Goal is one goal of the issue, held against a figure of this result.
+type Goal struct {
+	Goal  string  `json:"goal"`
+	Value float64 `json:"value"`
+	Held  bool    `json:"held"`
+}
+
+// rssGoalMiB is 150 MB (10^6 bytes) in MiB, the peak RSS goal through the
+// bulk load.
+const rssGoalMiB = 150e6 / (1 << 20)
+
+// evaluate sets the goals that apply to r (store0 is the same workload's
+// store-0ms result, if it ran).
+func (r *Result) evaluate(store0 *Result) {
+	ratio := func(min float64) {
+		r.Goals = append(r.Goals, Goal{Goal: fmt.Sprintf("ratio to pg_recvlogical >= %.1f", min), Value: round2(r.Ratio), Held: r.Ratio >= min})
+	}
+	switch r.Scenario {
+	case "capture":
+		ratio(0.9)
+	case "store-0ms":
+		ratio(0.7)
+	case "store-2ms":
+		if store0 != nil && store0.ChangesPerSec > 0 {
+			v := r.ChangesPerSec / store0.ChangesPerSec
+			r.Goals = append(r.Goals, Goal{Goal: "changes/s >= 0.5 x store-0ms", Value: round2(v), Held: v >= 0.5})
+		}
+	case "full":
+		ratio(0.5)
+	case "latency":
+		r.Goals = append(r.Goals, Goal{Goal: fmt.Sprintf("p99 commit-to-Kafka latency at %d tx/s <= 100 ms", r.RateTxPerSec), Value: round2(r.LatencyP99Ms), Held: r.LatencyP99Ms <= 100})
+	}
+	if r.Workload == "bulk" && (r.Scenario == "capture" || r.Scenario == "store-0ms" || r.Scenario == "store-2ms") {
+		r.Goals = append(r.Goals, Goal{Goal: "peak RSS through the bulk load <= 150 MB (143 MiB)", Value: round2(r.PeakRSSMiB), Held: r.PeakRSSMiB <= rssGoalMiB})
+	}
+	r.GoalsHeld = true
+	for _, g := range r.Goals {
+		r.GoalsHeld = r.GoalsHeld && g.Held
+	}
+	if r.Goals == nil {
+		r.Goals = []Goal{}
+	}
+}
+
+func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
+
+// line is the result as one line of text (without -json).
+func (r *Result) line() string {
+	s := fmt.Sprintf("%-8s %-9s %9d changes %8.0f changes/s", r.Workload, r.Scenario, r.Changes, r.ChangesPerSec)
+	if r.Ratio > 0 {
+		s += fmt.Sprintf("  ratio %.2f to pg_recvlogical (%.0f changes/s)", r.Ratio, r.BaselineChangesSec)
+	}
+	s += fmt.Sprintf("  %.1f CPU s/M changes  peak RSS %.0f MiB", r.CPUSecPerMChanges, r.PeakRSSMiB)
+	if r.LatencyP99Ms > 0 {
+		s += fmt.Sprintf("  latency p50 %.1f ms p99 %.1f ms max %.1f ms", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
+	}
+	if len(r.Goals) > 0 {
+		s += "  [" + describeGoals(r.Goals) + "]"
+	}
+	return s
+}

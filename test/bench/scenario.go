@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/chronicler-dev/chronicler/test/stack"
+)
+
+// bench is one run's shared state: the servers and options.
+type bench struct {
+	o       options
+	log     *slog.Logger
+	pg      *stack.Postgres
+	brokers []string
+	rules   string // directory holding one rule directory per workload
+	nonce   string // makes publisher ids unique per run (a shared broker keeps checkpoints)
+}
+
+// limit bounds every wait for a scenario to finish: far above any honest
+// run, so a stuck pipeline fails instead of hanging.
+const limit = 10 * time.Minute
+
+func (b *bench) workerConfig(mode string, w *workload, scenario string) workerConfig {
+	cfg := workerConfig{
+		Mode: mode, PGURL: b.pg.URL(), Slot: w.slot(scenario), Publication: w.publication, Tables: w.tables,
+		Rules: w.rules, Brokers: b.brokers, Marker: w.marker, BatchIntvl: b.o.batchInterval, MaxPending: b.o.maxPending,
+		PublisherID: "bench-" + b.nonce + "-" + w.name + "-" + scenario, Verbose: b.o.verbose,
+	}
+	if b.o.cpuprofile != "" {
+		cfg.CPUProfile = fmt.Sprintf("%s.%s.%s.cpu.prof", b.o.cpuprofile, w.name, scenario)
+	}
+	if b.o.memprofile != "" {
+		cfg.MemProfile = fmt.Sprintf("%s.%s.%s.mem.prof", b.o.memprofile, w.name, scenario)
+	}
+	return cfg
+}
+
+// startServer starts the KurrentDB-compatible server (in memory) in a
+// process of its own, so its CPU and memory are not counted as Chronicler's.
+func (b *bench) startServer(ctx context.Context, latency time.Duration) (*child, string, error) {
+	c, err := startChild(workerConfig{Mode: "server", Latency: latency})
+	if err != nil {
+		return nil, "", err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.mu.Lock()
+		url, ch := c.listenOn, c.changed
+		c.mu.Unlock()
+		if url != "" {
+			return c, url, nil
+		}
+		select {
+		case <-ch:
+		case <-c.exited:
+			return nil, "", fmt.Errorf("the KurrentDB-compatible server exited: %s", c.stderrTail())
+		case <-ctx.Done():
+			c.stop()
+			return nil, "", ctx.Err()
+		case <-time.After(time.Until(deadline)):
+			c.stop()
+			return nil, "", fmt.Errorf("the KurrentDB-compatible server printed no address within 30 s: %s", c.stderrTail())
+		}
+	}
+}
+
+// measured finishes a scenario's result from its worker at the instant it
+// was done: wall time since the worker started, the worker's CPU and peak
+// RSS, and its progress series.
+func measured(r *Result, c *child, doneAt time.Time, w *workload) error {
+	cpu, rss, err := c.usage()
+	if err != nil {
+		return fmt.Errorf("reading the worker's usage: %w", err)
+	}
+	r.Seconds = doneAt.Sub(c.start).Seconds()
+	r.Transactions, r.Changes, r.Events, r.Records = w.txs, w.changes, w.events, w.records
+	r.ChangesPerSec = float64(w.changes) / r.Seconds
+	r.EventsPerSec = float64(w.events) / r.Seconds
+	r.CPUSecPerMChanges = cpu / float64(w.changes) * 1e6
+	r.PeakRSSMiB = rss
+	r.series = c.progressSeries()
+	r.start = c.start
+	return nil
+}
+
+// runCapture is scenario 1: capture + mapping into a null sink.
+func (b *bench) runCapture(ctx context.Context, w *workload) (Result, error) {
+	r := Result{Scenario: "capture", Workload: w.name}
+	c, err := startChild(b.workerConfig("capture", w, "capture"))
+	if err != nil {
+		return r, err
+	}
+	defer c.stop()
+	if err := c.waitFor(ctx, limit, func(p progress, _ bool) bool { return p.MarkerSeen }); err != nil {
+		return r, err
+	}
+	p := c.last()
+	if err := measured(&r, c, time.Unix(0, p.T), w); err != nil {
+		return r, err
+	}
+	r.Unchanged = p.Unchanged
+	if p.Changes != w.changes || p.Events != w.events || p.Failures != 0 || p.Unchanged != w.unchanged {
+		return r, fmt.Errorf("capture saw %d changes (%d with unchanged-toast), mapped %d events, %d failed; want %d, %d, %d, 0",
+			p.Changes, p.Unchanged, p.Events, p.Failures, w.changes, w.unchanged, w.events)
+	}
+	return r, c.stop()
+}
+
+// runStore is scenario 2: capture → rules → appender → the server, with
+// latency injected per append, until the end marker is durable. The server
+// is returned (running, holding the events) for the publish scenario.
+func (b *bench) runStore(ctx context.Context, w *workload, scenario string, latency time.Duration) (Result, *child, string, error) {
+	r := Result{Scenario: scenario, Workload: w.name}
+	srv, url, err := b.startServer(ctx, latency)
+	if err != nil {
+		return r, nil, "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			srv.stop()
+		}
+	}()
+	cfg := b.workerConfig("store", w, scenario)
+	cfg.StoreURL = url
+	c, err := startChild(cfg)
+	if err != nil {
+		return r, nil, "", err
+	}
+	defer c.stop()
+	// Durable at or past the end marker's own LSN means the marker's
+	// transaction (which commits after it) and every one before it are stored.
+	if err := c.waitFor(ctx, limit, func(p progress, _ bool) bool { return p.DurableLSN >= uint64(w.marker) }); err != nil {
+		return r, nil, "", err
+	}
+	p := c.last()
+	if err := measured(&r, c, time.Unix(0, p.T), w); err != nil {
+		return r, nil, "", err
+	}
+	// The pipeline counts the end marker (a message no rule maps) as a change.
+	if p.Changes != w.changes+1 || p.Events != w.events || p.Failures != 0 {
+		return r, nil, "", fmt.Errorf("stored %d events of %d changes, %d dead letters; want %d events of %d changes (and the end marker), 0",
+			p.Events, p.Changes, p.Failures, w.events, w.changes)
+	}
+	if err := c.stop(); err != nil {
+		return r, nil, "", err
+	}
+	ok = true
+	return r, srv, url, nil
+}
+
+// runFull is scenario 3: capture → rules → store → publisher → Kafka
+// (exactly once), until a read_committed consumer has every integration
+// event. The server is returned, holding the events, for scenario 4.
+func (b *bench) runFull(ctx context.Context, w *workload) (Result, *child, string, error) {
+	r := Result{Scenario: "full", Workload: w.name}
+	srv, url, err := b.startServer(ctx, 0)
+	if err != nil {
+		return r, nil, "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			srv.stop()
+		}
+	}()
+	cfg := b.workerConfig("full", w, "full")
+	cfg.StoreURL = url
+	if err := b.publishTo(ctx, &r, w, cfg); err != nil {
+		return r, nil, "", err
+	}
+	ok = true
+	return r, srv, url, nil
+}
+
+// runPublish is scenario 4: the publisher alone, from the start of $all of
+// a store the workload's events are in, until a read_committed consumer has
+// every integration event.
+func (b *bench) runPublish(ctx context.Context, w *workload, storeURL string) (Result, error) {
+	r := Result{Scenario: "publish", Workload: w.name}
+	cfg := b.workerConfig("publish", w, "publish")
+	cfg.StoreURL = storeURL
+	return r, b.publishTo(ctx, &r, w, cfg)
+}
+
+func (b *bench) publishTo(ctx context.Context, r *Result, w *workload, cfg workerConfig) error {
+	from, err := prepareTopic(ctx, b.brokers, w.topic)
+	if err != nil {
+		return err
+	}
+	cons, err := startConsumer(b.brokers, w.topic, from, false)
+	if err != nil {
+		return err
+	}
+	defer cons.close()
+	c, err := startChild(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	doneAt, err := cons.waitCount(ctx, w.records, limit, c.exited, c.stderrTail)
+	if err != nil {
+		return fmt.Errorf("topic %s: %w", w.topic, err)
+	}
+	if err := measured(r, c, doneAt, w); err != nil {
+		return err
+	}
+	r.RecordsPerSec = float64(w.records) / r.Seconds
+	if err := c.stop(); err != nil {
+		return err
+	}
+	// Exactly once: nothing beyond the expected records either (the worker
+	// has stopped; a duplicate would have been committed before it did).
+	if p := c.last(); p.Failures != 0 {
+		return fmt.Errorf("%d dead letters", p.Failures)
+	}
+	if n := cons.total(); n != w.records {
+		return fmt.Errorf("topic %s: %d integration events read; want exactly %d", w.topic, n, w.records)
+	}
+	return nil
+}
+
+// fill stores the workload's events untimed (for scenario 4 when neither
+// scenario 2 nor 3 ran) and returns the server holding them.
+func (b *bench) fill(ctx context.Context, w *workload) (*child, string, error) {
+	_, srv, url, err := b.runStore(ctx, w, "fill", 0)
+	return srv, url, err
+}
+
+func describeGoals(gs []Goal) string {
+	var parts []string
+	for _, g := range gs {
+		mark := "held"
+		if !g.Held {
+			mark = "MISSED"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %s", g.Goal, mark))
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chronicler-dev/chronicler/capture"
+	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/test/kurrentdb"
+)
+
+// workerConfig is what the parent tells a worker (as JSON in workerEnv).
+type workerConfig struct {
+	// Mode: capture (scenario 1), store (2), full (3 and the latency run),
+	// publish (4), or server (the KurrentDB-compatible server).
+	Mode        string        `json:"mode"`
+	PGURL       string        `json:"pg_url,omitempty"`
+	Slot        string        `json:"slot,omitempty"`
+	Publication string        `json:"publication,omitempty"`
+	Tables      []string      `json:"tables,omitempty"`
+	Rules       string        `json:"rules,omitempty"`
+	StoreURL    string        `json:"store_url,omitempty"`
+	Brokers     []string      `json:"brokers,omitempty"`
+	PublisherID string        `json:"publisher_id,omitempty"`
+	Marker      change.LSN    `json:"marker,omitempty"` // the end marker's LSN (capture, store)
+	BatchIntvl  time.Duration `json:"batch_interval,omitempty"`
+	MaxPending  int           `json:"max_pending_bytes,omitempty"` // store.Config.MaxPendingBytes; 0: its default
+	CPUProfile  string        `json:"cpuprofile,omitempty"`
+	MemProfile  string        `json:"memprofile,omitempty"`
+	Latency     time.Duration `json:"append_latency,omitempty"` // server mode
+	Verbose     bool          `json:"verbose,omitempty"`
+}
+
+// progress is one line a worker prints on stdout, every progressEvery.
+type progress struct {
+	T           int64  `json:"t"`                       // unix nanoseconds
+	Changes     int64  `json:"changes"`                 // source changes seen (the store modes count the end marker too)
+	Events      int64  `json:"events"`                  // low-level events mapped (capture) or stored (store, full); read (publish)
+	Records     int64  `json:"records"`                 // integration records committed to Kafka (full, publish)
+	Unchanged   int64  `json:"unchanged,omitempty"`     // changes with an unchanged-toast column (capture)
+	Failures    int64  `json:"failures,omitempty"`      // changes a rule failed on (capture) or dead letters (store, full, publish)
+	DurableLSN  uint64 `json:"durable_lsn,omitempty"`   // store, full
+	LagBytes    int64  `json:"lag_bytes,omitempty"`     // store, full: the server's WAL end minus the position confirmed to Postgres
+	MarkerSeen  bool   `json:"marker_seen,omitempty"`   // capture
+	Err         string `json:"err,omitempty"`           // the worker failed
+	HeapInUseMB int64  `json:"heap_inuse_mb,omitempty"` // Go heap in use
+}
+
+const progressEvery = 100 * time.Millisecond
+
+// workerMain runs a worker until SIGTERM (or its work fails) and exits.
+func workerMain(raw string) {
+	var cfg workerConfig
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench worker: bad configuration:", err)
+		os.Exit(2)
+	}
+	level := slog.LevelWarn
+	if cfg.Verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if cfg.Mode == "server" {
+		if err := runServer(ctx, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench server:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	stopProfile, err := startProfile(cfg.CPUProfile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench worker:", err)
+		os.Exit(1)
+	}
+	err = runWorker(ctx, cfg, log)
+	stopProfile()
+	if herr := writeHeap(cfg.MemProfile); err == nil {
+		err = herr
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench worker:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func runServer(ctx context.Context, cfg workerConfig) error {
+	srv, err := kurrentdb.Start(kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: cfg.Latency},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("listening %s\n", srv.URL())
+	<-ctx.Done()
+	return srv.Close()
+}
+
+// runWorker runs the scenario's Chronicler part, printing progress, until
+// ctx ends.
+func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
+	var (
+		sample func() progress
+		wg     sync.WaitGroup
+		errMu  sync.Mutex
+		first  error
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fail := func(what string, err error) {
+		if err == nil || errors.Is(err, context.Canceled) {
+			return
+		}
+		errMu.Lock()
+		if first == nil {
+			first = fmt.Errorf("%s: %w", what, err)
+		}
+		errMu.Unlock()
+		cancel()
+	}
+	reg := prometheus.NewRegistry()
+	switch cfg.Mode {
+	case "capture":
+		rules, err := mapping.Load([]string{cfg.Rules}, mapping.Options{})
+		if err != nil {
+			return err
+		}
+		src, err := postgres.New(postgres.Config{
+			URL: cfg.PGURL, Slot: cfg.Slot, Publication: cfg.Publication, Tables: cfg.Tables,
+			SnapshotMode: postgres.SnapshotNever, HeartbeatInterval: -1,
+		}, log)
+		if err != nil {
+			return err
+		}
+		sink := &nullSink{src: src, rules: rules}
+		wg.Add(1)
+		go func() { defer wg.Done(); fail("capture", src.Run(ctx, sink)) }()
+		sample = func() progress {
+			return progress{Changes: sink.changes.Load(), Events: sink.events.Load(), Failures: sink.failures.Load(),
+				Unchanged: sink.unchanged.Load(), MarkerSeen: sink.marker.Load()}
+		}
+	case "store", "full":
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fail("capture", capture.Run(ctx, capture.Options{
+				Postgres: postgres.Config{URL: cfg.PGURL, Slot: cfg.Slot, Publication: cfg.Publication, Tables: cfg.Tables,
+					SnapshotMode: postgres.SnapshotNever, HeartbeatInterval: -1},
+				StoreURL:   cfg.StoreURL,
+				Store:      store.Config{MaxPendingBytes: cfg.MaxPending},
+				RulePaths:  []string{cfg.Rules},
+				Registerer: reg,
+				Logger:     log,
+			}))
+		}()
+		var pub *publish.Publisher
+		if cfg.Mode == "full" {
+			var err error
+			if pub, err = startPublisher(ctx, cfg, log, &wg, fail); err != nil {
+				cancel()
+				wg.Wait()
+				return err
+			}
+		}
+		sample = func() progress {
+			p := progress{
+				Changes:    int64(metric(reg, "chronicler_pipeline_changes_total")),
+				Events:     int64(metric(reg, "chronicler_pipeline_events_stored_total")),
+				Failures:   int64(metric(reg, "chronicler_pipeline_deadletters_total")),
+				DurableLSN: uint64(metric(reg, "chronicler_pipeline_durable_lsn_bytes")),
+				LagBytes:   int64(metric(reg, "chronicler_capture_lag_bytes")),
+			}
+			if pub != nil {
+				st := pub.Stats()
+				p.Records, p.Failures = int64(st.Records), p.Failures+int64(st.DeadLetters)
+			}
+			return p
+		}
+	case "publish":
+		pub, err := startPublisher(ctx, cfg, log, &wg, fail)
+		if err != nil {
+			return err
+		}
+		sample = func() progress {
+			st := pub.Stats()
+			return progress{Events: int64(st.Events), Records: int64(st.Records), Failures: int64(st.DeadLetters)}
+		}
+	default:
+		return fmt.Errorf("unknown worker mode %q", cfg.Mode)
+	}
+
+	enc := json.NewEncoder(os.Stdout)
+	var ms runtime.MemStats
+	var peakHeap uint64
+	emit := func(p progress) {
+		p.T = time.Now().UnixNano()
+		runtime.ReadMemStats(&ms)
+		p.HeapInUseMB = int64(ms.HeapInuse >> 20)
+		_ = enc.Encode(p)
+		// With -memprofile, the heap is also written at its peak (every
+		// 25% of growth), which the profile at exit does not show.
+		if cfg.MemProfile != "" && ms.HeapInuse > peakHeap+peakHeap/4 {
+			peakHeap = ms.HeapInuse
+			_ = writeHeap(cfg.MemProfile + ".peak")
+		}
+	}
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			emit(sample())
+		}
+	}
+	wg.Wait()
+	errMu.Lock()
+	defer errMu.Unlock()
+	if first != nil {
+		emit(progress{Err: first.Error()})
+	}
+	return first
+}
+
+func startPublisher(ctx context.Context, cfg workerConfig, log *slog.Logger, wg *sync.WaitGroup, fail func(string, error)) (*publish.Publisher, error) {
+	rules, err := mapping.Load([]string{cfg.Rules}, mapping.Options{})
+	if err != nil {
+		return nil, err
+	}
+	esCfg, err := esdb.ParseConnectionString(cfg.StoreURL)
+	if err != nil {
+		return nil, err
+	}
+	esCfg.Logger = esdb.NoopLogging()
+	db, err := esdb.NewClient(esCfg)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := publish.New(publish.Config{
+		Store: db, Rules: rules, PublisherID: cfg.PublisherID, Logger: log, BatchInterval: cfg.BatchIntvl,
+		Kafka: publish.KafkaConfig{Brokers: cfg.Brokers, CreateTopics: true},
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer db.Close()
+		fail("publish", pub.Run(ctx))
+	}()
+	return pub, nil
+}
+
+// nullSink maps every change with the rules and drops the events; it
+// acknowledges each transaction at once, so capture confirms as it goes.
+// It stops counting at the end marker.
+type nullSink struct {
+	src       *postgres.Source
+	rules     *mapping.RuleSet
+	buf       []mapping.Event
+	changes   atomic.Int64
+	events    atomic.Int64
+	failures  atomic.Int64
+	unchanged atomic.Int64
+	marker    atomic.Bool
+}
+
+func (s *nullSink) Begin(context.Context, change.Tx) error { return nil }
+
+func (s *nullSink) Change(_ context.Context, c *change.Change) error {
+	if c.Op == change.OpMessage && c.Message != nil && c.Message.Prefix == endPrefix {
+		s.marker.Store(true)
+		return nil
+	}
+	s.changes.Add(1)
+	for _, v := range c.New {
+		if change.IsUnchanged(v) {
+			s.unchanged.Add(1)
+			break
+		}
+	}
+	var err error
+	s.buf, err = s.rules.Capture(c, s.buf[:0])
+	if err != nil {
+		s.failures.Add(1)
+	}
+	s.events.Add(int64(len(s.buf)))
+	return nil
+}
+
+func (s *nullSink) Commit(_ context.Context, tx change.Tx) error {
+	s.src.Ack(tx.CommitLSN)
+	return nil
+}
+
+func (s *nullSink) Abort(context.Context, change.Tx) error { return nil }
+
+// metric sums a metric family's values over its labels.
+func metric(reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				sum += c.GetValue()
+			}
+			if g := m.GetGauge(); g != nil {
+				sum += g.GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func writeHeap(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
+}
