@@ -41,6 +41,11 @@ type Config struct {
 	// BatchInterval is the longest an event waits before its batch commits.
 	// Default 100ms.
 	BatchInterval time.Duration
+	// FlushWhenIdle commits the open batch as soon as no further event is
+	// queued from the subscription, instead of waiting for BatchInterval:
+	// the lowest latency, with batches that grow under load (events that
+	// arrive during a commit form the next one). Default false.
+	FlushWhenIdle bool
 	// MaxOpenTransactions bounds the source transactions buffered while
 	// waiting for their progress marker; more is an error
 	// (ErrTooManyOpenTransactions), not unbounded memory. Default 100000.

@@ -42,8 +42,10 @@
 //     line goes on; with Config.StopOnDeadLetter Run returns a
 //     *DeadLetterError instead.
 //   - publisher.go: Run: fence and read the checkpoint (package kafka), then
-//     batch: records of up to BatchRecords outputs or BatchInterval, plus the
-//     checkpoint, in one Kafka transaction. Topics are checked (or created,
+//     batch: records of up to BatchRecords outputs or BatchInterval (with
+//     FlushWhenIdle, also as soon as no further event is queued: a group
+//     commit, whose batches grow with the load), plus the checkpoint, in one
+//     Kafka transaction. Topics are checked (or created,
 //     with KafkaConfig.CreateTopics, with its partitions and replication
 //     factor) with kadm at start: the dead-letter topic and every rule's
 //     topic (mapping.RuleSet.Topics); every problem is reported, each a

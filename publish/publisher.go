@@ -350,7 +350,11 @@ func (p *Publisher) Run(ctx context.Context) error {
 			p.nOpen.Add(1)
 			last = kafka.Resume{Commit: ev.Position.Commit, Prepare: ev.Position.Prepare}
 			dirty = true
-			if len(batch) >= p.cfg.BatchRecords {
+			// Commit when the batch is full, or when nothing more is queued
+			// (group commit: events arriving during a commit form the next
+			// batch, so batches grow with the load and an event waits at most
+			// one commit, not a whole BatchInterval).
+			if len(batch) >= p.cfg.BatchRecords || (p.cfg.FlushWhenIdle && len(events) == 0) {
 				if err := flush(ctx); err != nil {
 					return stopErr(ctx, err)
 				}

@@ -124,3 +124,25 @@ func TestGraceCommitsTheOpenBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestFlushWhenIdleCommitsWithoutWaiting: with FlushWhenIdle, a batch is
+// committed as soon as nothing more is queued, although BatchInterval is an
+// hour and the batch is far from full; every event exactly once.
+func TestFlushWhenIdleCommitsWithoutWaiting(t *testing.T) {
+	k := stack.StartKFake(t)
+	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
+	db := kurrentdbtest.Client(t, srv.URL())
+	n := newNames(t)
+	s := &store{t: t, db: db}
+	exp := newExpectation()
+	lsn := uint64(0)
+	cfg := config(db, loadRulesText(t, n, perEventRulesYAML), k, n, kafka.ExactlyOnce)
+	cfg.BatchInterval, cfg.BatchRecords, cfg.FlushWhenIdle = time.Hour, 1000, true
+	r := start(t, cfg)
+	exp.customers(s, &lsn, 30)
+	r.waitThrough(t, s.last)
+	if st := r.p.Stats(); st.Records != 30 || st.Commits < 1 {
+		t.Fatalf("stats %+v: want 30 records in at least one commit", st)
+	}
+	exp.check(t, readTopic(t, k, n.customers))
+}

@@ -186,7 +186,7 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) error {
 		return err
 	}
 	pub, err := publish.New(publish.Config{
-		Store: db, Rules: rules, PublisherID: "dev", Metrics: pm, Logger: log,
+		Store: db, Rules: rules, PublisherID: "dev", Metrics: pm, Logger: log, FlushWhenIdle: true,
 		Kafka: publish.KafkaConfig{Brokers: kf.ListenAddrs(), CreateTopics: true},
 	})
 	if err != nil {

@@ -42,6 +42,7 @@ type workerConfig struct {
 	PublisherID string        `json:"publisher_id,omitempty"`
 	Marker      change.LSN    `json:"marker,omitempty"` // the end marker's LSN (capture, store)
 	BatchIntvl  time.Duration `json:"batch_interval,omitempty"`
+	BatchWait   bool          `json:"batch_wait,omitempty"`
 	MaxPending  int           `json:"max_pending_bytes,omitempty"` // store.Config.MaxPendingBytes; 0: its default
 	CPUProfile  string        `json:"cpuprofile,omitempty"`
 	MemProfile  string        `json:"memprofile,omitempty"`
@@ -257,7 +258,7 @@ func startPublisher(ctx context.Context, cfg workerConfig, log *slog.Logger, wg 
 		return nil, err
 	}
 	pub, err := publish.New(publish.Config{
-		Store: db, Rules: rules, PublisherID: cfg.PublisherID, Logger: log, BatchInterval: cfg.BatchIntvl,
+		Store: db, Rules: rules, PublisherID: cfg.PublisherID, Logger: log, BatchInterval: cfg.BatchIntvl, FlushWhenIdle: !cfg.BatchWait,
 		Kafka: publish.KafkaConfig{Brokers: cfg.Brokers, CreateTopics: true},
 	})
 	if err != nil {

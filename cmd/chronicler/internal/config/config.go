@@ -118,7 +118,7 @@ type Delivery struct {
 	PublisherID         string `yaml:"publisher_id"`
 	CheckpointTopic     string `yaml:"checkpoint_topic"`
 	BatchRecords        int    `yaml:"batch_records"`
-	BatchInterval       string `yaml:"batch_interval"`
+	BatchInterval       string `yaml:"batch_interval"` // an upper bound: idle batches commit at once
 	MaxOpenTransactions int    `yaml:"max_open_transactions"`
 }
 

@@ -139,6 +139,7 @@ func (c *Config) PublishConfig() publish.Config {
 		StopOnDeadLetter:    c.DeadLetter.OnError == "stop",
 		BatchRecords:        c.Delivery.BatchRecords,
 		BatchInterval:       dur(c.Delivery.BatchInterval),
+		FlushWhenIdle:       true,
 		MaxOpenTransactions: c.Delivery.MaxOpenTransactions,
 	}
 }
