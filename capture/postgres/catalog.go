@@ -38,6 +38,13 @@ func (s *Source) Catalog(ctx context.Context) (map[string][]Column, error) {
 	return out, nil
 }
 
+// TableColumns reads the columns of table (qualified: "schema.table") on
+// conn, as Catalog does; a missing table is a *TableNotFoundError.
+// `chronicler check` reads its tables with it.
+func TableColumns(ctx context.Context, conn *pgx.Conn, table string) ([]Column, error) {
+	return tableColumns(ctx, conn, table)
+}
+
 func tableColumns(ctx context.Context, conn querier, table string) ([]Column, error) {
 	schema, name := splitTable(table)
 	rows, err := conn.Query(ctx, `

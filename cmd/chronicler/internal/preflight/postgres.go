@@ -196,7 +196,7 @@ SELECT to_regclass($1) IS NOT NULL,
 	if index != nil {
 		tf.index = *index
 	}
-	cols, err := columns(f.ctx, f.conn, quoted)
+	cols, err := cpg.TableColumns(f.ctx, f.conn, name)
 	if err != nil {
 		c.add(check+" columns", Fail, err.Error(), "check that the role may read pg_attribute")
 		return
@@ -208,23 +208,4 @@ SELECT to_regclass($1) IS NOT NULL,
 		}
 	}
 	f.tables = append(f.tables, tf)
-}
-
-// columns reads a table's columns as capture's catalogue does.
-func columns(ctx context.Context, conn *pgx.Conn, quoted string) ([]cpg.Column, error) {
-	rows, err := conn.Query(ctx, `
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid,
-       coalesce(a.attnum = ANY(pk.indkey), false), a.attnotnull
-FROM pg_attribute a
-LEFT JOIN pg_index pk ON pk.indrelid = a.attrelid AND pk.indisprimary
-WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum`, quoted)
-	if err != nil {
-		return nil, fmt.Errorf("reading the columns of %s: %w", quoted, err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (cpg.Column, error) {
-		var col cpg.Column
-		err := r.Scan(&col.Name, &col.Type, &col.TypeOID, &col.Key, &col.NotNull)
-		return col, err
-	})
 }
