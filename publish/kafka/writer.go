@@ -42,6 +42,15 @@ type checkpointValue struct {
 	Written   time.Time `json:"written"`
 }
 
+// DecodeCheckpoint reads a checkpoint record's value: the checkpoint and
+// when it was written. Readers other than the Writer (`chronicler status`)
+// use it, so the format has one definition.
+func DecodeCheckpoint(value []byte) (Checkpoint, time.Time, error) {
+	var v checkpointValue
+	err := json.Unmarshal(value, &v)
+	return v.Checkpoint, v.Written, err
+}
+
 // Writer writes batches of records with the publisher's checkpoint.
 type Writer struct {
 	cfg Config
@@ -141,9 +150,8 @@ func (w *Writer) Checkpoint(ctx context.Context) (cp Checkpoint, ok bool, err er
 			if r.Attrs.IsControl() || string(r.Key) != w.cfg.PublisherID {
 				return
 			}
-			var v checkpointValue
-			if json.Unmarshal(r.Value, &v) == nil {
-				cp, ok = v.Checkpoint, true
+			if c, _, err := DecodeCheckpoint(r.Value); err == nil {
+				cp, ok = c, true
 			}
 		})
 		if done {

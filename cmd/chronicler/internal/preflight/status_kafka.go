@@ -2,28 +2,17 @@ package preflight
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronicler-dev/chronicler/mapping"
+	pkafka "github.com/chronicler-dev/chronicler/publish/kafka"
 )
-
-// checkpointValue is the JSON value of a checkpoint record (publish/kafka's
-// format: the checkpoint, the publisher id and when it was written).
-type checkpointValue struct {
-	Commit    uint64    `json:"commit"`
-	Prepare   uint64    `json:"prepare"`
-	Resume    *Resume   `json:"resume"`
-	Publisher string    `json:"publisher"`
-	Written   time.Time `json:"written"`
-}
 
 // readPublisher reads the publisher's checkpoint and the publish-side dead
 // letters from Kafka, and counts the publisher's lag in the store.
@@ -159,12 +148,14 @@ func readCheckpoint(ctx context.Context, base []kgo.Opt, topic, id string) (*Che
 		if string(r.Key) != id {
 			return
 		}
-		var v checkpointValue
-		if json.Unmarshal(r.Value, &v) != nil {
+		v, w, err := pkafka.DecodeCheckpoint(r.Value)
+		if err != nil {
 			return
 		}
-		w := v.Written
-		cp = &Checkpoint{Commit: v.Commit, Prepare: v.Prepare, Resume: v.Resume, Written: &w, Offset: r.Offset}
+		cp = &Checkpoint{Commit: v.Commit, Prepare: v.Prepare, Written: &w, Offset: r.Offset}
+		if v.Resume != nil {
+			cp.Resume = &Resume{Start: v.Resume.Start, Commit: v.Resume.Commit, Prepare: v.Resume.Prepare}
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint topic: %w", err)

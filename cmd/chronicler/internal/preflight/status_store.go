@@ -6,14 +6,9 @@ import (
 	"fmt"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-)
 
-// progressData is the data of a ChroniclerProgress marker (capture's
-// Progress).
-type progressData struct {
-	Slot       string `json:"slot"`
-	DurableLSN string `json:"durableLsn"`
-}
+	"github.com/chronicler-dev/chronicler/capture"
+)
 
 // readStore reads the last progress marker, the end of $all and the
 // capture dead-letter count.
@@ -50,7 +45,7 @@ func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 	}
 	defer db.Close()
 	if marker != nil {
-		var p progressData
+		var p capture.Progress // the marker's data, as capture writes it
 		if err := json.Unmarshal(marker.Data, &p); err != nil {
 			s.fail("store", fmt.Errorf("progress marker %d in %s is not JSON: %w", marker.EventNumber, progressStream, err))
 		} else {
