@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/ha"
 	"github.com/chronicler-dev/chronicler/test/stack"
@@ -141,5 +144,81 @@ func TestOneActiveAndTakeover(t *testing.T) {
 		lc.Release()
 	case <-time.After(10 * time.Second):
 		t.Fatal("a released lock was not taken within 10s")
+	}
+}
+
+// holdSlot starts streaming slot on a replication connection named app and
+// returns that connection (the walsender holds the slot while it is open).
+func holdSlot(t *testing.T, ctx context.Context, url, slot, app string) *pgconn.PgConn {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	rc, err := pgconn.Connect(ctx, url+sep+"replication=database&application_name="+app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rc.Close(context.Background()) })
+	if err := pglogrepl.StartReplication(ctx, rc, slot, 0, pglogrepl.StartReplicationOptions{
+		PluginArgs: []string{"proto_version '1'", "publication_names 'p'"}}); err != nil {
+		t.Fatalf("START_REPLICATION %s: %v", slot, err)
+	}
+	return rc
+}
+
+// TestTakeoverTerminatesLeftoverWalsender: the instance that gets the lock
+// terminates a previous Chronicler instance's walsender still holding the
+// slot (application_name chronicler-capture), and leaves another client's
+// walsender on another slot alone.
+func TestTakeoverTerminatesLeftoverWalsender(t *testing.T) {
+	pg := stack.StartPostgres(t)
+	url := pg.URL()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{"CREATE PUBLICATION p FOR ALL TABLES",
+		"SELECT pg_create_logical_replication_slot('s1', 'pgoutput')",
+		"SELECT pg_create_logical_replication_slot('other', 'pgoutput')"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	holdSlot(t, ctx, url, "s1", ha.CaptureApplicationName)
+	holdSlot(t, ctx, url, "other", "someone-else")
+	active := func(slot string) bool {
+		var a bool
+		if err := conn.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if !active("s1") || !active("other") {
+		t.Fatal("the slots are not held before the takeover")
+	}
+
+	e, err := ha.New(ha.Config{URL: url, Key: "chronicler/s1", Slot: "s1", Keepalive: time.Second, Poll: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := e.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	deadline := time.Now().Add(15 * time.Second)
+	for active("s1") {
+		if time.Now().After(deadline) {
+			t.Fatal("the leftover chronicler-capture walsender still holds s1 15 s after the takeover")
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, with a deadline
+	}
+	if !active("other") {
+		t.Fatal("the takeover terminated another client's walsender")
 	}
 }
