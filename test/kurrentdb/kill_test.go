@@ -97,10 +97,9 @@ func TestKillDuringAppendsKeepsAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var abandoned atomic.Bool
-	first := db
 	defer func() {
 		if !abandoned.Load() {
-			_ = first.Close()
+			_ = db.Close()
 		}
 	}()
 	// appendOrGiveUp is db.AppendToStream with a watchdog: the client does
@@ -175,8 +174,9 @@ func TestKillDuringAppendsKeepsAcknowledged(t *testing.T) {
 	wg.Wait()
 	_ = cmd.Wait()
 
-	_, url = startProcess(t, bin, dir)
-	db = kurrentdbtest.Client(t, url)
+	// A fresh variable: an abandoned append goroutine may still be reading db.
+	_, url2 := startProcess(t, bin, dir)
+	after := kurrentdbtest.Client(t, url2)
 	var maxPos uint64
 	present := 0
 	for w := 0; w < writers; w++ {
@@ -185,7 +185,7 @@ func TestKillDuringAppendsKeepsAcknowledged(t *testing.T) {
 			want = append(want, b.ids...)
 			maxPos = max(maxPos, b.pos)
 		}
-		got := readIDs(t, db, stream(w))
+		got := readIDs(t, after, stream(w))
 		switch {
 		case slices.Equal(got, want):
 		case inFlight[w] != nil && slices.Equal(got, append(slices.Clone(want), inFlight[w].ids...)):
@@ -196,7 +196,7 @@ func TestKillDuringAppendsKeepsAcknowledged(t *testing.T) {
 		}
 	}
 	t.Logf("figure: kill -9 during appends: acknowledged batches: %d; in-flight batches found whole after restart: %d", total, present)
-	res, err := db.AppendToStream(context.Background(), "kill-after", esdb.AppendToStreamOptions{}, esdb.EventData{EventType: "After", ContentType: esdb.ContentTypeBinary})
+	res, err := after.AppendToStream(context.Background(), "kill-after", esdb.AppendToStreamOptions{}, esdb.EventData{EventType: "After", ContentType: esdb.ContentTypeBinary})
 	if err != nil {
 		t.Fatal(err)
 	}
