@@ -139,7 +139,9 @@
 // _progress_lsn_bytes, _progress_errors_total, _lag_seconds, and the
 // histograms _transaction_events (events per source transaction),
 // _confirm_seconds (receipt to confirmation) and _progress_write_seconds;
-// and capture/postgres's chronicler_capture_* metrics. They count
+// the appender's chronicler_store_appends_total,
+// _events_deduplicated_total, _tail_reads_total, _retries_total and
+// _conflicts_total; and capture/postgres's chronicler_capture_* metrics. They count
 // deliveries: a transaction re-delivered after a restart is counted again.
 //
 // # Concurrency

@@ -2,6 +2,8 @@ package capture
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chronicler-dev/chronicler/capture/store"
 )
 
 // metrics are the pipeline's counters. They count deliveries: a transaction
@@ -21,7 +23,7 @@ type metrics struct {
 	progressWrite  prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, stored func() float64, lagSeconds func() float64) *metrics {
+func newMetrics(reg prometheus.Registerer, storeStats func() store.Stats, lagSeconds func() float64) *metrics {
 	m := &metrics{
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chronicler_pipeline_changes_total",
@@ -82,11 +84,29 @@ func newMetrics(reg prometheus.Registerer, stored func() float64, lagSeconds fun
 				Help: "Capture lag: now minus the commit time of the oldest transaction received and not yet confirmed to Postgres; 0 when all is confirmed.",
 			}, lagSeconds))
 		}
-		if stored != nil {
-			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Name: "chronicler_pipeline_events_stored_total",
-				Help: "Events the store acknowledged (new appends; events found already stored are not counted).",
-			}, stored))
+		if storeStats != nil {
+			counter := func(name, help string, f func(store.Stats) int64) {
+				reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+					func() float64 { return float64(f(storeStats())) }))
+			}
+			counter("chronicler_pipeline_events_stored_total",
+				"Events the store acknowledged (new appends; events found already stored are not counted).",
+				func(s store.Stats) int64 { return s.Events })
+			counter("chronicler_store_appends_total",
+				"Successful append calls to the store; events_stored_total over this is the events per append.",
+				func(s store.Stats) int64 { return s.Appends })
+			counter("chronicler_store_events_deduplicated_total",
+				"Events found already stored and not appended again (the replay window after a restart or reconnect).",
+				func(s store.Stats) int64 { return s.Deduplicated })
+			counter("chronicler_store_tail_reads_total",
+				"Stream tail reads (a cold stream that already existed, or a wrong-expected-version).",
+				func(s store.Stats) int64 { return s.TailReads })
+			counter("chronicler_store_retries_total",
+				"Transient store failures retried (with backoff).",
+				func(s store.Stats) int64 { return s.Retries })
+			counter("chronicler_store_conflicts_total",
+				"Foreign writes found in a Chronicler stream (store.on_conflict says what follows).",
+				func(s store.Stats) int64 { return s.Conflicts })
 		}
 	}
 	return m

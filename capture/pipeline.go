@@ -71,9 +71,10 @@ type Stats struct {
 
 // NewPipeline validates cfg and returns a Pipeline writing through app
 // (whose OnDurable must call [Pipeline.Durable]) and writing progress
-// markers and nothing else through db. stored, when not nil, feeds the
-// chronicler_pipeline_events_stored_total metric (store.Appender.Stats).
-func NewPipeline(cfg Config, app Appender, db *esdb.Client, stored func() int64) (*Pipeline, error) {
+// markers and nothing else through db. storeStats, when not nil, feeds the
+// chronicler_pipeline_events_stored_total and chronicler_store_* metrics
+// (store.Appender.Stats).
+func NewPipeline(cfg Config, app Appender, db *esdb.Client, storeStats func() store.Stats) (*Pipeline, error) {
 	var errs []error
 	if err := cfg.validate(); err != nil {
 		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...)
@@ -87,10 +88,6 @@ func NewPipeline(cfg Config, app Appender, db *esdb.Client, stored func() int64)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	var storedF func() float64
-	if stored != nil {
-		storedF = func() float64 { return float64(stored()) }
-	}
 	p := &Pipeline{
 		cfg:     cfg,
 		app:     app,
@@ -99,7 +96,7 @@ func NewPipeline(cfg Config, app Appender, db *esdb.Client, stored func() int64)
 		rules:   cfg.Rules,
 		swapped: make(chan struct{}),
 	}
-	p.m = newMetrics(cfg.Registerer, storedF, p.LagSeconds)
+	p.m = newMetrics(cfg.Registerer, storeStats, p.LagSeconds)
 	return p, nil
 }
 

@@ -140,7 +140,7 @@ func Run(ctx context.Context, opts Options) error {
 	plCfg.Slot, plCfg.Rules, plCfg.Logger = pgCfg.Slot, rules, log
 	plCfg.Ack = func(l change.LSN) { cur.Load().Ack(l) }
 	plCfg.Registerer = opts.Registerer
-	pipe, err = NewPipeline(plCfg, app, db, func() int64 { return app.Stats().Events })
+	pipe, err = NewPipeline(plCfg, app, db, app.Stats)
 	if err != nil {
 		return err
 	}

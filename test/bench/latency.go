@@ -44,7 +44,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	w.slots = []string{slot}
 	defer w.dropSlots(context.Background(), b.pg.URL())
 
-	srv, url, err := b.startServer(ctx, 0)
+	srv, url, err := b.startServer(ctx, 0, w, "full")
 	if err != nil {
 		return r, err
 	}

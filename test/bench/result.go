@@ -14,6 +14,7 @@ type Result struct {
 	Changes            int64   `json:"changes"`
 	Events             int64   `json:"events"`             // low-level events stored (or mapped, capture)
 	Records            int64   `json:"integration_events"` // integration events the rules make of them
+	Appends            int64   `json:"appends,omitempty"`  // store, full: append calls to the store (events over appends is the batching)
 	Unchanged          int64   `json:"unchanged_toast_changes,omitempty"`
 	WALBytes           int64   `json:"wal_bytes,omitempty"`
 	BaselineSeconds    float64 `json:"baseline_seconds,omitempty"` // mean of the drains before and after
@@ -95,6 +96,9 @@ func (r *Result) line() string {
 		s += fmt.Sprintf("  ratio %.2f to pg_recvlogical (%.0f changes/s)", r.Ratio, r.BaselineChangesSec)
 	}
 	s += fmt.Sprintf("  %.1f CPU s/M changes  peak RSS %.0f MiB", r.CPUSecPerMChanges, r.PeakRSSMiB)
+	if r.Appends > 0 {
+		s += fmt.Sprintf("  %.2f events/append", float64(r.Events)/float64(r.Appends))
+	}
 	if r.LatencyP99Ms > 0 {
 		s += fmt.Sprintf("  latency p50 %.1f ms p99 %.1f ms max %.1f ms", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
 	}

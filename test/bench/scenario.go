@@ -41,8 +41,15 @@ func (b *bench) workerConfig(mode string, w *workload, scenario string) workerCo
 
 // startServer starts the KurrentDB-compatible server (in memory) in a
 // process of its own, so its CPU and memory are not counted as Chronicler's.
-func (b *bench) startServer(ctx context.Context, latency time.Duration) (*child, string, error) {
-	c, err := startChild(workerConfig{Mode: "server", Latency: latency})
+// With -cpuprofile its profile is PREFIX.<workload>.<scenario>.server.cpu.prof
+// and covers the server's life (the publish scenario reads from the server
+// the store or full scenario started).
+func (b *bench) startServer(ctx context.Context, latency time.Duration, w *workload, scenario string) (*child, string, error) {
+	cfg := workerConfig{Mode: "server", Latency: latency}
+	if b.o.cpuprofile != "" {
+		cfg.CPUProfile = fmt.Sprintf("%s.%s.%s.server.cpu.prof", b.o.cpuprofile, w.name, scenario)
+	}
+	c, err := startChild(cfg)
 	if err != nil {
 		return nil, "", err
 	}
@@ -84,6 +91,9 @@ func measured(r *Result, c *child, doneAt time.Time, w *workload) error {
 	r.PeakRSSMiB = rss
 	r.series = c.progressSeries()
 	r.start = c.start
+	if len(r.series) > 0 {
+		r.Appends = r.series[len(r.series)-1].Appends
+	}
 	return nil
 }
 
@@ -115,7 +125,7 @@ func (b *bench) runCapture(ctx context.Context, w *workload) (Result, error) {
 // is returned (running, holding the events) for the publish scenario.
 func (b *bench) runStore(ctx context.Context, w *workload, scenario string, latency time.Duration) (Result, *child, string, error) {
 	r := Result{Scenario: scenario, Workload: w.name}
-	srv, url, err := b.startServer(ctx, latency)
+	srv, url, err := b.startServer(ctx, latency, w, scenario)
 	if err != nil {
 		return r, nil, "", err
 	}
@@ -158,7 +168,7 @@ func (b *bench) runStore(ctx context.Context, w *workload, scenario string, late
 // event. The server is returned, holding the events, for scenario 4.
 func (b *bench) runFull(ctx context.Context, w *workload) (Result, *child, string, error) {
 	r := Result{Scenario: "full", Workload: w.name}
-	srv, url, err := b.startServer(ctx, 0)
+	srv, url, err := b.startServer(ctx, 0, w, "full")
 	if err != nil {
 		return r, nil, "", err
 	}

@@ -56,6 +56,7 @@ type progress struct {
 	Changes     int64  `json:"changes"`                 // source changes seen (the store modes count the end marker too)
 	Events      int64  `json:"events"`                  // low-level events mapped (capture) or stored (store, full); read (publish)
 	Records     int64  `json:"records"`                 // integration records committed to Kafka (full, publish)
+	Appends     int64  `json:"appends,omitempty"`       // append calls to the store (store, full)
 	Unchanged   int64  `json:"unchanged,omitempty"`     // changes with an unchanged-toast column (capture)
 	Failures    int64  `json:"failures,omitempty"`      // changes a rule failed on (capture) or dead letters (store, full, publish)
 	DurableLSN  uint64 `json:"durable_lsn,omitempty"`   // store, full
@@ -106,6 +107,11 @@ func workerMain(raw string) {
 }
 
 func runServer(ctx context.Context, cfg workerConfig) error {
+	stopProfile, err := startProfile(cfg.CPUProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	srv, err := kurrentdb.Start(kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: cfg.Latency},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
@@ -186,6 +192,7 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 			p := progress{
 				Changes:    int64(metric(reg, "chronicler_pipeline_changes_total")),
 				Events:     int64(metric(reg, "chronicler_pipeline_events_stored_total")),
+				Appends:    int64(metric(reg, "chronicler_store_appends_total")),
 				Failures:   int64(metric(reg, "chronicler_pipeline_deadletters_total")),
 				DurableLSN: uint64(metric(reg, "chronicler_pipeline_durable_lsn_bytes")),
 				LagBytes:   int64(metric(reg, "chronicler_capture_lag_bytes")),
