@@ -139,8 +139,8 @@ func (s *Server) registerSub(cancel context.CancelFunc) (unregister func(), ok b
 func joinErrs(errs []error) error { return errors.Join(errs...) }
 
 // features answers ServerFeatures/GetSupportedMethods: version 24.10.0 and
-// the Streams methods this server implements (no batchappend, no persistent
-// subscriptions), lowercase as the client expects.
+// the Streams methods this server implements (batchappend included; no
+// persistent subscriptions), lowercase as the client expects.
 type features struct {
 	serverfeatures.UnimplementedServerFeaturesServer
 }
@@ -148,7 +148,7 @@ type features struct {
 func (features) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
 	const svc = "event_store.client.streams.streams"
 	var methods []*serverfeatures.SupportedMethod
-	for _, m := range []string{"read", "append", "delete", "tombstone"} {
+	for _, m := range []string{"read", "append", "delete", "tombstone", "batchappend"} {
 		methods = append(methods, &serverfeatures.SupportedMethod{MethodName: m, ServiceName: svc})
 	}
 	methods = append(methods, &serverfeatures.SupportedMethod{
