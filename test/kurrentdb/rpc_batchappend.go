@@ -245,9 +245,12 @@ func (c *batchCall) dispatch(w *batchWrite) {
 	c.last[w.name] = mine
 	c.wg.Add(1)
 	c.mu.Unlock()
+	// The faults in force when the request is complete apply to it, as
+	// they apply to an Append RPC that starts then.
+	f := c.s.faults.Load()
 	go func() {
 		defer c.wg.Done()
-		if a := c.write(w, prev, mine); a != nil {
+		if a := c.write(w, f, prev, mine); a != nil {
 			c.send(a)
 		}
 	}()
@@ -256,7 +259,7 @@ func (c *batchCall) dispatch(w *batchWrite) {
 // write applies the faults and appends w; it returns the answer (nil: none,
 // the call is ending). mine is closed once w's place in the log is reserved
 // or w is given up, whichever comes first.
-func (c *batchCall) write(w *batchWrite, prev, mine chan struct{}) *streams.BatchAppendResp {
+func (c *batchCall) write(w *batchWrite, f *Faults, prev, mine chan struct{}) *streams.BatchAppendResp {
 	released := false
 	release := func() {
 		if released {
@@ -273,7 +276,7 @@ func (c *batchCall) write(w *batchWrite, prev, mine chan struct{}) *streams.Batc
 	defer release()
 
 	// Latency first, concurrently with the other writes of the call.
-	injected, after := c.s.writeFaults(c.ctx)
+	injected, after := applyFaults(c.ctx, f)
 	if prev != nil {
 		select {
 		case <-prev:
