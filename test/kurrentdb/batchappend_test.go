@@ -296,3 +296,32 @@ func TestBatchAppendNotLeader(t *testing.T) {
 		t.Fatalf("leader trailers %v:%v, want 10.1.2.3:2113", h, p)
 	}
 }
+
+// TestBatchAppendClose: Close ends an open BatchAppend call (clients keep
+// one open for their lifetime) with Unavailable after its pending write is
+// answered; the write is stored. (Without the call being ended, Close would
+// wait 5 s for it before stopping hard: that shows only as this test's
+// duration.)
+func TestBatchAppendClose(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := kurrentdb.Start(kurrentdb.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, _ := batchCall(t, srv)
+	id := uuid.New()
+	send(t, call, batchOne(id, "closing", uuid.New()))
+	if a := recv(t, call); answerID(a) != id || a.GetSuccess() == nil {
+		t.Fatalf("answer %v, want success for %v", a, id)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("recv after Close: %v, want Unavailable", err)
+	}
+	srv2 := kurrentdbtest.Start(t, kurrentdb.Options{DataDir: dir})
+	if n := len(readIDs(t, kurrentdbtest.Client(t, srv2.URL()), "closing")); n != 1 {
+		t.Fatalf("closing stream has %d events after restart, want 1", n)
+	}
+}

@@ -129,7 +129,8 @@
 //     before all pending answers or not until the client cancels, so
 //     clients should count answers, not wait for the end (the conformance
 //     suite does). A cancelled call abandons writes not yet reserved in the
-//     log; reserved ones complete.
+//     log; reserved ones complete. Close ends open calls with Unavailable
+//     (DropSubscriptions does not touch them).
 //
 // # Concurrency
 //

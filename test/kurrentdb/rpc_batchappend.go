@@ -29,10 +29,17 @@ const BatchWriteTimeout = 2 * time.Second
 // rules), waits until it is durable and sends the answer. Sends are
 // serialised by a mutex. Incomplete requests have a timer (their deadline).
 // The handler returns only after every goroutine and timer it started has
-// finished, so nothing sends on a finished stream.
+// finished, so nothing sends on a finished stream; the one exception is the
+// goroutine blocked in Recv, which ends when gRPC cancels the stream right
+// after the handler returns (see receive).
 func (s *Server) BatchAppend(stream streams.Streams_BatchAppendServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+	unregister, ok := s.registerBatch(cancel)
+	if !ok {
+		return status.Error(codes.Unavailable, "Server Is Not Ready: shutting down")
+	}
+	defer unregister()
 	c := &batchCall{
 		s: s, stream: stream, ctx: ctx, cancel: cancel,
 		pending: map[[16]byte]*batchWrite{},
@@ -84,19 +91,53 @@ type batchWrite struct {
 	timer  *time.Timer
 }
 
-// receive reads requests until the client closes its side (nil) or the call
-// breaks (the error to end the call with).
+// receive handles requests until the client closes its side (nil), the
+// call breaks, or Close ends it (the error to end the call with).
+//
+// Recv runs in its own goroutine because only the end of the handler
+// unblocks it: Close cancels ctx, receive returns, the handler returns,
+// gRPC cancels the stream and that goroutine's Recv fails. It hands over
+// one request at a time, so io.EOF arrives after every request before it.
 func (c *batchCall) receive() error {
+	reqs := make(chan *streams.BatchAppendReq)
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			req, err := c.stream.Recv()
+			if err != nil {
+				ended <- err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-c.ctx.Done():
+				return
+			}
+		}
+	}()
 	for {
-		req, err := c.stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
+		select {
+		case req := <-reqs:
+			if err := c.handle(req); err != nil {
+				return err
+			}
+		case err := <-ended:
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
 			return err
-		}
-		if err := c.handle(req); err != nil {
-			return err
+		case <-c.ctx.Done():
+			if c.stream.Context().Err() != nil {
+				return status.FromContextError(c.stream.Context().Err()).Err()
+			}
+			// Cancelled by Close (or by a failed Send).
+			c.sendMu.Lock()
+			sendErr := c.sendErr
+			c.sendMu.Unlock()
+			if sendErr != nil {
+				return sendErr
+			}
+			return status.Error(codes.Unavailable, "Server Is Not Ready: shutting down")
 		}
 	}
 }

@@ -31,6 +31,7 @@ type Server struct {
 
 	subsMu  sync.Mutex
 	subs    map[uint64]context.CancelFunc
+	batches map[uint64]context.CancelFunc // open BatchAppend calls
 	subSeq  uint64
 	closing bool
 
@@ -67,6 +68,7 @@ func Start(opts Options) (*Server, error) {
 		lis:       lis,
 		store:     st,
 		subs:      map[uint64]context.CancelFunc{},
+		batches:   map[uint64]context.CancelFunc{},
 		serveDone: make(chan struct{}),
 	}
 	f := opts.Faults
@@ -94,14 +96,16 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 // "esdb://127.0.0.1:2113?tls=false".
 func (s *Server) URL() string { return "esdb://" + s.Addr() + "?tls=false" }
 
-// Close stops serving (open subscriptions end with Unavailable), writes and
-// syncs every reserved append, and closes the log. It is idempotent.
+// Close stops serving (open subscriptions and BatchAppend calls end with
+// Unavailable), writes and syncs every reserved append, and closes the log.
+// It is idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.subsMu.Lock()
 		s.closing = true
 		s.subsMu.Unlock()
 		s.DropSubscriptions()
+		s.endBatchCalls()
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
 		select {
@@ -134,6 +138,33 @@ func (s *Server) registerSub(cancel context.CancelFunc) (unregister func(), ok b
 		delete(s.subs, id)
 		s.subsMu.Unlock()
 	}, true
+}
+
+// registerBatch lets Close end a BatchAppend call (which, unlike other
+// RPCs, a client keeps open indefinitely); ok is false once Close has begun.
+func (s *Server) registerBatch(cancel context.CancelFunc) (unregister func(), ok bool) {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.closing {
+		return nil, false
+	}
+	s.subSeq++
+	id := s.subSeq
+	s.batches[id] = cancel
+	return func() {
+		s.subsMu.Lock()
+		delete(s.batches, id)
+		s.subsMu.Unlock()
+	}, true
+}
+
+func (s *Server) endBatchCalls() {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	for _, cancel := range s.batches {
+		cancel()
+	}
+	clear(s.batches)
 }
 
 func joinErrs(errs []error) error { return errors.Join(errs...) }
