@@ -147,8 +147,11 @@ func BenchmarkRead(b *testing.B) {
 // It reports both rates and their ratio. The latency-2ms variant is what
 // the store benchmarks inject (-append-latency 2ms).
 func BenchmarkBatchAppendVsAppend(b *testing.B) {
-	const inflight = 16
-	for _, lat := range []time.Duration{0, 2 * time.Millisecond} {
+	for _, c := range []struct {
+		lat      time.Duration
+		inflight int
+	}{{0, 16}, {2 * time.Millisecond, 16}, {2 * time.Millisecond, 64}} {
+		lat, inflight := c.lat, c.inflight
 		b.Run(fmt.Sprintf("latency-%v/inflight-%d", lat, inflight), func(b *testing.B) {
 			srv := kurrentdbtest.Start(b, kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: lat}})
 			db := kurrentdbtest.Client(b, srv.URL())
