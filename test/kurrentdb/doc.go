@@ -102,7 +102,9 @@
 //     real server does. A missing or invalid correlation id, a missing
 //     stream identifier or expected position, an empty stream name, an
 //     event id that is not a UUID or is all zero, or a proposed message
-//     without "type" or "content-type" metadata -> BadRequest. Divergence:
+//     without "type" or "content-type" metadata -> BadRequest (the real
+//     server fails the whole call instead when the request with a bad
+//     correlation id also has no options, inferred). Divergence:
 //     after a bad proposed message the real server leaves the id pending
 //     (later requests still add to it and its timer later answers Timeout
 //     again); this server drops it, so every id is answered once.

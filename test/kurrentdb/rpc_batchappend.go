@@ -11,6 +11,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -207,7 +208,7 @@ func (c *batchCall) handle(req *streams.BatchAppendReq) error {
 	if !req.GetIsFinal() || !c.take(w) {
 		return nil
 	}
-	if err := c.s.notLeader(c.stream.SetTrailer); err != nil {
+	if err := c.s.notLeader(c.setTrailer); err != nil {
 		return err
 	}
 	if w.name == "" {
@@ -388,6 +389,13 @@ func (c *batchCall) send(a *streams.BatchAppendResp) {
 		c.sendErr = err
 		c.cancel()
 	}
+}
+
+// setTrailer sets the call's trailer, serialised with the sends.
+func (c *batchCall) setTrailer(md metadata.MD) {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	c.stream.SetTrailer(md)
 }
 
 // requestedTimeout is the deadline of a batch append's options: the
