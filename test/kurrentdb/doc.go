@@ -57,9 +57,11 @@
 //
 // Read from KurrentDB v24.10.0's Streams.BatchAppend.cs, Status.cs and
 // WrongExpectedVersion.cs (the tag exists; unchanged in substance up to
-// 24.10.9 except the per-event size limit added later). Everything here is
-// inferred from that code, not observed on a running server, unless the
-// conformance suite checks it (it does for every answer shape below).
+// 24.10.9 except a per-event size limit added later, unlimited by default).
+// Everything here is inferred from that code, not observed on a running
+// server: the conformance suite checks the answer shapes below against this
+// server and is written to run unchanged against a real one, but has not
+// been run against one yet.
 //
 //   - Requests are keyed by correlation_id. The first request of an id must
 //     carry options (stream, expected position, deadline); requests with
