@@ -455,3 +455,21 @@ func TestBatchAppendDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchAppendEmpty: a request with no events is answered success with
+// the stream's current revision (no_stream for a new stream) and writes
+// nothing, as an empty Append is.
+func TestBatchAppendEmpty(t *testing.T) {
+	b := openBatch(t, nil)
+	s := newStream("batchempty")
+	if ok := successOf(t, b.append(t, s, esdb.NoStream{})); ok.GetNoStream() == nil {
+		t.Fatalf("empty append to a new stream: %v, want no_stream", ok.GetCurrentRevisionOption())
+	}
+	appendOK(t, s, esdb.NoStream{}, evs(2, "Prepared")...)
+	if ok := successOf(t, b.append(t, s, esdb.Revision(1))); ok.GetCurrentRevision() != 1 || ok.GetNoStream() != nil {
+		t.Fatalf("empty append at revision 1: %v, want current revision 1", ok.GetCurrentRevisionOption())
+	}
+	if n := len(streamEvents(t, s)); n != 2 {
+		t.Fatalf("%s has %d events, want 2", s, n)
+	}
+}
