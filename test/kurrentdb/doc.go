@@ -67,14 +67,14 @@
 //     carry options (stream, expected position, deadline); requests with
 //     is_final=false add proposed_messages; at is_final=true all of them
 //     are written as one atomic append through the same store path as
-//     Append (expected revision, idempotency and the cumulative 1 MiB
-//     data-bytes limit are the same code). Options on later requests of a
+//     Append (expected revision, idempotency and the cumulative data-bytes
+//     limit Options.MaxAppendSize, 1 MiB by default, are the same code). Options on later requests of a
 //     pending id are ignored, as the real server's AddOrUpdate keeps the
 //     first; they are still checked (stream identifier, deadline), and a
 //     failed check answers the id at once while the pending append stays,
 //     as in the real server: the one case with two answers for an id.
-//   - One answer per correlation id (but see above), echoing correlation_id (as sent) and
-//     stream_identifier. The answer's expected_stream_position fields are
+//   - One answer per correlation id (but see above), echoing
+//     correlation_id (as sent) and stream_identifier. The answer's expected_stream_position fields are
 //     never set: the real server does not set them either. Success carries
 //     current_revision (no_stream for an empty append to a new stream) and
 //     position{commit, prepare} of the last event written (for an
@@ -86,7 +86,7 @@
 //     expected_no_stream / expected_stream_exists); tombstoned stream, or
 //     stream_exists on a soft-deleted one -> NotFound "StreamDeleted" +
 //     StreamDeleted{stream}; over the maximum size -> InvalidArgument
-//     "MaximumAppendSizeExceeded" + MaximumAppendSizeExceeded{1048576};
+//     "MaximumAppendSizeExceeded" + MaximumAppendSizeExceeded{max};
 //     deadline passed -> DeadlineExceeded "Timeout" + Timeout; malformed
 //     request -> InvalidArgument "BadRequest" + BadRequest{message};
 //     anything unexpected -> Unknown "Unknown" + Unknown. AccessDenied is
