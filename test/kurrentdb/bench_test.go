@@ -5,13 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // Benchmarks go through the official client over loopback gRPC, so they
@@ -131,4 +138,108 @@ func BenchmarkRead(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
 	})
+}
+
+// BenchmarkBatchAppendVsAppend compares 1-event appends to distinct streams
+// through Append (the official client, inflight goroutines) and BatchAppend
+// (one bidi call, inflight requests unanswered at most), measured in the
+// same run on the same server; each iteration is one append on each path.
+// It reports both rates and their ratio. The latency-2ms variant is what
+// the store benchmarks inject (-append-latency 2ms).
+func BenchmarkBatchAppendVsAppend(b *testing.B) {
+	for _, c := range []struct {
+		lat      time.Duration
+		inflight int
+	}{{0, 16}, {2 * time.Millisecond, 16}, {2 * time.Millisecond, 64}} {
+		lat, inflight := c.lat, c.inflight
+		b.Run(fmt.Sprintf("latency-%v/inflight-%d", lat, inflight), func(b *testing.B) {
+			srv := kurrentdbtest.Start(b, kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: lat}})
+			db := kurrentdbtest.Client(b, srv.URL())
+			conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			b.ResetTimer()
+			appendRate := benchAppends(b, db, inflight)
+			batchRate := benchBatchAppends(b, conn, inflight)
+			b.ReportMetric(appendRate, "append-events/s")
+			b.ReportMetric(batchRate, "batch-events/s")
+			b.ReportMetric(batchRate/appendRate, "batch/append")
+		})
+	}
+}
+
+// benchAppends makes b.N one-event appends to distinct streams from
+// inflight goroutines and returns appends/s.
+func benchAppends(b *testing.B, db *esdb.Client, inflight int) float64 {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				if _, err := db.AppendToStream(context.Background(), fmt.Sprintf("bench-append-%d", i), esdb.AppendToStreamOptions{}, benchEvents(1)...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(b.N) / time.Since(start).Seconds()
+}
+
+// benchBatchAppends makes b.N one-event batch appends to distinct streams on
+// one BatchAppend call, at most inflight unanswered, and returns appends/s.
+func benchBatchAppends(b *testing.B, conn *grpc.ClientConn, inflight int) float64 {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	call, err := streams.NewStreamsClient(conn).BatchAppend(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := benchEvents(1)[0].Data
+	slots := make(chan struct{}, inflight)
+	recvDone := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		for range b.N {
+			a, err := call.Recv()
+			if err == nil && a.GetSuccess() == nil {
+				err = fmt.Errorf("batch append failed: %v", a.GetError())
+			}
+			if err != nil {
+				recvDone <- err
+				return
+			}
+			<-slots
+		}
+		recvDone <- nil
+	}()
+	for i := range b.N {
+		slots <- struct{}{}
+		req := &streams.BatchAppendReq{
+			CorrelationId: &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
+			Options: &streams.BatchAppendReq_Options{
+				StreamIdentifier:       &shared.StreamIdentifier{StreamName: fmt.Appendf(nil, "bench-batch-%d", i)},
+				ExpectedStreamPosition: &streams.BatchAppendReq_Options_Any{Any: &emptypb.Empty{}},
+			},
+			ProposedMessages: []*streams.BatchAppendReq_ProposedMessage{{
+				Id:       &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
+				Metadata: map[string]string{"type": "Bench", "content-type": "application/json"},
+				Data:     data,
+			}},
+			IsFinal: true,
+		}
+		if err := call.Send(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-recvDone; err != nil {
+		b.Fatal(err)
+	}
+	return float64(b.N) / time.Since(start).Seconds()
 }

@@ -37,7 +37,10 @@
 //     or by setting metadata (rewrites $tb to last+1); Tombstone
 //     ($streamDeleted at revision MaxInt64, then stream-deleted everywhere,
 //     $$X included).
-//   - ServerFeatures: version "24.10.0", the Streams methods implemented.
+//   - Streams.BatchAppend: many appends, to any streams, on one
+//     bidirectional call, keyed by correlation id; see "BatchAppend" below.
+//   - ServerFeatures: version "24.10.0", the Streams methods implemented
+//     (read, append, delete, tombstone, batchappend).
 //   - Durability (Options.DataDir): an append-only log, one length+CRC32C
 //     frame per append batch, fsynced before the append is acknowledged,
 //     replayed at Start. A torn or corrupt tail is cut at the last whole
@@ -49,6 +52,89 @@
 //     append latency (fixed + random jitter), Unavailable / Aborted at a
 //     rate (before the write, or after it with FailAfterCommit), not-leader
 //     answers naming a leader, dropping every open subscription.
+//
+// # BatchAppend
+//
+// Read from KurrentDB v24.10.0's Streams.BatchAppend.cs, Status.cs and
+// WrongExpectedVersion.cs (the tag exists; unchanged in substance up to
+// 24.10.9 except a per-event size limit added later, unlimited by default).
+// Everything here is inferred from that code, not observed on a running
+// server: the conformance suite checks the answer shapes below against this
+// server and is written to run unchanged against a real one, but has not
+// been run against one yet.
+//
+//   - Requests are keyed by correlation_id. The first request of an id must
+//     carry options (stream, expected position, deadline); requests with
+//     is_final=false add proposed_messages; at is_final=true all of them
+//     are written as one atomic append through the same store path as
+//     Append (expected revision, idempotency and the cumulative data-bytes
+//     limit Options.MaxAppendSize, 1 MiB by default, are the same code). Options on later requests of a
+//     pending id are ignored, as the real server's AddOrUpdate keeps the
+//     first; they are still checked (stream identifier, deadline), and a
+//     failed check answers the id at once while the pending append stays,
+//     as in the real server: the one case with two answers for an id.
+//   - One answer per correlation id (but see above), echoing
+//     correlation_id (as sent) and stream_identifier. The answer's expected_stream_position fields are
+//     never set: the real server does not set them either. Success carries
+//     current_revision (no_stream for an empty append to a new stream) and
+//     position{commit, prepare} of the last event written (for an
+//     idempotent retry: of the last event found).
+//   - Errors are google.rpc.Status with the real server's code, message
+//     and one Any detail: wrong expected version -> AlreadyExists
+//     "WrongExpectedVersion" + WrongExpectedVersion (current_stream_revision
+//     or current_no_stream; expected_stream_position / expected_any /
+//     expected_no_stream / expected_stream_exists); tombstoned stream, or
+//     stream_exists on a soft-deleted one -> NotFound "StreamDeleted" +
+//     StreamDeleted{stream}; over the maximum size -> InvalidArgument
+//     "MaximumAppendSizeExceeded" + MaximumAppendSizeExceeded{max};
+//     deadline passed -> DeadlineExceeded "Timeout" + Timeout; malformed
+//     request -> InvalidArgument "BadRequest" + BadRequest{message};
+//     anything unexpected -> Unknown "Unknown" + Unknown. AccessDenied is
+//     never sent (no ACLs).
+//   - Deadline: the smaller of the options' deadline (Duration, or the
+//     time until deadline_21_10_0) and BatchWriteTimeout (2 s, the real
+//     server's default WriteTimeoutMs); without one, 2 s. Zero or negative
+//     -> Timeout at once. It bounds only the assembly of a request: an id
+//     still without is_final when it passes is answered Timeout and its
+//     later requests are ignored. The write itself is not bounded by it.
+//   - Over the size limit (checked after each request of an id): answered
+//     at once, the append is dropped, later requests of the id ignored.
+//   - Malformed: a request without options for an id not pending (never
+//     opened, or already answered) is ignored without an answer, as the
+//     real server does. A missing or invalid correlation id, a missing
+//     stream identifier or expected position, an empty stream name, an
+//     event id that is not a UUID or is all zero, or a proposed message
+//     without "type" or "content-type" metadata -> BadRequest (the real
+//     server fails the whole call instead when the request with a bad
+//     correlation id also has no options, inferred). Divergence:
+//     after a bad proposed message the real server leaves the id pending
+//     (later requests still add to it and its timer later answers Timeout
+//     again); this server drops it, so every id is answered once.
+//   - Ordering: answers are sent as writes complete, in any order. Writes
+//     of different ids run concurrently (injected latency included); writes
+//     to the same stream on one call reserve their revisions in the order
+//     their is_final requests arrived. Subscribers and $all see batch
+//     appended events exactly like appended ones (same store path).
+//   - Faults are taken when a request completes and apply to it as to one
+//     Append call: latency (in the write's own goroutine, so it does not
+//     hold back other ids), then the injected error, before the write or
+//     after it is durable (FailAfterCommit). Unavailable is answered like
+//     the real server's not-ready reply (message "Server Is Not Ready",
+//     Empty detail) but with code Unavailable: the real one leaves the code
+//     at 0 (OK), which no client should have to trust. Aborted (Append's
+//     commit timeout) is answered Timeout, as the real server reports
+//     commit timeouts on a batch. A closed store or a failed log is
+//     answered not-ready too. NotLeader ends the whole call with the
+//     not-leader status and trailers, as the real server's callback does.
+//   - End of the call: when the client closes its side, the server answers
+//     every complete request, answers incomplete ones Timeout at once (they
+//     can no longer complete), then ends the response stream with OK.
+//     Divergence: the real 24.10 server's send loop (inferred) may end
+//     before all pending answers or not until the client cancels, so
+//     clients should count answers, not wait for the end (the conformance
+//     suite does). A cancelled call abandons writes not yet reserved in the
+//     log; reserved ones complete. Close ends open calls with Unavailable
+//     (DropSubscriptions does not touch them).
 //
 // # Concurrency
 //
@@ -86,8 +172,7 @@
 //
 // # Not implemented
 //
-// BatchAppend (the v4.2.0 client never calls it and the server does not
-// advertise it), persistent subscriptions, projections, gossip, users,
+// Persistent subscriptions, projections, gossip, users,
 // ACLs and authentication ($acl is stored, not enforced), TLS, $maxAge and
 // $maxCount scavenging (data is only hidden from reads, never removed),
 // explicit transactions, the $by_category / $by_correlation_id system

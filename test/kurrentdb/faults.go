@@ -56,7 +56,12 @@ func (s *Server) notLeader(setTrailer func(metadata.MD)) error {
 // writeFaults applies latency, then decides the injected error (nil: none)
 // and whether it must come after the write.
 func (s *Server) writeFaults(ctx context.Context) (err error, afterCommit bool) {
-	f := s.faults.Load()
+	return applyFaults(ctx, s.faults.Load())
+}
+
+// applyFaults is writeFaults with the faults taken earlier (BatchAppend
+// takes them when it receives the complete request).
+func applyFaults(ctx context.Context, f *Faults) (err error, afterCommit bool) {
 	if d := f.AppendLatency + jitter(f.AppendLatencyJitter); d > 0 {
 		t := time.NewTimer(d)
 		select {

@@ -34,17 +34,20 @@ type Options struct {
 // Faults are the fault and cost injection settings. The zero value injects
 // nothing. They apply to the Streams RPCs only (never to ServerFeatures).
 type Faults struct {
-	// AppendLatency delays every append, delete and tombstone before it is
-	// processed (models a real server's fsync). Default 0.
+	// AppendLatency delays every append, batch-append request (each
+	// correlation id, concurrently with the others), delete and tombstone
+	// before it is processed (models a real server's fsync). Default 0.
 	AppendLatency time.Duration
 	// AppendLatencyJitter adds a uniformly random extra delay in
 	// [0, AppendLatencyJitter) to each. Default 0.
 	AppendLatencyJitter time.Duration
 	// UnavailableRate is the fraction (0..1) of appends, deletes and
-	// tombstones answered with gRPC Unavailable. Default 0.
+	// tombstones answered with gRPC Unavailable (a batch-append request: an
+	// error status with code Unavailable, see doc.go). Default 0.
 	UnavailableRate float64
 	// AbortedRate is the fraction (0..1) answered with gRPC Aborted (what the
-	// real server answers on a commit timeout). Default 0.
+	// real server answers on a commit timeout; a batch-append request: the
+	// Timeout error status). Default 0.
 	AbortedRate float64
 	// FailAfterCommit makes the injected Unavailable/Aborted happen after
 	// the write is durable, as a real timeout can: the client sees an error

@@ -31,6 +31,7 @@ type Server struct {
 
 	subsMu  sync.Mutex
 	subs    map[uint64]context.CancelFunc
+	batches map[uint64]context.CancelFunc // open BatchAppend calls
 	subSeq  uint64
 	closing bool
 
@@ -67,6 +68,7 @@ func Start(opts Options) (*Server, error) {
 		lis:       lis,
 		store:     st,
 		subs:      map[uint64]context.CancelFunc{},
+		batches:   map[uint64]context.CancelFunc{},
 		serveDone: make(chan struct{}),
 	}
 	f := opts.Faults
@@ -94,14 +96,16 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 // "esdb://127.0.0.1:2113?tls=false".
 func (s *Server) URL() string { return "esdb://" + s.Addr() + "?tls=false" }
 
-// Close stops serving (open subscriptions end with Unavailable), writes and
-// syncs every reserved append, and closes the log. It is idempotent.
+// Close stops serving (open subscriptions and BatchAppend calls end with
+// Unavailable), writes and syncs every reserved append, and closes the log.
+// It is idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.subsMu.Lock()
 		s.closing = true
 		s.subsMu.Unlock()
 		s.DropSubscriptions()
+		s.endBatchCalls()
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
 		select {
@@ -136,11 +140,38 @@ func (s *Server) registerSub(cancel context.CancelFunc) (unregister func(), ok b
 	}, true
 }
 
+// registerBatch lets Close end a BatchAppend call (which, unlike other
+// RPCs, a client keeps open indefinitely); ok is false once Close has begun.
+func (s *Server) registerBatch(cancel context.CancelFunc) (unregister func(), ok bool) {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.closing {
+		return nil, false
+	}
+	s.subSeq++
+	id := s.subSeq
+	s.batches[id] = cancel
+	return func() {
+		s.subsMu.Lock()
+		delete(s.batches, id)
+		s.subsMu.Unlock()
+	}, true
+}
+
+func (s *Server) endBatchCalls() {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	for _, cancel := range s.batches {
+		cancel()
+	}
+	clear(s.batches)
+}
+
 func joinErrs(errs []error) error { return errors.Join(errs...) }
 
 // features answers ServerFeatures/GetSupportedMethods: version 24.10.0 and
-// the Streams methods this server implements (no batchappend, no persistent
-// subscriptions), lowercase as the client expects.
+// the Streams methods this server implements (batchappend included; no
+// persistent subscriptions), lowercase as the client expects.
 type features struct {
 	serverfeatures.UnimplementedServerFeaturesServer
 }
@@ -148,7 +179,7 @@ type features struct {
 func (features) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
 	const svc = "event_store.client.streams.streams"
 	var methods []*serverfeatures.SupportedMethod
-	for _, m := range []string{"read", "append", "delete", "tombstone"} {
+	for _, m := range []string{"read", "append", "delete", "tombstone", "batchappend"} {
 		methods = append(methods, &serverfeatures.SupportedMethod{MethodName: m, ServiceName: svc})
 	}
 	methods = append(methods, &serverfeatures.SupportedMethod{

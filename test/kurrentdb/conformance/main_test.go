@@ -24,6 +24,9 @@ var (
 	db *esdb.Client
 	// realServer is true when the suite runs against CHRONICLER_TEST_KURRENTDB_URL.
 	realServer bool
+	// serverURL is the esdb:// URL the suite runs against (for the raw gRPC
+	// BatchAppend client, which the official Go client does not expose).
+	serverURL string
 )
 
 func TestMain(m *testing.M) {
@@ -43,6 +46,7 @@ func run(m *testing.M) int {
 		defer srv.Close()
 		url = srv.URL()
 	}
+	serverURL = url
 	cfg, err := esdb.ParseConnectionString(url)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s=%q: %v\n", urlEnv, url, err)

@@ -30,7 +30,7 @@ func main() {
 	flag.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "listen address (host:port); port 0 picks a free port")
 	flag.StringVar(&opts.DataDir, "data-dir", "", "durable log directory; empty keeps everything in memory")
 	flag.IntVar(&opts.MaxAppendSize, "max-append-size", kurrentdb.DefaultMaxAppendSize, "maximum total data bytes of one append")
-	flag.DurationVar(&faults.AppendLatency, "append-latency", 0, "fixed delay added to every append, delete and tombstone")
+	flag.DurationVar(&faults.AppendLatency, "append-latency", 0, "fixed delay added to every append, batch-append request, delete and tombstone")
 	flag.DurationVar(&faults.AppendLatencyJitter, "append-latency-jitter", 0, "random extra delay in [0, d) added to each")
 	flag.Float64Var(&faults.UnavailableRate, "unavailable-rate", 0, "fraction of writes answered Unavailable")
 	flag.Float64Var(&faults.AbortedRate, "aborted-rate", 0, "fraction of writes answered Aborted")
