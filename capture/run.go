@@ -33,8 +33,13 @@ type Options struct {
 	// StoreUsername and StorePassword, when set, replace the credentials of
 	// StoreURL (so a password can come from a secret file instead of the URL).
 	StoreUsername, StorePassword string
-	// Store configures the appender; Slot, OnDurable and Logger are set by Run.
+	// Store configures the appender; Slot, OnDurable and Logger are set by
+	// Run, and BatchAppend (from StoreURL) unless NoBatchAppend.
 	Store store.Config
+	// NoBatchAppend makes every append an AppendToStream call of the
+	// official client even when the store lists BatchAppend
+	// (store.batch_append: false).
+	NoBatchAppend bool
 	// RulePaths are the rule files or directories. Required.
 	RulePaths []string
 	// Pipeline configures the pipeline; Slot, Rules, Ack, Registerer and
@@ -130,6 +135,9 @@ func Run(ctx context.Context, opts Options) error {
 	stCfg.Slot = pgCfg.Slot
 	stCfg.OnDurable = func(l change.LSN) { pipe.Durable(l) }
 	stCfg.Logger = log
+	if stCfg.BatchAppend == nil && !opts.NoBatchAppend {
+		stCfg.BatchAppend = esCfg
+	}
 	app, err := store.New(db, stCfg)
 	if err != nil {
 		return err

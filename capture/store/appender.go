@@ -51,8 +51,9 @@ type streamQ struct {
 
 // Appender appends events to their streams; see the package doc.
 type Appender struct {
-	cfg Config
-	db  *esdb.Client
+	cfg   Config
+	db    *esdb.Client
+	batch *batchConn // nil: every append through db.AppendToStream
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced whenever state changes
@@ -78,6 +79,7 @@ type Appender struct {
 // Stats are counters for metrics and tests. Read them with Appender.Stats.
 type Stats struct {
 	Appends        int64 // successful append calls
+	BatchAppends   int64 // of which through BatchAppend
 	Events         int64 // events stored
 	Deduplicated   int64 // events found already stored (replay window)
 	TailReads      int64 // stream tail reads
@@ -95,9 +97,14 @@ func New(db *esdb.Client, cfg Config) (*Appender, error) {
 	if db == nil {
 		return nil, errors.New("store: no KurrentDB client")
 	}
+	batch, err := newBatchConn(cfg.BatchAppend, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
 	return &Appender{
 		cfg:     cfg,
 		db:      db,
+		batch:   batch,
 		changed: make(chan struct{}),
 		streams: make(map[string]*streamQ),
 		known:   newKnown(cfg.WarmStreams),
@@ -136,6 +143,9 @@ func (a *Appender) Run(ctx context.Context) error {
 		break
 	}
 	a.wg.Wait()
+	if a.batch != nil {
+		_ = a.batch.Close()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.err == nil {

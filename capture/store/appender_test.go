@@ -62,8 +62,33 @@ type running struct {
 	reports []change.LSN
 }
 
-func start(t *testing.T, db *esdb.Client, cfg store.Config) *running {
+// appendPath is how a test's appender appends: through the official
+// client's AppendToStream, or through BatchAppend on a connection of its own.
+type appendPath struct {
+	batch bool
+	url   string
+}
+
+func (p appendPath) on(srv *kurrentdb.Server) appendPath {
+	p.url = srv.URL()
+	return p
+}
+
+// bothPaths runs test once per append path.
+func bothPaths(t *testing.T, test func(*testing.T, appendPath)) {
+	t.Run("Append", func(t *testing.T) { test(t, appendPath{}) })
+	t.Run("BatchAppend", func(t *testing.T) { test(t, appendPath{batch: true}) })
+}
+
+func start(t *testing.T, p appendPath, db *esdb.Client, cfg store.Config) *running {
 	t.Helper()
+	if p.batch {
+		ec, err := esdb.ParseConnectionString(p.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.BatchAppend = ec
+	}
 	r := &running{done: make(chan error, 1)}
 	user := cfg.OnDurable
 	cfg.OnDurable = func(l change.LSN) {
@@ -88,7 +113,13 @@ func start(t *testing.T, db *esdb.Client, cfg store.Config) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- a.Run(ctx) }()
-	t.Cleanup(func() { r.stop() })
+	t.Cleanup(func() {
+		r.stop()
+		// The path under test is the one taken: no silent fallback.
+		if st := a.Stats(); p.batch && st.BatchAppends != st.Appends || !p.batch && st.BatchAppends != 0 {
+			t.Errorf("%d of %d appends went through BatchAppend (batch path: %v)", st.BatchAppends, st.Appends, p.batch)
+		}
+	})
 	return r
 }
 
@@ -225,10 +256,12 @@ func expectStreams(t *testing.T, db *esdb.Client, txs []tx) {
 	}
 }
 
-func TestAppendsEveryEventOnceInOrder(t *testing.T) {
+func TestAppendsEveryEventOnceInOrder(t *testing.T) { bothPaths(t, testAppendsEveryEventOnceInOrder) }
+
+func testAppendsEveryEventOnceInOrder(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
-	r := start(t, db, store.Config{})
+	r := start(t, p.on(srv), db, store.Config{})
 	txs := workload(1000, 300, 40)
 	r.feed(t, txs)
 	r.waitDurable(t, txs[len(txs)-1].lsn)
@@ -249,11 +282,13 @@ func TestAppendsEveryEventOnceInOrder(t *testing.T) {
 // warm) gets transactions re-delivered from an older confirmed position.
 // Every event is stored once; streams first written after the window need no
 // tail read.
-func TestRedeliveryIsDeduplicated(t *testing.T) {
+func TestRedeliveryIsDeduplicated(t *testing.T) { bothPaths(t, testRedeliveryIsDeduplicated) }
+
+func testRedeliveryIsDeduplicated(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
 	txs := workload(1000, 200, 30)
-	first := start(t, db, store.Config{})
+	first := start(t, p.on(srv), db, store.Config{})
 	first.feed(t, txs[:120])
 	first.waitDurable(t, txs[119].lsn)
 	first.stop()
@@ -265,7 +300,7 @@ func TestRedeliveryIsDeduplicated(t *testing.T) {
 			extra[i].events[j].Stream = "fresh-" + extra[i].events[j].Stream
 		}
 	}
-	second := start(t, db, store.Config{})
+	second := start(t, p.on(srv), db, store.Config{})
 	second.feed(t, txs[80:]) // the replay window is txs[80:120]
 	second.feed(t, extra)
 	second.waitDurable(t, extra[len(extra)-1].lsn)
@@ -282,7 +317,9 @@ func TestRedeliveryIsDeduplicated(t *testing.T) {
 // TestPartialTransactionIsCompleted: a crash in the middle of a transaction
 // left some of its streams written; the re-delivery completes the others and
 // doubles none.
-func TestPartialTransactionIsCompleted(t *testing.T) {
+func TestPartialTransactionIsCompleted(t *testing.T) { bothPaths(t, testPartialTransactionIsCompleted) }
+
+func testPartialTransactionIsCompleted(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
 	full := tx{lsn: 5000}
@@ -291,17 +328,19 @@ func TestPartialTransactionIsCompleted(t *testing.T) {
 			Metadata: map[string]any{"table": "public.acct"}, Pos: store.Pos{CommitLSN: 5000, Ordinal: uint64(o)}})
 	}
 	partial := tx{lsn: 5000, events: full.events[:2]}
-	a := start(t, db, store.Config{})
+	a := start(t, p.on(srv), db, store.Config{})
 	a.feed(t, []tx{partial})
 	a.waitDurable(t, 5000)
 	a.stop()
-	b := start(t, db, store.Config{})
+	b := start(t, p.on(srv), db, store.Config{})
 	b.feed(t, []tx{full})
 	b.waitDurable(t, 5000)
 	expectStreams(t, db, []tx{full})
 }
 
-func TestForeignWriterIsAConflict(t *testing.T) {
+func TestForeignWriterIsAConflict(t *testing.T) { bothPaths(t, testForeignWriterIsAConflict) }
+
+func testForeignWriterIsAConflict(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
 	foreign := func(stream string) {
@@ -312,7 +351,7 @@ func TestForeignWriterIsAConflict(t *testing.T) {
 		}
 	}
 	t.Run("warm stream, stop", func(t *testing.T) {
-		r := start(t, db, store.Config{})
+		r := start(t, p.on(srv), db, store.Config{})
 		txs := workload(1000, 4, 1) // all on acct-0
 		r.feed(t, txs[:2])
 		r.waitDurable(t, txs[1].lsn)
@@ -326,7 +365,7 @@ func TestForeignWriterIsAConflict(t *testing.T) {
 	})
 	t.Run("cold stream, stop", func(t *testing.T) {
 		foreign("acct-cold-0")
-		r := start(t, db, store.Config{})
+		r := start(t, p.on(srv), db, store.Config{})
 		x := tx{lsn: 100, events: []store.Event{{Stream: "acct-cold-0", Type: "T", Data: []byte(`{}`), Pos: store.Pos{CommitLSN: 100}}}}
 		_ = r.tryFeed([]tx{x})
 		err := r.wait()
@@ -336,7 +375,7 @@ func TestForeignWriterIsAConflict(t *testing.T) {
 		}
 	})
 	t.Run("warm stream, reread", func(t *testing.T) {
-		r := start(t, db, store.Config{OnConflict: store.ConflictReread})
+		r := start(t, p.on(srv), db, store.Config{OnConflict: store.ConflictReread})
 		txs := workload(1000, 3, 1)
 		for i := range txs {
 			for j := range txs[i].events {
@@ -361,13 +400,15 @@ func TestForeignWriterIsAConflict(t *testing.T) {
 
 // TestTransientErrorsAreRetried: Unavailable and Aborted answers, some after
 // the write was stored (unknown outcome), lose and double nothing.
-func TestTransientErrorsAreRetried(t *testing.T) {
+func TestTransientErrorsAreRetried(t *testing.T) { bothPaths(t, testTransientErrorsAreRetried) }
+
+func testTransientErrorsAreRetried(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
 	if err := srv.SetFaults(kurrentdb.Faults{UnavailableRate: 0.2, AbortedRate: 0.1, FailAfterCommit: true}); err != nil {
 		t.Fatal(err)
 	}
-	r := start(t, db, store.Config{RetryBackoff: time.Millisecond, MaxRetryBackoff: 5 * time.Millisecond})
+	r := start(t, p.on(srv), db, store.Config{RetryBackoff: time.Millisecond, MaxRetryBackoff: 5 * time.Millisecond})
 	txs := workload(1000, 150, 20)
 	r.feed(t, txs)
 	r.waitDurable(t, txs[len(txs)-1].lsn)
@@ -383,10 +424,14 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 // TestBackpressureBoundsPendingBytes: with a slow store, Add blocks so the
 // bytes held never exceed the bound by more than one event.
 func TestBackpressureBoundsPendingBytes(t *testing.T) {
+	bothPaths(t, testBackpressureBoundsPendingBytes)
+}
+
+func testBackpressureBoundsPendingBytes(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: 5 * time.Millisecond}})
 	db := kurrentdbtest.Client(t, srv.URL())
 	const limit = 4096
-	r := start(t, db, store.Config{MaxPendingBytes: limit, MaxBatchBytes: 1024})
+	r := start(t, p.on(srv), db, store.Config{MaxPendingBytes: limit, MaxBatchBytes: 1024})
 	txs := workload(1000, 200, 50)
 	r.feed(t, txs)
 	r.waitDurable(t, txs[len(txs)-1].lsn)
@@ -400,13 +445,15 @@ func TestBackpressureBoundsPendingBytes(t *testing.T) {
 // TestDurableNeverPassesAGap: whenever an LSN is reported durable, every
 // event of every transaction up to it is readable, with appends completing
 // out of order (random latency, many streams).
-func TestDurableNeverPassesAGap(t *testing.T) {
+func TestDurableNeverPassesAGap(t *testing.T) { bothPaths(t, testDurableNeverPassesAGap) }
+
+func testDurableNeverPassesAGap(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: time.Millisecond, AppendLatencyJitter: 4 * time.Millisecond}})
 	db := kurrentdbtest.Client(t, srv.URL())
 	txs := workload(1000, 60, 25)
 	var bad []string
 	var mu sync.Mutex
-	r := start(t, db, store.Config{OnDurable: func(l change.LSN) {
+	r := start(t, p.on(srv), db, store.Config{OnDurable: func(l change.LSN) {
 		for _, x := range txs {
 			if x.lsn > l {
 				break
@@ -449,10 +496,12 @@ func TestDurableNeverPassesAGap(t *testing.T) {
 	}
 }
 
-func TestTooLargeEventIsRefused(t *testing.T) {
+func TestTooLargeEventIsRefused(t *testing.T) { bothPaths(t, testTooLargeEventIsRefused) }
+
+func testTooLargeEventIsRefused(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
-	r := start(t, db, store.Config{MaxBatchBytes: 1000})
+	r := start(t, p.on(srv), db, store.Config{MaxBatchBytes: 1000})
 	if err := r.a.Begin(change.Tx{CommitLSN: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -463,13 +512,15 @@ func TestTooLargeEventIsRefused(t *testing.T) {
 	}
 }
 
-func TestDeletedStreamStops(t *testing.T) {
+func TestDeletedStreamStops(t *testing.T) { bothPaths(t, testDeletedStreamStops) }
+
+func testDeletedStreamStops(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
 	if _, err := db.TombstoneStream(context.Background(), "gone-1", esdb.TombstoneStreamOptions{ExpectedRevision: esdb.Any{}}); err != nil {
 		t.Fatal(err)
 	}
-	r := start(t, db, store.Config{})
+	r := start(t, p.on(srv), db, store.Config{})
 	_ = r.tryFeed([]tx{{lsn: 10, events: []store.Event{{Stream: "gone-1", Type: "T", Data: []byte(`{}`), Pos: store.Pos{CommitLSN: 10}}}}})
 	err := r.wait()
 	var de *store.DeletedError
@@ -478,7 +529,9 @@ func TestDeletedStreamStops(t *testing.T) {
 	}
 }
 
-func TestConfigErrors(t *testing.T) {
+func TestConfigErrors(t *testing.T) { bothPaths(t, testConfigErrors) }
+
+func testConfigErrors(t *testing.T, p appendPath) {
 	_, err := store.New(&esdb.Client{}, store.Config{MaxInFlight: -1, MaxPendingBytes: 10, MaxBatchBytes: 100})
 	if err == nil {
 		t.Fatal("New accepted a bad config")
@@ -503,9 +556,13 @@ func contains(s, sub string) bool {
 // consistent point as commit LSN, and capture waits for an acknowledgement
 // of each; every chunk's durability is reported.
 func TestSharedCommitLSNIsReportedPerTransaction(t *testing.T) {
+	bothPaths(t, testSharedCommitLSNIsReportedPerTransaction)
+}
+
+func testSharedCommitLSNIsReportedPerTransaction(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
-	r := start(t, db, store.Config{})
+	r := start(t, p.on(srv), db, store.Config{})
 	for chunk := 0; chunk < 3; chunk++ {
 		x := tx{lsn: 7000}
 		for row := 0; row < 5; row++ {

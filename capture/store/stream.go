@@ -43,19 +43,18 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 		for i, it := range todo {
 			events[i] = it.data
 		}
-		res, err := a.db.AppendToStream(ctx, s.name, esdb.AppendToStreamOptions{ExpectedRevision: expected}, events...)
+		next, err := a.appendEvents(ctx, s.name, expected, events)
 		if err == nil {
 			a.countLocked(func(st *Stats) { st.Appends++ })
-			a.finish(s, batch, len(todo), res.NextExpectedVersion, todo[len(todo)-1].pos, true, nil)
+			a.finish(s, batch, len(todo), next, todo[len(todo)-1].pos, true, nil)
 			return
 		}
 		if ctx.Err() != nil {
 			a.finish(s, batch, 0, 0, Pos{}, false, ErrClosed)
 			return
 		}
-		code := errorCode(err)
-		switch {
-		case code == esdb.ErrorCodeWrongExpectedVersion:
+		switch classify(err) {
+		case kindWrongVersion:
 			tailRev, tailPos, ours, exists, rerr := a.readTail(ctx, s.name)
 			if rerr != nil {
 				if ctx.Err() != nil {
@@ -103,8 +102,11 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 			tail = tailPos
 			expected = esdb.Revision(tailRev)
 			rev, warm = tailRev, true
-		case code == esdb.ErrorCodeStreamDeleted:
+		case kindDeleted:
 			a.finish(s, batch, 0, 0, Pos{}, false, &DeletedError{Stream: s.name, Cause: err})
+			return
+		case kindFatal:
+			a.finish(s, batch, 0, 0, Pos{}, false, err)
 			return
 		default:
 			// Unavailable, NotLeader (the client reconnects to the leader),
@@ -119,6 +121,51 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 			backoff = min(2*backoff, a.cfg.MaxRetryBackoff)
 		}
 	}
+}
+
+// appendEvents is one append: through BatchAppend when the appender has a
+// connection for it and the server lists it, else the official client's
+// AppendToStream. It returns the stream's new revision.
+func (a *Appender) appendEvents(ctx context.Context, stream string, expected esdb.ExpectedRevision, events []esdb.EventData) (uint64, error) {
+	if a.batch != nil {
+		next, err := a.batch.append(ctx, stream, expected, events)
+		if err == nil {
+			a.countLocked(func(st *Stats) { st.BatchAppends++ })
+		}
+		if !errors.Is(err, errBatchUnsupported) {
+			return next, err
+		}
+	}
+	res, err := a.db.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expected}, events...)
+	if err != nil {
+		return 0, err
+	}
+	return res.NextExpectedVersion, nil
+}
+
+// appendKind is what an append's error means for the loop in appendBatch.
+type appendKind int
+
+const (
+	kindTransient    appendKind = iota // retry with the same ids and expected revision
+	kindWrongVersion                   // read the tail
+	kindDeleted                        // the stream is deleted: fatal
+	kindFatal                          // the store refuses the append for good
+)
+
+// classify maps an append error from either path to its kind.
+func classify(err error) appendKind {
+	var be *batchError
+	if errors.As(err, &be) {
+		return be.kind
+	}
+	switch errorCode(err) {
+	case esdb.ErrorCodeWrongExpectedVersion:
+		return kindWrongVersion
+	case esdb.ErrorCodeStreamDeleted:
+		return kindDeleted
+	}
+	return kindTransient
 }
 
 // readTail reads the stream's last event. exists is false when the stream
