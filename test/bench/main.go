@@ -37,6 +37,7 @@ type options struct {
 	batchInterval   time.Duration
 	batchWait       bool
 	maxPending      int
+	noBatchAppend   bool
 	txPerClient     int // pgbench -t instead of -T when > 0 (the smoke test's small, fixed workload)
 	brokers         string
 	jsonOut         bool
@@ -77,6 +78,7 @@ func main() {
 	flag.DurationVar(&o.batchInterval, "batch-interval", 0, "the publisher's BatchInterval (0: its default, 100ms)")
 	flag.BoolVar(&o.batchWait, "batch-wait", false, "the publisher waits for BatchInterval instead of committing when nothing more is queued (FlushWhenIdle off; `chronicler run` has it on)")
 	flag.IntVar(&o.maxPending, "max-pending-bytes", 0, "the appender's MaxPendingBytes (0: its default, 8 MiB)")
+	flag.BoolVar(&o.noBatchAppend, "no-batch-append", false, "append with one AppendToStream call per stream instead of BatchAppend (store.batch_append: false)")
 	flag.StringVar(&o.brokers, "kafka-brokers", o.brokers, "Kafka brokers (host:port, comma-separated); default $CHRONICLER_TEST_KAFKA_BROKERS, else a broker of the test stack is started")
 	flag.BoolVar(&o.jsonOut, "json", false, "print one JSON object per scenario and workload on stdout")
 	flag.StringVar(&o.outDir, "out", o.outDir, "directory for report.md, results.json and the PNG plots (\"\": none)")

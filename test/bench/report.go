@@ -64,6 +64,7 @@ func command(o options) string {
 	add(o.batchInterval != 0, "batch-interval", o.batchInterval)
 	add(o.batchWait, "batch-wait", o.batchWait)
 	add(o.maxPending != 0, "max-pending-bytes", o.maxPending)
+	add(o.noBatchAppend, "no-batch-append", true)
 	if o.jsonOut {
 		args = append(args, "-json")
 	}

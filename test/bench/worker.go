@@ -45,6 +45,7 @@ type workerConfig struct {
 	BatchWait   bool          `json:"batch_wait,omitempty"`
 	MaxPending  int           `json:"max_pending_bytes,omitempty"` // store.Config.MaxPendingBytes; 0: its default
 	CPUProfile  string        `json:"cpuprofile,omitempty"`
+	NoBatch     bool          `json:"no_batch_append,omitempty"` // capture.Options.NoBatchAppend
 	MemProfile  string        `json:"memprofile,omitempty"`
 	Latency     time.Duration `json:"append_latency,omitempty"` // server mode
 	Verbose     bool          `json:"verbose,omitempty"`
@@ -172,11 +173,12 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 			fail("capture", capture.Run(ctx, capture.Options{
 				Postgres: postgres.Config{URL: cfg.PGURL, Slot: cfg.Slot, Publication: cfg.Publication, Tables: cfg.Tables,
 					SnapshotMode: postgres.SnapshotNever, HeartbeatInterval: -1},
-				StoreURL:   cfg.StoreURL,
-				Store:      store.Config{MaxPendingBytes: cfg.MaxPending},
-				RulePaths:  []string{cfg.Rules},
-				Registerer: reg,
-				Logger:     log,
+				StoreURL:      cfg.StoreURL,
+				Store:         store.Config{MaxPendingBytes: cfg.MaxPending},
+				NoBatchAppend: cfg.NoBatch,
+				RulePaths:     []string{cfg.Rules},
+				Registerer:    reg,
+				Logger:        log,
 			}))
 		}()
 		var pub *publish.Publisher
