@@ -29,6 +29,9 @@ type Options struct {
 	Faults Faults
 	// Logger receives boot, replay and failure logs. Default: discard.
 	Logger *slog.Logger
+	// NoBatchAppend models a server before 21.10: BatchAppend is neither
+	// listed by ServerFeatures nor served (Unimplemented).
+	NoBatchAppend bool
 }
 
 // Faults are the fault and cost injection settings. The zero value injects

@@ -34,6 +34,9 @@ const BatchWriteTimeout = 2 * time.Second
 // goroutine blocked in Recv, which ends when gRPC cancels the stream right
 // after the handler returns (see receive).
 func (s *Server) BatchAppend(stream streams.Streams_BatchAppendServer) error {
+	if s.opts.NoBatchAppend {
+		return status.Error(codes.Unimplemented, "method BatchAppend not implemented")
+	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	unregister, ok := s.registerBatch(cancel)

@@ -80,7 +80,7 @@ func Start(opts Options) (*Server, error) {
 		grpc.MaxRecvMsgSize(64<<20),
 	)
 	streams.RegisterStreamsServer(s.grpc, s)
-	serverfeatures.RegisterServerFeaturesServer(s.grpc, features{})
+	serverfeatures.RegisterServerFeaturesServer(s.grpc, features{noBatch: opts.NoBatchAppend})
 	go func() {
 		defer close(s.serveDone)
 		_ = s.grpc.Serve(lis)
@@ -174,12 +174,17 @@ func joinErrs(errs []error) error { return errors.Join(errs...) }
 // persistent subscriptions), lowercase as the client expects.
 type features struct {
 	serverfeatures.UnimplementedServerFeaturesServer
+	noBatch bool // Options.NoBatchAppend
 }
 
-func (features) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
+func (f features) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
 	const svc = "event_store.client.streams.streams"
 	var methods []*serverfeatures.SupportedMethod
-	for _, m := range []string{"read", "append", "delete", "tombstone", "batchappend"} {
+	names := []string{"read", "append", "delete", "tombstone", "batchappend"}
+	if f.noBatch {
+		names = names[:4]
+	}
+	for _, m := range names {
 		methods = append(methods, &serverfeatures.SupportedMethod{MethodName: m, ServiceName: svc})
 	}
 	methods = append(methods, &serverfeatures.SupportedMethod{
