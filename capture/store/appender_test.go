@@ -583,3 +583,22 @@ func testSharedCommitLSNIsReportedPerTransaction(t *testing.T, p appendPath) {
 		t.Fatalf("reports %v; want three reports of 0/1B58", got)
 	}
 }
+
+// A store that does not list BatchAppend (before 21.10) gets every append
+// through AppendToStream, with the same result.
+func TestBatchAppendFallsBackWhenNotListed(t *testing.T) {
+	srv := kurrentdbtest.Start(t, kurrentdb.Options{NoBatchAppend: true})
+	db := kurrentdbtest.Client(t, srv.URL())
+	ec, err := esdb.ParseConnectionString(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, appendPath{}, db, store.Config{BatchAppend: ec})
+	txs := workload(100, 50, 7)
+	r.feed(t, txs)
+	r.waitDurable(t, txs[len(txs)-1].lsn)
+	expectStreams(t, db, txs)
+	if st := r.a.Stats(); st.Appends == 0 || st.BatchAppends != 0 {
+		t.Fatalf("%d appends, %d through BatchAppend; want every append through AppendToStream", st.Appends, st.BatchAppends)
+	}
+}
