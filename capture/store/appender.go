@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
@@ -274,6 +275,10 @@ var metaScratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return
 // prepare encodes ev into an item (outside the lock: JSON encoding is the
 // expensive part).
 func (a *Appender) prepare(ev Event) (*item, error) {
+	if !utf8.ValidString(ev.Type) {
+		// gRPC string fields must be UTF-8: the store would refuse the request.
+		return nil, fmt.Errorf("event type %q for stream %s is not valid UTF-8: fix the rule's type", ev.Type, ev.Stream)
+	}
 	// Encoded into a scratch buffer, then copied at its exact size: the
 	// metadata of every queued event stays in memory until it is stored,
 	// and a buffer's spare capacity was a fifth of it.

@@ -23,8 +23,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // batchConn appends through KurrentDB's BatchAppend RPC: one long-lived
@@ -52,7 +50,7 @@ type batchConn struct {
 
 // batchCall is one BatchAppend call and the appends waiting on its answers.
 type batchCall struct {
-	stream streams.Streams_BatchAppendClient
+	stream grpc.ClientStream // requests: rawRequest; answers: BatchAppendResp
 	cancel context.CancelFunc
 	sendMu sync.Mutex // grpc-go: one Send at a time
 
@@ -65,6 +63,8 @@ type batchResult struct {
 	resp *streams.BatchAppendResp
 	err  error
 }
+
+var batchAppendDesc = &grpc.StreamDesc{StreamName: "BatchAppend", ServerStreams: true, ClientStreams: true}
 
 // errBatchUnsupported: the server does not list BatchAppend; the appender
 // uses AppendToStream.
@@ -181,7 +181,7 @@ func (b *batchConn) current() (*batchCall, error) {
 		return b.call, nil
 	}
 	ctx, cancel := context.WithCancel(b.ctx(context.Background()))
-	st, err := streams.NewStreamsClient(b.conn).BatchAppend(ctx)
+	st, err := b.conn.NewStream(ctx, batchAppendDesc, streams.Streams_BatchAppend_FullMethodName, grpc.ForceCodec(batchCodec{}))
 	if err != nil {
 		cancel()
 		return nil, err
@@ -196,7 +196,8 @@ func (b *batchConn) current() (*batchCall, error) {
 // until the call fails.
 func (b *batchConn) receive(c *batchCall) {
 	for {
-		resp, err := c.stream.Recv()
+		resp := new(streams.BatchAppendResp)
+		err := c.stream.RecvMsg(resp)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the store ended the BatchAppend call")
@@ -259,36 +260,9 @@ func (b *batchConn) append(ctx context.Context, stream string, expected esdb.Exp
 	c.pending[id] = ch
 	c.mu.Unlock()
 
-	req := &streams.BatchAppendReq{
-		CorrelationId: toProtoUUID(id),
-		Options: &streams.BatchAppendReq_Options{
-			StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(stream)},
-			// The server bounds it by its own write timeout.
-			DeadlineOption: &streams.BatchAppendReq_Options_Deadline{Deadline: durationpb.New(10 * time.Second)},
-		},
-		ProposedMessages: make([]*streams.BatchAppendReq_ProposedMessage, len(events)),
-		IsFinal:          true,
-	}
-	switch e := expected.(type) {
-	case esdb.StreamRevision:
-		req.Options.ExpectedStreamPosition = &streams.BatchAppendReq_Options_StreamPosition{StreamPosition: e.Value}
-	case esdb.NoStream:
-		req.Options.ExpectedStreamPosition = &streams.BatchAppendReq_Options_NoStream{NoStream: &emptypb.Empty{}}
-	case esdb.StreamExists:
-		req.Options.ExpectedStreamPosition = &streams.BatchAppendReq_Options_StreamExists{StreamExists: &emptypb.Empty{}}
-	default:
-		req.Options.ExpectedStreamPosition = &streams.BatchAppendReq_Options_Any{Any: &emptypb.Empty{}}
-	}
-	for i, ev := range events {
-		req.ProposedMessages[i] = &streams.BatchAppendReq_ProposedMessage{
-			Id:             toProtoUUID(ev.EventID),
-			Metadata:       map[string]string{"type": ev.EventType, "content-type": contentType(ev.ContentType)},
-			CustomMetadata: ev.Metadata,
-			Data:           ev.Data,
-		}
-	}
+	req := encodeBatchRequest(id, stream, expected, events)
 	c.sendMu.Lock()
-	err = c.stream.Send(req)
+	err = c.stream.SendMsg(&req)
 	c.sendMu.Unlock()
 	if err != nil {
 		// Send's error is io.EOF when the call ended; its cause is Recv's.
@@ -366,11 +340,6 @@ func contentType(t esdb.ContentType) string {
 		return "application/json"
 	}
 	return "application/octet-stream"
-}
-
-func toProtoUUID(id uuid.UUID) *shared.UUID {
-	most, least := esdb.UUIDAsInt64(id)
-	return &shared.UUID{Value: &shared.UUID_Structured_{Structured: &shared.UUID_Structured{MostSignificantBits: most, LeastSignificantBits: least}}}
 }
 
 func fromProtoUUID(u *shared.UUID) (uuid.UUID, bool) {
