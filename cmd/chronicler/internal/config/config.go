@@ -67,6 +67,7 @@ type Store struct {
 	Password        string `yaml:"password" secret:"true"`
 	PasswordFile    string `yaml:"password_file"`
 	OnConflict      string `yaml:"on_conflict"` // stop (default), reread
+	BatchAppend     bool   `yaml:"batch_append"`
 	MaxInFlight     int    `yaml:"max_in_flight"`
 	MaxPendingBytes int    `yaml:"max_pending_bytes"`
 	MaxBatchEvents  int    `yaml:"max_batch_events"`
@@ -158,7 +159,7 @@ type Log struct {
 func Defaults() Config {
 	return Config{
 		Snapshot:   Snapshot{Mode: "initial", ChunkRows: 10000},
-		Store:      Store{OnConflict: "stop"},
+		Store:      Store{OnConflict: "stop", BatchAppend: true},
 		Kafka:      Kafka{Compression: "none", MaxRecordBytes: publish.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1},
 		Rules:      Rules{Reload: true, ReloadInterval: "5s"},
 		Delivery:   Delivery{Mode: "exactly_once", CheckpointTopic: kafka.DefaultCheckpointTopic, BatchRecords: 500, BatchInterval: "100ms", MaxOpenTransactions: 100000},
