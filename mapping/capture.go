@@ -193,12 +193,13 @@ func SourceMetadata(ch *change.Change, e *Event) map[string]any {
 	m[MetaTable] = ch.Table
 	m[MetaOp] = ch.Op.String()
 	m[MetaLSN] = ch.LSN.String()
-	m[MetaCommitLSN] = ch.Tx.CommitLSN.String()
+	commitLSN := ch.Tx.CommitLSN.String()
+	m[MetaCommitLSN] = commitLSN
 	m[MetaXID] = int64(ch.Tx.XID)
 	m[MetaCommitTime] = ch.Tx.CommitTime.UTC()
 	m[MetaOrdinal] = int64(ch.Ordinal)
 	m[MetaRule] = e.Rule
 	m[MetaIndex] = int64(e.Index)
-	m[MetaCorrelation] = ch.Tx.CommitLSN.String()
+	m[MetaCorrelation] = commitLSN
 	return m
 }

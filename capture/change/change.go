@@ -51,7 +51,27 @@ func ParseOp(s string) (Op, bool) {
 type LSN uint64
 
 // String formats the LSN the way Postgres does ("16/B374D848").
-func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint32(l>>32), uint32(l)) }
+// It is formatted without fmt: capture formats two per event.
+func (l LSN) String() string {
+	var b [17]byte
+	return string(appendHex(append(appendHex(b[:0], uint32(l>>32)), '/'), uint32(l)))
+}
+
+// appendHex appends v in upper-case hex without leading zeros (as %X).
+func appendHex(b []byte, v uint32) []byte {
+	const digits = "0123456789ABCDEF"
+	var tmp [8]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = digits[v&0xF]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
 
 // ParseLSN parses the Postgres text form of an LSN ("16/B374D848": two hex
 // numbers of at most 32 bits). Anything else, trailing text included, is an

@@ -2,6 +2,7 @@ package change
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 )
 
@@ -57,5 +58,13 @@ func TestUnchangedIsNotNull(t *testing.T) {
 	}
 	if !IsUnchanged(Unchanged) || IsUnchanged(nil) || IsUnchanged("") {
 		t.Fatal("IsUnchanged misclassifies")
+	}
+}
+
+func TestLSNStringIsPostgresText(t *testing.T) {
+	for _, l := range []LSN{0, 1, 0xF, 0x10, 0xB374D848, 0x16_B374D848, 0xFFFFFFFF_FFFFFFFF, 0x1_00000000, 0xABCDEF01_00000010} {
+		if got, want := l.String(), fmt.Sprintf("%X/%X", uint32(l>>32), uint32(l)); got != want {
+			t.Errorf("LSN(%#x).String() = %q, want %q", uint64(l), got, want)
+		}
 	}
 }
