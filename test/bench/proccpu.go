@@ -104,6 +104,10 @@ func (ww *walsenderWatch) run(ctx context.Context, url string, period time.Durat
 		return
 	}
 	defer conn.Close(context.Background())
+	// Until the slot is active, poll every 10 ms (or period, if shorter),
+	// then sample every period.
+	find := time.NewTicker(min(period, 10*time.Millisecond))
+	defer find.Stop()
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
@@ -140,10 +144,33 @@ func (ww *walsenderWatch) run(ctx context.Context, url string, period time.Durat
 			}
 			ww.mu.Unlock()
 		}
+		wait := tick.C
+		if pid == 0 {
+			wait = find.C
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-wait:
+		}
+	}
+}
+
+// awaitFound waits up to limit for the walsender to be found (polling
+// every 10 ms) and reports whether it was.
+func (ww *walsenderWatch) awaitFound(limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		ww.mu.Lock()
+		found, failed := ww.pid != 0, ww.err != nil
+		ww.mu.Unlock()
+		if found || failed || time.Now().After(deadline) {
+			return found
+		}
+		select {
+		case <-ww.done:
+			return false
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
@@ -225,6 +252,7 @@ func (o *others) mark() {
 		o.srv0, _, o.srvErr = o.srv.usage()
 	}
 	if o.ws != nil {
+		o.ws.awaitFound(5 * time.Second)
 		o.ws0, o.wsErr = o.ws.read()
 	}
 }
