@@ -77,7 +77,8 @@ func (b *bench) startServer(ctx context.Context, latency time.Duration, w *workl
 
 // measured finishes a scenario's result from its worker at the instant it
 // was done: wall time since the worker started, the worker's CPU and peak
-// RSS, and its progress series.
+// RSS, its progress series, and through o the CPU of the server and the
+// walsender over the same interval (read while the worker still runs).
 func measured(r *Result, c *child, doneAt time.Time, w *workload, o *others) error {
 	cpu, rss, err := c.usage()
 	if err != nil {
