@@ -10,7 +10,7 @@ import (
 // figures alone.
 func machineCPU(results []Result) string {
 	var b strings.Builder
-	b.WriteString("## Machine CPU\n\nCPU seconds per million changes of every process doing a scenario's work on this machine, over the same interval as its throughput: the worker, the KurrentDB-compatible server child, and the Postgres walsender decoding the scenario's slot (utime + stime from `/proc/<pid>/stat`); the sum, and the ceiling it implies, the machine's CPUs × 10^6 / the sum. The baseline is pg_recvlogical plus the walsender serving it (mean of the two drains). Not counted: the Kafka broker (a JVM outside the bench: full, publish, latency), Postgres's other backends and the bench's own process. ? means unknown (see below the table).\n\n")
+	b.WriteString("## Machine CPU\n\nCPU seconds per million changes of every process doing a scenario's work on this machine, over the same interval as its throughput: the worker and the KurrentDB-compatible server child (utime + stime from `/proc/<pid>/stat`) and the Postgres walsender decoding the scenario's slot (its run time from `/proc/<pid>/schedstat`); the sum, and the ceiling it implies, the machine's CPUs × 10^6 / the sum. The baseline is pg_recvlogical (from wait4) plus the walsender serving it (mean of the two drains). Not counted: the Kafka broker (a JVM outside the bench: full, publish, latency), Postgres's other backends and the bench's own process. ? means unknown (see below the table).\n\n")
 	b.WriteString("| workload | scenario | worker | server | walsender | sum | ceiling changes/s (× baseline) | CPUs busy | baseline: walsender + pg_recvlogical |\n|---|---|---|---|---|---|---|---|---|\n")
 	var unknown []string
 	for _, r := range results {
@@ -89,8 +89,9 @@ func whereTimeGoes(r *Result, goal float64) string {
 	}
 	fmt.Fprintf(&b, ", %.2f of the baseline's %.0f.", *r.MachineCeiling/r.BaselineChangesSec, r.BaselineChangesSec)
 	if r.BaselineWalsenderCPUSecPerM != nil {
-		fmt.Fprintf(&b, " pg_recvlogical's drain used %.1f CPU s per million changes (its walsender %.1f, pg_recvlogical %.1f); the scenario's walsender used %.2f × its baseline walsender's.",
-			*r.BaselineCPUSecPerM, *r.BaselineWalsenderCPUSecPerM, *r.BaselineRecvlogicalCPUSecPerM, ws / *r.BaselineWalsenderCPUSecPerM)
+		fmt.Fprintf(&b, " pg_recvlogical's drain used %.1f CPU s per million changes (its walsender %.1f, pg_recvlogical %.1f), so during the drain its walsender kept %.2f CPUs busy and pg_recvlogical %.2f; the scenario's walsender used %.2f × the baseline walsender's CPU per change.",
+			*r.BaselineCPUSecPerM, *r.BaselineWalsenderCPUSecPerM, *r.BaselineRecvlogicalCPUSecPerM,
+			*r.BaselineWalsenderCPUSecPerM*r.BaselineChangesSec/1e6, *r.BaselineRecvlogicalCPUSecPerM*r.BaselineChangesSec/1e6, ws / *r.BaselineWalsenderCPUSecPerM)
 	}
 	target := goal * r.BaselineChangesSec
 	others := target * (srv + ws) / 1e6

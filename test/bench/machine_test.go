@@ -25,7 +25,7 @@ func TestWhereTimeGoes(t *testing.T) {
 		"worker used 20.0 CPU s (57%), the server 10.0 (29%) and the walsender 5.0 (14%): 35.0 in all",
 		"kept 1.40 of the 2 CPUs busy over the 25.00 s measured",
 		"cap the machine at 57143 changes/s, 0.57 of the baseline's 100000",
-		"the scenario's walsender used 1.25 × its baseline walsender's",
+		"its walsender kept 0.40 CPUs busy and pg_recvlogical 0.20; the scenario's walsender used 1.25 × the baseline walsender's CPU per change",
 		"At 0.7 of the baseline (70000 changes/s) the server and walsender alone would need 1.05 CPUs and the worker at today's cost 1.40: 2.45 of 2",
 		"at most 13.6 CPU s per million changes (0.68 × today's)",
 	} {

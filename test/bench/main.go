@@ -256,6 +256,7 @@ func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string
 	if err != nil {
 		return nil, err
 	}
+	before.log(b.log, w, "before")
 	var (
 		out    []Result
 		filled *child // a server holding the workload's events, for publish
@@ -318,6 +319,7 @@ func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string
 	if err != nil {
 		return nil, err
 	}
+	after.log(b.log, w, "after")
 	mean := (before.dur + after.dur) / 2
 	var store0 *Result
 	for i := range out {

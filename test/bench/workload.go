@@ -244,6 +244,13 @@ type drain struct {
 	wsErr   error
 }
 
+// log reports the drain's figures (with -v).
+func (d drain) log(log *slog.Logger, w *workload, which string) {
+	perM := func(sec float64) float64 { return sec / float64(w.changes) * 1e6 }
+	log.Info("baseline drain", "workload", w.name, "drain", which, "seconds", d.dur.Seconds(),
+		"pg_recvlogical_cpu_s_per_m", perM(d.recvCPU), "walsender_cpu_s_per_m", perM(d.wsCPU), "walsender_unknown", d.wsErr)
+}
+
 // baseline drains the slot with pg_recvlogical (pgoutput, the same options
 // capture uses) into /dev/null up to the end LSN, and returns the wall time
 // it took and the CPU it and its walsender used. The walsender exits with
