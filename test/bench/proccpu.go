@@ -83,27 +83,31 @@ type walsenderWatch struct {
 	err     error // the watcher's own failure (connecting, querying)
 }
 
-// watchWalsender starts watching slot on the Postgres at url.
+// watchWalsender starts watching slot on the Postgres at url. It connects
+// before it returns, so a short-lived walsender started after it (the
+// baseline's) is not missed for the connection's sake; a failure to connect
+// makes every read say so.
 func watchWalsender(ctx context.Context, url, slot string, period time.Duration) *walsenderWatch {
 	ctx, cancel := context.WithCancel(ctx)
 	ww := &walsenderWatch{slot: slot, cancel: cancel, done: make(chan struct{})}
-	go ww.run(ctx, url, period)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		ww.err = fmt.Errorf("connecting to find the walsender of slot %s: %w", slot, err)
+		close(ww.done)
+		return ww
+	}
+	go ww.run(ctx, conn, period)
 	return ww
 }
 
-func (ww *walsenderWatch) run(ctx context.Context, url string, period time.Duration) {
+func (ww *walsenderWatch) run(ctx context.Context, conn *pgx.Conn, period time.Duration) {
 	defer close(ww.done)
+	defer conn.Close(context.Background())
 	fail := func(err error) {
 		ww.mu.Lock()
 		ww.err = err
 		ww.mu.Unlock()
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		fail(fmt.Errorf("connecting to find the walsender of slot %s: %w", ww.slot, err))
-		return
-	}
-	defer conn.Close(context.Background())
 	// Until the slot is active, poll every 10 ms (or period, if shorter),
 	// then sample every period.
 	find := time.NewTicker(min(period, 10*time.Millisecond))
