@@ -89,6 +89,15 @@ func TestBenchSmoke(t *testing.T) {
 	if err := writeOutputs(o, results, time.Since(began)); err != nil {
 		t.Fatal(err)
 	}
+	report, err := os.ReadFile(filepath.Join(o.outDir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Machine CPU", "## Where the time goes", "**pgbench store-0ms**", "**wide full**", "without the Kafka broker"} {
+		if !strings.Contains(string(report), want) {
+			t.Fatalf("report.md lacks %q", want)
+		}
+	}
 	for _, f := range []string{"report.md", "results.json", "throughput-pgbench.png", "throughput-wide.png", "latency-time.png", "latency-distribution.png"} {
 		if st, err := os.Stat(filepath.Join(o.outDir, f)); err != nil || st.Size() == 0 {
 			t.Fatalf("output %s: %v (size %v)", f, err, st)
