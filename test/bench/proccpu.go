@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -132,11 +133,14 @@ func (ww *walsenderWatch) run(ctx context.Context, conn *pgx.Conn, period time.D
 				return
 			}
 			if active != nil {
-				if cpu, st, err := backendCPU(int(*active)); err == nil {
-					ww.mu.Lock()
-					ww.pid, ww.start, ww.last, ww.samples = int(*active), st, cpu, 1
-					ww.mu.Unlock()
+				cpu, st, err := backendCPU(int(*active))
+				ww.mu.Lock()
+				if err == nil {
+					ww.pid, ww.start, ww.last, ww.samples, ww.err = int(*active), st, cpu, 1, nil
+				} else if !errors.Is(err, fs.ErrNotExist) { // gone already: keep looking
+					ww.err = fmt.Errorf("slot %s: reading walsender pid %d: %w (the bench reads another user's /proc entries: run it as root or as the Postgres user)", ww.slot, *active, err)
 				}
+				ww.mu.Unlock()
 			}
 		default:
 			cpu, st, err := backendCPU(pid)
