@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +80,7 @@ func TestBenchSmoke(t *testing.T) {
 		} else if r.BaselineSeconds <= 0 || r.Ratio <= 0 || r.WALBytes <= 0 {
 			t.Fatalf("%s: incomplete figures: %+v", key, r)
 		}
+		checkMachineCPU(t, key, &r)
 		t.Logf("figure: bench smoke (not a measurement): %s", r.line())
 	}
 	if len(want) > 0 {
@@ -87,9 +89,61 @@ func TestBenchSmoke(t *testing.T) {
 	if err := writeOutputs(o, results, time.Since(began)); err != nil {
 		t.Fatal(err)
 	}
+	report, err := os.ReadFile(filepath.Join(o.outDir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Machine CPU", "## Where the time goes", "**pgbench store-0ms**", "**wide full**", "without the Kafka broker"} {
+		if !strings.Contains(string(report), want) {
+			t.Fatalf("report.md lacks %q", want)
+		}
+	}
 	for _, f := range []string{"report.md", "results.json", "throughput-pgbench.png", "throughput-wide.png", "latency-time.png", "latency-distribution.png"} {
 		if st, err := os.Stat(filepath.Join(o.outDir, f)); err != nil || st.Size() == 0 {
 			t.Fatalf("output %s: %v (size %v)", f, err, st)
 		}
+	}
+}
+
+// checkMachineCPU asserts that r carries the CPU of every process its
+// scenario has, each positive (never how much): the server child (all but
+// capture), the walsender of its slot (all but publish), their sum with the
+// worker's and its ceiling, and the baseline's pg_recvlogical and walsender
+// (all but the latency run, which has no baseline).
+func checkMachineCPU(t *testing.T, key string, r *Result) {
+	t.Helper()
+	if len(r.CPUUnknown) > 0 {
+		t.Fatalf("%s: CPU unknown: %v", key, r.CPUUnknown)
+	}
+	pos := func(what string, v *float64, want bool) {
+		t.Helper()
+		switch {
+		case want && (v == nil || *v <= 0):
+			t.Fatalf("%s: %s CPU s per M changes %s; want > 0", key, what, cpuFig(v))
+		case !want && v != nil:
+			t.Fatalf("%s: %s CPU s per M changes %s; the scenario has no such process", key, what, cpuFig(v))
+		}
+	}
+	pos("server", r.ServerCPUSecPerM, r.Scenario != "capture")
+	pos("walsender", r.WalsenderCPUSecPerM, r.Scenario != "publish")
+	pos("machine", r.MachineCPUSecPerM, true)
+	pos("ceiling", r.MachineCeiling, true)
+	sum := r.CPUSecPerMChanges
+	for _, v := range []*float64{r.ServerCPUSecPerM, r.WalsenderCPUSecPerM} {
+		if v != nil {
+			sum += *v
+		}
+	}
+	if math.Abs(sum-*r.MachineCPUSecPerM) > 1e-9*sum || r.MachineCPUs < 1 ||
+		math.Abs(*r.MachineCeiling-float64(r.MachineCPUs)*1e6/sum) > 1e-6**r.MachineCeiling {
+		t.Fatalf("%s: machine %.3f CPU s per M changes, ceiling %.1f on %d CPUs; want the sum of its parts %.3f and CPUs × 1e6 / it",
+			key, *r.MachineCPUSecPerM, *r.MachineCeiling, r.MachineCPUs, sum)
+	}
+	baseline := r.Scenario != "latency"
+	pos("baseline", r.BaselineCPUSecPerM, baseline)
+	pos("baseline pg_recvlogical", r.BaselineRecvlogicalCPUSecPerM, baseline)
+	pos("baseline walsender", r.BaselineWalsenderCPUSecPerM, baseline)
+	if kafka := r.Scenario == "full" || r.Scenario == "publish" || r.Scenario == "latency"; kafka != (r.CPUNotCounted != "") {
+		t.Fatalf("%s: cpu_not_counted %q; want the Kafka broker named exactly where the scenario uses it", key, r.CPUNotCounted)
 	}
 }

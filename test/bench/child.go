@@ -167,20 +167,9 @@ func (c *child) stderrTail() string {
 // set (VmHWM) from /proc while it runs.
 func (c *child) usage() (cpuSec, peakMiB float64, err error) {
 	pid := c.cmd.Process.Pid
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	if cpuSec, _, err = procStat(pid); err != nil {
 		return 0, 0, err
 	}
-	// The command name (field 2) is in parentheses and may hold spaces:
-	// the fields counted from 3 start after the last ')'.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64) // field 14, utime, in clock ticks
-	st, _ := strconv.ParseFloat(f[12], 64) // field 15, stime
-	cpuSec = (ut + st) / clockTicks
 	peakMiB, err = vmHWM(fmt.Sprintf("/proc/%d/status", pid))
 	return cpuSec, peakMiB, err
 }

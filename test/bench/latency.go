@@ -60,6 +60,8 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	defer cons.close()
 	cfg := b.workerConfig("full", w, "full")
 	cfg.StoreURL = url
+	procs := watchOthers(ctx, b.pg.URL(), srv, slot)
+	defer procs.stop()
 	c, err := startChild(cfg)
 	if err != nil {
 		return r, err
@@ -78,6 +80,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	if err != nil {
 		return r, err
 	}
+	procs.mark()
 	// The slot's lag (WAL written minus what capture confirmed), sampled
 	// while pgbench runs: it tells a slow capture from a slow publisher.
 	lagCtx, stopLag := context.WithCancel(ctx)
@@ -124,6 +127,9 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	if err != nil {
 		return r, err
 	}
+	r.Changes = 4 * txs
+	r.CPUSecPerMChanges = (cpu1 - cpu0) / float64(r.Changes) * 1e6
+	procs.end(&r)
 	r.series = c.progressSeries()
 	if err := c.stop(); err != nil {
 		return r, err
@@ -141,7 +147,6 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	r.ChangesPerSec = float64(r.Changes) / r.Seconds
 	r.EventsPerSec = float64(r.Events) / r.Seconds
 	r.RecordsPerSec = float64(r.Records) / r.Seconds
-	r.CPUSecPerMChanges = (cpu1 - cpu0) / float64(r.Changes) * 1e6
 	r.PeakRSSMiB = rss
 	r.RateTxPerSec = o.rate
 	sorted := slices.Clone(lat)

@@ -256,6 +256,7 @@ func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string
 	if err != nil {
 		return nil, err
 	}
+	before.log(b.log, w, "before")
 	var (
 		out    []Result
 		filled *child // a server holding the workload's events, for publish
@@ -307,7 +308,7 @@ func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string
 				}
 				keep(srv, u)
 			}
-			r, err = b.runPublish(ctx, w, url)
+			r, err = b.runPublish(ctx, w, filled, url)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("scenario %s: %w", s, err)
@@ -318,12 +319,14 @@ func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string
 	if err != nil {
 		return nil, err
 	}
-	mean := (before + after) / 2
+	after.log(b.log, w, "after")
+	mean := (before.dur + after.dur) / 2
 	var store0 *Result
 	for i := range out {
 		r := &out[i]
 		r.WorkloadDesc, r.Transactions, r.WALBytes, r.Unchanged = w.desc, w.txs, int64(w.end-w.start), w.unchanged
-		r.BaselineSeconds, r.BaselineBefore, r.BaselineAfter = mean.Seconds(), before.Seconds(), after.Seconds()
+		r.BaselineSeconds, r.BaselineBefore, r.BaselineAfter = mean.Seconds(), before.dur.Seconds(), after.dur.Seconds()
+		setBaselineCPU(r, w.changes, before, after)
 		r.BaselineChangesSec = float64(w.changes) / mean.Seconds()
 		r.Ratio = r.ChangesPerSec / r.BaselineChangesSec
 		if r.Scenario == "store-0ms" {

@@ -110,7 +110,8 @@ func markdown(o options, results []Result, wall time.Duration, plots []string) s
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %s | %s | %.1f | %.0f | %s | %s |\n",
 			r.Workload, r.Scenario, r.ChangesPerSec, r.EventsPerSec, rec, ratio, r.CPUSecPerMChanges, r.PeakRSSMiB, lat, goals)
 	}
-	b.WriteString("\nCPU seconds and peak RSS (VmHWM) are the Chronicler worker process's own; the KurrentDB-compatible server, Postgres and Kafka run in other processes on the same 2 cores. A scenario's time runs from the worker's start to the end marker durable (store), seen (capture), or the last integration event read by a read_committed consumer (full, publish). The latency run's changes/s is the offered rate, not a capacity.\n\n")
+	b.WriteString("\nCPU seconds and peak RSS (VmHWM) are the Chronicler worker process's own; the KurrentDB-compatible server, Postgres and Kafka run in other processes on the same 2 cores (the machine CPU section below adds the server's and the walsender's). A scenario's time runs from the worker's start to the end marker durable (store), seen (capture), or the last integration event read by a read_committed consumer (full, publish). The latency run's changes/s is the offered rate, not a capacity.\n\n")
+	b.WriteString(machineCPU(results))
 	for _, p := range plots {
 		fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(p, ".png"), p)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"runtime"
+	"strings"
 	"time"
 )
 
@@ -28,14 +30,36 @@ type Result struct {
 	Ratio              float64 `json:"ratio_to_baseline,omitempty"`
 	CPUSecPerMChanges  float64 `json:"cpu_seconds_per_million_changes"`
 	PeakRSSMiB         float64 `json:"peak_rss_mib"`
-	RateTxPerSec       int     `json:"rate_tx_per_sec,omitempty"`
-	LatencyP50Ms       float64 `json:"latency_p50_ms,omitempty"`
-	LatencyP99Ms       float64 `json:"latency_p99_ms,omitempty"`
-	LatencyMaxMs       float64 `json:"latency_max_ms,omitempty"`
-	SlotLagP50Bytes    int64   `json:"slot_lag_p50_bytes,omitempty"` // latency run: WAL written minus confirmed by capture, sampled every 250 ms
-	SlotLagMaxBytes    int64   `json:"slot_lag_max_bytes,omitempty"`
-	Goals              []Goal  `json:"goals"`
-	GoalsHeld          bool    `json:"goals_held"`
+
+	// The machine's CPU: the other processes doing the scenario's work,
+	// in CPU seconds per million changes over the same interval as the
+	// worker's (nil: the scenario has no such process, or CPUUnknown says
+	// why it could not be read). The Kafka broker is outside the bench and
+	// never counted (CPUNotCounted says so where it does work).
+	ServerCPUSecPerM    *float64 `json:"server_cpu_seconds_per_million_changes,omitempty"`    // the KurrentDB-compatible server child
+	WalsenderCPUSecPerM *float64 `json:"walsender_cpu_seconds_per_million_changes,omitempty"` // the walsender decoding the scenario's slot
+	MachineCPUSecPerM   *float64 `json:"machine_cpu_seconds_per_million_changes,omitempty"`   // worker + server + walsender
+	MachineCPUs         int      `json:"machine_cpus,omitempty"`
+	// MachineCeiling is MachineCPUs × 1e6 / MachineCPUSecPerM: the
+	// changes/s at which these processes alone would fill every CPU.
+	MachineCeiling *float64 `json:"machine_ceiling_changes_per_sec,omitempty"`
+	// The baseline drains' CPU (mean of before and after): pg_recvlogical
+	// (its own, from wait4) plus the walsender serving it (sampled every
+	// 5 ms while it runs; it exits with pg_recvlogical, so its last few ms
+	// are missed).
+	BaselineCPUSecPerM            *float64 `json:"baseline_cpu_seconds_per_million_changes,omitempty"`
+	BaselineRecvlogicalCPUSecPerM *float64 `json:"baseline_recvlogical_cpu_seconds_per_million_changes,omitempty"`
+	BaselineWalsenderCPUSecPerM   *float64 `json:"baseline_walsender_cpu_seconds_per_million_changes,omitempty"`
+	CPUUnknown                    []string `json:"cpu_unknown,omitempty"`     // what could not be measured, and why
+	CPUNotCounted                 string   `json:"cpu_not_counted,omitempty"` // work done outside the measured processes
+	RateTxPerSec                  int      `json:"rate_tx_per_sec,omitempty"`
+	LatencyP50Ms                  float64  `json:"latency_p50_ms,omitempty"`
+	LatencyP99Ms                  float64  `json:"latency_p99_ms,omitempty"`
+	LatencyMaxMs                  float64  `json:"latency_max_ms,omitempty"`
+	SlotLagP50Bytes               int64    `json:"slot_lag_p50_bytes,omitempty"` // latency run: WAL written minus confirmed by capture, sampled every 250 ms
+	SlotLagMaxBytes               int64    `json:"slot_lag_max_bytes,omitempty"`
+	Goals                         []Goal   `json:"goals"`
+	GoalsHeld                     bool     `json:"goals_held"`
 
 	start     time.Time
 	series    []progress      // the worker's progress lines
@@ -87,6 +111,21 @@ func (r *Result) evaluate(store0 *Result) {
 	}
 }
 
+// setMachine sets the machine sum and ceiling from sum (CPU s per M
+// changes of every measured process), if every part was known.
+func (r *Result) setMachine(sum float64, known bool) {
+	switch r.Scenario {
+	case "full", "publish", "latency":
+		r.CPUNotCounted = "the Kafka broker (a JVM outside the bench)"
+	}
+	if !known || sum <= 0 {
+		return
+	}
+	r.MachineCPUs = runtime.NumCPU()
+	ceiling := float64(r.MachineCPUs) * 1e6 / sum
+	r.MachineCPUSecPerM, r.MachineCeiling = &sum, &ceiling
+}
+
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
 
 // line is the result as one line of text (without -json).
@@ -99,11 +138,40 @@ func (r *Result) line() string {
 	if r.Appends > 0 {
 		s += fmt.Sprintf("  %.2f events/append", float64(r.Events)/float64(r.Appends))
 	}
+	s += r.cpuLine()
 	if r.LatencyP99Ms > 0 {
 		s += fmt.Sprintf("  latency p50 %.1f ms p99 %.1f ms max %.1f ms", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
 	}
 	if len(r.Goals) > 0 {
 		s += "  [" + describeGoals(r.Goals) + "]"
+	}
+	return s
+}
+
+// cpuLine is the machine-CPU part of line: the other processes' CPU s per
+// M changes, their sum with the worker's and the ceiling it implies, and
+// the baseline's; "?" for a figure that could not be read.
+func (r *Result) cpuLine() string {
+	f := cpuFig
+	var s string
+	if r.ServerCPUSecPerM != nil || r.Scenario != "capture" {
+		s += "  server " + f(r.ServerCPUSecPerM)
+	}
+	if r.WalsenderCPUSecPerM != nil || r.Scenario != "publish" {
+		s += "  walsender " + f(r.WalsenderCPUSecPerM)
+	}
+	s += "  machine " + f(r.MachineCPUSecPerM) + " CPU s/M changes"
+	if r.MachineCeiling != nil {
+		s += fmt.Sprintf(" (ceiling %.0f changes/s on %d CPUs)", *r.MachineCeiling, r.MachineCPUs)
+	}
+	if r.CPUNotCounted != "" {
+		s += " without " + r.CPUNotCounted
+	}
+	if r.BaselineRecvlogicalCPUSecPerM != nil {
+		s += "  baseline " + f(r.BaselineCPUSecPerM) + " CPU s/M changes (walsender " + f(r.BaselineWalsenderCPUSecPerM) + " + pg_recvlogical " + f(r.BaselineRecvlogicalCPUSecPerM) + ")"
+	}
+	if len(r.CPUUnknown) > 0 {
+		s += "  [CPU unknown: " + strings.Join(r.CPUUnknown, "; ") + "]"
 	}
 	return s
 }

@@ -77,12 +77,14 @@ func (b *bench) startServer(ctx context.Context, latency time.Duration, w *workl
 
 // measured finishes a scenario's result from its worker at the instant it
 // was done: wall time since the worker started, the worker's CPU and peak
-// RSS, and its progress series.
-func measured(r *Result, c *child, doneAt time.Time, w *workload) error {
+// RSS, its progress series, and through o the CPU of the server and the
+// walsender over the same interval (read while the worker still runs).
+func measured(r *Result, c *child, doneAt time.Time, w *workload, o *others) error {
 	cpu, rss, err := c.usage()
 	if err != nil {
 		return fmt.Errorf("reading the worker's usage: %w", err)
 	}
+	defer o.end(r)
 	r.Seconds = doneAt.Sub(c.start).Seconds()
 	r.Transactions, r.Changes, r.Events, r.Records = w.txs, w.changes, w.events, w.records
 	r.ChangesPerSec = float64(w.changes) / r.Seconds
@@ -100,6 +102,8 @@ func measured(r *Result, c *child, doneAt time.Time, w *workload) error {
 // runCapture is scenario 1: capture + mapping into a null sink.
 func (b *bench) runCapture(ctx context.Context, w *workload) (Result, error) {
 	r := Result{Scenario: "capture", Workload: w.name}
+	o := watchOthers(ctx, b.pg.URL(), nil, w.slot("capture"))
+	defer o.stop()
 	c, err := startChild(b.workerConfig("capture", w, "capture"))
 	if err != nil {
 		return r, err
@@ -109,7 +113,7 @@ func (b *bench) runCapture(ctx context.Context, w *workload) (Result, error) {
 		return r, err
 	}
 	p := c.last()
-	if err := measured(&r, c, time.Unix(0, p.T), w); err != nil {
+	if err := measured(&r, c, time.Unix(0, p.T), w, o); err != nil {
 		return r, err
 	}
 	r.Unchanged = p.Unchanged
@@ -137,6 +141,8 @@ func (b *bench) runStore(ctx context.Context, w *workload, scenario string, late
 	}()
 	cfg := b.workerConfig("store", w, scenario)
 	cfg.StoreURL = url
+	o := watchOthers(ctx, b.pg.URL(), srv, w.slot(scenario))
+	defer o.stop()
 	c, err := startChild(cfg)
 	if err != nil {
 		return r, nil, "", err
@@ -148,7 +154,7 @@ func (b *bench) runStore(ctx context.Context, w *workload, scenario string, late
 		return r, nil, "", err
 	}
 	p := c.last()
-	if err := measured(&r, c, time.Unix(0, p.T), w); err != nil {
+	if err := measured(&r, c, time.Unix(0, p.T), w, o); err != nil {
 		return r, nil, "", err
 	}
 	// The pipeline counts the end marker (a message no rule maps) as a change.
@@ -180,7 +186,7 @@ func (b *bench) runFull(ctx context.Context, w *workload) (Result, *child, strin
 	}()
 	cfg := b.workerConfig("full", w, "full")
 	cfg.StoreURL = url
-	if err := b.publishTo(ctx, &r, w, cfg); err != nil {
+	if err := b.publishTo(ctx, &r, w, cfg, srv, w.slot("full")); err != nil {
 		return r, nil, "", err
 	}
 	ok = true
@@ -190,14 +196,17 @@ func (b *bench) runFull(ctx context.Context, w *workload) (Result, *child, strin
 // runPublish is scenario 4: the publisher alone, from the start of $all of
 // a store the workload's events are in, until a read_committed consumer has
 // every integration event.
-func (b *bench) runPublish(ctx context.Context, w *workload, storeURL string) (Result, error) {
+func (b *bench) runPublish(ctx context.Context, w *workload, srv *child, storeURL string) (Result, error) {
 	r := Result{Scenario: "publish", Workload: w.name}
 	cfg := b.workerConfig("publish", w, "publish")
 	cfg.StoreURL = storeURL
-	return r, b.publishTo(ctx, &r, w, cfg)
+	return r, b.publishTo(ctx, &r, w, cfg, srv, "")
 }
 
-func (b *bench) publishTo(ctx context.Context, r *Result, w *workload, cfg workerConfig) error {
+// publishTo runs the worker of cfg until the topic holds every integration
+// event; srv and slot name the server and the slot it reads ("": none), whose
+// CPU is measured with the worker's.
+func (b *bench) publishTo(ctx context.Context, r *Result, w *workload, cfg workerConfig, srv *child, slot string) error {
 	from, err := prepareTopic(ctx, b.brokers, w.topic)
 	if err != nil {
 		return err
@@ -207,6 +216,8 @@ func (b *bench) publishTo(ctx context.Context, r *Result, w *workload, cfg worke
 		return err
 	}
 	defer cons.close()
+	o := watchOthers(ctx, b.pg.URL(), srv, slot)
+	defer o.stop()
 	c, err := startChild(cfg)
 	if err != nil {
 		return err
@@ -216,7 +227,7 @@ func (b *bench) publishTo(ctx context.Context, r *Result, w *workload, cfg worke
 	if err != nil {
 		return fmt.Errorf("topic %s: %w", w.topic, err)
 	}
-	if err := measured(r, c, doneAt, w); err != nil {
+	if err := measured(r, c, doneAt, w, o); err != nil {
 		return err
 	}
 	r.RecordsPerSec = float64(w.records) / r.Seconds

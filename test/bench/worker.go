@@ -191,12 +191,18 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 			}
 		}
 		sample = func() progress {
+			// The durable LSN first: the appender counts a batch's events
+			// before it advances the durable position, so counters read
+			// after it include every event it covers (read the other way,
+			// a sample could show the end marker durable with its last
+			// events not yet counted).
+			durable := uint64(metric(reg, "chronicler_pipeline_durable_lsn_bytes"))
 			p := progress{
 				Changes:    int64(metric(reg, "chronicler_pipeline_changes_total")),
 				Events:     int64(metric(reg, "chronicler_pipeline_events_stored_total")),
 				Appends:    int64(metric(reg, "chronicler_store_appends_total")),
 				Failures:   int64(metric(reg, "chronicler_pipeline_deadletters_total")),
-				DurableLSN: uint64(metric(reg, "chronicler_pipeline_durable_lsn_bytes")),
+				DurableLSN: durable,
 				LagBytes:   int64(metric(reg, "chronicler_capture_lag_bytes")),
 			}
 			if pub != nil {

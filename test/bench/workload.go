@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -233,22 +234,49 @@ func currentLSN(ctx context.Context, conn *pgx.Conn) (change.LSN, error) {
 	return change.ParseLSN(s)
 }
 
+// drain is one baseline drain: its wall time and the CPU seconds of
+// pg_recvlogical (exact, from wait4) and of the walsender serving it
+// (sampled; wsErr says why it is unknown).
+type drain struct {
+	dur     time.Duration
+	recvCPU float64
+	wsCPU   float64
+	wsErr   error
+}
+
+// log reports the drain's figures (with -v).
+func (d drain) log(log *slog.Logger, w *workload, which string) {
+	perM := func(sec float64) float64 { return sec / float64(w.changes) * 1e6 }
+	log.Info("baseline drain", "workload", w.name, "drain", which, "seconds", d.dur.Seconds(),
+		"pg_recvlogical_cpu_s_per_m", perM(d.recvCPU), "walsender_cpu_s_per_m", perM(d.wsCPU), "walsender_unknown", d.wsErr)
+}
+
 // baseline drains the slot with pg_recvlogical (pgoutput, the same options
 // capture uses) into /dev/null up to the end LSN, and returns the wall time
-// it took.
-func baseline(ctx context.Context, pg *stack.Postgres, w *workload, slot string) (time.Duration, error) {
+// it took and the CPU it and its walsender used. The walsender exits with
+// pg_recvlogical, so its CPU is its last sample (every 5 ms) while it ran.
+func baseline(ctx context.Context, pg *stack.Postgres, w *workload, slot string) (drain, error) {
 	bin, err := pg.ClientBin("pg_recvlogical")
 	if err != nil {
-		return 0, err
+		return drain{}, err
 	}
-	start := time.Now()
-	out, err := exec.CommandContext(ctx, bin, "-d", pg.URL(), "--slot", slot, "--start", "--no-loop",
+	ws := watchWalsender(ctx, pg.URL(), slot, 5*time.Millisecond)
+	defer ws.stop()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "-d", pg.URL(), "--slot", slot, "--start", "--no-loop",
 		"--endpos", w.end.String(), "-o", "proto_version=1", "-o", "publication_names="+w.publication, "-o", "messages=true",
-		"-f", "/dev/null").CombinedOutput()
+		"-f", "/dev/null")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err = cmd.Run()
+	d := drain{dur: time.Since(start)}
 	if err != nil {
-		return 0, fmt.Errorf("pg_recvlogical on slot %s: %w\n%s", slot, err, out)
+		return drain{}, fmt.Errorf("pg_recvlogical on slot %s: %w\n%s", slot, err, out.Bytes())
 	}
-	return time.Since(start), nil
+	d.recvCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	ws.stop()
+	d.wsCPU, d.wsErr = ws.lastSample()
+	return d, nil
 }
 
 func firstLine(s string) string {
