@@ -34,12 +34,12 @@ type Options struct {
 	// StoreURL (so a password can come from a secret file instead of the URL).
 	StoreUsername, StorePassword string
 	// Store configures the appender; Slot, OnDurable and Logger are set by
-	// Run, and BatchAppend (from StoreURL) unless NoBatchAppend.
+	// Run, and BatchAppend (from StoreURL) when BatchAppend is true.
 	Store store.Config
-	// NoBatchAppend makes every append an AppendToStream call of the
-	// official client even when the store lists BatchAppend
-	// (store.batch_append: false).
-	NoBatchAppend bool
+	// BatchAppend appends through the store's BatchAppend RPC when it lists
+	// it (store.batch_append; default false: every append is an
+	// AppendToStream call of the official client).
+	BatchAppend bool
 	// RulePaths are the rule files or directories. Required.
 	RulePaths []string
 	// Pipeline configures the pipeline; Slot, Rules, Ack, Registerer and
@@ -135,7 +135,7 @@ func Run(ctx context.Context, opts Options) error {
 	stCfg.Slot = pgCfg.Slot
 	stCfg.OnDurable = func(l change.LSN) { pipe.Durable(l) }
 	stCfg.Logger = log
-	if stCfg.BatchAppend == nil && !opts.NoBatchAppend {
+	if stCfg.BatchAppend == nil && opts.BatchAppend {
 		stCfg.BatchAppend = esCfg
 	}
 	app, err := store.New(db, stCfg)

@@ -173,12 +173,12 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 			fail("capture", capture.Run(ctx, capture.Options{
 				Postgres: postgres.Config{URL: cfg.PGURL, Slot: cfg.Slot, Publication: cfg.Publication, Tables: cfg.Tables,
 					SnapshotMode: postgres.SnapshotNever, HeartbeatInterval: -1},
-				StoreURL:      cfg.StoreURL,
-				Store:         store.Config{MaxPendingBytes: cfg.MaxPending},
-				NoBatchAppend: cfg.NoBatch,
-				RulePaths:     []string{cfg.Rules},
-				Registerer:    reg,
-				Logger:        log,
+				StoreURL:    cfg.StoreURL,
+				Store:       store.Config{MaxPendingBytes: cfg.MaxPending},
+				BatchAppend: !cfg.NoBatch,
+				RulePaths:   []string{cfg.Rules},
+				Registerer:  reg,
+				Logger:      log,
 			}))
 		}()
 		var pub *publish.Publisher

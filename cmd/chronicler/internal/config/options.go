@@ -84,7 +84,7 @@ func (c *Config) CaptureOptions(log *slog.Logger, reg prometheus.Registerer) cap
 		StoreURL:      c.Store.URL,
 		StoreUsername: c.Store.Username,
 		StorePassword: c.Store.Password,
-		NoBatchAppend: !c.Store.BatchAppend,
+		BatchAppend:   c.Store.BatchAppend,
 		Store: store.Config{
 			OnConflict:      onConflict,
 			MaxInFlight:     c.Store.MaxInFlight,
