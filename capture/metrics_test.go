@@ -62,4 +62,22 @@ func TestMetricsCountResults(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
 	}
+	// The store's counters are the appender's, under their names: the three
+	// events and the dead letter were stored, in at least one append.
+	st := h.app.Stats()
+	if st.Events < 4 || st.Appends == 0 {
+		t.Fatalf("appender stats %+v: want at least 4 events stored in at least 1 append", st)
+	}
+	for name, v := range map[string]int64{
+		"chronicler_pipeline_events_stored_total":    st.Events,
+		"chronicler_store_appends_total":             st.Appends,
+		"chronicler_store_events_deduplicated_total": st.Deduplicated,
+		"chronicler_store_tail_reads_total":          st.TailReads,
+		"chronicler_store_retries_total":             st.Retries,
+		"chronicler_store_conflicts_total":           st.Conflicts,
+	} {
+		if g, ok := got[name]; !ok || g != float64(v) {
+			t.Errorf("%s = %v (registered: %v), want %d", name, g, ok, v)
+		}
+	}
 }

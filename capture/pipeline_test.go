@@ -87,7 +87,7 @@ func newHarness(t *testing.T, db *esdb.Client, cfg capture.Config, st store.Conf
 		}
 		h.acked = append(h.acked, l)
 	}
-	h.pipe, err = capture.NewPipeline(cfg, h.app, db, nil)
+	h.pipe, err = capture.NewPipeline(cfg, h.app, db, h.app.Stats)
 	if err != nil {
 		t.Fatal(err)
 	}
