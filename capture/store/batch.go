@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -42,10 +43,14 @@ type batchConn struct {
 	auth string // "Basic …" when the connection string has credentials
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	call      *batchCall
-	supported int // 0 unknown, 1 yes, -1 no (the server does not list batchappend)
-	closed    bool
+	// supported: 0 unknown, 1 yes, -1 no (the server does not list
+	// batchappend). probeMu lets one append ask while the others wait.
+	supported atomic.Int32
+	probeMu   sync.Mutex
+
+	mu     sync.Mutex
+	call   *batchCall
+	closed bool
 }
 
 // batchCall is one BatchAppend call and the appends waiting on its answers.
@@ -132,16 +137,25 @@ func (b *batchConn) Close() error {
 	return b.conn.Close()
 }
 
-// checkSupported asks the server once whether it lists BatchAppend.
+// checkSupported asks the server once whether it lists BatchAppend (again
+// after a failed ask); concurrent appends wait for the one asking.
 func (b *batchConn) checkSupported(ctx context.Context) error {
-	b.mu.Lock()
-	s := b.supported
-	b.mu.Unlock()
-	switch s {
-	case 1:
-		return nil
-	case -1:
-		return errBatchUnsupported
+	known := func() (bool, error) {
+		switch b.supported.Load() {
+		case 1:
+			return true, nil
+		case -1:
+			return true, errBatchUnsupported
+		}
+		return false, nil
+	}
+	if ok, err := known(); ok {
+		return err
+	}
+	b.probeMu.Lock()
+	defer b.probeMu.Unlock()
+	if ok, err := known(); ok {
+		return err
 	}
 	cctx, cancel := context.WithTimeout(b.ctx(ctx), 5*time.Second)
 	defer cancel()
@@ -158,14 +172,12 @@ func (b *batchConn) checkSupported(ctx context.Context) error {
 	default:
 		return err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if found {
-		b.supported = 1
+		b.supported.Store(1)
 		b.log.Info("appending through BatchAppend (one call for every stream)")
 		return nil
 	}
-	b.supported = -1
+	b.supported.Store(-1)
 	b.log.Info("the store does not list BatchAppend; appending with one Append call per stream")
 	return errBatchUnsupported
 }
@@ -202,12 +214,7 @@ func (b *batchConn) receive(c *batchCall) {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the store ended the BatchAppend call")
 			}
-			b.mu.Lock()
-			if b.call == c {
-				b.call = nil
-			}
-			b.mu.Unlock()
-			c.end(err)
+			b.drop(c, err)
 			return
 		}
 		id, ok := fromProtoUUID(resp.GetCorrelationId())
@@ -223,6 +230,17 @@ func (b *batchConn) receive(c *batchCall) {
 			ch <- batchResult{resp: resp}
 		}
 	}
+}
+
+// drop forgets the failed call c (the next append opens a new one) and
+// ends it with err.
+func (b *batchConn) drop(c *batchCall, err error) {
+	b.mu.Lock()
+	if b.call == c {
+		b.call = nil
+	}
+	b.mu.Unlock()
+	c.end(err)
 }
 
 // end fails every waiting append with err and cancels the call.
@@ -266,12 +284,7 @@ func (b *batchConn) append(ctx context.Context, stream string, expected esdb.Exp
 	c.sendMu.Unlock()
 	if err != nil {
 		// Send's error is io.EOF when the call ended; its cause is Recv's.
-		b.mu.Lock()
-		if b.call == c {
-			b.call = nil
-		}
-		b.mu.Unlock()
-		c.end(err)
+		b.drop(c, err)
 	}
 	select {
 	case r := <-ch:
