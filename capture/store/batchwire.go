@@ -59,9 +59,12 @@ func (batchCodec) Unmarshal(data []byte, v any) error {
 // by its own write timeout.
 const deadlineSeconds = 10
 
+// deadlineSize is the size of the Duration message {seconds: deadlineSeconds}.
+var deadlineSize = protowire.SizeTag(1) + protowire.SizeVarint(deadlineSeconds)
+
 // encodeBatchRequest encodes one final BatchAppendReq.
 func encodeBatchRequest(id uuid.UUID, stream string, expected esdb.ExpectedRevision, events []esdb.EventData) rawRequest {
-	optSize := sizeField(1, sizeStreamName(stream)) + sizeExpected(expected) + sizeField(7, protowire.SizeTag(1)+protowire.SizeVarint(deadlineSeconds))
+	optSize := sizeField(1, sizeStreamName(stream)) + sizeExpected(expected) + sizeField(7, deadlineSize)
 	size := sizeField(1, sizeUUID(id)) + sizeField(2, optSize) + protowire.SizeTag(4) + 1
 	for i := range events {
 		size += sizeField(3, sizeEvent(&events[i]))
@@ -84,7 +87,7 @@ func encodeBatchRequest(id uuid.UUID, stream string, expected esdb.ExpectedRevis
 		b = protowire.AppendVarint(b, 0)
 	}
 	b = protowire.AppendTag(b, 7, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(protowire.SizeTag(1)+protowire.SizeVarint(deadlineSeconds)))
+	b = protowire.AppendVarint(b, uint64(deadlineSize))
 	b = protowire.AppendTag(b, 1, protowire.VarintType)
 	b = protowire.AppendVarint(b, deadlineSeconds)
 	for i := range events {
