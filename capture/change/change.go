@@ -54,7 +54,12 @@ type LSN uint64
 // It is formatted without fmt: capture formats two per event.
 func (l LSN) String() string {
 	var b [17]byte
-	return string(appendHex(append(appendHex(b[:0], uint32(l>>32)), '/'), uint32(l)))
+	return string(l.Append(b[:0]))
+}
+
+// Append appends l's text form (as String) to dst.
+func (l LSN) Append(dst []byte) []byte {
+	return appendHex(append(appendHex(dst, uint32(l>>32)), '/'), uint32(l))
 }
 
 // appendHex appends v in upper-case hex without leading zeros (as %X).

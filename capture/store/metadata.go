@@ -23,7 +23,7 @@ func appendMetadata(dst []byte, slot string, ev *Event) ([]byte, error) {
 	keys := sortedKeys(keyBuf[:0], ev.Metadata)
 
 	var lsnBuf [20]byte
-	commitLSN := appendLSN(lsnBuf[:0], uint64(ev.Pos.CommitLSN))
+	commitLSN := ev.Pos.CommitLSN.Append(lsnBuf[:0])
 	dst = append(dst, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -162,24 +162,6 @@ func appendString(dst []byte, s string) ([]byte, error) {
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"'), nil
-}
-
-// appendLSN appends l in Postgres's text form, %X/%X, as change.LSN.String does.
-func appendLSN(dst []byte, l uint64) []byte {
-	dst = appendUpperHex(dst, l>>32)
-	dst = append(dst, '/')
-	return appendUpperHex(dst, l&0xFFFFFFFF)
-}
-
-func appendUpperHex(dst []byte, v uint64) []byte {
-	start := len(dst)
-	dst = strconv.AppendUint(dst, v, 16)
-	for i := start; i < len(dst); i++ {
-		if c := dst[i]; c >= 'a' && c <= 'f' {
-			dst[i] = c - 'a' + 'A'
-		}
-	}
-	return dst
 }
 
 // appendUUID appends id in its canonical text form (uuid.UUID.String).

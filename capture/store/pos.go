@@ -56,7 +56,7 @@ func ChangeID(slot string, commit change.LSN, ordinal uint64) uuid.UUID {
 func appendChangeName(dst []byte, slot string, commit change.LSN, ordinal uint64) []byte {
 	dst = append(dst, slot...)
 	dst = append(dst, '/')
-	dst = appendLSN(dst, uint64(commit))
+	dst = commit.Append(dst)
 	dst = append(dst, '/')
 	return strconv.AppendUint(dst, ordinal, 10)
 }
