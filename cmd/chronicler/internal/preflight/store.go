@@ -17,18 +17,11 @@ import (
 // retries forever, check and status give up sooner). target names the
 // server without credentials.
 func openStore(cfg *config.Config) (db *esdb.Client, target string, err error) {
-	ec, err := esdb.ParseConnectionString(cfg.Store.URL)
+	ec, err := cfg.StoreClientConfig()
 	if err != nil {
 		return nil, config.RedactURL(cfg.Store.URL), &ConfigError{Setting: "store.url", Reason: "not a valid KurrentDB connection string"}
 	}
-	if cfg.Store.Username != "" {
-		ec.Username = cfg.Store.Username
-	}
-	if cfg.Store.Password != "" {
-		ec.Password = cfg.Store.Password
-	}
 	ec.MaxDiscoverAttempts = 3
-	ec.Logger = esdb.NoopLogging()
 	target = ec.Address
 	if target == "" {
 		var seeds []string
