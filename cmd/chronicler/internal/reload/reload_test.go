@@ -123,9 +123,16 @@ func (f *fixture) appliedTypes() []string {
 	return append([]string(nil), f.applied...)
 }
 
+// write replaces path's content atomically (a new file renamed over it):
+// os.WriteFile truncates first, and a poll between the truncation and the
+// write would see, and count, an empty rule file.
 func write(t *testing.T, path, text string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }
