@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/preflight"
 )
 
@@ -41,15 +40,9 @@ func newCheckCmd() *cobra.Command {
 			"  chronicler check --only capture --json",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			parts, err := config.PartsFor(only)
+			cfg, parts, err := loadConfig(cmd, file, only)
 			if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "check: %v\n", err)
-				return exitError(2)
-			}
-			cfg, err := config.Load(file, parts)
-			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return exitError(2)
+				return err
 			}
 			opts := preflight.Options{Capture: parts.Capture, Publish: parts.Publish, LagWarnBytes: lagWarn, Timeout: timeout}
 			rep := preflight.Run(cmd.Context(), cfg, opts)
@@ -67,7 +60,7 @@ func newCheckCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&file, "config", "", "the config file (YAML); default ./chronicler.yaml if it exists, else the environment alone")
+	addConfigFlag(cmd, &file)
 	cmd.Flags().StringVar(&only, "only", "", "check only what this part needs: capture (Postgres, store, rules) or publish (store, Kafka, rules)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of lines")
 	cmd.Flags().Int64Var(&lagWarn, "lag-warn-bytes", preflight.DefaultLagWarnBytes, "warn when the slot's unconfirmed WAL exceeds this many bytes")

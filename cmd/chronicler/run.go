@@ -49,20 +49,14 @@ the graceful stop did not finish within shutdown.grace, or a second signal force
   kill -HUP $(pidof chronicler)    # reload the rules now`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			parts, err := config.PartsFor(only)
+			cfg, parts, err := loadConfig(cmd, file, only)
 			if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "run: %v\n", err)
-				return exitError(2)
-			}
-			cfg, err := config.Load(file, parts)
-			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return exitError(2)
+				return err
 			}
 			return runPipeline(cmd, cfg, parts)
 		},
 	}
-	cmd.Flags().StringVar(&file, "config", "", "the config file (YAML); default ./chronicler.yaml if it exists, else the environment alone")
+	addConfigFlag(cmd, &file)
 	cmd.Flags().StringVar(&only, "only", "", "run only this part: capture or publish (default both)")
 	return cmd
 }

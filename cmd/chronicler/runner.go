@@ -283,19 +283,11 @@ func (r *runner) newPublisher(grace time.Duration) (*publish.Publisher, func(), 
 // storeClient connects the official client as capture.Run does (discovery
 // retried for as long as the store is away).
 func (r *runner) storeClient() (*esdb.Client, error) {
-	url := r.cfg.Store.URL
-	esCfg, err := esdb.ParseConnectionString(url)
+	esCfg, err := r.cfg.StoreClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("store.url: not a valid KurrentDB connection string: %s", strings.ReplaceAll(err.Error(), url, "<store.url>"))
-	}
-	if r.cfg.Store.Username != "" {
-		esCfg.Username = r.cfg.Store.Username
-	}
-	if r.cfg.Store.Password != "" {
-		esCfg.Password = r.cfg.Store.Password
+		return nil, err
 	}
 	esCfg.MaxDiscoverAttempts = math.MaxInt32
-	esCfg.Logger = esdb.NoopLogging()
 	return esdb.NewClient(esCfg)
 }
 

@@ -74,7 +74,7 @@ func newStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&file, "config", "", "the config file (YAML); default ./chronicler.yaml if it exists, else the environment alone")
+	addConfigFlag(cmd, &file)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object (field names above)")
 	cmd.Flags().DurationVar(&timeout, "timeout", preflight.DefaultTimeout, "time allowed per system (Postgres, store, Kafka)")
 	cmd.Flags().Int64Var(&maxLag, "max-lag-events", preflight.DefaultMaxLagEvents, "most store events read to count the publisher's lag")

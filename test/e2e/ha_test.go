@@ -84,6 +84,21 @@ func (in *instance) kill() {
 	in.cmd = nil
 }
 
+// stop sends SIGTERM and expects exit 0 within 30s.
+func (in *instance) stop(t *testing.T) {
+	t.Helper()
+	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-in.exited:
+		in.cmd = nil
+		if err != nil {
+			t.Errorf("%s: SIGTERM: %v, want exit 0", in.name, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("%s did not stop within 30s of SIGTERM", in.name)
+	}
+}
+
 // readyz returns /readyz's status code and body ("" if unreachable).
 func (in *instance) readyz() (int, string) { return readyz(in.http) }
 
@@ -257,18 +272,8 @@ func TestSplitParts(t *testing.T) {
 	e.waitCaughtUp(60 * time.Second)
 	e.verify(e.store.client(t))
 	checkKafka(t, e, k, "balances-"+n, "moves-"+n)
-	for _, in := range []*instance{c, p} {
-		_ = in.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-in.exited:
-			in.cmd = nil
-			if err != nil {
-				t.Errorf("%s: SIGTERM: %v, want exit 0", in.name, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("%s did not stop within 30s of SIGTERM", in.name)
-		}
-	}
+	c.stop(t)
+	p.stop(t)
 }
 
 // TestHATakeover: two `chronicler run` processes with one config; the
@@ -337,16 +342,7 @@ func TestHATakeover(t *testing.T) {
 	e.verify(e.store.client(t))
 	checkKafka(t, e, k, balances, moves)
 	for _, in := range insts {
-		_ = in.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-in.exited:
-			in.cmd = nil
-			if err != nil {
-				t.Errorf("%s: SIGTERM: %v, want exit 0", in.name, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("%s did not stop within 30s of SIGTERM", in.name)
-		}
+		in.stop(t)
 	}
 }
 

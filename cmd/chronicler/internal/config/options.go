@@ -1,10 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chronicler-dev/chronicler/capture"
@@ -100,6 +102,26 @@ func (c *Config) CaptureOptions(log *slog.Logger, reg prometheus.Registerer) cap
 		Registerer: reg,
 		Logger:     log,
 	}
+}
+
+// StoreClientConfig is the official client's configuration for store.url
+// with store.username and store.password (when set) replacing the URL's
+// credentials, and the client's own logging off. Discovery is left at the
+// client's default: the caller decides how long to retry. The error (only
+// for a config that skipped validation) names store.url without quoting it.
+func (c *Config) StoreClientConfig() (*esdb.Configuration, error) {
+	ec, err := esdb.ParseConnectionString(c.Store.URL)
+	if err != nil {
+		return nil, fmt.Errorf("store.url: not a valid KurrentDB connection string: %s", redact(err.Error(), c.Store.URL))
+	}
+	if c.Store.Username != "" {
+		ec.Username = c.Store.Username
+	}
+	if c.Store.Password != "" {
+		ec.Password = c.Store.Password
+	}
+	ec.Logger = esdb.NoopLogging()
+	return ec, nil
 }
 
 // KafkaConfig is the publisher's connection and topic configuration.

@@ -40,9 +40,11 @@ func TestConfigErrorsAreCollected(t *testing.T) {
 	}
 }
 
-func elector(t *testing.T, url, key string) *ha.Elector {
+// elector is an Elector of key (terminating slot's leftover walsender when
+// slot is set) with a 1s keepalive and a 50ms poll.
+func elector(t *testing.T, url, key, slot string) *ha.Elector {
 	t.Helper()
-	e, err := ha.New(ha.Config{URL: url, Key: key, Keepalive: time.Second, Poll: 50 * time.Millisecond,
+	e, err := ha.New(ha.Config{URL: url, Key: key, Slot: slot, Keepalive: time.Second, Poll: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +62,7 @@ func TestOneActiveAndTakeover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	a, b := elector(t, url, "chronicler/s1"), elector(t, url, "chronicler/s1")
+	a, b := elector(t, url, "chronicler/s1", ""), elector(t, url, "chronicler/s1", "")
 	la, err := a.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +94,7 @@ func TestOneActiveAndTakeover(t *testing.T) {
 	}
 
 	// Another key is another lock.
-	other := elector(t, url, "chronicler/s2")
+	other := elector(t, url, "chronicler/s2", "")
 	lo, err := other.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +134,7 @@ func TestOneActiveAndTakeover(t *testing.T) {
 	}
 
 	// Release hands over to the next one.
-	c := elector(t, url, "chronicler/s1")
+	c := elector(t, url, "chronicler/s1", "")
 	done := make(chan *ha.Lease, 1)
 	go func() { l, _ := c.Acquire(ctx); done <- l }()
 	lb.Release()
@@ -201,12 +203,7 @@ func TestTakeoverTerminatesLeftoverWalsender(t *testing.T) {
 		t.Fatal("the slots are not held before the takeover")
 	}
 
-	e, err := ha.New(ha.Config{URL: url, Key: "chronicler/s1", Slot: "s1", Keepalive: time.Second, Poll: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease, err := e.Acquire(ctx)
+	lease, err := elector(t, url, "chronicler/s1", "s1").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,18 +17,11 @@ import (
 // retries forever, check and status give up sooner). target names the
 // server without credentials.
 func openStore(cfg *config.Config) (db *esdb.Client, target string, err error) {
-	ec, err := esdb.ParseConnectionString(cfg.Store.URL)
+	ec, err := cfg.StoreClientConfig()
 	if err != nil {
 		return nil, config.RedactURL(cfg.Store.URL), &ConfigError{Setting: "store.url", Reason: "not a valid KurrentDB connection string"}
 	}
-	if cfg.Store.Username != "" {
-		ec.Username = cfg.Store.Username
-	}
-	if cfg.Store.Password != "" {
-		ec.Password = cfg.Store.Password
-	}
 	ec.MaxDiscoverAttempts = 3
-	ec.Logger = esdb.NoopLogging()
 	target = ec.Address
 	if target == "" {
 		var seeds []string
@@ -58,26 +51,19 @@ func bounded(ctx context.Context, f func(ctx context.Context) error) error {
 	}
 }
 
-// lastAll reads the last event of $all (ok false when $all is empty).
-func lastAll(ctx context.Context, db *esdb.Client) (ev *esdb.RecordedEvent, err error) {
-	rs, err := db.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	re, err := rs.Recv()
-	if isNotFound(err) || isEOF(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return re.OriginalEvent(), nil
+// lastAll reads the last event of $all (nil when $all is empty).
+func lastAll(ctx context.Context, db *esdb.Client) (*esdb.RecordedEvent, error) {
+	return first(db.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1))
 }
 
 // lastOf reads the last event of a stream (nil when it has none).
 func lastOf(ctx context.Context, db *esdb.Client, stream string) (*esdb.RecordedEvent, error) {
-	rs, err := db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	return first(db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1))
+}
+
+// first is the first event of a read (nil when there is none, or the
+// stream does not exist), and closes the read.
+func first(rs *esdb.ReadStream, err error) (*esdb.RecordedEvent, error) {
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil

@@ -17,8 +17,9 @@
 // publish: at the next batch boundary), it is counted
 // ({result="ok"}), and its hash is logged and exported
 // (chronicler_rules_info{hash}). Load returning an error matching
-// ErrNotReady (the pipeline is starting) is neither: the reload is tried
-// again at the next poll.
+// ErrNotReady (the pipeline is starting) is neither: the attempt is not
+// counted and the content is tried again at the next poll (with polling
+// off: at the next SIGHUP).
 //
 // Determinism: a reload changes what the rules produce from the swap on.
 // Transactions captured after it are mapped by the new capture rules, events

@@ -95,9 +95,6 @@ func New(cfg Config) (*Reloader, error) {
 	return r, nil
 }
 
-// Current is the hash of the set in force (as far as this Reloader knows).
-func (r *Reloader) Current() string { return r.current }
-
 // Run polls and listens for signals until ctx ends.
 func (r *Reloader) Run(ctx context.Context) error {
 	var tick <-chan time.Time

@@ -3,6 +3,7 @@ package reload_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -52,18 +53,30 @@ type fixture struct {
 	mu      sync.Mutex
 	applied []string // the type of rule r's event in each applied set
 	loads   int
+	// notReady is how many Loads, from the first, answer ErrNotReady (the
+	// pipeline still starting).
+	notReady int
 }
 
 func start(t *testing.T, paths []string, interval time.Duration) *fixture {
 	t.Helper()
-	f := &fixture{t: t, reg: prometheus.NewRegistry(), hup: make(chan os.Signal, 1)}
+	return startNotReady(t, paths, interval, 0)
+}
+
+func startNotReady(t *testing.T, paths []string, interval time.Duration, notReady int) *fixture {
+	t.Helper()
+	f := &fixture{t: t, reg: prometheus.NewRegistry(), hup: make(chan os.Signal, 1), notReady: notReady}
 	r, err := reload.New(reload.Config{
 		Paths: paths, Interval: interval, Signals: f.hup, Registerer: f.reg,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Load: func(p []string) (*mapping.RuleSet, error) {
 			f.mu.Lock()
 			f.loads++
+			early := f.loads <= f.notReady
 			f.mu.Unlock()
+			if early {
+				return nil, fmt.Errorf("%w: capture is starting", reload.ErrNotReady)
+			}
 			return mapping.Load(p, mapping.Options{})
 		},
 		Apply: func(rs *mapping.RuleSet) error {
@@ -123,9 +136,16 @@ func (f *fixture) appliedTypes() []string {
 	return append([]string(nil), f.applied...)
 }
 
+// write replaces path's content atomically (a new file renamed over it):
+// os.WriteFile truncates first, and a poll between the truncation and the
+// write would see, and count, an empty rule file.
 func write(t *testing.T, path, text string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -168,6 +188,27 @@ func TestReloadOnChange(t *testing.T) {
 	f.waitCount("ok", 2)
 	if got := f.appliedTypes(); len(got) != 2 || got[1] != "A" {
 		t.Fatalf("applied %v, want [B A]", got)
+	}
+}
+
+// TestNotReadyPostpones: a Load answering ErrNotReady (the pipeline still
+// starting) is neither applied nor counted, and the changed content is
+// tried again at the next poll.
+func TestNotReadyPostpones(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "rules.yaml")
+	write(t, p, rulesV1)
+	f := startNotReady(t, []string{dir}, 10*time.Millisecond, 1)
+	write(t, p, rulesV2)
+	f.waitCount("ok", 1)
+	f.mu.Lock()
+	loads := f.loads
+	f.mu.Unlock()
+	if loads != 2 || f.count("error") != 0 {
+		t.Fatalf("loads %d, errors counted %v; want 2 loads (postponed, then applied) and no error", loads, f.count("error"))
+	}
+	if got := f.appliedTypes(); len(got) != 1 || got[0] != "B" {
+		t.Fatalf("applied %v, want [B]", got)
 	}
 }
 
