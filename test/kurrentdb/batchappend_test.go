@@ -28,13 +28,21 @@ import (
 // (doc.go) rather than the real server's. The protocol itself is covered by
 // the conformance suite.
 
-func batchCall(t *testing.T, srv *kurrentdb.Server) (streams.Streams_BatchAppendClient, context.CancelFunc) {
+// grpcConn is a raw gRPC connection to srv (the official client has no
+// BatchAppend), closed when the test ends.
+func grpcConn(t testing.TB, srv *kurrentdb.Server) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func batchCall(t *testing.T, srv *kurrentdb.Server) (streams.Streams_BatchAppendClient, context.CancelFunc) {
+	t.Helper()
+	conn := grpcConn(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	call, err := streams.NewStreamsClient(conn).BatchAppend(ctx)
@@ -354,14 +362,9 @@ func TestBatchAppendNotDropped(t *testing.T) {
 // Unimplemented; the other Streams methods are still listed.
 func TestNoBatchAppend(t *testing.T) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{NoBatchAppend: true})
-	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	got, err := serverfeatures.NewServerFeaturesClient(conn).GetSupportedMethods(ctx, &shared.Empty{})
+	got, err := serverfeatures.NewServerFeaturesClient(grpcConn(t, srv)).GetSupportedMethods(ctx, &shared.Empty{})
 	if err != nil {
 		t.Fatal(err)
 	}
