@@ -14,6 +14,28 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// vmHWM reads a process's peak resident set in MiB from its
+// /proc/<pid>/status file (path).
+func vmHWM(path string) (float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			if f := strings.Fields(l); len(f) >= 2 {
+				kb, err := strconv.ParseFloat(f[1], 64)
+				return kb / 1024, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s: no VmHWM line", path)
+}
+
 // procStat reads a process's CPU seconds (utime + stime, its own threads,
 // not its children) and its start time (clock ticks since boot, which tells
 // a process from a later one that got the same pid) from /proc/<pid>/stat.
