@@ -76,11 +76,7 @@ func workerMain(raw string) {
 		fmt.Fprintln(os.Stderr, "bench worker: bad configuration:", err)
 		os.Exit(2)
 	}
-	level := slog.LevelWarn
-	if cfg.Verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(cfg.Verbose)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if cfg.Mode == "server" {
@@ -114,7 +110,7 @@ func runServer(ctx context.Context, cfg workerConfig) error {
 	}
 	defer stopProfile()
 	srv, err := kurrentdb.Start(kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: cfg.Latency},
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Logger: newLogger(false)})
 	if err != nil {
 		return err
 	}
