@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -172,26 +171,6 @@ func (c *child) usage() (cpuSec, peakMiB float64, err error) {
 	}
 	peakMiB, err = vmHWM(fmt.Sprintf("/proc/%d/status", pid))
 	return cpuSec, peakMiB, err
-}
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every
-// Linux architecture Go supports.
-const clockTicks = 100
-
-func vmHWM(path string) (float64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			if f := strings.Fields(l); len(f) >= 2 {
-				kb, err := strconv.ParseFloat(f[1], 64)
-				return kb / 1024, err
-			}
-		}
-	}
-	return 0, fmt.Errorf("%s: no VmHWM line", path)
 }
 
 // stop asks the child to finish (SIGTERM: it stops its work, writes its

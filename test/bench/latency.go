@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,9 +24,8 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 			return r, err
 		}
 	}
-	w := &workload{name: "latency", publication: "bench_latency", topic: "bench.accounts.v1",
-		rules:  b.rules + "/pgbench",
-		tables: []string{"public.pgbench_accounts", "public.pgbench_tellers", "public.pgbench_branches", "public.pgbench_history"}}
+	w := &workload{name: "latency", publication: "bench_latency", topic: pgbenchTopic,
+		rules: b.rules + "/pgbench", tables: pgbenchTables}
 	conn, err := pgx.Connect(ctx, b.pg.URL())
 	if err != nil {
 		return r, err
@@ -34,7 +34,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	slot := w.slot("full")
 	for _, sql := range []string{
 		"DROP PUBLICATION IF EXISTS " + w.publication,
-		"CREATE PUBLICATION " + w.publication + " FOR TABLE pgbench_accounts, pgbench_tellers, pgbench_branches, pgbench_history",
+		"CREATE PUBLICATION " + w.publication + " FOR TABLE " + strings.Join(w.tables, ", "),
 		"SELECT pg_create_logical_replication_slot('" + slot + "', 'pgoutput')",
 	} {
 		if _, err := conn.Exec(ctx, sql); err != nil {

@@ -87,11 +87,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "log progress")
 	flag.Parse()
 
-	level := slog.LevelWarn
-	if o.verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(o.verbose)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	began := time.Now()
@@ -112,6 +108,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: writing the report:", err)
 		os.Exit(1)
 	}
+}
+
+// newLogger logs to stderr: warnings and errors, and progress with verbose
+// (the bench's -v, passed on to its workers).
+func newLogger(verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // parseList expands a comma-separated flag value against the known names.

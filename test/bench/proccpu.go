@@ -14,6 +14,28 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// vmHWM reads a process's peak resident set in MiB from its
+// /proc/<pid>/status file (path).
+func vmHWM(path string) (float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			if f := strings.Fields(l); len(f) >= 2 {
+				kb, err := strconv.ParseFloat(f[1], 64)
+				return kb / 1024, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s: no VmHWM line", path)
+}
+
 // procStat reads a process's CPU seconds (utime + stime, its own threads,
 // not its children) and its start time (clock ticks since boot, which tells
 // a process from a later one that got the same pid) from /proc/<pid>/stat.
@@ -269,28 +291,27 @@ func (o *others) mark() {
 // or names in r.CPUUnknown what could not be read, and the machine sum
 // with the worker's r.CPUSecPerMChanges when every part is known.
 func (o *others) end(r *Result) {
-	perM := func(sec float64) *float64 { v := sec / float64(r.Changes) * 1e6; return &v }
 	sum := r.CPUSecPerMChanges
 	known := true
+	// part is one process's CPU per million changes since start, or nil
+	// (and what it is named in CPUUnknown) when err says it is unknown.
+	part := func(what string, now, start float64, err error) *float64 {
+		if err != nil {
+			known = false
+			r.CPUUnknown = append(r.CPUUnknown, what+": "+err.Error())
+			return nil
+		}
+		v := (now - start) / float64(r.Changes) * 1e6
+		sum += v
+		return &v
+	}
 	if o.srv != nil {
 		cpu, _, err := o.srv.usage()
-		if err = errors.Join(o.srvErr, err); err != nil {
-			known = false
-			r.CPUUnknown = append(r.CPUUnknown, "server: "+err.Error())
-		} else {
-			r.ServerCPUSecPerM = perM(cpu - o.srv0)
-			sum += *r.ServerCPUSecPerM
-		}
+		r.ServerCPUSecPerM = part("server", cpu, o.srv0, errors.Join(o.srvErr, err))
 	}
 	if o.ws != nil {
 		cpu, err := o.ws.read()
-		if err = errors.Join(o.wsErr, err); err != nil {
-			known = false
-			r.CPUUnknown = append(r.CPUUnknown, "walsender: "+err.Error())
-		} else {
-			r.WalsenderCPUSecPerM = perM(cpu - o.ws0)
-			sum += *r.WalsenderCPUSecPerM
-		}
+		r.WalsenderCPUSecPerM = part("walsender", cpu, o.ws0, errors.Join(o.wsErr, err))
 	}
 	r.setMachine(sum, known)
 }

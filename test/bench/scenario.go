@@ -200,7 +200,10 @@ func (b *bench) runPublish(ctx context.Context, w *workload, srv *child, storeUR
 	r := Result{Scenario: "publish", Workload: w.name}
 	cfg := b.workerConfig("publish", w, "publish")
 	cfg.StoreURL = storeURL
-	return r, b.publishTo(ctx, &r, w, cfg, srv, "")
+	// publishTo fills r: call it before r is read (in "return r, f(&r)" the
+	// order of reading r and calling f is unspecified).
+	err := b.publishTo(ctx, &r, w, cfg, srv, "")
+	return r, err
 }
 
 // publishTo runs the worker of cfg until the topic holds every integration

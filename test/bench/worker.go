@@ -76,11 +76,7 @@ func workerMain(raw string) {
 		fmt.Fprintln(os.Stderr, "bench worker: bad configuration:", err)
 		os.Exit(2)
 	}
-	level := slog.LevelWarn
-	if cfg.Verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(cfg.Verbose)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if cfg.Mode == "server" {
@@ -114,7 +110,7 @@ func runServer(ctx context.Context, cfg workerConfig) error {
 	}
 	defer stopProfile()
 	srv, err := kurrentdb.Start(kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: cfg.Latency},
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Logger: newLogger(false)})
 	if err != nil {
 		return err
 	}
@@ -191,19 +187,21 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 			}
 		}
 		sample = func() progress {
-			// The durable LSN first: the appender counts a batch's events
-			// before it advances the durable position, so counters read
-			// after it include every event it covers (read the other way,
-			// a sample could show the end marker durable with its last
-			// events not yet counted).
-			durable := uint64(metric(reg, "chronicler_pipeline_durable_lsn_bytes"))
+			// The durable LSN first, in a Gather of its own (Gather
+			// collects concurrently, in no order): the appender counts a
+			// batch's events before it advances the durable position, so
+			// counters read after it include every event it covers (read
+			// the other way, a sample could show the end marker durable
+			// with its last events not yet counted).
+			durable := uint64(metricSums(reg)["chronicler_pipeline_durable_lsn_bytes"])
+			m := metricSums(reg)
 			p := progress{
-				Changes:    int64(metric(reg, "chronicler_pipeline_changes_total")),
-				Events:     int64(metric(reg, "chronicler_pipeline_events_stored_total")),
-				Appends:    int64(metric(reg, "chronicler_store_appends_total")),
-				Failures:   int64(metric(reg, "chronicler_pipeline_deadletters_total")),
+				Changes:    int64(m["chronicler_pipeline_changes_total"]),
+				Events:     int64(m["chronicler_pipeline_events_stored_total"]),
+				Appends:    int64(m["chronicler_store_appends_total"]),
+				Failures:   int64(m["chronicler_pipeline_deadletters_total"]),
 				DurableLSN: durable,
-				LagBytes:   int64(metric(reg, "chronicler_capture_lag_bytes")),
+				LagBytes:   int64(m["chronicler_capture_lag_bytes"]),
 			}
 			if pub != nil {
 				st := pub.Stats()
@@ -333,27 +331,25 @@ func (s *nullSink) Commit(_ context.Context, tx change.Tx) error {
 
 func (s *nullSink) Abort(context.Context, change.Tx) error { return nil }
 
-// metric sums a metric family's values over its labels.
-func metric(reg *prometheus.Registry, name string) float64 {
+// metricSums gathers reg once and sums each counter or gauge family's
+// values over its labels, by family name (a failed Gather: none).
+func metricSums(reg *prometheus.Registry) map[string]float64 {
+	sums := map[string]float64{}
 	mfs, err := reg.Gather()
 	if err != nil {
-		return 0
+		return sums
 	}
-	var sum float64
 	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
 		for _, m := range mf.GetMetric() {
 			if c := m.GetCounter(); c != nil {
-				sum += c.GetValue()
+				sums[mf.GetName()] += c.GetValue()
 			}
 			if g := m.GetGauge(); g != nil {
-				sum += g.GetValue()
+				sums[mf.GetName()] += g.GetValue()
 			}
 		}
 	}
-	return sum
+	return sums
 }
 
 func startProfile(path string) (func(), error) {

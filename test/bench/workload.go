@@ -20,6 +20,12 @@ import (
 
 const endPrefix = "chronicler-bench-end"
 
+// The pgbench workload's tables and the topic its rules promote to (also
+// the latency run's).
+var pgbenchTables = []string{"public.pgbench_accounts", "public.pgbench_tellers", "public.pgbench_branches", "public.pgbench_history"}
+
+const pgbenchTopic = "bench.accounts.v1"
+
 // workload is one workload's WAL, waiting in one slot per drain: the
 // baseline before and after, and each scenario's own.
 type workload struct {
@@ -64,8 +70,7 @@ func prepareWorkload(ctx context.Context, pg *stack.Postgres, name string, o opt
 	var run func() error
 	switch name {
 	case "pgbench":
-		w.tables = []string{"public.pgbench_accounts", "public.pgbench_tellers", "public.pgbench_branches", "public.pgbench_history"}
-		w.topic = "bench.accounts.v1"
+		w.tables, w.topic = pgbenchTables, pgbenchTopic
 		if err := pgbenchInit(ctx, pg, o.scale); err != nil {
 			return nil, err
 		}

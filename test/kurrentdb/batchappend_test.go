@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
@@ -27,13 +28,21 @@ import (
 // (doc.go) rather than the real server's. The protocol itself is covered by
 // the conformance suite.
 
-func batchCall(t *testing.T, srv *kurrentdb.Server) (streams.Streams_BatchAppendClient, context.CancelFunc) {
+// grpcConn is a raw gRPC connection to srv (the official client has no
+// BatchAppend), closed when the test ends.
+func grpcConn(t testing.TB, srv *kurrentdb.Server) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func batchCall(t *testing.T, srv *kurrentdb.Server) (streams.Streams_BatchAppendClient, context.CancelFunc) {
+	t.Helper()
+	conn := grpcConn(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	call, err := streams.NewStreamsClient(conn).BatchAppend(ctx)
@@ -323,5 +332,53 @@ func TestBatchAppendClose(t *testing.T) {
 	srv2 := kurrentdbtest.Start(t, kurrentdb.Options{DataDir: dir})
 	if n := len(readIDs(t, kurrentdbtest.Client(t, srv2.URL()), "closing")); n != 1 {
 		t.Fatalf("closing stream has %d events after restart, want 1", n)
+	}
+}
+
+// TestBatchAppendNotDropped: DropSubscriptions ends subscriptions only; an
+// open BatchAppend call keeps working (doc.go: "DropSubscriptions does not
+// touch them").
+func TestBatchAppendNotDropped(t *testing.T) {
+	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
+	call, _ := batchCall(t, srv)
+	first := uuid.New()
+	send(t, call, batchOne(first, "not-dropped", uuid.New()))
+	if a := recv(t, call); answerID(a) != first || a.GetSuccess() == nil {
+		t.Fatalf("answer %v, want success for %v", a, first)
+	}
+	srv.DropSubscriptions()
+	second := uuid.New()
+	send(t, call, batchOne(second, "not-dropped", uuid.New()))
+	if a := recv(t, call); answerID(a) != second || a.GetSuccess() == nil {
+		t.Fatalf("answer after DropSubscriptions %v, want success for %v", a, second)
+	}
+	if n := len(readIDs(t, kurrentdbtest.Client(t, srv.URL()), "not-dropped")); n != 2 {
+		t.Fatalf("not-dropped stream has %d events, want 2", n)
+	}
+}
+
+// TestNoBatchAppend: with Options.NoBatchAppend (a server before 21.10)
+// ServerFeatures does not list batchappend and a BatchAppend call ends
+// Unimplemented; the other Streams methods are still listed.
+func TestNoBatchAppend(t *testing.T) {
+	srv := kurrentdbtest.Start(t, kurrentdb.Options{NoBatchAppend: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got, err := serverfeatures.NewServerFeaturesClient(grpcConn(t, srv)).GetSupportedMethods(ctx, &shared.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	for _, m := range got.GetMethods() {
+		if m.GetServiceName() == "event_store.client.streams.streams" {
+			methods = append(methods, m.GetMethodName())
+		}
+	}
+	if want := []string{"read", "append", "delete", "tombstone"}; !slices.Equal(methods, want) {
+		t.Fatalf("Streams methods listed %v, want %v", methods, want)
+	}
+	call, _ := batchCall(t, srv)
+	if _, err := call.Recv(); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("recv: %v, want Unimplemented", err)
 	}
 }

@@ -11,14 +11,11 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // Benchmarks go through the official client over loopback gRPC, so they
@@ -155,11 +152,7 @@ func BenchmarkBatchAppendVsAppend(b *testing.B) {
 		b.Run(fmt.Sprintf("latency-%v/inflight-%d", lat, inflight), func(b *testing.B) {
 			srv := kurrentdbtest.Start(b, kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: lat}})
 			db := kurrentdbtest.Client(b, srv.URL())
-			conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
+			conn := grpcConn(b, srv)
 			b.ResetTimer()
 			appendRate := benchAppends(b, db, inflight)
 			batchRate := benchBatchAppends(b, conn, inflight)
@@ -221,19 +214,8 @@ func benchBatchAppends(b *testing.B, conn *grpc.ClientConn, inflight int) float6
 	}()
 	for i := range b.N {
 		slots <- struct{}{}
-		req := &streams.BatchAppendReq{
-			CorrelationId: &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
-			Options: &streams.BatchAppendReq_Options{
-				StreamIdentifier:       &shared.StreamIdentifier{StreamName: fmt.Appendf(nil, "bench-batch-%d", i)},
-				ExpectedStreamPosition: &streams.BatchAppendReq_Options_Any{Any: &emptypb.Empty{}},
-			},
-			ProposedMessages: []*streams.BatchAppendReq_ProposedMessage{{
-				Id:       &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
-				Metadata: map[string]string{"type": "Bench", "content-type": "application/json"},
-				Data:     data,
-			}},
-			IsFinal: true,
-		}
+		req := batchOne(uuid.New(), fmt.Sprintf("bench-batch-%d", i), uuid.New())
+		req.ProposedMessages[0].Data = data // the same event data as the Append path
 		if err := call.Send(req); err != nil {
 			b.Fatal(err)
 		}

@@ -25,14 +25,7 @@ func (s *Server) SetFaults(f Faults) error {
 
 // DropSubscriptions ends every open subscription with gRPC Unavailable, as a
 // server restart or leader change would. The client sees SubscriptionDropped.
-func (s *Server) DropSubscriptions() {
-	s.subsMu.Lock()
-	defer s.subsMu.Unlock()
-	for _, cancel := range s.subs {
-		cancel()
-	}
-	clear(s.subs)
-}
+func (s *Server) DropSubscriptions() { s.cancelAll(s.subs) }
 
 // notLeader returns the not-leader error (with its trailers set) when that
 // fault is on.

@@ -39,7 +39,7 @@ func (s *Server) BatchAppend(stream streams.Streams_BatchAppendServer) error {
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	unregister, ok := s.registerBatch(cancel)
+	unregister, ok := s.register(s.batches, cancel)
 	if !ok {
 		return status.Error(codes.Unavailable, "Server Is Not Ready: shutting down")
 	}

@@ -32,7 +32,7 @@ import (
 
 func (s *Server) startSub(srv streams.Streams_ReadServer) (context.Context, func(), error) {
 	ctx, cancel := context.WithCancel(srv.Context())
-	unregister, ok := s.registerSub(cancel)
+	unregister, ok := s.register(s.subs, cancel)
 	if !ok {
 		cancel()
 		return nil, nil, status.Error(codes.Unavailable, "Server Is Not Ready: shutting down")

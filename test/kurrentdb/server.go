@@ -104,8 +104,8 @@ func (s *Server) Close() error {
 		s.subsMu.Lock()
 		s.closing = true
 		s.subsMu.Unlock()
-		s.DropSubscriptions()
-		s.endBatchCalls()
+		s.cancelAll(s.subs)
+		s.cancelAll(s.batches)
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
 		select {
@@ -122,9 +122,11 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// registerSub lets DropSubscriptions and Close end a subscription; ok is
-// false once Close has begun.
-func (s *Server) registerSub(cancel context.CancelFunc) (unregister func(), ok bool) {
+// register records cancel in calls (s.subs or s.batches) so that
+// DropSubscriptions (subscriptions only) and Close can end the call; ok is
+// false once Close has begun. A BatchAppend call is registered because,
+// unlike other RPCs, a client keeps it open indefinitely.
+func (s *Server) register(calls map[uint64]context.CancelFunc, cancel context.CancelFunc) (unregister func(), ok bool) {
 	s.subsMu.Lock()
 	defer s.subsMu.Unlock()
 	if s.closing {
@@ -132,39 +134,22 @@ func (s *Server) registerSub(cancel context.CancelFunc) (unregister func(), ok b
 	}
 	s.subSeq++
 	id := s.subSeq
-	s.subs[id] = cancel
+	calls[id] = cancel
 	return func() {
 		s.subsMu.Lock()
-		delete(s.subs, id)
+		delete(calls, id)
 		s.subsMu.Unlock()
 	}, true
 }
 
-// registerBatch lets Close end a BatchAppend call (which, unlike other
-// RPCs, a client keeps open indefinitely); ok is false once Close has begun.
-func (s *Server) registerBatch(cancel context.CancelFunc) (unregister func(), ok bool) {
+// cancelAll ends every call registered in calls.
+func (s *Server) cancelAll(calls map[uint64]context.CancelFunc) {
 	s.subsMu.Lock()
 	defer s.subsMu.Unlock()
-	if s.closing {
-		return nil, false
-	}
-	s.subSeq++
-	id := s.subSeq
-	s.batches[id] = cancel
-	return func() {
-		s.subsMu.Lock()
-		delete(s.batches, id)
-		s.subsMu.Unlock()
-	}, true
-}
-
-func (s *Server) endBatchCalls() {
-	s.subsMu.Lock()
-	defer s.subsMu.Unlock()
-	for _, cancel := range s.batches {
+	for _, cancel := range calls {
 		cancel()
 	}
-	clear(s.batches)
+	clear(calls)
 }
 
 func joinErrs(errs []error) error { return errors.Join(errs...) }
