@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -457,17 +458,7 @@ func (s *storeProc) kill() {
 // client connects the official client to the store.
 func (s *storeProc) client(t *testing.T) *esdb.Client {
 	t.Helper()
-	cfg, err := esdb.ParseConnectionString(s.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Logger = esdb.NoopLogging()
-	db, err := esdb.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return kurrentdbtest.Client(t, s.url)
 }
 
 type storedEvent struct {
