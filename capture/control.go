@@ -16,11 +16,10 @@ import (
 // a transaction boundary). Create it with NewControl, pass it in
 // Options.Control, and call its methods from any goroutine.
 type Control struct {
-	mu     sync.Mutex
-	pipe   *Pipeline
-	src    *atomic.Pointer[postgres.Source]
-	cat    mapping.Catalogue
-	tables []string
+	mu   sync.Mutex
+	pipe *Pipeline
+	src  *atomic.Pointer[postgres.Source]
+	cat  mapping.Catalogue
 }
 
 // NewControl returns a Control not attached to any Run yet.
@@ -30,11 +29,6 @@ func (c *Control) attach(pipe *Pipeline, src *atomic.Pointer[postgres.Source], c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pipe, c.src, c.cat = pipe, src, cat
-	c.tables = c.tables[:0]
-	for t := range cat {
-		c.tables = append(c.tables, t)
-	}
-	sort.Strings(c.tables)
 }
 
 func (c *Control) detach() {

@@ -49,7 +49,7 @@ type GraceError struct {
 	Grace     time.Duration
 	Received  change.LSN // highest commit LSN received
 	Confirmed change.LSN // highest commit LSN confirmed to Postgres
-	Stage     string     // what was still under way: "taking the open transaction", "storing", "confirming"
+	Stage     string     // what was still under way: "taking the open transaction", "storing and confirming", "sending the last status"
 }
 
 func (e *GraceError) Error() string {

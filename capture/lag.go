@@ -59,11 +59,6 @@ func (l *lagQueue) age(now time.Time) time.Duration {
 
 // confirmed records that lsn was confirmed to the source.
 func (p *Pipeline) confirmed(lsn change.LSN) {
-	for {
-		cur := p.acked.Load()
-		if uint64(lsn) <= cur || p.acked.CompareAndSwap(cur, uint64(lsn)) {
-			break
-		}
-	}
+	raise(&p.acked, lsn)
 	p.lag.confirm(lsn, time.Now(), func(d time.Duration) { p.m.confirmLatency.Observe(d.Seconds()) })
 }

@@ -127,12 +127,7 @@ func (p *Pipeline) Commit(_ context.Context, tx change.Tx) error {
 	}
 	p.m.txEvents.Observe(float64(p.txEvents))
 	p.lag.push(tx, time.Now())
-	for {
-		cur := p.committed.Load()
-		if uint64(tx.CommitLSN) <= cur || p.committed.CompareAndSwap(cur, uint64(tx.CommitLSN)) {
-			break
-		}
-	}
+	raise(&p.committed, tx.CommitLSN)
 	return nil
 }
 
@@ -226,15 +221,21 @@ func (p *Pipeline) Change(ctx context.Context, ch *change.Change) error {
 // crash can never leave the marker behind with nothing re-delivered to
 // move it.
 func (p *Pipeline) Durable(lsn change.LSN) {
-	for {
-		cur := p.durable.Load()
-		if uint64(lsn) <= cur || p.durable.CompareAndSwap(cur, uint64(lsn)) {
-			break
-		}
-	}
+	raise(&p.durable, lsn)
 	p.m.durableLSN.Set(float64(p.durable.Load()))
 	select {
 	case p.wake <- struct{}{}:
 	default:
+	}
+}
+
+// raise sets a to lsn when lsn is higher: a only grows, whichever of
+// concurrent callers runs last.
+func raise(a *atomic.Uint64, lsn change.LSN) {
+	for {
+		cur := a.Load()
+		if uint64(lsn) <= cur || a.CompareAndSwap(cur, uint64(lsn)) {
+			return
+		}
 	}
 }

@@ -60,16 +60,9 @@ func keyPaths(m map[string]any, prefix string) []string {
 func TestChartConfigShape(t *testing.T) {
 	ref := referenceKeys(t)
 	ch := loadChart(t)
-	cases := map[string]string{"default": ""}
-	for name, f := range ciValues(t) {
-		cases[name] = f
-	}
-	for name, file := range cases {
+	cases := valueCases(t)
+	for name, vals := range cases {
 		t.Run(name, func(t *testing.T) {
-			var vals map[string]any
-			if file != "" {
-				vals = readValues(t, file)
-			}
 			cfg := renderedConfig(t, decodeStrict(t, render(t, ch, vals)))
 			for _, k := range keyPaths(cfg, "") {
 				if !ref[k] {

@@ -299,6 +299,17 @@ func ciValues(t *testing.T) map[string]string {
 	return out
 }
 
+// valueCases are the values the chart is tested with, by name: "default"
+// (nil: the chart's own values) and every ci/*-values.yaml, read.
+func valueCases(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	cases := map[string]map[string]any{"default": nil}
+	for name, f := range ciValues(t) {
+		cases[name] = readValues(t, f)
+	}
+	return cases
+}
+
 // mustRead reads a file or fails.
 func mustRead(t *testing.T, name string) []byte {
 	t.Helper()

@@ -183,6 +183,18 @@ func TestChartHA(t *testing.T) {
 // source is where a file inside the container comes from.
 type source struct{ kind, name, key string }
 
+// assertMounts checks that each file in want is mounted read-only into
+// container c of spec from the ConfigMap or Secret key it names.
+func assertMounts(t *testing.T, spec *corev1.PodSpec, c *corev1.Container, want map[string]source) {
+	t.Helper()
+	for file, w := range want {
+		got, ro, ok := resolve(spec, c, file)
+		if !ok || got != w || !ro {
+			t.Errorf("%s comes from %+v (mounted %v, read-only %v); want %+v, read-only", file, got, ok, ro, w)
+		}
+	}
+}
+
 // resolve follows a path inside the container through its volumeMounts and
 // the pod's volumes to the ConfigMap or Secret key it shows; ok is false if
 // nothing is mounted there.
@@ -254,12 +266,7 @@ func TestChartMountsFiles(t *testing.T) {
 		secretsDir + "/kafka-tls/tls.crt":   {"Secret", "kafka-cluster-ca", "user.crt"},
 		secretsDir + "/kafka-tls/tls.key":   {"Secret", "kafka-cluster-ca", "user.key"},
 	}
-	for file, w := range want {
-		got, ro, ok := resolve(spec, c, file)
-		if !ok || got != w || !ro {
-			t.Errorf("%s comes from %+v (mounted %v, read-only %v); want %+v, read-only", file, got, ok, ro, w)
-		}
-	}
+	assertMounts(t, spec, c, want)
 	// The mounted ConfigMaps have the keys the mounts promise.
 	if _, ok := o.configMap(t, "shop-chronicler-config").Data["chronicler.yaml"]; !ok {
 		t.Error("the config ConfigMap has no chronicler.yaml")

@@ -18,21 +18,14 @@ var update = flag.Bool("update", false, "rewrite the chart golden files (testdat
 // which kinds each mode renders.
 func TestChartRendersStrictly(t *testing.T) {
 	ch := loadChart(t)
-	cases := map[string]string{"default": ""}
-	for name, f := range ciValues(t) {
-		cases[name] = f
-	}
+	cases := valueCases(t)
 	for _, want := range []string{"standalone", "sidecar", "env-secrets"} {
 		if _, ok := cases[want]; !ok {
 			t.Errorf("no ci/%s-values.yaml", want)
 		}
 	}
-	for name, file := range cases {
+	for name, vals := range cases {
 		t.Run(name, func(t *testing.T) {
-			var vals map[string]any
-			if file != "" {
-				vals = readValues(t, file)
-			}
 			r := render(t, ch, vals)
 			o := decodeStrict(t, r)
 			if r.notes == "" {
@@ -49,7 +42,8 @@ func TestChartRendersStrictly(t *testing.T) {
 			}
 			// The config ConfigMap always; the rules ConfigMap unless an existing one is named.
 			wantCMs := 2
-			if v := readValuesOrEmpty(t, file); v.rulesExisting != "" {
+			rules, _ := vals["rules"].(map[string]any)
+			if existing, _ := rules["existingConfigMap"].(string); existing != "" {
 				wantCMs = 1
 			}
 			if len(o.configMaps) != wantCMs {
@@ -58,19 +52,6 @@ func TestChartRendersStrictly(t *testing.T) {
 			t.Logf("figure: chart render %s: %d manifests", name, len(r.manifests))
 		})
 	}
-}
-
-// readValuesOrEmpty returns the few values the tests branch on.
-func readValuesOrEmpty(t *testing.T, file string) (v struct{ rulesExisting string }) {
-	t.Helper()
-	if file == "" {
-		return v
-	}
-	vals := readValues(t, file)
-	if rules, ok := vals["rules"].(map[string]any); ok {
-		v.rulesExisting, _ = rules["existingConfigMap"].(string)
-	}
-	return v
 }
 
 // TestChartGolden compares the default render (every manifest and NOTES.txt)

@@ -18,16 +18,9 @@ import (
 // TestChartLint runs Helm's linter (what `helm lint --strict` runs) with the
 // default values and every ci/*-values.yaml: no errors and no warnings.
 func TestChartLint(t *testing.T) {
-	cases := map[string]string{"default": ""}
-	for name, f := range ciValues(t) {
-		cases[name] = f
-	}
-	for name, file := range cases {
+	cases := valueCases(t)
+	for name, vals := range cases {
 		t.Run(name, func(t *testing.T) {
-			var vals map[string]any
-			if file != "" {
-				vals = readValues(t, file)
-			}
 			l := lint.AllWithKubeVersionAndSchemaValidation(chartDir, vals, releaseNS, nil, false)
 			for _, m := range l.Messages {
 				if m.Severity >= support.WarningSev {

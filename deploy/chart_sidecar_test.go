@@ -51,12 +51,7 @@ func TestChartSidecar(t *testing.T) {
 		rulesDir + "/accounts.yaml":       {"ConfigMap", "shop-chronicler-rules", "accounts.yaml"},
 		secretsDir + "/postgres/password": {"Secret", "legacy-db-chronicler", "password"},
 	}
-	for file, w := range want {
-		got, ro, ok := resolve(spec, c, file)
-		if !ok || got != w || !ro {
-			t.Errorf("%s comes from %+v (mounted %v, read-only %v); want %+v, read-only", file, got, ok, ro, w)
-		}
-	}
+	assertMounts(t, spec, c, want)
 	if rules := o.configMap(t, "shop-chronicler-rules").Data; !strings.Contains(rules["accounts.yaml"], "AccountChanged") {
 		t.Errorf("rules ConfigMap %v; want accounts.yaml from the parent's values", rules)
 	}

@@ -10,8 +10,6 @@ import (
 
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
-	"github.com/chronicler-dev/chronicler/test/kurrentdb"
-	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -29,10 +27,7 @@ func TestCommitFailuresAreRetriedOnce(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	db := kurrentdbtest.Client(t, srv.URL())
-	n := newNames(t)
-	s := &store{t: t, db: db}
+	db, n, s := startStore(t)
 	exp := newExpectation()
 	lsn := uint64(0)
 	exp.customers(s, &lsn, 200)
@@ -50,10 +45,7 @@ func TestCommitFailuresAreRetriedOnce(t *testing.T) {
 // nothing: once the broker answers again, every event is published once.
 func TestBrokerStallIsBackpressure(t *testing.T) {
 	k := stack.StartKFake(t)
-	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	db := kurrentdbtest.Client(t, srv.URL())
-	n := newNames(t)
-	s := &store{t: t, db: db}
+	db, n, s := startStore(t)
 	exp := newExpectation()
 	lsn := uint64(0)
 	exp.customers(s, &lsn, 50)
@@ -90,9 +82,7 @@ func TestBrokerStallIsBackpressure(t *testing.T) {
 // *TopicError naming it, and Run stops.
 func TestMissingTopicsStopAtStart(t *testing.T) {
 	k := stack.StartKafka(t)
-	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	db := kurrentdbtest.Client(t, srv.URL())
-	n := newNames(t)
+	db, n, _ := startStore(t)
 	cfg := config(db, loadRules(t, n), k, n, kafka.ExactlyOnce)
 	cfg.Kafka.CreateTopics = false
 	err := start(t, cfg).wait(t, time.Minute)
@@ -120,10 +110,7 @@ func unjoin(err error) []error {
 // and nothing is dead-lettered.
 func TestStopOnDeadLetter(t *testing.T) {
 	k := stack.StartKFake(t)
-	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	db := kurrentdbtest.Client(t, srv.URL())
-	n := newNames(t)
-	s := &store{t: t, db: db}
+	db, n, s := startStore(t)
 	exp := newExpectation()
 	lsn := uint64(0)
 	exp.customers(s, &lsn, 10)

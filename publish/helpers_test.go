@@ -19,6 +19,8 @@ import (
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
+	"github.com/chronicler-dev/chronicler/test/kurrentdb"
+	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -162,6 +164,15 @@ func (r *running) waitThrough(t *testing.T, pos uint64) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// startStore starts an in-process KurrentDB for one test and returns a
+// client of it, the test's names, and a store appending to it. (A test that
+// injects faults into the server starts it itself.)
+func startStore(t *testing.T) (*esdb.Client, names, *store) {
+	t.Helper()
+	db := kurrentdbtest.Client(t, kurrentdbtest.Start(t, kurrentdb.Options{}).URL())
+	return db, newNames(t), &store{t: t, db: db}
 }
 
 // store appends low-level events as capture/store does (metadata with slot,

@@ -85,9 +85,6 @@ func (p *Publisher) LagSeconds() float64 {
 // concurrent use; a later call before the swap replaces rs.
 func (p *Publisher) SwapRules(rs *mapping.RuleSet) <-chan struct{} {
 	p.swappedMu.Lock()
-	if p.swapped == nil {
-		p.swapped = make(chan struct{})
-	}
 	ch := p.swapped
 	p.swappedMu.Unlock()
 	p.next.Store(rs)
@@ -114,7 +111,7 @@ func New(cfg Config) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Publisher{cfg: cfg, kopts: kopts}, nil
+	return &Publisher{cfg: cfg, kopts: kopts, swapped: make(chan struct{})}, nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -408,9 +405,7 @@ func sameCheckpoint(a, b kafka.Checkpoint) bool {
 
 func (p *Publisher) tookSwap() {
 	p.swappedMu.Lock()
-	if p.swapped != nil {
-		close(p.swapped)
-	}
+	close(p.swapped)
 	p.swapped = make(chan struct{})
 	p.swappedMu.Unlock()
 }

@@ -87,10 +87,7 @@ func (e *expectation) check(t *testing.T, recs []*kgo.Record) {
 // topic with the original event, counted, and the line goes on.
 func TestPromotePerEvent(t *testing.T) {
 	onClusters(t, func(t *testing.T, k *stack.Kafka) {
-		srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-		db := kurrentdbtest.Client(t, srv.URL())
-		n := newNames(t)
-		s := &store{t: t, db: db}
+		db, n, s := startStore(t)
 		exp := newExpectation()
 		lsn := uint64(100)
 		exp.customers(s, &lsn, 20)
@@ -166,11 +163,8 @@ func TestPromotePerEvent(t *testing.T) {
 // store order per key.
 func TestExactlyOnceAcrossRestarts(t *testing.T) {
 	onClusters(t, func(t *testing.T, k *stack.Kafka) {
-		srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-		db := kurrentdbtest.Client(t, srv.URL())
-		n := newNames(t)
+		db, n, s := startStore(t)
 		rs := loadRules(t, n)
-		s := &store{t: t, db: db}
 		exp := newExpectation()
 		lsn := uint64(0)
 
@@ -242,11 +236,8 @@ func testResubscribe(t *testing.T, rules string) {
 // are visible; every event is seen exactly once.
 func TestZombieIsFenced(t *testing.T) {
 	k := stack.StartKafka(t)
-	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	db := kurrentdbtest.Client(t, srv.URL())
-	n := newNames(t)
+	db, n, s := startStore(t)
 	rs := loadRules(t, n)
-	s := &store{t: t, db: db}
 	exp := newExpectation()
 	lsn := uint64(0)
 	exp.customers(s, &lsn, 40)
@@ -266,11 +257,8 @@ func TestZombieIsFenced(t *testing.T) {
 // nothing is missing, and duplicates carry equal ce_id and value.
 func TestAtLeastOnceRestarts(t *testing.T) {
 	k := stack.StartKFake(t)
-	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	db := kurrentdbtest.Client(t, srv.URL())
-	n := newNames(t)
+	db, n, s := startStore(t)
 	rs := loadRules(t, n)
-	s := &store{t: t, db: db}
 	exp := newExpectation()
 	lsn := uint64(0)
 	for i := 0; i < 5; i++ {

@@ -6,8 +6,6 @@ import (
 
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
-	"github.com/chronicler-dev/chronicler/test/kurrentdb"
-	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -29,10 +27,7 @@ promote:
 // an event).
 func TestSwapRulesBetweenBatches(t *testing.T) {
 	k := stack.StartKFake(t)
-	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	db := kurrentdbtest.Client(t, srv.URL())
-	n := newNames(t)
-	s := &store{t: t, db: db}
+	db, n, s := startStore(t)
 	exp := newExpectation()
 	lsn := uint64(0)
 	exp.customers(s, &lsn, 40)
@@ -90,10 +85,7 @@ func TestGraceCommitsTheOpenBatch(t *testing.T) {
 	}{{"grace", 10 * time.Second, 30}, {"no-grace", 0, 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := stack.StartKFake(t)
-			srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-			db := kurrentdbtest.Client(t, srv.URL())
-			n := newNames(t)
-			s := &store{t: t, db: db}
+			db, n, s := startStore(t)
 			exp := newExpectation()
 			lsn := uint64(0)
 			cfg := config(db, loadRulesText(t, n, perEventRulesYAML), k, n, kafka.ExactlyOnce)
@@ -130,10 +122,7 @@ func TestGraceCommitsTheOpenBatch(t *testing.T) {
 // hour and the batch is far from full; every event exactly once.
 func TestFlushWhenIdleCommitsWithoutWaiting(t *testing.T) {
 	k := stack.StartKFake(t)
-	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	db := kurrentdbtest.Client(t, srv.URL())
-	n := newNames(t)
-	s := &store{t: t, db: db}
+	db, n, s := startStore(t)
 	exp := newExpectation()
 	lsn := uint64(0)
 	cfg := config(db, loadRulesText(t, n, perEventRulesYAML), k, n, kafka.ExactlyOnce)

@@ -10,8 +10,6 @@ import (
 
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
-	"github.com/chronicler-dev/chronicler/test/kurrentdb"
-	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -58,11 +56,8 @@ func TestTransactionScopedPromotion(t *testing.T) {
 	for _, restart := range []bool{false, true} {
 		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
 			k := stack.StartKFake(t)
-			srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-			db := kurrentdbtest.Client(t, srv.URL())
-			n := newNames(t)
+			db, n, s := startStore(t)
 			rs := loadRules(t, n)
-			s := &store{t: t, db: db}
 			exp := newExpectation()
 			clsn := uint64(0)
 			r := start(t, config(db, rs, k, n, kafka.ExactlyOnce))
@@ -116,11 +111,8 @@ func TestTransactionScopedPromotion(t *testing.T) {
 // transaction begins before the position and completes after it).
 func TestReplayEqualsLive(t *testing.T) {
 	k := stack.StartKFake(t)
-	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	db := kurrentdbtest.Client(t, srv.URL())
-	n := newNames(t)
+	db, n, s := startStore(t)
 	rs := loadRules(t, n)
-	s := &store{t: t, db: db}
 	exp := newExpectation()
 	clsn := uint64(0)
 	exp.customers(s, &clsn, 30)
