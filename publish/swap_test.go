@@ -1,8 +1,12 @@
 package publish_test
 
 import (
+	"errors"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
@@ -115,6 +119,51 @@ func TestGraceCommitsTheOpenBatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGraceExpiredLeavesTheBatch: when the open batch cannot be committed
+// within Config.Grace (the broker does not answer Produce), Run returns a
+// *GraceError (ErrGraceExpired) counting the batch's records, and nothing of
+// it is committed; the next run publishes every event exactly once.
+func TestGraceExpiredLeavesTheBatch(t *testing.T) {
+	k := stack.StartKFake(t)
+	db, n, s := startStore(t)
+	exp := newExpectation()
+	lsn := uint64(0)
+	cfg := config(db, loadRulesText(t, n, perEventRulesYAML), k, n, kafka.ExactlyOnce)
+	cfg.BatchInterval, cfg.BatchRecords, cfg.Grace = time.Hour, 1000, 200*time.Millisecond
+	r := start(t, cfg)
+	exp.customers(s, &lsn, 30)
+	deadline := time.Now().Add(30 * time.Second)
+	for r.p.Stats().Pending < 30 {
+		if time.Now().After(deadline) {
+			t.Fatal("the publisher did not read the events within 30s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, with a deadline
+	}
+	release := make(chan struct{})
+	var once sync.Once
+	unstall := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unstall)
+	k.Fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		k.Fake.KeepControl()
+		k.Fake.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	err := r.stop(t)
+	var ge *publish.GraceError
+	if !errors.As(err, &ge) || !errors.Is(err, publish.ErrGraceExpired) || ge.Records != 30 || ge.Grace != cfg.Grace {
+		t.Fatalf("Run after cancel with the broker stalled: %v; want a *GraceError (ErrGraceExpired) for 30 records", err)
+	}
+	if st := r.p.Stats(); st.Commits != 0 || st.Records != 0 {
+		t.Fatalf("stats %+v: want nothing committed", st)
+	}
+	unstall()
+	cfg.Grace = 0
+	cfg.BatchInterval = 20 * time.Millisecond
+	r = start(t, cfg)
+	r.waitThrough(t, s.last)
+	exp.check(t, readTopic(t, k, n.customers))
 }
 
 // TestFlushWhenIdleCommitsWithoutWaiting: with FlushWhenIdle, a batch is

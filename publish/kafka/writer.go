@@ -208,7 +208,10 @@ func (w *Writer) abort(ctx context.Context) {
 }
 
 // produceAll produces recs and waits for every acknowledgement, returning
-// the first error.
+// the first error, or ctx's error when ctx ends first: franz-go cancels only
+// records not yet sent with ctx, and a broker that does not answer would
+// otherwise hold the caller for the whole request timeout (a graceful stop
+// past its grace). The caller aborts the transaction then.
 func (w *Writer) produceAll(ctx context.Context, recs []*kgo.Record) error {
 	var (
 		wg    sync.WaitGroup
@@ -228,7 +231,15 @@ func (w *Writer) produceAll(ctx context.Context, recs []*kgo.Record) error {
 			}
 		})
 	}
-	wg.Wait()
+	acked := make(chan struct{})
+	go func() { wg.Wait(); close(acked) }()
+	select {
+	case <-acked:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	return first
 }
 
