@@ -160,58 +160,20 @@ func (s *Source) checkSlot(si slotInfo) error {
 // only when AddMissingTables is set).
 func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn) error {
 	pub := s.cfg.Publication
-	var allTables, ins, upd, del, trunc bool
-	err := conn.QueryRow(ctx, `SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1`, pub).
-		Scan(&allTables, &ins, &upd, &del, &trunc)
-	if err == pgx.ErrNoRows {
-		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pgx.Identifier{pub}.Sanitize(), s.quotedTables(s.cfg.Tables))
+	mismatch, err := ComparePublication(ctx, conn, pub, s.cfg.Tables)
+	if err != nil {
+		return err
+	}
+	if mismatch == nil {
+		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pgx.Identifier{pub}.Sanitize(), QuoteTables(s.cfg.Tables))
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("creating publication %q for %s: %w", pub, strings.Join(s.cfg.Tables, ", "), err)
 		}
 		s.log.Info("capture: created publication", "publication", pub, "tables", s.cfg.Tables)
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("reading publication %q: %w", pub, err)
-	}
-	mismatch := &PublicationMismatchError{Publication: pub, AllTables: allTables}
-	if !(ins && upd && del && trunc) {
-		var ops []string
-		for _, o := range []struct {
-			on   bool
-			name string
-		}{{ins, "insert"}, {upd, "update"}, {del, "delete"}, {trunc, "truncate"}} {
-			if o.on {
-				ops = append(ops, o.name)
-			}
-		}
-		mismatch.Operations = strings.Join(ops, ", ")
-		if mismatch.Operations == "" {
-			mismatch.Operations = "nothing"
-		}
-	}
-	rows, err := conn.Query(ctx, `SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1`, pub)
-	if err != nil {
-		return fmt.Errorf("reading the tables of publication %q: %w", pub, err)
-	}
-	published, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("reading the tables of publication %q: %w", pub, err)
-	}
-	if !allTables {
-		for _, t := range s.cfg.Tables {
-			if !slices.Contains(published, t) {
-				mismatch.Missing = append(mismatch.Missing, t)
-			}
-		}
-		for _, t := range published {
-			if !slices.Contains(s.cfg.Tables, t) {
-				mismatch.Extra = append(mismatch.Extra, t)
-			}
-		}
-	}
-	if len(mismatch.Missing) > 0 && s.cfg.AddMissingTables && !allTables && len(mismatch.Extra) == 0 && mismatch.Operations == "" {
-		sql := fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", pgx.Identifier{pub}.Sanitize(), s.quotedTables(mismatch.Missing))
+	if len(mismatch.Missing) > 0 && s.cfg.AddMissingTables && !mismatch.AllTables && len(mismatch.Extra) == 0 && mismatch.Operations == "" {
+		sql := fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", pgx.Identifier{pub}.Sanitize(), QuoteTables(mismatch.Missing))
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("adding %s to publication %q: %w", strings.Join(mismatch.Missing, ", "), pub, err)
 		}
@@ -224,7 +186,61 @@ func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-func (s *Source) quotedTables(tables []string) string {
+// ComparePublication reads publication pub and compares it with tables
+// (schema-qualified): nil when there is no such publication, else what
+// differs (no field set: it publishes exactly tables and every operation).
+// chronicler check reads the publication with it too.
+func ComparePublication(ctx context.Context, conn *pgx.Conn, pub string, tables []string) (*PublicationMismatchError, error) {
+	var allTables, ins, upd, del, trunc bool
+	err := conn.QueryRow(ctx, `SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1`, pub).
+		Scan(&allTables, &ins, &upd, &del, &trunc)
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading publication %q (pg_publication): %w", pub, err)
+	}
+	m := &PublicationMismatchError{Publication: pub, AllTables: allTables}
+	if !(ins && upd && del && trunc) {
+		var ops []string
+		for _, o := range []struct {
+			on   bool
+			name string
+		}{{ins, "insert"}, {upd, "update"}, {del, "delete"}, {trunc, "truncate"}} {
+			if o.on {
+				ops = append(ops, o.name)
+			}
+		}
+		m.Operations = strings.Join(ops, ", ")
+		if m.Operations == "" {
+			m.Operations = "nothing"
+		}
+	}
+	rows, err := conn.Query(ctx, `SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1`, pub)
+	if err != nil {
+		return nil, fmt.Errorf("reading the tables of publication %q (pg_publication_tables): %w", pub, err)
+	}
+	published, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("reading the tables of publication %q (pg_publication_tables): %w", pub, err)
+	}
+	if !allTables {
+		for _, t := range tables {
+			if !slices.Contains(published, t) {
+				m.Missing = append(m.Missing, t)
+			}
+		}
+		for _, t := range published {
+			if !slices.Contains(tables, t) {
+				m.Extra = append(m.Extra, t)
+			}
+		}
+	}
+	return m, nil
+}
+
+// QuoteTables quotes schema-qualified table names for SQL, comma-separated.
+func QuoteTables(tables []string) string {
 	q := make([]string, len(tables))
 	for i, t := range tables {
 		schema, name := splitTable(t)

@@ -2,11 +2,11 @@ package preflight
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/mapping"
 )
 
@@ -74,15 +74,6 @@ func (c *checker) publicationAndSlot(pg *pgFacts) {
 	c.slot(pg)
 }
 
-func (c *checker) quotedTables(tables []string) string {
-	q := make([]string, len(tables))
-	for i, t := range tables {
-		s, n := splitTable(t)
-		q[i] = pgx.Identifier{s, n}.Sanitize()
-	}
-	return strings.Join(q, ", ")
-}
-
 // publication mirrors what capture does at start: create the publication
 // FOR TABLE the configured tables when absent, else require it to publish
 // exactly them and every operation (adding missing tables only with
@@ -95,11 +86,13 @@ func (c *checker) publication(pg *pgFacts) {
 	for i, t := range c.cfg.Postgres.Tables {
 		tables[i] = qualify(t)
 	}
-	var allTables, ins, upd, del, trunc bool
-	err := pg.conn.QueryRow(pg.ctx, `SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1`, pub).
-		Scan(&allTables, &ins, &upd, &del, &trunc)
-	if err == pgx.ErrNoRows {
-		create := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s;", qpub, c.quotedTables(tables))
+	m, err := postgres.ComparePublication(pg.ctx, pg.conn, pub, tables)
+	if err != nil {
+		c.add(name, Fail, err.Error(), "check that the role may read pg_publication and pg_publication_tables")
+		return
+	}
+	if m == nil {
+		create := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s;", qpub, postgres.QuoteTables(tables))
 		var notOwned []string
 		for _, t := range pg.tables {
 			if !t.canOwner {
@@ -120,45 +113,22 @@ func (c *checker) publication(pg *pgFacts) {
 		}
 		return
 	}
-	if err != nil {
-		c.add(name, Fail, "reading pg_publication failed: "+err.Error(), "check that the role may read pg_publication")
-		return
-	}
-	rows, err := pg.conn.Query(pg.ctx, `SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1`, pub)
-	var published []string
-	if err == nil {
-		published, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	}
-	if err != nil {
-		c.add(name, Fail, "reading pg_publication_tables failed: "+err.Error(), "check that the role may read pg_publication_tables")
-		return
-	}
-	if allTables {
+	if m.AllTables {
 		c.add(name, Fail, "publishes ALL TABLES; chronicler publishes exactly postgres.tables",
 			fmt.Sprintf("DROP PUBLICATION %s; (chronicler run creates it FOR TABLE %s), or set postgres.publication to another name", qpub, strings.Join(tables, ", ")))
 		return
 	}
-	var missing, extra []string
-	for _, t := range tables {
-		if !slices.Contains(published, t) {
-			missing = append(missing, t)
-		}
-	}
-	for _, t := range published {
-		if !slices.Contains(tables, t) {
-			extra = append(extra, t)
-		}
-	}
+	missing, extra := m.Missing, m.Extra
 	var fails, fixes []string
-	if !(ins && upd && del && trunc) {
+	if m.Operations != "" {
 		fails = append(fails, "does not publish every operation (insert, update, delete, truncate)")
 		fixes = append(fixes, fmt.Sprintf("ALTER PUBLICATION %s SET (publish = 'insert, update, delete, truncate');", qpub))
 	}
 	if len(extra) > 0 {
 		fails = append(fails, "also publishes "+strings.Join(extra, ", ")+", which is not in postgres.tables")
-		fixes = append(fixes, fmt.Sprintf("ALTER PUBLICATION %s DROP TABLE %s; (or add them to postgres.tables)", qpub, c.quotedTables(extra)))
+		fixes = append(fixes, fmt.Sprintf("ALTER PUBLICATION %s DROP TABLE %s; (or add them to postgres.tables)", qpub, postgres.QuoteTables(extra)))
 	}
-	addSQL := fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s;", qpub, c.quotedTables(missing))
+	addSQL := fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s;", qpub, postgres.QuoteTables(missing))
 	if len(missing) > 0 && (!c.cfg.Postgres.AddMissingTables || len(fails) > 0) {
 		fails = append(fails, "lacks "+strings.Join(missing, ", "))
 		fixes = append(fixes, addSQL+" (or set postgres.add_missing_tables: true)")
