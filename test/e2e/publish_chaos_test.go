@@ -280,7 +280,7 @@ func chaos(t *testing.T, bin string, k *stack.Kafka, broker *stack.Broker, mode 
 	}
 
 	// Consume with read_committed until every expected event has arrived,
-	// then to the end of every partition: anything extra is a duplicate.
+	// then for 3 s more: anything extra that arrives is a duplicate.
 	seen := map[string]int{}
 	perKey := map[string][]int{}
 	cl := k.Client(t, kgo.ConsumeTopics(customers, orders), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
