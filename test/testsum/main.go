@@ -1,8 +1,13 @@
 // Command testsum reads `go test -json` on stdin and prints a readable
 // account of the run: the full output of every failed test and package,
 // every test that ran with its result and time, every skipped test with its
-// reason, the figures tests measured (log lines containing "figure:"), and a
-// closing line "N passed, N failed, N skipped".
+// reason, the figures tests measured (log lines containing "figure:"), the
+// failure messages of every failed test again, and a closing line
+// "N passed, N failed, N skipped".
+//
+// The failure messages are repeated last because a failed test's full output
+// ends with long log tails (its cleanups print them), and a reader who sees
+// only the end of a CI log must still see why each test failed.
 //
 // It exits 1 if anything failed (a test, a package's build, a panic outside a
 // test) or if no test ran at all, so ./test/run.sh cannot pass on nothing.
@@ -142,6 +147,21 @@ func run(in io.Reader, out io.Writer, verbose bool) int {
 			fmt.Fprintln(out, f)
 		}
 	}
+	var why []string
+	for _, k := range order {
+		if r := results[k]; r.action == "fail" && k.test != "" {
+			depth := strings.Count(k.test, "/")
+			for _, m := range failureMessages(r.output.String(), 4*(depth+1), 8) {
+				why = append(why, fmt.Sprintf("%s %s: %s", shortPkg(k.pkg), k.test, m))
+			}
+		}
+	}
+	if len(why) > 0 {
+		fmt.Fprintln(out, "\n== why each failed ==")
+		for _, w := range why {
+			fmt.Fprintln(out, w)
+		}
+	}
 	fmt.Fprintf(out, "\n%d passed, %d failed, %d skipped\n", passed, failed, skipped)
 	if failed > 0 || pkgFailed {
 		return 1
@@ -167,4 +187,42 @@ func skipReason(output string) string {
 		return l
 	}
 	return "(no reason given)"
+}
+
+// failureMessages returns up to max of a failed test's own messages: the
+// lines t.Error, t.Fatal and t.Log print at the test's own indentation
+// (4 spaces for a test, 8 for its subtests: "    name_test.go:N: ..."),
+// without figures and without the headings of log tails (their content is
+// indented deeper), and panics.
+func failureMessages(output string, indent, max int) []string {
+	var msgs []string
+	for _, l := range strings.Split(output, "\n") {
+		trimmed := strings.TrimLeft(l, " ")
+		own := len(l)-len(trimmed) == indent && isFileLine(trimmed)
+		if !own && !strings.HasPrefix(l, "panic: ") {
+			continue
+		}
+		if strings.Contains(l, "figure:") || strings.HasSuffix(strings.TrimSpace(l), "log tail:") {
+			continue
+		}
+		msgs = append(msgs, strings.TrimSpace(l))
+		if len(msgs) == max {
+			break
+		}
+	}
+	return msgs
+}
+
+// isFileLine reports whether s starts like "name.go:123: ".
+func isFileLine(s string) bool {
+	i := strings.Index(s, ".go:")
+	if i <= 0 || strings.ContainsAny(s[:i], " \t") {
+		return false
+	}
+	rest := s[i+len(".go:"):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	return j > 0 && strings.HasPrefix(rest[j:], ": ")
 }
