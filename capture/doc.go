@@ -64,6 +64,12 @@
 // meanwhile), never ahead of the store. At start the writer reads the last
 // marker and writes none below it, so markers never go backwards, although
 // a restart re-delivers (and confirms again) the transactions below it.
+// Each marker's append expects the revision of the last marker the writer
+// read or wrote, so this holds with two writers too: an instance that lost
+// the HA lock may write a marker after its successor read the stream; the
+// successor's next append is then a wrong-expected-version, it reads the
+// last marker again and writes only above it (its durable LSNs below it are
+// confirmed without a marker: the other's covers them).
 // Marker event ids are random: with ids derived from the LSN, the server
 // would drop a re-run's marker as a retry of the one a killed run wrote. The
 // stream's $maxCount is set to 1000 at start

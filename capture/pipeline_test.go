@@ -452,3 +452,40 @@ func TestProgressMarkersNeverGoBackwards(t *testing.T) {
 		t.Fatalf("last marker %s, want 0/3000", prev)
 	}
 }
+
+// TestProgressMarkersNeverGoBackwardsWithTwoWriters: a marker appended by
+// another writer after this pipeline read the stream (an instance that
+// lost the HA lock and is still winding down) is never followed by a lower
+// one: durable LSNs below it are confirmed without a marker, and the next
+// marker is written above it, after the revision it took.
+func TestProgressMarkersNeverGoBackwardsWithTwoWriters(t *testing.T) {
+	db := newDB(t)
+	h := newHarness(t, db, capture.Config{}, store.Config{})
+	if err := h.feed(0x1000, 0, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitAck(0x1000)
+	waitProgress(t, db, 0x1000)
+	// The other instance's marker, at a higher LSN.
+	data, _ := json.Marshal(capture.Progress{Slot: testSlot, DurableLSN: change.LSN(0x5000).String()})
+	if _, err := db.AppendToStream(context.Background(), "chronicler-progress-"+testSlot, esdb.AppendToStreamOptions{},
+		esdb.EventData{EventType: capture.ProgressType, ContentType: esdb.ContentTypeJson, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.feed(0x2000, 20, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitAck(0x2000)
+	if err := h.feed(0x6000, 60, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitAck(0x6000)
+	waitProgress(t, db, 0x6000)
+	var got []string
+	for _, m := range read(t, db, "chronicler-progress-"+testSlot) {
+		got = append(got, m.Data["durableLsn"].(string))
+	}
+	if want := "0/1000 0/5000 0/6000"; strings.Join(got, " ") != want {
+		t.Fatalf("progress markers %v, want %s", got, want)
+	}
+}

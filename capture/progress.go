@@ -32,6 +32,14 @@ type Progress struct {
 // always the latest LSN: reports that arrive meanwhile are coalesced), and
 // then calls Config.Ack with that LSN. Failed appends are retried with
 // backoff (confirmation waits); a marker is never ahead of the store.
+//
+// Markers never go backwards, also with two writers: each append expects
+// the revision of the last marker this run read or wrote. During an HA
+// takeover the instance that lost its lock may still write a marker after
+// the new one started (it stops within 1.5 x ha.keepalive); the new one's
+// next append is then a wrong-expected-version, and it reads the stream's
+// last marker again and writes only an LSN above it. The same read settles
+// an append whose answer was lost but which landed.
 func (p *Pipeline) Run(ctx context.Context) error {
 	if p.cfg.ProgressMaxCount > 0 {
 		p.limitProgressStream(ctx)
@@ -39,10 +47,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// Start from the last marker stored (by an earlier run): markers then
 	// never go backwards, although a restart re-delivers, and confirms again,
 	// transactions below it.
-	written, ok := p.readLastMarker(ctx)
+	last, ok := p.readLastMarker(ctx)
 	if !ok {
 		return nil
 	}
+	written := uint64(last.lsn)
 	backoff := 100 * time.Millisecond
 	for {
 		select {
@@ -52,15 +61,35 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		lsn := p.durable.Load()
 		for lsn > written {
-			err := p.writeProgress(ctx, change.LSN(lsn))
+			rev, err := p.writeProgress(ctx, change.LSN(lsn), last)
 			if err == nil {
 				backoff = 100 * time.Millisecond
+				last = marker{lsn: change.LSN(lsn), rev: rev, exists: true}
 				written = lsn
 				p.m.progressLSN.Set(float64(lsn))
 				break
 			}
 			if ctx.Err() != nil {
 				return nil
+			}
+			if isWrongExpectedVersion(err) {
+				// Another writer appended since: re-read, and write only
+				// above its marker.
+				prev := last
+				if last, ok = p.readLastMarker(ctx); !ok {
+					return nil
+				}
+				if last != prev {
+					p.cfg.Logger.Info("the progress stream has another writer's marker (an instance that lost the HA lock, or an append whose answer was lost); going on after it",
+						"stream", p.cfg.ProgressStream, "their_lsn", last.lsn.String(), "durable_lsn", change.LSN(lsn).String())
+					written = max(written, uint64(last.lsn))
+					continue
+				}
+				// The stream did not move, yet the revision was wrong (a
+				// stream deleted and recreated?): append with any revision
+				// next, after the backoff below, rather than spin.
+				last.exists = false
+				err = fmt.Errorf("wrong expected revision %d, and the last marker is still at it", prev.rev)
 			}
 			p.m.progressErrs.Inc()
 			p.cfg.Logger.Warn("writing progress marker failed; retrying (positions are confirmed once it is written)", "stream", p.cfg.ProgressStream, "lsn", change.LSN(lsn).String(), "err", err, "backoff", backoff)
@@ -77,12 +106,30 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 }
 
-func (p *Pipeline) writeProgress(ctx context.Context, lsn change.LSN) error {
+// marker is the last progress marker of the stream as this run knows it.
+type marker struct {
+	lsn    change.LSN
+	rev    uint64 // its revision in the stream
+	exists bool   // false: the stream had no marker
+}
+
+// expected is the revision the next marker's append expects: the last
+// marker's, or any when there was none (the stream may be new, or emptied
+// by $maxCount truncation or a soft delete, where no exact revision is
+// known to a reader).
+func (m marker) expected() esdb.ExpectedRevision {
+	if !m.exists {
+		return esdb.Any{}
+	}
+	return esdb.Revision(m.rev)
+}
+
+func (p *Pipeline) writeProgress(ctx context.Context, lsn change.LSN, last marker) (uint64, error) {
 	data, _ := json.Marshal(Progress{Slot: p.cfg.Slot, DurableLSN: lsn.String()})
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	defer func(t0 time.Time) { p.m.progressWrite.Observe(time.Since(t0).Seconds()) }(time.Now())
-	_, err := p.db.AppendToStream(ctx, p.cfg.ProgressStream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, esdb.EventData{
+	res, err := p.db.AppendToStream(ctx, p.cfg.ProgressStream, esdb.AppendToStreamOptions{ExpectedRevision: last.expected()}, esdb.EventData{
 		// A random id: a deterministic one would make the server drop, as an
 		// idempotent retry, the marker for an LSN a killed run had already
 		// written, however long ago.
@@ -91,57 +138,59 @@ func (p *Pipeline) writeProgress(ctx context.Context, lsn change.LSN) error {
 		ContentType: esdb.ContentTypeJson,
 		Data:        data,
 	})
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return res.NextExpectedVersion, nil
 }
 
-// readLastMarker returns the durable LSN of the last progress marker in the
-// stream (0 if none), retrying until the store answers; ok is false when ctx
-// ended first.
-func (p *Pipeline) readLastMarker(ctx context.Context) (lsn uint64, ok bool) {
+// readLastMarker returns the last progress marker in the stream, retrying
+// until the store answers; ok is false when ctx ended first.
+func (p *Pipeline) readLastMarker(ctx context.Context) (m marker, ok bool) {
 	backoff := 100 * time.Millisecond
 	for {
-		l, err := p.lastMarker(ctx)
+		m, err := p.lastMarker(ctx)
 		if err == nil {
-			return uint64(l), true
+			return m, true
 		}
 		if ctx.Err() != nil {
-			return 0, false
+			return marker{}, false
 		}
 		p.cfg.Logger.Warn("reading the last progress marker failed; retrying", "stream", p.cfg.ProgressStream, "err", err, "backoff", backoff)
 		if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
-			return 0, false
+			return marker{}, false
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
-func (p *Pipeline) lastMarker(ctx context.Context) (change.LSN, error) {
+func (p *Pipeline) lastMarker(ctx context.Context) (marker, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	rs, err := p.db.ReadStream(ctx, p.cfg.ProgressStream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
 	if err != nil {
 		if isNotFound(err) {
-			return 0, nil
+			return marker{}, nil
 		}
-		return 0, err
+		return marker{}, err
 	}
 	defer rs.Close()
 	ev, err := rs.Recv()
 	if errors.Is(err, io.EOF) || (err != nil && isNotFound(err)) {
-		return 0, nil
+		return marker{}, nil
 	}
 	if err != nil {
-		return 0, err
+		return marker{}, err
 	}
 	var m Progress
 	if err := json.Unmarshal(ev.Event.Data, &m); err != nil {
-		return 0, fmt.Errorf("progress marker %d in %s: %w", ev.Event.EventNumber, p.cfg.ProgressStream, err)
+		return marker{}, fmt.Errorf("progress marker %d in %s: %w", ev.Event.EventNumber, p.cfg.ProgressStream, err)
 	}
 	l, err := change.ParseLSN(m.DurableLSN)
 	if err != nil {
-		return 0, fmt.Errorf("progress marker %d in %s: %w", ev.Event.EventNumber, p.cfg.ProgressStream, err)
+		return marker{}, fmt.Errorf("progress marker %d in %s: %w", ev.Event.EventNumber, p.cfg.ProgressStream, err)
 	}
-	return l, nil
+	return marker{lsn: l, rev: ev.Event.EventNumber, exists: true}, nil
 }
 
 // limitProgressStream sets $maxCount on the progress stream once; failure is

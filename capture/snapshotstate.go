@@ -107,6 +107,11 @@ func (s *StoreSnapshotState) Save(ctx context.Context, p postgres.SnapshotProgre
 	}
 }
 
+func isWrongExpectedVersion(err error) bool {
+	var e *esdb.Error
+	return errors.As(err, &e) && e.Code() == esdb.ErrorCodeWrongExpectedVersion
+}
+
 func isNotFound(err error) bool {
 	var e *esdb.Error
 	return errors.As(err, &e) && e.Code() == esdb.ErrorCodeResourceNotFound

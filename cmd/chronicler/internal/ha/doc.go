@@ -61,13 +61,13 @@
 //     one terminates the old walsender, so the old one captures nothing
 //     more; appends it still had in flight are de-duplicated as above, and
 //     its publisher is fenced. TestHALockLost (test/e2e) covers this case.
-//     One race remains: an append of the old instance landing on a stream
-//     right after the new one read that stream's tail makes the new one's
-//     next append to it a wrong-expected-version on a known stream, which
-//     store.on_conflict stop treats as a foreign write: the new instance
-//     stops (exit 1) and, restarted, reads the tail again and goes on
-//     (the old events carry the same slot and positions, so nothing is
-//     doubled). Not seen in the tests; reread avoids the stop.
+//     An append of the old instance landing on a stream after the new one
+//     read that stream's tail makes the new one's next append to it a
+//     wrong-expected-version on a known stream; the tail is then this
+//     slot's own event, so the appender de-duplicates by position and goes
+//     on (capture/store: not a foreign write). A progress marker the old
+//     instance writes late is handled the same way: the new one's markers
+//     expect the last revision they read, and never go below it (capture).
 //   - Postgres restarts or fails over: every session ends, every lock is
 //     released. The active instance's ping fails and it stops; all
 //     instances then compete again and one wins.
