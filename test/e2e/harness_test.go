@@ -288,14 +288,28 @@ func (e *env) conn() *pgx.Conn {
 	return conn
 }
 
-// waitCaughtUp waits until the slot's confirmed position passes the
-// database's WAL position taken now (after the workload's last commit).
+// waitCaughtUp waits until the slot's confirmed position passes every
+// transaction committed so far (call it after the workload's last commit).
+//
+// The target is the WAL insert position, not pg_current_wal_lsn(): these
+// tests run Postgres with synchronous_commit off, so the last commit records
+// can sit in the WAL buffers past the write position until the WAL writer
+// flushes them, and the walsender decodes only flushed WAL. A slot past the
+// write position could then still miss the last transactions (it did, in
+// TestGracefulStopUnderLoad: 21 transfers behind, which verify reported as
+// lost). One synchronously committed transaction flushes up to the target.
 func (e *env) waitCaughtUp(limit time.Duration) {
 	e.t.Helper()
 	conn := e.conn()
 	defer conn.Close(context.Background())
 	var target string
-	if err := conn.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()::text").Scan(&target); err != nil {
+	if err := conn.QueryRow(context.Background(), "SELECT pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(context.Background(), conn, func(tx pgx.Tx) error {
+		_, err := tx.Exec(context.Background(), "SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id()")
+		return err
+	}); err != nil {
 		e.t.Fatal(err)
 	}
 	deadline := time.Now().Add(limit)
