@@ -37,8 +37,9 @@ type Options struct {
 	// Run, and BatchAppend (from StoreURL) when BatchAppend is true.
 	Store store.Config
 	// BatchAppend appends through the store's BatchAppend RPC when it lists
-	// it (store.batch_append; default false: every append is an
-	// AppendToStream call of the official client).
+	// it (store.batch_append, true by default in the configuration; false,
+	// or a store that does not list it: every append is an AppendToStream
+	// call of the official client).
 	BatchAppend bool
 	// RulePaths are the rule files or directories. Required.
 	RulePaths []string

@@ -70,10 +70,7 @@
 // long-lived bidirectional call on which each append is a request with a
 // correlation id, answered on its own, with the same per-stream semantics
 // (the .NET client appends this way). With Config.BatchAppend set (capture.Run
-// sets it from the connection string when store.batch_append is true; the
-// default is false: in one CI run TestGracefulStopUnderLoad found the last
-// events of 22 streams missing after a graceful stop with it on, not yet
-// explained, so it stays opt-in until that is understood), the
+// sets it from the connection string unless store.batch_append is false), the
 // appender opens a gRPC connection of its own, asks ServerFeatures once
 // whether BatchAppend is listed, and if so sends every append on one call
 // (batch.go); else, and for cluster connection strings, where leader

@@ -160,10 +160,11 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) error {
 				Tables:            []string{"public.customers", "public.orders", "public.order_lines", "public.payments"},
 				HeartbeatInterval: 2 * time.Second,
 			},
-			StoreURL:   srv.URL(),
-			RulePaths:  []string{o.rules},
-			Registerer: reg,
-			Logger:     log,
+			StoreURL:    srv.URL(),
+			BatchAppend: true, // as store.batch_append's default in run
+			RulePaths:   []string{o.rules},
+			Registerer:  reg,
+			Logger:      log,
 		}))
 	}()
 

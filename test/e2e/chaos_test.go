@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -56,18 +57,25 @@ func chaos(t *testing.T, e *env, transfers, kills int, kill func()) {
 
 // TestChaosCaptureToStore: 20,000 transfers while chronicler is SIGKILLed
 // at random moments at least 10 times and restarted; every stream must then
-// match the database exactly once, in order (guarantees 1, 2, 3, 5).
+// match the database exactly once, in order (guarantees 1, 2, 3, 5). The
+// store here does not serve BatchAppend (a KurrentDB before 21.10), so this
+// test holds the AppendToStream path end to end; the other chaos tests run
+// on BatchAppend, the default.
 func TestChaosCaptureToStore(t *testing.T) {
 	transfers, kills := 20000, 10
 	if testing.Short() {
 		transfers, kills = 4000, 5
 	}
-	e := newEnv(t)
+	e := newEnv(t, "-no-batch-append")
 	chaos(t, e, transfers, kills, func() {
 		e.checkRunning()
 		e.killChronicler()
 		e.startChronicler()
 	})
+	e.requireLogged("the store does not list BatchAppend")
+	if b, err := os.ReadFile(e.logf.Name()); err != nil || strings.Contains(string(b), "appending through BatchAppend") {
+		t.Fatalf("chronicler appended through BatchAppend on a store that does not list it (log read error: %v)", err)
+	}
 }
 
 // TestChaosStoreKilled: as TestChaosCaptureToStore (20,000 transfers, 10
@@ -95,6 +103,7 @@ func TestChaosStoreKilled(t *testing.T) {
 		e.store.start()
 	})
 	e.requireLogged("append failed; retrying") // the outages were felt, and survived
+	e.requireLogged("appending through BatchAppend")
 }
 
 // TestChaosStoreUnavailable: as TestChaosCaptureToStore (20,000 transfers,

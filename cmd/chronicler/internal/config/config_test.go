@@ -108,7 +108,7 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"postgres.add_missing_tables": "true", "postgres.need_old_values": "public.a", "postgres.status_interval": "2s",
 		"postgres.heartbeat_interval": "20s", "snapshot.mode": "never", "snapshot.chunk_rows": "77",
 		"store.url": "esdb://store:2113?tls=false", "store.username": "admin", "store.password": "store-secret", "store.password_file": "",
-		"store.on_conflict": "reread", "store.batch_append": "true", "store.max_in_flight": "9", "store.max_pending_bytes": "1000", "store.max_batch_events": "7", "store.max_batch_bytes": "5000",
+		"store.on_conflict": "reread", "store.batch_append": "false", "store.max_in_flight": "9", "store.max_pending_bytes": "1000", "store.max_batch_events": "7", "store.max_batch_bytes": "5000",
 		"kafka.brokers": "k1:9092,k2:9092", "kafka.compression": "zstd", "kafka.max_record_bytes": "2000", "kafka.create_topics": "true",
 		"kafka.partitions": "3", "kafka.replication_factor": "2", "kafka.tls.enabled": "true", "kafka.tls.ca_file": ca,
 		"kafka.tls.cert_file": cert, "kafka.tls.key_file": key, "kafka.tls.server_name": "kafka.local", "kafka.tls.insecure_skip_verify": "true",

@@ -36,6 +36,7 @@ func main() {
 	flag.Float64Var(&faults.AbortedRate, "aborted-rate", 0, "fraction of writes answered Aborted")
 	flag.BoolVar(&faults.FailAfterCommit, "fail-after-commit", false, "injected write errors happen after the write is durable")
 	flag.BoolVar(&faults.NotLeader, "not-leader", false, "answer every Streams RPC with not-leader")
+	flag.BoolVar(&opts.NoBatchAppend, "no-batch-append", false, "model a server before 21.10: BatchAppend is not served nor listed in ServerFeatures")
 	verbose := flag.Bool("v", false, "debug logs")
 	flag.Parse()
 	opts.Faults = faults
