@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -307,10 +308,10 @@ func TestBatchAppendNotLeader(t *testing.T) {
 }
 
 // TestBatchAppendClose: Close ends an open BatchAppend call (clients keep
-// one open for their lifetime) with Unavailable after its pending write is
-// answered; the write is stored. (Without the call being ended, Close would
-// wait 5 s for it before stopping hard: that shows only as this test's
-// duration.)
+// one open for their lifetime) with the handler's own Unavailable "shutting
+// down" after its pending write is answered; the write is stored. (Were the
+// call not ended, Close would stop the transport hard after 5 s, and the
+// client would see a transport error instead of that status.)
 func TestBatchAppendClose(t *testing.T) {
 	dir := t.TempDir()
 	srv, err := kurrentdb.Start(kurrentdb.Options{DataDir: dir})
@@ -326,8 +327,8 @@ func TestBatchAppendClose(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call.Recv(); status.Code(err) != codes.Unavailable {
-		t.Fatalf("recv after Close: %v, want Unavailable", err)
+	if _, err := call.Recv(); status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "shutting down") {
+		t.Fatalf("recv after Close: %v, want the handler's Unavailable \"shutting down\"", err)
 	}
 	srv2 := kurrentdbtest.Start(t, kurrentdb.Options{DataDir: dir})
 	if n := len(readIDs(t, kurrentdbtest.Client(t, srv2.URL()), "closing")); n != 1 {
