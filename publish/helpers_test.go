@@ -166,6 +166,19 @@ func (r *running) waitThrough(t *testing.T, pos uint64) {
 	}
 }
 
+// waitPending polls until the publisher holds at least n handled and
+// uncommitted records.
+func (r *running) waitPending(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.p.Stats().Pending < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the publisher did not read %d events within 30s (pending %d)", n, r.p.Stats().Pending)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, with a deadline
+	}
+}
+
 // startStore starts an in-process KurrentDB for one test and returns a
 // client of it, the test's names, and a store appending to it. (A test that
 // injects faults into the server starts it itself.)

@@ -97,13 +97,7 @@ func TestGraceCommitsTheOpenBatch(t *testing.T) {
 			r := start(t, cfg)
 			exp.customers(s, &lsn, 30)
 			// Events are handled but no batch is due for an hour.
-			deadline := time.Now().Add(30 * time.Second)
-			for r.p.Stats().Pending < 30 {
-				if time.Now().After(deadline) {
-					t.Fatal("the publisher did not read the events within 30s")
-				}
-				time.Sleep(5 * time.Millisecond) // polling interval, with a deadline
-			}
+			r.waitPending(t, 30)
 			if err := r.stop(t); err != nil {
 				t.Fatalf("Run after cancel: %v", err)
 			}
@@ -134,13 +128,7 @@ func TestGraceExpiredLeavesTheBatch(t *testing.T) {
 	cfg.BatchInterval, cfg.BatchRecords, cfg.Grace = time.Hour, 1000, 200*time.Millisecond
 	r := start(t, cfg)
 	exp.customers(s, &lsn, 30)
-	deadline := time.Now().Add(30 * time.Second)
-	for r.p.Stats().Pending < 30 {
-		if time.Now().After(deadline) {
-			t.Fatal("the publisher did not read the events within 30s")
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, with a deadline
-	}
+	r.waitPending(t, 30)
 	release := make(chan struct{})
 	var once sync.Once
 	unstall := func() { once.Do(func() { close(release) }) }
