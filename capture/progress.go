@@ -3,9 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"time"
 
@@ -72,7 +70,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if isWrongExpectedVersion(err) {
+			if hasCode(err, esdb.ErrorCodeWrongExpectedVersion) {
 				// Another writer appended since: re-read, and write only
 				// above its marker.
 				prev := last
@@ -167,30 +165,19 @@ func (p *Pipeline) readLastMarker(ctx context.Context) (m marker, ok bool) {
 func (p *Pipeline) lastMarker(ctx context.Context) (marker, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rs, err := p.db.ReadStream(ctx, p.cfg.ProgressStream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
-		if isNotFound(err) {
-			return marker{}, nil
-		}
-		return marker{}, err
-	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	if errors.Is(err, io.EOF) || (err != nil && isNotFound(err)) {
-		return marker{}, nil
-	}
-	if err != nil {
+	ev, err := lastEvent(ctx, p.db, p.cfg.ProgressStream)
+	if err != nil || ev == nil {
 		return marker{}, err
 	}
 	var m Progress
-	if err := json.Unmarshal(ev.Event.Data, &m); err != nil {
-		return marker{}, fmt.Errorf("progress marker %d in %s: %w", ev.Event.EventNumber, p.cfg.ProgressStream, err)
+	if err := json.Unmarshal(ev.Data, &m); err != nil {
+		return marker{}, fmt.Errorf("progress marker %d in %s: %w", ev.EventNumber, p.cfg.ProgressStream, err)
 	}
 	l, err := change.ParseLSN(m.DurableLSN)
 	if err != nil {
-		return marker{}, fmt.Errorf("progress marker %d in %s: %w", ev.Event.EventNumber, p.cfg.ProgressStream, err)
+		return marker{}, fmt.Errorf("progress marker %d in %s: %w", ev.EventNumber, p.cfg.ProgressStream, err)
 	}
-	return marker{lsn: l, rev: ev.Event.EventNumber, exists: true}, nil
+	return marker{lsn: l, rev: ev.EventNumber, exists: true}, nil
 }
 
 // limitProgressStream sets $maxCount on the progress stream once; failure is

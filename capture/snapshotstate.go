@@ -3,9 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -55,28 +53,20 @@ type snapshotJSON struct {
 // Load implements postgres.SnapshotState.
 func (s *StoreSnapshotState) Load(ctx context.Context, slot string) (postgres.SnapshotProgress, bool, error) {
 	stream := SnapshotStream(slot)
-	rs, err := s.db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	ev, err := lastEvent(ctx, s.db, stream)
 	if err != nil {
-		if isNotFound(err) {
-			return postgres.SnapshotProgress{}, false, nil
-		}
 		return postgres.SnapshotProgress{}, false, fmt.Errorf("reading snapshot progress from %s: %w", stream, err)
 	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	if errors.Is(err, io.EOF) || (err != nil && isNotFound(err)) {
+	if ev == nil {
 		return postgres.SnapshotProgress{}, false, nil
 	}
-	if err != nil {
-		return postgres.SnapshotProgress{}, false, fmt.Errorf("reading snapshot progress from %s: %w", stream, err)
-	}
 	var j snapshotJSON
-	if err := json.Unmarshal(ev.Event.Data, &j); err != nil {
-		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d) is not valid: %w; delete the stream to restart the snapshot", stream, ev.Event.EventNumber, err)
+	if err := json.Unmarshal(ev.Data, &j); err != nil {
+		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d) is not valid: %w; delete the stream to restart the snapshot", stream, ev.EventNumber, err)
 	}
 	point, err := change.ParseLSN(j.Point)
 	if err != nil {
-		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d): %w", stream, ev.Event.EventNumber, err)
+		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d): %w", stream, ev.EventNumber, err)
 	}
 	return postgres.SnapshotProgress{Slot: j.Slot, Point: point, Done: j.Done, Table: j.Table, Tables: j.Tables, LastKey: j.LastKey, Rows: j.Rows}, true, nil
 }
@@ -95,8 +85,7 @@ func (s *StoreSnapshotState) Save(ctx context.Context, p postgres.SnapshotProgre
 		if err == nil {
 			return nil
 		}
-		var ee *esdb.Error
-		if ctx.Err() != nil || (errors.As(err, &ee) && ee.Code() == esdb.ErrorCodeStreamDeleted) {
+		if ctx.Err() != nil || hasCode(err, esdb.ErrorCodeStreamDeleted) {
 			return fmt.Errorf("saving snapshot progress to %s: %w", stream, err)
 		}
 		s.log.Warn("saving snapshot progress failed; retrying", "stream", stream, "err", err, "backoff", backoff)
@@ -105,14 +94,4 @@ func (s *StoreSnapshotState) Save(ctx context.Context, p postgres.SnapshotProgre
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
-}
-
-func isWrongExpectedVersion(err error) bool {
-	var e *esdb.Error
-	return errors.As(err, &e) && e.Code() == esdb.ErrorCodeWrongExpectedVersion
-}
-
-func isNotFound(err error) bool {
-	var e *esdb.Error
-	return errors.As(err, &e) && e.Code() == esdb.ErrorCodeResourceNotFound
 }
