@@ -50,7 +50,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return nil
 	}
 	written := uint64(last.lsn)
-	backoff := 100 * time.Millisecond
+	var backoff retry
 	for {
 		select {
 		case <-ctx.Done():
@@ -61,7 +61,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		for lsn > written {
 			rev, err := p.writeProgress(ctx, change.LSN(lsn), last)
 			if err == nil {
-				backoff = 100 * time.Millisecond
+				backoff.reset()
 				last = marker{lsn: change.LSN(lsn), rev: rev, exists: true}
 				written = lsn
 				p.m.progressLSN.Set(float64(lsn))
@@ -90,11 +90,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				err = fmt.Errorf("wrong expected revision %d, and the last marker is still at it", prev.rev)
 			}
 			p.m.progressErrs.Inc()
-			p.cfg.Logger.Warn("writing progress marker failed; retrying (positions are confirmed once it is written)", "stream", p.cfg.ProgressStream, "lsn", change.LSN(lsn).String(), "err", err, "backoff", backoff)
-			if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
+			p.cfg.Logger.Warn("writing progress marker failed; retrying (positions are confirmed once it is written)", "stream", p.cfg.ProgressStream, "lsn", change.LSN(lsn).String(), "err", err, "backoff", backoff.next())
+			if !backoff.wait(ctx) {
 				return nil
 			}
-			backoff = min(2*backoff, 5*time.Second)
 			lsn = p.durable.Load()
 		}
 		// Also when the LSN did not grow: transactions sharing a commit LSN
@@ -145,7 +144,7 @@ func (p *Pipeline) writeProgress(ctx context.Context, lsn change.LSN, last marke
 // readLastMarker returns the last progress marker in the stream, retrying
 // until the store answers; ok is false when ctx ended first.
 func (p *Pipeline) readLastMarker(ctx context.Context) (m marker, ok bool) {
-	backoff := 100 * time.Millisecond
+	var backoff retry
 	for {
 		m, err := p.lastMarker(ctx)
 		if err == nil {
@@ -154,11 +153,10 @@ func (p *Pipeline) readLastMarker(ctx context.Context) (m marker, ok bool) {
 		if ctx.Err() != nil {
 			return marker{}, false
 		}
-		p.cfg.Logger.Warn("reading the last progress marker failed; retrying", "stream", p.cfg.ProgressStream, "err", err, "backoff", backoff)
-		if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
+		p.cfg.Logger.Warn("reading the last progress marker failed; retrying", "stream", p.cfg.ProgressStream, "err", err, "backoff", backoff.next())
+		if !backoff.wait(ctx) {
 			return marker{}, false
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
@@ -191,6 +189,23 @@ func (p *Pipeline) limitProgressStream(ctx context.Context) {
 		p.cfg.Logger.Warn("could not set $maxCount on the progress stream; it will keep every marker", "stream", p.cfg.ProgressStream, "err", err)
 	}
 }
+
+// retry is the progress and snapshot writers' delay between attempts:
+// 100 ms doubling to 5 s, each wait drawn from [d/2, d].
+type retry struct{ d time.Duration }
+
+// next is the delay the next wait is drawn from.
+func (r *retry) next() time.Duration { return max(r.d, 100*time.Millisecond) }
+
+// wait sleeps before the next attempt; false when ctx ended first.
+func (r *retry) wait(ctx context.Context) bool {
+	d := r.next()
+	r.d = min(2*d, 5*time.Second)
+	return sleepCtx(ctx, d/2+rand.N(d/2+1))
+}
+
+// reset starts again from 100 ms after a success.
+func (r *retry) reset() { r.d = 0 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

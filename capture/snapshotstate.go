@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
@@ -79,7 +77,7 @@ func (s *StoreSnapshotState) Save(ctx context.Context, p postgres.SnapshotProgre
 		return err
 	}
 	ev := esdb.EventData{EventID: uuid.New(), EventType: SnapshotProgressType, ContentType: esdb.ContentTypeJson, Data: data}
-	backoff := 100 * time.Millisecond
+	var backoff retry
 	for {
 		_, err := s.db.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, ev)
 		if err == nil {
@@ -88,10 +86,9 @@ func (s *StoreSnapshotState) Save(ctx context.Context, p postgres.SnapshotProgre
 		if ctx.Err() != nil || hasCode(err, esdb.ErrorCodeStreamDeleted) {
 			return fmt.Errorf("saving snapshot progress to %s: %w", stream, err)
 		}
-		s.log.Warn("saving snapshot progress failed; retrying", "stream", stream, "err", err, "backoff", backoff)
-		if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
+		s.log.Warn("saving snapshot progress failed; retrying", "stream", stream, "err", err, "backoff", backoff.next())
+		if !backoff.wait(ctx) {
 			return fmt.Errorf("saving snapshot progress to %s: %w", stream, ctx.Err())
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
