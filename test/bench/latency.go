@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,16 +31,9 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	}
 	defer conn.Close(context.Background())
 	slot := w.slot("full")
-	for _, sql := range []string{
-		"DROP PUBLICATION IF EXISTS " + w.publication,
-		"CREATE PUBLICATION " + w.publication + " FOR TABLE " + strings.Join(w.tables, ", "),
-		"SELECT pg_create_logical_replication_slot('" + slot + "', 'pgoutput')",
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return r, fmt.Errorf("%s: %w", sql, err)
-		}
+	if err := w.createSlots(ctx, conn, []string{"full"}); err != nil {
+		return r, err
 	}
-	w.slots = []string{slot}
 	defer w.dropSlots(context.Background(), b.pg.URL())
 
 	srv, url, err := b.startServer(ctx, 0, w, "full")
