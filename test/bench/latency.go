@@ -36,7 +36,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	}
 	defer w.dropSlots(context.Background(), b.pg.URL())
 
-	srv, url, err := b.startServer(ctx, 0, w, "full")
+	srv, err := b.startServer(ctx, 0, w, "full")
 	if err != nil {
 		return r, err
 	}
@@ -51,7 +51,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	}
 	defer cons.close()
 	cfg := b.workerConfig("full", w, "full")
-	cfg.StoreURL = url
+	cfg.StoreURL = srv.listenAddr()
 	procs := watchOthers(ctx, b.pg.URL(), srv, slot)
 	defer procs.stop()
 	c, err := startChild(cfg)

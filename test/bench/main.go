@@ -270,55 +270,45 @@ func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string
 	var (
 		out    []Result
 		filled *child // a server holding the workload's events, for publish
-		url    string
 	)
 	defer func() {
 		if filled != nil {
 			filled.stop()
 		}
 	}()
-	keep := func(srv *child, u string) {
+	keep := func(srv *child) {
 		if filled != nil {
 			filled.stop()
 		}
-		filled, url = srv, u
+		filled = srv
 	}
 	for _, s := range todo {
 		b.log.Info("scenario", "workload", name, "scenario", s)
 		var (
 			r   Result
-			srv *child
-			u   string
 			err error
 		)
 		switch s {
 		case "capture":
 			r, err = b.runCapture(ctx, w)
-		case "store-0ms":
-			r, srv, u, err = b.runStore(ctx, w, s, 0)
-			if err == nil && !has("full") {
-				keep(srv, u)
+		case "store-0ms", "store-2ms", "full":
+			var srv *child
+			r, srv, err = b.runOnServer(ctx, w, s)
+			// Scenario 4 reads the store scenario 3 (else 2 at 0 ms) filled.
+			if err == nil && (s == "full" || s == "store-0ms" && !has("full")) {
+				keep(srv)
 			} else if srv != nil {
 				srv.stop()
 			}
-		case "store-2ms":
-			r, srv, _, err = b.runStore(ctx, w, s, 2*time.Millisecond)
-			if srv != nil {
-				srv.stop()
-			}
-		case "full":
-			r, srv, u, err = b.runFull(ctx, w)
-			if err == nil {
-				keep(srv, u)
-			}
 		case "publish":
 			if filled == nil {
-				if srv, u, err = b.fill(ctx, w); err != nil {
+				_, srv, err := b.runOnServer(ctx, w, "fill")
+				if err != nil {
 					return nil, fmt.Errorf("filling the store for the publish scenario: %w", err)
 				}
-				keep(srv, u)
+				keep(srv)
 			}
-			r, err = b.runPublish(ctx, w, filled, url)
+			r, err = b.runPublish(ctx, w, filled)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("scenario %s: %w", s, err)
