@@ -163,21 +163,32 @@ func (b *bench) runStore(ctx context.Context, w *workload, scenario string, srv 
 		return r, err
 	}
 	defer c.stop()
-	// Durable at or past the end marker's own LSN means the marker's
-	// transaction (which commits after it) and every one before it are stored.
-	if err := c.waitFor(ctx, limit, func(p progress, _ bool) bool { return p.DurableLSN >= uint64(w.marker) }); err != nil {
+	p, err := storedAll(ctx, c, w)
+	if err != nil {
 		return r, err
 	}
-	p := c.last()
 	if err := measured(&r, c, time.Unix(0, p.T), w, o); err != nil {
 		return r, err
 	}
+	return r, c.stop()
+}
+
+// storedAll waits until c, a store or full worker, has the end marker
+// durable, and checks it stored every event of the workload's changes with
+// no dead letter; it returns the progress line that showed it.
+func storedAll(ctx context.Context, c *child, w *workload) (progress, error) {
+	// Durable at or past the end marker's own LSN means the marker's
+	// transaction (which commits after it) and every one before it are stored.
+	if err := c.waitFor(ctx, limit, func(p progress, _ bool) bool { return p.DurableLSN >= uint64(w.marker) }); err != nil {
+		return progress{}, err
+	}
+	p := c.last()
 	// The pipeline counts the end marker (a message no rule maps) as a change.
 	if p.Changes != w.changes+1 || p.Events != w.events || p.Failures != 0 {
-		return r, fmt.Errorf("stored %d events of %d changes, %d dead letters; want %d events of %d changes (and the end marker), 0",
+		return p, fmt.Errorf("stored %d events of %d changes, %d dead letters; want %d events of %d changes (and the end marker), 0",
 			p.Events, p.Changes, p.Failures, w.events, w.changes)
 	}
-	return r, c.stop()
+	return p, nil
 }
 
 // runFull is scenario 3: capture → rules → srv → publisher → Kafka
@@ -226,6 +237,12 @@ func (b *bench) publishTo(ctx context.Context, w *workload, scenario string, srv
 		return r, err
 	}
 	r.RecordsPerSec = float64(w.records) / r.Seconds
+	if scenario == "full" {
+		// Every low-level event stored too, not only those promoted.
+		if _, err := storedAll(ctx, c, w); err != nil {
+			return r, err
+		}
+	}
 	if err := c.stop(); err != nil {
 		return r, err
 	}
