@@ -119,7 +119,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	if err != nil {
 		return r, err
 	}
-	r.Changes = 4 * txs
+	r.Transactions, r.Changes, r.Events, r.Records = txs, 4*txs, 4*txs, txs // as the pgbench workload
 	r.CPUSecPerMChanges = (cpu1 - cpu0) / float64(r.Changes) * 1e6
 	procs.end(&r)
 	r.series = c.progressSeries()
@@ -134,7 +134,6 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 		return r, fmt.Errorf("topic %s: %d records without a readable ce_time header", w.topic, 1+txs-int64(len(cons.latencies)))
 	}
 	lat, arr := cons.latencies[1:], cons.arrivals[1:] // without the warm-up
-	r.Transactions, r.Changes, r.Events, r.Records = txs, 4*txs, 4*txs, txs
 	r.Seconds = doneAt.Sub(start).Seconds()
 	r.ChangesPerSec = float64(r.Changes) / r.Seconds
 	r.EventsPerSec = float64(r.Events) / r.Seconds
