@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -128,11 +129,7 @@ func parseList(flagName, v string, all []string) ([]string, error) {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
 		s = strings.TrimSpace(s)
-		found := false
-		for _, a := range all {
-			found = found || a == s
-		}
-		if !found {
+		if !slices.Contains(all, s) {
 			return nil, fmt.Errorf("-%s %q: unknown %q; want %s or all", flagName, v, s, strings.Join(all, ", "))
 		}
 		out = append(out, s)
@@ -163,14 +160,7 @@ func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	has := func(s string) bool {
-		for _, x := range scenarios {
-			if x == s {
-				return true
-			}
-		}
-		return false
-	}
+	has := func(s string) bool { return slices.Contains(scenarios, s) }
 	nonce := make([]byte, 4)
 	_, _ = rand.Read(nonce)
 	b := &bench{o: o, log: log, nonce: hex.EncodeToString(nonce)}
