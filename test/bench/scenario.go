@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/chronicler-dev/chronicler/test/stack"
@@ -255,16 +254,4 @@ func (b *bench) publishTo(ctx context.Context, w *workload, scenario string, srv
 		return r, fmt.Errorf("topic %s: %d integration events read; want exactly %d", w.topic, n, w.records)
 	}
 	return r, nil
-}
-
-func describeGoals(gs []Goal) string {
-	var parts []string
-	for _, g := range gs {
-		mark := "held"
-		if !g.Held {
-			mark = "MISSED"
-		}
-		parts = append(parts, fmt.Sprintf("%s: %s", g.Goal, mark))
-	}
-	return strings.Join(parts, "; ")
 }
