@@ -142,6 +142,13 @@ func (c *child) last() progress {
 	return c.series[len(c.series)-1]
 }
 
+// listenAddr is the address a server child printed ("": none yet).
+func (c *child) listenAddr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.listenOn
+}
+
 // progressSeries returns a copy of every progress line so far.
 func (c *child) progressSeries() []progress {
 	c.mu.Lock()

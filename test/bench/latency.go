@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,19 +31,12 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	}
 	defer conn.Close(context.Background())
 	slot := w.slot("full")
-	for _, sql := range []string{
-		"DROP PUBLICATION IF EXISTS " + w.publication,
-		"CREATE PUBLICATION " + w.publication + " FOR TABLE " + strings.Join(w.tables, ", "),
-		"SELECT pg_create_logical_replication_slot('" + slot + "', 'pgoutput')",
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return r, fmt.Errorf("%s: %w", sql, err)
-		}
+	if err := w.createSlots(ctx, conn, []string{"full"}); err != nil {
+		return r, err
 	}
-	w.slots = []string{slot}
 	defer w.dropSlots(context.Background(), b.pg.URL())
 
-	srv, url, err := b.startServer(ctx, 0, w, "full")
+	srv, err := b.startServer(ctx, 0, w, "full")
 	if err != nil {
 		return r, err
 	}
@@ -59,7 +51,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	}
 	defer cons.close()
 	cfg := b.workerConfig("full", w, "full")
-	cfg.StoreURL = url
+	cfg.StoreURL = srv.listenAddr()
 	procs := watchOthers(ctx, b.pg.URL(), srv, slot)
 	defer procs.stop()
 	c, err := startChild(cfg)
@@ -127,7 +119,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	if err != nil {
 		return r, err
 	}
-	r.Changes = 4 * txs
+	r.Transactions, r.Changes, r.Events, r.Records = txs, 4*txs, 4*txs, txs // as the pgbench workload
 	r.CPUSecPerMChanges = (cpu1 - cpu0) / float64(r.Changes) * 1e6
 	procs.end(&r)
 	r.series = c.progressSeries()
@@ -142,7 +134,6 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 		return r, fmt.Errorf("topic %s: %d records without a readable ce_time header", w.topic, 1+txs-int64(len(cons.latencies)))
 	}
 	lat, arr := cons.latencies[1:], cons.arrivals[1:] // without the warm-up
-	r.Transactions, r.Changes, r.Events, r.Records = txs, 4*txs, 4*txs, txs
 	r.Seconds = doneAt.Sub(start).Seconds()
 	r.ChangesPerSec = float64(r.Changes) / r.Seconds
 	r.EventsPerSec = float64(r.Events) / r.Seconds

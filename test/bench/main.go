@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -128,11 +129,7 @@ func parseList(flagName, v string, all []string) ([]string, error) {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
 		s = strings.TrimSpace(s)
-		found := false
-		for _, a := range all {
-			found = found || a == s
-		}
-		if !found {
+		if !slices.Contains(all, s) {
 			return nil, fmt.Errorf("-%s %q: unknown %q; want %s or all", flagName, v, s, strings.Join(all, ", "))
 		}
 		out = append(out, s)
@@ -163,14 +160,7 @@ func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	has := func(s string) bool {
-		for _, x := range scenarios {
-			if x == s {
-				return true
-			}
-		}
-		return false
-	}
+	has := func(s string) bool { return slices.Contains(scenarios, s) }
 	nonce := make([]byte, 4)
 	_, _ = rand.Read(nonce)
 	b := &bench{o: o, log: log, nonce: hex.EncodeToString(nonce)}
@@ -235,12 +225,16 @@ func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
 // runWorkload runs the workload once and every throughput scenario on its
 // WAL, between two baseline drains.
 func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string, has func(string) bool) ([]Result, error) {
+	// A slot per reader of the workload's WAL: both baseline drains and
+	// every scenario but publish, which reads the store.
 	drains := []string{"before", "after"}
 	var todo []string
 	for _, s := range scenarios {
 		if s != "latency" {
-			drains = append(drains, s)
 			todo = append(todo, s)
+		}
+		if s != "latency" && s != "publish" {
+			drains = append(drains, s)
 		}
 	}
 	if len(todo) == 0 {
@@ -266,55 +260,45 @@ func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string
 	var (
 		out    []Result
 		filled *child // a server holding the workload's events, for publish
-		url    string
 	)
 	defer func() {
 		if filled != nil {
 			filled.stop()
 		}
 	}()
-	keep := func(srv *child, u string) {
+	keep := func(srv *child) {
 		if filled != nil {
 			filled.stop()
 		}
-		filled, url = srv, u
+		filled = srv
 	}
 	for _, s := range todo {
 		b.log.Info("scenario", "workload", name, "scenario", s)
 		var (
 			r   Result
-			srv *child
-			u   string
 			err error
 		)
 		switch s {
 		case "capture":
 			r, err = b.runCapture(ctx, w)
-		case "store-0ms":
-			r, srv, u, err = b.runStore(ctx, w, s, 0)
-			if err == nil && !has("full") {
-				keep(srv, u)
+		case "store-0ms", "store-2ms", "full":
+			var srv *child
+			r, srv, err = b.runOnServer(ctx, w, s)
+			// Scenario 4 reads the store scenario 3 (else 2 at 0 ms) filled.
+			if err == nil && (s == "full" || s == "store-0ms" && !has("full")) {
+				keep(srv)
 			} else if srv != nil {
 				srv.stop()
 			}
-		case "store-2ms":
-			r, srv, _, err = b.runStore(ctx, w, s, 2*time.Millisecond)
-			if srv != nil {
-				srv.stop()
-			}
-		case "full":
-			r, srv, u, err = b.runFull(ctx, w)
-			if err == nil {
-				keep(srv, u)
-			}
 		case "publish":
 			if filled == nil {
-				if srv, u, err = b.fill(ctx, w); err != nil {
+				_, srv, err := b.runOnServer(ctx, w, "fill")
+				if err != nil {
 					return nil, fmt.Errorf("filling the store for the publish scenario: %w", err)
 				}
-				keep(srv, u)
+				keep(srv)
 			}
-			r, err = b.runPublish(ctx, w, filled, url)
+			r, err = b.runPublish(ctx, w, filled)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("scenario %s: %w", s, err)

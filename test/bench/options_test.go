@@ -78,3 +78,15 @@ func TestGoals(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeGoals pins the goals' text: the line's and, with values,
+// report.md's.
+func TestDescribeGoals(t *testing.T) {
+	gs := []Goal{{Goal: "ratio >= 0.9", Value: 1.234, Held: true}, {Goal: "p99 <= 100 ms", Value: 120, Held: false}}
+	if got, want := describeGoals(gs, false), "ratio >= 0.9: held; p99 <= 100 ms: MISSED"; got != want {
+		t.Errorf("describeGoals(values=false) = %q; want %q", got, want)
+	}
+	if got, want := describeGoals(gs, true), "ratio >= 0.9 (1.23): held; p99 <= 100 ms (120.00): MISSED"; got != want {
+		t.Errorf("describeGoals(values=true) = %q; want %q", got, want)
+	}
+}

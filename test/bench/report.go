@@ -103,12 +103,8 @@ func markdown(o options, results []Result, wall time.Duration, plots []string) s
 		if r.LatencyP99Ms > 0 {
 			lat = fmt.Sprintf("%.1f / %.1f / %.1f", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
 		}
-		goals := describeGoals(r.Goals)
-		for _, g := range r.Goals {
-			goals = strings.Replace(goals, g.Goal+":", fmt.Sprintf("%s (%.2f):", g.Goal, g.Value), 1)
-		}
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %s | %s | %.1f | %.0f | %s | %s |\n",
-			r.Workload, r.Scenario, r.ChangesPerSec, r.EventsPerSec, rec, ratio, r.CPUSecPerMChanges, r.PeakRSSMiB, lat, goals)
+			r.Workload, r.Scenario, r.ChangesPerSec, r.EventsPerSec, rec, ratio, r.CPUSecPerMChanges, r.PeakRSSMiB, lat, describeGoals(r.Goals, true))
 	}
 	b.WriteString("\nCPU seconds and peak RSS (VmHWM) are the Chronicler worker process's own; the KurrentDB-compatible server, Postgres and Kafka run in other processes on the same 2 cores (the machine CPU section below adds the server's and the walsender's). A scenario's time runs from the worker's start to the end marker durable (store), seen (capture), or the last integration event read by a read_committed consumer (full, publish). The latency run's changes/s is the offered rate, not a capacity.\n\n")
 	b.WriteString(machineCPU(results))

@@ -111,6 +111,24 @@ func (r *Result) evaluate(store0 *Result) {
 	}
 }
 
+// describeGoals lists the goals, each held or MISSED, with its value if
+// values is set.
+func describeGoals(gs []Goal, values bool) string {
+	var parts []string
+	for _, g := range gs {
+		mark := "held"
+		if !g.Held {
+			mark = "MISSED"
+		}
+		if values {
+			parts = append(parts, fmt.Sprintf("%s (%.2f): %s", g.Goal, g.Value, mark))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s: %s", g.Goal, mark))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // setMachine sets the machine sum and ceiling from sum (CPU s per M
 // changes of every measured process), if every part was known.
 func (r *Result) setMachine(sum float64, known bool) {
@@ -143,7 +161,7 @@ func (r *Result) line() string {
 		s += fmt.Sprintf("  latency p50 %.1f ms p99 %.1f ms max %.1f ms", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
 	}
 	if len(r.Goals) > 0 {
-		s += "  [" + describeGoals(r.Goals) + "]"
+		s += "  [" + describeGoals(r.Goals, false) + "]"
 	}
 	return s
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/chronicler-dev/chronicler/test/stack"
@@ -27,7 +26,7 @@ const limit = 10 * time.Minute
 func (b *bench) workerConfig(mode string, w *workload, scenario string) workerConfig {
 	cfg := workerConfig{
 		Mode: mode, PGURL: b.pg.URL(), Slot: w.slot(scenario), Publication: w.publication, Tables: w.tables,
-		Rules: w.rules, Brokers: b.brokers, Marker: w.marker, BatchIntvl: b.o.batchInterval, BatchWait: b.o.batchWait, MaxPending: b.o.maxPending, NoBatch: b.o.noBatchAppend,
+		Rules: w.rules, Brokers: b.brokers, BatchIntvl: b.o.batchInterval, BatchWait: b.o.batchWait, MaxPending: b.o.maxPending, NoBatch: b.o.noBatchAppend,
 		PublisherID: "bench-" + b.nonce + "-" + w.name + "-" + scenario, Verbose: b.o.verbose,
 	}
 	if b.o.cpuprofile != "" {
@@ -43,15 +42,15 @@ func (b *bench) workerConfig(mode string, w *workload, scenario string) workerCo
 // process of its own, so its CPU and memory are not counted as Chronicler's.
 // With -cpuprofile its profile is PREFIX.<workload>.<scenario>.server.cpu.prof
 // and covers the server's life (the publish scenario reads from the server
-// the store or full scenario started).
-func (b *bench) startServer(ctx context.Context, latency time.Duration, w *workload, scenario string) (*child, string, error) {
+// the store or full scenario started). The store's URL is its listenAddr.
+func (b *bench) startServer(ctx context.Context, latency time.Duration, w *workload, scenario string) (*child, error) {
 	cfg := workerConfig{Mode: "server", Latency: latency}
 	if b.o.cpuprofile != "" {
 		cfg.CPUProfile = fmt.Sprintf("%s.%s.%s.server.cpu.prof", b.o.cpuprofile, w.name, scenario)
 	}
 	c, err := startChild(cfg)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -59,18 +58,18 @@ func (b *bench) startServer(ctx context.Context, latency time.Duration, w *workl
 		url, ch := c.listenOn, c.changed
 		c.mu.Unlock()
 		if url != "" {
-			return c, url, nil
+			return c, nil
 		}
 		select {
 		case <-ch:
 		case <-c.exited:
-			return nil, "", fmt.Errorf("the KurrentDB-compatible server exited: %s", c.stderrTail())
+			return nil, fmt.Errorf("the KurrentDB-compatible server exited: %s", c.stderrTail())
 		case <-ctx.Done():
 			c.stop()
-			return nil, "", ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(time.Until(deadline)):
 			c.stop()
-			return nil, "", fmt.Errorf("the KurrentDB-compatible server printed no address within 30 s: %s", c.stderrTail())
+			return nil, fmt.Errorf("the KurrentDB-compatible server printed no address within 30 s: %s", c.stderrTail())
 		}
 	}
 }
@@ -124,145 +123,135 @@ func (b *bench) runCapture(ctx context.Context, w *workload) (Result, error) {
 	return r, c.stop()
 }
 
-// runStore is scenario 2: capture → rules → appender → the server, with
-// latency injected per append, until the end marker is durable. The server
-// is returned (running, holding the events) for the publish scenario.
-func (b *bench) runStore(ctx context.Context, w *workload, scenario string, latency time.Duration) (Result, *child, string, error) {
-	r := Result{Scenario: scenario, Workload: w.name}
-	srv, url, err := b.startServer(ctx, latency, w, scenario)
-	if err != nil {
-		return r, nil, "", err
+// runOnServer runs a scenario that stores the workload's events (store-0ms,
+// store-2ms with 2 ms injected per append, full, or fill: store-0ms untimed)
+// against a fresh server, and returns the server, running and holding the
+// events, for the publish scenario; on failure it stops it.
+func (b *bench) runOnServer(ctx context.Context, w *workload, scenario string) (Result, *child, error) {
+	latency := time.Duration(0)
+	if scenario == "store-2ms" {
+		latency = 2 * time.Millisecond
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			srv.stop()
-		}
-	}()
+	srv, err := b.startServer(ctx, latency, w, scenario)
+	if err != nil {
+		return Result{Scenario: scenario, Workload: w.name}, nil, err
+	}
+	var r Result
+	if scenario == "full" {
+		r, err = b.runFull(ctx, w, srv)
+	} else {
+		r, err = b.runStore(ctx, w, scenario, srv)
+	}
+	if err != nil {
+		srv.stop()
+		return r, nil, err
+	}
+	return r, srv, nil
+}
+
+// runStore is scenario 2: capture → rules → appender → srv, until the end
+// marker is durable.
+func (b *bench) runStore(ctx context.Context, w *workload, scenario string, srv *child) (Result, error) {
+	r := Result{Scenario: scenario, Workload: w.name}
 	cfg := b.workerConfig("store", w, scenario)
-	cfg.StoreURL = url
+	cfg.StoreURL = srv.listenAddr()
 	o := watchOthers(ctx, b.pg.URL(), srv, w.slot(scenario))
 	defer o.stop()
 	c, err := startChild(cfg)
 	if err != nil {
-		return r, nil, "", err
+		return r, err
 	}
 	defer c.stop()
+	p, err := storedAll(ctx, c, w)
+	if err != nil {
+		return r, err
+	}
+	if err := measured(&r, c, time.Unix(0, p.T), w, o); err != nil {
+		return r, err
+	}
+	return r, c.stop()
+}
+
+// storedAll waits until c, a store or full worker, has the end marker
+// durable, and checks it stored every event of the workload's changes with
+// no dead letter; it returns the progress line that showed it.
+func storedAll(ctx context.Context, c *child, w *workload) (progress, error) {
 	// Durable at or past the end marker's own LSN means the marker's
 	// transaction (which commits after it) and every one before it are stored.
 	if err := c.waitFor(ctx, limit, func(p progress, _ bool) bool { return p.DurableLSN >= uint64(w.marker) }); err != nil {
-		return r, nil, "", err
+		return progress{}, err
 	}
 	p := c.last()
-	if err := measured(&r, c, time.Unix(0, p.T), w, o); err != nil {
-		return r, nil, "", err
-	}
 	// The pipeline counts the end marker (a message no rule maps) as a change.
 	if p.Changes != w.changes+1 || p.Events != w.events || p.Failures != 0 {
-		return r, nil, "", fmt.Errorf("stored %d events of %d changes, %d dead letters; want %d events of %d changes (and the end marker), 0",
+		return p, fmt.Errorf("stored %d events of %d changes, %d dead letters; want %d events of %d changes (and the end marker), 0",
 			p.Events, p.Changes, p.Failures, w.events, w.changes)
 	}
-	if err := c.stop(); err != nil {
-		return r, nil, "", err
-	}
-	ok = true
-	return r, srv, url, nil
+	return p, nil
 }
 
-// runFull is scenario 3: capture → rules → store → publisher → Kafka
+// runFull is scenario 3: capture → rules → srv → publisher → Kafka
 // (exactly once), until a read_committed consumer has every integration
-// event. The server is returned, holding the events, for scenario 4.
-func (b *bench) runFull(ctx context.Context, w *workload) (Result, *child, string, error) {
-	r := Result{Scenario: "full", Workload: w.name}
-	srv, url, err := b.startServer(ctx, 0, w, "full")
-	if err != nil {
-		return r, nil, "", err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			srv.stop()
-		}
-	}()
-	cfg := b.workerConfig("full", w, "full")
-	cfg.StoreURL = url
-	if err := b.publishTo(ctx, &r, w, cfg, srv, w.slot("full")); err != nil {
-		return r, nil, "", err
-	}
-	ok = true
-	return r, srv, url, nil
+// event.
+func (b *bench) runFull(ctx context.Context, w *workload, srv *child) (Result, error) {
+	return b.publishTo(ctx, w, "full", srv, w.slot("full"))
 }
 
 // runPublish is scenario 4: the publisher alone, from the start of $all of
-// a store the workload's events are in, until a read_committed consumer has
-// every integration event.
-func (b *bench) runPublish(ctx context.Context, w *workload, srv *child, storeURL string) (Result, error) {
-	r := Result{Scenario: "publish", Workload: w.name}
-	cfg := b.workerConfig("publish", w, "publish")
-	cfg.StoreURL = storeURL
-	// publishTo fills r: call it before r is read (in "return r, f(&r)" the
-	// order of reading r and calling f is unspecified).
-	err := b.publishTo(ctx, &r, w, cfg, srv, "")
-	return r, err
+// srv, a store the workload's events are in, until a read_committed
+// consumer has every integration event.
+func (b *bench) runPublish(ctx context.Context, w *workload, srv *child) (Result, error) {
+	return b.publishTo(ctx, w, "publish", srv, "")
 }
 
-// publishTo runs the worker of cfg until the topic holds every integration
-// event; srv and slot name the server and the slot it reads ("": none), whose
-// CPU is measured with the worker's.
-func (b *bench) publishTo(ctx context.Context, r *Result, w *workload, cfg workerConfig, srv *child, slot string) error {
+// publishTo runs the worker of scenario (full or publish, also its mode)
+// against srv until the topic holds every integration event; slot names
+// the slot it reads ("": none). The CPU of srv and of the slot's walsender
+// is measured with the worker's.
+func (b *bench) publishTo(ctx context.Context, w *workload, scenario string, srv *child, slot string) (Result, error) {
+	r := Result{Scenario: scenario, Workload: w.name}
+	cfg := b.workerConfig(scenario, w, scenario)
+	cfg.StoreURL = srv.listenAddr()
 	from, err := prepareTopic(ctx, b.brokers, w.topic)
 	if err != nil {
-		return err
+		return r, err
 	}
 	cons, err := startConsumer(b.brokers, w.topic, from, false)
 	if err != nil {
-		return err
+		return r, err
 	}
 	defer cons.close()
 	o := watchOthers(ctx, b.pg.URL(), srv, slot)
 	defer o.stop()
 	c, err := startChild(cfg)
 	if err != nil {
-		return err
+		return r, err
 	}
 	defer c.stop()
 	doneAt, err := cons.waitCount(ctx, w.records, limit, c.exited, c.stderrTail)
 	if err != nil {
-		return fmt.Errorf("topic %s: %w", w.topic, err)
+		return r, fmt.Errorf("topic %s: %w", w.topic, err)
 	}
-	if err := measured(r, c, doneAt, w, o); err != nil {
-		return err
+	if err := measured(&r, c, doneAt, w, o); err != nil {
+		return r, err
 	}
 	r.RecordsPerSec = float64(w.records) / r.Seconds
+	if scenario == "full" {
+		// Every low-level event stored too, not only those promoted.
+		if _, err := storedAll(ctx, c, w); err != nil {
+			return r, err
+		}
+	}
 	if err := c.stop(); err != nil {
-		return err
+		return r, err
 	}
 	// Exactly once: nothing beyond the expected records either (the worker
 	// has stopped; a duplicate would have been committed before it did).
 	if p := c.last(); p.Failures != 0 {
-		return fmt.Errorf("%d dead letters", p.Failures)
+		return r, fmt.Errorf("%d dead letters", p.Failures)
 	}
 	if n := cons.total(); n != w.records {
-		return fmt.Errorf("topic %s: %d integration events read; want exactly %d", w.topic, n, w.records)
+		return r, fmt.Errorf("topic %s: %d integration events read; want exactly %d", w.topic, n, w.records)
 	}
-	return nil
-}
-
-// fill stores the workload's events untimed (for scenario 4 when neither
-// scenario 2 nor 3 ran) and returns the server holding them.
-func (b *bench) fill(ctx context.Context, w *workload) (*child, string, error) {
-	_, srv, url, err := b.runStore(ctx, w, "fill", 0)
-	return srv, url, err
-}
-
-func describeGoals(gs []Goal) string {
-	var parts []string
-	for _, g := range gs {
-		mark := "held"
-		if !g.Held {
-			mark = "MISSED"
-		}
-		parts = append(parts, fmt.Sprintf("%s: %s", g.Goal, mark))
-	}
-	return strings.Join(parts, "; ")
+	return r, nil
 }

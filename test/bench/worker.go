@@ -40,7 +40,6 @@ type workerConfig struct {
 	StoreURL    string        `json:"store_url,omitempty"`
 	Brokers     []string      `json:"brokers,omitempty"`
 	PublisherID string        `json:"publisher_id,omitempty"`
-	Marker      change.LSN    `json:"marker,omitempty"` // the end marker's LSN (capture, store)
 	BatchIntvl  time.Duration `json:"batch_interval,omitempty"`
 	BatchWait   bool          `json:"batch_wait,omitempty"`
 	MaxPending  int           `json:"max_pending_bytes,omitempty"` // store.Config.MaxPendingBytes; 0: its default

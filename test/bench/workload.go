@@ -153,15 +153,8 @@ FROM generate_series(%d, %d) g`, lo, hi)); err != nil {
 	default:
 		return nil, fmt.Errorf("unknown workload %q (have: pgbench, bulk, wide, all)", name)
 	}
-	if err := exec1("DROP PUBLICATION IF EXISTS "+w.publication, "CREATE PUBLICATION "+w.publication+" FOR TABLE "+strings.Join(w.tables, ", ")); err != nil {
+	if err := w.createSlots(ctx, conn, drains); err != nil {
 		return nil, err
-	}
-	for _, d := range drains {
-		s := w.slot(d)
-		if err := exec1("SELECT pg_create_logical_replication_slot('" + s + "', 'pgoutput')"); err != nil {
-			return nil, err
-		}
-		w.slots = append(w.slots, s)
 	}
 	if w.start, err = currentLSN(ctx, conn); err != nil {
 		return nil, err
@@ -181,6 +174,27 @@ FROM generate_series(%d, %d) g`, lo, hi)); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// createSlots creates w's publication (replacing one an earlier run left)
+// and a slot for each of readers (w.slot), all at the WAL's current end.
+func (w *workload) createSlots(ctx context.Context, conn *pgx.Conn, readers []string) error {
+	for _, sql := range []string{
+		"DROP PUBLICATION IF EXISTS " + w.publication,
+		"CREATE PUBLICATION " + w.publication + " FOR TABLE " + strings.Join(w.tables, ", "),
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
+		}
+	}
+	for _, r := range readers {
+		s := w.slot(r)
+		if _, err := conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", s); err != nil {
+			return fmt.Errorf("creating slot %s: %w", s, err)
+		}
+		w.slots = append(w.slots, s)
+	}
+	return nil
 }
 
 // dropSlots drops the workload's slots, so Postgres can recycle its WAL.
