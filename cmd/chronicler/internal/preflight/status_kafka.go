@@ -203,11 +203,16 @@ func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 	capped := false
 	err = bounded(ctx, func(ctx context.Context) error {
 		defer db.Close()
+		// One event more than the bound, to see that there are more; and
+		// from a checkpoint one more again: the read starts at the
+		// checkpoint's own event, which is not counted.
 		var from esdb.AllPosition = esdb.Start{}
+		count := uint64(s.opts.MaxLagEvents) + 1
 		if ps.Checkpoint != nil {
 			from = esdb.Position{Commit: through.Commit, Prepare: through.Prepare}
+			count++
 		}
-		rd, err := db.ReadAll(ctx, esdb.ReadAllOptions{From: from}, uint64(s.opts.MaxLagEvents)+1)
+		rd, err := db.ReadAll(ctx, esdb.ReadAllOptions{From: from}, count)
 		if err != nil {
 			return err
 		}
@@ -221,14 +226,14 @@ func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 			if err != nil {
 				return err
 			}
+			ev := re.OriginalEvent()
+			if ps.Checkpoint != nil && ev.Position.Commit <= through.Commit {
+				continue // the checkpoint's own event
+			}
 			read++
 			if read > s.opts.MaxLagEvents {
 				capped = true
 				return nil
-			}
-			ev := re.OriginalEvent()
-			if ps.Checkpoint != nil && ev.Position.Commit <= through.Commit {
-				continue // the checkpoint's own event (the read starts at it)
 			}
 			if match(ev) {
 				n++
