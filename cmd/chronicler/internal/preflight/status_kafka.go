@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -83,7 +84,7 @@ func readCommitted(ctx context.Context, base []kgo.Opt, topic string, partitions
 	consume := map[int32]kgo.Offset{}
 	left := map[int32]int64{} // partition → the offset to reach
 	for p, r := range ranges {
-		if partitions != nil && !containsPartition(partitions, p) {
+		if partitions != nil && !slices.Contains(partitions, p) {
 			continue
 		}
 		if r[1] > r[0] {
@@ -129,15 +130,6 @@ func readCommitted(ctx context.Context, base []kgo.Opt, topic string, partitions
 		})
 	}
 	return nil
-}
-
-func containsPartition(ps []int32, p int32) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }
 
 // readCheckpoint returns the last checkpoint of publisher id in partition 0
