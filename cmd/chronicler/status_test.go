@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -258,6 +259,32 @@ UPDATE customers SET email = 'c1-new@example.com' WHERE id = 1;`)
 		if !strings.Contains(flat, want) {
 			t.Errorf("status output lacks %q", want)
 		}
+	}
+
+	// Events stored after the checkpoint are the publisher's lag (the shop
+	// rules have a transaction rule: every non-system event is of
+	// interest); --max-lag-events caps the count at that many.
+	const stored = 3
+	evs := make([]esdb.EventData, stored)
+	for i := range evs {
+		evs[i] = esdb.EventData{EventID: uuid.New(), EventType: "StatusLagTest", ContentType: esdb.ContentTypeJson, Data: []byte(`{}`)}
+	}
+	if _, err := db.AppendToStream(ctx, "statuslag-"+s.suffix, esdb.AppendToStreamOptions{}, evs...); err != nil {
+		t.Fatal(err)
+	}
+	rep = statusJSON(t, cfgPath)
+	p = rep.Publisher
+	if p.LagEvents == nil || *p.LagEvents != stored || p.LagEventsCapped || p.LagPositions == nil || *p.LagPositions == 0 {
+		t.Errorf("after %d events stored past the checkpoint: lag %s events (capped %v), %s positions; want %d, not capped, > 0",
+			stored, jsonOf(p.LagEvents), p.LagEventsCapped, jsonOf(p.LagPositions), stored)
+	}
+	code, out, errOut = runCLI("status", "--json", "--max-lag-events", "2", "--config", cfgPath)
+	var capped preflight.StatusReport
+	if err := json.Unmarshal([]byte(out), &capped); err != nil || code != 0 {
+		t.Fatalf("status --max-lag-events 2: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if p := capped.Publisher; p.LagEvents == nil || *p.LagEvents != 2 || !p.LagEventsCapped {
+		t.Errorf("--max-lag-events 2 with %d events of lag: %s events (capped %v); want 2, capped", stored, jsonOf(p.LagEvents), p.LagEventsCapped)
 	}
 }
 

@@ -4,12 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/ha"
@@ -102,11 +100,7 @@ func TestOneActiveAndTakeover(t *testing.T) {
 	lo.Release()
 
 	// Kill a's session on the server: its lease is lost, b takes over.
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pg.Connect(t, "postgres")
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1",
 		ha.LockID("chronicler/s1")).Scan(&n); err != nil {
@@ -151,13 +145,9 @@ func TestOneActiveAndTakeover(t *testing.T) {
 
 // holdSlot starts streaming slot on a replication connection named app and
 // returns that connection (the walsender holds the slot while it is open).
-func holdSlot(t *testing.T, ctx context.Context, url, slot, app string) *pgconn.PgConn {
+func holdSlot(t *testing.T, ctx context.Context, pg *stack.Postgres, slot, app string) *pgconn.PgConn {
 	t.Helper()
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	rc, err := pgconn.Connect(ctx, url+sep+"replication=database&application_name="+app)
+	rc, err := pgconn.Connect(ctx, pg.ReplicationURL("postgres")+"&application_name="+app)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,11 +168,7 @@ func TestTakeoverTerminatesLeftoverWalsender(t *testing.T) {
 	url := pg.URL()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pg.Connect(t, "postgres")
 	for _, q := range []string{"CREATE PUBLICATION p FOR ALL TABLES",
 		"SELECT pg_create_logical_replication_slot('s1', 'pgoutput')",
 		"SELECT pg_create_logical_replication_slot('other', 'pgoutput')"} {
@@ -190,8 +176,8 @@ func TestTakeoverTerminatesLeftoverWalsender(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	holdSlot(t, ctx, url, "s1", ha.CaptureApplicationName)
-	holdSlot(t, ctx, url, "other", "someone-else")
+	holdSlot(t, ctx, pg, "s1", ha.CaptureApplicationName)
+	holdSlot(t, ctx, pg, "other", "someone-else")
 	active := func(slot string) bool {
 		var a bool
 		if err := conn.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&a); err != nil {

@@ -2,7 +2,6 @@ package preflight
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
@@ -51,8 +50,6 @@ type Options struct {
 	LagWarnBytes int64
 	// Timeout bounds the checks of each system. Default DefaultTimeout.
 	Timeout time.Duration
-	// Logger receives the clients' diagnostics. Default: discarded.
-	Logger *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -61,9 +58,6 @@ func (o *Options) defaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 

@@ -35,6 +35,12 @@
 // the publisher's subscription filter (mapping.Interest), up to
 // StatusOptions.MaxLagEvents events.
 //
+// # Connections
+//
+// Kafka is reached with the publisher's own TLS and SASL options
+// (publish.KafkaConfig.ConnectionOpts), the store with run's client
+// configuration (config.StoreClientConfig) and a shorter discovery.
+//
 // # Secrets
 //
 // Messages name hosts, ports, databases, users, streams and topics, never
@@ -44,9 +50,6 @@
 //
 // # Not done
 //
-//   - The Kafka client options (TLS, SASL) are built here as publish builds
-//     them (publish keeps its builder unexported); the two must be kept in
-//     step.
 //   - Whether the Kafka principal may write the topics is not probed
 //     (only describe, validated creation and the transactions probe).
 //   - The HA lock (ha.enabled) is not checked or reported.

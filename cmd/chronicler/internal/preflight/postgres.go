@@ -50,14 +50,14 @@ func pgTarget(pc *pgconn.Config) string {
 // postgres runs the connection, server, privilege and table checks. It
 // returns nil when Postgres could not be reached (a Fail check says why).
 func (c *checker) postgres(ctx context.Context) *pgFacts {
-	pc, err := pgconn.ParseConfig(c.cfg.PostgresURL())
+	ccfg, err := pgx.ParseConfig(c.cfg.PostgresURL())
 	if err != nil {
 		c.add("postgres url", Fail, "not a valid connection string: "+err.Error(), "fix postgres.url (URL or key=value form)")
 		return nil
 	}
+	pc := &ccfg.Config
 	f := &pgFacts{target: pgTarget(pc), database: pc.Database}
 	f.ctx, f.cancel = context.WithTimeout(ctx, c.opts.Timeout)
-	ccfg, _ := pgx.ParseConfig(c.cfg.PostgresURL())
 	f.conn, err = pgx.ConnectConfig(f.ctx, ccfg)
 	if err != nil {
 		c.add("postgres reachable", Fail, fmt.Sprintf("%s as %s: %v", f.target, pc.User, connErr(err)),

@@ -3,7 +3,6 @@ package preflight
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
@@ -135,8 +134,6 @@ type StatusOptions struct {
 	MaxLagEvents int64
 	// Now is the clock for lag_seconds. Default time.Now.
 	Now func() time.Time
-	// Logger. Default: discarded.
-	Logger *slog.Logger
 }
 
 // ReadStatus reads the pipeline's positions. It only reads: no slot is
@@ -153,9 +150,6 @@ func ReadStatus(ctx context.Context, cfg *config.Config, opts StatusOptions) (*S
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	st := &statusReader{cfg: cfg, opts: opts, scrub: newScrubber(cfg), rep: &StatusReport{Errors: []string{}}}
 	slot := cfg.Postgres.Slot

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -83,7 +84,7 @@ func readCommitted(ctx context.Context, base []kgo.Opt, topic string, partitions
 	consume := map[int32]kgo.Offset{}
 	left := map[int32]int64{} // partition → the offset to reach
 	for p, r := range ranges {
-		if partitions != nil && !containsPartition(partitions, p) {
+		if partitions != nil && !slices.Contains(partitions, p) {
 			continue
 		}
 		if r[1] > r[0] {
@@ -129,15 +130,6 @@ func readCommitted(ctx context.Context, base []kgo.Opt, topic string, partitions
 		})
 	}
 	return nil
-}
-
-func containsPartition(ps []int32, p int32) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }
 
 // readCheckpoint returns the last checkpoint of publisher id in partition 0
@@ -203,11 +195,16 @@ func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 	capped := false
 	err = bounded(ctx, func(ctx context.Context) error {
 		defer db.Close()
+		// One event more than the bound, to see that there are more; and
+		// from a checkpoint one more again: the read starts at the
+		// checkpoint's own event, which is not counted.
 		var from esdb.AllPosition = esdb.Start{}
+		count := uint64(s.opts.MaxLagEvents) + 1
 		if ps.Checkpoint != nil {
 			from = esdb.Position{Commit: through.Commit, Prepare: through.Prepare}
+			count++
 		}
-		rd, err := db.ReadAll(ctx, esdb.ReadAllOptions{From: from}, uint64(s.opts.MaxLagEvents)+1)
+		rd, err := db.ReadAll(ctx, esdb.ReadAllOptions{From: from}, count)
 		if err != nil {
 			return err
 		}
@@ -221,14 +218,14 @@ func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 			if err != nil {
 				return err
 			}
+			ev := re.OriginalEvent()
+			if ps.Checkpoint != nil && ev.Position.Commit <= through.Commit {
+				continue // the checkpoint's own event
+			}
 			read++
 			if read > s.opts.MaxLagEvents {
 				capped = true
 				return nil
-			}
-			ev := re.OriginalEvent()
-			if ps.Checkpoint != nil && ev.Position.Commit <= through.Commit {
-				continue // the checkpoint's own event (the read starts at it)
 			}
 			if match(ev) {
 				n++

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // readSlot reads the slot from pg_replication_slots and its walsender's
@@ -13,14 +12,14 @@ import (
 func (s *statusReader) readSlot(ctx context.Context) {
 	ss := &SlotStatus{Name: s.cfg.Postgres.Slot, LagSource: LagUnknownTime}
 	s.rep.Slot = ss
-	pc, err := pgconn.ParseConfig(s.cfg.PostgresURL())
+	ccfg, err := pgx.ParseConfig(s.cfg.PostgresURL())
 	if err != nil {
 		s.fail("slot", fmt.Errorf("postgres.url is not a valid connection string: %w", err))
 		return
 	}
+	pc := &ccfg.Config
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	ccfg, _ := pgx.ParseConfig(s.cfg.PostgresURL())
 	conn, err := pgx.ConnectConfig(ctx, ccfg)
 	if err != nil {
 		s.fail("slot", fmt.Errorf("connecting to %s: %w", pgTarget(pc), connErr(err)))
