@@ -3,6 +3,8 @@ package publish
 import (
 	"context"
 	"log/slog"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -29,6 +31,35 @@ func serverFilter(in mapping.Interest) *esdb.SubscriptionFilter {
 		return &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: p}
 	default:
 		return &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Prefixes: in.Types}
+	}
+}
+
+// MatchesInterest is serverFilter(in) applied to one event, for readers
+// that read the store without a server-side filter (`chronicler status`
+// counts the events the publisher has yet to see): system events never;
+// with only type-named per-event rules, events of those types (prefixes);
+// with only category rules, those categories' streams; else every
+// non-system event.
+func MatchesInterest(in mapping.Interest) func(*esdb.RecordedEvent) bool {
+	f := serverFilter(in)
+	var re *regexp.Regexp
+	if f.Regex != "" {
+		re = regexp.MustCompile(f.Regex)
+	}
+	return func(ev *esdb.RecordedEvent) bool {
+		s := ev.EventType
+		if f.Type == esdb.StreamFilterType {
+			s = ev.StreamID
+		}
+		if re != nil {
+			return re.MatchString(s)
+		}
+		for _, p := range f.Prefixes {
+			if strings.HasPrefix(s, p) {
+				return true
+			}
+		}
+		return false
 	}
 }
 

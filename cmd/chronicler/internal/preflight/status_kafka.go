@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/publish"
 	pkafka "github.com/chronicler-dev/chronicler/publish/kafka"
 )
 
@@ -185,7 +186,7 @@ func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 	}
 	match := func(*esdb.RecordedEvent) bool { return true }
 	if rs, err := mapping.Load(s.cfg.Rules.Paths, mapping.Options{}); err == nil {
-		match = interestFilter(rs.Interest())
+		match = publish.MatchesInterest(rs.Interest())
 	}
 	db, _, err := openStore(s.cfg)
 	if err != nil {
@@ -247,34 +248,4 @@ func (s *statusReader) storeFailed() bool {
 		}
 	}
 	return false
-}
-
-// interestFilter is the publisher's subscription filter (publish's
-// serverFilter) as a predicate: system events ($-types) never; with only
-// type-named per-event rules, those types and progress markers; with only
-// category rules, those categories' streams; else every non-system event.
-func interestFilter(in mapping.Interest) func(*esdb.RecordedEvent) bool {
-	notSystem := func(ev *esdb.RecordedEvent) bool { return !strings.HasPrefix(ev.EventType, "$") }
-	switch {
-	case in.All || in.Transactional || (len(in.Types) > 0 && len(in.Categories) > 0):
-		return notSystem
-	case len(in.Categories) > 0:
-		return func(ev *esdb.RecordedEvent) bool {
-			for _, c := range in.Categories {
-				if strings.HasPrefix(ev.StreamID, c+"-") {
-					return true
-				}
-			}
-			return false
-		}
-	default:
-		return func(ev *esdb.RecordedEvent) bool {
-			for _, t := range in.Types {
-				if strings.HasPrefix(ev.EventType, t) {
-					return true
-				}
-			}
-			return false
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package preflight
+package publish_test
 
 import (
 	"testing"
@@ -6,11 +6,12 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/publish"
 )
 
-// TestInterestFilter: the lag count's filter selects what the publisher's
-// subscription delivers, for each shape of interest.
-func TestInterestFilter(t *testing.T) {
+// TestMatchesInterest: the predicate selects what the publisher's
+// subscription filter delivers, for each shape of interest.
+func TestMatchesInterest(t *testing.T) {
 	ev := func(stream, typ string) *esdb.RecordedEvent {
 		return &esdb.RecordedEvent{StreamID: stream, EventType: typ}
 	}
@@ -34,7 +35,7 @@ func TestInterestFilter(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := interestFilter(tc.in)
+			f := publish.MatchesInterest(tc.in)
 			for i, e := range events {
 				if got := f(e); got != tc.want[i] {
 					t.Errorf("%s/%s: %v, want %v", e.StreamID, e.EventType, got, tc.want[i])
