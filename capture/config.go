@@ -54,6 +54,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DeadLetterStream is slot's default dead-letter stream.
+func DeadLetterStream(slot string) string { return "chronicler-deadletter-" + slot }
+
+// ProgressStream is slot's progress stream (Config.ProgressStream's default;
+// chronicler run keeps it: the publisher finds markers by its prefix).
+func ProgressStream(slot string) string { return "chronicler-progress-" + slot }
+
 // validate fills defaults and returns every problem, joined.
 func (c *Config) validate() error {
 	var errs []error
@@ -70,10 +77,10 @@ func (c *Config) validate() error {
 		bad("ack", "required: the function that confirms durable LSNs to the source (Source.Ack)")
 	}
 	if c.DeadLetterStream == "" {
-		c.DeadLetterStream = "chronicler-deadletter-" + c.Slot
+		c.DeadLetterStream = DeadLetterStream(c.Slot)
 	}
 	if c.ProgressStream == "" {
-		c.ProgressStream = "chronicler-progress-" + c.Slot
+		c.ProgressStream = ProgressStream(c.Slot)
 	}
 	if c.DeadLetterStream == c.ProgressStream {
 		bad("deadletter.stream", "%q is also the progress stream; use another name", c.DeadLetterStream)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/chronicler-dev/chronicler/capture"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
 )
 
@@ -155,10 +156,10 @@ func ReadStatus(ctx context.Context, cfg *config.Config, opts StatusOptions) (*S
 	slot := cfg.Postgres.Slot
 	dlStream := cfg.DeadLetter.Stream
 	if dlStream == "" {
-		dlStream = "chronicler-deadletter-" + slot
+		dlStream = capture.DeadLetterStream(slot)
 	}
 	st.rep.DeadLetters = &DeadLetterStatus{CaptureStream: dlStream}
-	st.readStore(ctx, "chronicler-progress-"+slot)
+	st.readStore(ctx, capture.ProgressStream(slot))
 	st.readSlot(ctx)
 	if len(cfg.Kafka.Brokers) > 0 {
 		st.rep.DeadLetters.PublishTopic = cfg.DeadLetter.Topic
