@@ -3,6 +3,7 @@ package ruletest
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,22 +96,13 @@ func (r *reader) mapping(n ast.Node, what string, known []string) map[string]ast
 	out := map[string]ast.Node{}
 	for _, mv := range m.Values {
 		k := mv.Key.String()
-		if !contains(known, k) {
+		if !slices.Contains(known, k) {
 			r.add(mv.Key, fmt.Sprintf("unknown field %q in %s", k, what), "known fields: "+strings.Join(known, ", "))
 			continue
 		}
 		out[k] = mv.Value
 	}
 	return out
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *reader) value(n ast.Node) any {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -192,7 +193,7 @@ func compare(want, got []map[string]any, always []string) string {
 	for i := range w {
 		wm := w[i].(map[string]any)
 		for k := range fields {
-			if _, ok := want[i][k]; !ok && !contains(always, k) {
+			if _, ok := want[i][k]; !ok && !slices.Contains(always, k) {
 				delete(wm, k) // not named by this entry: not compared
 				if i < len(g) {
 					delete(g[i].(map[string]any), k)
