@@ -2,129 +2,28 @@ package capture
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/store"
-	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
-
-// DeadLetterType is the event type of dead letters.
-const DeadLetterType = "ChroniclerDeadLetter"
-
-const (
-	reasonRule     = "rule"
-	reasonTooLarge = "too_large"
-)
-
-// DeadLetter is the data of a dead-letter event.
-type DeadLetter struct {
-	Slot   string `json:"slot"`
-	Reason string `json:"reason"`          // "rule" or "too_large"
-	Rule   string `json:"rule"`            // the rule that failed (or produced the oversized event)
-	Field  string `json:"field,omitempty"` // the rule field that failed, for "rule"
-	Error  string `json:"error"`
-	// Change is the raw change; nil values are JSON null, unchanged TOAST
-	// values {"$unchanged":true}. When the dead letter itself would exceed
-	// the append limit, New and Old are dropped and Truncated is set.
-	Change    ChangeJSON `json:"change"`
-	Truncated bool       `json:"truncated,omitempty"`
-}
-
-// ChangeJSON is the JSON form of a change.Change in dead letters.
-type ChangeJSON struct {
-	Op         string         `json:"op"`
-	Database   string         `json:"database"`
-	Schema     string         `json:"schema,omitempty"`
-	Table      string         `json:"table,omitempty"`
-	Key        []string       `json:"key,omitempty"`
-	New        map[string]any `json:"new,omitempty"`
-	Old        map[string]any `json:"old,omitempty"`
-	Message    *MessageJSON   `json:"message,omitempty"`
-	XID        uint32         `json:"xid"`
-	CommitLSN  string         `json:"commitLsn"`
-	CommitTime time.Time      `json:"commitTime"`
-	Origin     string         `json:"origin,omitempty"`
-	LSN        string         `json:"lsn"`
-	Ordinal    uint64         `json:"ordinal"`
-}
-
-// MessageJSON is a logical decoding message in a dead letter.
-type MessageJSON struct {
-	Prefix        string `json:"prefix"`
-	Content       []byte `json:"content"` // base64
-	Transactional bool   `json:"transactional"`
-}
-
-func changeJSON(ch *change.Change) ChangeJSON {
-	c := ChangeJSON{
-		Op: ch.Op.String(), Database: ch.Database, Schema: ch.Schema, Table: ch.Table, Key: ch.Key,
-		New: ch.New, Old: ch.Old, XID: ch.Tx.XID, CommitLSN: ch.Tx.CommitLSN.String(),
-		CommitTime: ch.Tx.CommitTime.UTC(), Origin: ch.Tx.Origin, LSN: ch.LSN.String(), Ordinal: ch.Ordinal,
-	}
-	if ch.Message != nil {
-		c.Message = &MessageJSON{Prefix: ch.Message.Prefix, Content: ch.Message.Content, Transactional: ch.Message.Transactional}
-	}
-	return c
-}
-
-// encodeDeadLetter encodes d; a value JSON cannot hold (NaN, ...) is
-// written as its text form rather than losing the dead letter.
-func encodeDeadLetter(d *DeadLetter) []byte {
-	b, err := json.Marshal(d)
-	if err == nil {
-		return b
-	}
-	d.Change.New, d.Change.Old = safeRow(d.Change.New), safeRow(d.Change.Old)
-	if b, err = json.Marshal(d); err == nil {
-		return b
-	}
-	// Cannot happen with safe rows; keep the error visible anyway.
-	d.Change.New, d.Change.Old, d.Truncated = nil, nil, true
-	d.Error += fmt.Sprintf(" (row not encodable: %v)", err)
-	b, _ = json.Marshal(d)
-	return b
-}
-
-func safeRow(row map[string]any) map[string]any {
-	if row == nil {
-		return nil
-	}
-	out := make(map[string]any, len(row))
-	for k, v := range row {
-		if _, err := json.Marshal(v); err != nil {
-			out[k] = fmt.Sprint(v)
-		} else {
-			out[k] = v
-		}
-	}
-	return out
-}
 
 // deadLetter writes one dead letter for ch (the *k-th of the change) or,
 // under OnErrorStop, returns a *StopError.
-func (p *Pipeline) deadLetter(ctx context.Context, ch *change.Change, k *uint32, rule, field, reason string, cause error) error {
-	pos := store.Pos{CommitLSN: ch.Tx.CommitLSN, Ordinal: ch.Ordinal, Index: DeadLetterIndex + *k}
+func (p *Pipeline) deadLetter(ctx context.Context, ch *contract.Change, k *uint32, rule, field, reason string, cause error) error {
+	pos := contract.Pos{CommitLSN: ch.Tx.CommitLSN, Ordinal: ch.Ordinal, Index: contract.DeadLetterIndex + *k}
 	if p.cfg.OnError == OnErrorStop {
 		return &StopError{Rule: rule, Table: tableOf(ch), Pos: pos, Cause: cause}
 	}
-	d := &DeadLetter{Slot: p.cfg.Slot, Reason: reason, Rule: rule, Field: field, Error: cause.Error(), Change: changeJSON(ch)}
-	meta := mapping.SourceMetadata(ch, &mapping.Event{Rule: rule, Index: int(pos.Index)})
-	meta["reason"] = reason
-	ev := store.Event{Stream: p.cfg.DeadLetterStream, Type: DeadLetterType, Data: encodeDeadLetter(d), Metadata: meta, Pos: pos}
+	d := &contract.DeadLetter{Slot: p.cfg.Slot, Reason: reason, Rule: rule, Field: field, Error: cause.Error(), Change: contract.ChangeAsJSON(ch)}
+	ev := store.Event{Stream: p.cfg.DeadLetterStream, Type: contract.DeadLetterType, Data: contract.EncodeDeadLetter(d),
+		Source: contract.SourceOf(p.cfg.Slot, ch, rule, pos.Index), Extra: map[string]any{contract.MetaReason: reason}}
 	err := p.app.Add(ctx, ev)
 	var tooLarge *store.TooLargeError
 	if errors.As(err, &tooLarge) {
-		// The row itself is what is too large: keep the position, the rule
-		// and the error; the row stays in the database.
-		d.Change.New, d.Change.Old, d.Change.Message, d.Truncated = nil, nil, nil, true
-		if len(d.Error) > 4096 {
-			d.Error = d.Error[:4096] + "..."
-		}
-		ev.Data = encodeDeadLetter(d)
+		d.Truncate()
+		ev.Data = contract.EncodeDeadLetter(d)
 		err = p.app.Add(ctx, ev)
 	}
 	if err != nil {
@@ -137,7 +36,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, ch *change.Change, k *uint32,
 	return nil
 }
 
-func tableOf(ch *change.Change) string {
+func tableOf(ch *contract.Change) string {
 	if ch.Schema == "" && ch.Table == "" {
 		return "(message)"
 	}

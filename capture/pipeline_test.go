@@ -15,9 +15,9 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 )
@@ -57,7 +57,7 @@ type harness struct {
 	done   chan error
 
 	mu    sync.Mutex
-	acked []change.LSN
+	acked []contract.LSN
 	early []string // acks made before a progress marker covered them
 }
 
@@ -70,13 +70,13 @@ func newHarness(t *testing.T, db *esdb.Client, cfg capture.Config, st store.Conf
 	h := &harness{t: t, db: db, done: make(chan error, 2)}
 	st.Slot = testSlot
 	st.Logger = slog.New(slog.DiscardHandler)
-	st.OnDurable = func(l change.LSN) { h.pipe.Durable(l) }
+	st.OnDurable = func(l contract.LSN) { h.pipe.Durable(l) }
 	h.app, err = store.New(db, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Slot, cfg.Rules, cfg.Logger = testSlot, rules, slog.New(slog.DiscardHandler)
-	cfg.Ack = func(l change.LSN) {
+	cfg.Ack = func(l contract.LSN) {
 		// The contract: a position is confirmed only once a progress
 		// marker covering it is stored.
 		marker := lastMarker(t, db)
@@ -114,19 +114,19 @@ func (h *harness) stop() {
 	}
 }
 
-func lastMarker(t *testing.T, db *esdb.Client) change.LSN {
+func lastMarker(t *testing.T, db *esdb.Client) contract.LSN {
 	p := read(t, db, "chronicler-progress-"+testSlot)
 	if len(p) == 0 {
 		return 0
 	}
-	l, err := change.ParseLSN(p[len(p)-1].Data["durableLsn"].(string))
+	l, err := contract.ParseLSN(p[len(p)-1].Data["durableLsn"].(string))
 	if err != nil {
 		t.Errorf("progress marker: %v", err)
 	}
 	return l
 }
 
-func (h *harness) lastAck() change.LSN {
+func (h *harness) lastAck() contract.LSN {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.acked) == 0 {
@@ -135,7 +135,7 @@ func (h *harness) lastAck() change.LSN {
 	return h.acked[len(h.acked)-1]
 }
 
-func (h *harness) waitAck(lsn change.LSN) {
+func (h *harness) waitAck(lsn contract.LSN) {
 	h.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for h.lastAck() < lsn {
@@ -147,15 +147,15 @@ func (h *harness) waitAck(lsn change.LSN) {
 }
 
 // feed delivers a transaction of item rows: inserts for notes, in order.
-func (h *harness) feed(lsn change.LSN, firstID int, notes ...string) error {
+func (h *harness) feed(lsn contract.LSN, firstID int, notes ...string) error {
 	ctx := context.Background()
-	tx := change.Tx{XID: uint32(lsn), CommitLSN: lsn, CommitTime: time.Unix(1700000000, 0).UTC()}
+	tx := contract.Tx{XID: uint32(lsn), CommitLSN: lsn, CommitTime: time.Unix(1700000000, 0).UTC()}
 	if err := h.pipe.Begin(ctx, tx); err != nil {
 		return err
 	}
 	for i, n := range notes {
-		ch := &change.Change{Op: change.OpInsert, Database: "app", Schema: "public", Table: "items", Key: []string{"id"},
-			New: map[string]any{"id": int64(firstID + i), "note": n}, Tx: tx, LSN: lsn - 100 + change.LSN(i), Ordinal: uint64(i)}
+		ch := &contract.Change{Op: contract.OpInsert, Database: "app", Schema: "public", Table: "items", Key: []string{"id"},
+			New: map[string]any{"id": int64(firstID + i), "note": n}, Tx: tx, LSN: lsn - 100 + contract.LSN(i), Ordinal: uint64(i)}
 		if err := h.pipe.Change(ctx, ch); err != nil {
 			return err
 		}
@@ -235,11 +235,11 @@ func TestRuleFailureIsDeadLetteredAndTheLineGoesOn(t *testing.T) {
 	for i, wantID := range []float64{2, 4} {
 		d := dl[i]
 		ch := d.Data["change"].(map[string]any)
-		if d.Type != capture.DeadLetterType || d.Data["rule"] != "audit" || d.Data["field"] != "stream.id" || d.Data["reason"] != "rule" ||
+		if d.Type != contract.DeadLetterType || d.Data["rule"] != "audit" || d.Data["field"] != "stream.id" || d.Data["reason"] != "rule" ||
 			ch["new"].(map[string]any)["id"] != wantID || ch["table"] != "items" || ch["op"] != "insert" || d.Data["error"] == "" {
 			t.Errorf("dead letter %d: %+v", i, d.Data)
 		}
-		if d.Meta["rule"] != "audit" || d.Meta["slot"] != testSlot || float64(capture.DeadLetterIndex) != d.Meta["index"] {
+		if d.Meta["rule"] != "audit" || d.Meta["slot"] != testSlot || float64(contract.DeadLetterIndex) != d.Meta["index"] {
 			t.Errorf("dead letter %d metadata: %+v", i, d.Meta)
 		}
 	}
@@ -250,17 +250,17 @@ func TestRuleFailureIsDeadLetteredAndTheLineGoesOn(t *testing.T) {
 	waitProgress(t, db, 0x2000)
 }
 
-func waitProgress(t *testing.T, db *esdb.Client, lsn change.LSN) {
+func waitProgress(t *testing.T, db *esdb.Client, lsn contract.LSN) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		p := read(t, db, "chronicler-progress-"+testSlot)
 		if len(p) > 0 {
 			last := p[len(p)-1]
-			if last.Type != capture.ProgressType || last.Data["slot"] != testSlot {
+			if last.Type != contract.ProgressType || last.Data["slot"] != testSlot {
 				t.Fatalf("progress marker %+v", last)
 			}
-			if got, _ := change.ParseLSN(last.Data["durableLsn"].(string)); got >= lsn {
+			if got, _ := contract.ParseLSN(last.Data["durableLsn"].(string)); got >= lsn {
 				if got != lsn {
 					t.Fatalf("progress marker %s is past the durable LSN %s", got, lsn)
 				}
@@ -340,16 +340,16 @@ func TestTooLargeEventIsDeadLettered(t *testing.T) {
 	db := newDB(t)
 	h := newHarness(t, db, capture.Config{}, store.Config{MaxBatchBytes: 4096, MaxPendingBytes: 1 << 20})
 	ctx := context.Background()
-	tx := change.Tx{XID: 9, CommitLSN: 0x3000}
+	tx := contract.Tx{XID: 9, CommitLSN: 0x3000}
 	big := strings.Repeat("x", 10000)
 	for _, step := range []func() error{
 		func() error { return h.pipe.Begin(ctx, tx) },
 		func() error {
-			return h.pipe.Change(ctx, &change.Change{Op: change.OpUpdate, Schema: "public", Table: "items", Key: []string{"id"},
-				New: map[string]any{"id": int64(7), "body": big, "note": change.Unchanged}, Tx: tx, Ordinal: 0})
+			return h.pipe.Change(ctx, &contract.Change{Op: contract.OpUpdate, Schema: "public", Table: "items", Key: []string{"id"},
+				New: map[string]any{"id": int64(7), "body": big, "note": contract.Unchanged}, Tx: tx, Ordinal: 0})
 		},
 		func() error {
-			return h.pipe.Change(ctx, &change.Change{Op: change.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
+			return h.pipe.Change(ctx, &contract.Change{Op: contract.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
 				New: map[string]any{"id": int64(8), "note": "ok"}, Tx: tx, Ordinal: 1})
 		},
 		func() error { return h.pipe.Commit(ctx, tx) },
@@ -377,14 +377,14 @@ func TestUnchangedIsVisibleInDeadLetters(t *testing.T) {
 	db := newDB(t)
 	h := newHarness(t, db, capture.Config{}, store.Config{})
 	ctx := context.Background()
-	tx := change.Tx{XID: 9, CommitLSN: 0x4000}
+	tx := contract.Tx{XID: 9, CommitLSN: 0x4000}
 	if err := h.pipe.Begin(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
 	// item-updated's data reads new.body, which is unchanged: the rule's
 	// default unchanged policy (error) fails it.
-	if err := h.pipe.Change(ctx, &change.Change{Op: change.OpUpdate, Schema: "public", Table: "items", Key: []string{"id"},
-		New: map[string]any{"id": int64(7), "body": change.Unchanged}, Tx: tx}); err != nil {
+	if err := h.pipe.Change(ctx, &contract.Change{Op: contract.OpUpdate, Schema: "public", Table: "items", Key: []string{"id"},
+		New: map[string]any{"id": int64(7), "body": contract.Unchanged}, Tx: tx}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.pipe.Commit(ctx, tx); err != nil {
@@ -402,7 +402,7 @@ func TestUnchangedIsVisibleInDeadLetters(t *testing.T) {
 }
 
 func TestConfigErrorsAreAllReported(t *testing.T) {
-	_, err := capture.NewPipeline(capture.Config{OnError: "shrug", DeadLetterStream: "x-1", ProgressStream: "x-1"}, nil, nil, nil)
+	_, err := capture.NewPipeline(capture.Config{OnError: "shrug", DeadLetterStream: contract.ProgressStream("")}, nil, nil, nil)
 	var fields []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 		var ce *capture.ConfigError
@@ -423,7 +423,7 @@ func TestConfigErrorsAreAllReported(t *testing.T) {
 func TestProgressMarkersNeverGoBackwards(t *testing.T) {
 	db := newDB(t)
 	h := newHarness(t, db, capture.Config{}, store.Config{})
-	for i, lsn := range []change.LSN{0x1000, 0x2000} {
+	for i, lsn := range []contract.LSN{0x1000, 0x2000} {
 		if err := h.feed(lsn, 10*i, "ok"); err != nil {
 			t.Fatal(err)
 		}
@@ -439,10 +439,10 @@ func TestProgressMarkersNeverGoBackwards(t *testing.T) {
 		t.Fatal(err)
 	}
 	h2.waitAck(0x3000)
-	var prev change.LSN
+	var prev contract.LSN
 	markers := read(t, db, "chronicler-progress-"+testSlot)
 	for i, m := range markers {
-		l, err := change.ParseLSN(m.Data["durableLsn"].(string))
+		l, err := contract.ParseLSN(m.Data["durableLsn"].(string))
 		if err != nil || l < prev {
 			t.Fatalf("marker %d at %s after %s (err %v): markers went backwards", i, l, prev, err)
 		}
@@ -467,9 +467,9 @@ func TestProgressMarkersNeverGoBackwardsWithTwoWriters(t *testing.T) {
 	h.waitAck(0x1000)
 	waitProgress(t, db, 0x1000)
 	// The other instance's marker, at a higher LSN.
-	data, _ := json.Marshal(capture.Progress{Slot: testSlot, DurableLSN: change.LSN(0x5000).String()})
+	data := contract.EncodeProgress(contract.Progress{Slot: testSlot, DurableLSN: 0x5000})
 	if _, err := db.AppendToStream(context.Background(), "chronicler-progress-"+testSlot, esdb.AppendToStreamOptions{},
-		esdb.EventData{EventType: capture.ProgressType, ContentType: esdb.ContentTypeJson, Data: data}); err != nil {
+		esdb.EventData{EventType: contract.ProgressType, ContentType: esdb.ContentTypeJson, Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.feed(0x2000, 20, "ok"); err != nil {

@@ -14,9 +14,9 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // slotWait bounds how long Run waits for a slot held by another process.
@@ -134,7 +134,7 @@ func Run(ctx context.Context, opts Options) error {
 	var pipe *Pipeline // set before the appender runs, so before OnDurable
 	stCfg := opts.Store
 	stCfg.Slot = pgCfg.Slot
-	stCfg.OnDurable = func(l change.LSN) { pipe.Durable(l) }
+	stCfg.OnDurable = func(l contract.LSN) { pipe.Durable(l) }
 	stCfg.Logger = log
 	if stCfg.BatchAppend == nil && opts.BatchAppend {
 		stCfg.BatchAppend = esCfg
@@ -147,7 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 	var cur atomic.Pointer[postgres.Source] // the running Source (replaced after a busy slot)
 	cur.Store(src)
 	plCfg.Slot, plCfg.Rules, plCfg.Logger = pgCfg.Slot, rules, log
-	plCfg.Ack = func(l change.LSN) { cur.Load().Ack(l) }
+	plCfg.Ack = func(l contract.LSN) { cur.Load().Ack(l) }
 	plCfg.Registerer = opts.Registerer
 	pipe, err = NewPipeline(plCfg, app, db, app.Stats)
 	if err != nil {
@@ -196,7 +196,7 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Control.attach(pipe, &cur, mcat)
 		defer opts.Control.detach()
 	}
-	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", pipe.cfg.DeadLetterStream, "progress_stream", pipe.cfg.ProgressStream)
+	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", pipe.cfg.DeadLetterStream, "progress_stream", pipe.progressStream)
 	var graceErr error
 	select {
 	case <-ended:

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // swappedRules map item inserts to thing-<id> with type ThingAdded.
@@ -33,13 +33,13 @@ func TestSwapRulesAtTransactionBoundary(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	tx := change.Tx{XID: 1, CommitLSN: 0x1000}
+	tx := contract.Tx{XID: 1, CommitLSN: 0x1000}
 	if err := h.pipe.Begin(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
-	insert := func(tx change.Tx, id int64, ord uint64) {
+	insert := func(tx contract.Tx, id int64, ord uint64) {
 		t.Helper()
-		ch := &change.Change{Op: change.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
+		ch := &contract.Change{Op: contract.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
 			New: map[string]any{"id": id, "note": "ok"}, Tx: tx, Ordinal: ord}
 		if err := h.pipe.Change(ctx, ch); err != nil {
 			t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
@@ -241,8 +242,8 @@ func (s *store) appendOne(lsn uint64, ordinal int, e lowEvent) string {
 func (s *store) marker(durable uint64) {
 	s.t.Helper()
 	data, _ := json.Marshal(map[string]string{"slot": testSlot, "durableLsn": lsnText(durable)})
-	res, err := s.db.AppendToStream(context.Background(), publish.ProgressStreamPrefix+testSlot, esdb.AppendToStreamOptions{}, esdb.EventData{
-		EventID: uuid.New(), EventType: publish.ProgressEventType, ContentType: esdb.ContentTypeJson, Data: data,
+	res, err := s.db.AppendToStream(context.Background(), contract.ProgressStream(testSlot), esdb.AppendToStreamOptions{}, esdb.EventData{
+		EventID: uuid.New(), EventType: contract.ProgressType, ContentType: esdb.ContentTypeJson, Data: data,
 	})
 	if err != nil {
 		s.t.Fatalf("appending progress marker: %v", err)

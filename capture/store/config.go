@@ -8,7 +8,7 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // ConflictPolicy says what a wrong-expected-version from a foreign writer does.
@@ -32,7 +32,7 @@ type Config struct {
 	// time more transactions became durable, from the appender's goroutines,
 	// never concurrently, never backwards; the LSN repeats when transactions
 	// share a commit LSN (snapshot chunks).
-	OnDurable func(change.LSN)
+	OnDurable func(contract.LSN)
 	// BatchAppend, when set, is the store's connection configuration (the
 	// one the esdb.Client was made from): the appender then opens a gRPC
 	// connection of its own and appends through the BatchAppend RPC, one
@@ -96,7 +96,7 @@ func (c *Config) validate() error {
 		c.MaxRetryBackoff = 5 * time.Second
 	}
 	if c.OnDurable == nil {
-		c.OnDurable = func(change.LSN) {}
+		c.OnDurable = func(contract.LSN) {}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -19,9 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
@@ -95,7 +95,7 @@ func TestReplayCommandEqualsLivePublisher(t *testing.T) {
 	if err := pg.Connect(t, "postgres").QueryRow(ctx, "SELECT pg_logical_emit_message(true, 'replay-test', 'end')::text").Scan(&marker); err != nil {
 		t.Fatal(err)
 	}
-	markerLSN, err := change.ParseLSN(marker)
+	markerLSN, err := contract.ParseLSN(marker)
 	if err != nil {
 		t.Fatal(err)
 	}

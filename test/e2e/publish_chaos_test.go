@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
@@ -78,7 +79,7 @@ func (s *chaosStore) append(ctx context.Context, slot string, lsn uint64, ordina
 
 func (s *chaosStore) marker(ctx context.Context, slot string, durable uint64) error {
 	d, _ := json.Marshal(map[string]string{"slot": slot, "durableLsn": lsnText(durable)})
-	_, err := s.db.AppendToStream(ctx, publish.ProgressStreamPrefix+slot, esdb.AppendToStreamOptions{}, esdb.EventData{EventID: uuid.New(), EventType: publish.ProgressEventType, ContentType: esdb.ContentTypeJson, Data: d})
+	_, err := s.db.AppendToStream(ctx, contract.ProgressStream(slot), esdb.AppendToStreamOptions{}, esdb.EventData{EventID: uuid.New(), EventType: contract.ProgressType, ContentType: esdb.ContentTypeJson, Data: d})
 	return err
 }
 

@@ -2,12 +2,12 @@ package preflight
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
-	"github.com/chronicler-dev/chronicler/capture"
+	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // readStore reads the last progress marker, the end of $all and the
@@ -27,13 +27,13 @@ func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 	)
 	err = bounded(ctx, func(ctx context.Context) error {
 		var err error
-		if marker, err = lastOf(ctx, db, progressStream); err != nil {
+		if marker, err = store.ReadLast(ctx, db, progressStream); err != nil {
 			return fmt.Errorf("reading %s: %w", progressStream, err)
 		}
 		if end, err = lastAll(ctx, db); err != nil {
 			return fmt.Errorf("reading $all backwards: %w", err)
 		}
-		if dl, err = lastOf(ctx, db, s.rep.DeadLetters.CaptureStream); err != nil {
+		if dl, err = store.ReadLast(ctx, db, s.rep.DeadLetters.CaptureStream); err != nil {
 			return fmt.Errorf("reading %s: %w", s.rep.DeadLetters.CaptureStream, err)
 		}
 		return nil
@@ -45,11 +45,10 @@ func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 	}
 	defer db.Close()
 	if marker != nil {
-		var p capture.Progress // the marker's data, as capture writes it
-		if err := json.Unmarshal(marker.Data, &p); err != nil {
-			s.fail("store", fmt.Errorf("progress marker %d in %s is not JSON: %w", marker.EventNumber, progressStream, err))
+		if p, err := contract.DecodeProgress(marker.Data); err != nil {
+			s.fail("store", fmt.Errorf("event %d in %s: %w", marker.EventNumber, progressStream, err))
 		} else {
-			ss.DurableLSN = p.DurableLSN
+			ss.DurableLSN = p.DurableLSN.String()
 			at := marker.CreatedDate.UTC()
 			ss.ProgressWritten, s.marker = &at, &at
 		}

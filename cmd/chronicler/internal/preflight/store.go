@@ -9,6 +9,7 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
 )
 
@@ -53,40 +54,7 @@ func bounded(ctx context.Context, f func(ctx context.Context) error) error {
 
 // lastAll reads the last event of $all (nil when $all is empty).
 func lastAll(ctx context.Context, db *esdb.Client) (*esdb.RecordedEvent, error) {
-	return first(db.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1))
-}
-
-// lastOf reads the last event of a stream (nil when it has none).
-func lastOf(ctx context.Context, db *esdb.Client, stream string) (*esdb.RecordedEvent, error) {
-	return first(db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1))
-}
-
-// first is the first event of a read (nil when there is none, or the
-// stream does not exist), and closes the read.
-func first(rs *esdb.ReadStream, err error) (*esdb.RecordedEvent, error) {
-	if err != nil {
-		if isNotFound(err) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer rs.Close()
-	re, err := rs.Recv()
-	if isNotFound(err) || isEOF(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return re.OriginalEvent(), nil
-}
-
-func isNotFound(err error) bool {
-	if err == nil {
-		return false
-	}
-	var e *esdb.Error
-	return errors.As(err, &e) && e.Code() == esdb.ErrorCodeResourceNotFound
+	return store.ReadLastAll(ctx, db)
 }
 
 // store checks the store is reachable (one event of $all read backwards)

@@ -1,19 +1,18 @@
-package store
+package contract
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 
 	"github.com/google/uuid"
-
-	"github.com/chronicler-dev/chronicler/capture/change"
 )
 
-// Pos is an event's source position: its transaction's commit LSN, the
-// change's ordinal in the transaction, and the index of the producing rule.
+// Pos is a low-level event's source position: its transaction's commit LSN,
+// the change's ordinal in the transaction, and the index of the producing
+// rule among the rules the change matched (dead letters: DeadLetterIndex+k).
+// Within a stream, events are in Pos order.
 type Pos struct {
-	CommitLSN change.LSN
+	CommitLSN LSN
 	Ordinal   uint64
 	Index     uint32
 }
@@ -31,6 +30,11 @@ func (p Pos) Less(q Pos) bool {
 
 func (p Pos) String() string { return fmt.Sprintf("%s/%d/%d", p.CommitLSN, p.Ordinal, p.Index) }
 
+// DeadLetterIndex is the first Pos.Index of a change's dead letters: the
+// k-th dead letter of a change is at DeadLetterIndex+k, above every rule's
+// index, so its id never collides with an event's.
+const DeadLetterIndex = 1 << 31
+
 // idSpace is the UUID namespace of Chronicler event ids.
 var idSpace = uuid.MustParse("6f1c1d52-8a4e-4c1e-9a52-6368726f6e69")
 
@@ -46,14 +50,14 @@ func EventID(slot string, p Pos) uuid.UUID {
 
 // ChangeID is the deterministic id of the source change at (commit LSN,
 // ordinal), the $causationId of the events derived from it.
-func ChangeID(slot string, commit change.LSN, ordinal uint64) uuid.UUID {
+func ChangeID(slot string, commit LSN, ordinal uint64) uuid.UUID {
 	var buf [96]byte
 	return uuid.NewSHA1(idSpace, appendChangeName(buf[:0], slot, commit, ordinal))
 }
 
 // appendChangeName appends "<slot>/<commit LSN>/<ordinal>", the name both
 // ids are derived from (the ids are stored: the bytes must never change).
-func appendChangeName(dst []byte, slot string, commit change.LSN, ordinal uint64) []byte {
+func appendChangeName(dst []byte, slot string, commit LSN, ordinal uint64) []byte {
 	dst = append(dst, slot...)
 	dst = append(dst, '/')
 	dst = commit.Append(dst)
@@ -61,30 +65,16 @@ func appendChangeName(dst []byte, slot string, commit change.LSN, ordinal uint64
 	return strconv.AppendUint(dst, ordinal, 10)
 }
 
-// Metadata keys the appender writes (beside the mapping's source metadata).
-const (
-	MetaSlot      = "slot"
-	MetaCommitLSN = "commitLsn"
-	MetaOrdinal   = "ordinal"
-	MetaIndex     = "index"
-	MetaCausation = "$causationId"
-)
-
-// tailPos reads the position and slot back from a stored event's metadata.
-// ok is false for an event that is not Chronicler's.
-func tailPos(meta []byte) (slot string, p Pos, ok bool) {
-	var m struct {
-		Slot      string  `json:"slot"`
-		CommitLSN string  `json:"commitLsn"`
-		Ordinal   *uint64 `json:"ordinal"`
-		Index     *uint32 `json:"index"`
-	}
-	if json.Unmarshal(meta, &m) != nil || m.Slot == "" || m.Ordinal == nil || m.Index == nil {
-		return "", Pos{}, false
-	}
-	lsn, err := change.ParseLSN(m.CommitLSN)
-	if err != nil {
-		return "", Pos{}, false
-	}
-	return m.Slot, Pos{CommitLSN: lsn, Ordinal: *m.Ordinal, Index: *m.Index}, true
+// StorePos is a position in the store's $all stream (commit and prepare
+// positions, as KurrentDB reports them).
+type StorePos struct {
+	Commit  uint64 `json:"commit"`
+	Prepare uint64 `json:"prepare"`
 }
+
+// Less orders store positions.
+func (p StorePos) Less(q StorePos) bool {
+	return p.Commit < q.Commit || (p.Commit == q.Commit && p.Prepare < q.Prepare)
+}
+
+func (p StorePos) String() string { return fmt.Sprintf("C:%d/P:%d", p.Commit, p.Prepare) }
