@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
