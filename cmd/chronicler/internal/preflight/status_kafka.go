@@ -118,7 +118,7 @@ func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 		})
 	})
 	if err != nil {
-		s.fail("publisher", fmt.Errorf("counting the events after the checkpoint: %w", err))
+		s.fail("publisher_lag", fmt.Errorf("counting the events after the checkpoint: %w", err))
 		return
 	}
 	ps.LagEvents, ps.LagEventsCapped = &n, capped
