@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/app"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
@@ -86,6 +87,9 @@ type devSummary struct {
 	Errors       int64 `json:"errors"`
 }
 
+// dev's slot and publication, removed when dev stops.
+const devSlot, devPublication = "chronicler_dev", "chronicler_dev"
+
 // devTables are the example shop's tables.
 var devTables = []string{"public.customers", "public.orders", "public.order_lines", "public.payments"}
 
@@ -136,7 +140,7 @@ func startDevServers(o devOptions, say func(string, ...any)) (*devServers, error
 // the dev servers, without HA, HTTP listener or rule polling.
 func devConfig(s *devServers, rules string) (*config.Config, error) {
 	c := config.Defaults()
-	c.Postgres.URL, c.Postgres.Slot, c.Postgres.Publication = s.pgURL, "chronicler_dev", "chronicler"
+	c.Postgres.URL, c.Postgres.Slot, c.Postgres.Publication = s.pgURL, devSlot, devPublication
 	c.Postgres.Tables, c.Postgres.HeartbeatInterval = devTables, "2s"
 	c.Store.URL = s.store.URL()
 	c.Kafka.Brokers, c.Kafka.CreateTopics = s.kafka.ListenAddrs(), true
@@ -183,6 +187,10 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) error {
 	}
 	defer a.Close()
 	s, err := flowDev(ctx, a, srv.pgURL, o, stderr)
+	if terr := cleanUp(srv.pgURL, say); terr != nil {
+		s.Errors++
+		say("error: %v", terr)
+	}
 	if err != nil {
 		return err
 	}
@@ -267,6 +275,27 @@ func printDevSummary(stdout io.Writer, format string, s devSummary) error {
 		return exitError(1)
 	}
 	return nil
+}
+
+// cleanUp removes dev's slot and publication, so that no inactive slot is
+// left holding the database's WAL (the shop tables and their rows stay).
+func cleanUp(url string, say func(string, ...any)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("removing slot %s: connecting to %s: %w", devSlot, redactURL(url), err)
+	}
+	defer conn.Close(context.Background())
+	f, err := postgres.ReadFootprint(ctx, conn, devSlot, devPublication)
+	if err != nil {
+		return err
+	}
+	done, err := postgres.Teardown(ctx, conn, f, 15*time.Second, slog.New(slog.DiscardHandler))
+	if len(done) > 0 {
+		say("removed slot %s and publication %s (they would keep the database's WAL)", devSlot, devPublication)
+	}
+	return err
 }
 
 // loadSchema creates the shop schema unless its customers table exists.
