@@ -23,6 +23,9 @@ type Footprint struct {
 	ActivePID   int32 // the walsender holding the slot, when active
 	Publication string
 	PubExists   bool
+	// LockHolders are the backends holding one of the HA advisory locks
+	// asked about (a running instance, active or standby-turned-active).
+	LockHolders []int32
 }
 
 // Statements are the SQL that removes f's objects, in order: the
@@ -37,6 +40,33 @@ func (f Footprint) Statements() []string {
 		s = append(s, "SELECT pg_drop_replication_slot("+quoteLiteral(f.Slot)+")")
 	}
 	return s
+}
+
+// Inspect connects to url and reads slot, publication pub and who holds the
+// advisory locks lockIDs (the HA locks of the instances of this slot).
+func Inspect(ctx context.Context, url, slot, pub string, lockIDs []int64) (Footprint, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return Footprint{Slot: slot, Publication: pub}, fmt.Errorf("connecting: %w", err)
+	}
+	defer conn.Close(context.Background())
+	f, err := ReadFootprint(ctx, conn, slot, pub)
+	if err != nil {
+		return f, err
+	}
+	for _, id := range lockIDs {
+		rows, err := conn.Query(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+			AND ((classid::bigint << 32) | objid::bigint) = $1`, id)
+		if err != nil {
+			return f, fmt.Errorf("reading pg_locks: %w", err)
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return f, fmt.Errorf("reading pg_locks: %w", err)
+		}
+		f.LockHolders = append(f.LockHolders, pids...)
+	}
+	return f, nil
 }
 
 // ReadFootprint reads slot and publication pub from the database conn is
@@ -64,11 +94,21 @@ func ReadFootprint(ctx context.Context, conn *pgx.Conn, slot, pub string) (Footp
 // ErrSlotActive: the slot is held by a walsender (a running instance).
 var ErrSlotActive = errors.New("the replication slot is active (a running instance holds it)")
 
-// Teardown drops f's publication and slot (Statements), logging each
-// statement. It waits up to wait for the slot to be released by a
-// walsender that is still exiting (a stopped instance's), and refuses an
-// active slot after that with ErrSlotActive. It returns the statements run.
-func Teardown(ctx context.Context, conn *pgx.Conn, f Footprint, wait time.Duration, log *slog.Logger) ([]string, error) {
+// Teardown connects to url and drops f's publication and slot
+// (Statements), logging each statement. It waits up to wait for the slot to
+// be released by a walsender that is still exiting (a stopped instance's),
+// and refuses an active slot after that with ErrSlotActive. It returns the
+// statements run.
+func Teardown(ctx context.Context, url string, f Footprint, wait time.Duration, log *slog.Logger) ([]string, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	defer conn.Close(context.Background())
+	return teardown(ctx, conn, f, wait, log)
+}
+
+func teardown(ctx context.Context, conn *pgx.Conn, f Footprint, wait time.Duration, log *slog.Logger) ([]string, error) {
 	if f.SlotExists {
 		var err error
 		if f, err = waitInactive(ctx, conn, f, wait); err != nil {

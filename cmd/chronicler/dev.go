@@ -282,16 +282,11 @@ func printDevSummary(stdout io.Writer, format string, s devSummary) error {
 func cleanUp(url string, say func(string, ...any)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
+	f, err := postgres.Inspect(ctx, url, devSlot, devPublication, nil)
 	if err != nil {
-		return fmt.Errorf("removing slot %s: connecting to %s: %w", devSlot, redactURL(url), err)
+		return fmt.Errorf("removing slot %s from %s: %w", devSlot, redactURL(url), err)
 	}
-	defer conn.Close(context.Background())
-	f, err := postgres.ReadFootprint(ctx, conn, devSlot, devPublication)
-	if err != nil {
-		return err
-	}
-	done, err := postgres.Teardown(ctx, conn, f, 15*time.Second, slog.New(slog.DiscardHandler))
+	done, err := postgres.Teardown(ctx, url, f, 15*time.Second, slog.New(slog.DiscardHandler))
 	if len(done) > 0 {
 		say("removed slot %s and publication %s (they would keep the database's WAL)", devSlot, devPublication)
 	}
