@@ -14,7 +14,7 @@ import (
 func (c *Capture) attach(pipe *Pipeline, src *atomic.Pointer[postgres.Source], app *store.Appender) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pipe, c.src, c.app = pipe, src, app
+	c.pipe, c.src, c.app, c.counted = pipe, src, app, pipe
 }
 
 func (c *Capture) detach() {
@@ -97,7 +97,7 @@ type Counts struct {
 // Counts returns the current counters.
 func (c *Capture) Counts() Counts {
 	c.mu.Lock()
-	pipe, app := c.pipe, c.app
+	pipe, app := c.counted, c.app // the last Run's, also once it returned
 	c.mu.Unlock()
 	var n Counts
 	if app != nil {

@@ -73,7 +73,10 @@ type Capture struct {
 	pipe *Pipeline                        // nil until Run has wired the parts
 	src  *atomic.Pointer[postgres.Source] // the running Source (replaced after a busy slot)
 	cat  mapping.Catalogue                // the captured tables' columns, once read
-	app  *store.Appender
+	app  *store.Appender                  // the last Run's, for Counts
+	// counted is the last Run's pipeline, for Counts (pipe is nil again
+	// once Run returned).
+	counted *Pipeline
 }
 
 // New checks opts; nothing is connected until Run.
