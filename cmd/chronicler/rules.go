@@ -30,8 +30,8 @@ func newRulesCmd() *cobra.Command {
 			if err != nil {
 				return printProblems(cmd, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d files, %d capture rules, %d promotion rules\n",
-				len(rs.Files()), len(rs.CaptureRules()), len(rs.PromotionRules()))
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s, %s, %s\n", mapping.Count(len(rs.Files()), "file"),
+				mapping.Count(len(rs.CaptureRules()), "capture rule"), mapping.Count(len(rs.PromotionRules()), "promotion rule"))
 			return nil
 		},
 	})
@@ -68,6 +68,6 @@ func printProblems(cmd *cobra.Command, err error) error {
 	for _, p := range le.Problems {
 		fmt.Fprintln(cmd.ErrOrStderr(), p.String())
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "%d problems\n", len(le.Problems))
+	fmt.Fprintln(cmd.ErrOrStderr(), mapping.Count(len(le.Problems), "problem"))
 	return exitError(1)
 }
