@@ -240,7 +240,7 @@ func (l *loader) exprProblem(c exprCtx, n yamlast.Node, src string, err error) {
 	var fe *file.Error
 	if errors.As(err, &fe) {
 		msg := fe.Message
-		hint := "see the expression language reference in mapping/doc.go"
+		hint := "see `chronicler rules docs expressions` and `chronicler rules docs functions`"
 		if strings.HasPrefix(msg, "unknown name ") {
 			hint = "known names: " + envNames(c.env) + "; helper functions: " + strings.Join(helperNames, ", ")
 		}

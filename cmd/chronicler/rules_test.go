@@ -28,3 +28,20 @@ func TestRulesCheckCountsInEnglish(t *testing.T) {
 		t.Fatalf("exit %d: %q %s", code, out, errOut)
 	}
 }
+
+// TestRulesDocs: the binary prints the reference and each topic; an unknown
+// topic is a usage error listing the topics.
+func TestRulesDocs(t *testing.T) {
+	code, out, _ := runCLI("rules", "docs")
+	if code != 0 || !strings.HasPrefix(out, "# Chronicler rule language\n") || !strings.Contains(out, "## Functions\n") {
+		t.Fatalf("exit %d, output starts %.60q", code, out)
+	}
+	code, out, _ = runCLI("rules", "docs", "functions")
+	if code != 0 || !strings.HasPrefix(out, "## Functions\n") || strings.Contains(out, "## Rule tests") {
+		t.Fatalf("exit %d, output starts %.60q", code, out)
+	}
+	code, _, errOut := runCLI("rules", "docs", "no-such-topic")
+	if code != 2 || !strings.Contains(errOut, "rule-tests") {
+		t.Fatalf("exit %d, %q: want 2 and the list of topics", code, errOut)
+	}
+}
