@@ -112,7 +112,7 @@ func (d *decoder) value(n ast.Node, rv reflect.Value, path string) {
 	case reflect.Slice: // []string
 		seq, ok := n.(*ast.SequenceNode)
 		if !ok {
-			d.v.decodeFailed(n, path, fmt.Sprintf("want a list, e.g. [a, b], found %s", nodeKind(n)))
+			d.v.decodeFailed(n, path, fmt.Sprintf("want a list, e.g. [a, b], found %s", mapping.NodeKind(n)))
 			return
 		}
 		list := make([]string, 0, len(seq.Values))
@@ -161,7 +161,7 @@ func (d *decoder) section(n ast.Node, rv reflect.Value, path string) {
 		if path != "" {
 			what = "a section"
 		}
-		d.v.decodeFailed(n, path, fmt.Sprintf("%s must be a mapping of keys, found %s", what, nodeKind(n)))
+		d.v.decodeFailed(n, path, fmt.Sprintf("%s must be a mapping of keys, found %s", what, mapping.NodeKind(n)))
 		return
 	}
 	fields := map[string]int{}
@@ -216,7 +216,7 @@ func (d *decoder) text(n ast.Node, path string) (string, bool) {
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
 		return n.GetToken().Value, true
 	}
-	d.v.decodeFailed(n, path, fmt.Sprintf("want a text value, found %s", nodeKind(n)))
+	d.v.decodeFailed(n, path, fmt.Sprintf("want a text value, found %s", mapping.NodeKind(n)))
 	return "", false
 }
 
@@ -225,25 +225,8 @@ func (d *decoder) text(n ast.Node, path string) (string, bool) {
 func (d *decoder) wrongType(n ast.Node, path, reason string) {
 	switch n.(type) {
 	case *ast.MappingNode, *ast.MappingValueNode, *ast.SequenceNode:
-		d.v.decodeFailed(n, path, fmt.Sprintf("%s %s", nodeKind(n), reason))
+		d.v.decodeFailed(n, path, fmt.Sprintf("%s %s", mapping.NodeKind(n), reason))
 	default:
 		d.v.decodeFailed(n, path, fmt.Sprintf("%q %s", n.GetToken().Value, reason))
 	}
-}
-
-// nodeKind names what a node holds, for messages.
-func nodeKind(n ast.Node) string {
-	switch n.(type) {
-	case *ast.MappingNode, *ast.MappingValueNode:
-		return "a mapping"
-	case *ast.SequenceNode:
-		return "a list"
-	case *ast.StringNode, *ast.LiteralNode:
-		return "a string"
-	case *ast.IntegerNode, *ast.FloatNode:
-		return "a number"
-	case *ast.BoolNode:
-		return "a boolean"
-	}
-	return "a " + strings.ToLower(n.Type().String())
 }
