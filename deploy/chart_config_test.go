@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"regexp"
 	"slices"
 	"strings"
@@ -109,9 +110,12 @@ func TestChartConfigChecksumRolls(t *testing.T) {
 		o := decodeStrict(t, render(t, ch, vals))
 		return o.deployments[0].Spec.Template.Annotations["checksum/chronicler-config"]
 	}
-	base := sum(nil)
-	level := sum(map[string]any{"config": map[string]any{"log": map[string]any{"level": "debug"}}})
-	rules := sum(map[string]any{"rules": map[string]any{"files": map[string]any{"a.yaml": "capture: []\n"}}})
+	with := func(extra map[string]any) map[string]any {
+		return chartutil.MergeTables(extra, readValues(t, minimalValues))
+	}
+	base := sum(with(nil))
+	level := sum(with(map[string]any{"config": map[string]any{"log": map[string]any{"level": "debug"}}}))
+	rules := sum(with(map[string]any{"rules": map[string]any{"files": map[string]any{"a.yaml": "capture: []\n"}}}))
 	if base == "" || base == level {
 		t.Errorf("checksum %q before and %q after changing config.log.level; want a change", base, level)
 	}

@@ -148,6 +148,9 @@ type objects struct {
 	deployments     []*appsv1.Deployment
 	pdbs            []*policyv1.PodDisruptionBudget
 	serviceMonitors []*unstructured.Unstructured
+	pods            []*corev1.Pod // the helm test Pod
+	podMonitors     []*podMonitor
+	prometheusRules []*prometheusRule
 }
 
 func (o objects) configMap(t *testing.T, name string) *corev1.ConfigMap {
@@ -177,8 +180,9 @@ func decodeStrict(t *testing.T, r rendered) objects {
 			t.Fatalf("%s: not YAML: %v\n%s", name, err, doc)
 		}
 		want := map[string]string{
-			"ConfigMap": "v1", "ServiceAccount": "v1", "Service": "v1", "Deployment": "apps/v1",
+			"ConfigMap": "v1", "ServiceAccount": "v1", "Service": "v1", "Deployment": "apps/v1", "Pod": "v1",
 			"PodDisruptionBudget": "policy/v1", "ServiceMonitor": "monitoring.coreos.com/v1",
+			"PodMonitor": "monitoring.coreos.com/v1", "PrometheusRule": "monitoring.coreos.com/v1",
 		}[head.Kind]
 		if want == "" {
 			t.Fatalf("%s: kind %q; the chart renders no such kind (add it to decodeStrict)", name, head.Kind)
@@ -198,6 +202,12 @@ func decodeStrict(t *testing.T, r rendered) objects {
 			err = strictInto(doc, &o.deployments)
 		case "PodDisruptionBudget":
 			err = strictInto(doc, &o.pdbs)
+		case "Pod":
+			err = strictInto(doc, &o.pods)
+		case "PodMonitor":
+			err = strictInto(doc, &o.podMonitors)
+		case "PrometheusRule":
+			err = strictInto(doc, &o.prometheusRules)
 		case "ServiceMonitor":
 			// Not in k8s.io/api: strictly against the fields of the
 			// Prometheus Operator's CRD the chart uses, then kept unstructured.
@@ -240,6 +250,45 @@ type serviceMonitor struct {
 			Interval      string `json:"interval,omitempty"`
 			ScrapeTimeout string `json:"scrapeTimeout,omitempty"`
 		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+// podMonitor is the subset of monitoring.coreos.com/v1 PodMonitor
+// (PodMonitorSpec, PodMetricsEndpoint) that the chart renders.
+type podMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector          metav1.LabelSelector `json:"selector"`
+		NamespaceSelector struct {
+			MatchNames []string `json:"matchNames,omitempty"`
+		} `json:"namespaceSelector"`
+		PodMetricsEndpoints []struct {
+			Port          string `json:"port,omitempty"`
+			Path          string `json:"path,omitempty"`
+			Interval      string `json:"interval,omitempty"`
+			ScrapeTimeout string `json:"scrapeTimeout,omitempty"`
+		} `json:"podMetricsEndpoints"`
+	} `json:"spec"`
+}
+
+// prometheusRule is monitoring.coreos.com/v1 PrometheusRule (RuleGroup,
+// Rule) as far as the chart renders it.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Alert       string            `json:"alert,omitempty"`
+				Record      string            `json:"record,omitempty"`
+				Expr        string            `json:"expr"`
+				For         string            `json:"for,omitempty"`
+				Labels      map[string]string `json:"labels,omitempty"`
+				Annotations map[string]string `json:"annotations,omitempty"`
+			} `json:"rules"`
+		} `json:"groups"`
 	} `json:"spec"`
 }
 
@@ -299,11 +348,16 @@ func ciValues(t *testing.T) map[string]string {
 	return out
 }
 
-// valueCases are the values the chart is tested with, by name: "default"
-// (nil: the chart's own values) and every ci/*-values.yaml, read.
+// minimalValues is what a standalone install must add to the chart's
+// defaults (tables and rules; the defaults alone fail at render).
+const minimalValues = "testdata/minimal-values.yaml"
+
+// valueCases are the values the chart is tested with, by name: "minimal"
+// (the chart's own values plus minimalValues) and every ci/*-values.yaml,
+// read.
 func valueCases(t *testing.T) map[string]map[string]any {
 	t.Helper()
-	cases := map[string]map[string]any{"default": nil}
+	cases := map[string]map[string]any{"minimal": readValues(t, minimalValues)}
 	for name, f := range ciValues(t) {
 		cases[name] = readValues(t, f)
 	}

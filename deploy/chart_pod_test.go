@@ -13,13 +13,13 @@ import (
 )
 
 // podOf returns the standalone render's pod spec and its chronicler
-// container, for the given values file ("" = defaults).
+// container, for the given values file ("" = the minimal values).
 func podOf(t *testing.T, file string) (objects, *corev1.PodSpec, *corev1.Container) {
 	t.Helper()
-	var vals map[string]any
-	if file != "" {
-		vals = readValues(t, file)
+	if file == "" {
+		file = minimalValues
 	}
+	vals := readValues(t, file)
 	o := decodeStrict(t, render(t, loadChart(t), vals))
 	if len(o.deployments) != 1 {
 		t.Fatalf("%d Deployments; want 1", len(o.deployments))
@@ -122,7 +122,7 @@ func assertProbesAndPorts(t *testing.T, c *corev1.Container, cfg map[string]any)
 // /readyz on the configured HTTP port; a termination grace period above the
 // configured shutdown grace; the config checksum on the pod.
 func TestChartPodHardened(t *testing.T) {
-	for name, file := range map[string]string{"default": "", "standalone": ciValues(t)["standalone"], "env-secrets": ciValues(t)["env-secrets"]} {
+	for name, file := range map[string]string{"minimal": minimalValues, "standalone": ciValues(t)["standalone"], "env-secrets": ciValues(t)["env-secrets"]} {
 		t.Run(name, func(t *testing.T) {
 			o, spec, c := podOf(t, file)
 			assertHardened(t, spec, c, true)

@@ -45,7 +45,7 @@ func TestChartReadmeNamesThePaths(t *testing.T) {
 
 // wholeValues are values the README describes as a whole (their sub-keys
 // are Kubernetes or Chronicler fields, not chart settings).
-var wholeValues = []string{"config", "resources", "podSecurityContext", "securityContext", "strategy"}
+var wholeValues = []string{"config", "resources", "podSecurityContext", "securityContext", "strategy", "grafanaDashboard.labels"}
 
 // TestChartReadmeListsEveryValue: every value in values.yaml has a row in
 // the chart README's values table, and every row names a real value.

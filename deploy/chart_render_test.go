@@ -12,7 +12,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the chart golden files (testdata/golden) from the current render")
 
-// TestChartRendersStrictly renders the chart with its default values and
+// TestChartRendersStrictly renders the chart with its minimal values and
 // with every ci/*-values.yaml, and decodes every manifest strictly into its
 // Kubernetes API type, so a misspelled or unknown field fails. It also checks
 // which kinds each mode renders.
@@ -54,18 +54,19 @@ func TestChartRendersStrictly(t *testing.T) {
 	}
 }
 
-// TestChartGolden compares the default render (every manifest and NOTES.txt)
-// with testdata/golden/default.yaml. After an intended change:
+// TestChartGolden compares the render of the defaults plus
+// testdata/minimal-values.yaml (every manifest and NOTES.txt) with
+// testdata/golden/minimal.yaml. After an intended change:
 //
 //	go test -run TestChartGolden -update
 func TestChartGolden(t *testing.T) {
-	r := render(t, loadChart(t), nil)
+	r := render(t, loadChart(t), readValues(t, minimalValues))
 	var b strings.Builder
 	for _, name := range r.names() {
 		b.WriteString("# Source: " + name + "\n---\n" + strings.TrimSpace(r.manifests[name]) + "\n")
 	}
 	b.WriteString("# Source: NOTES.txt\n---\n" + strings.TrimSpace(r.notes) + "\n")
-	golden := filepath.Join("testdata", "golden", "default.yaml")
+	golden := filepath.Join("testdata", "golden", "minimal.yaml")
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 			t.Fatal(err)
@@ -77,7 +78,7 @@ func TestChartGolden(t *testing.T) {
 	}
 	want := string(mustRead(t, golden))
 	if got := b.String(); got != want {
-		t.Errorf("the default render differs from %s (run with -update if intended):\n%s", golden, lineDiff(want, got))
+		t.Errorf("the minimal render differs from %s (run with -update if intended):\n%s", golden, lineDiff(want, got))
 	}
 }
 
@@ -110,7 +111,7 @@ func lineDiff(want, got string) string {
 // /metrics; by default none is rendered (the CRD may be missing).
 func TestChartServiceMonitor(t *testing.T) {
 	ch := loadChart(t)
-	if o := decodeStrict(t, render(t, ch, nil)); len(o.serviceMonitors) != 0 {
+	if o := decodeStrict(t, render(t, ch, readValues(t, minimalValues))); len(o.serviceMonitors) != 0 {
 		t.Errorf("%d ServiceMonitors by default; want none", len(o.serviceMonitors))
 	}
 	o := decodeStrict(t, render(t, ch, readValues(t, ciValues(t)["standalone"])))

@@ -3,7 +3,7 @@ package mapping
 import (
 	"fmt"
 	"path"
-	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -47,7 +47,37 @@ func (p tablePattern) match(qualified string) bool {
 
 var captureFields = []string{"name", "description", "table", "on", "prefix", "when", "stream", "type", "data", "metadata", "unchanged"}
 
-var categoryRE = regexp.MustCompile(`^[A-Za-z0-9_.$:]+$`)
+// categoryProblem says what is wrong with a stream category, "" when
+// nothing is: a category is the part of a stream name before the first '-'
+// (KurrentDB's $by_category projection splits there), so it holds letters,
+// digits, '_', '.' and ':' only, and it may not start with '$', which marks
+// KurrentDB's system streams.
+func categoryProblem(s string) (msg, hint string) {
+	if s == "" {
+		return "category is empty", "name the entity, e.g. customer"
+	}
+	if s[0] == '$' {
+		return fmt.Sprintf("category %q starts with '$', which marks KurrentDB system streams", s),
+			fmt.Sprintf("drop the '$' (category: %s); Chronicler writes only user streams", strings.TrimLeft(s, "$"))
+	}
+	var bad []string
+	for _, r := range s {
+		if !(r == '_' || r == '.' || r == ':' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			q := fmt.Sprintf("%q", string(r))
+			if r == ' ' {
+				q = "a space"
+			}
+			if !slices.Contains(bad, q) {
+				bad = append(bad, q)
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return "", ""
+	}
+	return fmt.Sprintf("category %q holds %s: a category may hold only letters, digits, '_', '.' and ':'", s, strings.Join(bad, ", ")),
+		"the stream name is <category>-<id> and the category ends at the first '-'; write e.g. orderLine or order_line"
+}
 
 func (l *loader) captureRule(n ast.Node) {
 	name, ok := l.ruleName(n, "capture", l.captureNames)
@@ -165,8 +195,8 @@ func (l *loader) captureRule(n ast.Node) {
 				case "category":
 					haveCat = true
 					if s, ok := l.str(sf, name); ok {
-						if !categoryRE.MatchString(s) {
-							l.addAt(sf.value, name, fmt.Sprintf("stream category %q may not contain '-' or spaces", s), "the stream name is category-id and the category ends at the first '-'; use e.g. orderLine or order_line")
+						if msg, hint := categoryProblem(s); msg != "" {
+							l.addAt(sf.value, name, "stream "+msg, hint)
 						}
 						r.category = s
 					}

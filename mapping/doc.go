@@ -3,105 +3,39 @@
 // change ([RuleSet.Capture], capture rules) and per stored event
 // ([RuleSet.Promote], [RuleSet.PromoteTx], promotion rules).
 //
-// # Rule files
+// The rule language itself (rule files, capture and promotion rules,
+// templates, expressions, every function, the rule-test format, with
+// examples that a test runs) is documented for rule authors in README.md,
+// beside this file; the binary prints it with `chronicler rules docs
+// [TOPIC]`, from the copy embedded here ([Docs], [DocTopics]). This comment
+// describes the design and the Go API.
+//
+// # Loading
 //
 // [Load] takes files or directories (searched recursively for *.yaml and
-// *.yml; *_test.yaml files are rule tests, see package ruletest). A file has
-// two optional lists:
-//
-//	capture:
-//	  - name: customer-email-changed        # unique among capture rules, across files
-//	    table: public.customers             # or a list; globs * ? [..]; "customers" = public.customers
-//	    on: [update]                        # insert update delete truncate snapshot | message
-//	    when: old.email != new.email        # optional boolean expression
-//	    stream: {category: customer, id: new.id}  # stream = category + "-" + id
-//	    type: CustomerEmailChanged
-//	    data: {customerId: new.id, email: lower(new.email)}
-//	    metadata: {tenant: new.tenant_id}   # optional
-//	    unchanged: error                    # error (default) | omit | marker, see TOAST below
-//	  - name: audit-message
-//	    on: [message]
-//	    prefix: app.audit                   # messages whose prefix starts with this
-//	    stream: {category: audit, id: message.prefix}
-//	    type: AuditMessage
-//	    data: '{"text": message.content}'
-//
-//	promote:
-//	  - name: customer-contact-changed
-//	    from: [CustomerEmailChanged]        # event types; and/or category: [customer]
-//	    when: event.data.email != nil       # optional
-//	    topic: crm.customer-contact.v1
-//	    key: event.data.customerId          # optional; default: the entity id (stream after the first '-')
-//	    subject: event.stream               # optional; default: the event's stream
-//	    type: crm.customer.contact-changed.v1
-//	    value: {customerId: event.data.customerId, email: event.data.email}
-//	    headers: {change: kebab(event.type)} # optional, expressions giving text
-//	  - name: order-placed
-//	    scope: transaction                  # one output per source transaction
-//	    from: OrderInserted                 # fires when some event of the transaction matches
-//	    topic: shop.orders.v1
-//	    type: shop.order.placed.v1
-//	    value: {orderId: event.data.orderId, lines: 'map(filter(events, .type == "OrderLineInserted"), .data.sku)'}
-//
-// type, topic and stream.category are literal strings, known at load time, so
-// the publisher can filter its subscription ([RuleSet.Interest]). when,
-// stream.id, key, subject and header values are expressions. In data, value
-// and metadata, a string is an expression, a mapping or list is built from its
-// entries (keys in file order), and numbers, booleans and null are constants;
-// write a literal string as an expression: '"text"'.
-//
-// # Expressions
-//
-// Expressions are expr-lang (v1.17.8), compiled once at load with a typed
-// environment. Capture rules see:
-//
-//	new, old     the row after / before (maps of column → value; old only for update with
-//	             REPLICA IDENTITY FULL or changed key, and delete); nil map when absent
-//	key          map of the replica identity columns (from new, else old)
-//	op           "insert", "update", ...
-//	table        "schema.table"; schema, database
-//	tx           {xid, commitLsn, commitTime, origin}; lsn, ordinal
-//	message      {prefix, content (string), transactional} for message rules
-//
-// Promotion rules see event = {id, stream, category, entityId, revision,
-// position, type, data, metadata, created} and, in transaction rules, events
-// (all events of the transaction, in order; event is the first that matched
-// from/category).
-//
-// Column values follow package change's value domain (int64, float64,
-// json.Number for numeric, string, time.Time, []byte, maps, lists...).
-//
-// Helpers, all pure: unchanged(v), coalesce(a, b, ...), id(a, b, ...) (text
-// joined by ":"), uuid5(a, ...) (name-based UUID), text(v), snake(s),
-// camel(s), pascal(s), kebab(s), plus expr's builtins (lower, upper, trim,
-// map, filter, any, len, toJSON, ...).
-//
-// Determinism: rules must be pure functions of their input, so a replay
-// yields the same events. now() and timezone() are rejected at load; date()
-// is accepted only as date(value, layout) (the other forms guess layouts or
-// load host time zones). A layout with a zone abbreviation (MST) still
-// resolves it with the process's local zone, as time.Parse does: run with
-// TZ=UTC. Use tx.commitTime / event.created for times.
-//
-// # Checks at load
+// *.yml; *_test.yaml files are rule tests, see package ruletest), parses
+// them with goccy/go-yaml's AST (so every problem keeps its line and
+// column) and compiles every expression once with expr-lang (v1.17.8)
+// against a typed environment: capture rules see the change (new, old, key,
+// op, table, tx, ...), promotion rules the stored event (and, in
+// transaction rules, the transaction's events). type, topic and
+// stream.category are literals known at load time, so the publisher can
+// filter its subscription ([RuleSet.Interest]).
 //
 // Every problem in every file is reported at once, as a [*LoadError] whose
 // Problems carry file, line, column (inside the expression where possible),
-// rule and a hint: YAML syntax, unknown or duplicate fields, duplicate rule
-// names, unknown operations, missing fields, bad table patterns, categories
-// with '-', invalid topic names, expression syntax and type errors, results of
-// the wrong kind (when not boolean, stream.id not text), forbidden functions,
-// old read by an insert-only rule.
+// rule and a hint. Determinism is enforced here: now() and timezone() are
+// rejected and date() is accepted only with an explicit layout.
 //
 // With [Options.Catalogue] (capture fills it from the database), every new.x
-// and old.x is checked against the columns of every table the rule matches (a
-// typo is a load error with a "did you mean"), an exact-table rule is
-// type-checked with the types of its NOT NULL columns ("c" + new.id is an
-// error for an int8 id; nullable columns are typed any, since NULL is nil and
-// a typed comparison would fail on it at run time), a table missing from the database is an error, and old.x of a non-key
-// column on update is an error when the table's replica identity is known and
-// not FULL. Without a catalogue (`chronicler rules check`) columns are not
-// checked and have type any.
+// and old.x is checked against the columns of every table the rule matches,
+// an exact-table rule is type-checked with the types of its NOT NULL
+// columns (nullable columns are typed any, since NULL is nil and a typed
+// comparison would fail on it at run time), a table missing from the
+// database is an error, and old.x of a non-key column on update is an error
+// when the table's replica identity is known and not FULL. Without a
+// catalogue (`chronicler rules check`) columns are not checked and have type
+// any.
 //
 // # Evaluation and errors
 //
@@ -125,12 +59,9 @@
 // # Unchanged TOAST values
 //
 // new.col is the [contract.Unchanged] marker for a TOASTed column the server did
-// not send. Expressions can test it with unchanged(new.col) or replace it with
-// coalesce(new.col, old.col). If it reaches an output anyway, the rule's
-// unchanged policy decides: error (default) fails the rule with
-// ErrUnchangedValue, so the change is dead-lettered, never silently wrong;
-// omit drops the map key or list element; marker writes {"$unchanged":true}.
-// In a stream id, key or header it is always an error.
+// not send; the rule's unchanged policy decides what an output holding it
+// becomes (README.md, "Unchanged TOAST values"); the default fails the rule
+// with ErrUnchangedValue.
 //
 // # Lookup speed
 //

@@ -94,7 +94,7 @@ func (e *EvalError) Error() string {
 	case e.Event != nil:
 		in = fmt.Sprintf("event %s@%d (%s)", e.Event.Stream, e.Event.Revision, e.Event.Type)
 	default:
-		in = fmt.Sprintf("transaction of %d events", len(e.Events))
+		in = "transaction of " + Count(len(e.Events), "event")
 	}
 	return fmt.Sprintf("rule %q, %s, on %s: %v", e.Rule, e.Field, in, e.Cause)
 }

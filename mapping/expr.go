@@ -240,7 +240,7 @@ func (l *loader) exprProblem(c exprCtx, n yamlast.Node, src string, err error) {
 	var fe *file.Error
 	if errors.As(err, &fe) {
 		msg := fe.Message
-		hint := "see the expression language reference in mapping/doc.go"
+		hint := "see `chronicler rules docs expressions` and `chronicler rules docs functions`"
 		if strings.HasPrefix(msg, "unknown name ") {
 			hint = "known names: " + envNames(c.env) + "; helper functions: " + strings.Join(helperNames, ", ")
 		}
@@ -317,8 +317,13 @@ func contains(list []string, s string) bool {
 }
 
 // closest returns the candidate within edit distance 2 of s, or "".
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
+func closest(s string, candidates []string) string { return Closest(s, candidates, 2) }
+
+// Closest returns the candidate nearest to s by edit distance (Levenshtein)
+// if it is at most maxDist away, else "". The rule checker's and the config
+// file's "did you mean" hints use it.
+func Closest(s string, candidates []string, maxDist int) string {
+	best, bestD := "", maxDist+1
 	for _, c := range candidates {
 		if d := editDistance(s, c); d < bestD {
 			best, bestD = c, d

@@ -221,3 +221,43 @@ func TestLoadPaths(t *testing.T) {
 		t.Fatalf("empty dir: %v", err)
 	}
 }
+
+// TestCategoryMessages: a bad category is reported with the characters it
+// actually holds and the allowed set; a '$' category (KurrentDB system
+// streams) is refused with the fix. Capture and promotion rules alike.
+func TestCategoryMessages(t *testing.T) {
+	cases := []struct {
+		category string
+		want     []string // substrings of the message and hint
+	}{
+		{"cust/omer", []string{`holds "/"`, "only letters, digits, '_', '.' and ':'"}},
+		{"my customer", []string{"holds a space"}},
+		{"order-line", []string{`holds "-"`, "orderLine or order_line"}},
+		{"$all", []string{"starts with '$'", "system streams", "category: all"}},
+		{"$ce", []string{"starts with '$'"}},
+	}
+	for _, c := range cases {
+		for _, src := range []string{
+			"capture:\n  - name: r\n    table: t\n    on: [insert]\n    stream: {category: '" + c.category + "', id: new.id}\n    type: T\n    data: {}\n",
+			"promote:\n  - name: r\n    category: ['" + c.category + "']\n    topic: t.v1\n    type: t.v1\n    value: {}\n",
+		} {
+			_, err := LoadBytes("c.yaml", []byte(src), Options{})
+			var le *LoadError
+			if !errors.As(err, &le) || len(le.Problems) != 1 {
+				t.Errorf("category %q: got %v, want one problem", c.category, err)
+				continue
+			}
+			text := le.Problems[0].Message + " " + le.Problems[0].Hint
+			for _, w := range c.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("category %q: %q does not say %q", c.category, text, w)
+				}
+			}
+		}
+	}
+	for _, ok := range []string{"customer", "order_line", "shop.order", "a:b", "Customer2"} {
+		if _, err := LoadBytes("c.yaml", []byte("capture:\n  - name: r\n    table: t\n    on: [insert]\n    stream: {category: '"+ok+"', id: new.id}\n    type: T\n    data: {}\n"), Options{}); err != nil {
+			t.Errorf("category %q refused: %v", ok, err)
+		}
+	}
+}

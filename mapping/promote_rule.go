@@ -65,8 +65,8 @@ func (l *loader) promoteRule(n ast.Node) {
 		var nodes []ast.Node
 		r.categories, nodes, _ = l.strList(f, name)
 		for i, c := range r.categories {
-			if !categoryRE.MatchString(c) {
-				l.addAt(nodes[i], name, fmt.Sprintf("category %q may not contain '-' or spaces", c), "a category is the part of the stream name before the first '-'")
+			if msg, hint := categoryProblem(c); msg != "" {
+				l.addAt(nodes[i], name, msg, hint)
 			}
 		}
 	}

@@ -173,9 +173,13 @@ func (l *loader) strList(f field, rule string) ([]string, []ast.Node, bool) {
 	return []string{s}, []ast.Node{n}, true
 }
 
-func kindOf(n ast.Node) string {
+func kindOf(n ast.Node) string { return NodeKind(n) }
+
+// NodeKind names what a YAML node holds, for messages ("a mapping", "a
+// list", "a string"...). The config file's decoder uses it too.
+func NodeKind(n ast.Node) string {
 	switch n.(type) {
-	case *ast.MappingNode:
+	case *ast.MappingNode, *ast.MappingValueNode:
 		return "a mapping"
 	case *ast.SequenceNode:
 		return "a list"

@@ -20,6 +20,7 @@ type liveView struct {
 	w      io.Writer
 	counts func() app.Counts
 	tty    bool
+	legend bool // printed
 	last   devSummary
 	lastT  time.Time
 	start  time.Time
@@ -43,7 +44,28 @@ func (v *liveView) gather() (devSummary, float64) {
 
 func (v *liveView) summary() devSummary { s, _ := v.gather(); return s }
 
+// devLegend explains the live view's figures once, before its first line:
+// the three counts measure different things, so they differ without any
+// loss, and the reader needs to know how to stop and where to look.
+const devLegend = `What the line below counts (Ctrl-C to stop; --run-for stops by itself):
+  captured       row changes read from Postgres, matched by a rule or not
+  stored         low-level events appended to the store: a change that no capture rule
+                 matches makes none, a change several rules match makes several
+  published      integration events committed to Kafka: only the stored events that a
+                 promotion rule promotes (and one per transaction for transaction rules)
+  dead-lettered  changes and events a rule failed on, kept with the error
+  capture lag    WAL bytes Postgres has written that are not yet confirmed
+To look at the events while it runs: read Kafka at the kafka address above with any
+client (topics: the promotion rules' topic:), the store at the kurrentdb address with a
+KurrentDB client (streams <category>-<id>, e.g. customer-42); without servers,
+'chronicler rules test' shows what the rules make of a change.
+`
+
 func (v *liveView) print() {
+	if !v.legend {
+		fmt.Fprint(v.w, devLegend)
+		v.legend = true
+	}
 	s, lag := v.gather()
 	now := time.Now()
 	dt := now.Sub(v.lastT).Seconds()

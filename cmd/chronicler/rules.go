@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,8 +15,34 @@ func newRulesCmd() *cobra.Command {
 	rules := &cobra.Command{
 		Use:   "rules",
 		Short: "Check and test rule files",
-		Long:  "Rule files map row changes to low-level events (capture:) and stored events to integration\nevents (promote:). See mapping/doc.go for the language.",
+		Long: "Rule files map row changes to low-level events (capture:) and stored events to integration\n" +
+			"events (promote:). `chronicler rules docs` prints the language reference.",
 	}
+	rules.AddCommand(&cobra.Command{
+		Use:   "docs [TOPIC]",
+		Short: "Print the rule language reference, or one topic of it",
+		Long: "Print the rule language reference (Markdown; the same text as mapping/README.md in the\n" +
+			"repository): rule files, capture and promotion rules, templates, expressions, every function,\n" +
+			"the rule-test format, with examples. A topic is a section's name or a unique start of it.\n\n" +
+			"Topics: " + docTopicNames(),
+		Example: "  chronicler rules docs\n" +
+			"  chronicler rules docs functions\n" +
+			"  chronicler rules docs rule-tests",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			topic := ""
+			if len(args) == 1 {
+				topic = args[0]
+			}
+			text, err := mapping.Docs(topic)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return exitError(2)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), text)
+			return nil
+		},
+	})
 	rules.AddCommand(&cobra.Command{
 		Use:   "check FILES|DIRS...",
 		Short: "Load and compile rule files; print every problem (exit 1 if any)",
@@ -30,8 +57,8 @@ func newRulesCmd() *cobra.Command {
 			if err != nil {
 				return printProblems(cmd, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d files, %d capture rules, %d promotion rules\n",
-				len(rs.Files()), len(rs.CaptureRules()), len(rs.PromotionRules()))
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s, %s, %s\n", mapping.Count(len(rs.Files()), "file"),
+				mapping.Count(len(rs.CaptureRules()), "capture rule"), mapping.Count(len(rs.PromotionRules()), "promotion rule"))
 			return nil
 		},
 	})
@@ -59,6 +86,14 @@ func newRulesCmd() *cobra.Command {
 	return rules
 }
 
+func docTopicNames() string {
+	var names []string
+	for _, t := range mapping.DocTopics() {
+		names = append(names, t.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
 // printProblems prints a load error one problem per line and asks for exit 1.
 func printProblems(cmd *cobra.Command, err error) error {
 	var le *mapping.LoadError
@@ -68,6 +103,6 @@ func printProblems(cmd *cobra.Command, err error) error {
 	for _, p := range le.Problems {
 		fmt.Fprintln(cmd.ErrOrStderr(), p.String())
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "%d problems\n", len(le.Problems))
+	fmt.Fprintln(cmd.ErrOrStderr(), mapping.Count(len(le.Problems), "problem"))
 	return exitError(1)
 }

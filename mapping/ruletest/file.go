@@ -74,7 +74,7 @@ func Parse(name string, src []byte) ([]Case, []mapping.Problem) {
 		top := r.mapping(doc.Body, "a test file", []string{"tests"})
 		seq, ok := top["tests"].(*ast.SequenceNode)
 		if !ok {
-			r.add(doc.Body, "a test file needs a list under tests:", "see mapping/ruletest/doc.go for the format")
+			r.add(doc.Body, "a test file needs a list under tests:", "see the format in `chronicler rules docs rule-tests`")
 			continue
 		}
 		for _, item := range seq.Values {

@@ -293,7 +293,7 @@ func Run(paths []string, opts mapping.Options, w io.Writer) (Report, error) {
 			fmt.Fprintf(w, "FAIL %s:%d %s\n%s\n", c.File, c.Line, c.Name, indent(res.Failure))
 		}
 	}
-	fmt.Fprintf(w, "%d passed, %d failed, %d test files\n", rep.Passed, rep.Failed, len(files))
+	fmt.Fprintf(w, "%d passed, %d failed, %s\n", rep.Passed, rep.Failed, mapping.Count(len(files), "test file"))
 	return rep, nil
 }
 

@@ -6,14 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
 )
 
 // writeOutputs writes results.json (one object a line), report.md and the
@@ -111,130 +105,6 @@ func markdown(o options, results []Result, wall time.Duration, plots []string) s
 		fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(p, ".png"), p)
 	}
 	return b.String()
-}
-
-// writePlots draws throughput over time per workload (every scenario in
-// changes/s equivalents) and the latency run's latency over time and
-// distribution; it returns the file names.
-func writePlots(dir string, results []Result) ([]string, error) {
-	var files []string
-	var workloads []string
-	for _, r := range results {
-		if r.series != nil && !slices.Contains(workloads, r.Workload) {
-			workloads = append(workloads, r.Workload)
-		}
-	}
-	for _, wl := range workloads {
-		p := plot.New()
-		p.Title.Text = "Throughput, workload " + wl
-		p.X.Label.Text = "seconds since the worker started"
-		p.Y.Label.Text = "changes/s (equivalent)"
-		p.Legend.Top = true
-		var lines []any
-		for _, r := range results {
-			if r.Workload != wl || len(r.series) == 0 {
-				continue
-			}
-			lines = append(lines, r.Scenario, throughputXY(&r))
-		}
-		if err := plotutil.AddLines(p, lines...); err != nil {
-			return nil, err
-		}
-		name := "throughput-" + wl + ".png"
-		if err := p.Save(18*vg.Centimeter, 10*vg.Centimeter, filepath.Join(dir, name)); err != nil {
-			return nil, err
-		}
-		files = append(files, name)
-	}
-	for _, r := range results {
-		if len(r.latencies) == 0 {
-			continue
-		}
-		p := plot.New()
-		p.Title.Text = fmt.Sprintf("Commit-to-Kafka latency at %d tx/s, per second", r.RateTxPerSec)
-		p.X.Label.Text = "seconds since pgbench started"
-		p.Y.Label.Text = "ms"
-		p.Legend.Top = true
-		p50, p99, pmax := latencySeries(&r)
-		if err := plotutil.AddLines(p, "p50", p50, "p99", p99, "max", pmax); err != nil {
-			return nil, err
-		}
-		if err := p.Save(18*vg.Centimeter, 10*vg.Centimeter, filepath.Join(dir, "latency-time.png")); err != nil {
-			return nil, err
-		}
-		h := plot.New()
-		h.Title.Text = fmt.Sprintf("Commit-to-Kafka latency at %d tx/s: distribution (%d events)", r.RateTxPerSec, len(r.latencies))
-		h.X.Label.Text = "ms"
-		h.Y.Label.Text = "integration events"
-		vals := make(plotter.Values, len(r.latencies))
-		for i, d := range r.latencies {
-			vals[i] = ms(d)
-		}
-		hist, err := plotter.NewHist(vals, 60)
-		if err != nil {
-			return nil, err
-		}
-		h.Add(hist)
-		if err := h.Save(18*vg.Centimeter, 10*vg.Centimeter, filepath.Join(dir, "latency-distribution.png")); err != nil {
-			return nil, err
-		}
-		files = append(files, "latency-time.png", "latency-distribution.png")
-	}
-	return files, nil
-}
-
-// throughputXY turns the worker's cumulative counters into a rate over
-// half-second windows, in changes/s equivalents: store scenarios count
-// events, Kafka scenarios integration events, scaled by the workload's
-// changes per event.
-func throughputXY(r *Result) plotter.XYs {
-	count := func(p progress) float64 {
-		switch r.Scenario {
-		case "capture":
-			return float64(p.Changes)
-		case "full", "publish":
-			return float64(p.Records) * float64(r.Changes) / float64(max(r.Records, 1))
-		default:
-			return float64(p.Events) * float64(r.Changes) / float64(max(r.Events, 1))
-		}
-	}
-	xy := plotter.XYs{{X: 0, Y: 0}}
-	lastT, lastN := r.start, 0.0
-	for _, p := range r.series {
-		t := time.Unix(0, p.T)
-		if dt := t.Sub(lastT).Seconds(); dt >= 0.5 {
-			n := count(p)
-			xy = append(xy, plotter.XY{X: t.Sub(r.start).Seconds(), Y: (n - lastN) / dt})
-			lastT, lastN = t, n
-		}
-		if int64(count(p)) >= r.Changes { // done: the rest is idle
-			break
-		}
-	}
-	return xy
-}
-
-// latencySeries bins the latency run's events by the second they arrived in.
-func latencySeries(r *Result) (p50, p99, pmax plotter.XYs) {
-	bins := map[int][]time.Duration{}
-	last := 0
-	for i, at := range r.arrivals {
-		s := int(at.Sub(r.start).Seconds())
-		bins[s] = append(bins[s], r.latencies[i])
-		last = max(last, s)
-	}
-	for s := 0; s <= last; s++ {
-		b := bins[s]
-		if len(b) == 0 {
-			continue
-		}
-		slices.Sort(b)
-		x := float64(s) + 0.5
-		p50 = append(p50, plotter.XY{X: x, Y: ms(quantile(b, 0.5))})
-		p99 = append(p99, plotter.XY{X: x, Y: ms(quantile(b, 0.99))})
-		pmax = append(pmax, plotter.XY{X: x, Y: ms(b[len(b)-1])})
-	}
-	return p50, p99, pmax
 }
 
 // loadAvg is the machine's 1, 5 and 15 minute load averages.

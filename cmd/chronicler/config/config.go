@@ -6,9 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/parser"
-
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
@@ -182,17 +179,14 @@ type Parts struct {
 var All = Parts{Capture: true, Publish: true}
 
 // Load reads the file at path (empty: DefaultFile if it exists, else none),
-// applies the environment (os.LookupEnv) and secret files, and validates for
-// parts.
+// applies the process environment (an unknown CHRONICLER_* variable is an
+// error) and secret files, and validates for parts.
 func Load(path string, parts Parts) (*Config, error) {
-	return LoadEnv(path, parts, os.LookupEnv)
+	return LoadEnv(path, parts, Environ(os.Environ()))
 }
 
-// LookupFunc reads one environment variable.
-type LookupFunc func(name string) (string, bool)
-
 // LoadEnv is Load with the environment given.
-func LoadEnv(path string, parts Parts, env LookupFunc) (*Config, error) {
+func LoadEnv(path string, parts Parts, env Environment) (*Config, error) {
 	var src []byte
 	if path == "" {
 		if b, err := os.ReadFile(DefaultFile); err == nil {
@@ -212,19 +206,16 @@ func LoadEnv(path string, parts Parts, env LookupFunc) (*Config, error) {
 
 // Parse validates src as the content of the file named name (name "" and
 // src nil: no file) with the environment env (nil: none).
-func Parse(name string, src []byte, parts Parts, env LookupFunc) (*Config, error) {
+func Parse(name string, src []byte, parts Parts, env Environment) (*Config, error) {
 	c := Defaults()
 	c.file = name
-	v := &validator{file: name, fromEnv: map[string]string{}}
-	if len(src) > 0 {
-		if err := yaml.UnmarshalWithOptions(src, &c, yaml.DisallowUnknownField()); err != nil {
-			// Without the source excerpt: it could show a password.
-			return nil, fmt.Errorf("%s: %s (see deploy/examples/chronicler.yaml for the format)", name, yaml.FormatError(err, false, false))
-		}
-		v.ast, _ = parser.ParseBytes(src, 0)
+	v := newValidator(name)
+	if len(src) > 0 && !decodeFile(src, &c, v) {
+		return nil, errors.Join(v.errs...) // what the file says is unknown: nothing to validate
 	}
 	if env != nil {
 		applyEnv(&c, env, v)
+		unknownEnv(env, v)
 	}
 	c.readSecretFiles(v)
 	c.validate(v, parts)

@@ -15,10 +15,14 @@ import (
 
 var reference = filepath.Join("..", "..", "..", "deploy", "examples", "chronicler.yaml")
 
-func noEnv(string) (string, bool) { return "", false }
+var noEnv = Environ(nil)
 
-func envOf(m map[string]string) LookupFunc {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+func envOf(m map[string]string) Environ {
+	var e Environ
+	for k, v := range m {
+		e = append(e, k+"="+v)
+	}
+	return e
 }
 
 func TestReferenceConfigIsValid(t *testing.T) {

@@ -3,15 +3,26 @@
 // turns it into the capture and publish options and the store client's
 // configuration ([Config.StoreClient]).
 //
-// [Load] starts from [Defaults], decodes the file over them (unknown keys are
-// errors), applies every set CHRONICLER_<PATH> variable (see [Keys] and
-// [EnvName]: the path upper-cased, '.' → '_'; lists comma-separated), reads
-// secret files (*_file settings), and validates. Every invalid setting is
-// reported at once (errors.Join of *Error), each at its file:line:col or at
-// the environment variable that set it, with the setting's path, e.g.
-// "chronicler.yaml:7:5: store.url: required". Validation asks only for what
-// the running parts need ([Parts]): kafka.brokers only when publishing.
-// Relative paths are resolved against the config file's directory.
+// [Load] starts from [Defaults], decodes the file over them, applies every
+// set CHRONICLER_<PATH> variable (see [Keys] and [EnvName]: the path
+// upper-cased, '.' → '_'; lists comma-separated), reads secret files
+// (*_file settings), and validates. Decoding walks the YAML syntax tree
+// itself (decode.go) rather than unmarshalling, so that decoding problems
+// and validation problems come out together, all at once, in one form: an
+// *Error at its file:line:col or at the environment variable that set it,
+// with the setting's path ("chronicler.yaml:7:5: store.url: required"). An
+// unknown key names the closest known one ("did you mean status_interval?",
+// by edit distance), a value of the wrong type is quoted with the type
+// wanted, and no Go type appears. A CHRONICLER_* variable that names no
+// setting is an error naming the closest variable (the test stack's
+// CHRONICLER_TEST_*, CHRONICLER_E2E_*, CHRONICLER_BENCH_*,
+// CHRONICLER_CACHE_DIR excepted); Load reads
+// the process environment as an [Environ], which can be listed. Only a YAML
+// syntax error stops early: nothing after it can be placed. Validation asks
+// only for what the running parts need ([Parts]): kafka.brokers only when
+// publishing. postgres.slot and postgres.publication have no default: absent,
+// they are "required". Relative paths are resolved against the config file's
+// directory.
 //
 // Secrets (fields tagged secret:"true": passwords and tokens) are never
 // printed: errors quote neither them nor URLs holding them, and

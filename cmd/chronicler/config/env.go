@@ -2,9 +2,71 @@ package config
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/chronicler-dev/chronicler/mapping"
 )
+
+// Environment is where the CHRONICLER_* overrides come from.
+type Environment interface {
+	Lookup(name string) (string, bool)
+}
+
+// LookupFunc reads one environment variable. It cannot list the variables,
+// so with it an unknown CHRONICLER_* variable goes unnoticed; use Environ.
+type LookupFunc func(name string) (string, bool)
+
+// Lookup calls f.
+func (f LookupFunc) Lookup(name string) (string, bool) { return f(name) }
+
+// Environ is an environment as NAME=value strings (os.Environ()). With it,
+// a CHRONICLER_* variable that names no setting is an error naming the
+// closest one.
+type Environ []string
+
+// Lookup finds name; the last definition wins, as in os.Getenv.
+func (e Environ) Lookup(name string) (string, bool) {
+	for i := len(e) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(e[i], "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// toolingVars are CHRONICLER_* variables that are not settings: the test
+// stack's and the benchmark's.
+var toolingVars = []string{"CHRONICLER_TEST_", "CHRONICLER_E2E_", "CHRONICLER_BENCH_", "CHRONICLER_CACHE_DIR"}
+
+// unknownEnv reports every CHRONICLER_* variable of env that names no
+// setting (only an Environ can be listed).
+func unknownEnv(env Environment, v *validator) {
+	list, ok := env.(Environ)
+	if !ok {
+		return
+	}
+	var known []string
+	for _, k := range Keys() {
+		known = append(known, k.Env)
+	}
+	for _, kv := range list {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || slices.Contains(known, name) || slices.ContainsFunc(toolingVars, func(t string) bool {
+			return name == t || (strings.HasSuffix(t, "_") && strings.HasPrefix(name, t))
+		}) {
+			continue
+		}
+		e := &Error{Env: name, Reason: "names no setting"}
+		if near := mapping.Closest(name, known, 4); near != "" {
+			e.Reason += "; did you mean " + near + "?"
+		} else {
+			e.Reason += "; a setting's variable is CHRONICLER_ + its path upper-cased, '.' → '_' (see deploy/examples/chronicler.yaml)"
+		}
+		v.errs = append(v.errs, e)
+	}
+}
 
 // Key is one setting of the file: its dotted path and environment variable.
 type Key struct {
@@ -53,10 +115,10 @@ func EnvName(path string) string {
 
 // applyEnv sets every setting whose variable is set. A value that does not
 // parse is an error naming the variable.
-func applyEnv(c *Config, env LookupFunc, v *validator) {
+func applyEnv(c *Config, env Environment, v *validator) {
 	root := reflect.ValueOf(c).Elem()
 	for _, k := range Keys() {
-		s, ok := env(k.Env)
+		s, ok := env.Lookup(k.Env)
 		if !ok {
 			continue
 		}

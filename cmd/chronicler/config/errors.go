@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Error is one invalid setting.
 type Error struct {
@@ -11,14 +14,28 @@ type Error struct {
 	Reason    string
 }
 
+// Error is "where: path: reason", where is the variable that set the
+// setting, or file:line:col, or the file alone when the setting is absent
+// from it; a setting absent everywhere says where it can be set.
 func (e *Error) Error() string {
+	var where string
 	switch {
 	case e.Env != "":
-		return fmt.Sprintf("%s: %s: %s", e.Env, e.Path, e.Reason)
+		where = e.Env
 	case e.Line > 0:
-		return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Col, e.Path, e.Reason)
-	case e.File != "":
-		return fmt.Sprintf("%s: %s: %s", e.File, e.Path, e.Reason)
+		where = fmt.Sprintf("%s:%d:%d", e.File, e.Line, e.Col)
+	default:
+		where = e.File
 	}
-	return fmt.Sprintf("%s: %s (set it in the config file or as %s)", e.Path, e.Reason, EnvName(e.Path))
+	var parts []string
+	for _, p := range []string{where, e.Path, e.Reason} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	s := strings.Join(parts, ": ")
+	if where == "" && e.Path != "" {
+		s += fmt.Sprintf(" (set it in the config file or as %s)", EnvName(e.Path))
+	}
+	return s
 }

@@ -21,7 +21,28 @@ type validator struct {
 	file    string
 	ast     *ast.File
 	fromEnv map[string]string // setting path → environment variable
+	failed  map[string]bool   // settings the file gave a value of the wrong type (already reported)
 	errs    []error
+}
+
+func newValidator(file string) *validator {
+	return &validator{file: file, fromEnv: map[string]string{}, failed: map[string]bool{}}
+}
+
+// at reports a problem at node n of the file.
+func (v *validator) at(n ast.Node, path, format string, args ...any) {
+	e := &Error{File: v.file, Path: path, Reason: fmt.Sprintf(format, args...)}
+	if n != nil && n.GetToken() != nil && n.GetToken().Position != nil {
+		e.Line, e.Col = n.GetToken().Position.Line, n.GetToken().Position.Column
+	}
+	v.errs = append(v.errs, e)
+}
+
+// decodeFailed reports a value the file gives that cannot be decoded; the
+// setting keeps its default, and validation says nothing more about it.
+func (v *validator) decodeFailed(n ast.Node, path, reason string) {
+	v.at(n, path, "%s", reason)
+	v.failed[path] = true
 }
 
 func (v *validator) bad(path, format string, args ...any) {
@@ -29,6 +50,9 @@ func (v *validator) bad(path, format string, args ...any) {
 	base := path
 	if i := strings.IndexByte(base, '['); i >= 0 {
 		base = base[:i]
+	}
+	if v.failed[path] || v.failed[base] {
+		return
 	}
 	if name, ok := v.fromEnv[base]; ok {
 		e.File, e.Env = "", name
@@ -54,6 +78,22 @@ func identOK(s string) bool {
 	return true
 }
 
+// SlotPattern is what postgres.slot and postgres.publication must match:
+// Postgres's rule for replication slot names (lower-case letters, digits
+// and '_', at most 63), and not starting with a digit. The Helm chart's
+// values.schema.json uses the same pattern (a test in deploy/ compares them).
+const SlotPattern = `^[a-z_][a-z0-9_]{0,62}$`
+
+// identifier checks a slot or publication name: absent is "required".
+func identifier(v *validator, path, s, what string) {
+	switch {
+	case s == "":
+		v.bad(path, "required: %s", what)
+	case !identOK(s):
+		v.bad(path, "%q must be 1-63 lower-case letters, digits or '_', not starting with a digit", s)
+	}
+}
+
 func oneOf(v *validator, path, got string, allowed ...string) {
 	for _, a := range allowed {
 		if got == a {
@@ -74,14 +114,10 @@ func (c *Config) validate(v *validator, parts Parts) {
 		v.bad("postgres.url", "not a valid connection string: %v", err) // pgconn redacts the password
 	}
 	if parts.Capture || (c.HA.Enabled && c.HA.LockKey == "") || (parts.Publish && c.Delivery.PublisherID == "") {
-		if !identOK(p.Slot) {
-			v.bad("postgres.slot", "%q must be 1-63 lower-case letters, digits or '_', not starting with a digit", p.Slot)
-		}
+		identifier(v, "postgres.slot", p.Slot, "the logical replication slot's name, e.g. chronicler; there is no default")
 	}
 	if parts.Capture {
-		if !identOK(p.Publication) {
-			v.bad("postgres.publication", "%q must be 1-63 lower-case letters, digits or '_', not starting with a digit", p.Publication)
-		}
+		identifier(v, "postgres.publication", p.Publication, "the publication's name, e.g. chronicler; there is no default")
 		if len(p.Tables) == 0 {
 			v.bad("postgres.tables", "required: at least one \"schema.table\"")
 		}

@@ -164,4 +164,14 @@ to true with them.
 {{- if and .Values.rules.existingConfigMap .Values.rules.files -}}
 {{- fail "rules: set either rules.files or rules.existingConfigMap, not both" -}}
 {{- end -}}
+{{- /* Values with which Chronicler cannot start fail here, at install, not in a crash-looping pod. */ -}}
+{{- if not (or .Values.rules.files .Values.rules.existingConfigMap) -}}
+{{- fail "rules: no rule files: set rules.files (file name -> content) or rules.existingConfigMap; Chronicler does not start without rules" -}}
+{{- end -}}
+{{- if and (ne .Values.only "publish") (not (dig "postgres" "tables" list .Values.config)) -}}
+{{- fail "config.postgres.tables is empty: list the tables to capture (schema.table), e.g. --set 'config.postgres.tables={public.customers}'" -}}
+{{- end -}}
+{{- if and .Values.podMonitor.enabled (not .Values.podMonitor.podSelector) -}}
+{{- fail "podMonitor.enabled needs podMonitor.podSelector: the labels of your application's pods, which run Chronicler as a sidecar" -}}
+{{- end -}}
 {{- end -}}

@@ -6,6 +6,9 @@ sidecar, includes them with the subchart's scope, `.Subcharts.chronicler`):
 
   chronicler.container       one container (a list item): image, args, env, ports, probes,
                              resources, securityContext, volumeMounts
+  chronicler.nativeSidecar   the same container for initContainers: with restartPolicy Always
+                             (a Kubernetes 1.29+ native sidecar: started before the app's
+                             containers, stopped after them)
   chronicler.volumes         the pod volumes it mounts (list items): config, rules, secrets, tmp
   chronicler.podAnnotations  checksum/chronicler-config (and podAnnotations), so a configuration
                              change rolls the pods
@@ -89,6 +92,25 @@ Example (README: Sidecar mode):
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+{{- end -}}
+
+{{- define "chronicler.nativeSidecar" -}}
+{{- $c := first (include "chronicler.container" . | fromYamlArray) -}}
+{{- $_ := set $c "restartPolicy" "Always" -}}
+{{- list $c | toYaml -}}
+{{- end -}}
+
+{{/* The `helm test` container: chronicler check with the pod's configuration, secrets and rules. */}}
+{{- define "chronicler.checkContainer" -}}
+{{- $c := first (include "chronicler.container" . | fromYamlArray) -}}
+{{- $args := list "check" "--config" (include "chronicler.configPath" .) -}}
+{{- with .Values.only }}{{ $args = concat $args (list "--only" .) }}{{ end -}}
+{{- $_ := set $c "name" "check" -}}
+{{- $_ := set $c "args" $args -}}
+{{- $_ := unset $c "livenessProbe" -}}
+{{- $_ := unset $c "readinessProbe" -}}
+{{- $_ := unset $c "ports" -}}
+{{- list $c | toYaml -}}
 {{- end -}}
 
 {{- define "chronicler.volumes" -}}
