@@ -118,12 +118,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, ch *change.Change, k *uint32,
 	err := p.app.Add(ctx, ev)
 	var tooLarge *store.TooLargeError
 	if errors.As(err, &tooLarge) {
-		// The row itself is what is too large: keep the position, the rule
-		// and the error; the row stays in the database.
-		d.Change.New, d.Change.Old, d.Change.Message, d.Truncated = nil, nil, nil, true
-		if len(d.Error) > 4096 {
-			d.Error = d.Error[:4096] + "..."
-		}
+		d.truncate()
 		ev.Data = encodeDeadLetter(d)
 		err = p.app.Add(ctx, ev)
 	}
@@ -135,6 +130,71 @@ func (p *Pipeline) deadLetter(ctx context.Context, ch *change.Change, k *uint32,
 	p.m.deadLetters.WithLabelValues(reason).Inc()
 	p.cfg.Logger.Warn("change dead-lettered", "rule", rule, "field", field, "table", tableOf(ch), "position", pos.String(), "stream", p.cfg.DeadLetterStream, "reason", reason, "error", cause)
 	return nil
+}
+
+// truncate drops the row of a dead letter that is itself too large: the
+// row is what is too large; the position, the rule and the error stay, and
+// the row stays in the database.
+func (d *DeadLetter) truncate() {
+	d.Change.New, d.Change.Old, d.Change.Message, d.Truncated = nil, nil, nil, true
+	if len(d.Error) > 4096 {
+		d.Error = d.Error[:4096] + "..."
+	}
+}
+
+// refusedIndex is the first rule index of the dead letter of an event the
+// store refused as too large after the appender queued it (store.Refused):
+// the event at (commit LSN, ordinal, i) gets (commit LSN, ordinal,
+// refusedIndex+i), after the dead letters the pipeline wrote for the change
+// (DeadLetterIndex+k), so it is stored once across crashes like them.
+const refusedIndex = DeadLetterIndex + 1<<30
+
+// refusedDeadLetter is the appender's dead-letter builder
+// (store.Appender.SetDeadLetter), called with the appender's lock held. An
+// event the store refused becomes a too_large dead letter like one Add
+// refuses, without the row (the pipeline no longer has the change; the
+// event's source metadata gives its position, table, operation and rule),
+// Truncated set. A dead letter the store refused is replaced, at its own
+// position, by its truncated form.
+func (p *Pipeline) refusedDeadLetter(r store.Refused) store.Event {
+	var meta map[string]any
+	_ = json.Unmarshal(r.Metadata, &meta) // written by the appender: valid JSON
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	if r.Stream == p.cfg.DeadLetterStream {
+		var d DeadLetter
+		if err := json.Unmarshal(r.Data, &d); err != nil {
+			d = DeadLetter{Slot: p.cfg.Slot, Reason: reasonTooLarge, Error: "the original dead letter could not be read back: " + err.Error()}
+		}
+		d.truncate()
+		return store.Event{Stream: r.Stream, Type: DeadLetterType, Data: encodeDeadLetter(&d), Metadata: meta, Pos: r.Pos}
+	}
+	str := func(k string) string { s, _ := meta[k].(string); return s }
+	num := func(k string) float64 { n, _ := meta[k].(float64); return n }
+	commitTime, _ := time.Parse(time.RFC3339Nano, str(mapping.MetaCommitTime))
+	rule := str(mapping.MetaRule)
+	d := &DeadLetter{
+		Slot: p.cfg.Slot, Reason: reasonTooLarge, Rule: rule, Error: r.Err.Error(), Truncated: true,
+		Change: ChangeJSON{
+			Op: str(mapping.MetaOp), Database: str(mapping.MetaDatabase), Schema: str(mapping.MetaSchema), Table: str(mapping.MetaTable),
+			XID: uint32(num(mapping.MetaXID)), CommitLSN: r.Pos.CommitLSN.String(), CommitTime: commitTime.UTC(),
+			LSN: str(mapping.MetaLSN), Ordinal: r.Pos.Ordinal,
+		},
+	}
+	pos := store.Pos{CommitLSN: r.Pos.CommitLSN, Ordinal: r.Pos.Ordinal, Index: refusedIndex + r.Pos.Index}
+	dm := map[string]any{"reason": reasonTooLarge}
+	for _, k := range []string{mapping.MetaDatabase, mapping.MetaSchema, mapping.MetaTable, mapping.MetaOp, mapping.MetaLSN,
+		mapping.MetaXID, mapping.MetaCommitTime, mapping.MetaRule, mapping.MetaCorrelation} {
+		if v, ok := meta[k]; ok {
+			dm[k] = v
+		}
+	}
+	p.deadLettered.Add(1)
+	p.m.deadLetters.WithLabelValues(reasonTooLarge).Inc()
+	p.cfg.Logger.Warn("event refused by the store as too large; dead-lettered", "rule", rule, "stream", r.Stream, "position", pos.String(),
+		"deadletter_stream", p.cfg.DeadLetterStream, "error", r.Err)
+	return store.Event{Stream: p.cfg.DeadLetterStream, Type: DeadLetterType, Data: encodeDeadLetter(d), Metadata: dm, Pos: pos}
 }
 
 func tableOf(ch *change.Change) string {

@@ -22,6 +22,10 @@ type Appender interface {
 	Add(ctx context.Context, ev store.Event) error
 	Commit(tx change.Tx) error
 	Abort(tx change.Tx) error
+	// SetDeadLetter: where and how to dead-letter what the store refuses
+	// after Add accepted it (NewPipeline calls it, except under
+	// OnErrorStop).
+	SetDeadLetter(stream string, build func(store.Refused) store.Event)
 }
 
 // DeadLetterIndex is the first rule index of dead-letter events: the k-th
@@ -97,6 +101,10 @@ func NewPipeline(cfg Config, app Appender, db *esdb.Client, storeStats func() st
 		swapped: make(chan struct{}),
 	}
 	p.m = newMetrics(cfg.Registerer, storeStats, p.LagSeconds)
+	if p.cfg.OnError != OnErrorStop {
+		// Under OnErrorStop the appender stops on a refusal instead.
+		app.SetDeadLetter(p.cfg.DeadLetterStream, p.refusedDeadLetter)
+	}
 	return p, nil
 }
 

@@ -27,16 +27,23 @@ type Event struct {
 
 // item is a queued event, ready to send.
 type item struct {
-	data esdb.EventData
-	pos  Pos
-	size int
-	tx   *txState
+	data      esdb.EventData
+	pos       Pos
+	size      int // for MaxBatchBytes and MaxPendingBytes
+	storeSize int // as the store counts it against its limits (storeSize)
+	tx        *txState
+	// dl: for the dead-letter stream, held back while events before it may
+	// still be refused (refused.go); replacement: the shortened form of a
+	// refused dead letter; alone: appended in an append of its own (it was
+	// in a refused append of several events).
+	dl, replacement, alone bool
 }
 
 // txState tracks one source transaction until it is durable.
 type txState struct {
 	lsn         change.LSN
 	outstanding int  // events added and not yet acknowledged by the store
+	data        int  // of which not for the dead-letter stream (see heldLocked)
 	committed   bool // Commit was called (or Abort)
 	aborted     bool // Abort was called: never reported durable
 }
@@ -48,6 +55,7 @@ type streamQ struct {
 	queue []*item
 	busy  bool
 	ready bool // in Appender.ready
+	held  bool // the dead-letter stream, waiting (see heldLocked)
 }
 
 // Appender appends events to their streams; see the package doc.
@@ -73,6 +81,10 @@ type Appender struct {
 
 	repMu     sync.Mutex // serialises OnDurable calls
 	nReported int64
+
+	limits   storeLimits         // learned from the store's refusals
+	dlStream string              // SetDeadLetter
+	dlBuild  func(Refused) Event // nil: a refusal is fatal
 
 	stats Stats
 }
@@ -203,7 +215,11 @@ func (a *Appender) Add(ctx context.Context, ev Event) error {
 		return fmt.Errorf("store: Add(%s) outside a transaction", ev.Stream)
 	}
 	it.tx = a.cur
+	it.dl = a.dlStream != "" && ev.Stream == a.dlStream
 	a.cur.outstanding++
+	if !it.dl {
+		a.cur.data++
+	}
 	a.pending += it.size
 	a.stats.MaxPending = max(a.stats.MaxPending, a.pending)
 	s := a.streams[ev.Stream]
@@ -295,6 +311,10 @@ func (a *Appender) prepare(ev Event) (*item, error) {
 	if size > a.cfg.MaxBatchBytes {
 		return nil, &TooLargeError{Stream: ev.Stream, Size: size, Limit: a.cfg.MaxBatchBytes}
 	}
+	ss := storeSize(ev.Type, ev.Data, mb)
+	if err := a.checkStoreLimits(ev.Stream, ss); err != nil {
+		return nil, err
+	}
 	return &item{
 		data: esdb.EventData{
 			EventID:     EventID(a.cfg.Slot, ev.Pos),
@@ -303,8 +323,9 @@ func (a *Appender) prepare(ev Event) (*item, error) {
 			Data:        ev.Data,
 			Metadata:    mb,
 		},
-		pos:  ev.Pos,
-		size: size,
+		pos:       ev.Pos,
+		size:      size,
+		storeSize: ss,
 	}, nil
 }
 
@@ -320,6 +341,14 @@ func (a *Appender) dispatchLocked() {
 	if a.runCtx == nil || a.err != nil {
 		return
 	}
+	if q := a.streams[a.dlStream]; q != nil && q.held && len(q.queue) > 0 && !a.heldLocked(q.queue[0]) {
+		q.held = false
+		if !q.ready && !q.busy {
+			q.ready = true
+			a.ready = append(a.ready, q)
+		}
+	}
+	storeMax := int(a.limits.append.Load())
 	for len(a.ready) > 0 && a.inflight < a.cfg.MaxInFlight {
 		s := a.ready[0]
 		a.ready = a.ready[1:]
@@ -327,7 +356,8 @@ func (a *Appender) dispatchLocked() {
 		rev, last, warm := a.known.get(s.name)
 		haveLast := warm
 		var batch []*item
-		bytes, n := 0, 0
+		bytes, stBytes, n := 0, 0, 0
+		held := false
 		for n < len(s.queue) && len(batch) < a.cfg.MaxBatchEvents {
 			it := s.queue[n]
 			if haveLast && !last.Less(it.pos) {
@@ -336,16 +366,29 @@ func (a *Appender) dispatchLocked() {
 				n++
 				continue
 			}
-			if len(batch) > 0 && bytes+it.size > a.cfg.MaxBatchBytes {
+			if it.dl && a.heldLocked(it) {
+				held = true
+				break
+			}
+			if len(batch) > 0 && (bytes+it.size > a.cfg.MaxBatchBytes || storeMax > 0 && stBytes+it.storeSize > storeMax || it.alone) {
 				break
 			}
 			batch = append(batch, it)
 			bytes += it.size
+			stBytes += it.storeSize
 			last, haveLast = it.pos, true
 			n++
+			if it.alone {
+				break
+			}
 		}
 		s.queue = s.queue[n:]
 		if len(batch) == 0 {
+			if held {
+				s.held = true // dispatched again once it is not (above)
+				a.advanceLocked()
+				continue
+			}
 			if len(s.queue) > 0 {
 				s.ready = true
 				a.ready = append(a.ready, s)
@@ -363,9 +406,13 @@ func (a *Appender) dispatchLocked() {
 	}
 }
 
-// completeLocked accounts for an event that is stored (or found stored).
+// completeLocked accounts for an event that is stored (or found stored, or
+// replaced by its dead letter).
 func (a *Appender) completeLocked(it *item) {
 	it.tx.outstanding--
+	if !it.dl {
+		it.tx.data--
+	}
 	a.pending -= it.size
 }
 

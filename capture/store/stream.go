@@ -23,6 +23,7 @@ import (
 //	                                  (already stored), expected := tail revision, again
 //	                          other → conflict (stop, or reread: expected := tail revision)
 //	  stream deleted      → fatal
+//	  too large           → dead-letter what the store refuses (refused.go)
 //	  transient           → back off, again with the same expected revision
 //	                        (an append that did land is answered idempotently)
 func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, rev uint64, warm bool) {
@@ -105,6 +106,13 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 		case kindDeleted:
 			a.finish(s, batch, 0, 0, Pos{}, false, &DeletedError{Stream: s.name, Cause: err})
 			return
+		case kindTooLarge:
+			// Never retried as it was: the event(s) over the store's limit
+			// are dead-lettered (refused.go).
+			r, _ := refusalOf(err)
+			a.learn(r)
+			a.refused(s, batch, todo, rev, tail, warm, r)
+			return
 		case kindFatal:
 			a.finish(s, batch, 0, 0, Pos{}, false, err)
 			return
@@ -150,6 +158,7 @@ const (
 	kindTransient    appendKind = iota // retry with the same ids and expected revision
 	kindWrongVersion                   // read the tail
 	kindDeleted                        // the stream is deleted: fatal
+	kindTooLarge                       // over a size limit of the store: dead-letter (refused.go)
 	kindFatal                          // the store refuses the append for good
 )
 
@@ -158,6 +167,9 @@ func classify(err error) appendKind {
 	var be *batchError
 	if errors.As(err, &be) {
 		return be.kind
+	}
+	if _, ok := refusalOf(err); ok {
+		return kindTooLarge
 	}
 	switch errorCode(err) {
 	case esdb.ErrorCodeWrongExpectedVersion:
