@@ -421,13 +421,7 @@ func (a *Appender) completeLocked(it *item) {
 // not: the next append to the stream starts cold).
 func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tail Pos, haveRev bool, err error) {
 	a.mu.Lock()
-	a.inflight--
-	s.busy = false
-	if haveRev {
-		a.known.put(s.name, rev, tail)
-	} else {
-		a.known.forget(s.name)
-	}
+	a.endLocked(s, rev, tail, haveRev)
 	if err != nil && a.err == nil {
 		a.err = err
 	}
@@ -438,6 +432,26 @@ func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tai
 		a.stats.Events += int64(stored)
 		a.stats.Deduplicated += int64(len(batch) - stored)
 	}
+	a.nextLocked(s)
+	a.mu.Unlock()
+	a.report()
+}
+
+// endLocked ends the append in flight on s, remembering the stream's
+// revision and tail when known.
+func (a *Appender) endLocked(s *streamQ, rev uint64, tail Pos, haveRev bool) {
+	a.inflight--
+	s.busy = false
+	if haveRev {
+		a.known.put(s.name, rev, tail)
+	} else {
+		a.known.forget(s.name)
+	}
+}
+
+// nextLocked makes s ready again if it has events (else forgets it), then
+// moves the durable LSN and starts what can start.
+func (a *Appender) nextLocked(s *streamQ) {
 	switch {
 	case len(s.queue) > 0 && !s.ready:
 		s.ready = true
@@ -448,8 +462,6 @@ func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tai
 	a.advanceLocked()
 	a.dispatchLocked()
 	a.broadcastLocked()
-	a.mu.Unlock()
-	a.report()
 }
 
 // advanceLocked moves the durable LSN over the prefix of durable transactions.

@@ -197,13 +197,7 @@ func (a *Appender) checkStoreLimits(stream string, size int) error {
 // file. rev/tail/warm are what the append expected.
 func (a *Appender) refused(s *streamQ, batch, todo []*item, rev uint64, tail Pos, warm bool, r refusal) {
 	a.mu.Lock()
-	a.inflight--
-	s.busy = false
-	if warm {
-		a.known.put(s.name, rev, tail)
-	} else {
-		a.known.forget(s.name)
-	}
+	a.endLocked(s, rev, tail, warm)
 	for _, it := range batch[:len(batch)-len(todo)] { // found stored before the refusal
 		a.completeLocked(it)
 		a.stats.Deduplicated++
@@ -216,13 +210,7 @@ func (a *Appender) refused(s *streamQ, batch, todo []*item, rev uint64, tail Pos
 	} else if err := a.deadLetterLocked(s, todo[0], r); err != nil && a.err == nil {
 		a.err = err
 	}
-	if len(s.queue) > 0 && !s.ready {
-		s.ready = true
-		a.ready = append(a.ready, s)
-	}
-	a.advanceLocked()
-	a.dispatchLocked()
-	a.broadcastLocked()
+	a.nextLocked(s)
 	a.mu.Unlock()
 	a.report()
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // The append limits and messages of KurrentDB 24.10.14: Streams.Append.cs
@@ -88,7 +87,7 @@ func TestAppendSizeCountsMetadataAndType(t *testing.T) {
 	})
 }
 
-// detailAny decodes a MaximumAppendEventSizeExceeded detail (24.10.4+,
+// maxEventDetail decodes a MaximumAppendEventSizeExceeded detail (24.10.4+,
 // not in the Go client's protos): eventId = 1, proposedEventSize = 2,
 // maxAppendEventSize = 3.
 func maxEventDetail(t *testing.T, st *rpcstatus.Status) (id string, size, max uint64) {
@@ -96,37 +95,14 @@ func maxEventDetail(t *testing.T, st *rpcstatus.Status) (id string, size, max ui
 	if len(st.GetDetails()) != 1 || !strings.HasSuffix(st.GetDetails()[0].GetTypeUrl(), "/event_store.client.MaximumAppendEventSizeExceeded") {
 		t.Fatalf("details %v, want one event_store.client.MaximumAppendEventSizeExceeded", st.GetDetails())
 	}
-	b := st.GetDetails()[0].GetValue()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			t.Fatalf("detail %x: bad tag", b)
-		}
-		b = b[n:]
-		switch {
-		case num == 1 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeString(b)
-			if n < 0 {
-				t.Fatal("bad eventId")
-			}
-			id, b = v, b[n:]
-		case (num == 2 || num == 3) && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				t.Fatal("bad size")
-			}
-			if num == 2 {
-				size = v
-			} else {
-				max = v
-			}
-			b = b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				t.Fatalf("bad field %d", num)
-			}
-			b = b[n:]
+	for _, f := range wireFields(t, st.GetDetails()[0].GetValue()) {
+		switch f.num {
+		case 1:
+			id = string(f.bytes)
+		case 2:
+			size = f.varint
+		case 3:
+			max = f.varint
 		}
 	}
 	return id, size, max

@@ -133,6 +133,44 @@ func trailer(t testing.TB, md metadata.MD, key string) string {
 	return ""
 }
 
+// wireField is one field of an encoded protobuf message: its number and
+// its varint value or its bytes.
+type wireField struct {
+	num    protowire.Number
+	varint uint64
+	bytes  []byte
+}
+
+// wireFields decodes one level of an encoded message (varint and
+// length-delimited fields; others are skipped), failing the test on bad
+// input.
+func wireFields(t testing.TB, b []byte) []wireField {
+	t.Helper()
+	var out []wireField
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			t.Fatalf("bad tag in %x", b)
+		}
+		b = b[n:]
+		f := wireField{num: num}
+		switch typ {
+		case protowire.VarintType:
+			f.varint, n = protowire.ConsumeVarint(b)
+		case protowire.BytesType:
+			f.bytes, n = protowire.ConsumeBytes(b)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			t.Fatalf("bad field %d in %x", num, b)
+		}
+		b = b[n:]
+		out = append(out, f)
+	}
+	return out
+}
+
 // newFields are the fields 24.10.5+ added to ReadResp.CaughtUp and
 // ReadResp.Checkpoint, decoded from a message's unknown fields:
 // CaughtUp{timestamp = 1, stream_revision = 2, position = 3},
@@ -146,75 +184,31 @@ type newFields struct {
 func decodeNewFields(t testing.TB, raw []byte, tsField protowire.Number) newFields {
 	t.Helper()
 	var f newFields
-	for len(raw) > 0 {
-		num, typ, n := protowire.ConsumeTag(raw)
-		if n < 0 {
-			t.Fatalf("unknown fields %x: bad tag", raw)
-		}
-		raw = raw[n:]
+	for _, w := range wireFields(t, raw) {
 		switch {
-		case num == tsField && typ == protowire.BytesType:
-			b, n := protowire.ConsumeBytes(raw)
-			if n < 0 {
-				t.Fatal("bad timestamp field")
-			}
-			raw = raw[n:]
+		case w.num == tsField && w.bytes != nil:
 			var sec, nanos uint64
-			for len(b) > 0 {
-				fn, ft, m := protowire.ConsumeTag(b)
-				if m < 0 || ft != protowire.VarintType {
-					t.Fatalf("bad timestamp %x", b)
-				}
-				v, k := protowire.ConsumeVarint(b[m:])
-				if k < 0 {
-					t.Fatalf("bad timestamp %x", b)
-				}
-				b = b[m+k:]
-				switch fn {
+			for _, p := range wireFields(t, w.bytes) {
+				switch p.num {
 				case 1:
-					sec = v
+					sec = p.varint
 				case 2:
-					nanos = v
+					nanos = p.varint
 				}
 			}
 			ts := time.Unix(int64(sec), int64(nanos))
 			f.timestamp = &ts
-		case num == 2 && typ == protowire.VarintType && tsField == 1:
-			v, n := protowire.ConsumeVarint(raw)
-			if n < 0 {
-				t.Fatal("bad stream_revision field")
-			}
-			raw = raw[n:]
-			r := int64(v)
+		case w.num == 2 && tsField == 1:
+			r := int64(w.varint)
 			f.streamRevision = &r
-		case num == 3 && typ == protowire.BytesType && tsField == 1:
-			b, n := protowire.ConsumeBytes(raw)
-			if n < 0 {
-				t.Fatal("bad position field")
-			}
-			raw = raw[n:]
+		case w.num == 3 && tsField == 1:
 			var p [2]uint64
-			for len(b) > 0 {
-				fn, ft, m := protowire.ConsumeTag(b)
-				if m < 0 || ft != protowire.VarintType {
-					t.Fatalf("bad position %x", b)
-				}
-				v, k := protowire.ConsumeVarint(b[m:])
-				if k < 0 {
-					t.Fatalf("bad position %x", b)
-				}
-				b = b[m+k:]
-				if fn == 1 || fn == 2 {
-					p[fn-1] = v
+			for _, q := range wireFields(t, w.bytes) {
+				if q.num == 1 || q.num == 2 {
+					p[q.num-1] = q.varint
 				}
 			}
 			f.position = &p
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, raw)
-			if n < 0 {
-				t.Fatalf("bad field %d", num)
-			}
-			raw = raw[n:]
 		}
 	}
 	return f
