@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 )
@@ -24,19 +24,19 @@ func BenchmarkPipeline(b *testing.B) {
 	for _, lat := range []time.Duration{0, 2 * time.Millisecond} {
 		b.Run("latency="+lat.String(), func(b *testing.B) {
 			srv := kurrentdbtest.Start(b, kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: lat}})
-			db := kurrentdbtest.Client(b, srv.URL())
+			db := kurrentdbtest.Store(b, srv.URL())
 			rules, err := mapping.LoadBytes("rules.yaml", []byte(testRules), mapping.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
 			var pipe *capture.Pipeline
 			var acked atomic.Uint64
-			app, err := store.New(db, store.Config{Slot: "bench", Logger: slog.New(slog.DiscardHandler), OnDurable: func(l change.LSN) { pipe.Durable(l) }})
+			app, err := store.New(db, store.Config{Slot: "bench", Logger: slog.New(slog.DiscardHandler), OnDurable: func(l contract.LSN) { pipe.Durable(l) }})
 			if err != nil {
 				b.Fatal(err)
 			}
 			pipe, err = capture.NewPipeline(capture.Config{Slot: "bench", Rules: rules, Logger: slog.New(slog.DiscardHandler),
-				Ack: func(l change.LSN) { acked.Store(uint64(l)) }}, app, db, nil)
+				Ack: func(l contract.LSN) { acked.Store(uint64(l)) }}, app, db, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -46,16 +46,16 @@ func BenchmarkPipeline(b *testing.B) {
 			go pipe.Run(ctx)
 			b.ResetTimer()
 			start := time.Now()
-			var last change.LSN
+			var last contract.LSN
 			for i := 0; i < b.N; i++ {
-				lsn := change.LSN(0x1000 + i*0x100)
-				tx := change.Tx{XID: uint32(i), CommitLSN: lsn}
+				lsn := contract.LSN(0x1000 + i*0x100)
+				tx := contract.Tx{XID: uint32(i), CommitLSN: lsn}
 				if err := pipe.Begin(ctx, tx); err != nil {
 					b.Fatal(err)
 				}
 				for o := 0; o < 2; o++ {
 					id := int64((i*2 + o) % 1000)
-					if err := pipe.Change(ctx, &change.Change{Op: change.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
+					if err := pipe.Change(ctx, &contract.Change{Op: contract.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
 						New: map[string]any{"id": id, "note": "ok"}, Tx: tx, Ordinal: uint64(o)}); err != nil {
 						b.Fatal(err)
 					}
@@ -66,9 +66,9 @@ func BenchmarkPipeline(b *testing.B) {
 				last = lsn
 			}
 			deadline := time.Now().Add(60 * time.Second)
-			for change.LSN(acked.Load()) < last {
+			for contract.LSN(acked.Load()) < last {
 				if time.Now().After(deadline) {
-					b.Fatalf("not durable after 60s: %s of %s", change.LSN(acked.Load()), last)
+					b.Fatalf("not durable after 60s: %s of %s", contract.LSN(acked.Load()), last)
 				}
 				time.Sleep(time.Millisecond) // polling interval, with a deadline
 			}

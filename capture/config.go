@@ -7,8 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // ErrorPolicy says what a change a rule cannot map (or an event over the
@@ -33,11 +33,10 @@ type Config struct {
 	// Rules are the loaded capture rules. Required.
 	Rules *mapping.RuleSet
 	// DeadLetterStream receives changes a rule failed on. Default
-	// "chronicler-deadletter-<slot>".
+	// contract.DeadLetterStream(slot), "chronicler-deadletter-<slot>". (Progress
+	// markers go to contract.ProgressStream(slot), which is not configurable:
+	// the publisher finds them there.)
 	DeadLetterStream string
-	// ProgressStream receives ChroniclerProgress markers. Default
-	// "chronicler-progress-<slot>".
-	ProgressStream string
 	// ProgressMaxCount is the $maxCount set on the progress stream's metadata
 	// so it stays small (only its last event matters). Default 1000;
 	// negative leaves the stream's metadata alone.
@@ -47,19 +46,12 @@ type Config struct {
 	OnError ErrorPolicy
 	// Ack confirms a durable commit LSN to the source (Source.Ack). Run calls
 	// it once the progress marker covering the LSN is stored. Required.
-	Ack func(change.LSN)
+	Ack func(contract.LSN)
 	// Registerer receives the pipeline's metrics. Default nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger receives state changes. Default slog.Default().
 	Logger *slog.Logger
 }
-
-// DeadLetterStream is slot's default dead-letter stream.
-func DeadLetterStream(slot string) string { return "chronicler-deadletter-" + slot }
-
-// ProgressStream is slot's progress stream (Config.ProgressStream's default;
-// chronicler run keeps it: the publisher finds markers by its prefix).
-func ProgressStream(slot string) string { return "chronicler-progress-" + slot }
 
 // validate fills defaults and returns every problem, joined.
 func (c *Config) validate() error {
@@ -77,12 +69,9 @@ func (c *Config) validate() error {
 		bad("ack", "required: the function that confirms durable LSNs to the source (Source.Ack)")
 	}
 	if c.DeadLetterStream == "" {
-		c.DeadLetterStream = DeadLetterStream(c.Slot)
+		c.DeadLetterStream = contract.DeadLetterStream(c.Slot)
 	}
-	if c.ProgressStream == "" {
-		c.ProgressStream = ProgressStream(c.Slot)
-	}
-	if c.DeadLetterStream == c.ProgressStream {
+	if c.DeadLetterStream == contract.ProgressStream(c.Slot) {
 		bad("deadletter.stream", "%q is also the progress stream; use another name", c.DeadLetterStream)
 	}
 	if c.ProgressMaxCount == 0 {

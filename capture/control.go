@@ -6,9 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Control observes and steers a running [Run]: its status (for readiness
@@ -47,7 +47,7 @@ type Status struct {
 	// WALEnd is the server's WAL end last reported by the walsender,
 	// Confirmed the position last confirmed to Postgres: WALEnd-Confirmed is
 	// the slot's lag in bytes (0 when WALEnd is not known yet).
-	WALEnd, Confirmed change.LSN
+	WALEnd, Confirmed contract.LSN
 }
 
 // LagBytes is WALEnd - Confirmed, 0 when not known or not behind.

@@ -3,7 +3,7 @@
 // resulting low-level events to KurrentDB, exactly once per stream, in
 // commit order; only then is the position confirmed to Postgres.
 //
-//   - capture/change: the change contract between capture and mapping.
+//   - mapping/contract: the change contract between capture and mapping.
 //   - capture/pgvalue: decoding of Postgres text values into that contract's
 //     value domain.
 //   - capture/postgres: the Source (setup checks, publication, slot, initial
@@ -18,12 +18,12 @@
 //
 // [Pipeline] is the [postgres.Sink]. Begin, Commit and Abort are forwarded to
 // the appender. For each change it calls mapping's RuleSet.Capture and hands
-// every output to the appender as a store.Event with position (Tx.CommitLSN,
-// Change.Ordinal, the rule's index among the rules the change matched) and
-// the metadata of mapping.SourceMetadata (source position, rule,
-// $correlationId) merged with the rule's own; the appender adds slot,
-// position and $causationId. Events of a change no rule matched: none; the
-// change is counted as unmatched.
+// every output to the appender as a store.Event with its contract.Source
+// (contract.SourceOf: slot, the change's source position, the rule, and the
+// position (Tx.CommitLSN, Change.Ordinal, the rule's index among the rules
+// the change matched)) and the rule's own metadata; the appender writes them
+// with contract.AppendMetadata. Events of a change no rule matched: none;
+// the change is counted as unmatched.
 //
 // # Dead letters
 //
@@ -32,7 +32,7 @@
 // [DeadLetter] event (type ChroniclerDeadLetter) to the dead-letter stream
 // (default "chronicler-deadletter-<slot>") through the same appender, in the
 // same source transaction, with position (commit LSN, ordinal,
-// [DeadLetterIndex]+k) for the k-th dead letter of the change. So a dead
+// contract.DeadLetterIndex+k) for the k-th dead letter of the change. So a dead
 // letter is stored once across crashes and re-deliveries, like any event,
 // and the transaction is only confirmed once its dead letters are stored.
 // Its data holds the slot, reason ("rule" or "too_large"), rule, field, the

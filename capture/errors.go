@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
-	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // ConfigError is one invalid pipeline setting.
@@ -23,7 +22,7 @@ func (e *ConfigError) Error() string { return "pipeline config " + e.Field + ": 
 type StopError struct {
 	Rule  string // the failing rule
 	Table string // "schema.table" of the change ("" for messages)
-	Pos   store.Pos
+	Pos   contract.Pos
 	Cause error
 }
 
@@ -47,9 +46,9 @@ var ErrNotRunning = errors.New("capture is not running")
 // Nothing is lost.
 type GraceError struct {
 	Grace     time.Duration
-	Received  change.LSN // highest commit LSN received
-	Confirmed change.LSN // highest commit LSN confirmed to Postgres
-	Stage     string     // what was still under way: "taking the open transaction", "storing and confirming", "sending the last status"
+	Received  contract.LSN // highest commit LSN received
+	Confirmed contract.LSN // highest commit LSN confirmed to Postgres
+	Stage     string       // what was still under way: "taking the open transaction", "storing and confirming", "sending the last status"
 }
 
 func (e *GraceError) Error() string {

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // lagQueue holds the transactions received (Commit returned) and not yet
@@ -16,12 +16,12 @@ type lagQueue struct {
 }
 
 type txTiming struct {
-	commit   change.LSN
+	commit   contract.LSN
 	since    time.Time // commit time, or receipt when the transaction has none
 	received time.Time
 }
 
-func (l *lagQueue) push(tx change.Tx, now time.Time) {
+func (l *lagQueue) push(tx contract.Tx, now time.Time) {
 	since := tx.CommitTime
 	if since.IsZero() || since.After(now) {
 		since = now
@@ -33,7 +33,7 @@ func (l *lagQueue) push(tx change.Tx, now time.Time) {
 
 // confirm drops the transactions with commit LSN <= lsn and calls observe
 // with each one's time from receipt to now.
-func (l *lagQueue) confirm(lsn change.LSN, now time.Time, observe func(time.Duration)) {
+func (l *lagQueue) confirm(lsn contract.LSN, now time.Time, observe func(time.Duration)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
@@ -58,7 +58,7 @@ func (l *lagQueue) age(now time.Time) time.Duration {
 }
 
 // confirmed records that lsn was confirmed to the source.
-func (p *Pipeline) confirmed(lsn change.LSN) {
+func (p *Pipeline) confirmed(lsn contract.LSN) {
 	raise(&p.acked, lsn)
 	p.lag.confirm(lsn, time.Now(), func(d time.Duration) { p.m.confirmLatency.Observe(d.Seconds()) })
 }

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // TestLagQueue: the age is that of the oldest unconfirmed transaction from
@@ -17,9 +17,9 @@ func TestLagQueue(t *testing.T) {
 	if got := q.age(t0); got != 0 {
 		t.Fatalf("empty queue age %v, want 0", got)
 	}
-	q.push(change.Tx{CommitLSN: 10, CommitTime: t0.Add(-30 * time.Second)}, t0)
-	q.push(change.Tx{CommitLSN: 20}, t0.Add(time.Second))                                  // snapshot chunk: no commit time
-	q.push(change.Tx{CommitLSN: 30, CommitTime: t0.Add(time.Hour)}, t0.Add(2*time.Second)) // skewed clock
+	q.push(contract.Tx{CommitLSN: 10, CommitTime: t0.Add(-30 * time.Second)}, t0)
+	q.push(contract.Tx{CommitLSN: 20}, t0.Add(time.Second))                                  // snapshot chunk: no commit time
+	q.push(contract.Tx{CommitLSN: 30, CommitTime: t0.Add(time.Hour)}, t0.Add(2*time.Second)) // skewed clock
 	now := t0.Add(10 * time.Second)
 	if got := q.age(now); got != 40*time.Second {
 		t.Errorf("age %v, want 40s (now - the oldest commit time)", got)

@@ -7,8 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // TestMetricsCountResults: mapped, unmatched and dead-lettered changes and
@@ -21,11 +21,11 @@ func TestMetricsCountResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	tx := change.Tx{CommitLSN: 0x2000}
+	tx := contract.Tx{CommitLSN: 0x2000}
 	if err := h.pipe.Begin(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.pipe.Change(ctx, &change.Change{Op: change.OpDelete, Schema: "public", Table: "items", Tx: tx,
+	if err := h.pipe.Change(ctx, &contract.Change{Op: contract.OpDelete, Schema: "public", Table: "items", Tx: tx,
 		Old: map[string]any{"id": int64(1)}}); err != nil { // no delete rule: unmatched
 		t.Fatal(err)
 	}

@@ -8,42 +8,35 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Appender is what the pipeline needs of the store (*store.Appender).
 type Appender interface {
-	Begin(tx change.Tx) error
+	Begin(tx contract.Tx) error
 	Add(ctx context.Context, ev store.Event) error
-	Commit(tx change.Tx) error
-	Abort(tx change.Tx) error
+	Commit(tx contract.Tx) error
+	Abort(tx contract.Tx) error
 	// SetDeadLetter: where and how to dead-letter what the store refuses
 	// after Add accepted it (NewPipeline calls it, except under
 	// OnErrorStop).
 	SetDeadLetter(stream string, build func(store.Refused) store.Event)
 }
 
-// DeadLetterIndex is the first rule index of dead-letter events: the k-th
-// dead letter of a change (0-based, in the order they are written) has
-// position (commit LSN, ordinal, DeadLetterIndex+k), above every rule's
-// index, so it is de-duplicated after a crash like any event.
-const DeadLetterIndex = 1 << 31
-
 // Pipeline is the capture [postgres.Sink]: it maps each change with the
 // capture rules, hands the events to the store appender, dead-letters what a
 // rule cannot map, and, from the appender's durable reports, confirms
 // positions to the source and writes progress markers. See the package doc.
 type Pipeline struct {
-	cfg Config
-	app Appender
-	db  *esdb.Client
-	m   *metrics
-	buf []mapping.Event
+	cfg            Config
+	progressStream string // contract.ProgressStream(cfg.Slot)
+	app            Appender
+	db             *store.Client
+	m              *metrics
+	buf            []mapping.Event
 
 	durable atomic.Uint64 // highest durable LSN reported
 	wake    chan struct{} // progress writer wake-up, capacity 1
@@ -78,7 +71,7 @@ type Stats struct {
 // markers and nothing else through db. storeStats, when not nil, feeds the
 // chronicler_pipeline_events_stored_total and chronicler_store_* metrics
 // (store.Appender.Stats).
-func NewPipeline(cfg Config, app Appender, db *esdb.Client, storeStats func() store.Stats) (*Pipeline, error) {
+func NewPipeline(cfg Config, app Appender, db *store.Client, storeStats func() store.Stats) (*Pipeline, error) {
 	var errs []error
 	if err := cfg.validate(); err != nil {
 		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...)
@@ -93,12 +86,13 @@ func NewPipeline(cfg Config, app Appender, db *esdb.Client, storeStats func() st
 		return nil, errors.Join(errs...)
 	}
 	p := &Pipeline{
-		cfg:     cfg,
-		app:     app,
-		db:      db,
-		wake:    make(chan struct{}, 1),
-		rules:   cfg.Rules,
-		swapped: make(chan struct{}),
+		cfg:            cfg,
+		progressStream: contract.ProgressStream(cfg.Slot),
+		app:            app,
+		db:             db,
+		wake:           make(chan struct{}, 1),
+		rules:          cfg.Rules,
+		swapped:        make(chan struct{}),
 	}
 	p.m = newMetrics(cfg.Registerer, storeStats, p.LagSeconds)
 	if p.cfg.OnError != OnErrorStop {
@@ -115,7 +109,7 @@ func (p *Pipeline) Stats() Stats {
 
 // Begin implements postgres.Sink. A rule set given to SwapRules takes
 // effect here, at a transaction boundary.
-func (p *Pipeline) Begin(_ context.Context, tx change.Tx) error {
+func (p *Pipeline) Begin(_ context.Context, tx contract.Tx) error {
 	if rs := p.next.Swap(nil); rs != nil {
 		p.rules = rs
 		p.cfg.Logger.Info("capture rules swapped; they apply from this transaction on", "commit_lsn", tx.CommitLSN.String(), "files", len(rs.Files()), "capture_rules", len(rs.CaptureRules()))
@@ -129,7 +123,7 @@ func (p *Pipeline) Begin(_ context.Context, tx change.Tx) error {
 }
 
 // Commit implements postgres.Sink.
-func (p *Pipeline) Commit(_ context.Context, tx change.Tx) error {
+func (p *Pipeline) Commit(_ context.Context, tx contract.Tx) error {
 	if err := p.app.Commit(tx); err != nil {
 		return err
 	}
@@ -153,11 +147,11 @@ func (p *Pipeline) SwapRules(rs *mapping.RuleSet) <-chan struct{} {
 }
 
 // Committed is the highest commit LSN handed to Commit.
-func (p *Pipeline) Committed() change.LSN { return change.LSN(p.committed.Load()) }
+func (p *Pipeline) Committed() contract.LSN { return contract.LSN(p.committed.Load()) }
 
 // Acked is the highest LSN confirmed to the source (after its progress
 // marker was stored).
-func (p *Pipeline) Acked() change.LSN { return change.LSN(p.acked.Load()) }
+func (p *Pipeline) Acked() contract.LSN { return contract.LSN(p.acked.Load()) }
 
 // LagSeconds is the capture lag: the age of the oldest transaction received
 // and not yet confirmed, measured from its commit time (from its receipt
@@ -167,11 +161,11 @@ func (p *Pipeline) Acked() change.LSN { return change.LSN(p.acked.Load()) }
 func (p *Pipeline) LagSeconds() float64 { return p.lag.age(time.Now()).Seconds() }
 
 // Abort implements postgres.Sink.
-func (p *Pipeline) Abort(_ context.Context, tx change.Tx) error { return p.app.Abort(tx) }
+func (p *Pipeline) Abort(_ context.Context, tx contract.Tx) error { return p.app.Abort(tx) }
 
 // Change implements postgres.Sink: rules, then appender; failures to the
 // dead-letter stream (or a *StopError under OnErrorStop).
-func (p *Pipeline) Change(ctx context.Context, ch *change.Change) error {
+func (p *Pipeline) Change(ctx context.Context, ch *contract.Change) error {
 	out, err := p.rules.Capture(ch, p.buf[:0])
 	p.buf = out
 	var failed mapping.EvalErrors
@@ -182,16 +176,16 @@ func (p *Pipeline) Change(ctx context.Context, ch *change.Change) error {
 	for i := range out {
 		e := &out[i]
 		ev := store.Event{
-			Stream:   e.Stream,
-			Type:     e.Type,
-			Data:     e.Data,
-			Metadata: mapping.SourceMetadata(ch, e),
-			Pos:      store.Pos{CommitLSN: ch.Tx.CommitLSN, Ordinal: ch.Ordinal, Index: uint32(e.Index)},
+			Stream: e.Stream,
+			Type:   e.Type,
+			Data:   e.Data,
+			Source: contract.SourceOf(p.cfg.Slot, ch, e.Rule, uint32(e.Index)),
+			Extra:  e.Metadata,
 		}
 		err := p.app.Add(ctx, ev)
 		var tooLarge *store.TooLargeError
 		if errors.As(err, &tooLarge) {
-			if err := p.deadLetter(ctx, ch, &dl, e.Rule, "", reasonTooLarge, err); err != nil {
+			if err := p.deadLetter(ctx, ch, &dl, e.Rule, "", contract.ReasonTooLarge, err); err != nil {
 				return err
 			}
 			continue
@@ -205,7 +199,7 @@ func (p *Pipeline) Change(ctx context.Context, ch *change.Change) error {
 		p.txEvents++
 	}
 	for _, f := range failed {
-		if err := p.deadLetter(ctx, ch, &dl, f.Rule, f.Field, reasonRule, f); err != nil {
+		if err := p.deadLetter(ctx, ch, &dl, f.Rule, f.Field, contract.ReasonRule, f); err != nil {
 			return err
 		}
 	}
@@ -228,7 +222,7 @@ func (p *Pipeline) Change(ctx context.Context, ch *change.Change) error {
 // after the marker keeps the marker at or past the confirmed position, so a
 // crash can never leave the marker behind with nothing re-delivered to
 // move it.
-func (p *Pipeline) Durable(lsn change.LSN) {
+func (p *Pipeline) Durable(lsn contract.LSN) {
 	raise(&p.durable, lsn)
 	p.m.durableLSN.Set(float64(p.durable.Load()))
 	select {
@@ -239,7 +233,7 @@ func (p *Pipeline) Durable(lsn change.LSN) {
 
 // raise sets a to lsn when lsn is higher: a only grows, whichever of
 // concurrent callers runs last.
-func raise(a *atomic.Uint64, lsn change.LSN) {
+func raise(a *atomic.Uint64, lsn contract.LSN) {
 	for {
 		cur := a.Load()
 		if uint64(lsn) <= cur || a.CompareAndSwap(cur, uint64(lsn)) {

@@ -15,9 +15,9 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 )
@@ -57,29 +57,29 @@ type harness struct {
 	done   chan error
 
 	mu    sync.Mutex
-	acked []change.LSN
+	acked []contract.LSN
 	early []string // acks made before a progress marker covered them
 }
 
-func newHarness(t *testing.T, db *esdb.Client, cfg capture.Config, st store.Config) *harness {
+func newHarness(t *testing.T, db *testDB, cfg capture.Config, st store.Config) *harness {
 	t.Helper()
 	rules, err := mapping.LoadBytes("rules.yaml", []byte(testRules), mapping.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, db: db, done: make(chan error, 2)}
+	h := &harness{t: t, db: db.Client, done: make(chan error, 2)}
 	st.Slot = testSlot
 	st.Logger = slog.New(slog.DiscardHandler)
-	st.OnDurable = func(l change.LSN) { h.pipe.Durable(l) }
-	h.app, err = store.New(db, st)
+	st.OnDurable = func(l contract.LSN) { h.pipe.Durable(l) }
+	h.app, err = store.New(db.store, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Slot, cfg.Rules, cfg.Logger = testSlot, rules, slog.New(slog.DiscardHandler)
-	cfg.Ack = func(l change.LSN) {
+	cfg.Ack = func(l contract.LSN) {
 		// The contract: a position is confirmed only once a progress
 		// marker covering it is stored.
-		marker := lastMarker(t, db)
+		marker := lastMarker(t, db.Client)
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if marker < l {
@@ -87,7 +87,7 @@ func newHarness(t *testing.T, db *esdb.Client, cfg capture.Config, st store.Conf
 		}
 		h.acked = append(h.acked, l)
 	}
-	h.pipe, err = capture.NewPipeline(cfg, h.app, db, h.app.Stats)
+	h.pipe, err = capture.NewPipeline(cfg, h.app, db.store, h.app.Stats)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,19 +114,19 @@ func (h *harness) stop() {
 	}
 }
 
-func lastMarker(t *testing.T, db *esdb.Client) change.LSN {
+func lastMarker(t *testing.T, db *esdb.Client) contract.LSN {
 	p := read(t, db, "chronicler-progress-"+testSlot)
 	if len(p) == 0 {
 		return 0
 	}
-	l, err := change.ParseLSN(p[len(p)-1].Data["durableLsn"].(string))
+	l, err := contract.ParseLSN(p[len(p)-1].Data["durableLsn"].(string))
 	if err != nil {
 		t.Errorf("progress marker: %v", err)
 	}
 	return l
 }
 
-func (h *harness) lastAck() change.LSN {
+func (h *harness) lastAck() contract.LSN {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.acked) == 0 {
@@ -135,7 +135,7 @@ func (h *harness) lastAck() change.LSN {
 	return h.acked[len(h.acked)-1]
 }
 
-func (h *harness) waitAck(lsn change.LSN) {
+func (h *harness) waitAck(lsn contract.LSN) {
 	h.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for h.lastAck() < lsn {
@@ -147,15 +147,15 @@ func (h *harness) waitAck(lsn change.LSN) {
 }
 
 // feed delivers a transaction of item rows: inserts for notes, in order.
-func (h *harness) feed(lsn change.LSN, firstID int, notes ...string) error {
+func (h *harness) feed(lsn contract.LSN, firstID int, notes ...string) error {
 	ctx := context.Background()
-	tx := change.Tx{XID: uint32(lsn), CommitLSN: lsn, CommitTime: time.Unix(1700000000, 0).UTC()}
+	tx := contract.Tx{XID: uint32(lsn), CommitLSN: lsn, CommitTime: time.Unix(1700000000, 0).UTC()}
 	if err := h.pipe.Begin(ctx, tx); err != nil {
 		return err
 	}
 	for i, n := range notes {
-		ch := &change.Change{Op: change.OpInsert, Database: "app", Schema: "public", Table: "items", Key: []string{"id"},
-			New: map[string]any{"id": int64(firstID + i), "note": n}, Tx: tx, LSN: lsn - 100 + change.LSN(i), Ordinal: uint64(i)}
+		ch := &contract.Change{Op: contract.OpInsert, Database: "app", Schema: "public", Table: "items", Key: []string{"id"},
+			New: map[string]any{"id": int64(firstID + i), "note": n}, Tx: tx, LSN: lsn - 100 + contract.LSN(i), Ordinal: uint64(i)}
 		if err := h.pipe.Change(ctx, ch); err != nil {
 			return err
 		}
@@ -198,9 +198,16 @@ func read(t *testing.T, db *esdb.Client, stream string) []ev {
 	}
 }
 
-func newDB(t *testing.T) *esdb.Client {
+// testDB is one store server seen through the official client (the
+// test's reads and foreign writes) and through the product's store client.
+type testDB struct {
+	*esdb.Client
+	store *store.Client
+}
+
+func newDB(t *testing.T) *testDB {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	return kurrentdbtest.Client(t, srv.URL())
+	return &testDB{Client: kurrentdbtest.Client(t, srv.URL()), store: kurrentdbtest.Store(t, srv.URL())}
 }
 
 // TestRuleFailureIsDeadLetteredAndTheLineGoesOn: a change one rule fails
@@ -219,27 +226,27 @@ func TestRuleFailureIsDeadLetteredAndTheLineGoesOn(t *testing.T) {
 	h.waitAck(0x2000)
 
 	for id := 1; id <= 4; id++ {
-		if got := read(t, db, fmt.Sprintf("item-%d", id)); len(got) != 1 || got[0].Type != "ItemAdded" {
+		if got := read(t, db.Client, fmt.Sprintf("item-%d", id)); len(got) != 1 || got[0].Type != "ItemAdded" {
 			t.Errorf("item-%d: %+v, want one ItemAdded", id, got)
 		}
 	}
 	for id, want := range map[int]int{1: 1, 2: 0, 3: 1, 4: 0} {
-		if got := read(t, db, fmt.Sprintf("audit-%d", id)); len(got) != want {
+		if got := read(t, db.Client, fmt.Sprintf("audit-%d", id)); len(got) != want {
 			t.Errorf("audit-%d: %d events, want %d", id, len(got), want)
 		}
 	}
-	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
 	if len(dl) != 2 {
 		t.Fatalf("dead letters: %d, want 2: %+v", len(dl), dl)
 	}
 	for i, wantID := range []float64{2, 4} {
 		d := dl[i]
 		ch := d.Data["change"].(map[string]any)
-		if d.Type != capture.DeadLetterType || d.Data["rule"] != "audit" || d.Data["field"] != "stream.id" || d.Data["reason"] != "rule" ||
+		if d.Type != contract.DeadLetterType || d.Data["rule"] != "audit" || d.Data["field"] != "stream.id" || d.Data["reason"] != "rule" ||
 			ch["new"].(map[string]any)["id"] != wantID || ch["table"] != "items" || ch["op"] != "insert" || d.Data["error"] == "" {
 			t.Errorf("dead letter %d: %+v", i, d.Data)
 		}
-		if d.Meta["rule"] != "audit" || d.Meta["slot"] != testSlot || float64(capture.DeadLetterIndex) != d.Meta["index"] {
+		if d.Meta["rule"] != "audit" || d.Meta["slot"] != testSlot || float64(contract.DeadLetterIndex) != d.Meta["index"] {
 			t.Errorf("dead letter %d metadata: %+v", i, d.Meta)
 		}
 	}
@@ -247,20 +254,20 @@ func TestRuleFailureIsDeadLetteredAndTheLineGoesOn(t *testing.T) {
 	if st.Mapped != 2 || st.DeadLettered != 2 || st.Unmatched != 0 || st.Events != 6 {
 		t.Errorf("stats %+v, want mapped 2, dead-lettered 2, events 6", st)
 	}
-	waitProgress(t, db, 0x2000)
+	waitProgress(t, db.Client, 0x2000)
 }
 
-func waitProgress(t *testing.T, db *esdb.Client, lsn change.LSN) {
+func waitProgress(t *testing.T, db *esdb.Client, lsn contract.LSN) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		p := read(t, db, "chronicler-progress-"+testSlot)
 		if len(p) > 0 {
 			last := p[len(p)-1]
-			if last.Type != capture.ProgressType || last.Data["slot"] != testSlot {
+			if last.Type != contract.ProgressType || last.Data["slot"] != testSlot {
 				t.Fatalf("progress marker %+v", last)
 			}
-			if got, _ := change.ParseLSN(last.Data["durableLsn"].(string)); got >= lsn {
+			if got, _ := contract.ParseLSN(last.Data["durableLsn"].(string)); got >= lsn {
 				if got != lsn {
 					t.Fatalf("progress marker %s is past the durable LSN %s", got, lsn)
 				}
@@ -293,10 +300,10 @@ func TestRedeliveryAfterRestartStoresOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	h2.waitAck(0x2000)
-	if got := read(t, db, "item-1"); len(got) != 1 {
+	if got := read(t, db.Client, "item-1"); len(got) != 1 {
 		t.Errorf("item-1 has %d events after redelivery, want 1", len(got))
 	}
-	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
 	if len(dl) != 2 {
 		t.Fatalf("dead-letter stream has %d events, want 2 (one per bad row)", len(dl))
 	}
@@ -328,7 +335,7 @@ func TestStopPolicy(t *testing.T) {
 	if got := h.lastAck(); got != 0x1000 {
 		t.Fatalf("acknowledged %s, want 0x1000 only", got)
 	}
-	if dl := read(t, db, "chronicler-deadletter-"+testSlot); len(dl) != 0 {
+	if dl := read(t, db.Client, "chronicler-deadletter-"+testSlot); len(dl) != 0 {
 		t.Fatalf("dead letters written under on_error stop: %d", len(dl))
 	}
 }
@@ -340,16 +347,16 @@ func TestTooLargeEventIsDeadLettered(t *testing.T) {
 	db := newDB(t)
 	h := newHarness(t, db, capture.Config{}, store.Config{MaxBatchBytes: 4096, MaxPendingBytes: 1 << 20})
 	ctx := context.Background()
-	tx := change.Tx{XID: 9, CommitLSN: 0x3000}
+	tx := contract.Tx{XID: 9, CommitLSN: 0x3000}
 	big := strings.Repeat("x", 10000)
 	for _, step := range []func() error{
 		func() error { return h.pipe.Begin(ctx, tx) },
 		func() error {
-			return h.pipe.Change(ctx, &change.Change{Op: change.OpUpdate, Schema: "public", Table: "items", Key: []string{"id"},
-				New: map[string]any{"id": int64(7), "body": big, "note": change.Unchanged}, Tx: tx, Ordinal: 0})
+			return h.pipe.Change(ctx, &contract.Change{Op: contract.OpUpdate, Schema: "public", Table: "items", Key: []string{"id"},
+				New: map[string]any{"id": int64(7), "body": big, "note": contract.Unchanged}, Tx: tx, Ordinal: 0})
 		},
 		func() error {
-			return h.pipe.Change(ctx, &change.Change{Op: change.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
+			return h.pipe.Change(ctx, &contract.Change{Op: contract.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
 				New: map[string]any{"id": int64(8), "note": "ok"}, Tx: tx, Ordinal: 1})
 		},
 		func() error { return h.pipe.Commit(ctx, tx) },
@@ -359,13 +366,13 @@ func TestTooLargeEventIsDeadLettered(t *testing.T) {
 		}
 	}
 	h.waitAck(0x3000)
-	if got := read(t, db, "item-7"); len(got) != 0 {
+	if got := read(t, db.Client, "item-7"); len(got) != 0 {
 		t.Fatalf("item-7 holds %d events; the oversized event must not be stored", len(got))
 	}
-	if got := read(t, db, "item-8"); len(got) != 1 {
+	if got := read(t, db.Client, "item-8"); len(got) != 1 {
 		t.Fatalf("item-8 holds %d events, want 1", len(got))
 	}
-	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
 	if len(dl) != 1 || dl[0].Data["reason"] != "too_large" || dl[0].Data["rule"] != "item-updated" || dl[0].Data["truncated"] != true {
 		t.Fatalf("dead letters: %+v", dl)
 	}
@@ -377,21 +384,21 @@ func TestUnchangedIsVisibleInDeadLetters(t *testing.T) {
 	db := newDB(t)
 	h := newHarness(t, db, capture.Config{}, store.Config{})
 	ctx := context.Background()
-	tx := change.Tx{XID: 9, CommitLSN: 0x4000}
+	tx := contract.Tx{XID: 9, CommitLSN: 0x4000}
 	if err := h.pipe.Begin(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
 	// item-updated's data reads new.body, which is unchanged: the rule's
 	// default unchanged policy (error) fails it.
-	if err := h.pipe.Change(ctx, &change.Change{Op: change.OpUpdate, Schema: "public", Table: "items", Key: []string{"id"},
-		New: map[string]any{"id": int64(7), "body": change.Unchanged}, Tx: tx}); err != nil {
+	if err := h.pipe.Change(ctx, &contract.Change{Op: contract.OpUpdate, Schema: "public", Table: "items", Key: []string{"id"},
+		New: map[string]any{"id": int64(7), "body": contract.Unchanged}, Tx: tx}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.pipe.Commit(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
 	h.waitAck(0x4000)
-	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
 	if len(dl) != 1 {
 		t.Fatalf("dead letters: %+v", dl)
 	}
@@ -402,7 +409,7 @@ func TestUnchangedIsVisibleInDeadLetters(t *testing.T) {
 }
 
 func TestConfigErrorsAreAllReported(t *testing.T) {
-	_, err := capture.NewPipeline(capture.Config{OnError: "shrug", DeadLetterStream: "x-1", ProgressStream: "x-1"}, nil, nil, nil)
+	_, err := capture.NewPipeline(capture.Config{OnError: "shrug", DeadLetterStream: contract.ProgressStream("")}, nil, nil, nil)
 	var fields []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 		var ce *capture.ConfigError
@@ -423,7 +430,7 @@ func TestConfigErrorsAreAllReported(t *testing.T) {
 func TestProgressMarkersNeverGoBackwards(t *testing.T) {
 	db := newDB(t)
 	h := newHarness(t, db, capture.Config{}, store.Config{})
-	for i, lsn := range []change.LSN{0x1000, 0x2000} {
+	for i, lsn := range []contract.LSN{0x1000, 0x2000} {
 		if err := h.feed(lsn, 10*i, "ok"); err != nil {
 			t.Fatal(err)
 		}
@@ -439,10 +446,10 @@ func TestProgressMarkersNeverGoBackwards(t *testing.T) {
 		t.Fatal(err)
 	}
 	h2.waitAck(0x3000)
-	var prev change.LSN
-	markers := read(t, db, "chronicler-progress-"+testSlot)
+	var prev contract.LSN
+	markers := read(t, db.Client, "chronicler-progress-"+testSlot)
 	for i, m := range markers {
-		l, err := change.ParseLSN(m.Data["durableLsn"].(string))
+		l, err := contract.ParseLSN(m.Data["durableLsn"].(string))
 		if err != nil || l < prev {
 			t.Fatalf("marker %d at %s after %s (err %v): markers went backwards", i, l, prev, err)
 		}
@@ -465,11 +472,11 @@ func TestProgressMarkersNeverGoBackwardsWithTwoWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitAck(0x1000)
-	waitProgress(t, db, 0x1000)
+	waitProgress(t, db.Client, 0x1000)
 	// The other instance's marker, at a higher LSN.
-	data, _ := json.Marshal(capture.Progress{Slot: testSlot, DurableLSN: change.LSN(0x5000).String()})
+	data := contract.EncodeProgress(contract.Progress{Slot: testSlot, DurableLSN: 0x5000})
 	if _, err := db.AppendToStream(context.Background(), "chronicler-progress-"+testSlot, esdb.AppendToStreamOptions{},
-		esdb.EventData{EventType: capture.ProgressType, ContentType: esdb.ContentTypeJson, Data: data}); err != nil {
+		esdb.EventData{EventType: contract.ProgressType, ContentType: esdb.ContentTypeJson, Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.feed(0x2000, 20, "ok"); err != nil {
@@ -480,9 +487,9 @@ func TestProgressMarkersNeverGoBackwardsWithTwoWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitAck(0x6000)
-	waitProgress(t, db, 0x6000)
+	waitProgress(t, db.Client, 0x6000)
 	var got []string
-	for _, m := range read(t, db, "chronicler-progress-"+testSlot) {
+	for _, m := range read(t, db.Client, "chronicler-progress-"+testSlot) {
 		got = append(got, m.Data["durableLsn"].(string))
 	}
 	if want := "0/1000 0/5000 0/6000"; strings.Join(got, " ") != want {
@@ -503,16 +510,8 @@ func TestStoreRefusalIsDeadLettered(t *testing.T) {
 	for _, batch := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Append", true: "BatchAppend"}[batch], func(t *testing.T) {
 			srv := kurrentdbtest.Start(t, kurrentdb.Options{MaxAppendEventSize: 3000})
-			db := kurrentdbtest.Client(t, srv.URL())
-			st := store.Config{}
-			if batch {
-				ec, err := esdb.ParseConnectionString(srv.URL())
-				if err != nil {
-					t.Fatal(err)
-				}
-				st.BatchAppend = ec
-			}
-			h := newHarness(t, db, capture.Config{}, st)
+			db := &testDB{Client: kurrentdbtest.Client(t, srv.URL()), store: kurrentdbtest.Store(t, srv.URL())}
+			h := newHarness(t, db, capture.Config{}, store.Config{BatchAppend: batch})
 			big := strings.Repeat("x", 4000)
 			if err := h.feed(0x5000, 7, big); err != nil {
 				t.Fatal(err)
@@ -523,11 +522,11 @@ func TestStoreRefusalIsDeadLettered(t *testing.T) {
 			}
 			h.waitAck(0x6000)
 			for stream, want := range map[string]int{"item-7": 0, "audit-7": 1, "item-8": 0, "audit-8": 1, "item-9": 1, "audit-9": 1} {
-				if got := read(t, db, stream); len(got) != want {
+				if got := read(t, db.Client, stream); len(got) != want {
 					t.Fatalf("%s holds %d events, want %d", stream, len(got), want)
 				}
 			}
-			dl := read(t, db, "chronicler-deadletter-"+testSlot)
+			dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
 			if len(dl) != 2 {
 				t.Fatalf("dead letters: %+v, want 2", dl)
 			}

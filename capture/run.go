@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // slotWait bounds how long Run waits for a slot held by another process.
@@ -76,28 +74,13 @@ func Run(ctx context.Context, opts Options) error {
 	if len(opts.RulePaths) == 0 {
 		return &ConfigError{Field: "rules.paths", Reason: "required: at least one rule file or directory"}
 	}
-	esCfg, err := esdb.ParseConnectionString(opts.StoreURL)
+	db, err := store.Connect(store.ClientConfig{URL: opts.StoreURL, Username: opts.StoreUsername, Password: opts.StorePassword, Logger: log})
 	if err != nil {
-		// The client's message can quote the URL, credentials included.
-		msg := strings.ReplaceAll(err.Error(), opts.StoreURL, "<store.url>")
-		return &ConfigError{Field: "store.url", Reason: "not a valid KurrentDB connection string: " + msg}
-	}
-	if opts.StoreUsername != "" {
-		esCfg.Username = opts.StoreUsername
-	}
-	if opts.StorePassword != "" {
-		esCfg.Password = opts.StorePassword
-	}
-	esCfg.Logger = esdbLogger(log)
-	// The official client closes itself for good after MaxDiscoverAttempts
-	// failed discoveries (default 10, 100 ms apart): a store restart longer
-	// than a second would then end every later append with
-	// ConnectionClosed. Chronicler waits for the store instead (the slot
-	// simply waits), so discovery is retried for as long as it takes.
-	esCfg.MaxDiscoverAttempts = math.MaxInt32
-	db, err := esdb.NewClient(esCfg)
-	if err != nil {
-		return fmt.Errorf("creating the KurrentDB client: %w", err)
+		var ue *store.URLError
+		if errors.As(err, &ue) {
+			return &ConfigError{Field: "store.url", Reason: ue.Reason}
+		}
+		return err
 	}
 	defer db.Close()
 
@@ -134,11 +117,9 @@ func Run(ctx context.Context, opts Options) error {
 	var pipe *Pipeline // set before the appender runs, so before OnDurable
 	stCfg := opts.Store
 	stCfg.Slot = pgCfg.Slot
-	stCfg.OnDurable = func(l change.LSN) { pipe.Durable(l) }
+	stCfg.OnDurable = func(l contract.LSN) { pipe.Durable(l) }
 	stCfg.Logger = log
-	if stCfg.BatchAppend == nil && opts.BatchAppend {
-		stCfg.BatchAppend = esCfg
-	}
+	stCfg.BatchAppend = stCfg.BatchAppend || opts.BatchAppend
 	app, err := store.New(db, stCfg)
 	if err != nil {
 		return err
@@ -147,7 +128,7 @@ func Run(ctx context.Context, opts Options) error {
 	var cur atomic.Pointer[postgres.Source] // the running Source (replaced after a busy slot)
 	cur.Store(src)
 	plCfg.Slot, plCfg.Rules, plCfg.Logger = pgCfg.Slot, rules, log
-	plCfg.Ack = func(l change.LSN) { cur.Load().Ack(l) }
+	plCfg.Ack = func(l contract.LSN) { cur.Load().Ack(l) }
 	plCfg.Registerer = opts.Registerer
 	pipe, err = NewPipeline(plCfg, app, db, app.Stats)
 	if err != nil {
@@ -196,7 +177,7 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Control.attach(pipe, &cur, mcat)
 		defer opts.Control.detach()
 	}
-	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", pipe.cfg.DeadLetterStream, "progress_stream", pipe.cfg.ProgressStream)
+	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", pipe.cfg.DeadLetterStream, "progress_stream", pipe.progressStream)
 	var graceErr error
 	select {
 	case <-ended:
@@ -235,7 +216,7 @@ func runSource(ctx context.Context, src *postgres.Source, cfg postgres.Config, s
 			return err
 		}
 		log.Info("replication slot is held by another process; starting capture again shortly", "slot", busy.Slot, "pid", busy.PID, "waited", waited)
-		if !sleepCtx(ctx, time.Second) {
+		if !retry.Sleep(ctx, time.Second) {
 			return nil
 		}
 		waited += time.Second
@@ -264,18 +245,6 @@ func (r replacing) MustRegister(cs ...prometheus.Collector) {
 	for _, c := range cs {
 		if err := r.Register(c); err != nil {
 			panic(err)
-		}
-	}
-}
-
-// esdbLogger routes the client's own log lines to log at debug level: it
-// logs every failed call and, during an outage, every discovery attempt (ten
-// a second); each failure that matters reaches Chronicler as an error, which
-// the appender, the progress writer or Run log with what was being done.
-func esdbLogger(log *slog.Logger) esdb.LoggingFunc {
-	return func(level esdb.LogLevel, format string, args ...any) {
-		if level == esdb.LogWarn || level == esdb.LogError {
-			log.Debug("kurrentdb client: "+fmt.Sprintf(format, args...), "client_level", level)
 		}
 	}
 }

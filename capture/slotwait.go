@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chronicler-dev/chronicler/capture/retry"
 )
 
 // waitSlotFree waits (up to limit) until no process holds the replication
@@ -45,7 +47,7 @@ func waitSlotFree(ctx context.Context, url, slot string, limit time.Duration, lo
 			log.Info("replication slot is held by another process; waiting for it to be released (a previous instance's walsender?)", "slot", slot, "pid", *pid, "limit", limit)
 			logged = true
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if !retry.Sleep(ctx, 100*time.Millisecond) {
 			return nil
 		}
 	}

@@ -2,19 +2,14 @@ package capture
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"github.com/google/uuid"
-
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/retry"
+	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
-
-// SnapshotProgressType is the event type of saved snapshot progress.
-const SnapshotProgressType = "ChroniclerSnapshotProgress"
 
 // StoreSnapshotState is a durable [postgres.SnapshotState] in KurrentDB:
 // each Save appends the progress to the stream "chronicler-snapshot-<slot>"
@@ -23,71 +18,50 @@ const SnapshotProgressType = "ChroniclerSnapshotProgress"
 // outages are retried with backoff until ctx ends (the snapshot waits).
 // Safe for concurrent use.
 type StoreSnapshotState struct {
-	db  *esdb.Client
+	db  *store.Client
 	log *slog.Logger
 }
 
 // NewStoreSnapshotState returns a StoreSnapshotState on db.
-func NewStoreSnapshotState(db *esdb.Client, log *slog.Logger) *StoreSnapshotState {
+func NewStoreSnapshotState(db *store.Client, log *slog.Logger) *StoreSnapshotState {
 	if log == nil {
 		log = slog.Default()
 	}
 	return &StoreSnapshotState{db: db, log: log}
 }
 
-// SnapshotStream is the stream holding slot's snapshot progress.
-func SnapshotStream(slot string) string { return "chronicler-snapshot-" + slot }
-
-type snapshotJSON struct {
-	Slot    string   `json:"slot"`
-	Point   string   `json:"point"`
-	Done    bool     `json:"done"`
-	Table   int      `json:"table"`
-	Tables  []string `json:"tables"`
-	LastKey []string `json:"lastKey"`
-	Rows    uint64   `json:"rows"`
-}
-
 // Load implements postgres.SnapshotState.
 func (s *StoreSnapshotState) Load(ctx context.Context, slot string) (postgres.SnapshotProgress, bool, error) {
-	stream := SnapshotStream(slot)
-	ev, err := lastEvent(ctx, s.db, stream)
+	stream := contract.SnapshotStream(slot)
+	ev, err := s.db.ReadLast(ctx, stream)
 	if err != nil {
 		return postgres.SnapshotProgress{}, false, fmt.Errorf("reading snapshot progress from %s: %w", stream, err)
 	}
 	if ev == nil {
 		return postgres.SnapshotProgress{}, false, nil
 	}
-	var j snapshotJSON
-	if err := json.Unmarshal(ev.Data, &j); err != nil {
-		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d) is not valid: %w; delete the stream to restart the snapshot", stream, ev.EventNumber, err)
-	}
-	point, err := change.ParseLSN(j.Point)
+	j, point, err := contract.DecodeSnapshotState(ev.Data)
 	if err != nil {
-		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d): %w", stream, ev.EventNumber, err)
+		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d) is not valid: %w; delete the stream to restart the snapshot", stream, ev.Revision, err)
 	}
 	return postgres.SnapshotProgress{Slot: j.Slot, Point: point, Done: j.Done, Table: j.Table, Tables: j.Tables, LastKey: j.LastKey, Rows: j.Rows}, true, nil
 }
 
 // Save implements postgres.SnapshotState.
 func (s *StoreSnapshotState) Save(ctx context.Context, p postgres.SnapshotProgress) error {
-	stream := SnapshotStream(p.Slot)
-	data, err := json.Marshal(snapshotJSON{Slot: p.Slot, Point: p.Point.String(), Done: p.Done, Table: p.Table, Tables: p.Tables, LastKey: p.LastKey, Rows: p.Rows})
-	if err != nil {
-		return err
-	}
-	ev := esdb.EventData{EventID: uuid.New(), EventType: SnapshotProgressType, ContentType: esdb.ContentTypeJson, Data: data}
-	var backoff retry
+	stream := contract.SnapshotStream(p.Slot)
+	data := contract.EncodeSnapshotState(contract.SnapshotState{Slot: p.Slot, Point: p.Point.String(), Done: p.Done, Table: p.Table, Tables: p.Tables, LastKey: p.LastKey, Rows: p.Rows})
+	var backoff retry.Backoff
 	for {
-		_, err := s.db.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, ev)
+		_, err := s.db.AppendOne(ctx, stream, store.Any(), contract.SnapshotProgressType, data)
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil || hasCode(err, esdb.ErrorCodeStreamDeleted) {
+		if ctx.Err() != nil || store.IsStreamDeleted(err) {
 			return fmt.Errorf("saving snapshot progress to %s: %w", stream, err)
 		}
-		s.log.Warn("saving snapshot progress failed; retrying", "stream", stream, "err", err, "backoff", backoff.next())
-		if !backoff.wait(ctx) {
+		s.log.Warn("saving snapshot progress failed; retrying", "stream", stream, "err", err, "backoff", backoff.Next())
+		if !backoff.Wait(ctx) {
 			return fmt.Errorf("saving snapshot progress to %s: %w", stream, ctx.Err())
 		}
 	}

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // swappedRules map item inserts to thing-<id> with type ThingAdded.
@@ -33,13 +33,13 @@ func TestSwapRulesAtTransactionBoundary(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	tx := change.Tx{XID: 1, CommitLSN: 0x1000}
+	tx := contract.Tx{XID: 1, CommitLSN: 0x1000}
 	if err := h.pipe.Begin(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
-	insert := func(tx change.Tx, id int64, ord uint64) {
+	insert := func(tx contract.Tx, id int64, ord uint64) {
 		t.Helper()
-		ch := &change.Change{Op: change.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
+		ch := &contract.Change{Op: contract.OpInsert, Schema: "public", Table: "items", Key: []string{"id"},
 			New: map[string]any{"id": id, "note": "ok"}, Tx: tx, Ordinal: ord}
 		if err := h.pipe.Change(ctx, ch); err != nil {
 			t.Fatal(err)
@@ -66,12 +66,12 @@ func TestSwapRulesAtTransactionBoundary(t *testing.T) {
 	}
 	h.waitAck(0x2000)
 	for id, want := range map[string]string{"item-1": "ItemAdded", "item-2": "ItemAdded", "thing-3": "ThingAdded"} {
-		if got := read(t, db, id); len(got) != 1 || got[0].Type != want {
+		if got := read(t, db.Client, id); len(got) != 1 || got[0].Type != want {
 			t.Errorf("%s: %+v, want one %s", id, got, want)
 		}
 	}
 	for _, s := range []string{"thing-1", "thing-2", "item-3", "audit-3"} {
-		if got := read(t, db, s); len(got) != 0 {
+		if got := read(t, db.Client, s); len(got) != 0 {
 			t.Errorf("%s: %d events, want none (mapped by the wrong rule set)", s, len(got))
 		}
 	}

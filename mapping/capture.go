@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Capture maps one change through the capture rules and appends one Event per
@@ -17,10 +17,10 @@ import (
 // still appended and the error is an [EvalErrors] holding one *EvalError per
 // failed rule: the caller stores the events it got and dead-letters the
 // change once per failed rule. Capture never drops a change silently.
-func (rs *RuleSet) Capture(ch *change.Change, dst []Event) ([]Event, error) {
+func (rs *RuleSet) Capture(ch *contract.Change, dst []Event) ([]Event, error) {
 	var rules []*captureRule
 	var tr *tableRules
-	if ch.Op == change.OpMessage {
+	if ch.Op == contract.OpMessage {
 		if ch.Message == nil {
 			return dst, nil
 		}
@@ -59,7 +59,7 @@ func (rs *RuleSet) Capture(ch *change.Change, dst []Event) ([]Event, error) {
 }
 
 // setChange fills the environment with what the rules read.
-func (e *evaluator) setChange(ch *change.Change, uses uint32, tr *tableRules) {
+func (e *evaluator) setChange(ch *contract.Change, uses uint32, tr *tableRules) {
 	env := e.env
 	env["new"] = ch.New
 	env["old"] = ch.Old
@@ -112,7 +112,7 @@ func (e *evaluator) setChange(ch *change.Change, uses uint32, tr *tableRules) {
 var opNames = func() [numOps]any {
 	var a [numOps]any
 	for op := range numOps {
-		a[op] = change.Op(op).String()
+		a[op] = contract.Op(op).String()
 	}
 	return a
 }()
@@ -160,46 +160,4 @@ func (r *captureRule) eval(ev *evaluator) (*Event, string, error) {
 		out.Metadata = m.(map[string]any)
 	}
 	return out, "", nil
-}
-
-// Metadata keys capture writes on every low-level event (see SourceMetadata).
-const (
-	MetaDatabase    = "database"
-	MetaSchema      = "schema"
-	MetaTable       = "table"
-	MetaOp          = "op"
-	MetaLSN         = "lsn"
-	MetaCommitLSN   = "commitLsn"
-	MetaXID         = "xid"
-	MetaCommitTime  = "commitTime"
-	MetaOrdinal     = "ordinal"
-	MetaRule        = "rule"
-	MetaIndex       = "index"
-	MetaCorrelation = "$correlationId"
-)
-
-// SourceMetadata returns the custom metadata that records where event e came
-// from: the change's position and the rule. The rule's own metadata (e.Metadata)
-// is merged in; the source keys win over rule keys of the same name.
-// $correlationId is the commit LSN of the source transaction, so
-// $by_correlation_id groups one transaction.
-func SourceMetadata(ch *change.Change, e *Event) map[string]any {
-	m := make(map[string]any, len(e.Metadata)+12)
-	for k, v := range e.Metadata {
-		m[k] = v
-	}
-	m[MetaDatabase] = ch.Database
-	m[MetaSchema] = ch.Schema
-	m[MetaTable] = ch.Table
-	m[MetaOp] = ch.Op.String()
-	m[MetaLSN] = ch.LSN.String()
-	commitLSN := ch.Tx.CommitLSN.String()
-	m[MetaCommitLSN] = commitLSN
-	m[MetaXID] = int64(ch.Tx.XID)
-	m[MetaCommitTime] = ch.Tx.CommitTime.UTC()
-	m[MetaOrdinal] = int64(ch.Ordinal)
-	m[MetaRule] = e.Rule
-	m[MetaIndex] = int64(e.Index)
-	m[MetaCorrelation] = commitLSN
-	return m
 }

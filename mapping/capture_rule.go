@@ -9,12 +9,12 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 type parserSyntaxError = yaml.SyntaxError
 
-const numOps = int(change.OpMessage) + 1
+const numOps = int(contract.OpMessage) + 1
 
 // captureRule is one compiled capture rule.
 type captureRule struct {
@@ -29,7 +29,7 @@ type captureRule struct {
 	typ       string
 	data      *template
 	metadata  *template
-	unchanged unchangedPolicy
+	unchanged contract.UnchangedPolicy
 }
 
 type tablePattern struct {
@@ -72,18 +72,18 @@ func (l *loader) captureRule(n ast.Node) {
 		ops, nodes, ok := l.strList(f, name)
 		if ok {
 			for i, s := range ops {
-				op, valid := change.ParseOp(s)
+				op, valid := contract.ParseOp(s)
 				if !valid {
 					l.addAt(nodes[i], name, fmt.Sprintf("unknown operation %q", s), "use insert, update, delete, truncate, snapshot or message")
 					continue
 				}
 				r.ops[op] = true
-				if op == change.OpMessage {
+				if op == contract.OpMessage {
 					isMessage = true
 				} else {
 					hasRowOps = true
 				}
-				update = update || op == change.OpUpdate
+				update = update || op == contract.OpUpdate
 			}
 		}
 	} else {
@@ -210,7 +210,7 @@ func (l *loader) captureRule(n ast.Node) {
 	}
 	if f, ok := byKey["unchanged"]; ok {
 		s, _ := l.scalarText(f.value)
-		p, ok := unchangedPolicies[s]
+		p, ok := contract.UnchangedPolicies[s]
 		if !ok {
 			l.addAt(f.value, name, fmt.Sprintf("unknown unchanged policy %q", s), "use error (default), omit or marker")
 		}
@@ -219,10 +219,10 @@ func (l *loader) captureRule(n ast.Node) {
 
 	// Reading values that are never there.
 	uses := r.uses()
-	if uses&varOld != 0 && hasRowOps && !r.ops[change.OpUpdate] && !r.ops[change.OpDelete] {
+	if uses&varOld != 0 && hasRowOps && !r.ops[contract.OpUpdate] && !r.ops[contract.OpDelete] {
 		l.addAt(byKey["on"].value, name, "the rule reads old but old is only set for update and delete", "remove the old.* references or add update/delete")
 	}
-	if uses&varNew != 0 && hasRowOps && !r.ops[change.OpInsert] && !r.ops[change.OpUpdate] && !r.ops[change.OpSnapshot] {
+	if uses&varNew != 0 && hasRowOps && !r.ops[contract.OpInsert] && !r.ops[contract.OpUpdate] && !r.ops[contract.OpSnapshot] {
 		l.addAt(byKey["on"].value, name, "the rule reads new but new is only set for insert, update and snapshot", "for deletes read old (needs REPLICA IDENTITY FULL for non-key columns) or key")
 	}
 	if len(l.problems) > before {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 func mustLoad(t testing.TB, src string) *RuleSet {
@@ -19,9 +19,9 @@ func mustLoad(t testing.TB, src string) *RuleSet {
 	return rs
 }
 
-func insert(table string, row map[string]any) *change.Change {
-	return &change.Change{Op: change.OpInsert, Database: "app", Schema: "public", Table: table, Key: []string{"id"}, New: row,
-		Tx: change.Tx{XID: 9, CommitLSN: 0x16B3748, CommitTime: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}, LSN: 0x16B3700, Ordinal: 3}
+func insert(table string, row map[string]any) *contract.Change {
+	return &contract.Change{Op: contract.OpInsert, Database: "app", Schema: "public", Table: table, Key: []string{"id"}, New: row,
+		Tx: contract.Tx{XID: 9, CommitLSN: 0x16B3748, CommitTime: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}, LSN: 0x16B3700, Ordinal: 3}
 }
 
 const twoRules = `
@@ -76,11 +76,11 @@ func TestCaptureOutputsInRuleOrderWithExactJSON(t *testing.T) {
 
 func TestCaptureUnmatchedProducesNothing(t *testing.T) {
 	rs := mustLoad(t, twoRules)
-	for _, ch := range []*change.Change{
+	for _, ch := range []*contract.Change{
 		insert("orders", map[string]any{"id": int64(1)}),
-		{Op: change.OpDelete, Schema: "public", Table: "customers", Old: map[string]any{"id": int64(1)}},
-		{Op: change.OpUpdate, Schema: "public", Table: "customers", New: map[string]any{"id": int64(1), "email": nil}},
-		{Op: change.OpMessage, Message: &change.Message{Prefix: "x"}},
+		{Op: contract.OpDelete, Schema: "public", Table: "customers", Old: map[string]any{"id": int64(1)}},
+		{Op: contract.OpUpdate, Schema: "public", Table: "customers", New: map[string]any{"id": int64(1), "email": nil}},
+		{Op: contract.OpMessage, Message: &contract.Message{Prefix: "x"}},
 		{Op: 0},
 	} {
 		out, err := rs.Capture(ch, nil)
@@ -131,7 +131,7 @@ capture:
 		{"null id", map[string]any{"id": nil}, "stream.id", ErrResultType},
 		{"empty id", map[string]any{"id": ""}, "stream.id", ErrEmptyResult},
 		{"map id", map[string]any{"id": map[string]any{}}, "stream.id", ErrResultType},
-		{"unchanged value", map[string]any{"id": int64(1), "x": change.Unchanged}, "data.x", ErrUnchangedValue},
+		{"unchanged value", map[string]any{"id": int64(1), "x": contract.Unchanged}, "data.x", ErrUnchangedValue},
 		{"NaN", map[string]any{"id": int64(1), "x": nanValue()}, "data.x", ErrNotEncodable},
 	}
 	for _, c := range cases {
@@ -159,8 +159,8 @@ capture:
     data: {body: new.body, kept: 'coalesce(new.body, old.body)', flag: unchanged(new.body), row: new}
     unchanged: ` + policy + "\n"
 	}
-	ch := &change.Change{Op: change.OpUpdate, Schema: "public", Table: "t",
-		New: map[string]any{"id": int64(1), "body": change.Unchanged},
+	ch := &contract.Change{Op: contract.OpUpdate, Schema: "public", Table: "t",
+		New: map[string]any{"id": int64(1), "body": contract.Unchanged},
 		Old: map[string]any{"id": int64(1), "body": "old text"}}
 	for policy, want := range map[string]string{
 		"omit":   `{"kept":"old text","flag":true,"row":{"id":1}}`,
@@ -188,7 +188,7 @@ capture:
 	if err != nil || len(out) != 2 || out[0].Stream != "line-public.order_lines:5" || out[1].Rule != "plain" {
 		t.Fatalf("insert: %+v %v", out, err)
 	}
-	out, _ = rs.Capture(&change.Change{Op: change.OpDelete, Schema: "public", Table: "order_notes", Old: map[string]any{"id": int64(6)}}, nil)
+	out, _ = rs.Capture(&contract.Change{Op: contract.OpDelete, Schema: "public", Table: "order_notes", Old: map[string]any{"id": int64(6)}}, nil)
 	if len(out) != 1 || string(out[0].Data) != `{"op":"delete"}` {
 		t.Fatalf("delete: %+v", out)
 	}
@@ -196,7 +196,7 @@ capture:
 	if len(out) != 0 {
 		t.Fatalf("orders matched %+v", out)
 	}
-	out, _ = rs.Capture(&change.Change{Op: change.OpMessage, Message: &change.Message{Prefix: "app.audit", Content: []byte("hi")}}, nil)
+	out, _ = rs.Capture(&contract.Change{Op: contract.OpMessage, Message: &contract.Message{Prefix: "app.audit", Content: []byte("hi")}}, nil)
 	if len(out) != 1 || out[0].Stream != "m-app.audit" || string(out[0].Data) != `{"c":"hi"}` {
 		t.Fatalf("message: %+v", out)
 	}
@@ -230,22 +230,5 @@ capture:
 	close(errs)
 	for err := range errs {
 		t.Error(err)
-	}
-}
-
-func TestSourceMetadata(t *testing.T) {
-	rs := mustLoad(t, twoRules)
-	ch := insert("customers", map[string]any{"id": int64(42), "email": "a@x"})
-	out, _ := rs.Capture(ch, nil)
-	m := SourceMetadata(ch, &out[1])
-	want := map[string]any{
-		MetaCommitLSN: "0/16B3748", MetaXID: int64(9), MetaOrdinal: int64(3), MetaTable: "customers",
-		MetaSchema: "public", MetaOp: "insert", MetaRule: "second", MetaIndex: int64(1),
-		MetaCorrelation: "0/16B3748", MetaLSN: "0/16B3700", "source": "public.customers",
-	}
-	for k, v := range want {
-		if m[k] != v {
-			t.Errorf("metadata[%s] = %v, want %v", k, m[k], v)
-		}
 	}
 }

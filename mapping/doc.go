@@ -115,15 +115,16 @@
 // those rules. Causes include [ErrUnchangedValue], [ErrResultType],
 // [ErrEmptyResult] and [ErrNotEncodable] (errors.Is).
 //
-// Data is JSON written by this package: template keys in file order, keys of
-// map values sorted, times RFC 3339 UTC, bytea base64, numeric as the exact
-// decimal, unknown types as their text form. [SourceMetadata] gives the
-// source position metadata capture stores with each event; [DecodeJSON]
+// Data is JSON written by contract.AppendJSON, the one JSON writer of stored
+// events: template keys in file order, keys of map values sorted, times RFC
+// 3339 UTC, bytea base64, numeric as the exact decimal, unknown types as
+// their text form. The source metadata capture stores with each event is the
+// contract's (contract.Source, contract.AppendMetadata); [contract.DecodeJSON]
 // decodes stored data for promotion (integral numbers as int64).
 //
 // # Unchanged TOAST values
 //
-// new.col is the [change.Unchanged] marker for a TOASTed column the server did
+// new.col is the [contract.Unchanged] marker for a TOASTed column the server did
 // not send. Expressions can test it with unchanged(new.col) or replace it with
 // coalesce(new.col, old.col). If it reaches an output anyway, the rule's
 // unchanged policy decides: error (default) fails the rule with
@@ -152,7 +153,8 @@
 //	}
 //	events, err := rs.Capture(ch, events[:0])
 //	for _, e := range events {
-//		store(e, mapping.SourceMetadata(ch, &e))
+//		src := contract.SourceOf(slot, ch, e.Rule, uint32(e.Index))
+//		store(e, contract.AppendMetadata(nil, &src, e.Metadata))
 //	}
 //	var failed mapping.EvalErrors
 //	if errors.As(err, &failed) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Problem is one thing wrong in a rule file, found at load time.
@@ -57,16 +57,16 @@ func (e *LoadError) Error() string {
 // Sentinel causes carried by [EvalError.Cause] (test with errors.Is).
 var (
 	// ErrUnchangedValue: an output would contain an unchanged TOAST value
-	// ([change.Unchanged]) and the rule's `unchanged` policy is "error".
-	ErrUnchangedValue = errors.New("output contains an unchanged TOAST value")
+	// (contract.ErrUnchangedValue).
+	ErrUnchangedValue = contract.ErrUnchangedValue
 	// ErrResultType: an expression returned a value of a kind its field does
 	// not accept (for example a map for a stream id).
 	ErrResultType = errors.New("expression returned a value of the wrong type")
 	// ErrEmptyResult: a stream id, key, topic or type evaluated to "".
 	ErrEmptyResult = errors.New("expression returned an empty string")
-	// ErrNotEncodable: a value cannot be written as JSON (NaN, Inf, a
-	// channel...).
-	ErrNotEncodable = errors.New("value cannot be encoded as JSON")
+	// ErrNotEncodable: a value cannot be written as JSON
+	// (contract.ErrNotEncodable).
+	ErrNotEncodable = contract.ErrNotEncodable
 )
 
 // EvalError is a runtime failure of one rule on one input. The input is never
@@ -76,7 +76,7 @@ type EvalError struct {
 	Rule  string // rule name
 	Field string // rule field that failed: "when", "stream.id", "data.email", "key"...
 	// Exactly one of Change, Event, Events is set, the input of the rule.
-	Change *change.Change
+	Change *contract.Change
 	Event  *StoredEvent
 	Events []StoredEvent
 	Cause  error
@@ -86,7 +86,7 @@ func (e *EvalError) Error() string {
 	var in string
 	switch {
 	case e.Change != nil:
-		if e.Change.Op == change.OpMessage {
+		if e.Change.Op == contract.OpMessage {
 			in = fmt.Sprintf("message (commit %s, ordinal %d)", e.Change.Tx.CommitLSN, e.Change.Ordinal)
 		} else {
 			in = fmt.Sprintf("%s on %s (commit %s, ordinal %d)", e.Change.Op, e.Change.QualifiedTable(), e.Change.Tx.CommitLSN, e.Change.Ordinal)

@@ -13,13 +13,13 @@ import (
 
 	"github.com/expr-lang/expr"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Helper functions available in every expression. They are pure: the same
 // arguments always give the same result.
 //
-//	unchanged(v) bool        v is an unchanged TOAST value (change.Unchanged)
+//	unchanged(v) bool        v is an unchanged TOAST value (contract.Unchanged)
 //	coalesce(a, b, ...) any  the first argument that is neither nil nor unchanged (nil if none)
 //	id(a, b, ...) string     the arguments as text joined by ":" (ints in decimal, json.Number
 //	                         as written, times RFC 3339 UTC); an error for nil or unchanged
@@ -41,11 +41,11 @@ var helperFuncs = []expr.Option{
 // helperNames lists the helper function names (for error hints).
 var helperNames = []string{"unchanged", "coalesce", "id", "uuid5", "text", "snake", "camel", "pascal", "kebab"}
 
-func fnUnchanged(args ...any) (any, error) { return change.IsUnchanged(args[0]), nil }
+func fnUnchanged(args ...any) (any, error) { return contract.IsUnchanged(args[0]), nil }
 
 func fnCoalesce(args ...any) (any, error) {
 	for _, a := range args {
-		if a != nil && !change.IsUnchanged(a) {
+		if a != nil && !contract.IsUnchanged(a) {
 			return a, nil
 		}
 	}
@@ -128,7 +128,7 @@ func idText(v any) (string, error) {
 	case nil:
 		return "", fmt.Errorf("%w: got nil (SQL NULL)", ErrResultType)
 	}
-	if change.IsUnchanged(v) {
+	if contract.IsUnchanged(v) {
 		return "", ErrUnchangedValue
 	}
 	rv := reflect.ValueOf(v)

@@ -4,11 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 func TestCaseConversion(t *testing.T) {
@@ -43,7 +42,7 @@ func TestIDHelpers(t *testing.T) {
 	if _, err := fnID(int64(1), nil); !errors.Is(err, ErrResultType) {
 		t.Errorf("id with nil: %v", err)
 	}
-	if _, err := fnID(change.Unchanged); !errors.Is(err, ErrUnchangedValue) {
+	if _, err := fnID(contract.Unchanged); !errors.Is(err, ErrUnchangedValue) {
 		t.Errorf("id with unchanged: %v", err)
 	}
 	u1, _ := fnUUID5("order", int64(1))
@@ -52,33 +51,7 @@ func TestIDHelpers(t *testing.T) {
 	if u1 != u2 || u1 == u3 || !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(u1.(string)) {
 		t.Errorf("uuid5: %v %v %v", u1, u2, u3)
 	}
-	if v, _ := fnCoalesce(nil, change.Unchanged, "", "x"); v != "" {
+	if v, _ := fnCoalesce(nil, contract.Unchanged, "", "x"); v != "" {
 		t.Errorf("coalesce = %v, want the empty string (it is not null)", v)
-	}
-}
-
-// TestAppendJSONMatchesEncodingJSON: for the change value domain our encoder
-// writes what encoding/json writes (sorted keys, base64 bytes, RFC 3339).
-func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
-	values := []any{
-		nil, true, int64(-9007199254740993), 1.5, 1e21, 1e-7, json.Number("12.3400"), "a\"b\\c\n\t\x01<>&\u2028é",
-		time.Date(2024, 1, 2, 3, 4, 5, 6000, time.UTC), []byte{0, 1, 2, 250},
-		map[string]any{"b": int64(1), "a": []any{"x", nil, map[string]any{"z": false, "y": 2.25}}},
-	}
-	for _, v := range values {
-		got, err := appendJSON(nil, v, unchangedError)
-		if err != nil {
-			t.Fatalf("%v: %v", v, err)
-		}
-		var want strings.Builder
-		enc := json.NewEncoder(&want)
-		enc.SetEscapeHTML(false) // we do not escape <, >, & (valid JSON either way)
-		_ = enc.Encode(v)
-		if string(got) != strings.TrimSuffix(want.String(), "\n") {
-			t.Errorf("%#v:\n got %s\nwant %s", v, got, want.String())
-		}
-	}
-	if s := appendJSONString(nil, "bad\xffutf8"); string(s) != `"bad\ufffdutf8"` {
-		t.Errorf("invalid utf-8: %s", s)
 	}
 }

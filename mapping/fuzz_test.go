@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader: it must never panic, must
@@ -79,7 +79,7 @@ func FuzzEval(f *testing.F) {
 			return
 		}
 		ch := insert("t", map[string]any{
-			"a": a, "b": a % 3, "s": s, "f": fl, "n": nil, "u": change.Unchanged, "l": []any{a, fl},
+			"a": a, "b": a % 3, "s": s, "f": fl, "n": nil, "u": contract.Unchanged, "l": []any{a, fl},
 			"m": map[string]any{"x": s}, "t": time.Unix(a%1e10, 0).UTC(), "j": json.Number("1.5"),
 		})
 		out, err := rs.Capture(ch, nil)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -142,7 +142,7 @@ func TestNullableColumnsCompareWithNull(t *testing.T) {
 		old, new any
 		want     int
 	}{{nil, "+1 555", 1}, {"+1 555", nil, 1}, {nil, nil, 0}, {"+1 555", "+1 555", 0}} {
-		c := change.Change{Op: change.OpUpdate, Schema: "public", Table: "customers",
+		c := contract.Change{Op: contract.OpUpdate, Schema: "public", Table: "customers",
 			Old: map[string]any{"id": int64(7), "phone": tc.old}, New: map[string]any{"id": int64(7), "phone": tc.new}}
 		evs, err := rs.Capture(&c, nil)
 		if err != nil {

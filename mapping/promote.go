@@ -3,6 +3,8 @@ package mapping
 import (
 	"fmt"
 	"sort"
+
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Interest tells the publisher which stored events promotion rules can use,
@@ -193,7 +195,7 @@ func (r *promoteRule) eval(e *evaluator, ev *StoredEvent) (*Integration, string,
 		}
 		out.Subject = s
 	}
-	buf, field, err := r.value.appendJSON(e.buf[:0], e, unchangedMarker)
+	buf, field, err := r.value.appendJSON(e.buf[:0], e, contract.UnchangedMarker)
 	e.buf = buf
 	if err != nil {
 		return nil, field, err

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // template is a compiled `data`, `value`, `metadata` or `headers` field: a
@@ -49,7 +51,7 @@ func (l *loader) compileTemplate(c exprCtx, n ast.Node, path string) *template {
 				continue
 			}
 			t.keys = append(t.keys, f.key)
-			t.keyJS = append(t.keyJS, append(appendJSONString(nil, f.key), ':'))
+			t.keyJS = append(t.keyJS, append(contract.AppendString(nil, f.key), ':'))
 			t.vals = append(t.vals, v)
 		}
 		if !good {
@@ -88,7 +90,7 @@ func (l *loader) compileTemplate(c exprCtx, n ast.Node, path string) *template {
 		case int:
 			v = int64(iv)
 		}
-		js, err := appendJSON(nil, v, unchangedError)
+		js, err := contract.AppendJSON(nil, v, contract.UnchangedError)
 		if err != nil {
 			l.addAt(x, c.rule, path+": "+err.Error(), "")
 			return nil
@@ -128,7 +130,7 @@ func (t *template) uses() uint32 {
 
 // appendJSON evaluates t in env and appends its JSON encoding to buf.
 // On failure it returns the field path that failed with the cause.
-func (t *template) appendJSON(buf []byte, ev *evaluator, pol unchangedPolicy) ([]byte, string, error) {
+func (t *template) appendJSON(buf []byte, ev *evaluator, pol contract.UnchangedPolicy) ([]byte, string, error) {
 	switch t.kind {
 	case tmplConst:
 		return append(buf, t.cjson...), "", nil
@@ -137,7 +139,7 @@ func (t *template) appendJSON(buf []byte, ev *evaluator, pol unchangedPolicy) ([
 		if err != nil {
 			return buf, t.field, err
 		}
-		out, err := appendJSON(buf, v, pol)
+		out, err := contract.AppendJSON(buf, v, pol)
 		if err != nil {
 			return buf, t.field, err
 		}
@@ -146,12 +148,12 @@ func (t *template) appendJSON(buf []byte, ev *evaluator, pol unchangedPolicy) ([
 		buf = append(buf, '{')
 		first := true
 		for i, v := range t.vals {
-			if pol == unchangedOmit && v.kind == tmplExpr {
+			if pol == contract.UnchangedOmit && v.kind == tmplExpr {
 				val, err := ev.run(v.expr)
 				if err != nil {
 					return buf, v.field, err
 				}
-				if isUnchanged(val) {
+				if contract.IsUnchanged(val) {
 					continue
 				}
 				if !first {
@@ -159,7 +161,7 @@ func (t *template) appendJSON(buf []byte, ev *evaluator, pol unchangedPolicy) ([
 				}
 				first = false
 				buf = append(buf, t.keyJS[i]...)
-				if buf, err = appendJSON(buf, val, pol); err != nil {
+				if buf, err = contract.AppendJSON(buf, val, pol); err != nil {
 					return buf, v.field, err
 				}
 				continue
@@ -203,7 +205,7 @@ func (t *template) value(ev *evaluator) (any, string, error) {
 		if err != nil {
 			return nil, t.field, err
 		}
-		if isUnchanged(v) {
+		if contract.IsUnchanged(v) {
 			return nil, t.field, ErrUnchangedValue
 		}
 		return v, "", nil

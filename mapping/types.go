@@ -18,7 +18,7 @@ type Event struct {
 	Type     string // the rule's type
 	Data     []byte // JSON object or value; keys of rule templates in file order, keys of maps sorted
 	// Metadata is the rule's evaluated `metadata` template, nil when the rule
-	// has none. It does not include the source position; see [SourceMetadata].
+	// has none. It does not include the source position (contract.Source).
 	Metadata map[string]any
 }
 
@@ -32,7 +32,7 @@ type StoredEvent struct {
 	Type     string
 	Data     any // decoded JSON
 	// Metadata is the event's custom metadata: the source position written by
-	// capture (see [SourceMetadata]) merged with the capture rule's metadata.
+	// capture (contract.Source's keys, contract.MetadataMap) merged with the capture rule's metadata.
 	Metadata map[string]any
 	Created  time.Time
 }

@@ -1,45 +1,35 @@
 package publish
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
 
-// Progress markers: appended by capture once every event of every
-// transaction with commit LSN <= durableLsn is stored.
-const (
-	ProgressEventType    = "ChroniclerProgress"
-	ProgressStreamPrefix = "chronicler-progress-"
-	metaSlot             = "slot"
-)
-
-type progressMarker struct {
-	Slot       string `json:"slot"`
-	DurableLSN string `json:"durableLsn"`
+// txKey names a source transaction: its slot and commit LSN (the
+// $correlationId capture writes).
+type txKey struct {
+	slot   string
+	commit contract.LSN
 }
-
-type txKey struct{ slot, corr string }
 
 // openTx is a source transaction whose events are buffered until a progress
 // marker says it is complete.
 type openTx struct {
-	key       txKey
-	commitLSN uint64
-	first     uint64 // $all commit position of its first event (ordering)
-	before    kafka.Resume
-	events    []mapping.StoredEvent
-	raw       []*esdb.RecordedEvent
+	key        txKey
+	commitTime time.Time // of its first event (the transaction's)
+	first      uint64    // $all commit position of its first event (ordering)
+	before     contract.StoreFrom
+	events     []mapping.StoredEvent
+	raw        []*store.Recorded
 }
 
 // engine turns stored events, in $all order, into Kafka records. It is a
@@ -72,14 +62,14 @@ type output struct {
 // promotions of ev are wanted (false for events at or before the
 // checkpoint's through position); emitTx likewise for transactions a
 // progress marker completes.
-func (g *engine) handle(ev *esdb.RecordedEvent, prev kafka.Resume, emitEvent, emitTx bool, dst []output) ([]output, error) {
-	if ev.EventType == ProgressEventType && strings.HasPrefix(ev.StreamID, ProgressStreamPrefix) {
+func (g *engine) handle(ev *store.Recorded, prev contract.StoreFrom, emitEvent, emitTx bool, dst []output) ([]output, error) {
+	if contract.IsProgressMarker(ev.Stream, ev.Type) {
 		if !g.tx {
 			return dst, nil
 		}
 		return g.marker(ev, emitTx, dst)
 	}
-	se, err := storedEvent(ev)
+	se, src, err := storedEvent(ev)
 	if err != nil {
 		if emitEvent {
 			dst = g.dead(dst, ev, "", err)
@@ -87,20 +77,15 @@ func (g *engine) handle(ev *esdb.RecordedEvent, prev kafka.Resume, emitEvent, em
 		return dst, nil
 	}
 	if g.tx {
-		slot, _ := se.Metadata[metaSlot].(string)
-		corr, _ := se.Metadata[mapping.MetaCorrelation].(string)
-		if slot != "" && corr != "" {
-			lsn, perr := parseLSNValue(corr)
-			if perr == nil {
-				k := txKey{slot, corr}
-				t := g.open[k]
-				if t == nil {
-					t = &openTx{key: k, commitLSN: lsn, first: ev.Position.Commit, before: prev}
-					g.open[k] = t
-				}
-				t.events = append(t.events, *se)
-				t.raw = append(t.raw, ev)
+		if src.Slot != "" {
+			k := txKey{src.Slot, src.Pos.CommitLSN}
+			t := g.open[k]
+			if t == nil {
+				t = &openTx{key: k, commitTime: commitTime(se, src), first: ev.Pos.Commit, before: prev}
+				g.open[k] = t
 			}
+			t.events = append(t.events, *se)
+			t.raw = append(t.raw, ev)
 		}
 	}
 	if !emitEvent {
@@ -113,7 +98,7 @@ func (g *engine) handle(ev *esdb.RecordedEvent, prev kafka.Resume, emitEvent, em
 		if g.only != "" && in.Rule != g.only {
 			continue
 		}
-		dst = g.emit(dst, in, ev.EventID.String(), slotOf(se), commitTime(se), []*esdb.RecordedEvent{ev})
+		dst = g.emit(dst, in, ev.ID.String(), src.Slot, commitTime(se, src), []*store.Recorded{ev})
 	}
 	var evalErrs mapping.EvalErrors
 	if errors.As(perr, &evalErrs) {
@@ -129,18 +114,14 @@ func (g *engine) handle(ev *esdb.RecordedEvent, prev kafka.Resume, emitEvent, em
 	return dst, nil
 }
 
-func (g *engine) marker(ev *esdb.RecordedEvent, emit bool, dst []output) ([]output, error) {
-	var m progressMarker
-	if err := json.Unmarshal(ev.Data, &m); err != nil {
-		return dst, fmt.Errorf("progress marker %s in stream %s: %w", ev.EventID, ev.StreamID, err)
-	}
-	durable, err := parseLSNValue(m.DurableLSN)
+func (g *engine) marker(ev *store.Recorded, emit bool, dst []output) ([]output, error) {
+	m, err := contract.DecodeProgress(ev.Data)
 	if err != nil {
-		return dst, fmt.Errorf("progress marker %s in stream %s: durableLsn %q: %w", ev.EventID, ev.StreamID, m.DurableLSN, err)
+		return dst, fmt.Errorf("event %s in stream %s: %w", ev.ID, ev.Stream, err)
 	}
 	var done []*openTx
 	for k, t := range g.open {
-		if k.slot == m.Slot && t.commitLSN <= durable {
+		if k.slot == m.Slot && k.commit <= m.DurableLSN {
 			done = append(done, t)
 		}
 	}
@@ -159,7 +140,7 @@ func (g *engine) marker(ev *esdb.RecordedEvent, emit bool, dst []output) ([]outp
 			if g.only != "" && in.Rule != g.only {
 				continue
 			}
-			dst = g.emit(dst, in, "tx/"+t.key.slot+"/"+t.key.corr, t.key.slot, commitTime(&t.events[0]), t.raw)
+			dst = g.emit(dst, in, "tx/"+t.key.slot+"/"+t.key.commit.String(), t.key.slot, t.commitTime, t.raw)
 		}
 		var evalErrs mapping.EvalErrors
 		if errors.As(perr, &evalErrs) {
@@ -176,9 +157,9 @@ func (g *engine) marker(ev *esdb.RecordedEvent, emit bool, dst []output) ([]outp
 	return dst, nil
 }
 
-func (g *engine) emit(dst []output, in *mapping.Integration, id, slot string, at time.Time, src []*esdb.RecordedEvent) []output {
-	rec := integrationRecord(in, id, slot, at, g.topic)
-	if n := recordSize(rec); n > g.maxBytes {
+func (g *engine) emit(dst []output, in *mapping.Integration, id, slot string, at time.Time, src []*store.Recorded) []output {
+	rec := kafka.IntegrationRecord(in, id, slot, at, g.topic)
+	if n := kafka.RecordSize(rec); n > g.maxBytes {
 		return g.deadTx(dst, src, in.Rule, fmt.Errorf("%w: topic %s, %d bytes > %d", ErrRecordTooLarge, rec.Topic, n, g.maxBytes))
 	}
 	return append(dst, output{rec: rec, rule: in.Rule})
@@ -186,7 +167,7 @@ func (g *engine) emit(dst []output, in *mapping.Integration, id, slot string, at
 
 // resume is where to re-read from to rebuild every open transaction, or ok
 // false when none is open.
-func (g *engine) resume() (r kafka.Resume, ok bool) {
+func (g *engine) resume() (r contract.StoreFrom, ok bool) {
 	var oldest *openTx
 	for _, t := range g.open {
 		if oldest == nil || t.first < oldest.first {
@@ -199,45 +180,36 @@ func (g *engine) resume() (r kafka.Resume, ok bool) {
 	return oldest.before, true
 }
 
-func storedEvent(ev *esdb.RecordedEvent) (*mapping.StoredEvent, error) {
-	se := &mapping.StoredEvent{ID: ev.EventID.String(), Stream: ev.StreamID, Revision: ev.EventNumber, Position: ev.Position.Commit, Type: ev.EventType, Created: ev.CreatedDate}
+// storedEvent decodes ev for the promotion rules, and its source when it
+// is Chronicler's (src.Slot is "" otherwise).
+func storedEvent(ev *store.Recorded) (*mapping.StoredEvent, contract.Source, error) {
+	se := &mapping.StoredEvent{ID: ev.ID.String(), Stream: ev.Stream, Revision: ev.Revision, Position: ev.Pos.Commit, Type: ev.Type, Created: ev.Created}
+	var src contract.Source
 	if len(ev.Data) > 0 {
-		d, err := mapping.DecodeJSON(ev.Data)
+		d, err := contract.DecodeJSON(ev.Data)
 		if err != nil {
-			return nil, fmt.Errorf("decoding data of event %s in stream %s: %w", ev.EventID, ev.StreamID, err)
+			return nil, src, fmt.Errorf("decoding data of event %s in stream %s: %w", ev.ID, ev.Stream, err)
 		}
 		se.Data = d
 	}
-	if len(ev.UserMetadata) > 0 {
-		m, err := mapping.DecodeJSON(ev.UserMetadata)
+	if len(ev.Metadata) > 0 {
+		m, err := contract.DecodeJSON(ev.Metadata)
 		if err != nil {
-			return nil, fmt.Errorf("decoding metadata of event %s in stream %s: %w", ev.EventID, ev.StreamID, err)
+			return nil, src, fmt.Errorf("decoding metadata of event %s in stream %s: %w", ev.ID, ev.Stream, err)
 		}
 		se.Metadata, _ = m.(map[string]any)
+		src, _ = contract.SourceFromMap(se.Metadata)
 	}
-	return se, nil
+	return se, src, nil
 }
-
-func slotOf(se *mapping.StoredEvent) string { s, _ := se.Metadata[metaSlot].(string); return s }
 
 // commitTime is the source commit time from the metadata, else the stored
 // time: never the wall clock, so replays agree.
-func commitTime(se *mapping.StoredEvent) time.Time {
-	switch v := se.Metadata[mapping.MetaCommitTime].(type) {
-	case string:
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			return t
-		}
-	case time.Time:
-		return v
+func commitTime(se *mapping.StoredEvent, src contract.Source) time.Time {
+	if !src.CommitTime.IsZero() {
+		return src.CommitTime
 	}
 	return se.Created
-}
-
-// parseLSNValue parses an LSN's text form (change.ParseLSN) as a number.
-func parseLSNValue(s string) (uint64, error) {
-	l, err := change.ParseLSN(s)
-	return uint64(l), err
 }
 
 // swapRules makes rs the engine's rule set. Open transactions stay buffered

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Decoder decodes text values by [Type]. It is not safe for concurrent use.
@@ -22,7 +22,7 @@ func NewDecoder() *Decoder { return &Decoder{m: pgtype.NewMap()} }
 
 // Decode decodes the text form of one non-NULL value of type t. SQL NULL and
 // unchanged TOAST values never reach it: the caller maps those to nil and
-// [change.Unchanged].
+// [contract.Unchanged].
 func (d *Decoder) Decode(t *Type, text []byte) (any, error) {
 	v, err := d.decode(t, text)
 	if err != nil {
@@ -86,7 +86,7 @@ func (d *Decoder) decode(t *Type, text []byte) (any, error) {
 		}
 		return d.arrayValue(t.Elem, node)
 	default:
-		return change.Unknown{TypeOID: t.OID, TypeName: t.Name, Text: string(text)}, nil
+		return contract.Unknown{TypeOID: t.OID, TypeName: t.Name, Text: string(text)}, nil
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 func builtin(t *testing.T, oid uint32) *Type {
@@ -98,10 +98,10 @@ func TestDecodeCatalogTypes(t *testing.T) {
 	}
 	check(enumArr, "{happy,sad}", []any{"happy", "sad"})
 	check(dom, "10.00", json.Number("10.00"))
-	check(comp, `(1,"x y")`, change.Unknown{TypeOID: 90004, TypeName: "pair", Text: `(1,"x y")`})
+	check(comp, `(1,"x y")`, contract.Unknown{TypeOID: 90004, TypeName: "pair", Text: `(1,"x y")`})
 	check(boxArr, "{(1,1),(0,0);(2,2),(1,1)}", []any{
-		change.Unknown{TypeOID: 603, TypeName: "box", Text: "(1,1),(0,0)"},
-		change.Unknown{TypeOID: 603, TypeName: "box", Text: "(2,2),(1,1)"},
+		contract.Unknown{TypeOID: 603, TypeName: "box", Text: "(1,1),(0,0)"},
+		contract.Unknown{TypeOID: 603, TypeName: "box", Text: "(2,2),(1,1)"},
 	})
 }
 

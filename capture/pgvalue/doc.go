@@ -1,8 +1,8 @@
 // Package pgvalue decodes Postgres values, in their text form as pgoutput and
 // the snapshot queries deliver them, into the value domain of
-// [change.Change] (see capture/change's doc): nil, bool, int64, float64,
+// [contract.Change] (see mapping/contract's doc): nil, bool, int64, float64,
 // json.Number, string, time.Time, []byte, map[string]any, []any and
-// [change.Unknown].
+// [contract.Unknown].
 //
 // A [Type] describes how to decode one Postgres type OID. Built-in types come
 // from pgx's pgtype registry ([Builtin]); enums, domains, arrays of those and
@@ -29,10 +29,10 @@
 //	arrays                     []any of the element type's values, nested []any for more dimensions
 //	enum                       string (the label)
 //	domain                     as its base type
-//	composite, anything else   change.Unknown{TypeOID, TypeName, Text}
+//	composite, anything else   contract.Unknown{TypeOID, TypeName, Text}
 //
 // A value that does not parse as its type returns a [*DecodeError]; callers
-// decide whether to fall back to change.Unknown (capture does, and counts it).
+// decide whether to fall back to contract.Unknown (capture does, and counts it).
 //
 // # Concurrency
 //

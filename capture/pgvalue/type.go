@@ -11,7 +11,7 @@ type Kind uint8
 
 // The kinds of decoding. The zero value decodes as [KindUnknown].
 const (
-	KindUnknown Kind = iota // change.Unknown with the text
+	KindUnknown Kind = iota // contract.Unknown with the text
 	KindBool
 	KindInt
 	KindFloat

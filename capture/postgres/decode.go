@@ -6,8 +6,8 @@ import (
 
 	"github.com/jackc/pglogrepl"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/pgvalue"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // relation is a pgoutput Relation message resolved for decoding: column
@@ -25,14 +25,14 @@ type relColumn struct {
 }
 
 // decodeValue decodes one non-NULL text value. A value that does not parse
-// as its type is delivered as change.Unknown and counted, so bad input never
+// as its type is delivered as contract.Unknown and counted, so bad input never
 // stops the line and never disappears.
 func (s *Source) decodeValue(t *pgvalue.Type, text []byte) any {
 	v, err := s.dec.Decode(t, text)
 	if err != nil {
 		s.m.decodeFallbacks.WithLabelValues(t.Name).Inc()
 		s.log.Debug("capture: value delivered as unknown", "type", t.Name, "error", err)
-		return change.Unknown{TypeOID: t.OID, TypeName: t.Name, Text: string(text)}
+		return contract.Unknown{TypeOID: t.OID, TypeName: t.Name, Text: string(text)}
 	}
 	return v
 }
@@ -57,7 +57,7 @@ func (s *Source) decodeTuple(rel *relation, tup *pglogrepl.TupleData, keyOnly bo
 		case pglogrepl.TupleDataTypeNull:
 			out[rc.name] = nil
 		case pglogrepl.TupleDataTypeToast:
-			out[rc.name] = change.Unchanged
+			out[rc.name] = contract.Unchanged
 		case pglogrepl.TupleDataTypeText:
 			out[rc.name] = s.decodeValue(rc.typ, col.Data)
 		default:

@@ -135,13 +135,13 @@
 //
 // Values are decoded by capture/pgvalue from their text form by column type
 // OID: built-ins from pgx's pgtype, enums, domains (as their base type),
-// arrays of any of these, and composites/unknown types as change.Unknown.
+// arrays of any of these, and composites/unknown types as contract.Unknown.
 // Types are looked up in pg_type when a Relation message names them (the
 // current catalog, cached; a Type message evicts the entry). Relation
 // messages apply from their point of the stream on: ALTER TABLE mid-stream
 // changes the columns of later changes only. A value that does not parse is
-// delivered as change.Unknown and counted (chronicler_capture_decode_fallbacks_total).
-// NULL is nil; an unchanged TOASTed value (pgoutput 'u') is change.Unchanged.
+// delivered as contract.Unknown and counted (chronicler_capture_decode_fallbacks_total).
+// NULL is nil; an unchanged TOASTed value (pgoutput 'u') is contract.Unchanged.
 // Old values: a full old tuple (REPLICA IDENTITY FULL) gives every column;
 // a key-only old tuple (DEFAULT with a changed key, deletes) gives only the
 // identity columns (the others are unknown, not NULL, so they are left out).

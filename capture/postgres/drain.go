@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Phase is what a Source is doing.
@@ -66,13 +66,13 @@ func (s *Source) drainLoop(ctx context.Context, st *streamState) error {
 	t := time.NewTicker(s.cfg.StatusInterval)
 	defer t.Stop()
 	for {
-		st.pos.ack(change.LSN(s.acked.Load()))
+		st.pos.ack(contract.LSN(s.acked.Load()))
 		if err := s.sendStatus(st, st.pos.advance()); err != nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			st.pos.ack(change.LSN(s.acked.Load()))
+			st.pos.ack(contract.LSN(s.acked.Load()))
 			_ = s.sendStatus(st, st.pos.advance())
 			return ctx.Err()
 		case <-s.ackCh:
@@ -84,6 +84,6 @@ func (s *Source) drainLoop(ctx context.Context, st *streamState) error {
 // Positions returns the server's WAL end last reported by the walsender and
 // the position last confirmed to Postgres (0 before streaming). Their
 // difference is the slot's lag in bytes. Safe for concurrent use.
-func (s *Source) Positions() (walEnd, confirmed change.LSN) {
-	return change.LSN(s.walEnd.Load()), change.LSN(s.confirmedA.Load())
+func (s *Source) Positions() (walEnd, confirmed contract.LSN) {
+	return contract.LSN(s.walEnd.Load()), contract.LSN(s.confirmedA.Load())
 }

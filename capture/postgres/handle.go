@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // handle decodes one pgoutput message and drives the sink.
@@ -16,11 +16,11 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 	if err != nil {
 		return &ProtocolError{Err: err}
 	}
-	lsn := change.LSN(xld.WALStart)
+	lsn := contract.LSN(xld.WALStart)
 	switch m := msg.(type) {
 	case *pglogrepl.BeginMessage:
 		st.inTx, st.begun, st.ordinal = true, false, 0
-		st.tx = change.Tx{XID: m.Xid, CommitLSN: change.LSN(m.FinalLSN), CommitTime: m.CommitTime.UTC()}
+		st.tx = contract.Tx{XID: m.Xid, CommitLSN: contract.LSN(m.FinalLSN), CommitTime: m.CommitTime.UTC()}
 	case *pglogrepl.OriginMessage:
 		st.tx.Origin = m.Name
 	case *pglogrepl.RelationMessage:
@@ -42,7 +42,7 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 		if err != nil {
 			return err
 		}
-		return s.emit(ctx, st, &change.Change{Op: change.OpInsert, New: nv}, rel, lsn)
+		return s.emit(ctx, st, &contract.Change{Op: contract.OpInsert, New: nv}, rel, lsn)
 	case *pglogrepl.UpdateMessage:
 		rel, err := st.relation(m.RelationID)
 		if err != nil {
@@ -56,7 +56,7 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 		if err != nil {
 			return err
 		}
-		return s.emit(ctx, st, &change.Change{Op: change.OpUpdate, New: nv, Old: ov}, rel, lsn)
+		return s.emit(ctx, st, &contract.Change{Op: contract.OpUpdate, New: nv, Old: ov}, rel, lsn)
 	case *pglogrepl.DeleteMessage:
 		rel, err := st.relation(m.RelationID)
 		if err != nil {
@@ -66,14 +66,14 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 		if err != nil {
 			return err
 		}
-		return s.emit(ctx, st, &change.Change{Op: change.OpDelete, Old: ov}, rel, lsn)
+		return s.emit(ctx, st, &contract.Change{Op: contract.OpDelete, Old: ov}, rel, lsn)
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			rel, err := st.relation(id)
 			if err != nil {
 				return err
 			}
-			if err := s.emit(ctx, st, &change.Change{Op: change.OpTruncate}, rel, lsn); err != nil {
+			if err := s.emit(ctx, st, &contract.Change{Op: contract.OpTruncate}, rel, lsn); err != nil {
 				return err
 			}
 		}
@@ -81,11 +81,11 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 		if m.Prefix == HeartbeatPrefix {
 			return nil
 		}
-		c := &change.Change{Op: change.OpMessage, Message: &change.Message{Prefix: m.Prefix, Content: append([]byte(nil), m.Content...), Transactional: m.Transactional}}
+		c := &contract.Change{Op: contract.OpMessage, Message: &contract.Message{Prefix: m.Prefix, Content: append([]byte(nil), m.Content...), Transactional: m.Transactional}}
 		if m.Transactional {
-			return s.emit(ctx, st, c, nil, change.LSN(m.LSN))
+			return s.emit(ctx, st, c, nil, contract.LSN(m.LSN))
 		}
-		return s.standaloneMessage(ctx, st, c, change.LSN(m.LSN))
+		return s.standaloneMessage(ctx, st, c, contract.LSN(m.LSN))
 	case *pglogrepl.CommitMessage:
 		if st.begun {
 			if err := st.sink.Commit(ctx, st.tx); err != nil {
@@ -93,7 +93,7 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 			}
 			s.m.transactions.Inc()
 		}
-		st.pos.committed(change.LSN(m.CommitLSN), change.LSN(m.TransactionEndLSN), st.begun)
+		st.pos.committed(contract.LSN(m.CommitLSN), contract.LSN(m.TransactionEndLSN), st.begun)
 		st.inTx, st.begun = false, false
 		st.lastData = time.Now()
 	}
@@ -110,7 +110,7 @@ func (st *streamState) relation(id uint32) (*relation, error) {
 
 // emit hands one change of the open transaction to the sink, calling Begin
 // first if this is the transaction's first delivered change.
-func (s *Source) emit(ctx context.Context, st *streamState, c *change.Change, rel *relation, lsn change.LSN) error {
+func (s *Source) emit(ctx context.Context, st *streamState, c *contract.Change, rel *relation, lsn contract.LSN) error {
 	if !st.inTx {
 		return &ProtocolError{Err: fmt.Errorf("%s outside a transaction", c.Op)}
 	}
@@ -137,8 +137,8 @@ func (s *Source) emit(ctx context.Context, st *streamState, c *change.Change, re
 // transaction of its own: Tx{XID: 0, CommitLSN: the message's LSN, zero
 // CommitTime}, ordinal 0. Its end position is LSN+1, so once acked it is not
 // decoded again after a restart.
-func (s *Source) standaloneMessage(ctx context.Context, st *streamState, c *change.Change, lsn change.LSN) error {
-	tx := change.Tx{CommitLSN: lsn}
+func (s *Source) standaloneMessage(ctx context.Context, st *streamState, c *contract.Change, lsn contract.LSN) error {
+	tx := contract.Tx{CommitLSN: lsn}
 	if err := st.sink.Begin(ctx, tx); err != nil {
 		return &SinkError{Op: "begin", Err: err}
 	}

@@ -13,7 +13,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -27,25 +27,25 @@ type memSink struct {
 
 	mu        sync.Mutex
 	open      *memTx
-	txs       []*memTx                // committed, de-duplicated, in order
-	byLSN     map[change.LSN][]*memTx // every committed delivery, for the identity check
-	highest   change.LSN
+	txs       []*memTx                  // committed, de-duplicated, in order
+	byLSN     map[contract.LSN][]*memTx // every committed delivery, for the identity check
+	highest   contract.LSN
 	replays   int
 	aborts    int
 	snapshots int // committed snapshot chunks
 	mismatch  error
 	asyncAck  bool
-	snapshotP change.LSN
+	snapshotP contract.LSN
 }
 
 type memTx struct {
-	tx      change.Tx
-	changes []*change.Change
+	tx      contract.Tx
+	changes []*contract.Change
 }
 
-func newMemSink() *memSink { return &memSink{byLSN: map[change.LSN][]*memTx{}} }
+func newMemSink() *memSink { return &memSink{byLSN: map[contract.LSN][]*memTx{}} }
 
-func (s *memSink) Begin(_ context.Context, tx change.Tx) error {
+func (s *memSink) Begin(_ context.Context, tx contract.Tx) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.open != nil {
@@ -55,7 +55,7 @@ func (s *memSink) Begin(_ context.Context, tx change.Tx) error {
 	return nil
 }
 
-func (s *memSink) Change(_ context.Context, c *change.Change) error {
+func (s *memSink) Change(_ context.Context, c *contract.Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.open == nil {
@@ -64,7 +64,7 @@ func (s *memSink) Change(_ context.Context, c *change.Change) error {
 	if c.Tx != s.open.tx {
 		return fmt.Errorf("change Tx %+v differs from Begin's %+v", c.Tx, s.open.tx)
 	}
-	if c.Ordinal != uint64(len(s.open.changes)) && c.Op != change.OpSnapshot {
+	if c.Ordinal != uint64(len(s.open.changes)) && c.Op != contract.OpSnapshot {
 		return fmt.Errorf("ordinal %d; want %d", c.Ordinal, len(s.open.changes))
 	}
 	cp := *c
@@ -72,7 +72,7 @@ func (s *memSink) Change(_ context.Context, c *change.Change) error {
 	return nil
 }
 
-func (s *memSink) Commit(_ context.Context, tx change.Tx) error {
+func (s *memSink) Commit(_ context.Context, tx contract.Tx) error {
 	s.mu.Lock()
 	t := s.open
 	s.open = nil
@@ -80,7 +80,7 @@ func (s *memSink) Commit(_ context.Context, tx change.Tx) error {
 		s.mu.Unlock()
 		return errors.New("Commit without matching Begin")
 	}
-	isSnapshot := tx.XID == 0 && len(t.changes) > 0 && t.changes[0].Op == change.OpSnapshot
+	isSnapshot := tx.XID == 0 && len(t.changes) > 0 && t.changes[0].Op == contract.OpSnapshot
 	if prev := s.byLSN[tx.CommitLSN]; len(prev) > 0 && !isSnapshot {
 		s.replays++
 		if !reflect.DeepEqual(prev[0], t) && s.mismatch == nil {
@@ -105,7 +105,7 @@ func (s *memSink) Commit(_ context.Context, tx change.Tx) error {
 	return nil
 }
 
-func (s *memSink) Abort(_ context.Context, tx change.Tx) error {
+func (s *memSink) Abort(_ context.Context, tx contract.Tx) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.open == nil || s.open.tx != tx {
@@ -140,10 +140,10 @@ func (s *memSink) runAsyncAck(ctx context.Context) {
 }
 
 // changes returns every de-duplicated change in delivery order.
-func (s *memSink) changes() []*change.Change {
+func (s *memSink) changes() []*contract.Change {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*change.Change
+	var out []*contract.Change
 	for _, t := range s.txs {
 		out = append(out, t.changes...)
 	}

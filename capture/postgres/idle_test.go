@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -56,7 +56,7 @@ func TestIdleDatabaseHeartbeat(t *testing.T) {
 		}
 		noise <- nil
 	}()
-	var maxConfirmedLag, maxRestartLag, start change.LSN
+	var maxConfirmedLag, maxRestartLag, start contract.LSN
 	start = currentLSN(t, pg)
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
@@ -90,7 +90,7 @@ func TestIdleDatabaseHeartbeat(t *testing.T) {
 	// at xl_running_xacts records, which the bgwriter logs every 15 s, so it
 	// may trail by two of those intervals: the WAL of 35 s, not a growing
 	// backlog.
-	perSecond := (end - start) / change.LSN(busyFor/time.Second)
+	perSecond := (end - start) / contract.LSN(busyFor/time.Second)
 	if bound := max(5*perSecond, 1<<20); maxConfirmedLag > bound {
 		t.Errorf("confirmed_flush_lsn lag reached %d KiB; bound %d KiB", maxConfirmedLag/1024, bound/1024)
 	}

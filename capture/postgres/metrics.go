@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "chronicler_capture_transactions_total", Help: "Transactions handed to the sink (snapshot chunks included).",
 		}),
 		decodeFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "chronicler_capture_decode_fallbacks_total", Help: "Values that did not parse as their type and were delivered as change.Unknown, by type name.",
+			Name: "chronicler_capture_decode_fallbacks_total", Help: "Values that did not parse as their type and were delivered as contract.Unknown, by type name.",
 		}, []string{"type"}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chronicler_capture_reconnects_total", Help: "Sessions ended by a transient error and retried.",

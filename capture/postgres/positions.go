@@ -1,6 +1,6 @@
 package postgres
 
-import "github.com/chronicler-dev/chronicler/capture/change"
+import "github.com/chronicler-dev/chronicler/mapping/contract"
 
 // positions decides what capture may confirm to Postgres. It is owned by the
 // stream goroutine.
@@ -14,27 +14,27 @@ import "github.com/chronicler-dev/chronicler/capture/change"
 // record starts before the confirmed position), while every transaction after
 // it is decoded again.
 type positions struct {
-	confirmed change.LSN
+	confirmed contract.LSN
 	pending   []pendingTx
 	// idleEnd is a server WAL end reported by a keepalive while no
 	// transaction was open, so every transaction committed before it had
 	// already been received (and is in pending); once pending drains it is
 	// safe to confirm.
-	idleEnd change.LSN
+	idleEnd contract.LSN
 }
 
 type pendingTx struct {
-	commit, end change.LSN
+	commit, end contract.LSN
 	acked       bool
 }
 
 // committed records a transaction's Commit.
-func (p *positions) committed(commit, end change.LSN, needsAck bool) {
+func (p *positions) committed(commit, end contract.LSN, needsAck bool) {
 	p.pending = append(p.pending, pendingTx{commit: commit, end: end, acked: !needsAck})
 }
 
 // ack marks delivered transactions with commit LSN <= upTo as durable.
-func (p *positions) ack(upTo change.LSN) {
+func (p *positions) ack(upTo contract.LSN) {
 	for i := range p.pending {
 		if p.pending[i].commit > upTo {
 			break
@@ -44,10 +44,10 @@ func (p *positions) ack(upTo change.LSN) {
 }
 
 // walEnd records a keepalive's WAL end seen outside a transaction.
-func (p *positions) walEnd(end change.LSN) { p.idleEnd = max(p.idleEnd, end) }
+func (p *positions) walEnd(end contract.LSN) { p.idleEnd = max(p.idleEnd, end) }
 
 // advance moves confirmed over the acked prefix and returns it.
-func (p *positions) advance() change.LSN {
+func (p *positions) advance() contract.LSN {
 	n := 0
 	for n < len(p.pending) && p.pending[n].acked {
 		p.confirmed = max(p.confirmed, p.pending[n].end)

@@ -3,7 +3,7 @@ package postgres
 import (
 	"testing"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // TestPositionsConfirmOnlyAckedPrefix walks the confirmation rules: an
@@ -16,8 +16,8 @@ func TestPositionsConfirmOnlyAckedPrefix(t *testing.T) {
 	p.committed(150, 160, true)  // T2
 	p.walEnd(500)
 	steps := []struct {
-		ack  change.LSN
-		want change.LSN
+		ack  contract.LSN
+		want contract.LSN
 	}{
 		{0, 100},   // nothing acked
 		{109, 100}, // below T1's commit

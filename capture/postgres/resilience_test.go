@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -78,7 +78,7 @@ func TestResilienceTerminateAndRestart(t *testing.T) {
 		return n >= total
 	})
 	for _, c := range sink.changes() {
-		if c.Op != change.OpInsert || c.Ordinal != 0 {
+		if c.Op != contract.OpInsert || c.Ordinal != 0 {
 			t.Fatalf("unexpected change %s ordinal %d", c.Op, c.Ordinal)
 		}
 		ids[c.New["id"].(int64)]++

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // errSnapshotOnlyDone ends Run after an initial_only snapshot.
@@ -58,7 +58,7 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 
 // prepareSlot decides between a fresh snapshot, a resumed one, or plain
 // streaming, and returns the LSN to start streaming from.
-func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, si slotInfo, sink Sink) (change.LSN, error) {
+func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, si slotInfo, sink Sink) (contract.LSN, error) {
 	prog, have, err := s.cfg.SnapshotState.Load(ctx, s.cfg.Slot)
 	if err != nil {
 		return 0, fmt.Errorf("loading the snapshot state of slot %q: %w", s.cfg.Slot, err)
@@ -77,7 +77,7 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.P
 		if err != nil {
 			return 0, fmt.Errorf("creating replication slot %q: %w", s.cfg.Slot, err)
 		}
-		point, err := change.ParseLSN(res.ConsistentPoint)
+		point, err := contract.ParseLSN(res.ConsistentPoint)
 		if err != nil {
 			return 0, &ProtocolError{Err: err}
 		}
@@ -118,6 +118,6 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.P
 // resumePoint is where streaming restarts: the position this Source last
 // confirmed, or the slot's confirmed_flush_lsn if that is later (first
 // session of a process).
-func (s *Source) resumePoint(si slotInfo) change.LSN {
+func (s *Source) resumePoint(si slotInfo) contract.LSN {
 	return max(s.confirmed, si.confirmed)
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // checkServer verifies the server version, wal_level and the role's
@@ -103,8 +103,8 @@ type slotInfo struct {
 	temporary bool
 	activePID *int32
 	walStatus *string
-	confirmed change.LSN
-	restart   change.LSN
+	confirmed contract.LSN
+	restart   contract.LSN
 }
 
 func (s *Source) readSlot(ctx context.Context, conn *pgx.Conn) (slotInfo, error) {
@@ -130,10 +130,10 @@ FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.Slot).Scan(&plugin, &db, 
 		si.database = *db
 	}
 	if confirmed != nil {
-		si.confirmed, _ = change.ParseLSN(*confirmed)
+		si.confirmed, _ = contract.ParseLSN(*confirmed)
 	}
 	if restart != nil {
-		si.restart, _ = change.ParseLSN(*restart)
+		si.restart, _ = contract.ParseLSN(*restart)
 	}
 	return si, nil
 }

@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Sink receives decoded transactions. Capture calls it from one goroutine,
@@ -12,7 +12,7 @@ import (
 // call blocking longer than the server's wal_sender_timeout makes the server
 // drop the connection; capture then reconnects and re-delivers).
 //
-// A Sink must not keep the *change.Change after Change returns unless it
+// A Sink must not keep the *contract.Change after Change returns unless it
 // copies it; capture does not reuse them today, but may.
 //
 // When a session ends inside a transaction (connection lost after Begin,
@@ -33,8 +33,8 @@ import (
 // [Source.Ack] with that transaction's Tx.CommitLSN (from any goroutine, at
 // any time after Commit returned).
 type Sink interface {
-	Begin(ctx context.Context, tx change.Tx) error
-	Change(ctx context.Context, c *change.Change) error
-	Commit(ctx context.Context, tx change.Tx) error
-	Abort(ctx context.Context, tx change.Tx) error
+	Begin(ctx context.Context, tx contract.Tx) error
+	Change(ctx context.Context, c *contract.Change) error
+	Commit(ctx context.Context, tx contract.Tx) error
+	Abort(ctx context.Context, tx contract.Tx) error
 }

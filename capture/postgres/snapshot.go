@@ -10,22 +10,22 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/pgvalue"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // freshSnapshot creates the slot with an exported snapshot, reads every
 // table in it and returns the slot's consistent point. The replication
 // connection stays idle (so the exported snapshot stays valid) until the
 // reading transaction has imported it.
-func (s *Source) freshSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink) (change.LSN, error) {
+func (s *Source) freshSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink) (contract.LSN, error) {
 	s.phase.Store(int32(PhaseSnapshot))
 	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
 	if err != nil {
 		return 0, fmt.Errorf("creating replication slot %q: %w", s.cfg.Slot, err)
 	}
-	point, err := change.ParseLSN(res.ConsistentPoint)
+	point, err := contract.ParseLSN(res.ConsistentPoint)
 	if err != nil {
 		return 0, &ProtocolError{Err: err}
 	}
@@ -52,7 +52,7 @@ func (s *Source) freshSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn
 // point (completed tables are safe: their later changes stream from the
 // point). The check runs after the new snapshot is taken, so anything the
 // new snapshot sees is already in the WAL the check decodes.
-func (s *Source) resumeSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink, prog SnapshotProgress) (point change.LSN, resumed bool, reason string, err error) {
+func (s *Source) resumeSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink, prog SnapshotProgress) (point contract.LSN, resumed bool, reason string, err error) {
 	s.phase.Store(int32(PhaseSnapshot))
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {
@@ -130,12 +130,12 @@ func (s *Source) canResume(ctx context.Context, tx pgx.Tx, prog SnapshotProgress
 // snapshotTx is the Tx every snapshot chunk carries: the slot's consistent
 // point as commit LSN, no xid, zero commit time. Ordinals number the rows
 // of the whole snapshot, so (point, ordinal) is unique and deterministic.
-func snapshotTx(point change.LSN) change.Tx { return change.Tx{CommitLSN: point} }
+func snapshotTx(point contract.LSN) contract.Tx { return contract.Tx{CommitLSN: point} }
 
 // finishSnapshot reads the tables from prog onwards in tx, delivering each
 // chunk as one transaction and saving progress after the downstream
 // acknowledged it; then marks the snapshot done.
-func (s *Source) finishSnapshot(ctx context.Context, tx pgx.Tx, repl *pgconn.PgConn, sink Sink, prog SnapshotProgress) (change.LSN, error) {
+func (s *Source) finishSnapshot(ctx context.Context, tx pgx.Tx, repl *pgconn.PgConn, sink Sink, prog SnapshotProgress) (contract.LSN, error) {
 	total, err := s.estimateRows(ctx, tx, prog.Tables)
 	if err != nil {
 		return 0, err
@@ -285,8 +285,8 @@ func (s *Source) deliverChunk(ctx context.Context, sink Sink, prog *SnapshotProg
 			}
 			vals[c.Name] = s.decodeValue(types[j], row[j])
 		}
-		c := &change.Change{
-			Op: change.OpSnapshot, Database: s.database, Schema: schema, Table: name,
+		c := &contract.Change{
+			Op: contract.OpSnapshot, Database: s.database, Schema: schema, Table: name,
 			Key: key, New: vals, Tx: tx, Ordinal: prog.Rows + uint64(i),
 		}
 		if err := sink.Change(ctx, c); err != nil {
@@ -299,13 +299,13 @@ func (s *Source) deliverChunk(ctx context.Context, sink Sink, prog *SnapshotProg
 		}
 		return ctx.Err()
 	}
-	s.m.changes.WithLabelValues(change.OpSnapshot.String()).Add(float64(len(rows)))
+	s.m.changes.WithLabelValues(contract.OpSnapshot.String()).Add(float64(len(rows)))
 	seq := s.ackSeq.Load()
 	if err := sink.Commit(ctx, tx); err != nil {
 		return &SinkError{Op: "commit", Err: err}
 	}
 	s.m.transactions.Inc()
-	for s.ackSeq.Load() <= seq || change.LSN(s.acked.Load()) < prog.Point {
+	for s.ackSeq.Load() <= seq || contract.LSN(s.acked.Load()) < prog.Point {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -20,21 +20,21 @@ import (
 // a key already present, an update or delete of a missing one.
 type model map[int64]string
 
-func (m model) apply(c *change.Change) error {
+func (m model) apply(c *contract.Change) error {
 	switch c.Op {
-	case change.OpSnapshot, change.OpInsert:
+	case contract.OpSnapshot, contract.OpInsert:
 		id := c.New["id"].(int64)
 		if _, dup := m[id]; dup {
 			return fmt.Errorf("%s of id %d, which is already present (doubled)", c.Op, id)
 		}
 		m[id] = c.New["v"].(string)
-	case change.OpUpdate:
+	case contract.OpUpdate:
 		id := c.New["id"].(int64)
 		if _, ok := m[id]; !ok {
 			return fmt.Errorf("update of id %d, which is missing (lost)", id)
 		}
 		m[id] = c.New["v"].(string)
-	case change.OpDelete:
+	case contract.OpDelete:
 		id := c.Old["id"].(int64)
 		if _, ok := m[id]; !ok {
 			return fmt.Errorf("delete of id %d, which is missing (lost)", id)
@@ -118,7 +118,7 @@ INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 20000) g;`)
 	got := model{}
 	snapRows := 0
 	for _, c := range sink.changes() {
-		if c.Op == change.OpSnapshot {
+		if c.Op == contract.OpSnapshot {
 			snapRows++
 		}
 		if err := got.apply(c); err != nil {
@@ -132,13 +132,13 @@ INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 20000) g;`)
 	compareModel(t, got, want)
 }
 
-func currentLSN(t testing.TB, pg *stack.Postgres) change.LSN {
+func currentLSN(t testing.TB, pg *stack.Postgres) contract.LSN {
 	t.Helper()
 	var s string
 	if err := pg.Connect(t, "postgres").QueryRow(t.Context(), "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
 		t.Fatal(err)
 	}
-	l, _ := change.ParseLSN(s)
+	l, _ := contract.ParseLSN(s)
 	return l
 }
 
@@ -184,8 +184,8 @@ type failingSink struct {
 
 var errInjected = errors.New("injected sink failure")
 
-func (f *failingSink) Commit(ctx context.Context, tx change.Tx) error {
-	if tx.XID == 0 && f.memSink.open != nil && len(f.memSink.open.changes) > 0 && f.memSink.open.changes[0].Op == change.OpSnapshot {
+func (f *failingSink) Commit(ctx context.Context, tx contract.Tx) error {
+	if tx.XID == 0 && f.memSink.open != nil && len(f.memSink.open.changes) > 0 && f.memSink.open.changes[0].Op == contract.OpSnapshot {
 		f.seen++
 		if f.seen == f.failAt {
 			return errInjected

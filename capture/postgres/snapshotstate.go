@@ -4,13 +4,13 @@ import (
 	"context"
 	"sync"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // SnapshotProgress is the persisted progress of an initial snapshot.
 type SnapshotProgress struct {
-	Slot  string     // the slot the snapshot belongs to
-	Point change.LSN // the slot's consistent point: the snapshot's position
+	Slot  string       // the slot the snapshot belongs to
+	Point contract.LSN // the slot's consistent point: the snapshot's position
 	// Done is true once every table was read and acknowledged.
 	Done bool
 	// Table is the index in Tables of the table being read; Tables[:Table]

@@ -10,8 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/pgvalue"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Source captures one database's changes through one slot and publication.
@@ -42,8 +42,8 @@ type Source struct {
 	// Owned by the Run goroutine.
 	types     *typeCache
 	dec       *pgvalue.Decoder
-	confirmed change.LSN // last position sent to Postgres as write/flush/apply
-	streamed  bool       // a session reached streaming at least once
+	confirmed contract.LSN // last position sent to Postgres as write/flush/apply
+	streamed  bool         // a session reached streaming at least once
 	warnings  []string
 }
 
@@ -76,7 +76,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 // whose Sink.Commit had returned when Ack is called is durable downstream.
 // Capture then confirms those positions to Postgres at its next status
 // update. Safe for concurrent use; acks may repeat and need not increase.
-func (s *Source) Ack(commitLSN change.LSN) {
+func (s *Source) Ack(commitLSN contract.LSN) {
 	for {
 		cur := s.acked.Load()
 		if uint64(commitLSN) <= cur || s.acked.CompareAndSwap(cur, uint64(commitLSN)) {

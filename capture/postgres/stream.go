@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // HeartbeatPrefix is the logical message prefix of capture's heartbeats.
@@ -27,7 +27,7 @@ type streamState struct {
 	relations map[uint32]*relation
 
 	inTx     bool
-	tx       change.Tx
+	tx       contract.Tx
 	begun    bool // sink.Begin was called for tx
 	ordinal  uint64
 	lastData time.Time // last time the stream carried a transaction
@@ -36,7 +36,7 @@ type streamState struct {
 
 // stream starts replication at start and runs the receive loop until ctx
 // ends or the connection fails.
-func (s *Source) stream(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink, start change.LSN) (bool, error) {
+func (s *Source) stream(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink, start contract.LSN) (bool, error) {
 	err := pglogrepl.StartReplication(ctx, repl, s.cfg.Slot, pglogrepl.LSN(start), pglogrepl.StartReplicationOptions{
 		Mode: pglogrepl.LogicalReplication,
 		PluginArgs: []string{
@@ -83,14 +83,14 @@ func (s *Source) receive(ctx context.Context, st *streamState) error {
 	for {
 		if ctx.Err() != nil {
 			// Best effort: tell the server what is confirmed before leaving.
-			st.pos.ack(change.LSN(s.acked.Load()))
+			st.pos.ack(contract.LSN(s.acked.Load()))
 			s.sendStatus(st, st.pos.advance())
 			return ctx.Err()
 		}
 		if !st.inTx && s.draining.Load() {
 			return s.drainLoop(ctx, st)
 		}
-		st.pos.ack(change.LSN(s.acked.Load()))
+		st.pos.ack(contract.LSN(s.acked.Load()))
 		confirmed := st.pos.advance()
 		now := time.Now()
 		if replyNow || !now.Before(nextStatus) || (confirmed > s.confirmed && now.Sub(lastStatus) >= minStatusGap) {
@@ -140,9 +140,9 @@ func (s *Source) receive(ctx context.Context, st *streamState) error {
 				if err != nil {
 					return &ProtocolError{Err: err}
 				}
-				s.sawWALEnd(st, change.LSN(ka.ServerWALEnd))
+				s.sawWALEnd(st, contract.LSN(ka.ServerWALEnd))
 				if !st.inTx {
-					st.pos.walEnd(change.LSN(ka.ServerWALEnd))
+					st.pos.walEnd(contract.LSN(ka.ServerWALEnd))
 				}
 				replyNow = replyNow || ka.ReplyRequested
 			case pglogrepl.XLogDataByteID:
@@ -150,7 +150,7 @@ func (s *Source) receive(ctx context.Context, st *streamState) error {
 				if err != nil {
 					return &ProtocolError{Err: err}
 				}
-				s.sawWALEnd(st, change.LSN(xld.ServerWALEnd))
+				s.sawWALEnd(st, contract.LSN(xld.ServerWALEnd))
 				if err := s.handle(ctx, st, xld); err != nil {
 					return err
 				}
@@ -187,7 +187,7 @@ func (d *deadlineCtx) release() {
 	}
 }
 
-func (s *Source) sawWALEnd(st *streamState, end change.LSN) {
+func (s *Source) sawWALEnd(st *streamState, end contract.LSN) {
 	if end == 0 {
 		return
 	}
@@ -202,7 +202,7 @@ func (s *Source) sawWALEnd(st *streamState, end change.LSN) {
 
 // sendStatus reports confirmed as write, flush and apply position, all set
 // explicitly.
-func (s *Source) sendStatus(st *streamState, confirmed change.LSN) error {
+func (s *Source) sendStatus(st *streamState, confirmed contract.LSN) error {
 	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), st.repl, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: pglogrepl.LSN(confirmed),
 		WALFlushPosition: pglogrepl.LSN(confirmed),

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -48,32 +48,32 @@ ALTER TABLE f REPLICA IDENTITY FULL;`)
 	}
 
 	type want struct {
-		op       change.Op
+		op       contract.Op
 		table    string
 		old, new map[string]any
 		ordinal  uint64
 	}
 	wants := []want{
-		{change.OpInsert, "d", nil, map[string]any{"id": int64(1), "v": "a"}, 0},
-		{change.OpInsert, "d", nil, map[string]any{"id": int64(2), "v": "b"}, 1},
-		{change.OpInsert, "f", nil, map[string]any{"id": int64(1), "v": "x", "n": int64(10)}, 2},
-		{change.OpUpdate, "d", nil, map[string]any{"id": int64(1), "v": "a2"}, 0},
-		{change.OpUpdate, "d", map[string]any{"id": int64(2)}, map[string]any{"id": int64(3), "v": "b"}, 0},
-		{change.OpUpdate, "f", map[string]any{"id": int64(1), "v": "x", "n": int64(10)}, map[string]any{"id": int64(1), "v": "y", "n": int64(10)}, 0},
-		{change.OpDelete, "d", map[string]any{"id": int64(1)}, nil, 0},
-		{change.OpDelete, "f", map[string]any{"id": int64(1), "v": "y", "n": int64(10)}, nil, 1},
-		{change.OpMessage, "", nil, nil, 2},
-		{change.OpMessage, "", nil, nil, 0},
-		{change.OpInsert, "d", nil, map[string]any{"id": int64(4), "v": "c", "extra": json.Number("1.50")}, 0},
-		{change.OpInsert, "d", nil, map[string]any{"id": int64(5), "extra": json.Number("2")}, 0},
-		{change.OpTruncate, "f", nil, nil, 0},
+		{contract.OpInsert, "d", nil, map[string]any{"id": int64(1), "v": "a"}, 0},
+		{contract.OpInsert, "d", nil, map[string]any{"id": int64(2), "v": "b"}, 1},
+		{contract.OpInsert, "f", nil, map[string]any{"id": int64(1), "v": "x", "n": int64(10)}, 2},
+		{contract.OpUpdate, "d", nil, map[string]any{"id": int64(1), "v": "a2"}, 0},
+		{contract.OpUpdate, "d", map[string]any{"id": int64(2)}, map[string]any{"id": int64(3), "v": "b"}, 0},
+		{contract.OpUpdate, "f", map[string]any{"id": int64(1), "v": "x", "n": int64(10)}, map[string]any{"id": int64(1), "v": "y", "n": int64(10)}, 0},
+		{contract.OpDelete, "d", map[string]any{"id": int64(1)}, nil, 0},
+		{contract.OpDelete, "f", map[string]any{"id": int64(1), "v": "y", "n": int64(10)}, nil, 1},
+		{contract.OpMessage, "", nil, nil, 2},
+		{contract.OpMessage, "", nil, nil, 0},
+		{contract.OpInsert, "d", nil, map[string]any{"id": int64(4), "v": "c", "extra": json.Number("1.50")}, 0},
+		{contract.OpInsert, "d", nil, map[string]any{"id": int64(5), "extra": json.Number("2")}, 0},
+		{contract.OpTruncate, "f", nil, nil, 0},
 	}
 	waitFor(t, 30*time.Second, "all changes", func() bool { return len(sink.changes()) >= len(wants) })
 	got := sink.changes()
 	if len(got) != len(wants) {
 		t.Fatalf("got %d changes; want %d", len(got), len(wants))
 	}
-	var prevCommit change.LSN
+	var prevCommit contract.LSN
 	for i, w := range wants {
 		c := got[i]
 		if c.Op != w.op || c.Table != w.table || c.Ordinal != w.ordinal ||
@@ -88,14 +88,14 @@ ALTER TABLE f REPLICA IDENTITY FULL;`)
 			t.Errorf("change %d: commit LSN %s goes back from %s", i, c.Tx.CommitLSN, prevCommit)
 		}
 		prevCommit = c.Tx.CommitLSN
-		if c.Op == change.OpMessage {
+		if c.Op == contract.OpMessage {
 			if c.Tx.XID == 0 != (i == 9) || c.Tx.CommitTime.IsZero() != (i == 9) {
 				t.Errorf("change %d: message Tx %+v (xid and time only for the transactional one)", i, c.Tx)
 			}
 		} else if c.Tx.XID == 0 || c.Tx.CommitTime.IsZero() {
 			t.Errorf("change %d: Tx %+v lacks xid or commit time", i, c.Tx)
 		}
-		if c.Op != change.OpMessage && !reflect.DeepEqual(c.Key, []string{"id"}) {
+		if c.Op != contract.OpMessage && !reflect.DeepEqual(c.Key, []string{"id"}) {
 			t.Errorf("change %d: key %v; want [id]", i, c.Key)
 		}
 	}
@@ -129,14 +129,14 @@ func waitForSlotActive(t testing.TB, pg *stack.Postgres, slot string) {
 	})
 }
 
-func slotLSN(t testing.TB, pg *stack.Postgres, slot, column string) change.LSN {
+func slotLSN(t testing.TB, pg *stack.Postgres, slot, column string) contract.LSN {
 	t.Helper()
 	conn := pg.Connect(t, "postgres")
 	var s string
 	if err := conn.QueryRow(t.Context(), "SELECT "+column+"::text FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&s); err != nil {
 		t.Fatalf("reading %s of slot %s: %v", column, slot, err)
 	}
-	l, err := change.ParseLSN(s)
+	l, err := contract.ParseLSN(s)
 	if err != nil {
 		t.Fatal(err)
 	}

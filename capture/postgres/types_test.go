@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -93,17 +93,17 @@ func TestTypeMatrix(t *testing.T) {
 		t.Fatalf("big is %d bytes; want 1 MiB", len(bigText))
 	}
 	got := sink.changes()
-	ops := []change.Op{change.OpSnapshot, change.OpSnapshot, change.OpInsert, change.OpInsert, change.OpUpdate}
+	ops := []contract.Op{contract.OpSnapshot, contract.OpSnapshot, contract.OpInsert, contract.OpInsert, contract.OpUpdate}
 	for i, op := range ops {
 		if got[i].Op != op {
 			t.Fatalf("change %d is %s; want %s", i, got[i].Op, op)
 		}
 	}
-	for _, c := range []*change.Change{got[0], got[2]} {
+	for _, c := range []*contract.Change{got[0], got[2]} {
 		id := c.New["id"].(int64)
 		checkRow(t, id, c.New, typeMatrixWant(id), bigText)
 	}
-	for _, c := range []*change.Change{got[1], got[3]} {
+	for _, c := range []*contract.Change{got[1], got[3]} {
 		for col, v := range c.New {
 			if col != "id" && v != nil {
 				t.Errorf("row %v column %s = %#v; want nil (SQL NULL)", c.New["id"], col, v)
@@ -114,8 +114,8 @@ func TestTypeMatrix(t *testing.T) {
 		}
 	}
 	upd := got[4]
-	if !change.IsUnchanged(upd.New["big"]) {
-		t.Errorf("update of another column: big = %T; want change.Unchanged", upd.New["big"])
+	if !contract.IsUnchanged(upd.New["big"]) {
+		t.Errorf("update of another column: big = %T; want contract.Unchanged", upd.New["big"])
 	}
 	if upd.New["t"] != "changed" || upd.Old != nil {
 		t.Errorf("update: t = %v, old = %v; want changed and no old tuple (REPLICA IDENTITY DEFAULT)", upd.New["t"], upd.Old)
@@ -129,12 +129,12 @@ func checkRow(t *testing.T, id int64, got, want map[string]any, big string) {
 			t.Errorf("row %d column %s = %#v (%T); want %#v (%T)", id, col, got[col], got[col], w, w)
 		}
 	}
-	comp, ok := got["comp"].(change.Unknown)
+	comp, ok := got["comp"].(contract.Unknown)
 	if !ok || comp.Text != `(1,"x y")` || comp.TypeName != "pair" {
-		t.Errorf("row %d comp = %#v; want change.Unknown pair (1,\"x y\")", id, got["comp"])
+		t.Errorf("row %d comp = %#v; want contract.Unknown pair (1,\"x y\")", id, got["comp"])
 	}
-	if pt, ok := got["pt"].(change.Unknown); !ok || pt.Text != "(1.5,2)" {
-		t.Errorf("row %d pt = %#v; want change.Unknown (1.5,2)", id, got["pt"])
+	if pt, ok := got["pt"].(contract.Unknown); !ok || pt.Text != "(1.5,2)" {
+		t.Errorf("row %d pt = %#v; want contract.Unknown (1.5,2)", id, got["pt"])
 	}
 	if got["big"] != big {
 		t.Errorf("row %d big: %d bytes, differs from SELECT", id, len(asString(got["big"])))

@@ -10,7 +10,7 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Event is one low-level event to append.
@@ -18,17 +18,19 @@ type Event struct {
 	Stream string
 	Type   string
 	Data   []byte // JSON
-	// Metadata is the event's custom metadata (the mapping's source
-	// metadata); the appender adds slot, commitLsn, ordinal, index and
-	// $causationId from Pos, which win over keys of the same name.
-	Metadata map[string]any
-	Pos      Pos
+	// Source is where the event came from; its contract.Pos names the event (its id
+	// is contract.EventID(slot, contract.Pos)) and orders it in its stream. The
+	// appender sets Source.Slot to its own slot.
+	Source contract.Source
+	// Extra is the rule's own metadata, written beside Source's keys
+	// (contract.AppendMetadata), nil when the rule has none.
+	Extra map[string]any
 }
 
 // item is a queued event, ready to send.
 type item struct {
 	data      esdb.EventData
-	pos       Pos
+	pos       contract.Pos
 	size      int // for MaxBatchBytes and MaxPendingBytes
 	storeSize int // as the store counts it against its limits (storeSize)
 	tx        *txState
@@ -41,7 +43,7 @@ type item struct {
 
 // txState tracks one source transaction until it is durable.
 type txState struct {
-	lsn         change.LSN
+	lsn         contract.LSN
 	outstanding int  // events added and not yet acknowledged by the store
 	data        int  // of which not for the dead-letter stream (see heldLocked)
 	committed   bool // Commit was called (or Abort)
@@ -73,7 +75,7 @@ type Appender struct {
 	cur      *txState   // between Begin and Commit
 	pending  int        // bytes of queued + in-flight events
 	inflight int
-	durable  change.LSN
+	durable  contract.LSN
 	nDurable int64           // transactions that became durable, for reporting
 	err      error           // fatal error; set once
 	runCtx   context.Context // set by Run
@@ -102,21 +104,25 @@ type Stats struct {
 	MaxInFlightSet int   // high-water mark of concurrent appends
 }
 
-// New validates cfg and returns an Appender on db. Run must be started.
-func New(db *esdb.Client, cfg Config) (*Appender, error) {
+// New validates cfg and returns an Appender on c. Run must be started.
+func New(c *Client, cfg Config) (*Appender, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if db == nil {
+	if c == nil {
 		return nil, errors.New("store: no KurrentDB client")
 	}
-	batch, err := newBatchConn(cfg.BatchAppend, cfg.Logger)
+	var conf *esdb.Configuration
+	if cfg.BatchAppend {
+		conf = c.conf
+	}
+	batch, err := newBatchConn(conf, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
 	return &Appender{
 		cfg:     cfg,
-		db:      db,
+		db:      c.db,
 		batch:   batch,
 		changed: make(chan struct{}),
 		streams: make(map[string]*streamQ),
@@ -175,7 +181,7 @@ func (a *Appender) Run(ctx context.Context) error {
 // Begin starts a source transaction. Transactions come in commit order,
 // except that capture may re-deliver transactions after a reconnect: their
 // events are dropped where the stream already holds them.
-func (a *Appender) Begin(tx change.Tx) error {
+func (a *Appender) Begin(tx contract.Tx) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.err != nil {
@@ -238,7 +244,7 @@ func (a *Appender) Add(ctx context.Context, ev Event) error {
 
 // Commit ends the open transaction; it becomes durable when all its events
 // are stored (at once, if it had none).
-func (a *Appender) Commit(tx change.Tx) error {
+func (a *Appender) Commit(tx contract.Tx) error {
 	a.mu.Lock()
 	if a.err != nil {
 		a.mu.Unlock()
@@ -260,7 +266,7 @@ func (a *Appender) Commit(tx change.Tx) error {
 // of it and will deliver it again whole. Its events already queued or stored
 // stay (they are the same events; the re-delivery's copies are dropped as
 // duplicates); the aborted transaction itself is never reported durable.
-func (a *Appender) Abort(tx change.Tx) error {
+func (a *Appender) Abort(tx contract.Tx) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.cur == nil {
@@ -273,7 +279,7 @@ func (a *Appender) Abort(tx change.Tx) error {
 }
 
 // Durable returns the highest durable commit LSN so far.
-func (a *Appender) Durable() change.LSN {
+func (a *Appender) Durable() contract.LSN {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.durable
@@ -299,7 +305,8 @@ func (a *Appender) prepare(ev Event) (*item, error) {
 	// metadata of every queued event stays in memory until it is stored,
 	// and a buffer's spare capacity was a fifth of it.
 	scratch := metaScratch.Get().(*[]byte)
-	mb, err := appendMetadata((*scratch)[:0], a.cfg.Slot, &ev)
+	ev.Source.Slot = a.cfg.Slot
+	mb, err := contract.AppendMetadata((*scratch)[:0], &ev.Source, ev.Extra)
 	if err != nil {
 		metaScratch.Put(scratch)
 		return nil, fmt.Errorf("encoding metadata of an event for %s: %w", ev.Stream, err)
@@ -317,13 +324,13 @@ func (a *Appender) prepare(ev Event) (*item, error) {
 	}
 	return &item{
 		data: esdb.EventData{
-			EventID:     EventID(a.cfg.Slot, ev.Pos),
+			EventID:     contract.EventID(a.cfg.Slot, ev.Source.Pos),
 			EventType:   ev.Type,
 			ContentType: esdb.ContentTypeJson,
 			Data:        ev.Data,
 			Metadata:    mb,
 		},
-		pos:       ev.Pos,
+		pos:       ev.Source.Pos,
 		size:      size,
 		storeSize: ss,
 	}, nil
@@ -419,7 +426,7 @@ func (a *Appender) completeLocked(it *item) {
 // finish records the outcome of one stream's append: stored events, and the
 // stream's revision and tail position when known (after an error they are
 // not: the next append to the stream starts cold).
-func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tail Pos, haveRev bool, err error) {
+func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tail contract.Pos, haveRev bool, err error) {
 	a.mu.Lock()
 	a.endLocked(s, rev, tail, haveRev)
 	if err != nil && a.err == nil {
@@ -439,7 +446,7 @@ func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tai
 
 // endLocked ends the append in flight on s, remembering the stream's
 // revision and tail when known.
-func (a *Appender) endLocked(s *streamQ, rev uint64, tail Pos, haveRev bool) {
+func (a *Appender) endLocked(s *streamQ, rev uint64, tail contract.Pos, haveRev bool) {
 	a.inflight--
 	s.busy = false
 	if haveRev {

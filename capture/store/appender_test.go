@@ -14,8 +14,8 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 )
@@ -24,26 +24,26 @@ const slot = "test_slot"
 
 // tx is a source transaction of the synthetic workload.
 type tx struct {
-	lsn    change.LSN
+	lsn    contract.LSN
 	events []store.Event
 }
 
 // workload makes n transactions starting at LSN base, each with 1-4 events
 // spread over streams "acct-0".."acct-<streams-1>", deterministic.
-func workload(base change.LSN, n, streams int) []tx {
+func workload(base contract.LSN, n, streams int) []tx {
 	out := make([]tx, n)
 	for i := range out {
-		lsn := base + change.LSN(i*100)
+		lsn := base + contract.LSN(i*100)
 		k := 1 + i%4
 		t := tx{lsn: lsn}
 		for o := 0; o < k; o++ {
 			stream := fmt.Sprintf("acct-%d", (i*7+o*3)%streams)
 			t.events = append(t.events, store.Event{
-				Stream:   stream,
-				Type:     "Touched",
-				Data:     []byte(fmt.Sprintf(`{"tx":%d,"o":%d}`, i, o)),
-				Metadata: map[string]any{"table": "public.acct"},
-				Pos:      store.Pos{CommitLSN: lsn, Ordinal: uint64(o)},
+				Stream: stream,
+				Type:   "Touched",
+				Data:   []byte(fmt.Sprintf(`{"tx":%d,"o":%d}`, i, o)),
+				Source: contract.Source{Table: "public.acct", Pos: contract.Pos{CommitLSN: lsn, Ordinal: uint64(o)}},
+				Extra:  map[string]any{"tenant": fmt.Sprint("t", i%3)},
 			})
 		}
 		out[i] = t
@@ -59,7 +59,7 @@ type running struct {
 	err    error
 
 	mu      sync.Mutex
-	reports []change.LSN
+	reports []contract.LSN
 }
 
 // appendPath is how a test's appender appends: through the official
@@ -80,18 +80,19 @@ func bothPaths(t *testing.T, test func(*testing.T, appendPath)) {
 	t.Run("BatchAppend", func(t *testing.T) { test(t, appendPath{batch: true}) })
 }
 
-func start(t *testing.T, p appendPath, db *esdb.Client, cfg store.Config) *running {
+// start runs an appender on a client of its own to p's server (db is the
+// test's client, for reading back).
+func start(t *testing.T, p appendPath, _ *esdb.Client, cfg store.Config) *running {
 	t.Helper()
-	if p.batch {
-		ec, err := esdb.ParseConnectionString(p.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.BatchAppend = ec
+	cfg.BatchAppend = cfg.BatchAppend || p.batch
+	c, err := store.Connect(store.ClientConfig{URL: p.url})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
 	r := &running{done: make(chan error, 1)}
 	user := cfg.OnDurable
-	cfg.OnDurable = func(l change.LSN) {
+	cfg.OnDurable = func(l contract.LSN) {
 		r.mu.Lock()
 		r.reports = append(r.reports, l)
 		r.mu.Unlock()
@@ -105,7 +106,7 @@ func start(t *testing.T, p appendPath, db *esdb.Client, cfg store.Config) *runni
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a, err := store.New(db, cfg)
+	a, err := store.New(c, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,10 +125,10 @@ func start(t *testing.T, p appendPath, db *esdb.Client, cfg store.Config) *runni
 }
 
 // durableReports returns the LSNs OnDurable was called with, in order.
-func (r *running) durableReports() []change.LSN {
+func (r *running) durableReports() []contract.LSN {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]change.LSN(nil), r.reports...)
+	return append([]contract.LSN(nil), r.reports...)
 }
 
 // wait waits for Run to return and returns its error (idempotent).
@@ -154,7 +155,7 @@ func (r *running) feed(t *testing.T, txs []tx) {
 func (r *running) tryFeed(txs []tx) error {
 	ctx := context.Background()
 	for _, x := range txs {
-		if err := r.a.Begin(change.Tx{CommitLSN: x.lsn}); err != nil {
+		if err := r.a.Begin(contract.Tx{CommitLSN: x.lsn}); err != nil {
 			return err
 		}
 		for _, e := range x.events {
@@ -162,7 +163,7 @@ func (r *running) tryFeed(txs []tx) error {
 				return err
 			}
 		}
-		if err := r.a.Commit(change.Tx{CommitLSN: x.lsn}); err != nil {
+		if err := r.a.Commit(contract.Tx{CommitLSN: x.lsn}); err != nil {
 			return err
 		}
 	}
@@ -171,7 +172,7 @@ func (r *running) tryFeed(txs []tx) error {
 
 // waitDurable polls until the durable LSN reaches lsn, failing if Run
 // returns first.
-func (r *running) waitDurable(t *testing.T, lsn change.LSN) {
+func (r *running) waitDurable(t *testing.T, lsn contract.LSN) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for r.a.Durable() < lsn {
@@ -245,11 +246,12 @@ func expectStreams(t *testing.T, db *esdb.Client, txs []tx) {
 		}
 		for i, e := range evs {
 			g := got[i]
-			if g.id != store.EventID(slot, e.Pos) || g.data != string(e.Data) {
-				t.Fatalf("stream %s event %d = %s %s; want %s %s", stream, i, g.id, g.data, store.EventID(slot, e.Pos), e.Data)
+			if g.id != contract.EventID(slot, e.Source.Pos) || g.data != string(e.Data) {
+				t.Fatalf("stream %s event %d = %s %s; want %s %s", stream, i, g.id, g.data, contract.EventID(slot, e.Source.Pos), e.Data)
 			}
-			if g.meta["commitLsn"] != e.Pos.CommitLSN.String() || g.meta["slot"] != slot || g.meta["table"] != "public.acct" ||
-				g.meta["$causationId"] != store.ChangeID(slot, e.Pos.CommitLSN, e.Pos.Ordinal).String() {
+			if g.meta["commitLsn"] != e.Source.Pos.CommitLSN.String() || g.meta["slot"] != slot || g.meta["table"] != "public.acct" ||
+				g.meta["$causationId"] != contract.ChangeID(slot, e.Source.Pos.CommitLSN, e.Source.Pos.Ordinal).String() ||
+				(e.Extra != nil && g.meta["tenant"] != e.Extra["tenant"]) {
 				t.Fatalf("stream %s event %d metadata = %v", stream, i, g.meta)
 			}
 		}
@@ -325,7 +327,7 @@ func testPartialTransactionIsCompleted(t *testing.T, p appendPath) {
 	full := tx{lsn: 5000}
 	for o := 0; o < 4; o++ {
 		full.events = append(full.events, store.Event{Stream: fmt.Sprintf("order-%d", o), Type: "T", Data: []byte(`{}`),
-			Metadata: map[string]any{"table": "public.acct"}, Pos: store.Pos{CommitLSN: 5000, Ordinal: uint64(o)}})
+			Source: contract.Source{Table: "public.acct", Pos: contract.Pos{CommitLSN: 5000, Ordinal: uint64(o)}}})
 	}
 	partial := tx{lsn: 5000, events: full.events[:2]}
 	a := start(t, p.on(srv), db, store.Config{})
@@ -366,7 +368,7 @@ func testForeignWriterIsAConflict(t *testing.T, p appendPath) {
 	t.Run("cold stream, stop", func(t *testing.T) {
 		foreign("acct-cold-0")
 		r := start(t, p.on(srv), db, store.Config{})
-		x := tx{lsn: 100, events: []store.Event{{Stream: "acct-cold-0", Type: "T", Data: []byte(`{}`), Pos: store.Pos{CommitLSN: 100}}}}
+		x := tx{lsn: 100, events: []store.Event{{Stream: "acct-cold-0", Type: "T", Data: []byte(`{}`), Source: contract.Source{Pos: contract.Pos{CommitLSN: 100}}}}}
 		_ = r.tryFeed([]tx{x})
 		err := r.wait()
 		var ce *store.ConflictError
@@ -453,7 +455,7 @@ func testDurableNeverPassesAGap(t *testing.T, p appendPath) {
 	txs := workload(1000, 60, 25)
 	var bad []string
 	var mu sync.Mutex
-	r := start(t, p.on(srv), db, store.Config{OnDurable: func(l change.LSN) {
+	r := start(t, p.on(srv), db, store.Config{OnDurable: func(l contract.LSN) {
 		for _, x := range txs {
 			if x.lsn > l {
 				break
@@ -467,7 +469,7 @@ func testDurableNeverPassesAGap(t *testing.T, p appendPath) {
 					mu.Unlock()
 				}
 				for _, s := range evs {
-					if s.id == store.EventID(slot, e.Pos) {
+					if s.id == contract.EventID(slot, e.Source.Pos) {
 						found = true
 					}
 				}
@@ -502,7 +504,7 @@ func testTooLargeEventIsRefused(t *testing.T, p appendPath) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
 	r := start(t, p.on(srv), db, store.Config{MaxBatchBytes: 1000})
-	if err := r.a.Begin(change.Tx{CommitLSN: 1}); err != nil {
+	if err := r.a.Begin(contract.Tx{CommitLSN: 1}); err != nil {
 		t.Fatal(err)
 	}
 	err := r.a.Add(context.Background(), store.Event{Stream: "big-1", Type: "T", Data: make([]byte, 2000)})
@@ -521,7 +523,7 @@ func testDeletedStreamStops(t *testing.T, p appendPath) {
 		t.Fatal(err)
 	}
 	r := start(t, p.on(srv), db, store.Config{})
-	_ = r.tryFeed([]tx{{lsn: 10, events: []store.Event{{Stream: "gone-1", Type: "T", Data: []byte(`{}`), Pos: store.Pos{CommitLSN: 10}}}}})
+	_ = r.tryFeed([]tx{{lsn: 10, events: []store.Event{{Stream: "gone-1", Type: "T", Data: []byte(`{}`), Source: contract.Source{Pos: contract.Pos{CommitLSN: 10}}}}}})
 	err := r.wait()
 	var de *store.DeletedError
 	if !errors.As(err, &de) || de.Stream != "gone-1" {
@@ -532,11 +534,11 @@ func testDeletedStreamStops(t *testing.T, p appendPath) {
 func TestConfigErrors(t *testing.T) { bothPaths(t, testConfigErrors) }
 
 func testConfigErrors(t *testing.T, p appendPath) {
-	_, err := store.New(&esdb.Client{}, store.Config{MaxInFlight: -1, MaxPendingBytes: 10, MaxBatchBytes: 100})
+	_, err := store.New(&store.Client{}, store.Config{MaxInFlight: -1, MaxPendingBytes: 10, MaxBatchBytes: 100})
 	if err == nil {
 		t.Fatal("New accepted a bad config")
 	}
-	_, err2 := store.New(&esdb.Client{}, store.Config{Slot: "s", MaxBatchBytes: 17 << 20, MaxPendingBytes: 32 << 20})
+	_, err2 := store.New(&store.Client{}, store.Config{Slot: "s", MaxBatchBytes: 17 << 20, MaxPendingBytes: 32 << 20})
 	err = errors.Join(err, err2)
 	for _, want := range []string{"slot", "max_in_flight", "max_pending_bytes", "max_batch_bytes (17825792) is over 16767216"} {
 		if !contains(err.Error(), want) {
@@ -570,7 +572,7 @@ func testSharedCommitLSNIsReportedPerTransaction(t *testing.T, p appendPath) {
 		for row := 0; row < 5; row++ {
 			ord := uint64(chunk*5 + row)
 			x.events = append(x.events, store.Event{Stream: fmt.Sprintf("snap-%d", ord%4), Type: "Snap", Data: []byte(`{}`),
-				Metadata: map[string]any{"table": "public.acct"}, Pos: store.Pos{CommitLSN: 7000, Ordinal: ord}})
+				Source: contract.Source{Table: "public.acct", Pos: contract.Pos{CommitLSN: 7000, Ordinal: ord}}})
 		}
 		r.feed(t, []tx{x})
 		deadline := time.Now().Add(30 * time.Second)
@@ -591,11 +593,7 @@ func testSharedCommitLSNIsReportedPerTransaction(t *testing.T, p appendPath) {
 func TestBatchAppendFallsBackWhenNotListed(t *testing.T) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{NoBatchAppend: true})
 	db := kurrentdbtest.Client(t, srv.URL())
-	ec, err := esdb.ParseConnectionString(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, appendPath{}, db, store.Config{BatchAppend: ec})
+	r := start(t, appendPath{}.on(srv), db, store.Config{BatchAppend: true})
 	txs := workload(100, 50, 7)
 	r.feed(t, txs)
 	r.waitDurable(t, txs[len(txs)-1].lsn)

@@ -1,6 +1,10 @@
 package store
 
-import "container/list"
+import (
+	"container/list"
+
+	"github.com/chronicler-dev/chronicler/mapping/contract"
+)
 
 // known remembers, for recently used streams, the stream's last revision and
 // the source position of its last event (everything at or before it is
@@ -14,23 +18,23 @@ type known struct {
 type knownEntry struct {
 	stream string
 	rev    uint64
-	tail   Pos
+	tail   contract.Pos
 }
 
 func newKnown(max int) *known {
 	return &known{max: max, ll: list.New(), items: make(map[string]*list.Element)}
 }
 
-func (k *known) get(stream string) (rev uint64, tail Pos, ok bool) {
+func (k *known) get(stream string) (rev uint64, tail contract.Pos, ok bool) {
 	if e, ok := k.items[stream]; ok {
 		k.ll.MoveToFront(e)
 		v := e.Value.(*knownEntry)
 		return v.rev, v.tail, true
 	}
-	return 0, Pos{}, false
+	return 0, contract.Pos{}, false
 }
 
-func (k *known) put(stream string, rev uint64, tail Pos) {
+func (k *known) put(stream string, rev uint64, tail contract.Pos) {
 	if e, ok := k.items[stream]; ok {
 		v := e.Value.(*knownEntry)
 		v.rev, v.tail = rev, tail

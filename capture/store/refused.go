@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // The store's own size limits: KurrentDB refuses an append over its maximum
@@ -51,7 +53,7 @@ import (
 type Refused struct {
 	Stream   string
 	Type     string
-	Pos      Pos
+	Pos      contract.Pos
 	Metadata []byte // the custom metadata as sent (JSON)
 	Data     []byte
 	Err      *TooLargeError
@@ -195,7 +197,7 @@ func (a *Appender) checkStoreLimits(stream string, size int) error {
 // refused resolves the in-flight append of todo (the suffix of batch not
 // found stored) that the store refused as too large; see the top of the
 // file. rev/tail/warm are what the append expected.
-func (a *Appender) refused(s *streamQ, batch, todo []*item, rev uint64, tail Pos, warm bool, r refusal) {
+func (a *Appender) refused(s *streamQ, batch, todo []*item, rev uint64, tail contract.Pos, warm bool, r refusal) {
 	a.mu.Lock()
 	a.endLocked(s, rev, tail, warm)
 	for _, it := range batch[:len(batch)-len(todo)] { // found stored before the refusal
@@ -229,8 +231,8 @@ func (a *Appender) deadLetterLocked(s *streamQ, it *item, r refusal) error {
 		return fmt.Errorf("store: the shortened dead letter at %s is still refused by the store: %w", it.pos, tl)
 	}
 	ev := a.dlBuild(Refused{Stream: s.name, Type: it.data.EventType, Pos: it.pos, Metadata: it.data.Metadata, Data: it.data.Data, Err: tl})
-	if ev.Stream != a.dlStream || (it.dl && ev.Pos != it.pos) || (!it.dl && !it.pos.Less(ev.Pos)) {
-		return fmt.Errorf("store: dead letter of %s at %s is for %s at %s: want %s at a later position (the replacement of a dead letter: at its own)", s.name, it.pos, ev.Stream, ev.Pos, a.dlStream)
+	if ev.Stream != a.dlStream || (it.dl && ev.Source.Pos != it.pos) || (!it.dl && !it.pos.Less(ev.Source.Pos)) {
+		return fmt.Errorf("store: dead letter of %s at %s is for %s at %s: want %s at a later position (the replacement of a dead letter: at its own)", s.name, it.pos, ev.Stream, ev.Source.Pos, a.dlStream)
 	}
 	dl, err := a.prepare(ev)
 	if err != nil {

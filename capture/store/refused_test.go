@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 )
@@ -32,8 +32,8 @@ func (d *deadLetters) build(r store.Refused) store.Event {
 	d.refused = append(d.refused, r)
 	d.mu.Unlock()
 	data, _ := json.Marshal(map[string]any{"stream": r.Stream, "pos": r.Pos.String(), "error": r.Err.Error()})
-	return store.Event{Stream: dlStream, Type: "DeadLetter", Data: data, Metadata: map[string]any{"table": "public.acct"},
-		Pos: store.Pos{CommitLSN: r.Pos.CommitLSN, Ordinal: r.Pos.Ordinal, Index: dlIndex + r.Pos.Index}}
+	return store.Event{Stream: dlStream, Type: "DeadLetter", Data: data,
+		Source: contract.Source{Table: "public.acct", Pos: contract.Pos{CommitLSN: r.Pos.CommitLSN, Ordinal: r.Pos.Ordinal, Index: dlIndex + r.Pos.Index}}}
 }
 
 func (d *deadLetters) list() []store.Refused {
@@ -42,9 +42,9 @@ func (d *deadLetters) list() []store.Refused {
 	return append([]store.Refused(nil), d.refused...)
 }
 
-func ev(stream string, lsn change.LSN, ord uint64, data string) store.Event {
-	return store.Event{Stream: stream, Type: "T", Data: []byte(data), Metadata: map[string]any{"table": "public.acct"},
-		Pos: store.Pos{CommitLSN: lsn, Ordinal: ord}}
+func ev(stream string, lsn contract.LSN, ord uint64, data string) store.Event {
+	return store.Event{Stream: stream, Type: "T", Data: []byte(data),
+		Source: contract.Source{Table: "public.acct", Pos: contract.Pos{CommitLSN: lsn, Ordinal: ord}}}
 }
 
 func blob(n int) string { return `"` + strings.Repeat("x", n) + `"` }
@@ -73,7 +73,7 @@ func testStoreRefusalIsDeadLettered(t *testing.T, p appendPath) {
 				ev("big-1", 100, 3, `{}`), ev("big-1", 100, 4, blob(3000)), ev("acct-2", 100, 5, `{}`)}},
 			{lsn: 200, events: []store.Event{ev(dlStream, 200, 0, `{"earlier":"dead letter"}`)}},
 		}
-		txs[1].events[0].Pos.Index = 1 << 31
+		txs[1].events[0].Source.Pos.Index = 1 << 31
 		r.feed(t, txs)
 		r.waitDurable(t, 200)
 		if got := readStream(t, db, "big-1"); len(got) != 3 {
@@ -85,7 +85,7 @@ func testStoreRefusalIsDeadLettered(t *testing.T, p appendPath) {
 			}
 		}
 		refused := dls.list()
-		if len(refused) != 1 || refused[0].Stream != "big-1" || refused[0].Pos != (store.Pos{CommitLSN: 100, Ordinal: 4}) {
+		if len(refused) != 1 || refused[0].Stream != "big-1" || refused[0].Pos != (contract.Pos{CommitLSN: 100, Ordinal: 4}) {
 			t.Fatalf("refused = %+v, want big-1's event at 100/4", refused)
 		}
 		size := 3002 + len(refused[0].Metadata) + 2
@@ -97,7 +97,7 @@ func testStoreRefusalIsDeadLettered(t *testing.T, p appendPath) {
 			t.Fatalf("dead-letter stream = %+v, want big-1's dead letter, then the one of tx 200", got)
 		}
 		// Learned: Add refuses the next one at once, naming the store's limit.
-		if err := r.a.Begin(change.Tx{CommitLSN: 300}); err != nil {
+		if err := r.a.Begin(contract.Tx{CommitLSN: 300}); err != nil {
 			t.Fatal(err)
 		}
 		var tl *store.TooLargeError

@@ -3,11 +3,11 @@ package store
 import (
 	"context"
 	"errors"
-	"io"
-	"math/rand/v2"
-	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/chronicler-dev/chronicler/capture/retry"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // appendBatch appends batch to stream s and reports the outcome with finish.
@@ -28,13 +28,13 @@ import (
 //	                        (an append that did land is answered idempotently)
 func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, rev uint64, warm bool) {
 	defer a.wg.Done()
-	tail := Pos{}
+	tail := contract.Pos{}
 	var expected esdb.ExpectedRevision = esdb.NoStream{}
 	if warm {
 		expected = esdb.Revision(rev)
 	}
 	todo := batch
-	backoff := a.cfg.RetryBackoff
+	backoff := retry.Backoff{First: a.cfg.RetryBackoff, Max: a.cfg.MaxRetryBackoff}
 	for {
 		if len(todo) == 0 { // everything was already stored
 			a.finish(s, batch, 0, rev, tail, warm, nil)
@@ -51,7 +51,7 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 			return
 		}
 		if ctx.Err() != nil {
-			a.finish(s, batch, 0, 0, Pos{}, false, ErrClosed)
+			a.finish(s, batch, 0, 0, contract.Pos{}, false, ErrClosed)
 			return
 		}
 		switch classify(err) {
@@ -59,16 +59,15 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 			tailRev, tailPos, ours, exists, rerr := a.readTail(ctx, s.name)
 			if rerr != nil {
 				if ctx.Err() != nil {
-					a.finish(s, batch, 0, 0, Pos{}, false, ErrClosed)
+					a.finish(s, batch, 0, 0, contract.Pos{}, false, ErrClosed)
 					return
 				}
 				a.cfg.Logger.Warn("reading stream tail after a wrong-expected-version", "stream", s.name, "err", rerr)
 				a.countLocked(func(st *Stats) { st.Retries++ })
-				if !sleep(ctx, jitter(backoff)) {
-					a.finish(s, batch, 0, 0, Pos{}, false, ErrClosed)
+				if !backoff.Wait(ctx) {
+					a.finish(s, batch, 0, 0, contract.Pos{}, false, ErrClosed)
 					return
 				}
-				backoff = min(2*backoff, a.cfg.MaxRetryBackoff)
 				continue
 			}
 			if !exists || !ours {
@@ -79,7 +78,7 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 				cerr := &ConflictError{Stream: s.name, Expected: expectedNum(expected), Actual: revNum(tailRev, exists), Reason: reason}
 				a.countLocked(func(st *Stats) { st.Conflicts++ })
 				if a.cfg.OnConflict == ConflictStop || !exists {
-					a.finish(s, batch, 0, 0, Pos{}, false, cerr)
+					a.finish(s, batch, 0, 0, contract.Pos{}, false, cerr)
 					return
 				}
 				a.cfg.Logger.Warn("foreign write to a Chronicler stream; appending after it (store.on_conflict: reread)", "stream", s.name, "revision", tailRev)
@@ -104,7 +103,7 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 			expected = esdb.Revision(tailRev)
 			rev, warm = tailRev, true
 		case kindDeleted:
-			a.finish(s, batch, 0, 0, Pos{}, false, &DeletedError{Stream: s.name, Cause: err})
+			a.finish(s, batch, 0, 0, contract.Pos{}, false, &DeletedError{Stream: s.name, Cause: err})
 			return
 		case kindTooLarge:
 			// Never retried as it was: the event(s) over the store's limit
@@ -114,19 +113,18 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 			a.refused(s, batch, todo, rev, tail, warm, r)
 			return
 		case kindFatal:
-			a.finish(s, batch, 0, 0, Pos{}, false, err)
+			a.finish(s, batch, 0, 0, contract.Pos{}, false, err)
 			return
 		default:
 			// Unavailable, NotLeader (the client reconnects to the leader),
 			// deadlines, aborted, connection closed: all transient for an
 			// append that carries its own ids and expected revision.
-			a.cfg.Logger.Warn("append failed; retrying", "stream", s.name, "events", len(todo), "err", err, "backoff", backoff)
+			a.cfg.Logger.Warn("append failed; retrying", "stream", s.name, "events", len(todo), "err", err, "backoff", backoff.Next())
 			a.countLocked(func(st *Stats) { st.Retries++ })
-			if !sleep(ctx, jitter(backoff)) {
-				a.finish(s, batch, 0, 0, Pos{}, false, ErrClosed)
+			if !backoff.Wait(ctx) {
+				a.finish(s, batch, 0, 0, contract.Pos{}, false, ErrClosed)
 				return
 			}
-			backoff = min(2*backoff, a.cfg.MaxRetryBackoff)
 		}
 	}
 }
@@ -183,29 +181,14 @@ func classify(err error) appendKind {
 // readTail reads the stream's last event. exists is false when the stream
 // has no readable event; ours reports whether the event is this slot's, and
 // tail is its position then.
-func (a *Appender) readTail(ctx context.Context, stream string) (rev uint64, tail Pos, ours, exists bool, err error) {
+func (a *Appender) readTail(ctx context.Context, stream string) (rev uint64, tail contract.Pos, ours, exists bool, err error) {
 	a.countLocked(func(st *Stats) { st.TailReads++ })
-	rs, err := a.db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
-		if errorCode(err) == esdb.ErrorCodeResourceNotFound {
-			return 0, Pos{}, false, false, nil
-		}
-		return 0, Pos{}, false, false, err
+	rec, err := readLast(ctx, a.db, stream)
+	if err != nil || rec == nil {
+		return 0, contract.Pos{}, false, false, err
 	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	if errors.Is(err, io.EOF) {
-		return 0, Pos{}, false, false, nil
-	}
-	if err != nil {
-		if errorCode(err) == esdb.ErrorCodeResourceNotFound {
-			return 0, Pos{}, false, false, nil
-		}
-		return 0, Pos{}, false, false, err
-	}
-	rec := ev.Event
-	slot, pos, ok := tailPos(rec.UserMetadata)
-	return rec.EventNumber, pos, ok && slot == a.cfg.Slot, true, nil
+	src, ok := contract.ParseSource(rec.UserMetadata)
+	return rec.EventNumber, src.Pos, ok && src.Slot == a.cfg.Slot, true, nil
 }
 
 func errorCode(err error) esdb.ErrorCode {
@@ -228,19 +211,4 @@ func revNum(rev uint64, exists bool) int64 {
 		return -1
 	}
 	return int64(rev)
-}
-
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

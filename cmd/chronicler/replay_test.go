@@ -19,10 +19,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/chronicler-dev/chronicler/test/stack"
@@ -95,7 +96,7 @@ func TestReplayCommandEqualsLivePublisher(t *testing.T) {
 	if err := pg.Connect(t, "postgres").QueryRow(ctx, "SELECT pg_logical_emit_message(true, 'replay-test', 'end')::text").Scan(&marker); err != nil {
 		t.Fatal(err)
 	}
-	markerLSN, err := change.ParseLSN(marker)
+	markerLSN, err := contract.ParseLSN(marker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +113,8 @@ func TestReplayCommandEqualsLivePublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := lastAllPosition(t, ctx, db)
-	pub, err := publish.New(publish.Config{Store: db, Rules: rules, PublisherID: "replay-test-" + suffix, Logger: quiet,
-		Kafka: publish.KafkaConfig{Brokers: k.Brokers, CreateTopics: true}})
+	pub, err := publish.New(publish.Config{Store: kurrentdbtest.Store(t, srv.URL()), Rules: rules, PublisherID: "replay-test-" + suffix, Logger: quiet,
+		Kafka: kafka.ClusterConfig{Brokers: k.Brokers, CreateTopics: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,10 +17,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/preflight"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 )
@@ -106,7 +106,7 @@ INSERT INTO payments (order_id, amount_cents, method) VALUES (1, 0, 'broken');
 UPDATE customers SET email = 'c1-new@example.com' WHERE id = 1;`)
 	var end string
 	query("SELECT pg_logical_emit_message(true, 'status-test', 'end')::text", &end)
-	endLSN, err := change.ParseLSN(end)
+	endLSN, err := contract.ParseLSN(end)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ UPDATE customers SET email = 'c1-new@example.com' WHERE id = 1;`)
 		t.Fatal(err)
 	}
 	pc := cfg.PublishConfig()
-	pc.Store, pc.Rules, pc.Logger = db, rules, quiet
+	pc.Store, pc.Rules, pc.Logger = kurrentdbtest.Store(t, s.store.URL()), rules, quiet
 	pub, err := publish.New(pc)
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ UPDATE customers SET email = 'c1-new@example.com' WHERE id = 1;`)
 	if rep.Store.DurableLSN != marker || marker == "" {
 		t.Errorf("store durable LSN %q, the last progress marker says %q", rep.Store.DurableLSN, marker)
 	}
-	if l, _ := change.ParseLSN(rep.Store.DurableLSN); l < endLSN {
+	if l, _ := contract.ParseLSN(rep.Store.DurableLSN); l < endLSN {
 		t.Errorf("durable LSN %s is before the workload's end %s", rep.Store.DurableLSN, endLSN)
 	}
 	if e := rep.Store.End; e == nil || e.Commit != last {
@@ -290,11 +290,11 @@ UPDATE customers SET email = 'c1-new@example.com' WHERE id = 1;`)
 
 func lsnDiff(t *testing.T, a, b string) int64 {
 	t.Helper()
-	la, err := change.ParseLSN(a)
+	la, err := contract.ParseLSN(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb, err := change.ParseLSN(b)
+	lb, err := contract.ParseLSN(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,11 +306,11 @@ func readLastMarker(t *testing.T, ctx context.Context, s *shopStack, stream stri
 	t.Helper()
 	db := kurrentdbtest.Client(t, s.store.URL())
 	ev := lastEventOf(t, ctx, db, stream)
-	var m capture.Progress
-	if err := json.Unmarshal(ev.Data, &m); err != nil {
+	m, err := contract.DecodeProgress(ev.Data)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return m.DurableLSN
+	return m.DurableLSN.String()
 }
 
 // topicEnd is the high watermark of partition 0.

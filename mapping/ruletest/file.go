@@ -11,8 +11,8 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Case is one test case read from a test file.
@@ -21,7 +21,7 @@ type Case struct {
 	Line int
 	Name string
 
-	Changes []change.Change       // input: one source transaction
+	Changes []contract.Change     // input: one source transaction
 	Stored  []mapping.StoredEvent // input: stored events (instead of Changes)
 
 	Events      []map[string]any // expected low-level events; nil: not checked
@@ -128,7 +128,7 @@ func normalizeYAML(v any) any {
 		return float64(x)
 	case map[string]any:
 		if len(x) == 1 && x["$unchanged"] == true {
-			return change.Unchanged
+			return contract.Unchanged
 		}
 		for k, e := range x {
 			x[k] = normalizeYAML(e)
@@ -159,7 +159,7 @@ func (r *reader) readCase(n ast.Node) (Case, bool) {
 	} else {
 		r.add(n, "test case without a name", "add name: ...")
 	}
-	tx := change.Tx{XID: 1, CommitLSN: 0x1000000, CommitTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	tx := contract.Tx{XID: 1, CommitLSN: 0x1000000, CommitTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	if v, ok := fs["tx"]; ok {
 		m := r.mapping(v, "tx", []string{"xid", "commitLsn", "commitTime", "origin"})
 		if x, ok := m["xid"]; ok {
@@ -170,7 +170,7 @@ func (r *reader) readCase(n ast.Node) (Case, bool) {
 			}
 		}
 		if x, ok := m["commitLsn"]; ok {
-			l, err := change.ParseLSN(fmt.Sprint(r.value(x)))
+			l, err := contract.ParseLSN(fmt.Sprint(r.value(x)))
 			if err != nil {
 				r.add(x, "tx.commitLsn: "+err.Error(), "write it as Postgres does, e.g. 0/16B3748")
 			}
@@ -201,7 +201,7 @@ func (r *reader) readCase(n ast.Node) (Case, bool) {
 				ch := r.readChange(item)
 				ch.Tx = tx
 				ch.Ordinal = uint64(i)
-				ch.LSN = tx.CommitLSN - change.LSN(len(seq.Values)-i)*0x100
+				ch.LSN = tx.CommitLSN - contract.LSN(len(seq.Values)-i)*0x100
 				c.Changes = append(c.Changes, ch)
 			}
 		}
@@ -246,8 +246,8 @@ func (r *reader) expectations(fs map[string]ast.Node, key string, known []string
 	return out
 }
 
-func (r *reader) readChange(n ast.Node) change.Change {
-	var ch change.Change
+func (r *reader) readChange(n ast.Node) contract.Change {
+	var ch contract.Change
 	fs := r.mapping(n, "a change", changeFields)
 	if fs == nil {
 		return ch
@@ -257,7 +257,7 @@ func (r *reader) readChange(n ast.Node) change.Change {
 	if !ok {
 		r.add(n, "a change needs op", "insert, update, delete, truncate, snapshot or message")
 	} else {
-		op, ok := change.ParseOp(fmt.Sprint(r.value(opN)))
+		op, ok := contract.ParseOp(fmt.Sprint(r.value(opN)))
 		if !ok {
 			r.add(opN, "unknown op", "insert, update, delete, truncate, snapshot or message")
 		}
@@ -269,7 +269,7 @@ func (r *reader) readChange(n ast.Node) change.Change {
 		if s, tb, ok := strings.Cut(t, "."); ok {
 			ch.Schema, ch.Table = s, tb
 		}
-	} else if ch.Op != change.OpMessage {
+	} else if ch.Op != contract.OpMessage {
 		r.add(n, "a change needs table", "e.g. table: public.customers")
 	}
 	if v, ok := fs["database"]; ok {
@@ -290,7 +290,7 @@ func (r *reader) readChange(n ast.Node) change.Change {
 	}
 	if v, ok := fs["message"]; ok {
 		m := r.mapping(v, "message", []string{"prefix", "content", "transactional"})
-		msg := &change.Message{Transactional: true}
+		msg := &contract.Message{Transactional: true}
 		if x, ok := m["prefix"]; ok {
 			msg.Prefix = fmt.Sprint(r.value(x))
 		}
@@ -305,7 +305,7 @@ func (r *reader) readChange(n ast.Node) change.Change {
 	return ch
 }
 
-func (r *reader) readStored(n ast.Node, i int, tx change.Tx) mapping.StoredEvent {
+func (r *reader) readStored(n ast.Node, i int, tx contract.Tx) mapping.StoredEvent {
 	ev := mapping.StoredEvent{ID: fmt.Sprintf("test-%d", i), Position: uint64(i + 1), Created: tx.CommitTime}
 	fs := r.mapping(n, "a stored event", storedFields)
 	if fs == nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Result is the outcome of one test case.
@@ -27,11 +28,16 @@ type Report struct {
 	Passed, Failed int
 }
 
+// Slot is the replication slot named in the metadata of the stored events a
+// test case makes (event.metadata.slot).
+const Slot = "ruletest"
+
 // RunCase runs one test case against rs.
 //
 // Changes run through Capture; the resulting events become stored events
-// (stream revisions counted from 0, metadata from mapping.SourceMetadata,
-// data decoded with mapping.DecodeJSON) that run through Promote one by one
+// (stream revisions counted from 0, metadata from contract.MetadataMap with
+// slot [Slot], data decoded with contract.DecodeJSON) that run through Promote
+// one by one
 // and then, together as one transaction, through PromoteTx. Integration
 // events are compared in that order: per-event outputs first, then
 // transaction outputs.
@@ -62,11 +68,12 @@ func RunCase(rs *mapping.RuleSet, c Case) Result {
 			collect(err)
 			for j := n; j < len(events); j++ {
 				e := &events[j]
-				data, err := mapping.DecodeJSON(e.Data)
+				data, err := contract.DecodeJSON(e.Data)
 				if err != nil {
 					collect(fmt.Errorf("rule %q produced invalid JSON: %w", e.Rule, err))
 				}
-				metas = append(metas, mapping.SourceMetadata(ch, e))
+				src := contract.SourceOf(Slot, ch, e.Rule, uint32(e.Index))
+				metas = append(metas, contract.MetadataMap(&src, e.Metadata))
 				rev := revisions[e.Stream]
 				revisions[e.Stream] = rev + 1
 				stored = append(stored, mapping.StoredEvent{
@@ -91,7 +98,7 @@ func RunCase(rs *mapping.RuleSet, c Case) Result {
 	if c.Events != nil {
 		got := make([]map[string]any, len(events))
 		for i, e := range events {
-			data, _ := mapping.DecodeJSON(e.Data)
+			data, _ := contract.DecodeJSON(e.Data)
 			got[i] = map[string]any{"rule": e.Rule, "stream": e.Stream, "type": e.Type, "data": data}
 			// Metadata: only the keys the expected entry names are compared.
 			var wantMeta map[string]any
@@ -113,7 +120,7 @@ func RunCase(rs *mapping.RuleSet, c Case) Result {
 	if c.Integration != nil {
 		got := make([]map[string]any, len(integ))
 		for i, e := range integ {
-			value, _ := mapping.DecodeJSON(e.Value)
+			value, _ := contract.DecodeJSON(e.Value)
 			headers := map[string]any{}
 			for _, h := range e.Headers {
 				headers[h.Key] = h.Value
@@ -152,7 +159,7 @@ func jsonValue(v any) any {
 	if err != nil {
 		return fmt.Sprintf("<%v>", err)
 	}
-	out, _ := mapping.DecodeJSON(b)
+	out, _ := contract.DecodeJSON(b)
 	return out
 }
 

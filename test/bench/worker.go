@@ -15,15 +15,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 )
 
@@ -260,18 +260,13 @@ func startPublisher(ctx context.Context, cfg workerConfig, log *slog.Logger, wg 
 	if err != nil {
 		return nil, err
 	}
-	esCfg, err := esdb.ParseConnectionString(cfg.StoreURL)
-	if err != nil {
-		return nil, err
-	}
-	esCfg.Logger = esdb.NoopLogging()
-	db, err := esdb.NewClient(esCfg)
+	db, err := store.Connect(store.ClientConfig{URL: cfg.StoreURL})
 	if err != nil {
 		return nil, err
 	}
 	pub, err := publish.New(publish.Config{
 		Store: db, Rules: rules, PublisherID: cfg.PublisherID, Logger: log, BatchInterval: cfg.BatchIntvl, FlushWhenIdle: !cfg.BatchWait,
-		Kafka: publish.KafkaConfig{Brokers: cfg.Brokers, CreateTopics: true},
+		Kafka: kafka.ClusterConfig{Brokers: cfg.Brokers, CreateTopics: true},
 	})
 	if err != nil {
 		db.Close()
@@ -300,16 +295,16 @@ type nullSink struct {
 	marker    atomic.Bool
 }
 
-func (s *nullSink) Begin(context.Context, change.Tx) error { return nil }
+func (s *nullSink) Begin(context.Context, contract.Tx) error { return nil }
 
-func (s *nullSink) Change(_ context.Context, c *change.Change) error {
-	if c.Op == change.OpMessage && c.Message != nil && c.Message.Prefix == endPrefix {
+func (s *nullSink) Change(_ context.Context, c *contract.Change) error {
+	if c.Op == contract.OpMessage && c.Message != nil && c.Message.Prefix == endPrefix {
 		s.marker.Store(true)
 		return nil
 	}
 	s.changes.Add(1)
 	for _, v := range c.New {
-		if change.IsUnchanged(v) {
+		if contract.IsUnchanged(v) {
 			s.unchanged.Add(1)
 			break
 		}
@@ -323,12 +318,12 @@ func (s *nullSink) Change(_ context.Context, c *change.Change) error {
 	return nil
 }
 
-func (s *nullSink) Commit(_ context.Context, tx change.Tx) error {
+func (s *nullSink) Commit(_ context.Context, tx contract.Tx) error {
 	s.src.Ack(tx.CommitLSN)
 	return nil
 }
 
-func (s *nullSink) Abort(context.Context, change.Tx) error { return nil }
+func (s *nullSink) Abort(context.Context, contract.Tx) error { return nil }
 
 // metricSums gathers reg once and sums each counter or gauge family's
 // values over its labels, by family name (a failed Gather: none).

@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -35,13 +35,13 @@ type workload struct {
 	rules       string // rule directory
 	topic       string // the integration events' topic
 	publication string
-	start, end  change.LSN // before the workload; after the end marker's commit
-	marker      change.LSN // the end marker's own LSN (its transaction commits after it)
-	txs         int64      // source transactions
-	changes     int64      // row changes (the end marker excluded)
-	events      int64      // low-level events the rules make of them
-	records     int64      // integration events the promotion rules make of those
-	unchanged   int64      // changes with an unchanged-toast column
+	start, end  contract.LSN // before the workload; after the end marker's commit
+	marker      contract.LSN // the end marker's own LSN (its transaction commits after it)
+	txs         int64        // source transactions
+	changes     int64        // row changes (the end marker excluded)
+	events      int64        // low-level events the rules make of them
+	records     int64        // integration events the promotion rules make of those
+	unchanged   int64        // changes with an unchanged-toast column
 	slots       []string
 }
 
@@ -167,7 +167,7 @@ FROM generate_series(%d, %d) g`, lo, hi)); err != nil {
 	if err := conn.QueryRow(ctx, "SELECT pg_logical_emit_message(true, '"+endPrefix+"', 'end')::text").Scan(&marker); err != nil {
 		return nil, err
 	}
-	if w.marker, err = change.ParseLSN(marker); err != nil {
+	if w.marker, err = contract.ParseLSN(marker); err != nil {
 		return nil, err
 	}
 	if w.end, err = currentLSN(ctx, conn); err != nil {
@@ -245,12 +245,12 @@ func runPgbench(ctx context.Context, pg *stack.Postgres, args ...string) (int64,
 	return strconv.ParseInt(string(m[1]), 10, 64)
 }
 
-func currentLSN(ctx context.Context, conn *pgx.Conn) (change.LSN, error) {
+func currentLSN(ctx context.Context, conn *pgx.Conn) (contract.LSN, error) {
 	var s string
 	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
 		return 0, err
 	}
-	return change.ParseLSN(s)
+	return contract.ParseLSN(s)
 }
 
 // drain is one baseline drain: its wall time and the CPU seconds of

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // slotConfirmed is the slot's confirmed_flush_lsn.
-func (e *env) slotConfirmed() change.LSN {
+func (e *env) slotConfirmed() contract.LSN {
 	e.t.Helper()
 	conn := e.conn()
 	defer conn.Close(context.Background())
@@ -21,7 +21,7 @@ func (e *env) slotConfirmed() change.LSN {
 	if err := conn.QueryRow(context.Background(), "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&s); err != nil {
 		e.t.Fatal(err)
 	}
-	l, err := change.ParseLSN(s)
+	l, err := contract.ParseLSN(s)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -29,13 +29,13 @@ func (e *env) slotConfirmed() change.LSN {
 }
 
 // lastMarker is the durable LSN of the last progress marker.
-func (e *env) lastMarker() change.LSN {
+func (e *env) lastMarker() contract.LSN {
 	e.t.Helper()
 	p := readAll(e.t, e.store.client(e.t), "chronicler-progress-"+slot)
 	if len(p) == 0 {
 		return 0
 	}
-	l, err := change.ParseLSN(fmt.Sprint(p[len(p)-1].Data["durableLsn"]))
+	l, err := contract.ParseLSN(fmt.Sprint(p[len(p)-1].Data["durableLsn"]))
 	if err != nil {
 		e.t.Fatal(err)
 	}

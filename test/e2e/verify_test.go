@@ -8,7 +8,7 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // verify checks every account stream and the dead-letter stream against the
@@ -50,7 +50,7 @@ func (e *env) verify(db *esdb.Client) {
 		t.Fatal(err)
 	}
 
-	var maxCommit change.LSN
+	var maxCommit contract.LSN
 	events, mismatched := 0, 0
 	for aid := 1; aid <= accounts; aid++ {
 		stream := fmt.Sprintf("acct-%d", aid)
@@ -69,7 +69,7 @@ func (e *env) verify(db *esdb.Client) {
 		got := readAll(t, db, stream)
 		events += len(got)
 		var gotS []string
-		var last change.LSN
+		var last contract.LSN
 		for i, ev := range got {
 			d := ev.Data
 			switch ev.Type {
@@ -80,7 +80,7 @@ func (e *env) verify(db *esdb.Client) {
 			default:
 				gotS = append(gotS, "unexpected type "+ev.Type)
 			}
-			lsn, err := change.ParseLSN(fmt.Sprint(ev.Meta["commitLsn"]))
+			lsn, err := contract.ParseLSN(fmt.Sprint(ev.Meta["commitLsn"]))
 			if err != nil {
 				t.Fatalf("%s event %d: metadata commitLsn: %v", stream, i, err)
 			}
@@ -134,14 +134,14 @@ func (e *env) verify(db *esdb.Client) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		p := readAll(t, db, "chronicler-progress-"+slot)
-		var at change.LSN
+		var at contract.LSN
 		if len(p) > 0 {
-			at, _ = change.ParseLSN(fmt.Sprint(p[len(p)-1].Data["durableLsn"]))
+			at, _ = contract.ParseLSN(fmt.Sprint(p[len(p)-1].Data["durableLsn"]))
 		}
 		if at >= maxCommit {
-			var prev change.LSN
+			var prev contract.LSN
 			for i, m := range p {
-				l, err := change.ParseLSN(fmt.Sprint(m.Data["durableLsn"]))
+				l, err := contract.ParseLSN(fmt.Sprint(m.Data["durableLsn"]))
 				if err != nil || l < prev {
 					t.Fatalf("progress marker %d (%v) after %s: markers must never go backwards", i, m.Data, prev)
 				}

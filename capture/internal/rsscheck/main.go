@@ -19,8 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 type countingSink struct {
@@ -31,16 +31,16 @@ type countingSink struct {
 	bytes int64
 }
 
-func (s *countingSink) Begin(context.Context, change.Tx) error { return nil }
-func (s *countingSink) Abort(context.Context, change.Tx) error { return nil }
-func (s *countingSink) Change(_ context.Context, c *change.Change) error {
+func (s *countingSink) Begin(context.Context, contract.Tx) error { return nil }
+func (s *countingSink) Abort(context.Context, contract.Tx) error { return nil }
+func (s *countingSink) Change(_ context.Context, c *contract.Change) error {
 	s.bytes += int64(len(c.New))
 	if s.n.Add(1) == s.want {
 		close(s.done)
 	}
 	return nil
 }
-func (s *countingSink) Commit(_ context.Context, tx change.Tx) error {
+func (s *countingSink) Commit(_ context.Context, tx contract.Tx) error {
 	s.src.Ack(tx.CommitLSN)
 	return nil
 }

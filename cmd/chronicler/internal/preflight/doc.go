@@ -38,7 +38,7 @@
 // # Connections
 //
 // Kafka is reached with the publisher's own TLS and SASL options
-// (publish.KafkaConfig.ConnectionOpts), the store with run's client
+// (kafka.ClusterConfig.ConnectionOpts), the store with run's client
 // configuration (config.StoreClientConfig) and a shorter discovery.
 //
 // # Secrets

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/capture"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // StatusReport is what [ReadStatus] read. Its JSON field names are stable (the
@@ -156,10 +156,10 @@ func ReadStatus(ctx context.Context, cfg *config.Config, opts StatusOptions) (*S
 	slot := cfg.Postgres.Slot
 	dlStream := cfg.DeadLetter.Stream
 	if dlStream == "" {
-		dlStream = capture.DeadLetterStream(slot)
+		dlStream = contract.DeadLetterStream(slot)
 	}
 	st.rep.DeadLetters = &DeadLetterStatus{CaptureStream: dlStream}
-	st.readStore(ctx, capture.ProgressStream(slot))
+	st.readStore(ctx, contract.ProgressStream(slot))
 	st.readSlot(ctx)
 	if len(cfg.Kafka.Brokers) > 0 {
 		st.rep.DeadLetters.PublishTopic = cfg.DeadLetter.Topic

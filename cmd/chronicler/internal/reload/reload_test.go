@@ -15,9 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/chronicler-dev/chronicler/capture/change"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/reload"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 const rulesV1 = `capture:
@@ -80,7 +80,7 @@ func startNotReady(t *testing.T, paths []string, interval time.Duration, notRead
 			return mapping.Load(p, mapping.Options{})
 		},
 		Apply: func(rs *mapping.RuleSet) error {
-			ch := &change.Change{Op: change.OpInsert, Schema: "public", Table: "t", Key: []string{"id"}, New: map[string]any{"id": int64(1)}}
+			ch := &contract.Change{Op: contract.OpInsert, Schema: "public", Table: "t", Key: []string{"id"}, New: map[string]any{"id": int64(1)}}
 			out, err := rs.Capture(ch, nil)
 			if err != nil || len(out) != 1 {
 				return errors.New("applied set does not map the test change")

@@ -28,4 +28,4 @@
 // time) and its ordinal within the transaction. Ordinals start at 0 and count
 // every change pgoutput delivers in the transaction, in order, so (commit LSN,
 // ordinal) identifies a change across re-deliveries of the same transaction.
-package change
+package contract

@@ -1,8 +1,9 @@
-package mapping
+package contract
 
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -10,33 +11,45 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/chronicler-dev/chronicler/capture/change"
 )
 
-// unchangedPolicy says what an output does with an unchanged TOAST value
-// (rule field `unchanged`).
-type unchangedPolicy uint8
+// UnchangedPolicy says what AppendJSON does with an unchanged TOAST value
+// ([Unchanged]; a rule's field `unchanged`).
+type UnchangedPolicy uint8
 
+// The policies.
 const (
-	unchangedError  unchangedPolicy = iota // default: the rule fails with ErrUnchangedValue
-	unchangedOmit                          // drop the map key / list element
-	unchangedMarker                        // write {"$unchanged":true}
+	UnchangedError  UnchangedPolicy = iota // default: fail with ErrUnchangedValue
+	UnchangedOmit                          // drop the map key / list element
+	UnchangedMarker                        // write {"$unchanged":true}
 )
 
-var unchangedPolicies = map[string]unchangedPolicy{"error": unchangedError, "omit": unchangedOmit, "marker": unchangedMarker}
+// UnchangedPolicies maps a rule file's names to the policies.
+var UnchangedPolicies = map[string]UnchangedPolicy{"error": UnchangedError, "omit": UnchangedOmit, "marker": UnchangedMarker}
 
-func isUnchanged(v any) bool { return change.IsUnchanged(v) }
+// Errors of AppendJSON.
+var (
+	// ErrUnchangedValue: an output would contain an unchanged TOAST value
+	// under UnchangedError.
+	ErrUnchangedValue = errors.New("output contains an unchanged TOAST value")
+	// ErrNotEncodable: a value cannot be written as JSON (NaN, Inf, a
+	// type outside the value domain).
+	ErrNotEncodable = errors.New("value cannot be encoded as JSON")
+)
 
-// appendJSON appends the JSON encoding of a value from the change value domain
-// (or an expression result) to buf. Map keys are sorted, so the output is
-// deterministic.
-func appendJSON(buf []byte, v any, pol unchangedPolicy) ([]byte, error) {
+// AppendJSON appends the JSON encoding of a value from the change value domain
+// (or an expression result) to buf: the one JSON writer of stored events
+// (rule outputs and metadata alike). The output is exactly what encoding/json
+// writes with SetEscapeHTML(false) (map keys sorted, []byte as base64,
+// floats in ES6 form, invalid UTF-8 as U+FFFD, U+2028/U+2029 escaped), with
+// one rule of its own: a time.Time is written in UTC, RFC 3339 with
+// nanoseconds, so a value's bytes never depend on the server's time zone.
+func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(buf, "null"...), nil
 	case string:
-		return appendJSONString(buf, x), nil
+		return AppendString(buf, x), nil
 	case bool:
 		return strconv.AppendBool(buf, x), nil
 	case int64:
@@ -48,13 +61,18 @@ func appendJSON(buf []byte, v any, pol unchangedPolicy) ([]byte, error) {
 	case json.Number:
 		if _, err := strconv.ParseFloat(string(x), 64); err != nil && x != "" {
 			// NaN / Infinity as numeric: keep the text.
-			return appendJSONString(buf, string(x)), nil
+			return AppendString(buf, string(x)), nil
 		}
 		if x == "" {
 			return append(buf, '0'), nil
 		}
 		return append(buf, x...), nil
 	case time.Time:
+		// RFC 3339 has four-digit years: refused outside [0, 9999], as
+		// encoding/json refuses them.
+		if y := x.UTC().Year(); y < 0 || y > 9999 {
+			return buf, fmt.Errorf("%w: time %s: year outside [0, 9999]", ErrNotEncodable, x)
+		}
 		buf = append(buf, '"')
 		buf = x.UTC().AppendFormat(buf, time.RFC3339Nano)
 		return append(buf, '"'), nil
@@ -65,7 +83,7 @@ func appendJSON(buf []byte, v any, pol unchangedPolicy) ([]byte, error) {
 	case map[string]any:
 		keys := make([]string, 0, len(x))
 		for k, e := range x {
-			if pol == unchangedOmit && isUnchanged(e) {
+			if pol == UnchangedOmit && IsUnchanged(e) {
 				continue
 			}
 			keys = append(keys, k)
@@ -76,10 +94,10 @@ func appendJSON(buf []byte, v any, pol unchangedPolicy) ([]byte, error) {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendJSONString(buf, k)
+			buf = AppendString(buf, k)
 			buf = append(buf, ':')
 			var err error
-			if buf, err = appendJSON(buf, x[k], pol); err != nil {
+			if buf, err = AppendJSON(buf, x[k], pol); err != nil {
 				return buf, fmt.Errorf("key %q: %w", k, err)
 			}
 		}
@@ -88,7 +106,7 @@ func appendJSON(buf []byte, v any, pol unchangedPolicy) ([]byte, error) {
 		buf = append(buf, '[')
 		first := true
 		for i, e := range x {
-			if pol == unchangedOmit && isUnchanged(e) {
+			if pol == UnchangedOmit && IsUnchanged(e) {
 				continue
 			}
 			if !first {
@@ -96,18 +114,18 @@ func appendJSON(buf []byte, v any, pol unchangedPolicy) ([]byte, error) {
 			}
 			first = false
 			var err error
-			if buf, err = appendJSON(buf, e, pol); err != nil {
+			if buf, err = AppendJSON(buf, e, pol); err != nil {
 				return buf, fmt.Errorf("element %d: %w", i, err)
 			}
 		}
 		return append(buf, ']'), nil
-	case change.Unknown:
-		return appendJSONString(buf, x.Text), nil
-	case *change.Unknown:
-		return appendJSONString(buf, x.Text), nil
+	case Unknown:
+		return AppendString(buf, x.Text), nil
+	case *Unknown:
+		return AppendString(buf, x.Text), nil
 	}
-	if isUnchanged(v) {
-		if pol == unchangedMarker {
+	if IsUnchanged(v) {
+		if pol == UnchangedMarker {
 			return append(buf, `{"$unchanged":true}`...), nil
 		}
 		return buf, ErrUnchangedValue
@@ -121,7 +139,7 @@ func appendJSON(buf []byte, v any, pol unchangedPolicy) ([]byte, error) {
 	case reflect.Float32, reflect.Float64:
 		return appendFloat(buf, rv.Float())
 	case reflect.String:
-		return appendJSONString(buf, rv.String()), nil
+		return AppendString(buf, rv.String()), nil
 	case reflect.Slice, reflect.Array:
 		buf = append(buf, '[')
 		for i := 0; i < rv.Len(); i++ {
@@ -129,7 +147,7 @@ func appendJSON(buf []byte, v any, pol unchangedPolicy) ([]byte, error) {
 				buf = append(buf, ',')
 			}
 			var err error
-			if buf, err = appendJSON(buf, rv.Index(i).Interface(), pol); err != nil {
+			if buf, err = AppendJSON(buf, rv.Index(i).Interface(), pol); err != nil {
 				return buf, err
 			}
 		}
@@ -141,7 +159,7 @@ func appendJSON(buf []byte, v any, pol unchangedPolicy) ([]byte, error) {
 			for it.Next() {
 				m[it.Key().String()] = it.Value().Interface()
 			}
-			return appendJSON(buf, m, pol)
+			return AppendJSON(buf, m, pol)
 		}
 	}
 	return buf, fmt.Errorf("%w: %T", ErrNotEncodable, v)
@@ -172,7 +190,7 @@ func appendFloat(buf []byte, f float64) ([]byte, error) {
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a JSON string (invalid UTF-8 becomes U+FFFD).
-func appendJSONString(buf []byte, s string) []byte {
+func AppendString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -192,6 +210,10 @@ func appendJSONString(buf []byte, s string) []byte {
 				buf = append(buf, '\\', 'r')
 			case '\t':
 				buf = append(buf, '\\', 't')
+			case '\b':
+				buf = append(buf, '\\', 'b')
+			case '\f':
+				buf = append(buf, '\\', 'f')
 			default:
 				buf = append(buf, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
 			}

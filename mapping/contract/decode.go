@@ -1,4 +1,4 @@
-package mapping
+package contract
 
 import (
 	"bytes"
@@ -7,10 +7,10 @@ import (
 	"io"
 )
 
-// DecodeJSON decodes event data the way promotion rules expect to see it:
-// objects as map[string]any, arrays as []any, integral numbers that fit as
-// int64 (so ids keep every digit) and other numbers as float64. The
-// publisher should decode [StoredEvent.Data] with it.
+// DecodeJSON decodes a stored event's data or metadata the way promotion
+// rules see it: objects as map[string]any, arrays as []any, integral
+// numbers that fit as int64 (so ids keep every digit) and other numbers as
+// float64. It is the one reader of stored events' JSON.
 func DecodeJSON(b []byte) (any, error) {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()

@@ -1,0 +1,98 @@
+package contract
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/google/uuid"
+)
+
+// Pos is a low-level event's source position: its transaction's commit LSN,
+// the change's ordinal in the transaction, and the index of the producing
+// rule among the rules the change matched (dead letters: DeadLetterIndex+k).
+// Within a stream, events are in Pos order.
+type Pos struct {
+	CommitLSN LSN
+	Ordinal   uint64
+	Index     uint32
+}
+
+// Less orders positions.
+func (p Pos) Less(q Pos) bool {
+	if p.CommitLSN != q.CommitLSN {
+		return p.CommitLSN < q.CommitLSN
+	}
+	if p.Ordinal != q.Ordinal {
+		return p.Ordinal < q.Ordinal
+	}
+	return p.Index < q.Index
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s/%d/%d", p.CommitLSN, p.Ordinal, p.Index) }
+
+// DeadLetterIndex is the first Pos.Index of a change's dead letters: the
+// k-th dead letter of a change is at DeadLetterIndex+k, above every rule's
+// index, so its id never collides with an event's.
+const DeadLetterIndex = 1 << 31
+
+// idSpace is the UUID namespace of Chronicler event ids.
+var idSpace = uuid.MustParse("6f1c1d52-8a4e-4c1e-9a52-6368726f6e69")
+
+// EventID is the deterministic id of the event at p from slot.
+func EventID(slot string, p Pos) uuid.UUID {
+	// slot/<commit LSN>/<ordinal>/<index>, as slot+"/"+p.String(), without fmt.
+	var buf [96]byte
+	b := appendChangeName(buf[:0], slot, p.CommitLSN, p.Ordinal)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(p.Index), 10)
+	return uuid.NewSHA1(idSpace, b)
+}
+
+// ChangeID is the deterministic id of the source change at (commit LSN,
+// ordinal), the $causationId of the events derived from it.
+func ChangeID(slot string, commit LSN, ordinal uint64) uuid.UUID {
+	var buf [96]byte
+	return uuid.NewSHA1(idSpace, appendChangeName(buf[:0], slot, commit, ordinal))
+}
+
+// appendChangeName appends "<slot>/<commit LSN>/<ordinal>", the name both
+// ids are derived from (the ids are stored: the bytes must never change).
+func appendChangeName(dst []byte, slot string, commit LSN, ordinal uint64) []byte {
+	dst = append(dst, slot...)
+	dst = append(dst, '/')
+	dst = commit.Append(dst)
+	dst = append(dst, '/')
+	return strconv.AppendUint(dst, ordinal, 10)
+}
+
+// StorePos is a position in the store's $all stream (commit and prepare
+// positions, as KurrentDB reports them).
+type StorePos struct {
+	Commit  uint64 `json:"commit"`
+	Prepare uint64 `json:"prepare"`
+}
+
+// Less orders store positions.
+func (p StorePos) Less(q StorePos) bool {
+	return p.Commit < q.Commit || (p.Commit == q.Commit && p.Prepare < q.Prepare)
+}
+
+func (p StorePos) String() string { return fmt.Sprintf("C:%d/P:%d", p.Commit, p.Prepare) }
+
+// StoreFrom is where a read of $all starts: after the event at StorePos, or
+// at the start of $all when Start is set. Its JSON form is the checkpoint's
+// resume position: {"start":…,"commit":…,"prepare":…}.
+type StoreFrom struct {
+	Start bool `json:"start,omitempty"`
+	StorePos
+}
+
+// After is the read position after the event at p.
+func After(p StorePos) StoreFrom { return StoreFrom{StorePos: p} }
+
+func (f StoreFrom) String() string {
+	if f.Start {
+		return "start"
+	}
+	return "after " + f.StorePos.String()
+}
