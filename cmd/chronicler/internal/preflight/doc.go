@@ -38,8 +38,10 @@
 // # Connections
 //
 // Kafka is reached with the publisher's own TLS and SASL options
-// (kafka.ClusterConfig.ConnectionOpts), the store with run's client
-// configuration (config.StoreClientConfig) and a shorter discovery.
+// (kafka.ClusterConfig.ClientOpts) and its read_committed reader
+// (kafka.ReadCheckpoint, kafka.ReadCommitted), the store with run's client
+// (store.Connect with config.StoreClient), every call bounded by
+// StatusOptions.Timeout (store.Bounded).
 //
 // # Secrets
 //
