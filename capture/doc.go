@@ -47,6 +47,17 @@
 // With OnError [OnErrorStop] the first failure is returned as a *StopError
 // instead: capture stops, the transaction is not committed nor confirmed.
 //
+// An event the store itself refuses as too large after the appender took it
+// (its maximum append size or its per-event limit, unknown until it refuses;
+// see capture/store) is dead-lettered too, reason too_large: the appender
+// asks the pipeline for the dead letter (NewPipeline registers it with
+// SetDeadLetter) and queues it in the event's place, in its transaction. The
+// change is gone by then, so this dead letter carries the change's position,
+// table, operation, rule and commit time from the event's metadata and no
+// row (truncated), at position (commit LSN, ordinal, 2^31+2^30+the rule's
+// index). Later events over that limit are refused by Add and dead-lettered
+// as above. Under OnErrorStop a refusal stops capture instead.
+//
 // # Confirmation and progress markers
 //
 // The appender's OnDurable must call [Pipeline.Durable], which wakes the

@@ -20,6 +20,10 @@ type Appender interface {
 	Add(ctx context.Context, ev store.Event) error
 	Commit(tx contract.Tx) error
 	Abort(tx contract.Tx) error
+	// SetDeadLetter: where and how to dead-letter what the store refuses
+	// after Add accepted it (NewPipeline calls it, except under
+	// OnErrorStop).
+	SetDeadLetter(stream string, build func(store.Refused) store.Event)
 }
 
 // Pipeline is the capture [postgres.Sink]: it maps each change with the
@@ -91,6 +95,10 @@ func NewPipeline(cfg Config, app Appender, db *store.Client, storeStats func() s
 		swapped:        make(chan struct{}),
 	}
 	p.m = newMetrics(cfg.Registerer, storeStats, p.LagSeconds)
+	if p.cfg.OnError != OnErrorStop {
+		// Under OnErrorStop the appender stops on a refusal instead.
+		app.SetDeadLetter(p.cfg.DeadLetterStream, p.refusedDeadLetter)
+	}
 	return p, nil
 }
 

@@ -496,3 +496,54 @@ func TestProgressMarkersNeverGoBackwardsWithTwoWriters(t *testing.T) {
 		t.Fatalf("progress markers %v, want %s", got, want)
 	}
 }
+
+// TestStoreRefusalIsDeadLettered: an event the store refuses as too large
+// (here its per-event limit, MaxAppendEventSize, which Chronicler cannot know
+// beforehand) becomes a too_large dead letter like one over the append
+// limit, on either append path: the store's refusal is answered after
+// the change was handed on, so the dead letter carries the change's
+// position, table, operation and rule from the event's metadata, not the
+// row (truncated); the change's other events are stored, the transaction is
+// acknowledged, and the next oversized event is refused and dead-lettered
+// at once, in order, never retried.
+func TestStoreRefusalIsDeadLettered(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Append", true: "BatchAppend"}[batch], func(t *testing.T) {
+			srv := kurrentdbtest.Start(t, kurrentdb.Options{MaxAppendEventSize: 3000})
+			db := &testDB{Client: kurrentdbtest.Client(t, srv.URL()), store: kurrentdbtest.Store(t, srv.URL())}
+			h := newHarness(t, db, capture.Config{}, store.Config{BatchAppend: batch})
+			big := strings.Repeat("x", 4000)
+			if err := h.feed(0x5000, 7, big); err != nil {
+				t.Fatal(err)
+			}
+			h.waitAck(0x5000)
+			if err := h.feed(0x6000, 8, big, "ok"); err != nil {
+				t.Fatal(err)
+			}
+			h.waitAck(0x6000)
+			for stream, want := range map[string]int{"item-7": 0, "audit-7": 1, "item-8": 0, "audit-8": 1, "item-9": 1, "audit-9": 1} {
+				if got := read(t, db.Client, stream); len(got) != want {
+					t.Fatalf("%s holds %d events, want %d", stream, len(got), want)
+				}
+			}
+			dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
+			if len(dl) != 2 {
+				t.Fatalf("dead letters: %+v, want 2", dl)
+			}
+			for i, d := range dl {
+				ch, _ := d.Data["change"].(map[string]any)
+				if d.Data["reason"] != "too_large" || d.Data["rule"] != "item-added" || d.Data["truncated"] != true ||
+					ch["table"] != "items" || ch["schema"] != "public" || ch["op"] != "insert" || ch["new"] != nil ||
+					!strings.Contains(fmt.Sprint(d.Data["error"]), "maximum append event size of 3000") {
+					t.Fatalf("dead letter %d = %+v", i, d.Data)
+				}
+			}
+			if ch := dl[0].Data["change"].(map[string]any); ch["commitLsn"] != "0/5000" || ch["database"] != "app" {
+				t.Fatalf("the refused event's dead letter names %v, want the change at 0/5000 in app", ch)
+			}
+			if n := h.pipe.Stats().DeadLettered; n != 2 {
+				t.Fatalf("%d dead letters counted, want 2", n)
+			}
+		})
+	}
+}

@@ -29,16 +29,23 @@ type Event struct {
 
 // item is a queued event, ready to send.
 type item struct {
-	data esdb.EventData
-	pos  contract.Pos
-	size int
-	tx   *txState
+	data      esdb.EventData
+	pos       contract.Pos
+	size      int // for MaxBatchBytes and MaxPendingBytes
+	storeSize int // as the store counts it against its limits (storeSize)
+	tx        *txState
+	// dl: for the dead-letter stream, held back while events before it may
+	// still be refused (refused.go); replacement: the shortened form of a
+	// refused dead letter; alone: appended in an append of its own (it was
+	// in a refused append of several events).
+	dl, replacement, alone bool
 }
 
 // txState tracks one source transaction until it is durable.
 type txState struct {
 	lsn         contract.LSN
 	outstanding int  // events added and not yet acknowledged by the store
+	data        int  // of which not for the dead-letter stream (see heldLocked)
 	committed   bool // Commit was called (or Abort)
 	aborted     bool // Abort was called: never reported durable
 }
@@ -50,6 +57,7 @@ type streamQ struct {
 	queue []*item
 	busy  bool
 	ready bool // in Appender.ready
+	held  bool // the dead-letter stream, waiting (see heldLocked)
 }
 
 // Appender appends events to their streams; see the package doc.
@@ -75,6 +83,10 @@ type Appender struct {
 
 	repMu     sync.Mutex // serialises OnDurable calls
 	nReported int64
+
+	limits   storeLimits         // learned from the store's refusals
+	dlStream string              // SetDeadLetter
+	dlBuild  func(Refused) Event // nil: a refusal is fatal
 
 	stats Stats
 }
@@ -209,7 +221,11 @@ func (a *Appender) Add(ctx context.Context, ev Event) error {
 		return fmt.Errorf("store: Add(%s) outside a transaction", ev.Stream)
 	}
 	it.tx = a.cur
+	it.dl = a.dlStream != "" && ev.Stream == a.dlStream
 	a.cur.outstanding++
+	if !it.dl {
+		a.cur.data++
+	}
 	a.pending += it.size
 	a.stats.MaxPending = max(a.stats.MaxPending, a.pending)
 	s := a.streams[ev.Stream]
@@ -302,6 +318,10 @@ func (a *Appender) prepare(ev Event) (*item, error) {
 	if size > a.cfg.MaxBatchBytes {
 		return nil, &TooLargeError{Stream: ev.Stream, Size: size, Limit: a.cfg.MaxBatchBytes}
 	}
+	ss := storeSize(ev.Type, ev.Data, mb)
+	if err := a.checkStoreLimits(ev.Stream, ss); err != nil {
+		return nil, err
+	}
 	return &item{
 		data: esdb.EventData{
 			EventID:     contract.EventID(a.cfg.Slot, ev.Source.Pos),
@@ -310,8 +330,9 @@ func (a *Appender) prepare(ev Event) (*item, error) {
 			Data:        ev.Data,
 			Metadata:    mb,
 		},
-		pos:  ev.Source.Pos,
-		size: size,
+		pos:       ev.Source.Pos,
+		size:      size,
+		storeSize: ss,
 	}, nil
 }
 
@@ -327,6 +348,14 @@ func (a *Appender) dispatchLocked() {
 	if a.runCtx == nil || a.err != nil {
 		return
 	}
+	if q := a.streams[a.dlStream]; q != nil && q.held && len(q.queue) > 0 && !a.heldLocked(q.queue[0]) {
+		q.held = false
+		if !q.ready && !q.busy {
+			q.ready = true
+			a.ready = append(a.ready, q)
+		}
+	}
+	storeMax := int(a.limits.append.Load())
 	for len(a.ready) > 0 && a.inflight < a.cfg.MaxInFlight {
 		s := a.ready[0]
 		a.ready = a.ready[1:]
@@ -334,7 +363,8 @@ func (a *Appender) dispatchLocked() {
 		rev, last, warm := a.known.get(s.name)
 		haveLast := warm
 		var batch []*item
-		bytes, n := 0, 0
+		bytes, stBytes, n := 0, 0, 0
+		held := false
 		for n < len(s.queue) && len(batch) < a.cfg.MaxBatchEvents {
 			it := s.queue[n]
 			if haveLast && !last.Less(it.pos) {
@@ -343,16 +373,29 @@ func (a *Appender) dispatchLocked() {
 				n++
 				continue
 			}
-			if len(batch) > 0 && bytes+it.size > a.cfg.MaxBatchBytes {
+			if it.dl && a.heldLocked(it) {
+				held = true
+				break
+			}
+			if len(batch) > 0 && (bytes+it.size > a.cfg.MaxBatchBytes || storeMax > 0 && stBytes+it.storeSize > storeMax || it.alone) {
 				break
 			}
 			batch = append(batch, it)
 			bytes += it.size
+			stBytes += it.storeSize
 			last, haveLast = it.pos, true
 			n++
+			if it.alone {
+				break
+			}
 		}
 		s.queue = s.queue[n:]
 		if len(batch) == 0 {
+			if held {
+				s.held = true // dispatched again once it is not (above)
+				a.advanceLocked()
+				continue
+			}
 			if len(s.queue) > 0 {
 				s.ready = true
 				a.ready = append(a.ready, s)
@@ -370,9 +413,13 @@ func (a *Appender) dispatchLocked() {
 	}
 }
 
-// completeLocked accounts for an event that is stored (or found stored).
+// completeLocked accounts for an event that is stored (or found stored, or
+// replaced by its dead letter).
 func (a *Appender) completeLocked(it *item) {
 	it.tx.outstanding--
+	if !it.dl {
+		it.tx.data--
+	}
 	a.pending -= it.size
 }
 
@@ -381,13 +428,7 @@ func (a *Appender) completeLocked(it *item) {
 // not: the next append to the stream starts cold).
 func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tail contract.Pos, haveRev bool, err error) {
 	a.mu.Lock()
-	a.inflight--
-	s.busy = false
-	if haveRev {
-		a.known.put(s.name, rev, tail)
-	} else {
-		a.known.forget(s.name)
-	}
+	a.endLocked(s, rev, tail, haveRev)
 	if err != nil && a.err == nil {
 		a.err = err
 	}
@@ -398,6 +439,26 @@ func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tai
 		a.stats.Events += int64(stored)
 		a.stats.Deduplicated += int64(len(batch) - stored)
 	}
+	a.nextLocked(s)
+	a.mu.Unlock()
+	a.report()
+}
+
+// endLocked ends the append in flight on s, remembering the stream's
+// revision and tail when known.
+func (a *Appender) endLocked(s *streamQ, rev uint64, tail contract.Pos, haveRev bool) {
+	a.inflight--
+	s.busy = false
+	if haveRev {
+		a.known.put(s.name, rev, tail)
+	} else {
+		a.known.forget(s.name)
+	}
+}
+
+// nextLocked makes s ready again if it has events (else forgets it), then
+// moves the durable LSN and starts what can start.
+func (a *Appender) nextLocked(s *streamQ) {
 	switch {
 	case len(s.queue) > 0 && !s.ready:
 		s.ready = true
@@ -408,8 +469,6 @@ func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tai
 	a.advanceLocked()
 	a.dispatchLocked()
 	a.broadcastLocked()
-	a.mu.Unlock()
-	a.report()
 }
 
 // advanceLocked moves the durable LSN over the prefix of durable transactions.

@@ -538,7 +538,9 @@ func testConfigErrors(t *testing.T, p appendPath) {
 	if err == nil {
 		t.Fatal("New accepted a bad config")
 	}
-	for _, want := range []string{"slot", "max_in_flight", "max_pending_bytes"} {
+	_, err2 := store.New(&store.Client{}, store.Config{Slot: "s", MaxBatchBytes: 17 << 20, MaxPendingBytes: 32 << 20})
+	err = errors.Join(err, err2)
+	for _, want := range []string{"slot", "max_in_flight", "max_pending_bytes", "max_batch_bytes (17825792) is over 16767216"} {
 		if !contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

@@ -311,6 +311,10 @@ func batchOutcome(stream string, resp *streams.BatchAppendResp) (uint64, error) 
 	st := resp.GetError()
 	e := &batchError{stream: stream, code: codes.Code(st.GetCode()), msg: st.GetMessage(), kind: kindTransient}
 	for _, d := range st.GetDetails() {
+		if r, ok := maxEventSizeDetail(d); ok {
+			e.kind, e.refusal = kindTooLarge, r
+			continue
+		}
 		m, err := d.UnmarshalNew()
 		if err != nil {
 			continue
@@ -321,7 +325,7 @@ func batchOutcome(stream string, resp *streams.BatchAppendResp) (uint64, error) 
 		case *shared.StreamDeleted:
 			e.kind = kindDeleted
 		case *shared.MaximumAppendSizeExceeded:
-			e.kind, e.fix = kindFatal, fmt.Sprintf("the store's maximum append size is %d bytes: set store.max_batch_bytes below it", m.GetMaxAppendSize())
+			e.kind, e.refusal = kindTooLarge, refusal{limit: int(m.GetMaxAppendSize())}
 		case *shared.AccessDenied:
 			e.kind, e.fix = kindFatal, "check the store credentials (store.username / store.password) and the stream's ACL"
 		case *shared.BadRequest:
@@ -333,11 +337,12 @@ func batchOutcome(stream string, resp *streams.BatchAppendResp) (uint64, error) 
 
 // batchError is the store's error answer to one BatchAppend request.
 type batchError struct {
-	stream string
-	code   codes.Code
-	msg    string
-	kind   appendKind
-	fix    string
+	stream  string
+	code    codes.Code
+	msg     string
+	kind    appendKind
+	fix     string
+	refusal refusal // with kindTooLarge
 }
 
 func (e *batchError) Error() string {

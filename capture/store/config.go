@@ -50,8 +50,9 @@ type Config struct {
 	// MaxBatchEvents bounds the events in one append. Default 500.
 	MaxBatchEvents int
 	// MaxBatchBytes bounds the bytes of one append; it must not exceed the
-	// server's maximum append size. Default 1 MiB - 64 KiB. A single event
-	// larger than this is refused by Add with *TooLargeError.
+	// server's maximum append size (at most 16 MiB - 10,000 bytes, KurrentDB's
+	// gRPC message limit, which New enforces). Default 1 MiB - 64 KiB. A
+	// single event larger than this is refused by Add with *TooLargeError.
 	MaxBatchBytes int
 	// WarmStreams bounds how many streams' revisions are remembered (LRU).
 	// Default 100,000.
@@ -62,6 +63,11 @@ type Config struct {
 	// Logger receives state changes. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// maxStoreMessage is the largest gRPC message KurrentDB's Streams service
+// accepts (16 MiB less 10,000 bytes of log record overhead); a larger one
+// fails its call with ResourceExhausted, however often it is sent.
+const maxStoreMessage = 16<<20 - 10_000
 
 func (c *Config) validate() error {
 	var errs []error
@@ -80,6 +86,9 @@ func (c *Config) validate() error {
 	def(&c.MaxBatchEvents, "max_batch_events", 500)
 	def(&c.MaxBatchBytes, "max_batch_bytes", 1<<20-64<<10)
 	def(&c.WarmStreams, "warm_streams", 100_000)
+	if c.MaxBatchBytes > maxStoreMessage {
+		errs = append(errs, fmt.Errorf("store.max_batch_bytes (%d) is over %d bytes, the largest gRPC message KurrentDB accepts (its maximum append size cannot be larger either): lower it", c.MaxBatchBytes, maxStoreMessage))
+	}
 	if c.MaxPendingBytes < c.MaxBatchBytes && c.MaxPendingBytes > 0 {
 		errs = append(errs, fmt.Errorf("store.max_pending_bytes (%d) is below store.max_batch_bytes (%d): one batch must fit", c.MaxPendingBytes, c.MaxBatchBytes))
 	}

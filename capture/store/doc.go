@@ -79,12 +79,31 @@
 //
 // Failures keep the rules above: an answer's error status is mapped as the
 // client's errors are (WrongExpectedVersion → tail read, StreamDeleted →
-// fatal, MaximumAppendSizeExceeded / AccessDenied / BadRequest → fatal with
-// what to do, the rest transient); a broken call fails every append waiting
+// fatal, MaximumAppendSizeExceeded / MaximumAppendEventSizeExceeded → too
+// large, below; AccessDenied / BadRequest → fatal with what to do, the rest
+// transient); a broken call fails every append waiting
 // on it as transient, they are sent again with their ids and expected
 // revisions on a new call, and the server answers the ones that landed
 // idempotently. test/bench: 30% more changes/s for pgbench and 55% more for
 // the bulk load, for 27-40% less CPU per change.
+//
+// # Events the store refuses as too large
+//
+// Add refuses an event over MaxBatchBytes with *TooLargeError. The store has
+// limits of its own, counted as data + metadata + 2 x type length: its
+// maximum append size and (KurrentDB 24.10.4+) a per-event maximum the
+// operator may set, which Chronicler cannot know beforehand. An append the
+// store refuses as too large, on either path (the BatchAppend detail, or
+// the status text AppendToStream gives), is never retried as it was: the
+// appender learns the limit (Add then refuses events over it with a
+// *TooLargeError naming the store's limit), sends the events of a refused
+// append of several one by one, and replaces a refused single event by its
+// dead letter from the builder given to SetDeadLetter (capture's), in the
+// same transaction, so the LSN is confirmed only once it is stored. To keep
+// dead letters in position order although a refusal arrives late, the
+// dead-letter stream's next event is appended only when no event of a
+// transaction at or before its commit LSN still waits for the store.
+// Without a builder a refusal stops the appender. See refused.go.
 //
 // # Concurrency and backpressure
 //

@@ -25,15 +25,28 @@ func (e *ConflictError) Error() string {
 		e.Stream, e.Reason, e.Expected, e.Actual)
 }
 
-// TooLargeError is returned by Add for an event that cannot fit one append.
+// TooLargeError is an event that cannot be appended: over one append's
+// limit (store.max_batch_bytes, Store empty), or over a limit of the store
+// (Store names it: "maximum append size" or "maximum append event size"),
+// learned when the store refused an append. Add returns it for an event it
+// refuses; the appender gives it in Refused for an event the store refused
+// after it was queued. Size is counted as the limit counts it.
 type TooLargeError struct {
 	Stream string
 	Size   int
-	Limit  int
+	Limit  int // 0: the store did not say
+	Store  string
 }
 
 func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("event for stream %s is %d bytes, over the %d-byte append limit (store.max_batch_bytes, bounded by the server's maximum append size)", e.Stream, e.Size, e.Limit)
+	if e.Store == "" {
+		return fmt.Sprintf("event for stream %s is %d bytes, over the %d-byte append limit (store.max_batch_bytes, bounded by the server's maximum append size)", e.Stream, e.Size, e.Limit)
+	}
+	limit := "its limit"
+	if e.Limit > 0 {
+		limit = fmt.Sprintf("%d bytes", e.Limit)
+	}
+	return fmt.Sprintf("event for stream %s is %d bytes (data + metadata + 2 x type length), over the store's %s of %s: the store refuses it; raise the store's limit (KurrentDB MaxAppendSize / MaxAppendEventSize) or make the rule's event smaller", e.Stream, e.Size, e.Store, limit)
 }
 
 // DeletedError reports an append to a stream that was deleted or tombstoned

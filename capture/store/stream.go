@@ -23,6 +23,7 @@ import (
 //	                                  (already stored), expected := tail revision, again
 //	                          other → conflict (stop, or reread: expected := tail revision)
 //	  stream deleted      → fatal
+//	  too large           → dead-letter what the store refuses (refused.go)
 //	  transient           → back off, again with the same expected revision
 //	                        (an append that did land is answered idempotently)
 func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, rev uint64, warm bool) {
@@ -45,6 +46,13 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 		if err == nil {
 			a.countLocked(func(st *Stats) { st.Appends++ })
 			a.finish(s, batch, len(at.todo), next, at.todo[len(at.todo)-1].pos, true, nil)
+			return
+		}
+		if r, ok := refusalOf(err); ok && ctx.Err() == nil {
+			// Never retried as it was: the event(s) over the store's limit
+			// are dead-lettered (refused.go).
+			a.learn(r)
+			a.refused(s, batch, at.todo, at.rev, at.tail, at.warm, r)
 			return
 		}
 		if ctx.Err() != nil {
@@ -168,6 +176,7 @@ const (
 	kindTransient    appendKind = iota // retry with the same ids and expected revision
 	kindWrongVersion                   // read the tail
 	kindDeleted                        // the stream is deleted: fatal
+	kindTooLarge                       // over a size limit of the store: dead-letter (refused.go)
 	kindFatal                          // the store refuses the append for good
 )
 
@@ -176,6 +185,9 @@ func classify(err error) appendKind {
 	var be *batchError
 	if errors.As(err, &be) {
 		return be.kind
+	}
+	if _, ok := refusalOf(err); ok {
+		return kindTooLarge
 	}
 	switch errorCode(err) {
 	case esdb.ErrorCodeWrongExpectedVersion:

@@ -61,6 +61,15 @@ func maxAppendSizeStatus(max int) *rpcstatus.Status {
 	return rpcStatus(codes.InvalidArgument, "MaximumAppendSizeExceeded", &shared.MaximumAppendSizeExceeded{MaxAppendSize: uint32(max)})
 }
 
+// maxAppendEventSizeStatus: one event over the maximum append event size;
+// the detail is MaximumAppendEventSizeExceeded, newer than the Go client's
+// protos (see newfields.go). The event id is a Guid's text, as the real
+// server's AddEvents writes it.
+func maxAppendEventSizeStatus(eventID string, size, max int) *rpcstatus.Status {
+	return &rpcstatus.Status{Code: int32(codes.InvalidArgument), Message: "MaximumAppendEventSizeExceeded",
+		Details: []*anypb.Any{maxAppendEventSizeDetail(eventID, size, max)}}
+}
+
 func badRequestStatus(msg string) *rpcstatus.Status {
 	return rpcStatus(codes.InvalidArgument, "BadRequest", &shared.BadRequest{Message: msg})
 }

@@ -1,10 +1,13 @@
 // Package kurrentdb is a KurrentDB-compatible server for tests and local
-// development: the official Go client (EventStore-Client-Go/v4 v4.2.0)
-// cannot tell it from a single-node, insecure KurrentDB 24.10 for everything
-// Chronicler uses. It is built on the client module's own generated gRPC
-// server interfaces (Streams, ServerFeatures) and follows
-// shared/kurrentdb-protocol.md; the conformance suite in ./conformance runs
-// unchanged against it and against a real server.
+// development. It models KurrentDB 24.10.14, the newest patch of the 24.10
+// LTS line (tag v24.10.14 of kurrent-io/KurrentDB, 2026-05-15; no later
+// 24.10 tag exists in the repository), single node, insecure, for every
+// official client, not only the Go one Chronicler uses. It is built on the
+// official Go client module's generated gRPC server interfaces (Streams,
+// ServerFeatures; EventStore-Client-Go/v4 v4.2.0) and follows
+// shared/kurrentdb-protocol.md where that page and the 24.10.14 source
+// agree; the conformance suite in ./conformance runs unchanged against it
+// and against a real server.
 //
 //	srv, err := kurrentdb.Start(kurrentdb.Options{})         // in memory, 127.0.0.1:<free port>
 //	if err != nil { ... }
@@ -16,31 +19,98 @@
 // processes use cmd/kurrentdb-server, which prints one line
 // "listening esdb://127.0.0.1:PORT?tls=false" once it accepts connections.
 //
+// # Sources
+//
+// The answers below were read from the server's source at tag v24.10.14
+// (paths under src/): EventStore.Core/Services/Transport/Grpc/
+// Streams.Append.cs, Streams.BatchAppend.cs, Streams.Delete.cs,
+// Streams.Read.cs (ResponseConverter), ServerFeatures.cs, RpcExceptions.cs,
+// Status.cs, Constants.cs, AnyStreamRevision.cs;
+// EventStore.Core/Services/Transport/Enumerators/
+// Enumerator.StreamSubscription.cs, Enumerator.AllSubscription.cs,
+// Enumerator.AllSubscriptionFiltered.cs, ReadResponse.cs;
+// EventStore.Core/Services/Storage/ReaderIndex/EventFilter.cs;
+// EventStore.Core/Data/Event.cs, ResolvedEvent.cs;
+// EventStore.Core/ClusterVNodeStartup.cs,
+// EventStore.Core/TransactionLog/Chunks/TFConsts.cs,
+// EventStore.Core/Configuration/ClusterVNodeOptions.cs; Protos/Grpc/
+// streams.proto and shared.proto. Read, not observed on a running server:
+// no KurrentDB can run on the build machines.
+//
 // # What it implements
 //
 //   - Streams.Append: expected revisions any / no_stream / stream_exists /
 //     exact, in the reference's order of checks; idempotent re-append (exact
 //     revision: compared with the stored events; any/stream_exists: an
 //     in-memory id cache, not rebuilt on restart, like the real server's);
-//     wrong expected version in the response body with both field sets;
-//     1 MiB maximum append size (data bytes only, cumulative) with the
-//     real trailers; missing type/content-type rejected.
+//     wrong expected version in the response body with both field sets.
+//     Each proposed event is checked as it arrives, in the real order:
+//     "type" present, "content-type" present (InvalidArgument "Required
+//     Metadata Property 'type' is missing", trailers
+//     exception=missing-required-metadata-property,
+//     required-metadata-properties=type,content-type), its size against
+//     Options.MaxAppendEventSize (unlimited by default; InvalidArgument
+//     "Event with Id: <id>, Size: <n>, exceeds Maximum Append Event Size of
+//     <max>.", trailers exception=maximum-append-event-size-exceeded,
+//     maximum-append-event-size, event-id, proposed-append-event-size; the
+//     id is the proto UUID's C# ToString, i.e. its JSON, inferred), then the
+//     running total against Options.MaxAppendSize (1 MiB; "Maximum Append
+//     Size of <max> Exceeded.", exception=maximum-append-size-exceeded,
+//     maximum-append-size). Sizes count data + custom metadata + 2 x the
+//     type's length in UTF-16 code units (Event.SizeOnDisk, 24.10.4+).
+//   - Content types: only "is JSON" is kept, as the real server keeps it
+//     (IsJson = content type == "application/json", exactly): reads answer
+//     application/json or application/octet-stream, whatever was written.
 //   - Streams.Read: streams and $all, both directions, from start / end /
 //     revision / position, counts; $tb, $maxCount, $maxAge; $$X reads as
 //     $maxCount 1; missing or soft-deleted stream -> stream_not_found;
 //     tombstoned -> stream-deleted; link events ("$>", "N@stream") resolved
-//     on request; string or structured ids.
+//     on request; string or structured ids. Every event carries its commit
+//     position, stream reads and subscriptions included (a resolved link:
+//     the link's), as every 24.10 event commits itself.
 //   - Subscriptions (Read with subscription): streams and $all, exclusive
 //     start positions, confirmation first, catch-up, caught_up, live; $all
-//     filters by stream name or event type, prefix or regex, with checkpoints.
+//     filters by stream name or event type, prefix or regex, with
+//     checkpoints. caught_up carries the server's time and the
+//     subscription's checkpoint (24.10.5+): a stream subscription's last
+//     revision sent (or the one it started after; none before the first
+//     event), a $all subscription's last position sent, event or checkpoint
+//     (or the one it started after; none from Start before anything was
+//     sent). Checkpoints carry the server's time. These fields are newer
+//     than the Go client's protos: they go out as unknown fields of its
+//     messages (newfields.go), which newer clients read and older ones skip.
+//   - Filters: regexes are .NET regular expressions (EventFilter.cs: new
+//     Regex(pattern), unanchored Match) through github.com/dlclark/regexp2,
+//     a port of the .NET engine: lookaround and back-references work (the
+//     Python client's default exclude filter is ^(?!(\$.+$|...)) ), \d and
+//     \w are Unicode, RE2-only syntax such as (?P<n>...) is refused. A
+//     pattern .NET cannot parse, or a subscription's checkpoint interval
+//     multiplier of 0, throws in the real handler: Unknown "Exception was
+//     thrown by handler.". A filter on $all first hides what unfiltered $all
+//     hides ($epoch-information, persistent-subscription checkpoint and
+//     parked streams of $all); prefixes are StartsWith, an empty list
+//     matches nothing.
 //   - Delete (soft, writes {"$tb": MaxInt64} to $$X) and undelete by append
 //     or by setting metadata (rewrites $tb to last+1); Tombstone
 //     ($streamDeleted at revision MaxInt64, then stream-deleted everywhere,
-//     $$X included).
+//     $$X included). A wrong expected version on either is
+//     FailedPrecondition "Delete failed due to WrongExpectedVersion. Stream:
+//     X, Expected version: E, Actual version: A" with trailers
+//     exception=wrong-expected-version, stream-name, expected-version,
+//     actual-version, versions in the server's int64 form (-1 no stream, -2
+//     any, -4 stream exists).
 //   - Streams.BatchAppend: many appends, to any streams, on one
 //     bidirectional call, keyed by correlation id; see "BatchAppend" below.
-//   - ServerFeatures: version "24.10.0", the Streams methods implemented
-//     (read, append, delete, tombstone, batchappend).
+//   - ServerFeatures: version "24.10.14" and, like ServerFeatures.cs, every
+//     method of every registered client service, lowercase, with the real
+//     feature flags (read: position, events; batchappend:
+//     deadline_duration). The list is read from the registered services, so
+//     it names exactly what this server serves (with NoBatchAppend,
+//     batchappend is left out and answers Unimplemented).
+//   - gRPC receive limit: 16 MiB - 10,000 bytes (MaxRecvMsgSize, the real
+//     Streams service's TFConsts.EffectiveMaxLogRecordSize): a larger
+//     message fails its call with ResourceExhausted, a whole BatchAppend
+//     call included, as on the real server (the message text is grpc-go's).
 //   - Durability (Options.DataDir): an append-only log, one length+CRC32C
 //     frame per append batch, fsynced before the append is acknowledged,
 //     replayed at Start. A torn or corrupt tail is cut at the last whole
@@ -55,20 +125,18 @@
 //
 // # BatchAppend
 //
-// Read from KurrentDB v24.10.0's Streams.BatchAppend.cs, Status.cs and
-// WrongExpectedVersion.cs (the tag exists; unchanged in substance up to
-// 24.10.9 except a per-event size limit added later, unlimited by default).
-// Everything here is inferred from that code, not observed on a running
-// server: the conformance suite checks the answer shapes below against this
-// server and is written to run unchanged against a real one, but has not
-// been run against one yet.
+// Read from KurrentDB v24.10.14's Streams.BatchAppend.cs, Status.cs and
+// WrongExpectedVersion.cs. Everything here is inferred from that code, not
+// observed on a running server: the conformance suite checks the answer
+// shapes below against this server and is written to run unchanged against
+// a real one, but has not been run against one yet.
 //
 //   - Requests are keyed by correlation_id. The first request of an id must
 //     carry options (stream, expected position, deadline); requests with
 //     is_final=false add proposed_messages; at is_final=true all of them
 //     are written as one atomic append through the same store path as
-//     Append (expected revision, idempotency and the cumulative data-bytes
-//     limit Options.MaxAppendSize, 1 MiB by default, are the same code). Options on later requests of a
+//     Append (expected revision and idempotency are the same code; sizes are
+//     counted the same way). Options on later requests of a
 //     pending id are ignored, as the real server's AddOrUpdate keeps the
 //     first; they are still checked (stream identifier, deadline), and a
 //     failed check answers the id at once while the pending append stays,
@@ -85,8 +153,13 @@
 //     or current_no_stream; expected_stream_position / expected_any /
 //     expected_no_stream / expected_stream_exists); tombstoned stream, or
 //     stream_exists on a soft-deleted one -> NotFound "StreamDeleted" +
-//     StreamDeleted{stream}; over the maximum size -> InvalidArgument
-//     "MaximumAppendSizeExceeded" + MaximumAppendSizeExceeded{max};
+//     StreamDeleted{stream}; an event over Options.MaxAppendEventSize ->
+//     InvalidArgument "MaximumAppendEventSizeExceeded" +
+//     MaximumAppendEventSizeExceeded{eventId (the Guid's text),
+//     proposedEventSize, maxAppendEventSize} (a shared.proto message newer
+//     than the Go client's, sent as an Any with its type URL); over the
+//     maximum append size -> InvalidArgument "MaximumAppendSizeExceeded" +
+//     MaximumAppendSizeExceeded{max};
 //     deadline passed -> DeadlineExceeded "Timeout" + Timeout; malformed
 //     request -> InvalidArgument "BadRequest" + BadRequest{message};
 //     anything unexpected -> Unknown "Unknown" + Unknown. AccessDenied is
@@ -97,8 +170,11 @@
 //     -> Timeout at once. It bounds only the assembly of a request: an id
 //     still without is_final when it passes is answered Timeout and its
 //     later requests are ignored. The write itself is not bounded by it.
-//   - Over the size limit (checked after each request of an id): answered
-//     at once, the append is dropped, later requests of the id ignored.
+//   - Sizes, as AddEvents counts them: each event against the event limit as
+//     it comes, then the id's running total (all its requests so far)
+//     against the append limit once the request's events are in. Over
+//     either: answered at once, the append is dropped, later requests of
+//     the id ignored.
 //   - Malformed: a request without options for an id not pending (never
 //     opened, or already answered) is ignored without an answer, as the
 //     real server does. A missing or invalid correlation id, a missing
@@ -155,16 +231,18 @@
 //     window considered events (matching or not), in catch-up and live alike,
 //     at the position of the last considered event; at the end of catch-up one
 //     more at the last considered position if any event was considered since
-//     the previous checkpoint. The reference infers (2^64-1, 2^64-1) when
-//     nothing matched; this server never sends a checkpoint beyond the log,
-//     so resuming from any checkpoint loses nothing (the conformance suite
-//     checks that property, not exact checkpoint positions).
+//     the previous checkpoint. The real 24.10.14 server
+//     (Enumerator.AllSubscriptionFiltered.cs) counts considered events per
+//     page read, sends one at the end of every catch-up (at the read's
+//     current position, or (0, 0) when it has none) and drops repeats; this
+//     server never sends a checkpoint beyond the log, so resuming from any
+//     checkpoint loses nothing (the conformance suite checks that property
+//     and the timestamps, not exact checkpoint positions).
 //   - A slow subscriber never falls behind a live buffer (there is none), so
 //     caught_up is sent once and fell_behind never.
 //   - DropSubscriptions and Close end subscriptions with gRPC Unavailable.
 //   - Soft undelete by append writes the events first and the rewritten
 //     metadata after them, in the same frame.
-//   - Regex filters use Go's RE2 syntax (the real server: .NET regexes).
 //   - A position that is not an event's position is accepted: forwards
 //     reads start at the next event, backwards at the previous one. Only
 //     prepare > commit is rejected (InvalidArgument).
@@ -172,9 +250,15 @@
 //
 // # Not implemented
 //
-// Persistent subscriptions, projections, gossip, users,
-// ACLs and authentication ($acl is stored, not enforced), TLS, $maxAge and
-// $maxCount scavenging (data is only hidden from reads, never removed),
-// explicit transactions, the $by_category / $by_correlation_id system
-// projections, and the 8 MiB bound of the idempotency cache.
+// These services are not registered: ServerFeatures does not list them and
+// every call answers Unimplemented "Service is unimplemented.", as ASP.NET
+// Core gRPC answers for a service a server does not map (a method a
+// registered service lacks: "Method is unimplemented."): persistent
+// subscriptions, projections, users, operations (scavenge, shutdown, ...),
+// gossip and cluster elections, monitoring, redaction. Users and TLS come
+// with the security work. Also not implemented: ACLs and authentication
+// ($acl is stored, not enforced), $maxAge and $maxCount scavenging (data is
+// only hidden from reads, never removed), explicit transactions, the
+// $by_category / $by_correlation_id system projections, fell_behind (see
+// above), and the 8 MiB bound of the idempotency cache.
 package kurrentdb

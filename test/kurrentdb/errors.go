@@ -37,19 +37,47 @@ type WrongExpectedVersionError struct {
 	Current  int64
 }
 
+// Error is the real server's text for a delete or tombstone
+// (RpcExceptions.WrongExpectedVersion; Streams.Delete.cs names both
+// operations "Delete"): expected and actual versions in the server's int64
+// form, -1 no stream, -2 any, -4 stream exists.
 func (e *WrongExpectedVersionError) Error() string {
-	return fmt.Sprintf("wrong expected version on stream '%s': expected %s, current %d", e.Stream, e.Expected, e.Current)
+	return fmt.Sprintf("Delete failed due to WrongExpectedVersion. Stream: %s, Expected version: %d, Actual version: %d", e.Stream, e.Expected.Int64(), e.Current)
 }
 
-// AppendTooLargeError: the cumulative data size of one append exceeds the
-// server's maximum append size (Options.MaxAppendSize).
+// AppendTooLargeError: the size of one append (cumulative, counted as
+// eventSize does) exceeds the server's maximum append size
+// (Options.MaxAppendSize).
 type AppendTooLargeError struct {
 	Stream string
 	Max    int
 }
 
 func (e *AppendTooLargeError) Error() string {
-	return fmt.Sprintf("append to stream '%s' exceeds the maximum append size of %d bytes: split it into smaller appends", e.Stream, e.Max)
+	return fmt.Sprintf("Maximum Append Size of %d Exceeded.", e.Max)
+}
+
+// EventTooLargeError: one event of an append is over the server's maximum
+// append event size (Options.MaxAppendEventSize). EventID is the event's id
+// as the real server names it (see rpc_append.go).
+type EventTooLargeError struct {
+	EventID string
+	Size    int
+	Max     int
+}
+
+func (e *EventTooLargeError) Error() string {
+	return fmt.Sprintf("Event with Id: %s, Size: %d, exceeds Maximum Append Event Size of %d.", e.EventID, e.Size, e.Max)
+}
+
+// MissingMetadataError: a proposed event lacks its "type" or
+// "content-type" metadata.
+type MissingMetadataError struct {
+	Property string // the first one missing, "type" checked first
+}
+
+func (e *MissingMetadataError) Error() string {
+	return fmt.Sprintf("Required Metadata Property '%s' is missing", e.Property)
 }
 
 // StorageError: the durable log could not be written or synced. The store

@@ -31,6 +31,24 @@ func (e Expected) String() string {
 	}
 }
 
+// Int64 is the real server's int64 form of the expected version
+// (AnyStreamRevision.ToInt64): any -2, no stream -1, stream exists -4, a
+// revision as itself.
+func (e Expected) Int64() int64 {
+	switch e.Kind {
+	case ExpectAny:
+		return -2
+	case ExpectNoStream:
+		return -1
+	case ExpectStreamExists:
+		return -4
+	}
+	if e.Revision > uint64(tombstoneRevision) {
+		return tombstoneRevision
+	}
+	return int64(e.Revision)
+}
+
 // exact returns the expected last revision for ExpectNoStream (-1) and
 // ExpectRevision, and false for the other kinds.
 func (e Expected) exact() (int64, bool) {

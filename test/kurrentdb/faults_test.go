@@ -130,11 +130,12 @@ func TestDropSubscriptions(t *testing.T) {
 // as a *ConfigError naming the field.
 func TestOptionsValidation(t *testing.T) {
 	_, err := kurrentdb.Start(kurrentdb.Options{
-		Addr:          "no-port",
-		MaxAppendSize: -1,
-		Faults:        kurrentdb.Faults{AppendLatency: -1, UnavailableRate: 2, AbortedRate: -0.5, LeaderAddr: "x"},
+		Addr:               "no-port",
+		MaxAppendSize:      -1,
+		MaxAppendEventSize: -1,
+		Faults:             kurrentdb.Faults{AppendLatency: -1, UnavailableRate: 2, AbortedRate: -0.5, LeaderAddr: "x"},
 	})
-	want := map[string]bool{"Addr": true, "MaxAppendSize": true, "Faults.AppendLatency": true,
+	want := map[string]bool{"Addr": true, "MaxAppendSize": true, "MaxAppendEventSize": true, "Faults.AppendLatency": true,
 		"Faults.UnavailableRate": true, "Faults.AbortedRate": true, "Faults.LeaderAddr": true}
 	var joined interface{ Unwrap() []error }
 	if !errors.As(err, &joined) {

@@ -3,12 +3,20 @@ package kurrentdb
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"time"
 )
 
 // DefaultMaxAppendSize is KurrentDB 24.10's default maximum append size.
 const DefaultMaxAppendSize = 1 << 20
+
+// MaxRecvMsgSize is the largest gRPC message the server accepts: KurrentDB
+// 24.10's Streams service limit, TFConsts.EffectiveMaxLogRecordSize (16 MiB
+// less 10,000 bytes of record overhead; ClusterVNodeStartup.cs). A larger
+// message fails its whole call with ResourceExhausted, a BatchAppend call
+// included.
+const MaxRecvMsgSize = 16<<20 - 10_000
 
 // Options configure a Server. The zero value is valid: in memory, on a free
 // loopback port, no faults.
@@ -21,9 +29,15 @@ type Options struct {
 	// DataDir/kurrentdb.log, fsynced per append batch, replayed at Start.
 	// Default "": in memory, lost on Close.
 	DataDir string
-	// MaxAppendSize is the largest total data size of one append, in bytes.
-	// Default DefaultMaxAppendSize (1 MiB).
+	// MaxAppendSize is the largest total size of one append, in bytes, each
+	// event counted as the real server counts it from 24.10.4 on
+	// (Event.SizeOnDisk): data + custom metadata + 2 x the length of its
+	// type in UTF-16 code units. Default DefaultMaxAppendSize (1 MiB).
 	MaxAppendSize int
+	// MaxAppendEventSize is the largest size of one event of an append,
+	// counted as for MaxAppendSize (KurrentDB's MaxAppendEventSize, 24.10.4+).
+	// Default 0: unlimited, as KurrentDB's default (int.MaxValue).
+	MaxAppendEventSize int
 	// Faults are the initial injected faults; change them with SetFaults.
 	// Default: none.
 	Faults Faults
@@ -71,6 +85,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxAppendSize == 0 {
 		o.MaxAppendSize = DefaultMaxAppendSize
 	}
+	if o.MaxAppendEventSize == 0 {
+		o.MaxAppendEventSize = math.MaxInt32
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -83,8 +100,11 @@ func (o Options) validate() error {
 	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
 		errs = append(errs, &ConfigError{Field: "Addr", Reason: "want host:port such as 127.0.0.1:2113 (" + err.Error() + ")"})
 	}
-	if o.MaxAppendSize < 0 {
-		errs = append(errs, &ConfigError{Field: "MaxAppendSize", Reason: "must be > 0 bytes, or 0 for the default of 1 MiB"})
+	if o.MaxAppendSize < 0 || o.MaxAppendSize > MaxRecvMsgSize {
+		errs = append(errs, &ConfigError{Field: "MaxAppendSize", Reason: "must be > 0 bytes and at most 16 MiB - 10,000 bytes (as KurrentDB's), or 0 for the default of 1 MiB"})
+	}
+	if o.MaxAppendEventSize < 0 {
+		errs = append(errs, &ConfigError{Field: "MaxAppendEventSize", Reason: "must be > 0 bytes, or 0 for no limit"})
 	}
 	errs = append(errs, o.Faults.validate("Faults.")...)
 	return errors.Join(errs...)

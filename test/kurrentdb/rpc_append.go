@@ -14,9 +14,13 @@ import (
 )
 
 // Append implements the client-streaming append: options first, then one
-// proposed message per event. The whole request stream is read before any
-// answer (an early error would make the client's Send see EOF and report
-// Unknown). A wrong expected version is answered in the response body.
+// proposed message per event. Each event is checked as it arrives, in the
+// real server's order (Streams.Append.cs): "type" present, "content-type"
+// present, the event's size, the append's running size; the first failure
+// is the answer. The whole request stream is still read before any answer
+// (an early end would make the client's Send see EOF and report Unknown;
+// the real server answers at once). A wrong expected version is answered
+// in the response body.
 func (s *Server) Append(stream streams.Streams_AppendServer) error {
 	setTrailer := stream.SetTrailer
 	first, err := stream.Recv()
@@ -29,11 +33,10 @@ func (s *Server) Append(stream streams.Streams_AppendServer) error {
 	}
 	name := string(opts.GetStreamIdentifier().GetStreamName())
 	var (
-		events  []proposed
-		size    int
-		badMeta bool
-		badID   bool
+		events []proposed
+		failed error // the first event that fails a check
 	)
+	sizes := sizeCheck{maxEvent: s.opts.MaxAppendEventSize, maxAppend: s.opts.MaxAppendSize}
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -46,19 +49,29 @@ func (s *Server) Append(stream streams.Streams_AppendServer) error {
 		if pm == nil {
 			return status.Error(codes.InvalidArgument, "expected a proposed message after the append options")
 		}
-		size += len(pm.GetData())
+		if failed != nil {
+			continue // drain the rest of the request
+		}
 		typ, okT := pm.GetMetadata()["type"]
 		ct, okC := pm.GetMetadata()["content-type"]
-		if !okT || !okC {
-			badMeta = true
+		switch {
+		case !okT:
+			failed = &MissingMetadataError{Property: "type"}
+			continue
+		case !okC:
+			failed = &MissingMetadataError{Property: "content-type"}
+			continue
+		}
+		if err := sizes.add(typ, pm.GetData(), pm.GetCustomMetadata(), func() string { return protoUUIDText(pm.GetId()) }); err != nil {
+			failed = err
+			continue
 		}
 		id, ok := idFromProto(pm.GetId())
 		if !ok {
-			badID = true
+			failed = status.Error(codes.InvalidArgument, "an event id is missing or not a UUID")
+			continue
 		}
-		if size <= s.opts.MaxAppendSize {
-			events = append(events, proposed{ID: id, Type: typ, ContentType: ct, Metadata: pm.GetCustomMetadata(), Data: pm.GetData()})
-		}
+		events = append(events, proposed{ID: id, Type: typ, ContentType: ct, Metadata: pm.GetCustomMetadata(), Data: pm.GetData()})
 	}
 	if err := s.notLeader(setTrailer); err != nil {
 		return err
@@ -66,13 +79,8 @@ func (s *Server) Append(stream streams.Streams_AppendServer) error {
 	switch {
 	case name == "":
 		return status.Error(codes.InvalidArgument, "the append names no stream")
-	case badMeta:
-		setTrailer(metadata.Pairs("exception", "missing-required-metadata-property", "required-metadata-properties", "type,content-type"))
-		return status.Error(codes.InvalidArgument, "Required Metadata Property is missing: type, content-type")
-	case badID:
-		return status.Error(codes.InvalidArgument, "an event id is missing or not a UUID")
-	case size > s.opts.MaxAppendSize:
-		return toStatus(&AppendTooLargeError{Stream: name, Max: s.opts.MaxAppendSize}, setTrailer)
+	case failed != nil:
+		return toStatus(failed, setTrailer)
 	}
 	injected, after := s.writeFaults(stream.Context())
 	if injected != nil && !after {

@@ -189,6 +189,9 @@ func (c *batchCall) handle(req *streams.BatchAppendReq) error {
 		// answered): the real server ignores the request silently.
 		return nil
 	}
+	// Sizes as the real server's AddEvents counts them: each event against
+	// the event limit as it comes, the request's running total against the
+	// append limit once the request's events are in.
 	for i, pm := range req.GetProposedMessages() {
 		ev, err := proposedFromBatch(pm)
 		if err != nil {
@@ -197,7 +200,14 @@ func (c *batchCall) handle(req *streams.BatchAppendReq) error {
 			}
 			return nil
 		}
-		w.size += len(pm.GetData())
+		n := eventSize(ev.Type, ev.Data, ev.Metadata)
+		if n > c.s.opts.MaxAppendEventSize {
+			if c.take(w) {
+				c.send(batchError(corr, streamID(w.name), maxAppendEventSizeStatus(formatUUID(ev.ID), n, c.s.opts.MaxAppendEventSize)))
+			}
+			return nil
+		}
+		w.size += n
 		if w.size <= c.s.opts.MaxAppendSize {
 			w.events = append(w.events, ev)
 		}

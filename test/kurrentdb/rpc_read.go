@@ -24,7 +24,7 @@ func (s *Server) Read(req *streams.ReadReq, srv streams.Streams_ReadServer) erro
 		return err
 	}
 	out := &sender{srv: srv, st: s.store, structured: o.GetUuidOption().GetString_() == nil, resolve: o.GetResolveLinks()}
-	f, err := newFilter(o.GetFilter())
+	f, err := newFilter(o.GetFilter(), o.GetSubscription() != nil)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (s *Server) readStream(srv streams.Streams_ReadServer, out *sender, so *str
 	}
 	st.mu.Unlock()
 	for _, r := range recs {
-		if err := out.event(r, false); err != nil {
+		if err := out.event(r); err != nil {
 			return err
 		}
 	}
@@ -155,7 +155,7 @@ func (s *Server) readAll(out *sender, ao *streams.ReadReq_Options_AllOptions, ba
 			if !f.allows(r) {
 				continue
 			}
-			if err := out.event(r, true); err != nil {
+			if err := out.event(r); err != nil {
 				return err
 			}
 			sent++
@@ -181,7 +181,7 @@ func (o *sender) recorded(r *record) *streams.ReadResp_ReadEvent_RecordedEvent {
 		CommitPosition:   r.Position,
 		Metadata: map[string]string{
 			"type":         r.Type,
-			"content-type": r.ContentType,
+			"content-type": contentTypeRead(r.ContentType),
 			"created":      strconv.FormatInt(r.Created, 10),
 		},
 		CustomMetadata: r.Metadata,
@@ -189,7 +189,22 @@ func (o *sender) recorded(r *record) *streams.ReadResp_ReadEvent_RecordedEvent {
 	}
 }
 
-func (o *sender) event(r *record, withPosition bool) error {
+// contentTypeRead is the content type a read answers: the real server keeps
+// only whether an event is JSON (Event.IsJson: the content type written was
+// exactly "application/json") and answers application/json or
+// application/octet-stream from that (Streams.Read.cs ConvertToRecordedEvent).
+func contentTypeRead(written string) string {
+	if written == contentTypeJSON {
+		return contentTypeJSON
+	}
+	return contentTypeBinary
+}
+
+// event sends r (with its link target when resolving links). Every event
+// carries its commit position: in 24.10 every event commits itself, so the
+// real server knows it for stream reads and subscriptions too
+// (ResolvedEvent.OriginalPosition; Streams.Read.cs ConvertToReadEvent).
+func (o *sender) event(r *record) error {
 	ev := &streams.ReadResp_ReadEvent{Event: o.recorded(r)}
 	if o.resolve && r.Type == "$>" {
 		o.st.mu.Lock()
@@ -199,20 +214,25 @@ func (o *sender) event(r *record, withPosition bool) error {
 			ev.Event, ev.Link = o.recorded(target), ev.Event
 		}
 	}
-	if withPosition {
-		ev.Position = &streams.ReadResp_ReadEvent_CommitPosition{CommitPosition: r.Position}
-	} else {
-		ev.Position = &streams.ReadResp_ReadEvent_NoPosition{NoPosition: &shared.Empty{}}
-	}
+	ev.Position = &streams.ReadResp_ReadEvent_CommitPosition{CommitPosition: r.Position}
 	return o.srv.Send(&streams.ReadResp{Content: &streams.ReadResp_Event{Event: ev}})
 }
 
+// checkpoint sends a filtered $all subscription's checkpoint, with the
+// server's time (24.10.5+).
 func (o *sender) checkpoint(pos uint64) error {
-	return o.srv.Send(&streams.ReadResp{Content: &streams.ReadResp_Checkpoint_{Checkpoint: &streams.ReadResp_Checkpoint{
-		CommitPosition: pos, PreparePosition: pos,
-	}}})
+	cp := &streams.ReadResp_Checkpoint{CommitPosition: pos, PreparePosition: pos}
+	return o.srv.Send(&streams.ReadResp{Content: &streams.ReadResp_Checkpoint_{
+		Checkpoint: withUnknown(cp, appendTimestamp(nil, 3, o.st.now())),
+	}})
 }
 
-func (o *sender) caughtUp() error {
-	return o.srv.Send(&streams.ReadResp{Content: &streams.ReadResp_CaughtUp_{CaughtUp: &streams.ReadResp_CaughtUp{}}})
+// caughtUp sends caught_up with the server's time and the subscription's
+// checkpoint (24.10.5+): for a stream subscription the last revision sent
+// (or the one it started after; none before the first event), for $all the
+// last position sent, event or checkpoint (or the one it started after;
+// none from Start before anything was sent). See Enumerator.*Subscription.cs.
+func (o *sender) caughtUp(revision int64, isStream bool, pos uint64) error {
+	cu := withUnknown(&streams.ReadResp_CaughtUp{}, caughtUpFields(o.st.now(), revision, isStream, pos))
+	return o.srv.Send(&streams.ReadResp{Content: &streams.ReadResp_CaughtUp_{CaughtUp: cu}})
 }

@@ -85,6 +85,9 @@ func (s *Server) subscribeAll(srv streams.Streams_ReadServer, out *sender, ao *s
 		cursor = s.store.watermark
 		s.store.mu.Unlock()
 	}
+	// checkpoint is the position caught_up reports: the last event or
+	// checkpoint sent, else where the subscription started (none from Start).
+	checkpoint := cursor
 	if err := out.confirm(); err != nil {
 		return err
 	}
@@ -100,9 +103,9 @@ func (s *Server) subscribeAll(srv streams.Streams_ReadServer, out *sender, ao *s
 					if err := out.checkpoint(cursor); err != nil {
 						return err
 					}
-					sinceCheckpoint = 0
+					sinceCheckpoint, checkpoint = 0, cursor
 				}
-				if err := out.caughtUp(); err != nil {
+				if err := out.caughtUp(-1, false, checkpoint); err != nil {
 					return err
 				}
 				caughtUp = true
@@ -115,9 +118,10 @@ func (s *Server) subscribeAll(srv streams.Streams_ReadServer, out *sender, ao *s
 		for _, r := range recs {
 			cursor, inclusive = r.Position, false
 			if f.allows(r) {
-				if err := out.event(r, true); err != nil {
+				if err := out.event(r); err != nil {
 					return err
 				}
+				checkpoint = r.Position
 			}
 			if f != nil {
 				sinceCheckpoint++
@@ -125,7 +129,7 @@ func (s *Server) subscribeAll(srv streams.Streams_ReadServer, out *sender, ao *s
 					if err := out.checkpoint(r.Position); err != nil {
 						return err
 					}
-					sinceCheckpoint = 0
+					sinceCheckpoint, checkpoint = 0, r.Position
 				}
 			}
 		}
@@ -149,14 +153,18 @@ func (s *Server) subscribeStream(srv streams.Streams_ReadServer, out *sender, so
 		return toStatus(&StreamDeletedError{Stream: name}, srv.SetTrailer)
 	}
 	_, first, last, meta, ok := st.visibleRangeLocked(name)
-	var next int64
+	// next is the first revision to send; sent is the revision caught_up
+	// reports: the last one sent, else the one the subscription started
+	// after (-1 from Start: none).
+	var next, sent int64
 	switch rv := so.GetRevisionOption().(type) {
 	case *streams.ReadReq_Options_StreamOptions_Revision:
 		next = clampRevision(rv.Revision) + 1
+		sent = next - 1
 	case *streams.ReadReq_Options_StreamOptions_End:
-		next = last + 1
+		next, sent = last+1, last
 	default:
-		next = first
+		next, sent = first, -1
 		if !ok && meta.softDeleted() {
 			next = last + 1
 		}
@@ -178,10 +186,10 @@ func (s *Server) subscribeStream(srv streams.Streams_ReadServer, out *sender, so
 			return toStatus(err, srv.SetTrailer)
 		}
 		for _, r := range recs {
-			if err := out.event(r, true); err != nil {
+			if err := out.event(r); err != nil {
 				return err
 			}
-			next = r.Revision + 1
+			next, sent = r.Revision+1, r.Revision
 		}
 		if len(recs) > 0 {
 			if ctx.Err() != nil {
@@ -190,13 +198,13 @@ func (s *Server) subscribeStream(srv streams.Streams_ReadServer, out *sender, so
 			continue
 		}
 		if tomb != nil {
-			if err := out.event(tomb, true); err != nil {
+			if err := out.event(tomb); err != nil {
 				return err
 			}
 			return toStatus(&StreamDeletedError{Stream: name}, srv.SetTrailer)
 		}
 		if !caughtUp {
-			if err := out.caughtUp(); err != nil {
+			if err := out.caughtUp(sent, true, 0); err != nil {
 				return err
 			}
 			caughtUp = true

@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
-	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 )
 
-// ServerVersion is the KurrentDB version the server reports.
-const ServerVersion = "24.10.0"
+// ServerVersion is the KurrentDB version the server models and reports:
+// the newest 24.10 LTS patch (see doc.go).
+const ServerVersion = "24.10.14"
 
 // Server is a running KurrentDB-compatible server. All methods are safe for
 // concurrent use.
@@ -77,10 +77,11 @@ func Start(opts Options) (*Server, error) {
 		// The client pings every 10 s even without streams; grpc-go's default
 		// policy (5 min) would answer GOAWAY too_many_pings.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.MaxRecvMsgSize(64<<20),
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.UnknownServiceHandler(s.unimplemented),
 	)
 	streams.RegisterStreamsServer(s.grpc, s)
-	serverfeatures.RegisterServerFeaturesServer(s.grpc, features{noBatch: opts.NoBatchAppend})
+	serverfeatures.RegisterServerFeaturesServer(s.grpc, &features{srv: s})
 	go func() {
 		defer close(s.serveDone)
 		_ = s.grpc.Serve(lis)
@@ -153,27 +154,3 @@ func (s *Server) cancelAll(calls map[uint64]context.CancelFunc) {
 }
 
 func joinErrs(errs []error) error { return errors.Join(errs...) }
-
-// features answers ServerFeatures/GetSupportedMethods: version 24.10.0 and
-// the Streams methods this server implements (batchappend included; no
-// persistent subscriptions), lowercase as the client expects.
-type features struct {
-	serverfeatures.UnimplementedServerFeaturesServer
-	noBatch bool // Options.NoBatchAppend
-}
-
-func (f features) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
-	const svc = "event_store.client.streams.streams"
-	var methods []*serverfeatures.SupportedMethod
-	names := []string{"read", "append", "delete", "tombstone", "batchappend"}
-	if f.noBatch {
-		names = names[:4]
-	}
-	for _, m := range names {
-		methods = append(methods, &serverfeatures.SupportedMethod{MethodName: m, ServiceName: svc})
-	}
-	methods = append(methods, &serverfeatures.SupportedMethod{
-		MethodName: "getsupportedmethods", ServiceName: "event_store.client.server_features.serverfeatures",
-	})
-	return &serverfeatures.SupportedMethods{Methods: methods, EventStoreServerVersion: ServerVersion}, nil
-}

@@ -18,10 +18,12 @@ import (
 // and Tombstone: Append answers it in the response body.
 func toStatus(err error, setTrailer func(metadata.MD)) error {
 	var (
-		deleted *StreamDeletedError
-		wev     *WrongExpectedVersionError
-		big     *AppendTooLargeError
-		stErr   *StorageError
+		deleted  *StreamDeletedError
+		wev      *WrongExpectedVersionError
+		big      *AppendTooLargeError
+		bigEvent *EventTooLargeError
+		missing  *MissingMetadataError
+		stErr    *StorageError
 	)
 	switch {
 	case err == nil:
@@ -30,16 +32,20 @@ func toStatus(err error, setTrailer func(metadata.MD)) error {
 		setTrailer(metadata.Pairs("exception", "stream-deleted", "stream-name", deleted.Stream))
 		return status.Error(codes.FailedPrecondition, deleted.Error())
 	case errors.As(err, &wev):
-		expected := wev.Expected.String()
-		if e, ok := wev.Expected.exact(); ok {
-			expected = strconv.FormatInt(e, 10)
-		}
 		setTrailer(metadata.Pairs("exception", "wrong-expected-version", "stream-name", wev.Stream,
-			"expected-version", expected, "actual-version", strconv.FormatInt(wev.Current, 10)))
+			"expected-version", strconv.FormatInt(wev.Expected.Int64(), 10), "actual-version", strconv.FormatInt(wev.Current, 10)))
 		return status.Error(codes.FailedPrecondition, wev.Error())
 	case errors.As(err, &big):
 		setTrailer(metadata.Pairs("exception", "maximum-append-size-exceeded", "maximum-append-size", strconv.Itoa(big.Max)))
-		return status.Errorf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded.", big.Max)
+		return status.Error(codes.InvalidArgument, big.Error())
+	case errors.As(err, &bigEvent):
+		setTrailer(metadata.Pairs("exception", "maximum-append-event-size-exceeded",
+			"maximum-append-event-size", strconv.Itoa(bigEvent.Max), "event-id", bigEvent.EventID,
+			"proposed-append-event-size", strconv.Itoa(bigEvent.Size)))
+		return status.Error(codes.InvalidArgument, bigEvent.Error())
+	case errors.As(err, &missing):
+		setTrailer(metadata.Pairs("exception", "missing-required-metadata-property", "required-metadata-properties", "type,content-type"))
+		return status.Error(codes.InvalidArgument, missing.Error())
 	case errors.Is(err, ErrClosed), errors.As(err, &stErr):
 		return status.Error(codes.Unavailable, "Server Is Not Ready: "+err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -191,11 +191,14 @@ func (st *store) hasMetaLocked(name string) bool {
 	return ms != nil && len(ms.events) > 0
 }
 
-// hiddenFromAll reports the system streams an unfiltered $all read hides.
+// hiddenFromAll reports the system streams $all never shows, filtered or
+// not (EventFilter.cs DefaultAllFilterStrategy): $epoch-information and the
+// checkpoint and parked-message streams of persistent subscriptions to $all.
 func hiddenFromAll(name string) bool {
+	const psubAll = "$persistentsubscription-$all::"
 	return name == "$epoch-information" ||
-		(strings.HasPrefix(name, "$persistentsubscription-") &&
-			(strings.HasSuffix(name, "-checkpoint") || strings.HasSuffix(name, "-parked")))
+		(strings.HasPrefix(name, psubAll) &&
+			(strings.HasSuffix(name[len(psubAll):], "-checkpoint") || strings.HasSuffix(name[len(psubAll):], "-parked")))
 }
 
 // visibleRangeLocked returns the first and last revisions a stream read may

@@ -5,6 +5,10 @@ import (
 	"testing"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
 )
 
 // streamState prepares a stream in one of the states the expected-revision
@@ -186,4 +190,83 @@ func TestMaxAppendSize(t *testing.T) {
 		t.Fatalf("read after rejected append: err = %v, want not found", err)
 	}
 	appendOK(t, s, esdb.NoStream{}, big[0])
+}
+
+// TestContentTypeReadsBackAsJSONOrBinary: the server keeps only whether an
+// event is JSON, i.e. its content type was exactly "application/json"
+// (Streams.Append.cs and Streams.BatchAppend.cs: IsJson = contentType ==
+// "application/json"), and reads every other content type back as
+// application/octet-stream (Streams.Read.cs ConvertToRecordedEvent), on
+// both append paths.
+func TestContentTypeReadsBackAsJSONOrBinary(t *testing.T) {
+	written := []string{"application/json", "application/json; charset=utf-8", "Application/JSON", "text/plain", "application/octet-stream", ""}
+	want := []string{"application/json", "application/octet-stream", "application/octet-stream", "application/octet-stream", "application/octet-stream", "application/octet-stream"}
+	check := func(t *testing.T, s string) {
+		t.Helper()
+		got := streamEvents(t, s)
+		var types []string
+		for _, e := range got {
+			types = append(types, e.OriginalEvent().ContentType)
+		}
+		if !slices.Equal(types, want) {
+			t.Fatalf("content types read back %q, want %q (written %q)", types, want, written)
+		}
+	}
+	t.Run("Append", func(t *testing.T) {
+		s := newStream("ctype")
+		var events []rawEvent
+		for _, ct := range written {
+			events = append(events, rawEvent{id: uuid.New(), metadata: map[string]string{"type": "Typed", "content-type": ct}, data: []byte(`{"a":1}`)})
+		}
+		if r := rawAppend(t, s, events...); r.err != nil || r.resp.GetSuccess() == nil {
+			t.Fatalf("append: %v %v", r.err, r.resp)
+		}
+		check(t, s)
+	})
+	t.Run("BatchAppend", func(t *testing.T) {
+		s := newStream("ctype")
+		var msgs []*streams.BatchAppendReq_ProposedMessage
+		for _, ct := range written {
+			msgs = append(msgs, &streams.BatchAppendReq_ProposedMessage{
+				Id:       &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
+				Metadata: map[string]string{"type": "Typed", "content-type": ct}, Data: []byte(`{"a":1}`)})
+		}
+		b := openBatch(t, nil)
+		id := uuid.New()
+		b.send(t, &streams.BatchAppendReq{CorrelationId: corrID(id), Options: batchOptions(s, esdb.NoStream{}), ProposedMessages: msgs, IsFinal: true})
+		successOf(t, b.await(t, id))
+		check(t, s)
+	})
+}
+
+// TestMissingMetadataPropertyAnswer: a proposed event without "type" or
+// "content-type" is refused with InvalidArgument, the real text naming the
+// first property missing ("type" is checked first), and the
+// missing-required-metadata-property trailers (Streams.Append.cs,
+// RpcExceptions.cs RequiredMetadataPropertyMissing, Constants.cs).
+func TestMissingMetadataPropertyAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		metadata map[string]string
+		missing  string
+	}{
+		{"no type", map[string]string{"content-type": "application/json"}, "type"},
+		{"no content-type", map[string]string{"type": "T"}, "content-type"},
+		{"neither", map[string]string{}, "type"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStream("nometa")
+			r := rawAppend(t, s, rawJSON("Fine", `{}`), rawEvent{id: uuid.New(), metadata: tc.metadata, data: []byte(`{}`)})
+			st := statusOf(r.err)
+			if want := "Required Metadata Property '" + tc.missing + "' is missing"; st.Code() != codes.InvalidArgument || st.Message() != want {
+				t.Fatalf("status %v %q, want InvalidArgument %q", st.Code(), st.Message(), want)
+			}
+			if trailer(t, r.trailer, "exception") != "missing-required-metadata-property" || trailer(t, r.trailer, "required-metadata-properties") != "type,content-type" {
+				t.Fatalf("trailers = %v", r.trailer)
+			}
+			if n := len(streamEvents(t, s)); n != 0 {
+				t.Fatalf("%s holds %d events", s, n)
+			}
+		})
+	}
 }

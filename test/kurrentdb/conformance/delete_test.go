@@ -1,10 +1,17 @@
 package conformance_test
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 )
 
 // TestSoftDeleteAndUndelete: a soft-deleted stream reads as not found; an
@@ -144,5 +151,80 @@ func TestStreamMetadataRoundTrip(t *testing.T) {
 	metaEvents, err := readStream(t, "$$"+s, esdb.ReadStreamOptions{}, 10)
 	if err != nil || !slices.Equal(revisions(metaEvents), []uint64{1}) {
 		t.Fatalf("metadata stream read = %v (%v), want only the latest, revision 1", revisions(metaEvents), err)
+	}
+}
+
+// TestDeleteWrongExpectedVersionAnswer: a delete or tombstone whose expected
+// version does not hold fails with FailedPrecondition, the real server's
+// text (both operations are called "Delete") and trailers whose versions
+// are integers in the server's form: -1 no stream, -2 any, -4 stream exists
+// (RpcExceptions.cs WrongExpectedVersion, Streams.Delete.cs,
+// AnyStreamRevision.cs). Clients parse them as numbers: the Node client
+// throws outside any handler on "any", the Python one reports the wrong
+// error class.
+func TestDeleteWrongExpectedVersionAnswer(t *testing.T) {
+	existing := newStream("delwev")
+	appendOK(t, existing, esdb.NoStream{}, evs(2, "E")...)
+	sc := streams.NewStreamsClient(grpcConn(t))
+	id := func(s string) *shared.StreamIdentifier { return &shared.StreamIdentifier{StreamName: []byte(s)} }
+	cases := []struct {
+		name             string
+		stream           string
+		tombstone        bool
+		expected         string // what the request asks, for the case name
+		wantExp, wantAct int64
+	}{
+		{"delete missing, any", newStream("delwev"), false, "any", -2, -1},
+		{"delete missing, stream exists", newStream("delwev"), false, "stream_exists", -4, -1},
+		{"delete existing, no stream", existing, false, "no_stream", -1, 1},
+		{"delete existing, stale revision", existing, false, "revision 0", 0, 1},
+		{"tombstone existing, no stream", existing, true, "no_stream", -1, 1},
+		{"tombstone existing, stale revision", existing, true, "revision 0", 0, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var md metadata.MD
+			var err error
+			if tc.tombstone {
+				o := &streams.TombstoneReq_Options{StreamIdentifier: id(tc.stream)}
+				switch tc.expected {
+				case "no_stream":
+					o.ExpectedStreamRevision = &streams.TombstoneReq_Options_NoStream{NoStream: &shared.Empty{}}
+				default:
+					o.ExpectedStreamRevision = &streams.TombstoneReq_Options_Revision{Revision: 0}
+				}
+				_, err = sc.Tombstone(ctx(t), &streams.TombstoneReq{Options: o}, grpc.Trailer(&md))
+			} else {
+				o := &streams.DeleteReq_Options{StreamIdentifier: id(tc.stream)}
+				switch tc.expected {
+				case "any":
+					o.ExpectedStreamRevision = &streams.DeleteReq_Options_Any{Any: &shared.Empty{}}
+				case "stream_exists":
+					o.ExpectedStreamRevision = &streams.DeleteReq_Options_StreamExists{StreamExists: &shared.Empty{}}
+				case "no_stream":
+					o.ExpectedStreamRevision = &streams.DeleteReq_Options_NoStream{NoStream: &shared.Empty{}}
+				default:
+					o.ExpectedStreamRevision = &streams.DeleteReq_Options_Revision{Revision: 0}
+				}
+				_, err = sc.Delete(ctx(t), &streams.DeleteReq{Options: o}, grpc.Trailer(&md))
+			}
+			st := statusOf(err)
+			if st.Code() != codes.FailedPrecondition {
+				t.Fatalf("err = %v, want FailedPrecondition", err)
+			}
+			wantMsg := fmt.Sprintf("Delete failed due to WrongExpectedVersion. Stream: %s, Expected version: %d, Actual version: %d", tc.stream, tc.wantExp, tc.wantAct)
+			if st.Message() != wantMsg {
+				t.Errorf("message = %q, want %q", st.Message(), wantMsg)
+			}
+			want := map[string]string{
+				"exception": "wrong-expected-version", "stream-name": tc.stream,
+				"expected-version": strconv.FormatInt(tc.wantExp, 10), "actual-version": strconv.FormatInt(tc.wantAct, 10),
+			}
+			for k, v := range want {
+				if got := trailer(t, md, k); got != v {
+					t.Errorf("trailer %s = %q, want %q", k, got, v)
+				}
+			}
+		})
 	}
 }

@@ -20,6 +20,13 @@ import (
 // in-process server.
 const urlEnv = "CHRONICLER_TEST_KURRENTDB_URL"
 
+// maxAppendEventSize is the per-event append limit the suite's server runs
+// with (KurrentDB option MaxAppendEventSize, unlimited by default): start a
+// real server with --max-append-event-size=1049600. It is above the 1 MiB
+// append limit so that only TestMaximumAppendEventSizeAnswer meets it, and
+// that test shows the event check comes before the append check.
+const maxAppendEventSize = 1<<20 + 1<<10
+
 var (
 	db *esdb.Client
 	// realServer is true when the suite runs against CHRONICLER_TEST_KURRENTDB_URL.
@@ -38,7 +45,7 @@ func run(m *testing.M) int {
 	if url != "" {
 		realServer = true
 	} else {
-		srv, err := kurrentdb.Start(kurrentdb.Options{})
+		srv, err := kurrentdb.Start(kurrentdb.Options{MaxAppendEventSize: maxAppendEventSize})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "starting the in-process KurrentDB-compatible server:", err)
 			return 1

@@ -175,3 +175,58 @@ func TestInvalidAllPosition(t *testing.T) {
 		t.Fatalf("err = %v (code %d, grpc %s), want Unknown/InvalidArgument", err, codeOf(err), grpcCode(err))
 	}
 }
+
+// TestStreamReadsCarryCommitPosition: stream reads (both directions) and
+// stream subscriptions carry each event's commit position, as every 24.10
+// event commits itself (ResolvedEvent.cs OriginalPosition, Streams.Read.cs
+// ConvertToReadEvent); a resolved link carries the link's position. Some
+// clients cannot read a stream without it (Python's get_stream).
+func TestStreamReadsCarryCommitPosition(t *testing.T) {
+	s := newStream("commitpos")
+	res := appendOK(t, s, esdb.NoStream{}, evs(3, "Positioned")...)
+	check := func(what string, events []*esdb.ResolvedEvent) {
+		t.Helper()
+		for _, e := range events {
+			if e.Commit == nil {
+				t.Fatalf("%s: revision %d has no commit position", what, e.OriginalEvent().EventNumber)
+			}
+			if *e.Commit != e.OriginalEvent().Position.Commit {
+				t.Fatalf("%s: revision %d commit position %d, its recorded position %d", what, e.OriginalEvent().EventNumber, *e.Commit, e.OriginalEvent().Position.Commit)
+			}
+		}
+	}
+	fwd, err := readStream(t, s, esdb.ReadStreamOptions{}, 10)
+	if err != nil || len(fwd) != 3 {
+		t.Fatalf("read forwards: %d events, %v", len(fwd), err)
+	}
+	check("forwards", fwd)
+	if *fwd[2].Commit != res.CommitPosition {
+		t.Fatalf("last event's commit position %d, the append answered %d", *fwd[2].Commit, res.CommitPosition)
+	}
+	back, err := readStream(t, s, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 10)
+	if err != nil || len(back) != 3 {
+		t.Fatalf("read backwards: %d events, %v", len(back), err)
+	}
+	check("backwards", back)
+
+	sub, err := db.SubscribeToStream(ctx(t), s, esdb.SubscribeToStreamOptions{From: esdb.Start{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	r := collect(t, sub, untilCaughtUp)
+	if r.dropped != nil || len(r.events) != 3 {
+		t.Fatalf("subscription: %d events, dropped %v", len(r.events), r.dropped)
+	}
+	check("subscription", r.events)
+
+	links := newStream("commitposlinks")
+	lres := appendOK(t, links, esdb.NoStream{}, esdb.EventData{EventType: "$>", ContentType: esdb.ContentTypeBinary, Data: []byte("0@" + s)})
+	got, err := readStream(t, links, esdb.ReadStreamOptions{ResolveLinkTos: true}, 10)
+	if err != nil || len(got) != 1 || got[0].Link == nil {
+		t.Fatalf("resolved link read: %d events (%v)", len(got), err)
+	}
+	if got[0].Commit == nil || *got[0].Commit != lres.CommitPosition {
+		t.Fatalf("resolved link's commit position = %v, want the link's own %d", got[0].Commit, lres.CommitPosition)
+	}
+}

@@ -2,10 +2,13 @@ package conformance_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
 )
 
@@ -292,4 +295,105 @@ func TestSubscriptionDeadline(t *testing.T) {
 	if r.dropped == nil || grpcCode(r.dropped.Error) != "DeadlineExceeded" {
 		t.Fatalf("dropped = %+v, want DeadlineExceeded", r.dropped)
 	}
+}
+
+func subscription() *streams.ReadReq_Options_Subscription {
+	return &streams.ReadReq_Options_Subscription{Subscription: &streams.ReadReq_Options_SubscriptionOptions{}}
+}
+
+// TestCaughtUpAndCheckpointCarryTimeAndPosition: from 24.10.5 on,
+// caught_up carries the server's time and the subscription's checkpoint
+// (a stream subscription: the last revision sent, none before the first
+// event; $all: the last position sent or started from), and a filtered
+// $all subscription's checkpoints carry the server's time
+// (Enumerator.StreamSubscription.cs, Enumerator.AllSubscription.cs,
+// Enumerator.AllSubscriptionFiltered.cs, Streams.Read.cs ResponseConverter;
+// fields of streams.proto newer than the Go client's, read raw).
+func TestCaughtUpAndCheckpointCarryTimeAndPosition(t *testing.T) {
+	s := newStream("caughtup")
+	appendOK(t, s, esdb.NoStream{}, evs(3, "E")...)
+	streamOpts := func(name string) *streams.ReadReq_Options {
+		return &streams.ReadReq_Options{
+			StreamOption: &streams.ReadReq_Options_Stream{Stream: &streams.ReadReq_Options_StreamOptions{
+				StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(name)},
+				RevisionOption:   &streams.ReadReq_Options_StreamOptions_Start{Start: &shared.Empty{}}}},
+			CountOption: subscription(),
+		}
+	}
+	t.Run("stream", func(t *testing.T) {
+		msgs, err := rawRead(t, streamOpts(s), untilCaughtUpRaw)
+		if err != nil || !untilCaughtUpRaw(msgs) {
+			t.Fatalf("subscription ended before caught_up: %v", err)
+		}
+		f := caughtUpFields(t, msgs[len(msgs)-1])
+		if !nearNow(f.timestamp) || f.streamRevision == nil || *f.streamRevision != 2 || f.position != nil {
+			t.Fatalf("caught_up = time %v revision %v position %v, want now, 2, none", f.timestamp, f.streamRevision, f.position)
+		}
+	})
+	t.Run("missing stream", func(t *testing.T) {
+		msgs, err := rawRead(t, streamOpts(newStream("caughtupnone")), untilCaughtUpRaw)
+		if err != nil || !untilCaughtUpRaw(msgs) {
+			t.Fatalf("subscription ended before caught_up: %v", err)
+		}
+		f := caughtUpFields(t, msgs[len(msgs)-1])
+		if !nearNow(f.timestamp) || f.streamRevision != nil || f.position != nil {
+			t.Fatalf("caught_up = time %v revision %v position %v, want now and no checkpoint", f.timestamp, f.streamRevision, f.position)
+		}
+	})
+	t.Run("$all", func(t *testing.T) {
+		last := appendOK(t, s, esdb.Any{}, evs(1, "Last")...)
+		msgs, err := rawRead(t, &streams.ReadReq_Options{
+			StreamOption: &streams.ReadReq_Options_All{All: &streams.ReadReq_Options_AllOptions{AllOption: &streams.ReadReq_Options_AllOptions_Position{
+				Position: &streams.ReadReq_Options_Position{CommitPosition: last.CommitPosition, PreparePosition: last.PreparePosition}}}},
+			CountOption: subscription(),
+		}, untilCaughtUpRaw)
+		if err != nil || !untilCaughtUpRaw(msgs) {
+			t.Fatalf("subscription ended before caught_up: %v", err)
+		}
+		f := caughtUpFields(t, msgs[len(msgs)-1])
+		if !nearNow(f.timestamp) || f.streamRevision != nil || f.position == nil || f.position[0] < last.CommitPosition {
+			t.Fatalf("caught_up = time %v revision %v position %v, want now, none, at or after %d", f.timestamp, f.streamRevision, f.position, last.CommitPosition)
+		}
+	})
+	t.Run("filtered $all", func(t *testing.T) {
+		cat := "cupf" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+		marker := appendOK(t, newStream("marker"), esdb.NoStream{}, evs(1, "Marker")...)
+		var lastPos uint64
+		for range 4 {
+			appendOK(t, newStream("noise"), esdb.NoStream{}, evs(2, "Noise")...)
+			lastPos = appendOK(t, newStream(cat), esdb.NoStream{}, evs(1, "Match")...).CommitPosition
+		}
+		msgs, err := rawRead(t, &streams.ReadReq_Options{
+			StreamOption: &streams.ReadReq_Options_All{All: &streams.ReadReq_Options_AllOptions{AllOption: &streams.ReadReq_Options_AllOptions_Position{
+				Position: &streams.ReadReq_Options_Position{CommitPosition: marker.CommitPosition, PreparePosition: marker.PreparePosition}}}},
+			CountOption: subscription(),
+			FilterOption: &streams.ReadReq_Options_Filter{Filter: &streams.ReadReq_Options_FilterOptions{
+				Filter:                       &streams.ReadReq_Options_FilterOptions_StreamIdentifier{StreamIdentifier: &streams.ReadReq_Options_FilterOptions_Expression{Prefix: []string{cat + "-"}}},
+				Window:                       &streams.ReadReq_Options_FilterOptions_Max{Max: 1},
+				CheckpointIntervalMultiplier: 1,
+			}},
+		}, untilCaughtUpRaw)
+		if err != nil || !untilCaughtUpRaw(msgs) {
+			t.Fatalf("subscription ended before caught_up: %v", err)
+		}
+		checkpoints, events := 0, 0
+		for _, m := range msgs {
+			switch {
+			case m.GetCheckpoint() != nil:
+				checkpoints++
+				if f := checkpointFields(t, m); !nearNow(f.timestamp) {
+					t.Fatalf("checkpoint at %d has time %v, want the server's time", m.GetCheckpoint().GetCommitPosition(), f.timestamp)
+				}
+			case m.GetEvent() != nil:
+				events++
+			}
+		}
+		if events != 4 || checkpoints == 0 {
+			t.Fatalf("%d events and %d checkpoints before caught_up, want 4 and some (window 1)", events, checkpoints)
+		}
+		f := caughtUpFields(t, msgs[len(msgs)-1])
+		if !nearNow(f.timestamp) || f.position == nil || f.position[0] < lastPos {
+			t.Fatalf("caught_up = time %v position %v, want now, at or after %d", f.timestamp, f.position, lastPos)
+		}
+	})
 }
