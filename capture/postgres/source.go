@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/chronicler-dev/chronicler/capture/pgvalue"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
@@ -59,7 +57,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	pc, _ := pgconn.ParseConfig(cfg.URL) // validated above
+	pc, _ := connConfig(ConnSettings{URL: cfg.URL}, nil) // validated above
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, &ConfigError{Field: "registerer", Reason: "registering capture metrics: " + err.Error()}
@@ -90,8 +88,9 @@ func (s *Source) Ack(commitLSN contract.LSN) {
 	}
 }
 
-// Warnings returns the replica-identity warnings of the last setup (also
-// logged), for a status endpoint or a test.
+// Warnings returns the warnings of the last setup's checks (also logged):
+// a replica identity that does not send the old values NeedOldValues asks
+// for, a slot whose WAL is close to removal. For a status endpoint or a test.
 func (s *Source) Warnings() []string { return append([]string(nil), s.warnings...) }
 
 // maxBusyRetries bounds how often a reconnect retries a slot still held by

@@ -132,7 +132,7 @@ func (r *runner) run(ctx context.Context, hup <-chan os.Signal) int {
 	}
 	var lease *ha.Lease
 	if r.cfg.HA.Enabled {
-		el, err := ha.New(ha.Config{URL: r.cfg.PostgresURL(), Key: lockKey(r.cfg, r.parts), Slot: r.slotIfCapturing(),
+		el, err := ha.New(ha.Config{URL: r.cfg.Postgres.URL, Password: r.cfg.Postgres.Password, Key: lockKey(r.cfg, r.parts), Slot: r.slotIfCapturing(),
 			Keepalive: r.cfg.HAKeepalive(), Logger: r.log})
 		if err != nil {
 			r.log.Error("ha", "err", err)

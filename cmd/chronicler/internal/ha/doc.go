@@ -25,6 +25,11 @@
 // that Postgres would otherwise keep until wal_sender_timeout. Any other
 // holder of the slot is left alone (capture waits for it).
 //
+// Every call to Postgres goes through capture/postgres's LockSession
+// (connection settings, TryLock, Unlock, Ping, TerminateSlotHolder, which
+// reads the slot with capture's one slot reader); this package holds the
+// election and lease logic.
+//
 // The active instance pings its lock connection every K with a timeout of
 // K/2 ([Lease.Lost]); when a ping fails, the lease is lost and the caller
 // must stop all work at once: another instance may take over.
