@@ -24,7 +24,7 @@ func BenchmarkPipeline(b *testing.B) {
 	for _, lat := range []time.Duration{0, 2 * time.Millisecond} {
 		b.Run("latency="+lat.String(), func(b *testing.B) {
 			srv := kurrentdbtest.Start(b, kurrentdb.Options{Faults: kurrentdb.Faults{AppendLatency: lat}})
-			db := kurrentdbtest.Client(b, srv.URL())
+			db := kurrentdbtest.Store(b, srv.URL())
 			rules, err := mapping.LoadBytes("rules.yaml", []byte(testRules), mapping.Options{})
 			if err != nil {
 				b.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
@@ -32,7 +30,7 @@ type Pipeline struct {
 	cfg            Config
 	progressStream string // contract.ProgressStream(cfg.Slot)
 	app            Appender
-	db             *esdb.Client
+	db             *store.Client
 	m              *metrics
 	buf            []mapping.Event
 
@@ -69,7 +67,7 @@ type Stats struct {
 // markers and nothing else through db. storeStats, when not nil, feeds the
 // chronicler_pipeline_events_stored_total and chronicler_store_* metrics
 // (store.Appender.Stats).
-func NewPipeline(cfg Config, app Appender, db *esdb.Client, storeStats func() store.Stats) (*Pipeline, error) {
+func NewPipeline(cfg Config, app Appender, db *store.Client, storeStats func() store.Stats) (*Pipeline, error) {
 	var errs []error
 	if err := cfg.validate(); err != nil {
 		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...)

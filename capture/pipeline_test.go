@@ -61,17 +61,17 @@ type harness struct {
 	early []string // acks made before a progress marker covered them
 }
 
-func newHarness(t *testing.T, db *esdb.Client, cfg capture.Config, st store.Config) *harness {
+func newHarness(t *testing.T, db *testDB, cfg capture.Config, st store.Config) *harness {
 	t.Helper()
 	rules, err := mapping.LoadBytes("rules.yaml", []byte(testRules), mapping.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, db: db, done: make(chan error, 2)}
+	h := &harness{t: t, db: db.Client, done: make(chan error, 2)}
 	st.Slot = testSlot
 	st.Logger = slog.New(slog.DiscardHandler)
 	st.OnDurable = func(l contract.LSN) { h.pipe.Durable(l) }
-	h.app, err = store.New(db, st)
+	h.app, err = store.New(db.store, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func newHarness(t *testing.T, db *esdb.Client, cfg capture.Config, st store.Conf
 	cfg.Ack = func(l contract.LSN) {
 		// The contract: a position is confirmed only once a progress
 		// marker covering it is stored.
-		marker := lastMarker(t, db)
+		marker := lastMarker(t, db.Client)
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if marker < l {
@@ -87,7 +87,7 @@ func newHarness(t *testing.T, db *esdb.Client, cfg capture.Config, st store.Conf
 		}
 		h.acked = append(h.acked, l)
 	}
-	h.pipe, err = capture.NewPipeline(cfg, h.app, db, h.app.Stats)
+	h.pipe, err = capture.NewPipeline(cfg, h.app, db.store, h.app.Stats)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,9 +198,16 @@ func read(t *testing.T, db *esdb.Client, stream string) []ev {
 	}
 }
 
-func newDB(t *testing.T) *esdb.Client {
+// testDB is one store server seen through the official client (the
+// test's reads and foreign writes) and through the product's store client.
+type testDB struct {
+	*esdb.Client
+	store *store.Client
+}
+
+func newDB(t *testing.T) *testDB {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
-	return kurrentdbtest.Client(t, srv.URL())
+	return &testDB{Client: kurrentdbtest.Client(t, srv.URL()), store: kurrentdbtest.Store(t, srv.URL())}
 }
 
 // TestRuleFailureIsDeadLetteredAndTheLineGoesOn: a change one rule fails
@@ -219,16 +226,16 @@ func TestRuleFailureIsDeadLetteredAndTheLineGoesOn(t *testing.T) {
 	h.waitAck(0x2000)
 
 	for id := 1; id <= 4; id++ {
-		if got := read(t, db, fmt.Sprintf("item-%d", id)); len(got) != 1 || got[0].Type != "ItemAdded" {
+		if got := read(t, db.Client, fmt.Sprintf("item-%d", id)); len(got) != 1 || got[0].Type != "ItemAdded" {
 			t.Errorf("item-%d: %+v, want one ItemAdded", id, got)
 		}
 	}
 	for id, want := range map[int]int{1: 1, 2: 0, 3: 1, 4: 0} {
-		if got := read(t, db, fmt.Sprintf("audit-%d", id)); len(got) != want {
+		if got := read(t, db.Client, fmt.Sprintf("audit-%d", id)); len(got) != want {
 			t.Errorf("audit-%d: %d events, want %d", id, len(got), want)
 		}
 	}
-	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
 	if len(dl) != 2 {
 		t.Fatalf("dead letters: %d, want 2: %+v", len(dl), dl)
 	}
@@ -247,7 +254,7 @@ func TestRuleFailureIsDeadLetteredAndTheLineGoesOn(t *testing.T) {
 	if st.Mapped != 2 || st.DeadLettered != 2 || st.Unmatched != 0 || st.Events != 6 {
 		t.Errorf("stats %+v, want mapped 2, dead-lettered 2, events 6", st)
 	}
-	waitProgress(t, db, 0x2000)
+	waitProgress(t, db.Client, 0x2000)
 }
 
 func waitProgress(t *testing.T, db *esdb.Client, lsn contract.LSN) {
@@ -293,10 +300,10 @@ func TestRedeliveryAfterRestartStoresOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	h2.waitAck(0x2000)
-	if got := read(t, db, "item-1"); len(got) != 1 {
+	if got := read(t, db.Client, "item-1"); len(got) != 1 {
 		t.Errorf("item-1 has %d events after redelivery, want 1", len(got))
 	}
-	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
 	if len(dl) != 2 {
 		t.Fatalf("dead-letter stream has %d events, want 2 (one per bad row)", len(dl))
 	}
@@ -328,7 +335,7 @@ func TestStopPolicy(t *testing.T) {
 	if got := h.lastAck(); got != 0x1000 {
 		t.Fatalf("acknowledged %s, want 0x1000 only", got)
 	}
-	if dl := read(t, db, "chronicler-deadletter-"+testSlot); len(dl) != 0 {
+	if dl := read(t, db.Client, "chronicler-deadletter-"+testSlot); len(dl) != 0 {
 		t.Fatalf("dead letters written under on_error stop: %d", len(dl))
 	}
 }
@@ -359,13 +366,13 @@ func TestTooLargeEventIsDeadLettered(t *testing.T) {
 		}
 	}
 	h.waitAck(0x3000)
-	if got := read(t, db, "item-7"); len(got) != 0 {
+	if got := read(t, db.Client, "item-7"); len(got) != 0 {
 		t.Fatalf("item-7 holds %d events; the oversized event must not be stored", len(got))
 	}
-	if got := read(t, db, "item-8"); len(got) != 1 {
+	if got := read(t, db.Client, "item-8"); len(got) != 1 {
 		t.Fatalf("item-8 holds %d events, want 1", len(got))
 	}
-	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
 	if len(dl) != 1 || dl[0].Data["reason"] != "too_large" || dl[0].Data["rule"] != "item-updated" || dl[0].Data["truncated"] != true {
 		t.Fatalf("dead letters: %+v", dl)
 	}
@@ -391,7 +398,7 @@ func TestUnchangedIsVisibleInDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitAck(0x4000)
-	dl := read(t, db, "chronicler-deadletter-"+testSlot)
+	dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
 	if len(dl) != 1 {
 		t.Fatalf("dead letters: %+v", dl)
 	}
@@ -440,7 +447,7 @@ func TestProgressMarkersNeverGoBackwards(t *testing.T) {
 	}
 	h2.waitAck(0x3000)
 	var prev contract.LSN
-	markers := read(t, db, "chronicler-progress-"+testSlot)
+	markers := read(t, db.Client, "chronicler-progress-"+testSlot)
 	for i, m := range markers {
 		l, err := contract.ParseLSN(m.Data["durableLsn"].(string))
 		if err != nil || l < prev {
@@ -465,7 +472,7 @@ func TestProgressMarkersNeverGoBackwardsWithTwoWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitAck(0x1000)
-	waitProgress(t, db, 0x1000)
+	waitProgress(t, db.Client, 0x1000)
 	// The other instance's marker, at a higher LSN.
 	data := contract.EncodeProgress(contract.Progress{Slot: testSlot, DurableLSN: 0x5000})
 	if _, err := db.AppendToStream(context.Background(), "chronicler-progress-"+testSlot, esdb.AppendToStreamOptions{},
@@ -480,9 +487,9 @@ func TestProgressMarkersNeverGoBackwardsWithTwoWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitAck(0x6000)
-	waitProgress(t, db, 0x6000)
+	waitProgress(t, db.Client, 0x6000)
 	var got []string
-	for _, m := range read(t, db, "chronicler-progress-"+testSlot) {
+	for _, m := range read(t, db.Client, "chronicler-progress-"+testSlot) {
 		got = append(got, m.Data["durableLsn"].(string))
 	}
 	if want := "0/1000 0/5000 0/6000"; strings.Join(got, " ") != want {

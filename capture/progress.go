@@ -3,12 +3,9 @@ package capture
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"github.com/google/uuid"
-
+	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
@@ -40,7 +37,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return nil
 	}
 	written := uint64(last.lsn)
-	var backoff retry
+	var backoff retry.Backoff
 	for {
 		select {
 		case <-ctx.Done():
@@ -51,7 +48,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		for lsn > written {
 			rev, err := p.writeProgress(ctx, contract.LSN(lsn), last)
 			if err == nil {
-				backoff.reset()
+				backoff.Reset()
 				last = marker{lsn: contract.LSN(lsn), rev: rev, exists: true}
 				written = lsn
 				p.m.progressLSN.Set(float64(lsn))
@@ -60,7 +57,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if store.HasCode(err, esdb.ErrorCodeWrongExpectedVersion) {
+			if store.IsWrongVersion(err) {
 				// Another writer appended since: re-read, and write only
 				// above its marker.
 				prev := last
@@ -80,8 +77,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				err = fmt.Errorf("wrong expected revision %d, and the last marker is still at it", prev.rev)
 			}
 			p.m.progressErrs.Inc()
-			p.cfg.Logger.Warn("writing progress marker failed; retrying (positions are confirmed once it is written)", "stream", p.progressStream, "lsn", contract.LSN(lsn).String(), "err", err, "backoff", backoff.next())
-			if !backoff.wait(ctx) {
+			p.cfg.Logger.Warn("writing progress marker failed; retrying (positions are confirmed once it is written)", "stream", p.progressStream, "lsn", contract.LSN(lsn).String(), "err", err, "backoff", backoff.Next())
+			if !backoff.Wait(ctx) {
 				return nil
 			}
 			lsn = p.durable.Load()
@@ -104,11 +101,11 @@ type marker struct {
 // marker's, or any when there was none (the stream may be new, or emptied
 // by $maxCount truncation or a soft delete, where no exact revision is
 // known to a reader).
-func (m marker) expected() esdb.ExpectedRevision {
+func (m marker) expected() store.Expect {
 	if !m.exists {
-		return esdb.Any{}
+		return store.Any()
 	}
-	return esdb.Revision(m.rev)
+	return store.At(m.rev)
 }
 
 func (p *Pipeline) writeProgress(ctx context.Context, lsn contract.LSN, last marker) (uint64, error) {
@@ -116,25 +113,16 @@ func (p *Pipeline) writeProgress(ctx context.Context, lsn contract.LSN, last mar
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	defer func(t0 time.Time) { p.m.progressWrite.Observe(time.Since(t0).Seconds()) }(time.Now())
-	res, err := p.db.AppendToStream(ctx, p.progressStream, esdb.AppendToStreamOptions{ExpectedRevision: last.expected()}, esdb.EventData{
-		// A random id: a deterministic one would make the server drop, as an
-		// idempotent retry, the marker for an LSN a killed run had already
-		// written, however long ago.
-		EventID:     uuid.New(),
-		EventType:   contract.ProgressType,
-		ContentType: esdb.ContentTypeJson,
-		Data:        data,
-	})
-	if err != nil {
-		return 0, err
-	}
-	return res.NextExpectedVersion, nil
+	// AppendOne gives the marker a random id: a deterministic one would make
+	// the server drop, as an idempotent retry, the marker for an LSN a
+	// killed run had already written, however long ago.
+	return p.db.AppendOne(ctx, p.progressStream, last.expected(), contract.ProgressType, data)
 }
 
 // readLastMarker returns the last progress marker in the stream, retrying
 // until the store answers; ok is false when ctx ended first.
 func (p *Pipeline) readLastMarker(ctx context.Context) (m marker, ok bool) {
-	var backoff retry
+	var backoff retry.Backoff
 	for {
 		m, err := p.lastMarker(ctx)
 		if err == nil {
@@ -143,8 +131,8 @@ func (p *Pipeline) readLastMarker(ctx context.Context) (m marker, ok bool) {
 		if ctx.Err() != nil {
 			return marker{}, false
 		}
-		p.cfg.Logger.Warn("reading the last progress marker failed; retrying", "stream", p.progressStream, "err", err, "backoff", backoff.next())
-		if !backoff.wait(ctx) {
+		p.cfg.Logger.Warn("reading the last progress marker failed; retrying", "stream", p.progressStream, "err", err, "backoff", backoff.Next())
+		if !backoff.Wait(ctx) {
 			return marker{}, false
 		}
 	}
@@ -153,15 +141,15 @@ func (p *Pipeline) readLastMarker(ctx context.Context) (m marker, ok bool) {
 func (p *Pipeline) lastMarker(ctx context.Context) (marker, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ev, err := store.ReadLast(ctx, p.db, p.progressStream)
+	ev, err := p.db.ReadLast(ctx, p.progressStream)
 	if err != nil || ev == nil {
 		return marker{}, err
 	}
 	m, err := contract.DecodeProgress(ev.Data)
 	if err != nil {
-		return marker{}, fmt.Errorf("event %d in %s: %w", ev.EventNumber, p.progressStream, err)
+		return marker{}, fmt.Errorf("event %d in %s: %w", ev.Revision, p.progressStream, err)
 	}
-	return marker{lsn: m.DurableLSN, rev: ev.EventNumber, exists: true}, nil
+	return marker{lsn: m.DurableLSN, rev: ev.Revision, exists: true}, nil
 }
 
 // limitProgressStream sets $maxCount on the progress stream once; failure is
@@ -169,37 +157,7 @@ func (p *Pipeline) lastMarker(ctx context.Context) (marker, error) {
 func (p *Pipeline) limitProgressStream(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var meta esdb.StreamMetadata
-	meta.SetMaxCount(uint64(p.cfg.ProgressMaxCount))
-	if _, err := p.db.SetStreamMetadata(ctx, p.progressStream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, meta); err != nil {
+	if err := p.db.SetMaxCount(ctx, p.progressStream, uint64(p.cfg.ProgressMaxCount)); err != nil {
 		p.cfg.Logger.Warn("could not set $maxCount on the progress stream; it will keep every marker", "stream", p.progressStream, "err", err)
-	}
-}
-
-// retry is the progress and snapshot writers' delay between attempts:
-// 100 ms doubling to 5 s, each wait drawn from [d/2, d].
-type retry struct{ d time.Duration }
-
-// next is the delay the next wait is drawn from.
-func (r *retry) next() time.Duration { return max(r.d, 100*time.Millisecond) }
-
-// wait sleeps before the next attempt; false when ctx ended first.
-func (r *retry) wait(ctx context.Context) bool {
-	d := r.next()
-	r.d = min(2*d, 5*time.Second)
-	return sleepCtx(ctx, d/2+rand.N(d/2+1))
-}
-
-// reset starts again from 100 ms after a success.
-func (r *retry) reset() { r.d = 0 }
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -5,16 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
@@ -76,28 +74,13 @@ func Run(ctx context.Context, opts Options) error {
 	if len(opts.RulePaths) == 0 {
 		return &ConfigError{Field: "rules.paths", Reason: "required: at least one rule file or directory"}
 	}
-	esCfg, err := esdb.ParseConnectionString(opts.StoreURL)
+	db, err := store.Connect(store.ClientConfig{URL: opts.StoreURL, Username: opts.StoreUsername, Password: opts.StorePassword, Logger: log})
 	if err != nil {
-		// The client's message can quote the URL, credentials included.
-		msg := strings.ReplaceAll(err.Error(), opts.StoreURL, "<store.url>")
-		return &ConfigError{Field: "store.url", Reason: "not a valid KurrentDB connection string: " + msg}
-	}
-	if opts.StoreUsername != "" {
-		esCfg.Username = opts.StoreUsername
-	}
-	if opts.StorePassword != "" {
-		esCfg.Password = opts.StorePassword
-	}
-	esCfg.Logger = esdbLogger(log)
-	// The official client closes itself for good after MaxDiscoverAttempts
-	// failed discoveries (default 10, 100 ms apart): a store restart longer
-	// than a second would then end every later append with
-	// ConnectionClosed. Chronicler waits for the store instead (the slot
-	// simply waits), so discovery is retried for as long as it takes.
-	esCfg.MaxDiscoverAttempts = math.MaxInt32
-	db, err := esdb.NewClient(esCfg)
-	if err != nil {
-		return fmt.Errorf("creating the KurrentDB client: %w", err)
+		var ue *store.URLError
+		if errors.As(err, &ue) {
+			return &ConfigError{Field: "store.url", Reason: ue.Reason}
+		}
+		return err
 	}
 	defer db.Close()
 
@@ -136,9 +119,7 @@ func Run(ctx context.Context, opts Options) error {
 	stCfg.Slot = pgCfg.Slot
 	stCfg.OnDurable = func(l contract.LSN) { pipe.Durable(l) }
 	stCfg.Logger = log
-	if stCfg.BatchAppend == nil && opts.BatchAppend {
-		stCfg.BatchAppend = esCfg
-	}
+	stCfg.BatchAppend = stCfg.BatchAppend || opts.BatchAppend
 	app, err := store.New(db, stCfg)
 	if err != nil {
 		return err
@@ -235,7 +216,7 @@ func runSource(ctx context.Context, src *postgres.Source, cfg postgres.Config, s
 			return err
 		}
 		log.Info("replication slot is held by another process; starting capture again shortly", "slot", busy.Slot, "pid", busy.PID, "waited", waited)
-		if !sleepCtx(ctx, time.Second) {
+		if !retry.Sleep(ctx, time.Second) {
 			return nil
 		}
 		waited += time.Second
@@ -264,18 +245,6 @@ func (r replacing) MustRegister(cs ...prometheus.Collector) {
 	for _, c := range cs {
 		if err := r.Register(c); err != nil {
 			panic(err)
-		}
-	}
-}
-
-// esdbLogger routes the client's own log lines to log at debug level: it
-// logs every failed call and, during an outage, every discovery attempt (ten
-// a second); each failure that matters reaches Chronicler as an error, which
-// the appender, the progress writer or Run log with what was being done.
-func esdbLogger(log *slog.Logger) esdb.LoggingFunc {
-	return func(level esdb.LogLevel, format string, args ...any) {
-		if level == esdb.LogWarn || level == esdb.LogError {
-			log.Debug("kurrentdb client: "+fmt.Sprintf(format, args...), "client_level", level)
 		}
 	}
 }

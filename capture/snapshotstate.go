@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"github.com/google/uuid"
-
 	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
@@ -20,12 +18,12 @@ import (
 // outages are retried with backoff until ctx ends (the snapshot waits).
 // Safe for concurrent use.
 type StoreSnapshotState struct {
-	db  *esdb.Client
+	db  *store.Client
 	log *slog.Logger
 }
 
 // NewStoreSnapshotState returns a StoreSnapshotState on db.
-func NewStoreSnapshotState(db *esdb.Client, log *slog.Logger) *StoreSnapshotState {
+func NewStoreSnapshotState(db *store.Client, log *slog.Logger) *StoreSnapshotState {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -35,7 +33,7 @@ func NewStoreSnapshotState(db *esdb.Client, log *slog.Logger) *StoreSnapshotStat
 // Load implements postgres.SnapshotState.
 func (s *StoreSnapshotState) Load(ctx context.Context, slot string) (postgres.SnapshotProgress, bool, error) {
 	stream := contract.SnapshotStream(slot)
-	ev, err := store.ReadLast(ctx, s.db, stream)
+	ev, err := s.db.ReadLast(ctx, stream)
 	if err != nil {
 		return postgres.SnapshotProgress{}, false, fmt.Errorf("reading snapshot progress from %s: %w", stream, err)
 	}
@@ -44,7 +42,7 @@ func (s *StoreSnapshotState) Load(ctx context.Context, slot string) (postgres.Sn
 	}
 	j, point, err := contract.DecodeSnapshotState(ev.Data)
 	if err != nil {
-		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d) is not valid: %w; delete the stream to restart the snapshot", stream, ev.EventNumber, err)
+		return postgres.SnapshotProgress{}, false, fmt.Errorf("snapshot progress in %s (revision %d) is not valid: %w; delete the stream to restart the snapshot", stream, ev.Revision, err)
 	}
 	return postgres.SnapshotProgress{Slot: j.Slot, Point: point, Done: j.Done, Table: j.Table, Tables: j.Tables, LastKey: j.LastKey, Rows: j.Rows}, true, nil
 }
@@ -53,18 +51,17 @@ func (s *StoreSnapshotState) Load(ctx context.Context, slot string) (postgres.Sn
 func (s *StoreSnapshotState) Save(ctx context.Context, p postgres.SnapshotProgress) error {
 	stream := contract.SnapshotStream(p.Slot)
 	data := contract.EncodeSnapshotState(contract.SnapshotState{Slot: p.Slot, Point: p.Point.String(), Done: p.Done, Table: p.Table, Tables: p.Tables, LastKey: p.LastKey, Rows: p.Rows})
-	ev := esdb.EventData{EventID: uuid.New(), EventType: contract.SnapshotProgressType, ContentType: esdb.ContentTypeJson, Data: data}
-	var backoff retry
+	var backoff retry.Backoff
 	for {
-		_, err := s.db.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, ev)
+		_, err := s.db.AppendOne(ctx, stream, store.Any(), contract.SnapshotProgressType, data)
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil || store.HasCode(err, esdb.ErrorCodeStreamDeleted) {
+		if ctx.Err() != nil || store.IsStreamDeleted(err) {
 			return fmt.Errorf("saving snapshot progress to %s: %w", stream, err)
 		}
-		s.log.Warn("saving snapshot progress failed; retrying", "stream", stream, "err", err, "backoff", backoff.next())
-		if !backoff.wait(ctx) {
+		s.log.Warn("saving snapshot progress failed; retrying", "stream", stream, "err", err, "backoff", backoff.Next())
+		if !backoff.Wait(ctx) {
 			return fmt.Errorf("saving snapshot progress to %s: %w", stream, ctx.Err())
 		}
 	}

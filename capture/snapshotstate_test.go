@@ -16,7 +16,7 @@ import (
 func TestStoreSnapshotStateSurvivesANewInstance(t *testing.T) {
 	db := newDB(t)
 	ctx := context.Background()
-	s1 := capture.NewStoreSnapshotState(db, slog.New(slog.DiscardHandler))
+	s1 := capture.NewStoreSnapshotState(db.store, slog.New(slog.DiscardHandler))
 	if _, ok, err := s1.Load(ctx, "s"); err != nil || ok {
 		t.Fatalf("Load of a fresh slot: ok=%v err=%v, want ok=false", ok, err)
 	}
@@ -30,7 +30,7 @@ func TestStoreSnapshotStateSurvivesANewInstance(t *testing.T) {
 	if err := s1.Save(ctx, postgres.SnapshotProgress{Slot: "other", Done: true, Point: 1}); err != nil {
 		t.Fatal(err)
 	}
-	s2 := capture.NewStoreSnapshotState(db, nil)
+	s2 := capture.NewStoreSnapshotState(db.store, nil)
 	got, ok, err := s2.Load(ctx, "s")
 	if err != nil || !ok || !reflect.DeepEqual(got, last) {
 		t.Fatalf("Load: %+v ok=%v err=%v, want %+v", got, ok, err, last)

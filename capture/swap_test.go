@@ -66,12 +66,12 @@ func TestSwapRulesAtTransactionBoundary(t *testing.T) {
 	}
 	h.waitAck(0x2000)
 	for id, want := range map[string]string{"item-1": "ItemAdded", "item-2": "ItemAdded", "thing-3": "ThingAdded"} {
-		if got := read(t, db, id); len(got) != 1 || got[0].Type != want {
+		if got := read(t, db.Client, id); len(got) != 1 || got[0].Type != want {
 			t.Errorf("%s: %+v, want one %s", id, got, want)
 		}
 	}
 	for _, s := range []string{"thing-1", "thing-2", "item-3", "audit-3"} {
-		if got := read(t, db, s); len(got) != 0 {
+		if got := read(t, db.Client, s); len(got) != 0 {
 			t.Errorf("%s: %d events, want none (mapped by the wrong rule set)", s, len(got))
 		}
 	}

@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
 
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
 
@@ -31,19 +32,19 @@ promote:
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := newEngine(rs, "dead", DefaultMaxRecordBytes)
-	meta, _ := json.Marshal(map[string]any{"slot": "s", "commitLsn": "0/1", "commitTime": "2026-01-01T00:00:00Z"})
-	evs := make([]*esdb.RecordedEvent, 1024)
+	g := newEngine(rs, "dead", kafka.DefaultMaxRecordBytes)
+	meta, _ := json.Marshal(map[string]any{"slot": "s", "commitLsn": "0/1", "ordinal": 0, "index": 0, "commitTime": "2026-01-01T00:00:00Z"})
+	evs := make([]*store.Recorded, 1024)
 	for i := range evs {
 		d, _ := json.Marshal(map[string]any{"id": i, "email": fmt.Sprintf("c%d@example.com", i)})
-		evs[i] = &esdb.RecordedEvent{EventID: uuid.New(), EventType: "CustomerChanged", StreamID: fmt.Sprintf("customer-%d", i),
-			Data: d, UserMetadata: meta, Position: esdb.Position{Commit: uint64(i)}, CreatedDate: time.Now()}
+		evs[i] = &store.Recorded{ID: uuid.New(), Type: "CustomerChanged", Stream: fmt.Sprintf("customer-%d", i),
+			Data: d, Metadata: meta, Pos: contract.StorePos{Commit: uint64(i)}, Created: time.Now()}
 	}
 	var outs []output
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		outs, err = g.handle(evs[i%len(evs)], kafka.Resume{}, true, true, outs[:0])
+		outs, err = g.handle(evs[i%len(evs)], contract.StoreFrom{}, true, true, outs[:0])
 		if err != nil || len(outs) != 1 {
 			b.Fatalf("%d outputs, %v", len(outs), err)
 		}

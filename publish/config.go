@@ -6,8 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
@@ -19,11 +18,11 @@ const DefaultDeadLetterTopic = "chronicler.deadletter"
 // Config configures a Publisher.
 type Config struct {
 	// Store is the KurrentDB client to subscribe with. Required.
-	Store *esdb.Client
+	Store *store.Client
 	// Rules are the promotion rules. Required, with at least one promotion rule.
 	Rules *mapping.RuleSet
 	// Kafka is the connection and delivery configuration. Required.
-	Kafka KafkaConfig
+	Kafka kafka.ClusterConfig
 	// PublisherID identifies this publisher (checkpoint key, transactional.id
 	// base). Required; letters, digits, '.', '_', '-'.
 	PublisherID string
@@ -59,11 +58,6 @@ type Config struct {
 	// left (re-derived by the next run) and Run returns a *GraceError.
 	// Default 0: the open batch is left at once.
 	Grace time.Duration
-
-	// beforeEnd, when set (tests, see kafka.Config.BeforeEnd), runs inside
-	// each transaction before its commit; errSimulatedCrash from it makes
-	// Run return at once with the transaction left open.
-	beforeEnd func() error
 }
 
 func (c *Config) validate() error {
@@ -76,7 +70,7 @@ func (c *Config) validate() error {
 	} else if len(c.Rules.PromotionRules()) == 0 {
 		errs = append(errs, fmt.Errorf("publish.rules: files %v have no promotion rules: add a promote: section", c.Rules.Files()))
 	}
-	errs = append(errs, c.Kafka.validate("kafka")...)
+	errs = append(errs, c.Kafka.Validate("kafka")...)
 	if c.BatchRecords < 0 {
 		errs = append(errs, fmt.Errorf("publish.batchRecords %d: must be >= 1 (0 for the default 500)", c.BatchRecords))
 	}

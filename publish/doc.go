@@ -162,7 +162,7 @@
 //
 //	p, err := publish.New(publish.Config{
 //		Store: db, Rules: rules, PublisherID: "orders-publisher",
-//		Kafka: publish.KafkaConfig{Brokers: []string{"kafka:9092"}, CreateTopics: true, Partitions: 6, ReplicationFactor: 3},
+//		Kafka: kafka.ClusterConfig{Brokers: []string{"kafka:9092"}, CreateTopics: true, Partitions: 6, ReplicationFactor: 3},
 //	})
 //	if err != nil {
 //		return err // every configuration problem, joined

@@ -6,9 +6,9 @@ import (
 	"sort"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
@@ -27,9 +27,9 @@ type openTx struct {
 	key        txKey
 	commitTime time.Time // of its first event (the transaction's)
 	first      uint64    // $all commit position of its first event (ordering)
-	before     kafka.Resume
+	before     contract.StoreFrom
 	events     []mapping.StoredEvent
-	raw        []*esdb.RecordedEvent
+	raw        []*store.Recorded
 }
 
 // engine turns stored events, in $all order, into Kafka records. It is a
@@ -62,8 +62,8 @@ type output struct {
 // promotions of ev are wanted (false for events at or before the
 // checkpoint's through position); emitTx likewise for transactions a
 // progress marker completes.
-func (g *engine) handle(ev *esdb.RecordedEvent, prev kafka.Resume, emitEvent, emitTx bool, dst []output) ([]output, error) {
-	if contract.IsProgressMarker(ev.StreamID, ev.EventType) {
+func (g *engine) handle(ev *store.Recorded, prev contract.StoreFrom, emitEvent, emitTx bool, dst []output) ([]output, error) {
+	if contract.IsProgressMarker(ev.Stream, ev.Type) {
 		if !g.tx {
 			return dst, nil
 		}
@@ -81,7 +81,7 @@ func (g *engine) handle(ev *esdb.RecordedEvent, prev kafka.Resume, emitEvent, em
 			k := txKey{src.Slot, src.Pos.CommitLSN}
 			t := g.open[k]
 			if t == nil {
-				t = &openTx{key: k, commitTime: commitTime(se, src), first: ev.Position.Commit, before: prev}
+				t = &openTx{key: k, commitTime: commitTime(se, src), first: ev.Pos.Commit, before: prev}
 				g.open[k] = t
 			}
 			t.events = append(t.events, *se)
@@ -98,7 +98,7 @@ func (g *engine) handle(ev *esdb.RecordedEvent, prev kafka.Resume, emitEvent, em
 		if g.only != "" && in.Rule != g.only {
 			continue
 		}
-		dst = g.emit(dst, in, ev.EventID.String(), src.Slot, commitTime(se, src), []*esdb.RecordedEvent{ev})
+		dst = g.emit(dst, in, ev.ID.String(), src.Slot, commitTime(se, src), []*store.Recorded{ev})
 	}
 	var evalErrs mapping.EvalErrors
 	if errors.As(perr, &evalErrs) {
@@ -114,10 +114,10 @@ func (g *engine) handle(ev *esdb.RecordedEvent, prev kafka.Resume, emitEvent, em
 	return dst, nil
 }
 
-func (g *engine) marker(ev *esdb.RecordedEvent, emit bool, dst []output) ([]output, error) {
+func (g *engine) marker(ev *store.Recorded, emit bool, dst []output) ([]output, error) {
 	m, err := contract.DecodeProgress(ev.Data)
 	if err != nil {
-		return dst, fmt.Errorf("event %s in stream %s: %w", ev.EventID, ev.StreamID, err)
+		return dst, fmt.Errorf("event %s in stream %s: %w", ev.ID, ev.Stream, err)
 	}
 	var done []*openTx
 	for k, t := range g.open {
@@ -157,9 +157,9 @@ func (g *engine) marker(ev *esdb.RecordedEvent, emit bool, dst []output) ([]outp
 	return dst, nil
 }
 
-func (g *engine) emit(dst []output, in *mapping.Integration, id, slot string, at time.Time, src []*esdb.RecordedEvent) []output {
-	rec := integrationRecord(in, id, slot, at, g.topic)
-	if n := recordSize(rec); n > g.maxBytes {
+func (g *engine) emit(dst []output, in *mapping.Integration, id, slot string, at time.Time, src []*store.Recorded) []output {
+	rec := kafka.IntegrationRecord(in, id, slot, at, g.topic)
+	if n := kafka.RecordSize(rec); n > g.maxBytes {
 		return g.deadTx(dst, src, in.Rule, fmt.Errorf("%w: topic %s, %d bytes > %d", ErrRecordTooLarge, rec.Topic, n, g.maxBytes))
 	}
 	return append(dst, output{rec: rec, rule: in.Rule})
@@ -167,7 +167,7 @@ func (g *engine) emit(dst []output, in *mapping.Integration, id, slot string, at
 
 // resume is where to re-read from to rebuild every open transaction, or ok
 // false when none is open.
-func (g *engine) resume() (r kafka.Resume, ok bool) {
+func (g *engine) resume() (r contract.StoreFrom, ok bool) {
 	var oldest *openTx
 	for _, t := range g.open {
 		if oldest == nil || t.first < oldest.first {
@@ -182,20 +182,20 @@ func (g *engine) resume() (r kafka.Resume, ok bool) {
 
 // storedEvent decodes ev for the promotion rules, and its source when it
 // is Chronicler's (src.Slot is "" otherwise).
-func storedEvent(ev *esdb.RecordedEvent) (*mapping.StoredEvent, contract.Source, error) {
-	se := &mapping.StoredEvent{ID: ev.EventID.String(), Stream: ev.StreamID, Revision: ev.EventNumber, Position: ev.Position.Commit, Type: ev.EventType, Created: ev.CreatedDate}
+func storedEvent(ev *store.Recorded) (*mapping.StoredEvent, contract.Source, error) {
+	se := &mapping.StoredEvent{ID: ev.ID.String(), Stream: ev.Stream, Revision: ev.Revision, Position: ev.Pos.Commit, Type: ev.Type, Created: ev.Created}
 	var src contract.Source
 	if len(ev.Data) > 0 {
 		d, err := contract.DecodeJSON(ev.Data)
 		if err != nil {
-			return nil, src, fmt.Errorf("decoding data of event %s in stream %s: %w", ev.EventID, ev.StreamID, err)
+			return nil, src, fmt.Errorf("decoding data of event %s in stream %s: %w", ev.ID, ev.Stream, err)
 		}
 		se.Data = d
 	}
-	if len(ev.UserMetadata) > 0 {
-		m, err := contract.DecodeJSON(ev.UserMetadata)
+	if len(ev.Metadata) > 0 {
+		m, err := contract.DecodeJSON(ev.Metadata)
 		if err != nil {
-			return nil, src, fmt.Errorf("decoding metadata of event %s in stream %s: %w", ev.EventID, ev.StreamID, err)
+			return nil, src, fmt.Errorf("decoding metadata of event %s in stream %s: %w", ev.ID, ev.Stream, err)
 		}
 		se.Metadata, _ = m.(map[string]any)
 		src, _ = contract.SourceFromMap(se.Metadata)

@@ -88,7 +88,7 @@ func TestMissingTopicsStopAtStart(t *testing.T) {
 	err := start(t, cfg).wait(t, time.Minute)
 	missing := map[string]bool{}
 	for _, e := range unjoin(err) {
-		var te *publish.TopicError
+		var te *kafka.TopicError
 		if errors.As(e, &te) {
 			missing[te.Topic] = true
 		}

@@ -3,8 +3,7 @@ package publish_test
 import (
 	"testing"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish"
 )
@@ -12,10 +11,10 @@ import (
 // TestMatchesInterest: the predicate selects what the publisher's
 // subscription filter delivers, for each shape of interest.
 func TestMatchesInterest(t *testing.T) {
-	ev := func(stream, typ string) *esdb.RecordedEvent {
-		return &esdb.RecordedEvent{StreamID: stream, EventType: typ}
+	ev := func(stream, typ string) *store.Recorded {
+		return &store.Recorded{Stream: stream, Type: typ}
 	}
-	events := []*esdb.RecordedEvent{
+	events := []*store.Recorded{
 		ev("customer-1", "CustomerRegistered"), // 0
 		ev("order-7", "OrderInserted"),         // 1
 		ev("chronicler-progress-s", "ChroniclerProgress"),
@@ -38,7 +37,7 @@ func TestMatchesInterest(t *testing.T) {
 			f := publish.MatchesInterest(tc.in)
 			for i, e := range events {
 				if got := f(e); got != tc.want[i] {
-					t.Errorf("%s/%s: %v, want %v", e.StreamID, e.EventType, got, tc.want[i])
+					t.Errorf("%s/%s: %v, want %v", e.Stream, e.Type, got, tc.want[i])
 				}
 			}
 		})

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish"
@@ -94,10 +95,10 @@ func loadRulesText(t *testing.T, n names, text string) *mapping.RuleSet {
 	return rs
 }
 
-func config(db *esdb.Client, rs *mapping.RuleSet, k *stack.Kafka, n names, mode kafka.Mode) publish.Config {
+func config(db *store.Client, rs *mapping.RuleSet, k *stack.Kafka, n names, mode kafka.Mode) publish.Config {
 	return publish.Config{
 		Store: db, Rules: rs, PublisherID: n.id, Mode: mode, CheckpointTopic: n.cp, DeadLetterTopic: n.dead,
-		Kafka:        publish.KafkaConfig{Brokers: k.Brokers, CreateTopics: true, Partitions: 3, ReplicationFactor: 1, MaxRecordBytes: 4000},
+		Kafka:        kafka.ClusterConfig{Brokers: k.Brokers, CreateTopics: true, Partitions: 3, ReplicationFactor: 1, MaxRecordBytes: 4000},
 		BatchRecords: 50, BatchInterval: 20 * time.Millisecond,
 	}
 }
@@ -183,15 +184,15 @@ func (r *running) waitPending(t *testing.T, n int) {
 // startStore starts an in-process KurrentDB for one test and returns a
 // client of it, the test's names, and a store appending to it. (A test that
 // injects faults into the server starts it itself.)
-func startStore(t *testing.T) (*esdb.Client, names, *store) {
+func startStore(t *testing.T) (*store.Client, names, *lowStore) {
 	t.Helper()
-	db := kurrentdbtest.Client(t, kurrentdbtest.Start(t, kurrentdb.Options{}).URL())
-	return db, newNames(t), &store{t: t, db: db}
+	url := kurrentdbtest.Start(t, kurrentdb.Options{}).URL()
+	return kurrentdbtest.Store(t, url), newNames(t), &lowStore{t: t, db: kurrentdbtest.Client(t, url)}
 }
 
-// store appends low-level events as capture/store does (metadata with slot,
-// commit LSN, $correlationId, commit time, ordinal).
-type store struct {
+// lowStore appends low-level events with the metadata capture writes
+// (contract.AppendMetadata), through the official client.
+type lowStore struct {
 	t    *testing.T
 	db   *esdb.Client
 	last uint64
@@ -211,7 +212,7 @@ func lsnText(lsn uint64) string { return fmt.Sprintf("%X/%X", lsn>>32, uint32(ls
 
 // appendTx appends the events of source transaction lsn, each to its stream
 // in its own append, and returns their ids.
-func (s *store) appendTx(lsn uint64, evs ...lowEvent) []string {
+func (s *lowStore) appendTx(lsn uint64, evs ...lowEvent) []string {
 	s.t.Helper()
 	ids := make([]string, len(evs))
 	for i, e := range evs {
@@ -220,13 +221,15 @@ func (s *store) appendTx(lsn uint64, evs ...lowEvent) []string {
 	return ids
 }
 
-func (s *store) appendOne(lsn uint64, ordinal int, e lowEvent) string {
+func (s *lowStore) appendOne(lsn uint64, ordinal int, e lowEvent) string {
 	s.t.Helper()
 	data, _ := json.Marshal(e.data)
-	meta, _ := json.Marshal(map[string]any{
-		"slot": testSlot, "commitLsn": lsnText(lsn), "$correlationId": lsnText(lsn), "ordinal": ordinal, "index": 0,
-		"commitTime": commitTime(lsn).Format(time.RFC3339Nano), "database": "shop", "schema": "public", "table": "t", "op": "insert",
-	})
+	src := contract.Source{Slot: testSlot, Database: "shop", Schema: "public", Table: "t", Op: contract.OpInsert, CommitTime: commitTime(lsn),
+		Pos: contract.Pos{CommitLSN: contract.LSN(lsn), Ordinal: uint64(ordinal)}}
+	meta, err := contract.AppendMetadata(nil, &src, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
 	id := uuid.New()
 	res, err := s.db.AppendToStream(context.Background(), e.stream, esdb.AppendToStreamOptions{}, esdb.EventData{
 		EventID: id, EventType: e.typ, ContentType: esdb.ContentTypeJson, Data: data, Metadata: meta,
@@ -239,9 +242,9 @@ func (s *store) appendOne(lsn uint64, ordinal int, e lowEvent) string {
 }
 
 // marker appends the capture progress marker for durableLsn.
-func (s *store) marker(durable uint64) {
+func (s *lowStore) marker(durable uint64) {
 	s.t.Helper()
-	data, _ := json.Marshal(map[string]string{"slot": testSlot, "durableLsn": lsnText(durable)})
+	data := contract.EncodeProgress(contract.Progress{Slot: testSlot, DurableLSN: contract.LSN(durable)})
 	res, err := s.db.AppendToStream(context.Background(), contract.ProgressStream(testSlot), esdb.AppendToStreamOptions{}, esdb.EventData{
 		EventID: uuid.New(), EventType: contract.ProgressType, ContentType: esdb.ContentTypeJson, Data: data,
 	})

@@ -10,7 +10,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
@@ -35,7 +34,7 @@ func newExpectation() *expectation {
 
 // customers appends n CustomerChanged events over 4 customers, interleaved,
 // one source transaction each, recording what the topic must hold.
-func (e *expectation) customers(s *store, lsn *uint64, n int) {
+func (e *expectation) customers(s *lowStore, lsn *uint64, n int) {
 	for i := 0; i < n; i++ {
 		*lsn++
 		c := i % 4
@@ -53,7 +52,7 @@ func (e *expectation) check(t *testing.T, recs []*kgo.Record) {
 	seen := map[string]int{}
 	perKey := map[string][]int{}
 	for _, r := range recs {
-		id := header(r, publish.HeaderID)
+		id := header(r, kafka.HeaderID)
 		seen[id]++
 		var v struct{ Seq int }
 		if err := json.Unmarshal(r.Value, &v); err != nil {
@@ -108,17 +107,17 @@ func TestPromotePerEvent(t *testing.T) {
 			}
 			_ = json.Unmarshal(rec.Value, &v)
 			want := map[string]string{
-				publish.HeaderSpecVersion: "1.0", publish.HeaderSource: "chronicler/" + testSlot + "/customer-changed",
-				publish.HeaderType: "crm.customer.changed.v1", publish.HeaderSubject: "customer-" + string(rec.Key),
-				publish.HeaderContentType: "application/json", "change": "customer-changed",
+				kafka.HeaderSpecVersion: "1.0", kafka.HeaderSource: "chronicler/" + testSlot + "/customer-changed",
+				kafka.HeaderType: "crm.customer.changed.v1", kafka.HeaderSubject: "customer-" + string(rec.Key),
+				kafka.HeaderContentType: "application/json", "change": "customer-changed",
 			}
 			for h, w := range want {
 				if got := header(rec, h); got != w {
 					t.Errorf("record %s: header %s = %q; want %q", rec.Value, h, got, w)
 				}
 			}
-			if ts, err := time.Parse(time.RFC3339Nano, header(rec, publish.HeaderTime)); err != nil || ts.Before(commitTime(100)) || ts.After(commitTime(200)) {
-				t.Errorf("ce_time %q: want the source commit time (2026-01-01T00:00:00.1..0.2Z)", header(rec, publish.HeaderTime))
+			if ts, err := time.Parse(time.RFC3339Nano, header(rec, kafka.HeaderTime)); err != nil || ts.Before(commitTime(100)) || ts.After(commitTime(200)) {
+				t.Errorf("ce_time %q: want the source commit time (2026-01-01T00:00:00.1..0.2Z)", header(rec, kafka.HeaderTime))
 			}
 			if fmt.Sprint(v.ID) != string(rec.Key) {
 				t.Errorf("key %s, value id %d: want key = entity id", rec.Key, v.ID)
@@ -133,8 +132,8 @@ func TestPromotePerEvent(t *testing.T) {
 		}
 		wantDead := map[string]string{broken: "customer-broken", big: "customer-changed"}
 		for _, d := range dead {
-			id := header(d, publish.HeaderDLEventID)
-			if wantDead[id] == "" || header(d, publish.HeaderDLRule) != wantDead[id] || header(d, publish.HeaderDLError) == "" {
+			id := header(d, kafka.HeaderDLEventID)
+			if wantDead[id] == "" || header(d, kafka.HeaderDLRule) != wantDead[id] || header(d, kafka.HeaderDLError) == "" {
 				t.Errorf("dead letter headers %v; want event %s or %s with rule and error", d.Headers, broken, big)
 			}
 			var v struct {
@@ -157,10 +156,12 @@ func TestPromotePerEvent(t *testing.T) {
 	})
 }
 
-// TestExactlyOnceAcrossRestarts: a publisher stopped by cancel, and one
-// crashing inside a transaction (records produced, commit never sent), are
-// restarted; a read_committed consumer sees every event exactly once, in
-// store order per key.
+// TestExactlyOnceAcrossRestarts: publishers stopped by cancel while events
+// keep coming are restarted; a read_committed consumer sees every event
+// exactly once, in store order per key. (A crash inside a transaction:
+// publish/kafka's TestOpenTransactionOfCrashedInstanceIsAborted at the
+// writer, and test/e2e's TestChaosStoreToKafka, which SIGKILLs the
+// publisher process under load, end to end.)
 func TestExactlyOnceAcrossRestarts(t *testing.T) {
 	onClusters(t, func(t *testing.T, k *stack.Kafka) {
 		db, n, s := startStore(t)
@@ -176,19 +177,10 @@ func TestExactlyOnceAcrossRestarts(t *testing.T) {
 			t.Fatalf("Run after cancel: %v", err)
 		}
 
-		// Crash inside the third transaction of the next instance.
-		cfg := config(db, rs, k, n, kafka.ExactlyOnce)
-		commits := 0
-		publish.SetBeforeEnd(&cfg, func() error {
-			if commits++; commits == 3 {
-				return publish.ErrSimulatedCrash
-			}
-			return nil
-		})
-		exp.customers(s, &lsn, 200)
-		r = start(t, cfg)
-		if err := r.wait(t, time.Minute); !errors.Is(err, publish.ErrSimulatedCrash) {
-			t.Fatalf("Run = %v; want the simulated crash", err)
+		r = start(t, config(db, rs, k, n, kafka.ExactlyOnce))
+		exp.customers(s, &lsn, 200) // written while it runs
+		if err := r.stop(t); err != nil {
+			t.Fatalf("Run after cancel: %v", err)
 		}
 
 		exp.customers(s, &lsn, 50)
@@ -214,10 +206,10 @@ func testResubscribe(t *testing.T, rules string) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
 	db := kurrentdbtest.Client(t, srv.URL())
 	n := newNames(t)
-	s := &store{t: t, db: db}
+	s := &lowStore{t: t, db: db}
 	exp := newExpectation()
 	lsn := uint64(0)
-	r := start(t, config(db, loadRulesText(t, n, rules), k, n, kafka.ExactlyOnce))
+	r := start(t, config(kurrentdbtest.Store(t, srv.URL()), loadRulesText(t, n, rules), k, n, kafka.ExactlyOnce))
 	for i := 0; i < 10; i++ {
 		exp.customers(s, &lsn, 30)
 		s.appendOne(2000+uint64(i), 0, lowEvent{fmt.Sprintf("other-%d", i), "SomethingElse", map[string]any{"i": i}})
@@ -274,7 +266,7 @@ func TestAtLeastOnceRestarts(t *testing.T) {
 	recs := readTopic(t, k, n.customers)
 	values := map[string]string{}
 	for _, rec := range recs {
-		id := header(rec, publish.HeaderID)
+		id := header(rec, kafka.HeaderID)
 		if !exp.ids[id] {
 			t.Errorf("unexpected ce_id %s", id)
 		}

@@ -4,17 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
 
@@ -28,13 +29,13 @@ type ReplayFrom struct {
 
 // ReplayConfig configures Replay.
 type ReplayConfig struct {
-	Store     *esdb.Client     // required
+	Store     *store.Client    // required
 	Rules     *mapping.RuleSet // required
 	Promotion string           // the promotion rule to re-derive; required
 	From      ReplayFrom
 	// Topic, when set, receives the records instead of the rule's topic.
 	Topic string
-	Kafka KafkaConfig // required (Brokers)
+	Kafka kafka.ClusterConfig // required (Brokers)
 	// Progress, when set, is called about every ProgressEvery events and at
 	// the end.
 	Progress      func(ReplayStats)
@@ -71,7 +72,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	} else if !slices.Contains(cfg.Rules.PromotionRules(), cfg.Promotion) {
 		errs = append(errs, fmt.Errorf("replay --promotion %q: %w; the rule files have %v", cfg.Promotion, ErrUnknownPromotion, cfg.Rules.PromotionRules()))
 	}
-	errs = append(errs, cfg.Kafka.validate("kafka")...)
+	errs = append(errs, cfg.Kafka.Validate("kafka")...)
 	if err := errors.Join(errs...); err != nil {
 		return st, err
 	}
@@ -81,7 +82,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	kopts, err := cfg.Kafka.clientOpts()
+	kopts, err := cfg.Kafka.ProducerOpts()
 	if err != nil {
 		return st, err
 	}
@@ -103,31 +104,28 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	eng.only, eng.topic = cfg.Promotion, cfg.Topic
 	checked := map[string]bool{}
 	adm := kadm.NewClient(cl)
-	inRange := func(ev *esdb.RecordedEvent) bool {
+	inRange := func(ev *store.Recorded) bool {
 		switch {
 		case cfg.From.Start:
 			return true
 		case !cfg.From.Time.IsZero():
-			return !ev.CreatedDate.Before(cfg.From.Time)
+			return !ev.Created.Before(cfg.From.Time)
 		default:
-			return ev.Position.Commit > cfg.From.Position
+			return ev.Pos.Commit > cfg.From.Position
 		}
 	}
-	rs, err := cfg.Store.ReadAll(ctx, esdb.ReadAllOptions{From: esdb.Start{}}, ^uint64(0)>>1)
-	if err != nil {
-		return st, fmt.Errorf("reading $all: %w", err)
-	}
-	defer rs.Close()
 	var (
 		outs    []output
 		pending []*kgo.Record
 		started bool // the time range, once entered, stays entered
+		prev    contract.StoreFrom
+		failed  error
 	)
 	produce := func() error {
 		for _, r := range pending {
 			if !checked[r.Topic] {
 				checked[r.Topic] = true
-				if err := ensureTopics(ctx, adm, &cfg.Kafka, []string{r.Topic}); err != nil {
+				if err := kafka.EnsureTopics(ctx, adm, &cfg.Kafka, []string{r.Topic}); err != nil {
 					return err
 				}
 			}
@@ -139,26 +137,18 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		pending = pending[:0]
 		return nil
 	}
-	var prev kafka.Resume
-	for {
-		re, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			break
+	// step handles one event of $all; false stops the read (the end, or
+	// failed is set).
+	step := func(ev *store.Recorded) bool {
+		if ev.Pos.Commit > end {
+			return false
 		}
-		if err != nil {
-			return st, fmt.Errorf("reading $all after position %d: %w", st.Position, err)
-		}
-		ev := re.OriginalEvent()
-		if ev.Position.Commit > end {
-			break
-		}
-		if len(ev.EventType) > 0 && ev.EventType[0] == '$' {
-			continue
+		if len(ev.Type) > 0 && ev.Type[0] == '$' {
+			return true
 		}
 		started = started || inRange(ev)
-		outs, err = eng.handle(ev, prev, started, started, outs[:0])
-		if err != nil {
-			return st, err
+		if outs, failed = eng.handle(ev, prev, started, started, outs[:0]); failed != nil {
+			return false
 		}
 		for _, o := range outs {
 			if o.dead != nil {
@@ -169,19 +159,23 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 			pending = append(pending, o.rec)
 		}
 		st.Events++
-		st.Position = ev.Position.Commit
-		prev = kafka.Resume{Commit: ev.Position.Commit, Prepare: ev.Position.Prepare}
+		st.Position = ev.Pos.Commit
+		prev = contract.After(ev.Pos)
 		if len(pending) >= 1000 {
-			if err := produce(); err != nil {
-				return st, err
+			if failed = produce(); failed != nil {
+				return false
 			}
 		}
 		if cfg.Progress != nil && st.Events%cfg.ProgressEvery == 0 {
 			cfg.Progress(st)
 		}
-		if ev.Position.Commit == end {
-			break
-		}
+		return ev.Pos.Commit != end
+	}
+	if err := cfg.Store.ReadAll(ctx, contract.StoreFrom{Start: true}, math.MaxUint64, step); err != nil {
+		return st, fmt.Errorf("reading $all after position %d: %w", st.Position, err)
+	}
+	if failed != nil {
+		return st, failed
 	}
 	if err := produce(); err != nil {
 		return st, err
@@ -192,21 +186,17 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	return st, nil
 }
 
-// lastPosition is the commit position of the last event in $all.
-func lastPosition(ctx context.Context, db *esdb.Client) (uint64, bool, error) {
-	rs, err := db.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+// lastPosition is the commit position of the last event in $all; empty
+// when there is none.
+func lastPosition(ctx context.Context, db *store.Client) (pos uint64, empty bool, err error) {
+	ev, err := db.ReadLastAll(ctx)
 	if err != nil {
 		return 0, false, fmt.Errorf("reading the end of $all: %w", err)
 	}
-	defer rs.Close()
-	re, err := rs.Recv()
-	if errors.Is(err, io.EOF) {
+	if ev == nil {
 		return 0, true, nil
 	}
-	if err != nil {
-		return 0, false, fmt.Errorf("reading the end of $all: %w", err)
-	}
-	return re.OriginalEvent().Position.Commit, false, nil
+	return ev.Pos.Commit, false, nil
 }
 
 // ParseReplayFrom parses the replay command's --from: "start", a commit

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
 
 func TestParseReplayFrom(t *testing.T) {
@@ -30,7 +31,7 @@ func TestParseReplayFrom(t *testing.T) {
 }
 
 func TestNewCollectsConfigErrors(t *testing.T) {
-	_, err := publish.New(publish.Config{Kafka: publish.KafkaConfig{Brokers: []string{"nohostport"}, Compression: "brotli", SASL: publish.SASLConfig{Mechanism: "KERBEROS"}}, BatchRecords: -1})
+	_, err := publish.New(publish.Config{Kafka: kafka.ClusterConfig{Brokers: []string{"nohostport"}, Compression: "brotli", SASL: kafka.SASLConfig{Mechanism: "KERBEROS"}}, BatchRecords: -1})
 	if err == nil {
 		t.Fatal("New accepted an invalid config")
 	}

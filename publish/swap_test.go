@@ -54,7 +54,7 @@ func TestSwapRulesBetweenBatches(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, rec := range recs {
-		seen[header(rec, publish.HeaderID)]++
+		seen[header(rec, kafka.HeaderID)]++
 	}
 	for id, c := range seen {
 		if c != 1 {
@@ -64,13 +64,13 @@ func TestSwapRulesBetweenBatches(t *testing.T) {
 	// By type: the 40 events stored before the swap with v1, the rest v2.
 	v1, v2 := 0, 0
 	for _, rec := range recs {
-		switch header(rec, publish.HeaderType) {
+		switch header(rec, kafka.HeaderType) {
 		case "crm.customer.changed.v1":
 			v1++
 		case "crm.customer.changed.v2":
 			v2++
 		default:
-			t.Errorf("record type %q", header(rec, publish.HeaderType))
+			t.Errorf("record type %q", header(rec, kafka.HeaderType))
 		}
 	}
 	if v1 != 40 || v2 != 41 {

@@ -34,11 +34,11 @@ func readOrders(t *testing.T, k *stack.Kafka, topic string) map[int][]placed {
 		if err := json.Unmarshal(r.Value, &p); err != nil {
 			t.Fatalf("order record %s: %v", r.Value, err)
 		}
-		if string(r.Key) != fmt.Sprint(p.OrderID) || header(r, publish.HeaderType) != "shop.order.placed.v1" {
-			t.Errorf("order record key %s type %s; want key %d, shop.order.placed.v1", r.Key, header(r, publish.HeaderType), p.OrderID)
+		if string(r.Key) != fmt.Sprint(p.OrderID) || header(r, kafka.HeaderType) != "shop.order.placed.v1" {
+			t.Errorf("order record key %s type %s; want key %d, shop.order.placed.v1", r.Key, header(r, kafka.HeaderType), p.OrderID)
 		}
-		if want := fmt.Sprintf("tx/%s/%s/order-placed", testSlot, lsnText(uint64(1000+p.OrderID))); header(r, publish.HeaderID) != want {
-			t.Errorf("order %d ce_id %s; want %s", p.OrderID, header(r, publish.HeaderID), want)
+		if want := fmt.Sprintf("tx/%s/%s/order-placed", testSlot, lsnText(uint64(1000+p.OrderID))); header(r, kafka.HeaderID) != want {
+			t.Errorf("order %d ce_id %s; want %s", p.OrderID, header(r, kafka.HeaderID), want)
 		}
 		sort.Strings(p.Lines)
 		out[p.OrderID] = append(out[p.OrderID], p)
@@ -143,7 +143,7 @@ func TestReplayEqualsLive(t *testing.T) {
 		var progress []publish.ReplayStats
 		st, err := publish.Replay(t.Context(), publish.ReplayConfig{
 			Store: db, Rules: rs, Promotion: tc.rule, From: tc.from, Topic: into,
-			Kafka:    publish.KafkaConfig{Brokers: k.Brokers, CreateTopics: true, Partitions: 3, ReplicationFactor: 1},
+			Kafka:    kafka.ClusterConfig{Brokers: k.Brokers, CreateTopics: true, Partitions: 3, ReplicationFactor: 1},
 			Progress: func(s publish.ReplayStats) { progress = append(progress, s) }, ProgressEvery: 10,
 		})
 		if err != nil {
@@ -154,7 +154,7 @@ func TestReplayEqualsLive(t *testing.T) {
 		}
 		live := map[int32][]string{}
 		for _, rec := range readTopic(t, k, tc.topic) {
-			if header(rec, publish.HeaderSource) == "chronicler/"+testSlot+"/"+tc.rule && !tc.skip[header(rec, publish.HeaderID)] {
+			if header(rec, kafka.HeaderSource) == "chronicler/"+testSlot+"/"+tc.rule && !tc.skip[header(rec, kafka.HeaderID)] {
 				live[rec.Partition] = append(live[rec.Partition], recordText(rec))
 			}
 		}

@@ -92,21 +92,25 @@ type Stats struct {
 	MaxInFlightSet int   // high-water mark of concurrent appends
 }
 
-// New validates cfg and returns an Appender on db. Run must be started.
-func New(db *esdb.Client, cfg Config) (*Appender, error) {
+// New validates cfg and returns an Appender on c. Run must be started.
+func New(c *Client, cfg Config) (*Appender, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if db == nil {
+	if c == nil {
 		return nil, errors.New("store: no KurrentDB client")
 	}
-	batch, err := newBatchConn(cfg.BatchAppend, cfg.Logger)
+	var conf *esdb.Configuration
+	if cfg.BatchAppend {
+		conf = c.conf
+	}
+	batch, err := newBatchConn(conf, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
 	return &Appender{
 		cfg:     cfg,
-		db:      db,
+		db:      c.db,
 		batch:   batch,
 		changed: make(chan struct{}),
 		streams: make(map[string]*streamQ),

@@ -80,15 +80,16 @@ func bothPaths(t *testing.T, test func(*testing.T, appendPath)) {
 	t.Run("BatchAppend", func(t *testing.T) { test(t, appendPath{batch: true}) })
 }
 
-func start(t *testing.T, p appendPath, db *esdb.Client, cfg store.Config) *running {
+// start runs an appender on a client of its own to p's server (db is the
+// test's client, for reading back).
+func start(t *testing.T, p appendPath, _ *esdb.Client, cfg store.Config) *running {
 	t.Helper()
-	if p.batch {
-		ec, err := esdb.ParseConnectionString(p.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.BatchAppend = ec
+	cfg.BatchAppend = cfg.BatchAppend || p.batch
+	c, err := store.Connect(store.ClientConfig{URL: p.url})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
 	r := &running{done: make(chan error, 1)}
 	user := cfg.OnDurable
 	cfg.OnDurable = func(l contract.LSN) {
@@ -105,7 +106,7 @@ func start(t *testing.T, p appendPath, db *esdb.Client, cfg store.Config) *runni
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a, err := store.New(db, cfg)
+	a, err := store.New(c, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +534,7 @@ func testDeletedStreamStops(t *testing.T, p appendPath) {
 func TestConfigErrors(t *testing.T) { bothPaths(t, testConfigErrors) }
 
 func testConfigErrors(t *testing.T, p appendPath) {
-	_, err := store.New(&esdb.Client{}, store.Config{MaxInFlight: -1, MaxPendingBytes: 10, MaxBatchBytes: 100})
+	_, err := store.New(&store.Client{}, store.Config{MaxInFlight: -1, MaxPendingBytes: 10, MaxBatchBytes: 100})
 	if err == nil {
 		t.Fatal("New accepted a bad config")
 	}
@@ -590,11 +591,7 @@ func testSharedCommitLSNIsReportedPerTransaction(t *testing.T, p appendPath) {
 func TestBatchAppendFallsBackWhenNotListed(t *testing.T) {
 	srv := kurrentdbtest.Start(t, kurrentdb.Options{NoBatchAppend: true})
 	db := kurrentdbtest.Client(t, srv.URL())
-	ec, err := esdb.ParseConnectionString(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, appendPath{}, db, store.Config{BatchAppend: ec})
+	r := start(t, appendPath{}.on(srv), db, store.Config{BatchAppend: true})
 	txs := workload(100, 50, 7)
 	r.feed(t, txs)
 	r.waitDurable(t, txs[len(txs)-1].lsn)

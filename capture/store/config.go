@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
@@ -33,14 +31,13 @@ type Config struct {
 	// never concurrently, never backwards; the LSN repeats when transactions
 	// share a commit LSN (snapshot chunks).
 	OnDurable func(contract.LSN)
-	// BatchAppend, when set, is the store's connection configuration (the
-	// one the esdb.Client was made from): the appender then opens a gRPC
-	// connection of its own and appends through the BatchAppend RPC, one
+	// BatchAppend makes the appender open a gRPC connection of its own to
+	// the client's server and append through the BatchAppend RPC, one
 	// long-lived call for every stream, if the server lists it in its
-	// features (KurrentDB does since 21.10). Nil, a cluster connection
+	// features (KurrentDB does since 21.10). False, a cluster connection
 	// string (gossip seeds, discovery), or a server without it: every
 	// append is an AppendToStream call of the official client.
-	BatchAppend *esdb.Configuration
+	BatchAppend bool
 	// OnConflict is the foreign-writer policy. Default ConflictStop.
 	OnConflict ConflictPolicy
 	// MaxInFlight bounds concurrent appends. Default 64.

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 )
 
 // ErrClosed is returned by Add and Commit after Run has returned.
@@ -46,3 +48,24 @@ func (e *DeletedError) Error() string {
 }
 
 func (e *DeletedError) Unwrap() error { return e.Cause }
+
+// URLError: a store connection string that does not parse. It never quotes
+// the string (it may hold credentials).
+type URLError struct{ Reason string }
+
+func (e *URLError) Error() string { return "store.url: " + e.Reason }
+
+// IsWrongVersion reports whether err is the store's wrong-expected-version
+// answer to an append.
+func IsWrongVersion(err error) bool { return errorCode(err) == esdb.ErrorCodeWrongExpectedVersion }
+
+// IsStreamDeleted reports whether err says the stream was deleted for good
+// (tombstoned).
+func IsStreamDeleted(err error) bool { return errorCode(err) == esdb.ErrorCodeStreamDeleted }
+
+// IsAccessDenied reports whether err is the store refusing the credentials
+// or the operation.
+func IsAccessDenied(err error) bool {
+	c := errorCode(err)
+	return c == esdb.ErrorCodeAccessDenied || c == esdb.ErrorCodeUnauthenticated
+}

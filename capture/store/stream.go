@@ -3,11 +3,10 @@ package store
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
-	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
+	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
@@ -34,7 +33,7 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 		expected = esdb.Revision(rev)
 	}
 	todo := batch
-	backoff := a.cfg.RetryBackoff
+	backoff := retry.Backoff{First: a.cfg.RetryBackoff, Max: a.cfg.MaxRetryBackoff}
 	for {
 		if len(todo) == 0 { // everything was already stored
 			a.finish(s, batch, 0, rev, tail, warm, nil)
@@ -64,11 +63,10 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 				}
 				a.cfg.Logger.Warn("reading stream tail after a wrong-expected-version", "stream", s.name, "err", rerr)
 				a.countLocked(func(st *Stats) { st.Retries++ })
-				if !sleep(ctx, jitter(backoff)) {
+				if !backoff.Wait(ctx) {
 					a.finish(s, batch, 0, 0, contract.Pos{}, false, ErrClosed)
 					return
 				}
-				backoff = min(2*backoff, a.cfg.MaxRetryBackoff)
 				continue
 			}
 			if !exists || !ours {
@@ -113,13 +111,12 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 			// Unavailable, NotLeader (the client reconnects to the leader),
 			// deadlines, aborted, connection closed: all transient for an
 			// append that carries its own ids and expected revision.
-			a.cfg.Logger.Warn("append failed; retrying", "stream", s.name, "events", len(todo), "err", err, "backoff", backoff)
+			a.cfg.Logger.Warn("append failed; retrying", "stream", s.name, "events", len(todo), "err", err, "backoff", backoff.Next())
 			a.countLocked(func(st *Stats) { st.Retries++ })
-			if !sleep(ctx, jitter(backoff)) {
+			if !backoff.Wait(ctx) {
 				a.finish(s, batch, 0, 0, contract.Pos{}, false, ErrClosed)
 				return
 			}
-			backoff = min(2*backoff, a.cfg.MaxRetryBackoff)
 		}
 	}
 }
@@ -174,7 +171,7 @@ func classify(err error) appendKind {
 // tail is its position then.
 func (a *Appender) readTail(ctx context.Context, stream string) (rev uint64, tail contract.Pos, ours, exists bool, err error) {
 	a.countLocked(func(st *Stats) { st.TailReads++ })
-	rec, err := ReadLast(ctx, a.db, stream)
+	rec, err := readLast(ctx, a.db, stream)
 	if err != nil || rec == nil {
 		return 0, contract.Pos{}, false, false, err
 	}
@@ -202,19 +199,4 @@ func revNum(rev uint64, exists bool) int64 {
 		return -1
 	}
 	return int64(rev)
-}
-
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

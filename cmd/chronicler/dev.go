@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -21,8 +20,10 @@ import (
 
 	"github.com/chronicler-dev/chronicler/capture"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/stack"
 	"github.com/chronicler-dev/chronicler/test/workload"
@@ -172,12 +173,7 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) error {
 	if err != nil {
 		return err
 	}
-	esCfg, err := esdb.ParseConnectionString(srv.URL())
-	if err != nil {
-		return err
-	}
-	esCfg.Logger = esdb.NoopLogging()
-	db, err := esdb.NewClient(esCfg)
+	db, err := store.Connect(store.ClientConfig{URL: srv.URL()})
 	if err != nil {
 		return err
 	}
@@ -188,7 +184,7 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) error {
 	}
 	pub, err := publish.New(publish.Config{
 		Store: db, Rules: rules, PublisherID: "dev", Metrics: pm, Logger: log, FlushWhenIdle: true,
-		Kafka: publish.KafkaConfig{Brokers: kf.ListenAddrs(), CreateTopics: true},
+		Kafka: kafka.ClusterConfig{Brokers: kf.ListenAddrs(), CreateTopics: true},
 	})
 	if err != nil {
 		return err

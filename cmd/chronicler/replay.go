@@ -8,11 +8,12 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/spf13/cobra"
 
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
 
 // newReplayCmd is `chronicler replay`: re-derive one promotion rule's
@@ -75,14 +76,9 @@ func newReplayCmd() *cobra.Command {
 			if err != nil {
 				return printProblems(cmd, err)
 			}
-			ecfg, err := esdb.ParseConnectionString(storeURL)
+			db, err := store.Connect(store.ClientConfig{URL: storeURL})
 			if err != nil {
 				return fmt.Errorf("--store: %w", err)
-			}
-			ecfg.Logger = esdb.NoopLogging()
-			db, err := esdb.NewClient(ecfg)
-			if err != nil {
-				return fmt.Errorf("connecting to the store: %w", err)
 			}
 			defer db.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -94,9 +90,9 @@ func newReplayCmd() *cobra.Command {
 			}
 			st, err := publish.Replay(ctx, publish.ReplayConfig{
 				Store: db, Rules: rs, Promotion: promotion, From: rf, Topic: topic,
-				Kafka: publish.KafkaConfig{
+				Kafka: kafka.ClusterConfig{
 					Brokers: bl, Compression: compression, CreateTopics: createTopics, Partitions: partitions, ReplicationFactor: replication,
-					SASL: publish.SASLConfig{Mechanism: saslMechanism, User: saslUsr, Password: os.Getenv("CHRONICLER_KAFKA_SASL_PASSWORD"), Token: os.Getenv("CHRONICLER_KAFKA_SASL_TOKEN")},
+					SASL: kafka.SASLConfig{Mechanism: saslMechanism, User: saslUsr, Password: os.Getenv("CHRONICLER_KAFKA_SASL_PASSWORD"), Token: os.Getenv("CHRONICLER_KAFKA_SASL_TOKEN")},
 				},
 				Progress: func(s publish.ReplayStats) {
 					fmt.Fprintf(out, "replay: %d events read (position %d of %d), %d records, %d failed\n", s.Events, s.Position, s.End, s.Records, s.DeadLetters)

@@ -23,6 +23,7 @@ import (
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/chronicler-dev/chronicler/test/stack"
@@ -112,8 +113,8 @@ func TestReplayCommandEqualsLivePublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := lastAllPosition(t, ctx, db)
-	pub, err := publish.New(publish.Config{Store: db, Rules: rules, PublisherID: "replay-test-" + suffix, Logger: quiet,
-		Kafka: publish.KafkaConfig{Brokers: k.Brokers, CreateTopics: true}})
+	pub, err := publish.New(publish.Config{Store: kurrentdbtest.Store(t, srv.URL()), Rules: rules, PublisherID: "replay-test-" + suffix, Logger: quiet,
+		Kafka: kafka.ClusterConfig{Brokers: k.Brokers, CreateTopics: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

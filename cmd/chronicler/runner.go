@@ -6,19 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/chronicler-dev/chronicler/capture"
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/ha"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/opsserver"
@@ -261,7 +260,7 @@ func (r *runner) newPublisher(grace time.Duration) (*publish.Publisher, func(), 
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := r.storeClient()
+	db, err := store.Connect(r.cfg.StoreClient())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -278,17 +277,6 @@ func (r *runner) newPublisher(grace time.Duration) (*publish.Publisher, func(), 
 		return nil, nil, err
 	}
 	return p, func() { db.Close() }, nil
-}
-
-// storeClient connects the official client as capture.Run does (discovery
-// retried for as long as the store is away).
-func (r *runner) storeClient() (*esdb.Client, error) {
-	esCfg, err := r.cfg.StoreClientConfig()
-	if err != nil {
-		return nil, err
-	}
-	esCfg.MaxDiscoverAttempts = math.MaxInt32
-	return esdb.NewClient(esCfg)
 }
 
 // loadRules is the reload check: as at start for every part that runs.

@@ -138,7 +138,7 @@ UPDATE customers SET email = 'c1-new@example.com' WHERE id = 1;`)
 		t.Fatal(err)
 	}
 	pc := cfg.PublishConfig()
-	pc.Store, pc.Rules, pc.Logger = db, rules, quiet
+	pc.Store, pc.Rules, pc.Logger = kurrentdbtest.Store(t, s.store.URL()), rules, quiet
 	pub, err := publish.New(pc)
 	if err != nil {
 		t.Fatal(err)

@@ -78,3 +78,21 @@ func (p StorePos) Less(q StorePos) bool {
 }
 
 func (p StorePos) String() string { return fmt.Sprintf("C:%d/P:%d", p.Commit, p.Prepare) }
+
+// StoreFrom is where a read of $all starts: after the event at StorePos, or
+// at the start of $all when Start is set. Its JSON form is the checkpoint's
+// resume position: {"start":…,"commit":…,"prepare":…}.
+type StoreFrom struct {
+	Start bool `json:"start,omitempty"`
+	StorePos
+}
+
+// After is the read position after the event at p.
+func After(p StorePos) StoreFrom { return StoreFrom{StorePos: p} }
+
+func (f StoreFrom) String() string {
+	if f.Start {
+		return "start"
+	}
+	return "after " + f.StorePos.String()
+}

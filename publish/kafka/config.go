@@ -53,12 +53,6 @@ type Config struct {
 	ClientOpts []kgo.Opt
 	// Logger receives state changes. Default slog.Default().
 	Logger *slog.Logger
-	// BeforeEnd is a fault-injection hook for tests: in ExactlyOnce mode it
-	// runs after a batch's records (and checkpoint) are acknowledged inside
-	// the transaction and before the transaction is committed. An error is
-	// returned by Commit at once, leaving the transaction open, as a crash
-	// at that instant would. Default nil.
-	BeforeEnd func() error
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // Checkpoint is the store position a publisher has published up to
@@ -19,20 +21,11 @@ import (
 // buffers incomplete source transactions, where to re-read from to rebuild
 // them (Resume).
 type Checkpoint struct {
-	Commit  uint64 `json:"commit"`
-	Prepare uint64 `json:"prepare"`
-	// Resume, when set, is the $all position to re-read from after a restart
-	// (it precedes the oldest buffered, incomplete transaction). Nil: resume
-	// right after Commit/Prepare.
-	Resume *Resume `json:"resume,omitempty"`
-}
-
-// Resume is a re-read position: after the event at Commit/Prepare, or from
-// the start of $all when Start is set.
-type Resume struct {
-	Start   bool   `json:"start,omitempty"`
-	Commit  uint64 `json:"commit"`
-	Prepare uint64 `json:"prepare"`
+	contract.StorePos // through: {"commit":…,"prepare":…}
+	// Resume, when set, is where to re-read $all from after a restart (it
+	// precedes the oldest buffered, incomplete transaction). Nil: resume
+	// right after StorePos.
+	Resume *contract.StoreFrom `json:"resume,omitempty"`
 }
 
 // checkpointValue is the checkpoint record's JSON value.
@@ -98,66 +91,18 @@ func (w *Writer) ensureCheckpointTopic(ctx context.Context) error {
 	return fmt.Errorf("creating checkpoint topic %s (create it yourself: 1 partition, cleanup.policy=compact): %w", w.cfg.CheckpointTopic, err)
 }
 
-// Client is the underlying franz-go client, for the publisher's topic
-// checks. Do not produce with it.
-func (w *Writer) Client() *kgo.Client { return w.cl }
-
 // Checkpoint reads the publisher's last committed checkpoint with
-// read_committed. ok is false when the publisher has never committed one.
+// read_committed (ReadCheckpoint). ok is false when the publisher has never
+// committed one.
 func (w *Writer) Checkpoint(ctx context.Context) (cp Checkpoint, ok bool, err error) {
-	// End offsets with read_committed isolation are the last stable offsets:
-	// reading up to them sees every decided transaction and no open one.
-	ends, err := w.adm.ListEndOffsets(ctx, w.cfg.CheckpointTopic)
-	if err != nil {
-		return cp, false, fmt.Errorf("listing end offsets of %s: %w", w.cfg.CheckpointTopic, err)
-	}
-	end, found := ends.Lookup(w.cfg.CheckpointTopic, 0)
-	if !found || end.Err != nil {
-		return cp, false, fmt.Errorf("end offset of %s[0]: %v", w.cfg.CheckpointTopic, end.Err)
-	}
-	if end.Offset == 0 {
-		return cp, false, nil
-	}
-	rd, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(w.cfg.Brokers...),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		// A transactional partition ends with a commit or abort marker. The
-		// client hides markers (and aborted records) by default, so the last
-		// visible offset would never reach the end offset; keeping markers
-		// makes "last offset + 1 == end" a sound stop condition.
-		kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.cfg.CheckpointTopic: {0: kgo.NewOffset().AtStart()}}),
-	}, w.cfg.ClientOpts...)...)
-	if err != nil {
-		return cp, false, err
-	}
-	defer rd.Close()
-	for {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return cp, false, fmt.Errorf("reading %s up to offset %d: %w", w.cfg.CheckpointTopic, end.Offset, err)
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
-		if ferr != nil {
-			return cp, false, fmt.Errorf("reading %s: %w", w.cfg.CheckpointTopic, ferr)
-		}
-		done := false
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset+1 >= end.Offset {
-				done = true
-			}
-			if r.Attrs.IsControl() || string(r.Key) != w.cfg.PublisherID {
-				return
-			}
-			if c, _, err := DecodeCheckpoint(r.Value); err == nil {
-				cp, ok = c, true
-			}
-		})
-		if done {
-			return cp, ok, nil
-		}
-	}
+	st, ok, err := ReadCheckpoint(ctx, append([]kgo.Opt{kgo.SeedBrokers(w.cfg.Brokers...)}, w.cfg.ClientOpts...), w.cfg.CheckpointTopic, w.cfg.PublisherID)
+	return st.Checkpoint, ok, err
+}
+
+// EnsureTopics checks (or creates, per cluster.CreateTopics) topics with
+// the writer's client (EnsureTopics).
+func (w *Writer) EnsureTopics(ctx context.Context, cluster *ClusterConfig, topics []string) error {
+	return EnsureTopics(ctx, w.adm, cluster, topics)
 }
 
 // Commit writes recs and then the checkpoint cp, as one transaction in
@@ -182,11 +127,6 @@ func (w *Writer) Commit(ctx context.Context, recs []*kgo.Record, cp Checkpoint) 
 	if err := w.produceAll(ctx, append(recs, cpRec)); err != nil {
 		w.abort(ctx)
 		return classify(err)
-	}
-	if w.cfg.BeforeEnd != nil {
-		if err := w.cfg.BeforeEnd(); err != nil {
-			return err
-		}
 	}
 	if err := w.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		// The outcome may be unknown (a transport error): aborting reloads

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
@@ -94,10 +95,10 @@ func TestCommitWritesRecordsAndCheckpoint(t *testing.T) {
 		if cp, ok := checkpoint(t, ctx, w); ok {
 			t.Fatalf("fresh publisher has checkpoint %+v", cp)
 		}
-		if err := w.Commit(ctx, recs(topic, "a", "b", "c"), kafka.Checkpoint{Commit: 10, Prepare: 10}); err != nil {
+		if err := w.Commit(ctx, recs(topic, "a", "b", "c"), kafka.Checkpoint{StorePos: contract.StorePos{Commit: 10, Prepare: 10}}); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Commit(ctx, recs(topic, "d", "e"), kafka.Checkpoint{Commit: 20, Prepare: 19}); err != nil {
+		if err := w.Commit(ctx, recs(topic, "d", "e"), kafka.Checkpoint{StorePos: contract.StorePos{Commit: 20, Prepare: 19}}); err != nil {
 			t.Fatal(err)
 		}
 		if got := strings.Join(readCommitted(t, ctx, k, topic, 5), ","); got != "a,b,c,d,e" {
@@ -105,7 +106,7 @@ func TestCommitWritesRecordsAndCheckpoint(t *testing.T) {
 		}
 		w.Close()
 		w2 := newWriter(t, ctx, k, cpTopic, id, kafka.ExactlyOnce)
-		if cp, ok := checkpoint(t, ctx, w2); !ok || cp != (kafka.Checkpoint{Commit: 20, Prepare: 19}) {
+		if cp, ok := checkpoint(t, ctx, w2); !ok || cp != (kafka.Checkpoint{StorePos: contract.StorePos{Commit: 20, Prepare: 19}}) {
 			t.Fatalf("checkpoint after restart = %+v, %v; want {20 19}", cp, ok)
 		}
 	})
@@ -121,15 +122,15 @@ func TestZombieIsFenced(t *testing.T) {
 		topic, cpTopic, id := names(t)
 		createTopic(t, ctx, k, topic)
 		old := newWriter(t, ctx, k, cpTopic, id, kafka.ExactlyOnce)
-		if err := old.Commit(ctx, recs(topic, "old-1"), kafka.Checkpoint{Commit: 1, Prepare: 1}); err != nil {
+		if err := old.Commit(ctx, recs(topic, "old-1"), kafka.Checkpoint{StorePos: contract.StorePos{Commit: 1, Prepare: 1}}); err != nil {
 			t.Fatal(err)
 		}
 		cur := newWriter(t, ctx, k, cpTopic, id, kafka.ExactlyOnce)
-		err := old.Commit(ctx, recs(topic, "zombie-1", "zombie-2"), kafka.Checkpoint{Commit: 5, Prepare: 5})
+		err := old.Commit(ctx, recs(topic, "zombie-1", "zombie-2"), kafka.Checkpoint{StorePos: contract.StorePos{Commit: 5, Prepare: 5}})
 		if !errors.Is(err, kafka.ErrFenced) {
 			t.Fatalf("zombie commit error = %v; want ErrFenced", err)
 		}
-		if err := cur.Commit(ctx, recs(topic, "new-1"), kafka.Checkpoint{Commit: 7, Prepare: 7}); err != nil {
+		if err := cur.Commit(ctx, recs(topic, "new-1"), kafka.Checkpoint{StorePos: contract.StorePos{Commit: 7, Prepare: 7}}); err != nil {
 			t.Fatal(err)
 		}
 		if got := strings.Join(readCommitted(t, ctx, k, topic, 2), ","); got != "old-1,new-1" {
@@ -153,7 +154,7 @@ func TestOpenTransactionOfCrashedInstanceIsAborted(t *testing.T) {
 		topic, cpTopic, id := names(t)
 		createTopic(t, ctx, k, topic)
 		w := newWriter(t, ctx, k, cpTopic, id, kafka.ExactlyOnce)
-		if err := w.Commit(ctx, recs(topic, "before"), kafka.Checkpoint{Commit: 3, Prepare: 3}); err != nil {
+		if err := w.Commit(ctx, recs(topic, "before"), kafka.Checkpoint{StorePos: contract.StorePos{Commit: 3, Prepare: 3}}); err != nil {
 			t.Fatal(err)
 		}
 		w.Close()
@@ -173,7 +174,7 @@ func TestOpenTransactionOfCrashedInstanceIsAborted(t *testing.T) {
 		if cp, _ := checkpoint(t, ctx, next); cp.Commit != 3 {
 			t.Fatalf("checkpoint = %+v; want the last committed one, commit 3", cp)
 		}
-		if err := next.Commit(ctx, recs(topic, "after"), kafka.Checkpoint{Commit: 4, Prepare: 4}); err != nil {
+		if err := next.Commit(ctx, recs(topic, "after"), kafka.Checkpoint{StorePos: contract.StorePos{Commit: 4, Prepare: 4}}); err != nil {
 			t.Fatal(err)
 		}
 		if got := strings.Join(readCommitted(t, ctx, k, topic, 2), ","); got != "before,after" {
@@ -191,7 +192,7 @@ func TestAtLeastOnceCheckpointsAfterRecords(t *testing.T) {
 		topic, cpTopic, id := names(t)
 		createTopic(t, ctx, k, topic)
 		w := newWriter(t, ctx, k, cpTopic, id, kafka.AtLeastOnce)
-		if err := w.Commit(ctx, recs(topic, "x", "y"), kafka.Checkpoint{Commit: 9, Prepare: 9}); err != nil {
+		if err := w.Commit(ctx, recs(topic, "x", "y"), kafka.Checkpoint{StorePos: contract.StorePos{Commit: 9, Prepare: 9}}); err != nil {
 			t.Fatal(err)
 		}
 		if got := strings.Join(readCommitted(t, ctx, k, topic, 2), ","); got != "x,y" {
@@ -226,9 +227,9 @@ func TestCheckpointResumeRoundTrip(t *testing.T) {
 	createTopic(t, ctx, k, topic)
 	w := newWriter(t, ctx, k, cpTopic, id, kafka.ExactlyOnce)
 	for _, want := range []kafka.Checkpoint{
-		{Commit: 50, Prepare: 50, Resume: &kafka.Resume{Start: true}},
-		{Commit: 90, Prepare: 89, Resume: &kafka.Resume{Commit: 40, Prepare: 39}},
-		{Commit: 95, Prepare: 95},
+		{StorePos: contract.StorePos{Commit: 50, Prepare: 50}, Resume: &contract.StoreFrom{Start: true}},
+		{StorePos: contract.StorePos{Commit: 90, Prepare: 89}, Resume: &contract.StoreFrom{StorePos: contract.StorePos{Commit: 40, Prepare: 39}}},
+		{StorePos: contract.StorePos{Commit: 95, Prepare: 95}},
 	} {
 		if err := w.Commit(ctx, recs(topic, "v"), want); err != nil {
 			t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
 
 // prepareTopic creates topic (one partition) if it is missing and returns
@@ -97,7 +97,7 @@ func (c *consumer) run() {
 				return
 			}
 			for _, h := range r.Headers {
-				if h.Key != publish.HeaderTime {
+				if h.Key != kafka.HeaderTime {
 					continue
 				}
 				at, err := time.Parse(time.RFC3339Nano, string(h.Value))

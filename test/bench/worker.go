@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chronicler-dev/chronicler/capture"
@@ -24,6 +23,7 @@ import (
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 )
 
@@ -260,18 +260,13 @@ func startPublisher(ctx context.Context, cfg workerConfig, log *slog.Logger, wg 
 	if err != nil {
 		return nil, err
 	}
-	esCfg, err := esdb.ParseConnectionString(cfg.StoreURL)
-	if err != nil {
-		return nil, err
-	}
-	esCfg.Logger = esdb.NoopLogging()
-	db, err := esdb.NewClient(esCfg)
+	db, err := store.Connect(store.ClientConfig{URL: cfg.StoreURL})
 	if err != nil {
 		return nil, err
 	}
 	pub, err := publish.New(publish.Config{
 		Store: db, Rules: rules, PublisherID: cfg.PublisherID, Logger: log, BatchInterval: cfg.BatchIntvl, FlushWhenIdle: !cfg.BatchWait,
-		Kafka: publish.KafkaConfig{Brokers: cfg.Brokers, CreateTopics: true},
+		Kafka: kafka.ClusterConfig{Brokers: cfg.Brokers, CreateTopics: true},
 	})
 	if err != nil {
 		db.Close()

@@ -19,7 +19,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -384,7 +384,7 @@ func checkKafka(t *testing.T, e *env, k *stack.Kafka, balances, moves string) {
 	check := func(r *kgo.Record) {
 		id := ""
 		for _, h := range r.Headers {
-			if h.Key == publish.HeaderID {
+			if h.Key == kafka.HeaderID {
 				id = string(h.Value)
 			}
 		}

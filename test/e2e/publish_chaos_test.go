@@ -20,7 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronicler-dev/chronicler/mapping/contract"
-	"github.com/chronicler-dev/chronicler/publish"
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/chronicler-dev/chronicler/test/stack"
@@ -50,8 +50,9 @@ type expected struct {
 }
 
 // chaosStore appends low-level events as capture does: one slot per
-// appender goroutine, each event with its slot, commit LSN and
-// $correlationId, and a progress marker after the transactions it covers.
+// appender goroutine, each event with capture's metadata
+// (contract.AppendMetadata), and a progress marker after the transactions
+// it covers.
 type chaosStore struct {
 	t    *testing.T
 	db   *esdb.Client
@@ -67,10 +68,13 @@ func commitTime(lsn uint64) time.Time {
 
 func (s *chaosStore) append(ctx context.Context, slot string, lsn uint64, ordinal int, stream, typ string, data any) (string, error) {
 	d, _ := json.Marshal(data)
-	m, _ := json.Marshal(map[string]any{"slot": slot, "commitLsn": lsnText(lsn), "$correlationId": lsnText(lsn), "ordinal": ordinal,
-		"commitTime": commitTime(lsn).Format(time.RFC3339Nano)})
+	src := contract.Source{Slot: slot, CommitTime: commitTime(lsn), Pos: contract.Pos{CommitLSN: contract.LSN(lsn), Ordinal: uint64(ordinal)}}
+	m, err := contract.AppendMetadata(nil, &src, nil)
+	if err != nil {
+		return "", err
+	}
 	id := uuid.New()
-	_, err := s.db.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{}, esdb.EventData{EventID: id, EventType: typ, ContentType: esdb.ContentTypeJson, Data: d, Metadata: m})
+	_, err = s.db.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{}, esdb.EventData{EventID: id, EventType: typ, ContentType: esdb.ContentTypeJson, Data: d, Metadata: m})
 	if err != nil {
 		return "", fmt.Errorf("appending to %s: %w", stream, err)
 	}
@@ -78,7 +82,7 @@ func (s *chaosStore) append(ctx context.Context, slot string, lsn uint64, ordina
 }
 
 func (s *chaosStore) marker(ctx context.Context, slot string, durable uint64) error {
-	d, _ := json.Marshal(map[string]string{"slot": slot, "durableLsn": lsnText(durable)})
+	d := contract.EncodeProgress(contract.Progress{Slot: slot, DurableLSN: contract.LSN(durable)})
 	_, err := s.db.AppendToStream(ctx, contract.ProgressStream(slot), esdb.AppendToStreamOptions{}, esdb.EventData{EventID: uuid.New(), EventType: contract.ProgressType, ContentType: esdb.ContentTypeJson, Data: d})
 	return err
 }
@@ -292,7 +296,7 @@ func chaos(t *testing.T, bin string, k *stack.Kafka, broker *stack.Broker, mode 
 		for _, x := range r.Headers {
 			h[x.Key] = string(x.Value)
 		}
-		id := h[publish.HeaderID]
+		id := h[kafka.HeaderID]
 		seen[id]++
 		text := fmt.Sprintf("%s|%s|%v", r.Key, r.Value, r.Headers)
 		if c, dup := content[id]; dup && c != text {
@@ -313,8 +317,8 @@ func chaos(t *testing.T, bin string, k *stack.Kafka, broker *stack.Broker, mode 
 		}
 		_ = json.Unmarshal(r.Value, &v)
 		sort.Strings(v.Lines)
-		if string(r.Key) != e.key || h[publish.HeaderSource] != e.source || h[publish.HeaderType] != e.typ || h[publish.HeaderSubject] != e.subject ||
-			h[publish.HeaderTime] != e.time || h[publish.HeaderSpecVersion] != "1.0" || h[publish.HeaderContentType] != "application/json" ||
+		if string(r.Key) != e.key || h[kafka.HeaderSource] != e.source || h[kafka.HeaderType] != e.typ || h[kafka.HeaderSubject] != e.subject ||
+			h[kafka.HeaderTime] != e.time || h[kafka.HeaderSpecVersion] != "1.0" || h[kafka.HeaderContentType] != "application/json" ||
 			(e.lines != "" && strings.Join(v.Lines, ",") != e.lines) {
 			if bad++; bad < 10 {
 				t.Errorf("record %s key %s headers %v; want %+v", r.Value, r.Key, h, e)

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 )
 
@@ -48,4 +50,16 @@ func Client(t testing.TB, url string) *esdb.Client {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// Store connects the product's store client (capture/store) to url and
+// closes it when the test ends.
+func Store(t testing.TB, url string) *store.Client {
+	t.Helper()
+	c, err := store.Connect(store.ClientConfig{URL: url})
+	if err != nil {
+		t.Fatalf("creating the store client for %q: %v", url, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

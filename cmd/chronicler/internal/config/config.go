@@ -160,7 +160,7 @@ func Defaults() Config {
 	return Config{
 		Snapshot:   Snapshot{Mode: "initial", ChunkRows: 10000},
 		Store:      Store{OnConflict: "stop", BatchAppend: true},
-		Kafka:      Kafka{Compression: "none", MaxRecordBytes: publish.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1},
+		Kafka:      Kafka{Compression: "none", MaxRecordBytes: kafka.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1},
 		Rules:      Rules{Reload: true, ReloadInterval: "5s"},
 		Delivery:   Delivery{Mode: "exactly_once", CheckpointTopic: kafka.DefaultCheckpointTopic, BatchRecords: 500, BatchInterval: "100ms", MaxOpenTransactions: 100000},
 		DeadLetter: DeadLetter{Topic: publish.DefaultDeadLetterTopic, OnError: "deadletter"},

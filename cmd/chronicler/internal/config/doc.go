@@ -1,7 +1,7 @@
 // Package config reads the configuration of `chronicler run`, `check` and
 // `status`: one YAML file plus environment overrides plus secret files, and
 // turns it into the capture and publish options and the store client's
-// configuration ([Config.StoreClientConfig]).
+// configuration ([Config.StoreClient]).
 //
 // [Load] starts from [Defaults], decodes the file over them (unknown keys are
 // errors), applies every set CHRONICLER_<PATH> variable (see [Keys] and

@@ -1,12 +1,10 @@
 package config
 
 import (
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chronicler-dev/chronicler/capture"
@@ -105,37 +103,24 @@ func (c *Config) CaptureOptions(log *slog.Logger, reg prometheus.Registerer) cap
 	}
 }
 
-// StoreClientConfig is the official client's configuration for store.url
-// with store.username and store.password (when set) replacing the URL's
-// credentials, and the client's own logging off. Discovery is left at the
-// client's default: the caller decides how long to retry. The error (only
-// for a config that skipped validation) names store.url without quoting it.
-func (c *Config) StoreClientConfig() (*esdb.Configuration, error) {
-	ec, err := esdb.ParseConnectionString(c.Store.URL)
-	if err != nil {
-		return nil, fmt.Errorf("store.url: not a valid KurrentDB connection string: %s", redact(err.Error(), c.Store.URL))
-	}
-	if c.Store.Username != "" {
-		ec.Username = c.Store.Username
-	}
-	if c.Store.Password != "" {
-		ec.Password = c.Store.Password
-	}
-	ec.Logger = esdb.NoopLogging()
-	return ec, nil
+// StoreClient is how to reach the store: store.url, with store.username
+// and store.password (when set) replacing the URL's credentials
+// (store.Connect applies them).
+func (c *Config) StoreClient() store.ClientConfig {
+	return store.ClientConfig{URL: c.Store.URL, Username: c.Store.Username, Password: c.Store.Password}
 }
 
 // KafkaConfig is the publisher's connection and topic configuration.
-func (c *Config) KafkaConfig() publish.KafkaConfig {
+func (c *Config) KafkaConfig() kafka.ClusterConfig {
 	k := c.Kafka
-	return publish.KafkaConfig{
+	return kafka.ClusterConfig{
 		Brokers:           append([]string(nil), k.Brokers...),
 		Compression:       k.Compression,
 		MaxRecordBytes:    k.MaxRecordBytes,
 		CreateTopics:      k.CreateTopics,
 		Partitions:        k.Partitions,
 		ReplicationFactor: k.ReplicationFactor,
-		TLS: publish.TLSConfig{
+		TLS: kafka.TLSConfig{
 			Enabled:            k.TLS.Enabled,
 			CAFile:             k.TLS.CAFile,
 			CertFile:           k.TLS.CertFile,
@@ -143,7 +128,7 @@ func (c *Config) KafkaConfig() publish.KafkaConfig {
 			ServerName:         k.TLS.ServerName,
 			InsecureSkipVerify: k.TLS.InsecureSkipVerify,
 		},
-		SASL: publish.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.Username, Password: k.SASL.Password, Token: k.SASL.Token},
+		SASL: kafka.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.Username, Password: k.SASL.Password, Token: k.SASL.Token},
 	}
 }
 

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/chronicler-dev/chronicler/capture/store"
 )
 
 // validator collects every problem, each placed at its line in the file or
@@ -101,8 +102,10 @@ func (c *Config) validate(v *validator, parts Parts) {
 	s := &c.Store
 	if s.URL == "" {
 		v.bad("store.url", "required: the KurrentDB connection string (esdb://host:2113?tls=false, esdb+discover://...)")
-	} else if _, err := esdb.ParseConnectionString(s.URL); err != nil {
-		v.bad("store.url", "not a valid KurrentDB connection string: %v", redact(err.Error(), s.URL))
+	} else if err := store.ParseURL(s.URL); err != nil {
+		var ue *store.URLError
+		errors.As(err, &ue)
+		v.bad("store.url", "%s", ue.Reason)
 	}
 	oneOf(v, "store.on_conflict", s.OnConflict, "stop", "reread")
 	positive(v, "store.max_in_flight", s.MaxInFlight)
@@ -214,12 +217,4 @@ func duration(v *validator, path, s string) {
 	if d, err := time.ParseDuration(s); err != nil || d <= 0 {
 		v.bad(path, "%q is not a positive duration (e.g. 1s, 500ms)", s)
 	}
-}
-
-// redact removes the URL (which may hold credentials) from an error text.
-func redact(msg, url string) string {
-	if url == "" {
-		return msg
-	}
-	return strings.ReplaceAll(msg, url, "<store.url>")
 }

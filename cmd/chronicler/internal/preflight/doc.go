@@ -29,8 +29,7 @@
 //
 // [ReadStatus] reads, and never writes: the slot (postgres.Conn.ReadSlot:
 // its pg_replication_slots row with the walsender's flush lag), the last
-// progress marker and the
-// end of $all, the capture dead-letter stream's last revision, and from
+// progress marker and the end of $all, the capture dead-letter stream's last revision, and from
 // Kafka the publisher's checkpoint (partition 0 of the checkpoint topic,
 // key = publisher id) and the dead-letter topic's committed records, both
 // with a plain read_committed consumer: no group, no transactional id, so
@@ -44,7 +43,7 @@
 // Postgres is reached through capture/postgres (postgres.Connect, with
 // postgres.url and postgres.password; application_name chronicler-check
 // or chronicler-status). Kafka is reached with the publisher's own TLS and
-// SASL options (publish.KafkaConfig.ConnectionOpts), the store with run's
+// SASL options (kafka.ClusterConfig.ConnectionOpts), the store with run's
 // client configuration (config.StoreClientConfig) and a shorter discovery.
 //
 // # Secrets

@@ -4,9 +4,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
 )
 
@@ -33,9 +33,7 @@ func newScrubber(cfg *config.Config) *scrubber {
 	if pc, err := pgconn.ParseConfig(cfg.PostgresURL()); err == nil {
 		add(pc.Password)
 	}
-	if ec, err := esdb.ParseConnectionString(cfg.Store.URL); err == nil {
-		add(ec.Password)
-	}
+	add(store.URLPassword(cfg.Store.URL))
 	for _, u := range []string{cfg.Postgres.URL, cfg.PostgresURL(), cfg.Store.URL} {
 		if u != "" {
 			s.urls = append(s.urls, u)

@@ -7,11 +7,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish"
 	pkafka "github.com/chronicler-dev/chronicler/publish/kafka"
 )
@@ -184,7 +185,7 @@ func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 		}
 		ps.LagPositions = &d
 	}
-	match := func(*esdb.RecordedEvent) bool { return true }
+	match := func(*store.Recorded) bool { return true }
 	if rs, err := mapping.Load(s.cfg.Rules.Paths, mapping.Options{}); err == nil {
 		match = publish.MatchesInterest(rs.Interest())
 	}
@@ -194,44 +195,25 @@ func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 	}
 	var n int64
 	capped := false
-	err = bounded(ctx, func(ctx context.Context) error {
+	err = store.Bounded(ctx, func(ctx context.Context) error {
 		defer db.Close()
-		// One event more than the bound, to see that there are more; and
-		// from a checkpoint one more again: the read starts at the
-		// checkpoint's own event, which is not counted.
-		var from esdb.AllPosition = esdb.Start{}
-		count := uint64(s.opts.MaxLagEvents) + 1
+		from := contract.StoreFrom{Start: true}
 		if ps.Checkpoint != nil {
-			from = esdb.Position{Commit: through.Commit, Prepare: through.Prepare}
-			count++
+			from = contract.After(contract.StorePos{Commit: through.Commit, Prepare: through.Prepare})
 		}
-		rd, err := db.ReadAll(ctx, esdb.ReadAllOptions{From: from}, count)
-		if err != nil {
-			return err
-		}
-		defer rd.Close()
+		// One event more than the bound, to see that there are more.
 		read := int64(0)
-		for {
-			re, err := rd.Recv()
-			if isEOF(err) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			ev := re.OriginalEvent()
-			if ps.Checkpoint != nil && ev.Position.Commit <= through.Commit {
-				continue // the checkpoint's own event
-			}
+		return db.ReadAll(ctx, from, uint64(s.opts.MaxLagEvents)+1, func(ev *store.Recorded) bool {
 			read++
 			if read > s.opts.MaxLagEvents {
 				capped = true
-				return nil
+				return false
 			}
 			if match(ev) {
 				n++
 			}
-		}
+			return true
+		})
 	})
 	if err != nil {
 		s.fail("publisher", fmt.Errorf("counting the events after the checkpoint: %w", err))

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
@@ -23,17 +21,17 @@ func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	var (
-		marker, end, dl *esdb.RecordedEvent
+		marker, end, dl *store.Recorded
 	)
-	err = bounded(ctx, func(ctx context.Context) error {
+	err = store.Bounded(ctx, func(ctx context.Context) error {
 		var err error
-		if marker, err = store.ReadLast(ctx, db, progressStream); err != nil {
+		if marker, err = db.ReadLast(ctx, progressStream); err != nil {
 			return fmt.Errorf("reading %s: %w", progressStream, err)
 		}
-		if end, err = lastAll(ctx, db); err != nil {
+		if end, err = db.ReadLastAll(ctx); err != nil {
 			return fmt.Errorf("reading $all backwards: %w", err)
 		}
-		if dl, err = store.ReadLast(ctx, db, s.rep.DeadLetters.CaptureStream); err != nil {
+		if dl, err = db.ReadLast(ctx, s.rep.DeadLetters.CaptureStream); err != nil {
 			return fmt.Errorf("reading %s: %w", s.rep.DeadLetters.CaptureStream, err)
 		}
 		return nil
@@ -46,19 +44,19 @@ func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 	defer db.Close()
 	if marker != nil {
 		if p, err := contract.DecodeProgress(marker.Data); err != nil {
-			s.fail("store", fmt.Errorf("event %d in %s: %w", marker.EventNumber, progressStream, err))
+			s.fail("store", fmt.Errorf("event %d in %s: %w", marker.Revision, progressStream, err))
 		} else {
 			ss.DurableLSN = p.DurableLSN.String()
-			at := marker.CreatedDate.UTC()
+			at := marker.Created.UTC()
 			ss.ProgressWritten, s.marker = &at, &at
 		}
 	}
 	if end != nil {
-		ss.End = &Position{Commit: end.Position.Commit, Prepare: end.Position.Prepare}
+		ss.End = &Position{Commit: end.Pos.Commit, Prepare: end.Pos.Prepare}
 	}
 	n := int64(0)
 	if dl != nil {
-		n = int64(dl.EventNumber) + 1
+		n = int64(dl.Revision) + 1
 	}
 	s.rep.DeadLetters.Capture = &n
 }

@@ -17,8 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
@@ -44,13 +43,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	ecfg, err := esdb.ParseConnectionString(*storeURL)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "-store:", err)
-		os.Exit(2)
-	}
-	ecfg.Logger = esdb.NoopLogging()
-	db, err := esdb.NewClient(ecfg)
+	db, err := store.Connect(store.ClientConfig{URL: *storeURL})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -61,7 +54,7 @@ func main() {
 	}
 	p, err := publish.New(publish.Config{
 		Store: db, Rules: rs, PublisherID: *id, Mode: m, CheckpointTopic: *cpTopic, DeadLetterTopic: *deadTopic,
-		Kafka:        publish.KafkaConfig{Brokers: strings.Split(*brokers, ","), CreateTopics: true, Partitions: int32(*partitions), ReplicationFactor: 1},
+		Kafka:        kafka.ClusterConfig{Brokers: strings.Split(*brokers, ","), CreateTopics: true, Partitions: int32(*partitions), ReplicationFactor: 1},
 		BatchRecords: *batch, BatchInterval: *interval, Logger: log,
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package publish
+package kafka
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// ensureTopics checks that every topic exists, creating missing ones when
-// the configuration says so. Every problem is reported.
-func ensureTopics(ctx context.Context, adm *kadm.Client, k *KafkaConfig, topics []string) error {
+// EnsureTopics checks that every topic exists, creating missing ones when
+// k.CreateTopics says so. Every problem is reported, each a *TopicError.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, k *ClusterConfig, topics []string) error {
 	sort.Strings(topics)
 	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
@@ -42,3 +42,15 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, k *KafkaConfig, topics 
 	}
 	return errors.Join(errs...)
 }
+
+// TopicError reports an integration or dead-letter topic that is missing
+// (and CreateTopics is off) or could not be created.
+type TopicError struct {
+	Topic string
+	Cause error
+}
+
+func (e *TopicError) Error() string {
+	return fmt.Sprintf("kafka topic %s: %v (create it, or set kafka.create_topics with partitions and replication factor)", e.Topic, e.Cause)
+}
+func (e *TopicError) Unwrap() error { return e.Cause }

@@ -1,4 +1,4 @@
-package publish
+package kafka
 
 import (
 	"crypto/tls"
@@ -19,8 +19,10 @@ import (
 // default producer batch limit and Kafka's default message.max.bytes.
 const DefaultMaxRecordBytes = 1000000
 
-// KafkaConfig is how to reach Kafka and how to write.
-type KafkaConfig struct {
+// ClusterConfig is how to reach Kafka and how to write: every client of
+// the cluster (the publisher's writer, replay, `chronicler check` and
+// `status`) is made from it.
+type ClusterConfig struct {
 	// Brokers are the seed brokers. Required.
 	Brokers []string
 	// Compression: none (default), gzip, snappy, lz4 or zstd.
@@ -60,7 +62,9 @@ type SASLConfig struct {
 	Token     string // OAUTHBEARER token; never logged
 }
 
-func (k *KafkaConfig) validate(path string) []error {
+// Validate fills defaults and returns every problem, each named by its
+// setting under path.
+func (k *ClusterConfig) Validate(path string) []error {
 	var errs []error
 	if len(k.Brokers) == 0 {
 		errs = append(errs, fmt.Errorf("%s.brokers: at least one broker (host:port) is required", path))
@@ -109,9 +113,9 @@ func (k *KafkaConfig) validate(path string) []error {
 	return errs
 }
 
-// clientOpts turns the configuration into franz-go options (seed brokers
-// excluded): compression plus ConnectionOpts.
-func (k *KafkaConfig) clientOpts() ([]kgo.Opt, error) {
+// ProducerOpts turns the configuration into franz-go options for a
+// producer (seed brokers excluded): compression plus ConnectionOpts.
+func (k *ClusterConfig) ProducerOpts() ([]kgo.Opt, error) {
 	var opts []kgo.Opt
 	conn, err := k.ConnectionOpts()
 	if err != nil {
@@ -136,7 +140,8 @@ func (k *KafkaConfig) clientOpts() ([]kgo.Opt, error) {
 // ConnectionOpts are the franz-go options that reach and authenticate to
 // the brokers (TLS and SASL; seed brokers excluded), for any client of the
 // same cluster: the publisher's, replay's, and `chronicler check`'s.
-func (k *KafkaConfig) ConnectionOpts() ([]kgo.Opt, error) {
+// ClientOpts adds the seed brokers.
+func (k *ClusterConfig) ConnectionOpts() ([]kgo.Opt, error) {
 	var opts []kgo.Opt
 	if k.TLS.Enabled {
 		tc := &tls.Config{ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
@@ -174,4 +179,14 @@ func (k *KafkaConfig) ConnectionOpts() ([]kgo.Opt, error) {
 		return nil, errors.New("kafka.sasl.mechanism: unsupported " + m)
 	}
 	return opts, nil
+}
+
+// ClientOpts are the seed brokers and ConnectionOpts: a client that reads or
+// administers, and never produces.
+func (k *ClusterConfig) ClientOpts() ([]kgo.Opt, error) {
+	conn, err := k.ConnectionOpts()
+	if err != nil {
+		return nil, err
+	}
+	return append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...)}, conn...), nil
 }
