@@ -68,7 +68,7 @@ type Config struct {
 	// 10s; negative disables heartbeats.
 	HeartbeatInterval time.Duration
 	// ReconnectMin and ReconnectMax bound the exponential reconnect backoff
-	// (full jitter). Defaults 250ms and 30s.
+	// (capture/retry: each wait drawn from [d/2, d]). Defaults 250ms and 30s.
 	ReconnectMin, ReconnectMax time.Duration
 
 	// Registerer receives capture's metrics. Default nil: not registered.

@@ -41,12 +41,13 @@
 //
 // Setup failures are typed errors (errors.go) and fatal on the first
 // session, except no room for the slot or a walsender ([NoRoomError]),
-// which Run retries like a lost connection. Connection loss, walsender termination (57P01), server
-// shutdown/start-up (57P03) and the like end the session; Run reconnects
-// with exponential backoff and equal jitter (ReconnectMin..ReconnectMax),
-// and resumes from the confirmed position. A slot still held by our own
-// previous walsender is retried up to 10 times after a session has streamed.
-// Run returns nil when ctx is cancelled.
+// which Run retries like a lost connection. Connection loss, walsender
+// termination (57P01), server shutdown/start-up (57P03) and the like end
+// the session; Run reconnects with capture/retry's backoff (ReconnectMin
+// doubling to ReconnectMax, each wait drawn from [d/2, d]), and resumes
+// from the confirmed position. A slot still held by our own previous
+// walsender is retried up to 10 times after a session has streamed. Run
+// returns nil when ctx is cancelled.
 //
 // # Sink contract
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
@@ -198,12 +199,8 @@ func (s *Source) WaitSlotFree(ctx context.Context, limit time.Duration) error {
 				"slot", s.cfg.Slot, "pid", *si.ActivePID, "application_name", si.ApplicationName, "limit", limit)
 			logged = true
 		}
-		t := time.NewTimer(100 * time.Millisecond) // poll interval
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !retry.Sleep(ctx, 100*time.Millisecond) { // poll interval
 			return nil
-		case <-t.C:
 		}
 	}
 }

@@ -15,9 +15,10 @@
 // after the host went silent.
 //
 // A standby ([Elector.Acquire]) polls pg_try_advisory_lock every second on
-// its own connection; it reconnects (with backoff) when that connection
-// fails, and reports whether it works ([Elector.Healthy]) so /readyz can say
-// "standby" only for a standby that could take over. When it gets the lock,
+// its own connection; it reconnects (capture/retry's backoff, from 200 ms
+// to 5 s) when that connection fails, and reports whether it works
+// ([Elector.Healthy]) so /readyz can say "standby" only for a standby that
+// could take over. When it gets the lock,
 // it terminates the walsender still holding the slot if that walsender is a
 // Chronicler capture session (pg_replication_slots.active_pid whose
 // application_name is chronicler-capture): holding the lock proves the

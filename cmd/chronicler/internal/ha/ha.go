@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/retry"
 )
 
 // ApplicationName is the application_name of the lock session.
@@ -122,7 +122,7 @@ func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
 			conn.Close(context.Background())
 		}
 	}()
-	backoff := 200 * time.Millisecond
+	backoff := retry.Backoff{First: 200 * time.Millisecond}
 	logged := false
 	for {
 		if err := ctx.Err(); err != nil {
@@ -135,14 +135,14 @@ func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
 					return nil, ctx.Err()
 				}
 				e.setErr(err)
-				e.cfg.Logger.Warn("standby: cannot open the HA lock session; retrying", "err", err, "retry_in", backoff)
-				if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
+				e.cfg.Logger.Warn("standby: cannot open the HA lock session; retrying", "err", err, "backoff", backoff.Next())
+				if !backoff.Wait(ctx) {
 					return nil, ctx.Err()
 				}
-				backoff = min(2*backoff, 5*time.Second)
 				continue
 			}
-			conn, backoff = c, 200*time.Millisecond
+			conn = c
+			backoff.Reset()
 		}
 		qctx, cancel := context.WithTimeout(ctx, max(5*time.Second, e.cfg.Keepalive))
 		got, err := conn.TryLock(qctx, e.id)
@@ -170,7 +170,7 @@ func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
 			e.cfg.Logger.Info("ha: standby: another instance holds the lock; waiting", "lock_key", e.cfg.Key, "lock_id", e.id)
 			logged = true
 		}
-		if !sleep(ctx, e.cfg.Poll) {
+		if !retry.Sleep(ctx, e.cfg.Poll) {
 			return nil, ctx.Err()
 		}
 	}
@@ -256,15 +256,4 @@ func (l *Lease) Release() {
 	_ = l.conn.Unlock(ctx, l.e.id)
 	_ = l.conn.Close(ctx)
 	l.e.active.Store(false)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
