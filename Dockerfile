@@ -14,7 +14,7 @@ ARG VERSION=dev
 # Set by BuildKit from --platform (empty without it: the build machine's).
 ARG TARGETOS
 ARG TARGETARCH
-RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/chronicler ./cmd/chronicler
+RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -tags release -ldflags "-s -w -X main.version=${VERSION}" -o /out/chronicler ./cmd/chronicler
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/chronicler /usr/local/bin/chronicler

@@ -3,35 +3,21 @@ package capture
 import (
 	"path"
 	"sort"
-	"sync"
 	"sync/atomic"
 
 	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
-// Control observes and steers a running [Run]: its status (for readiness
-// and lag), and rule reloads (check a new set as at start, then swap it in at
-// a transaction boundary). Create it with NewControl, pass it in
-// Options.Control, and call its methods from any goroutine.
-type Control struct {
-	mu   sync.Mutex
-	pipe *Pipeline
-	src  *atomic.Pointer[postgres.Source]
-	cat  mapping.Catalogue
-}
-
-// NewControl returns a Control not attached to any Run yet.
-func NewControl() *Control { return &Control{} }
-
-func (c *Control) attach(pipe *Pipeline, src *atomic.Pointer[postgres.Source], cat mapping.Catalogue) {
+func (c *Capture) attach(pipe *Pipeline, src *atomic.Pointer[postgres.Source], app *store.Appender) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pipe, c.src, c.cat = pipe, src, cat
+	c.pipe, c.src, c.app, c.counted = pipe, src, app, pipe
 }
 
-func (c *Control) detach() {
+func (c *Capture) detach() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pipe, c.src = nil, nil
@@ -59,7 +45,7 @@ func (s Status) LagBytes() uint64 {
 }
 
 // Status returns the current state.
-func (c *Control) Status() Status {
+func (c *Capture) Status() Status {
 	c.mu.Lock()
 	pipe, src := c.pipe, c.src
 	c.mu.Unlock()
@@ -76,7 +62,7 @@ func (c *Control) Status() Status {
 // does at start: mapping.Load against the captured tables' columns, and
 // every table a capture rule names must be captured (*RulesError). It
 // returns ErrNotRunning before Run has read the catalogue.
-func (c *Control) LoadRules(paths []string) (*mapping.RuleSet, error) {
+func (c *Capture) LoadRules(paths []string) (*mapping.RuleSet, error) {
 	c.mu.Lock()
 	cat := c.cat
 	c.mu.Unlock()
@@ -88,7 +74,7 @@ func (c *Control) LoadRules(paths []string) (*mapping.RuleSet, error) {
 
 // SwapRules makes rs (from LoadRules) the capture rule set from the next
 // source transaction on. The channel is closed once it took effect.
-func (c *Control) SwapRules(rs *mapping.RuleSet) (<-chan struct{}, error) {
+func (c *Capture) SwapRules(rs *mapping.RuleSet) (<-chan struct{}, error) {
 	c.mu.Lock()
 	pipe := c.pipe
 	c.mu.Unlock()
@@ -96,6 +82,34 @@ func (c *Control) SwapRules(rs *mapping.RuleSet) (<-chan struct{}, error) {
 		return nil, ErrNotRunning
 	}
 	return pipe.SwapRules(rs), nil
+}
+
+// Counts are a capture's counters since its Run started (zero before).
+type Counts struct {
+	// Durable is the appender's durable LSN, read before the counters: the
+	// appender counts a batch's events before it advances the durable
+	// position, so the counters include every event Durable covers.
+	Durable  contract.LSN
+	Pipeline Stats       // changes mapped, unmatched, dead-lettered; events handed on
+	Store    store.Stats // the appender's: events stored, appends, ...
+}
+
+// Counts returns the current counters.
+func (c *Capture) Counts() Counts {
+	c.mu.Lock()
+	pipe, app := c.counted, c.app // the last Run's, also once it returned
+	c.mu.Unlock()
+	var n Counts
+	if app != nil {
+		n.Durable = app.Durable()
+	}
+	if pipe != nil {
+		n.Pipeline = pipe.Stats()
+	}
+	if app != nil {
+		n.Store = app.Stats()
+	}
+	return n
 }
 
 // loadRules is the rule check of start and reload.

@@ -48,10 +48,14 @@ func TestLoadRulesRefusesTablesNotCaptured(t *testing.T) {
 	}
 }
 
-// TestControlBeforeRun: a Control not attached to a Run answers
-// ErrNotRunning to LoadRules and SwapRules, and reports PhaseStarting.
-func TestControlBeforeRun(t *testing.T) {
-	c := NewControl()
+// TestCaptureBeforeRun: a Capture whose Run has not wired its parts
+// answers ErrNotRunning to LoadRules and SwapRules, and reports
+// PhaseStarting.
+func TestCaptureBeforeRun(t *testing.T) {
+	c, err := New(Options{RulePaths: []string{"rules.yaml"}, StoreURL: "esdb://127.0.0.1:1?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.LoadRules([]string{"rules.yaml"}); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("LoadRules before Run: %v; want ErrNotRunning", err)
 	}

@@ -3,16 +3,20 @@
 // resulting low-level events to KurrentDB, exactly once per stream, in
 // commit order; only then is the position confirmed to Postgres.
 //
-//   - mapping/contract: the change contract between capture and mapping.
-//   - capture/pgvalue: decoding of Postgres text values into that contract's
-//     value domain.
-//   - capture/postgres: the Source (setup checks, publication, slot, initial
+//   - mapping/contract: the contract between the stages (the change, its
+//     positions and ids, the stored events' metadata, progress markers, dead
+//     letters); capture writes it, publish reads it.
+//   - capture/postgres (with capture/pgvalue, the decoding of Postgres text
+//     values into the contract's value domain): the owner of every call to
+//     Postgres; its Source (setup checks, publication, slot, initial
 //     snapshot, streaming, acknowledged confirmation, heartbeat, reconnects)
-//     that hands changes to a Sink.
-//   - capture/store: the Appender that stores events exactly once per stream
-//     and reports the durable LSN.
-//   - this package: the [Pipeline] joining them, a durable
-//     [StoreSnapshotState], and [Run], which wires everything from a config.
+//     hands changes to a Sink.
+//   - capture/store: the owner of every call to KurrentDB; its Appender
+//     stores events exactly once per stream and reports the durable LSN.
+//   - capture/retry: the one retry policy (backoff with jitter).
+//   - this package: the stage: the [Pipeline] joining them, a durable
+//     [StoreSnapshotState], and [Capture] ([New], [Capture.Run]), which
+//     wires everything from Options.
 //
 // # The pipeline
 //
@@ -85,10 +89,10 @@
 //
 // # Run
 //
-// [Run] parses the store URL (esdb:// or esdb+discover://, TLS and
-// credentials as its parameters say), creates the client (store discovery
-// is retried for as long as the store is away, instead of the client's
-// default 10 attempts after which it closes itself for good), creates the
+// [New] checks the options (rule paths, the store URL: esdb:// or
+// esdb+discover://, TLS and credentials as its parameters say);
+// [Capture.Run] creates the store client (store.Connect: discovery is
+// retried for as long as the store is away), creates the
 // Source, reads the catalog and loads the rules against it (a rule reading a
 // column the table does not have fails here), creates the appender and the
 // pipeline, waits (up to a minute, postgres.Source.WaitSlotFree) for
@@ -122,7 +126,7 @@
 //
 // # Rule swaps and status
 //
-// [Control] (Options.Control) exposes a running Run: Status (the source's
+// [Capture] (New, Run) exposes its running parts: Status (the source's
 // phase: starting, snapshot, streaming, draining, stopped; the lag in
 // seconds and bytes) for readiness, LoadRules (mapping.Load against the
 // captured tables' catalogue, and every table a capture rule names must be
@@ -155,8 +159,8 @@
 //
 // The Sink methods are called from the source's one goroutine; Durable from
 // the appender's goroutines; Run owns the progress writer. Stats,
-// SwapRules, LagSeconds, Committed, Acked and every Control method may be
-// called from anywhere.
+// SwapRules, LagSeconds, Committed, Acked and Capture's Status, LoadRules,
+// SwapRules and Counts may be called from anywhere.
 //
 // # Not done yet
 //
@@ -171,7 +175,8 @@
 //     anyway; see Graceful stop).
 //   - A rule reload cannot add tables: postgres.tables (the publication)
 //     is read at start; a rule naming a table not captured is refused.
-//   - Publishing (Kafka) is wired by `chronicler run`, not by Run.
+//   - Publishing (Kafka) is wired by the composition root
+//     (cmd/chronicler/app), not by this package.
 //
 // # Example
 //

@@ -36,7 +36,7 @@ func (e *StopError) Unwrap() error { return e.Cause }
 // ErrGraceExpired is matched (errors.Is) by a *GraceError.
 var ErrGraceExpired = errors.New("graceful stop did not finish within the grace period")
 
-// ErrNotRunning is returned by [Control] methods before Run has read the
+// ErrNotRunning is returned by [Capture] methods before Run has read the
 // catalogue and wired its parts, or after it returned.
 var ErrNotRunning = errors.New("capture is not running")
 
@@ -60,7 +60,7 @@ func (e *GraceError) Error() string {
 // Is makes errors.Is(err, ErrGraceExpired) true.
 func (e *GraceError) Is(target error) bool { return target == ErrGraceExpired }
 
-// RulesError is returned by [Control.LoadRules] for a rule set that does not
+// RulesError is returned by [Capture.LoadRules] for a rule set that does not
 // fit what capture captures; mapping's own load errors are returned as they
 // are (*mapping.LoadError, with file:line:col).
 type RulesError struct {

@@ -76,38 +76,44 @@ func newMetrics(reg prometheus.Registerer, storeStats func() store.Stats, lagSec
 		m.deadLetters.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.changes, m.events, m.deadLetters, m.durableLSN, m.progressLSN, m.progressErrs,
-			m.ruleEvents, m.txEvents, m.confirmLatency, m.progressWrite)
-		if lagSeconds != nil {
-			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "chronicler_pipeline_lag_seconds",
-				Help: "Capture lag: now minus the commit time of the oldest transaction received and not yet confirmed to Postgres; 0 when all is confirmed.",
-			}, lagSeconds))
-		}
-		if storeStats != nil {
-			counter := func(name, help string, f func(store.Stats) int64) {
-				reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-					func() float64 { return float64(f(storeStats())) }))
-			}
-			counter("chronicler_pipeline_events_stored_total",
-				"Events the store acknowledged (new appends; events found already stored are not counted).",
-				func(s store.Stats) int64 { return s.Events })
-			counter("chronicler_store_appends_total",
-				"Successful append calls to the store; events_stored_total over this is the events per append.",
-				func(s store.Stats) int64 { return s.Appends })
-			counter("chronicler_store_events_deduplicated_total",
-				"Events found already stored and not appended again (the replay window after a restart or reconnect).",
-				func(s store.Stats) int64 { return s.Deduplicated })
-			counter("chronicler_store_tail_reads_total",
-				"Stream tail reads (a cold stream that already existed, or a wrong-expected-version).",
-				func(s store.Stats) int64 { return s.TailReads })
-			counter("chronicler_store_retries_total",
-				"Transient store failures retried (with backoff).",
-				func(s store.Stats) int64 { return s.Retries })
-			counter("chronicler_store_conflicts_total",
-				"Foreign writes found in a Chronicler stream (store.on_conflict says what follows).",
-				func(s store.Stats) int64 { return s.Conflicts })
-		}
+		m.register(reg, storeStats, lagSeconds)
 	}
 	return m
+}
+
+// register registers m and the functions reading the lag and the
+// appender's counters with reg.
+func (m *metrics) register(reg prometheus.Registerer, storeStats func() store.Stats, lagSeconds func() float64) {
+	reg.MustRegister(m.changes, m.events, m.deadLetters, m.durableLSN, m.progressLSN, m.progressErrs,
+		m.ruleEvents, m.txEvents, m.confirmLatency, m.progressWrite)
+	if lagSeconds != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chronicler_pipeline_lag_seconds",
+			Help: "Capture lag: now minus the commit time of the oldest transaction received and not yet confirmed to Postgres; 0 when all is confirmed.",
+		}, lagSeconds))
+	}
+	if storeStats != nil {
+		counter := func(name, help string, f func(store.Stats) int64) {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+				func() float64 { return float64(f(storeStats())) }))
+		}
+		counter("chronicler_pipeline_events_stored_total",
+			"Events the store acknowledged (new appends; events found already stored are not counted).",
+			func(s store.Stats) int64 { return s.Events })
+		counter("chronicler_store_appends_total",
+			"Successful append calls to the store; events_stored_total over this is the events per append.",
+			func(s store.Stats) int64 { return s.Appends })
+		counter("chronicler_store_events_deduplicated_total",
+			"Events found already stored and not appended again (the replay window after a restart or reconnect).",
+			func(s store.Stats) int64 { return s.Deduplicated })
+		counter("chronicler_store_tail_reads_total",
+			"Stream tail reads (a cold stream that already existed, or a wrong-expected-version).",
+			func(s store.Stats) int64 { return s.TailReads })
+		counter("chronicler_store_retries_total",
+			"Transient store failures retried (with backoff).",
+			func(s store.Stats) int64 { return s.Retries })
+		counter("chronicler_store_conflicts_total",
+			"Foreign writes found in a Chronicler stream (store.on_conflict says what follows).",
+			func(s store.Stats) int64 { return s.Conflicts })
+	}
 }

@@ -127,7 +127,7 @@ func (p *Pipeline) Commit(_ context.Context, tx contract.Tx) error {
 
 // SwapRules makes rs the capture rule set from the next transaction on
 // (transactions already begun finish with the old set). rs must have been
-// checked as at start ([Control.LoadRules]). The returned channel is closed
+// checked as at start ([Capture.LoadRules]). The returned channel is closed
 // once the swap took effect. Safe for concurrent use; a later call before
 // the swap replaces rs.
 func (p *Pipeline) SwapRules(rs *mapping.RuleSet) <-chan struct{} {

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
@@ -48,8 +50,6 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
-	// Control, when set, is attached to this Run: status and rule reloads.
-	Control *Control
 	// Grace bounds a graceful stop. When ctx ends while the source streams,
 	// Run stops taking new transactions (the one being received is taken to
 	// its commit), lets the appends under way finish, writes the progress
@@ -61,143 +61,206 @@ type Options struct {
 	Grace time.Duration
 }
 
+// Capture is the capture stage: the source, the rules, the appender and the
+// pipeline, wired from Options, with the same shape as the publisher (New,
+// Run, Status, SwapRules). Status, LoadRules, SwapRules and Stats may be
+// called from any goroutine.
+type Capture struct {
+	opts Options
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	pipe *Pipeline                        // nil until Run has wired the parts
+	src  *atomic.Pointer[postgres.Source] // the running Source (replaced after a busy slot)
+	cat  mapping.Catalogue                // the captured tables' columns, once read
+	app  *store.Appender                  // the last Run's, for Counts
+	// counted is the last Run's pipeline, for Counts (pipe is nil again
+	// once Run returned).
+	counted *Pipeline
+}
+
+// New checks opts; nothing is connected until Run.
+func New(opts Options) (*Capture, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if len(opts.RulePaths) == 0 {
+		return nil, &ConfigError{Field: "rules.paths", Reason: "required: at least one rule file or directory"}
+	}
+	if err := store.ParseURL(opts.StoreURL); err != nil {
+		var ue *store.URLError
+		if errors.As(err, &ue) {
+			return nil, &ConfigError{Field: "store.url", Reason: ue.Reason}
+		}
+		return nil, err
+	}
+	return &Capture{opts: opts, log: opts.Logger}, nil
+}
+
+// Run is New(opts) and its Run.
+func Run(ctx context.Context, opts Options) error {
+	c, err := New(opts)
+	if err != nil {
+		return err
+	}
+	return c.Run(ctx)
+}
+
 // Run wires the source, the rules, the appender and the pipeline and runs
 // them until ctx is cancelled (it returns nil) or one of them fails (it
 // returns that error; the others are stopped and waited for). The rules are
 // loaded after the catalogue is read from the database, so a rule that reads
 // a column that does not exist fails here, before anything is captured.
-func Run(ctx context.Context, opts Options) error {
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	if len(opts.RulePaths) == 0 {
-		return &ConfigError{Field: "rules.paths", Reason: "required: at least one rule file or directory"}
-	}
-	db, err := store.Connect(store.ClientConfig{URL: opts.StoreURL, Username: opts.StoreUsername, Password: opts.StorePassword, Logger: log})
+func (c *Capture) Run(ctx context.Context) error {
+	o := &c.opts
+	db, err := store.Connect(store.ClientConfig{URL: o.StoreURL, Username: o.StoreUsername, Password: o.StorePassword, Logger: c.log})
 	if err != nil {
-		var ue *store.URLError
-		if errors.As(err, &ue) {
-			return &ConfigError{Field: "store.url", Reason: ue.Reason}
-		}
 		return err
 	}
 	defer db.Close()
-
-	pgCfg := opts.Postgres
-	if pgCfg.SnapshotState == nil {
-		pgCfg.SnapshotState = NewStoreSnapshotState(db, log)
-	}
-	if pgCfg.Registerer == nil {
-		pgCfg.Registerer = opts.Registerer
-	}
-	if pgCfg.Registerer != nil {
-		// A Source replaced after a busy slot (runSource) registers its
-		// metrics again.
-		pgCfg.Registerer = replacing{pgCfg.Registerer}
-	}
-	src, err := postgres.New(pgCfg, log)
+	pgCfg := c.sourceConfig(db)
+	src, err := postgres.New(pgCfg, c.log)
 	if err != nil {
 		return err
 	}
-	cat, err := src.Catalog(ctx)
-	if err != nil {
-		if ctx.Err() != nil { // stopped during start-up: not a failure
-			return nil
-		}
-		return fmt.Errorf("reading the captured tables' columns: %w", err)
-	}
-	mcat := Catalogue(cat)
-	rules, err := loadRules(opts.RulePaths, mcat)
-	if err != nil {
+	rules, err := c.readRules(ctx, src)
+	if err != nil || rules == nil {
 		return err
 	}
-	log.Info("rules loaded", "files", len(rules.Files()), "capture_rules", len(rules.CaptureRules()))
-
-	var pipe *Pipeline // set before the appender runs, so before OnDurable
-	stCfg := opts.Store
-	stCfg.Slot = pgCfg.Slot
-	stCfg.OnDurable = func(l contract.LSN) { pipe.Durable(l) }
-	stCfg.Logger = log
-	stCfg.BatchAppend = stCfg.BatchAppend || opts.BatchAppend
-	app, err := store.New(db, stCfg)
-	if err != nil {
-		return err
-	}
-	plCfg := opts.Pipeline
-	var cur atomic.Pointer[postgres.Source] // the running Source (replaced after a busy slot)
+	var cur atomic.Pointer[postgres.Source]
 	cur.Store(src)
-	plCfg.Slot, plCfg.Rules, plCfg.Logger = pgCfg.Slot, rules, log
-	plCfg.Ack = func(l contract.LSN) { cur.Load().Ack(l) }
-	plCfg.Registerer = opts.Registerer
-	pipe, err = NewPipeline(plCfg, app, db, app.Stats)
+	app, pipe, err := c.assemble(db, pgCfg.Slot, rules, &cur)
 	if err != nil {
 		return err
 	}
-
 	if err := src.WaitSlotFree(ctx, slotWait); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
+	c.attach(pipe, &cur, app)
+	defer c.detach()
+	c.log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", pipe.cfg.DeadLetterStream, "progress_stream", pipe.progressStream)
+	err = c.runParts(ctx, app, pipe, pgCfg, &cur)
+	st := pipe.Stats()
+	c.log.Info("capture stopped", "durable_lsn", app.Durable().String(), "mapped", st.Mapped, "unmatched", st.Unmatched, "deadlettered", st.DeadLettered, "err", err)
+	return err
+}
 
-	// The parts run on contexts of their own: ctx's end starts a graceful
-	// drain (Options.Grace), which stops the source first and the appender
-	// and progress writer last.
+// sourceConfig is Options.Postgres with its defaults: snapshot state in the
+// store, and the metrics registerer.
+func (c *Capture) sourceConfig(db *store.Client) postgres.Config {
+	pgCfg := c.opts.Postgres
+	if pgCfg.SnapshotState == nil {
+		pgCfg.SnapshotState = NewStoreSnapshotState(db, c.log)
+	}
+	if pgCfg.Registerer == nil {
+		pgCfg.Registerer = c.opts.Registerer
+	}
+	if pgCfg.Registerer != nil {
+		// A Source replaced after a busy slot (runSource) registers its
+		// metrics again.
+		pgCfg.Registerer = replacing{pgCfg.Registerer}
+	}
+	return pgCfg
+}
+
+// readRules reads the captured tables' columns and loads the rules against
+// them; nil rules and nil error when ctx ended first.
+func (c *Capture) readRules(ctx context.Context, src *postgres.Source) (*mapping.RuleSet, error) {
+	cat, err := src.Catalog(ctx)
+	if err != nil {
+		if ctx.Err() != nil { // stopped during start-up: not a failure
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading the captured tables' columns: %w", err)
+	}
+	mcat := Catalogue(cat)
+	rules, err := loadRules(c.opts.RulePaths, mcat)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.cat = mcat
+	c.mu.Unlock()
+	c.log.Info("rules loaded", "files", len(rules.Files()), "capture_rules", len(rules.CaptureRules()))
+	return rules, nil
+}
+
+// assemble creates the appender and the pipeline that feeds it.
+func (c *Capture) assemble(db *store.Client, slot string, rules *mapping.RuleSet, cur *atomic.Pointer[postgres.Source]) (*store.Appender, *Pipeline, error) {
+	var pipe *Pipeline // set before the appender runs, so before OnDurable
+	stCfg := c.opts.Store
+	stCfg.Slot = slot
+	stCfg.OnDurable = func(l contract.LSN) { pipe.Durable(l) }
+	stCfg.Logger = c.log
+	stCfg.BatchAppend = stCfg.BatchAppend || c.opts.BatchAppend
+	app, err := store.New(db, stCfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	plCfg := c.opts.Pipeline
+	plCfg.Slot, plCfg.Rules, plCfg.Logger = slot, rules, c.log
+	plCfg.Ack = func(l contract.LSN) { cur.Load().Ack(l) }
+	plCfg.Registerer = c.opts.Registerer
+	pipe, err = NewPipeline(plCfg, app, db, app.Stats)
+	if err != nil {
+		return nil, nil, err
+	}
+	return app, pipe, nil
+}
+
+// errPartEnded stands for a part that returned nil: the others stop too.
+var errPartEnded = errors.New("a part ended")
+
+// runParts runs the appender, the progress writer and the source on
+// contexts of their own: ctx's end starts a graceful drain (Options.Grace),
+// which stops the source first and the appender and progress writer last;
+// any part's end stops the others. It returns the first failure, else the
+// drain's *GraceError, else nil.
+func (c *Capture) runParts(ctx context.Context, app *store.Appender, pipe *Pipeline, pgCfg postgres.Config, cur *atomic.Pointer[postgres.Source]) error {
 	partsCtx, cancelParts := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelParts()
-	srcCtx, cancelSrc := context.WithCancel(partsCtx)
+	g, ended := errgroup.WithContext(partsCtx)
+	srcCtx, cancelSrc := context.WithCancel(ended)
 	defer cancelSrc()
+	srcDone := make(chan struct{})
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		first   error
-		once    sync.Once
-		ended   = make(chan struct{}) // closed when any part returned
-		srcDone = make(chan struct{})
+		mu    sync.Mutex
+		first error // the first failure; a part ending without one stops the others too
 	)
-	fail := func(part string, err error) {
-		mu.Lock()
-		if err != nil && first == nil {
-			first = fmt.Errorf("%s: %w", part, err)
+	part := func(name string, run func() error) func() error {
+		return func() error {
+			// The appender's ErrClosed after a cancel is not a failure of its own.
+			if err := run(); err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, context.Canceled) {
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("%s: %w", name, err)
+				}
+				mu.Unlock()
+			}
+			return errPartEnded
 		}
-		mu.Unlock()
-		once.Do(func() { close(ended) })
 	}
-	wg.Add(3)
-	go func() { defer wg.Done(); fail("store", app.Run(partsCtx)) }()
-	go func() { defer wg.Done(); fail("progress", pipe.Run(partsCtx)) }()
-	go func() {
-		defer wg.Done()
+	g.Go(part("store", func() error { return app.Run(ended) }))
+	g.Go(part("progress", func() error { return pipe.Run(ended) }))
+	g.Go(part("capture", func() error {
 		defer close(srcDone)
-		fail("capture", runSource(srcCtx, src, pgCfg, pipe, &cur, log))
-	}()
-	if opts.Control != nil {
-		opts.Control.attach(pipe, &cur, mcat)
-		defer opts.Control.detach()
-	}
-	log.Info("capture running", "slot", pgCfg.Slot, "tables", pgCfg.Tables, "deadletter_stream", pipe.cfg.DeadLetterStream, "progress_stream", pipe.progressStream)
+		return runSource(srcCtx, cur.Load(), pgCfg, pipe, cur, c.log)
+	}))
 	var graceErr error
 	select {
-	case <-ended:
+	case <-ended.Done():
 	case <-ctx.Done():
-		graceErr = drain(&cur, pipe, opts.Grace, ended, srcDone, cancelSrc, log)
+		graceErr = drain(cur, pipe, c.opts.Grace, ended.Done(), srcDone, cancelSrc, c.log)
 	}
 	cancelParts()
-	wg.Wait()
-	// The appender's ErrClosed after a cancel is not a failure of its own.
-	if errors.Is(first, store.ErrClosed) || errors.Is(first, context.Canceled) {
-		mu.Lock()
-		first = nil
-		mu.Unlock()
+	_ = g.Wait() // errPartEnded: every part returns it
+	if first != nil {
+		return first
 	}
-	if first == nil {
-		first = graceErr
-	}
-	st := pipe.Stats()
-	log.Info("capture stopped", "durable_lsn", app.Durable().String(), "mapped", st.Mapped, "unmatched", st.Unmatched, "deadlettered", st.DeadLettered, "err", first)
-	return first
+	return graceErr
 }
 
 // runSource runs src. When it fails because the slot is held by another

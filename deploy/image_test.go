@@ -151,6 +151,17 @@ func TestDockerfileBuildsStaticBinary(t *testing.T) {
 	if bytes.Contains(bin, []byte(root)) {
 		t.Errorf("the binary contains the build path %s: -trimpath did not apply", root)
 	}
+	// No test code in the release binary: the function table (kept by -s -w)
+	// names no package of the test servers, the in-process Kafka or the
+	// Postgres installer that `chronicler dev` links in other builds.
+	for _, pkg := range []string{"github.com/twmb/franz-go/pkg/kfake.", "github.com/chronicler-dev/chronicler/test/"} {
+		if bytes.Contains(bin, []byte(pkg)) {
+			t.Errorf("the image's binary contains code of %s: build it with -tags release", pkg)
+		}
+	}
+	if out, err := exec.Command(out, "dev").CombinedOutput(); err == nil || !strings.Contains(string(out), "not in the release build") {
+		t.Errorf("chronicler dev in the image's binary = %q, %v; want the release build's refusal", out, err)
+	}
 	v, err := exec.Command(out, "version").CombinedOutput()
 	if err != nil || !strings.Contains(string(v), "v0.0.0-imagecheck") {
 		t.Fatalf("chronicler version = %q, %v; want the stamped version", v, err)

@@ -6,52 +6,63 @@
 //
 // # Pieces
 //
-//   - subscribe.go: a $all subscription from the checkpoint, filtered on the
-//     server (see serverFilter: by event type when only per-event rules name
+// The store is read only through capture/store (its owner) and Kafka is
+// written only through publish/kafka (its owner); this package is the stage
+// between them.
+//
+//   - filter.go: the $all subscription's server-side filter (store.Filter)
+//     for the rules' interest: by event type when only per-event rules name
 //     types, by stream prefix "<category>-" when they name only categories,
-//     else only system events are excluded: transaction rules need every
+//     else only system events are excluded (transaction rules need every
 //     event of a transaction, and a server filter matches names or types,
-//     not both). Catch-up then live; a dropped subscription is resumed after
-//     the last event delivered, so there is no gap and no repeat.
+//     not both). The subscription itself (store.Client.Subscribe) is
+//     catch-up then live; a dropped one is resumed after the last event
+//     delivered, so there is no gap and no repeat.
 //   - engine.go: the promotion state machine, a deterministic function of
 //     the events it is given (no clock). Per-event rules ([mapping.RuleSet.Promote])
 //     run as events arrive. When some rule has scope: transaction, every
-//     event with metadata slot and $correlationId (the commit LSN) is
-//     buffered per (slot, correlation id); a ChroniclerProgress marker in
-//     chronicler-progress-<slot> with durableLsn >= a buffered transaction's
-//     commit LSN completes it and PromoteTx runs once over its events (in
-//     $all order, which may interleave other transactions and span streams).
-//   - cloudevents.go: records in the CloudEvents 1.0 Kafka binding, binary
-//     mode: ce_specversion=1.0; ce_id = "<stored event id>/<rule>" or
-//     "tx/<slot>/<commit LSN>/<rule>" for transaction rules (deterministic, so
-//     replays and at-least-once duplicates carry equal ids); ce_source =
-//     "chronicler/<slot>/<rule>" ("chronicler/<rule>" without a slot);
-//     ce_type = the rule's type; ce_time = the source commit time from the
-//     metadata (else the stored time; never the wall clock); ce_subject = the
-//     rule's subject (default the stream); content-type: application/json;
-//     then the rule's headers. Key: the rule's key (default the entity id).
+//     event whose metadata is capture's (contract.SourceFromMap: slot and
+//     commit LSN) is buffered per (slot, commit LSN); a progress marker
+//     (contract.IsProgressMarker, contract.DecodeProgress) with durableLsn
+//     >= a buffered transaction's commit LSN completes it and PromoteTx runs
+//     once over its events (in $all order, which may interleave other
+//     transactions and span streams).
+//   - Records: publish/kafka's IntegrationRecord writes the CloudEvents 1.0
+//     Kafka binding, binary mode: ce_specversion=1.0; ce_id = "<stored event
+//     id>/<rule>" or "tx/<slot>/<commit LSN>/<rule>" for transaction rules
+//     (deterministic, so replays and at-least-once duplicates carry equal
+//     ids); ce_source = "chronicler/<slot>/<rule>" ("chronicler/<rule>"
+//     without a slot); ce_type = the rule's type; ce_time = the source commit
+//     time from the metadata (else the stored time; never the wall clock);
+//     ce_subject = the rule's subject (default the stream); content-type:
+//     application/json; then the rule's headers. Key: the rule's key
+//     (default the entity id).
 //   - deadletter.go: a promotion EvalError, undecodable stored data, or a
-//     record over KafkaConfig.MaxRecordBytes (checked before producing:
-//     one oversized record would fail the whole transaction) becomes a
-//     record on the dead-letter topic (default chronicler.deadletter), key =
-//     stream, headers chronicler_error/_rule/_stream/_event_id, value = JSON
-//     {rule, error, events: [{id, stream, revision, position, type, data,
-//     metadata}]} (data left out and "truncated" set if the originals would
-//     make it too large). It is committed in the same transaction as the
-//     batch, counted (Stats, chronicler_publish_dead_letters_total), and the
-//     line goes on; with Config.StopOnDeadLetter Run returns a
-//     *DeadLetterError instead.
-//   - publisher.go: Run: fence and read the checkpoint (package kafka), then
-//     batch: records of up to BatchRecords outputs or BatchInterval (with
-//     FlushWhenIdle, also as soon as no further event is queued: a group
-//     commit, whose batches grow with the load), plus the checkpoint, in one
-//     Kafka transaction. Topics are checked (or created,
-//     with KafkaConfig.CreateTopics, with its partitions and replication
-//     factor) with kadm at start: the dead-letter topic and every rule's
-//     topic (mapping.RuleSet.Topics); every problem is reported, each a
-//     *TopicError naming its topic. A topic seen in a batch and not
-//     checked yet (not expected) is checked before that batch.
-//
+//     record over kafka.ClusterConfig.MaxRecordBytes (checked before
+//     producing: one oversized record would fail the whole transaction)
+//     becomes a record on the dead-letter topic (default
+//     chronicler.deadletter; kafka.DeadLetterRecord), key = stream, headers
+//     chronicler_error/_rule/_stream/_event_id, value = JSON {rule, error,
+//     events: [{id, stream, revision, position, type, data, metadata}]}
+//     (data left out and "truncated" set if the originals would make it too
+//     large). It is committed in the same transaction as the batch, counted
+//     (Stats, chronicler_publish_dead_letters_total), and the line goes on;
+//     with Config.StopOnDeadLetter Run returns a *DeadLetterError instead.
+//   - publisher.go: Publisher (New, Run, Stats, Phase, SwapRules): Run
+//     fences and reads the checkpoint (kafka.Writer), checks the topics
+//     (or creates them, with kafka.ClusterConfig.CreateTopics, with its
+//     partitions and replication factor: the dead-letter topic and every
+//     rule's topic, every problem reported, each a *kafka.TopicError naming
+//     its topic), then runs the loop.
+//   - loop.go and batch.go: the loop handles events into the open batch
+//     and commits it with its checkpoint through a sink (the Kafka writer;
+//     a fake in the unit tests, so the loop is tested without Kafka) when
+//     it holds BatchRecords outputs, when BatchInterval passes, or (with
+//     FlushWhenIdle, as `chronicler run` sets it) as soon as no further
+//     event is queued: a group commit, whose batches grow with the load. A
+//     topic seen in a batch and not checked yet (not expected) is checked
+//     before that batch.
+
 // # The checkpoint: two positions
 //
 // Per-event outputs are produced in $all order, but a buffered transaction
@@ -179,10 +190,6 @@
 //   - Open transactions whose progress marker never comes keep the resume
 //     position back (a restart re-reads from there) and are bounded by
 //     MaxOpenTransactions; there is no timeout that dead-letters them.
-//   - The chaos tests of this package's guarantees run
-//     test/e2e/internal/publisher, not `chronicler run` (which wires the
-//     publisher from the config file; its HA test checks exactly-once on
-//     Kafka across takeovers).
 //   - Adding the first transaction-scoped rule by SwapRules (or by a
 //     restart) does not re-read transactions begun before: a transaction
 //     whose events straddle the swap is promoted from the events read

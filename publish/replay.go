@@ -63,6 +63,42 @@ type ReplayStats struct {
 // run again may produce records twice, with equal ce_id.
 func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	var st ReplayStats
+	if err := cfg.validate(); err != nil {
+		return st, err
+	}
+	kopts, err := cfg.Kafka.ProducerOpts()
+	if err != nil {
+		return st, err
+	}
+	end, empty, err := lastPosition(ctx, cfg.Store)
+	if err != nil || empty {
+		st.End = end
+		return st, err
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...)}, kopts...)...)
+	if err != nil {
+		return st, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	r := &replay{cfg: &cfg, cl: cl, adm: kadm.NewClient(cl), eng: newEngine(cfg.Rules, "", cfg.Kafka.MaxRecordBytes), end: end, checked: map[string]bool{}}
+	r.st.End = end
+	r.eng.only, r.eng.topic = cfg.Promotion, cfg.Topic
+	if err := cfg.Store.ReadAll(ctx, contract.StoreFrom{Start: true}, math.MaxUint64, func(ev *store.Recorded) bool { return r.step(ctx, ev) }); err != nil {
+		return r.st, fmt.Errorf("reading $all after position %d: %w", r.st.Position, err)
+	}
+	if r.failed != nil {
+		return r.st, r.failed
+	}
+	if err := r.produce(ctx); err != nil {
+		return r.st, err
+	}
+	if cfg.Progress != nil {
+		cfg.Progress(r.st)
+	}
+	return r.st, nil
+}
+
+func (cfg *ReplayConfig) validate() error {
 	var errs []error
 	if cfg.Store == nil {
 		errs = append(errs, errors.New("replay: a KurrentDB client is required"))
@@ -73,117 +109,94 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		errs = append(errs, fmt.Errorf("replay --promotion %q: %w; the rule files have %v", cfg.Promotion, ErrUnknownPromotion, cfg.Rules.PromotionRules()))
 	}
 	errs = append(errs, cfg.Kafka.Validate("kafka")...)
-	if err := errors.Join(errs...); err != nil {
-		return st, err
-	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 10000
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	kopts, err := cfg.Kafka.ProducerOpts()
-	if err != nil {
-		return st, err
-	}
-	end, empty, err := lastPosition(ctx, cfg.Store)
-	if err != nil {
-		return st, err
-	}
-	st.End = end
-	if empty {
-		return st, nil
-	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...)}, kopts...)...)
-	if err != nil {
-		return st, fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
+	return errors.Join(errs...)
+}
 
-	eng := newEngine(cfg.Rules, "", cfg.Kafka.MaxRecordBytes)
-	eng.only, eng.topic = cfg.Promotion, cfg.Topic
-	checked := map[string]bool{}
-	adm := kadm.NewClient(cl)
-	inRange := func(ev *store.Recorded) bool {
-		switch {
-		case cfg.From.Start:
-			return true
-		case !cfg.From.Time.IsZero():
-			return !ev.Created.Before(cfg.From.Time)
-		default:
-			return ev.Pos.Commit > cfg.From.Position
-		}
+// replay is one Replay's state while it reads $all.
+type replay struct {
+	cfg     *ReplayConfig
+	cl      *kgo.Client
+	adm     *kadm.Client
+	eng     *engine
+	end     uint64
+	st      ReplayStats
+	checked map[string]bool // topics checked or created
+	outs    []output
+	pending []*kgo.Record
+	started bool // the time range, once entered, stays entered
+	prev    contract.StoreFrom
+	failed  error
+}
+
+func (r *replay) inRange(ev *store.Recorded) bool {
+	switch f := r.cfg.From; {
+	case f.Start:
+		return true
+	case !f.Time.IsZero():
+		return !ev.Created.Before(f.Time)
+	default:
+		return ev.Pos.Commit > f.Position
 	}
-	var (
-		outs    []output
-		pending []*kgo.Record
-		started bool // the time range, once entered, stays entered
-		prev    contract.StoreFrom
-		failed  error
-	)
-	produce := func() error {
-		for _, r := range pending {
-			if !checked[r.Topic] {
-				checked[r.Topic] = true
-				if err := kafka.EnsureTopics(ctx, adm, &cfg.Kafka, []string{r.Topic}); err != nil {
-					return err
-				}
-			}
-		}
-		if err := cl.ProduceSync(ctx, pending...).FirstErr(); err != nil {
-			return fmt.Errorf("replay producing: %w", err)
-		}
-		st.Records += len(pending)
-		pending = pending[:0]
-		return nil
+}
+
+// step handles one event of $all; false stops the read (the end, or
+// r.failed is set).
+func (r *replay) step(ctx context.Context, ev *store.Recorded) bool {
+	if ev.Pos.Commit > r.end {
+		return false
 	}
-	// step handles one event of $all; false stops the read (the end, or
-	// failed is set).
-	step := func(ev *store.Recorded) bool {
-		if ev.Pos.Commit > end {
+	if len(ev.Type) > 0 && ev.Type[0] == '$' {
+		return true
+	}
+	r.started = r.started || r.inRange(ev)
+	if r.outs, r.failed = r.eng.handle(ev, r.prev, r.started, r.started, r.outs[:0]); r.failed != nil {
+		return false
+	}
+	for _, o := range r.outs {
+		if o.dead != nil {
+			r.st.DeadLetters++
+			r.cfg.Logger.Warn("replay: promotion failed", "stream", o.dead.Stream, "event", o.dead.EventID, "err", o.dead.Cause)
+			continue
+		}
+		r.pending = append(r.pending, o.rec)
+	}
+	r.st.Events++
+	r.st.Position = ev.Pos.Commit
+	r.prev = contract.After(ev.Pos)
+	if len(r.pending) >= 1000 {
+		if r.failed = r.produce(ctx); r.failed != nil {
 			return false
 		}
-		if len(ev.Type) > 0 && ev.Type[0] == '$' {
-			return true
-		}
-		started = started || inRange(ev)
-		if outs, failed = eng.handle(ev, prev, started, started, outs[:0]); failed != nil {
-			return false
-		}
-		for _, o := range outs {
-			if o.dead != nil {
-				st.DeadLetters++
-				cfg.Logger.Warn("replay: promotion failed", "stream", o.dead.Stream, "event", o.dead.EventID, "err", o.dead.Cause)
-				continue
-			}
-			pending = append(pending, o.rec)
-		}
-		st.Events++
-		st.Position = ev.Pos.Commit
-		prev = contract.After(ev.Pos)
-		if len(pending) >= 1000 {
-			if failed = produce(); failed != nil {
-				return false
+	}
+	if r.cfg.Progress != nil && r.st.Events%r.cfg.ProgressEvery == 0 {
+		r.cfg.Progress(r.st)
+	}
+	return ev.Pos.Commit != r.end
+}
+
+// produce produces the pending records (their topics checked or created
+// first) and waits for them.
+func (r *replay) produce(ctx context.Context) error {
+	for _, rec := range r.pending {
+		if !r.checked[rec.Topic] {
+			r.checked[rec.Topic] = true
+			if err := kafka.EnsureTopics(ctx, r.adm, &r.cfg.Kafka, []string{rec.Topic}); err != nil {
+				return err
 			}
 		}
-		if cfg.Progress != nil && st.Events%cfg.ProgressEvery == 0 {
-			cfg.Progress(st)
-		}
-		return ev.Pos.Commit != end
 	}
-	if err := cfg.Store.ReadAll(ctx, contract.StoreFrom{Start: true}, math.MaxUint64, step); err != nil {
-		return st, fmt.Errorf("reading $all after position %d: %w", st.Position, err)
+	if err := r.cl.ProduceSync(ctx, r.pending...).FirstErr(); err != nil {
+		return fmt.Errorf("replay producing: %w", err)
 	}
-	if failed != nil {
-		return st, failed
-	}
-	if err := produce(); err != nil {
-		return st, err
-	}
-	if cfg.Progress != nil {
-		cfg.Progress(st)
-	}
-	return st, nil
+	r.st.Records += len(r.pending)
+	r.pending = r.pending[:0]
+	return nil
 }
 
 // lastPosition is the commit position of the last event in $all; empty

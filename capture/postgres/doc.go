@@ -6,8 +6,8 @@
 // It is also the one owner of every call to Postgres in the product
 // (outside test/ and the dev command's schema loader): the checks that
 // `chronicler check` prints and capture applies at start, the slot reader
-// of `chronicler status`, the slot wait after a crash, and the HA lock
-// session. Other packages call the API below and never talk to Postgres
+// of `chronicler status`, the slot wait after a crash, the HA lock
+// session, and `chronicler teardown`'s footprint. Other packages call the API below and never talk to Postgres
 // themselves.
 //
 // # Lifecycle
@@ -231,6 +231,13 @@
 // [LockSession.TerminateSlotHolder], which terminates the walsender holding
 // the slot only if it is a capture session ([CaptureApplicationName]). The
 // election itself lives in cmd/chronicler/internal/ha.
+//
+// # Footprint and teardown
+//
+// [Inspect] reads what Chronicler holds in the database for a slot (the
+// slot, through the same slot reader; the publication; who holds the HA
+// locks) as a [Footprint]; [Teardown] drops the publication, then the slot
+// once its walsender is gone (`chronicler teardown`, and dev on exit).
 //
 // Table names: [QualifyTable] ("t" is "public.t"), [SplitTable],
 // [QuoteTables].

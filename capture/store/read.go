@@ -126,8 +126,13 @@ func Bounded(ctx context.Context, f func(ctx context.Context) error) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return errors.Join(errNoAnswer, ctx.Err())
+		return errors.Join(ErrNoAnswer, ctx.Err())
 	}
 }
 
-var errNoAnswer = errors.New("no answer")
+// ErrNoAnswer is Bounded's error when ctx ended before f returned. The
+// client must then not be closed: f may still be inside it (the official
+// client's Close races with a call in discovery), and with the discovery
+// policy of Connect, f never returns while the store is away; a command
+// that gives up leaves the client to the process's exit.
+var ErrNoAnswer = errors.New("no answer")

@@ -27,98 +27,118 @@ import (
 //	                        (an append that did land is answered idempotently)
 func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, rev uint64, warm bool) {
 	defer a.wg.Done()
-	tail := contract.Pos{}
-	var expected esdb.ExpectedRevision = esdb.NoStream{}
+	at := &attempt{s: s, todo: batch, rev: rev, warm: warm, expected: esdb.NoStream{},
+		backoff: retry.Backoff{First: a.cfg.RetryBackoff, Max: a.cfg.MaxRetryBackoff}}
 	if warm {
-		expected = esdb.Revision(rev)
+		at.expected = esdb.Revision(rev)
 	}
-	todo := batch
-	backoff := retry.Backoff{First: a.cfg.RetryBackoff, Max: a.cfg.MaxRetryBackoff}
 	for {
-		if len(todo) == 0 { // everything was already stored
-			a.finish(s, batch, 0, rev, tail, warm, nil)
+		if len(at.todo) == 0 { // everything was already stored
+			a.finish(s, batch, 0, at.rev, at.tail, at.warm, nil)
 			return
 		}
-		events := make([]esdb.EventData, len(todo))
-		for i, it := range todo {
+		events := make([]esdb.EventData, len(at.todo))
+		for i, it := range at.todo {
 			events[i] = it.data
 		}
-		next, err := a.appendEvents(ctx, s.name, expected, events)
+		next, err := a.appendEvents(ctx, s.name, at.expected, events)
 		if err == nil {
 			a.countLocked(func(st *Stats) { st.Appends++ })
-			a.finish(s, batch, len(todo), next, todo[len(todo)-1].pos, true, nil)
+			a.finish(s, batch, len(at.todo), next, at.todo[len(at.todo)-1].pos, true, nil)
 			return
 		}
 		if ctx.Err() != nil {
-			a.finish(s, batch, 0, 0, contract.Pos{}, false, ErrClosed)
-			return
+			err = ErrClosed
+		} else {
+			err = a.recover(ctx, at, err)
 		}
-		switch classify(err) {
-		case kindWrongVersion:
-			tailRev, tailPos, ours, exists, rerr := a.readTail(ctx, s.name)
-			if rerr != nil {
-				if ctx.Err() != nil {
-					a.finish(s, batch, 0, 0, contract.Pos{}, false, ErrClosed)
-					return
-				}
-				a.cfg.Logger.Warn("reading stream tail after a wrong-expected-version", "stream", s.name, "err", rerr)
-				a.countLocked(func(st *Stats) { st.Retries++ })
-				if !backoff.Wait(ctx) {
-					a.finish(s, batch, 0, 0, contract.Pos{}, false, ErrClosed)
-					return
-				}
-				continue
-			}
-			if !exists || !ours {
-				reason := "the last event is not this slot's"
-				if !exists {
-					reason = "the stream has no readable events but is not new (deleted, or metadata only)"
-				}
-				cerr := &ConflictError{Stream: s.name, Expected: expectedNum(expected), Actual: revNum(tailRev, exists), Reason: reason}
-				a.countLocked(func(st *Stats) { st.Conflicts++ })
-				if a.cfg.OnConflict == ConflictStop || !exists {
-					a.finish(s, batch, 0, 0, contract.Pos{}, false, cerr)
-					return
-				}
-				a.cfg.Logger.Warn("foreign write to a Chronicler stream; appending after it (store.on_conflict: reread)", "stream", s.name, "revision", tailRev)
-				expected = esdb.Revision(tailRev)
-				continue
-			}
-			if warm {
-				// Our own event at the tail, yet our exact revision was wrong:
-				// this slot's events were written by another process: most
-				// often a killed earlier instance whose in-flight appends
-				// landed after this one read the tail, else two instances
-				// running with one slot. De-duplication below keeps the
-				// stream right either way.
-				a.cfg.Logger.Warn("stream moved under a known revision with this slot's events (a killed instance's late appends, or a second instance on the same slot); de-duplicated", "stream", s.name, "expected", rev, "found", tailRev)
-			}
-			i := 0
-			for i < len(todo) && !tailPos.Less(todo[i].pos) {
-				i++
-			}
-			todo = todo[i:]
-			tail = tailPos
-			expected = esdb.Revision(tailRev)
-			rev, warm = tailRev, true
-		case kindDeleted:
-			a.finish(s, batch, 0, 0, contract.Pos{}, false, &DeletedError{Stream: s.name, Cause: err})
-			return
-		case kindFatal:
+		if err != nil {
 			a.finish(s, batch, 0, 0, contract.Pos{}, false, err)
 			return
-		default:
-			// Unavailable, NotLeader (the client reconnects to the leader),
-			// deadlines, aborted, connection closed: all transient for an
-			// append that carries its own ids and expected revision.
-			a.cfg.Logger.Warn("append failed; retrying", "stream", s.name, "events", len(todo), "err", err, "backoff", backoff.Next())
-			a.countLocked(func(st *Stats) { st.Retries++ })
-			if !backoff.Wait(ctx) {
-				a.finish(s, batch, 0, 0, contract.Pos{}, false, ErrClosed)
-				return
-			}
 		}
 	}
+}
+
+// attempt is one batch's state across its append attempts.
+type attempt struct {
+	s        *streamQ
+	todo     []*item // the batch's events not known to be stored
+	tail     contract.Pos
+	expected esdb.ExpectedRevision
+	rev      uint64
+	warm     bool
+	backoff  retry.Backoff
+}
+
+// recover handles a failed append: nil to try again, else the error that
+// ends the batch.
+func (a *Appender) recover(ctx context.Context, at *attempt, err error) error {
+	switch classify(err) {
+	case kindWrongVersion:
+		return a.reconcile(ctx, at)
+	case kindDeleted:
+		return &DeletedError{Stream: at.s.name, Cause: err}
+	case kindFatal:
+		return err
+	}
+	// Unavailable, NotLeader (the client reconnects to the leader),
+	// deadlines, aborted, connection closed: all transient for an append
+	// that carries its own ids and expected revision.
+	a.cfg.Logger.Warn("append failed; retrying", "stream", at.s.name, "events", len(at.todo), "err", err, "backoff", at.backoff.Next())
+	a.countLocked(func(st *Stats) { st.Retries++ })
+	if !at.backoff.Wait(ctx) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// reconcile reads the tail after a wrong-expected-version: this slot's
+// event there means the events at or before its position are stored
+// (dropped from the batch); anything else is a conflict.
+func (a *Appender) reconcile(ctx context.Context, at *attempt) error {
+	tailRev, tailPos, ours, exists, rerr := a.readTail(ctx, at.s.name)
+	if rerr != nil {
+		if ctx.Err() != nil {
+			return ErrClosed
+		}
+		a.cfg.Logger.Warn("reading stream tail after a wrong-expected-version", "stream", at.s.name, "err", rerr)
+		a.countLocked(func(st *Stats) { st.Retries++ })
+		if !at.backoff.Wait(ctx) {
+			return ErrClosed
+		}
+		return nil
+	}
+	if !exists || !ours {
+		reason := "the last event is not this slot's"
+		if !exists {
+			reason = "the stream has no readable events but is not new (deleted, or metadata only)"
+		}
+		cerr := &ConflictError{Stream: at.s.name, Expected: expectedNum(at.expected), Actual: revNum(tailRev, exists), Reason: reason}
+		a.countLocked(func(st *Stats) { st.Conflicts++ })
+		if a.cfg.OnConflict == ConflictStop || !exists {
+			return cerr
+		}
+		a.cfg.Logger.Warn("foreign write to a Chronicler stream; appending after it (store.on_conflict: reread)", "stream", at.s.name, "revision", tailRev)
+		at.expected = esdb.Revision(tailRev)
+		return nil
+	}
+	if at.warm {
+		// Our own event at the tail, yet our exact revision was wrong:
+		// this slot's events were written by another process: most often a
+		// killed earlier instance whose in-flight appends landed after this
+		// one read the tail, else two instances running with one slot.
+		// De-duplication below keeps the stream right either way.
+		a.cfg.Logger.Warn("stream moved under a known revision with this slot's events (a killed instance's late appends, or a second instance on the same slot); de-duplicated", "stream", at.s.name, "expected", at.rev, "found", tailRev)
+	}
+	i := 0
+	for i < len(at.todo) && !tailPos.Less(at.todo[i].pos) {
+		i++
+	}
+	at.todo = at.todo[i:]
+	at.tail = tailPos
+	at.expected = esdb.Revision(tailRev)
+	at.rev, at.warm = tailRev, true
+	return nil
 }
 
 // appendEvents is one append: through BatchAppend when the appender has a

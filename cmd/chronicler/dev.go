@@ -1,3 +1,5 @@
+//go:build !release
+
 package main
 
 import (
@@ -9,21 +11,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/chronicler-dev/chronicler/capture"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
-	"github.com/chronicler-dev/chronicler/capture/store"
-	"github.com/chronicler-dev/chronicler/mapping"
-	"github.com/chronicler-dev/chronicler/publish"
-	"github.com/chronicler-dev/chronicler/publish/kafka"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/app"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/stack"
 	"github.com/chronicler-dev/chronicler/test/workload"
@@ -90,6 +87,73 @@ type devSummary struct {
 	Errors       int64 `json:"errors"`
 }
 
+// dev's slot and publication, removed when dev stops.
+const devSlot, devPublication = "chronicler_dev", "chronicler_dev"
+
+// devTables are the example shop's tables.
+var devTables = []string{"public.customers", "public.orders", "public.order_lines", "public.payments"}
+
+// devServers are the servers one dev run uses: a throwaway Postgres (or the
+// user's), the KurrentDB-compatible server and kfake.
+type devServers struct {
+	pgURL   string
+	store   *kurrentdb.Server
+	kafka   *kfake.Cluster
+	closers []func()
+}
+
+func (s *devServers) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+func startDevServers(o devOptions, say func(string, ...any)) (*devServers, error) {
+	s := &devServers{pgURL: o.pgURL}
+	if s.pgURL == "" {
+		say("starting a throwaway Postgres...")
+		pg, err := stack.NewPostgres(stack.PostgresConfig{Logf: func(f string, a ...any) { say(f, a...) }})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { pg.Close() })
+		s.pgURL = pg.URL()
+	}
+	srv, err := kurrentdb.Start(kurrentdb.Options{})
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("starting the KurrentDB-compatible server: %w", err)
+	}
+	s.store = srv
+	s.closers = append(s.closers, func() { _ = srv.Close() })
+	kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("starting kfake: %w", err)
+	}
+	s.kafka = kf
+	s.closers = append(s.closers, kf.Close)
+	return s, nil
+}
+
+// devConfig is the configuration of a dev run: the product's, pointed at
+// the dev servers, without HA, HTTP listener or rule polling.
+func devConfig(s *devServers, rules string) (*config.Config, error) {
+	c := config.Defaults()
+	c.Postgres.URL, c.Postgres.Slot, c.Postgres.Publication = s.pgURL, devSlot, devPublication
+	c.Postgres.Tables, c.Postgres.HeartbeatInterval = devTables, "2s"
+	c.Store.URL = s.store.URL()
+	c.Kafka.Brokers, c.Kafka.CreateTopics = s.kafka.ListenAddrs(), true
+	c.Rules.Paths, c.Rules.Reload = []string{rules}, false
+	c.Delivery.PublisherID = "dev"
+	c.HTTP.Addr, c.HA.Enabled = "", false
+	c.Shutdown.Grace = "5s"
+	if err := c.Check(config.All); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) error {
 	level := slog.LevelError
 	if o.verbose {
@@ -97,7 +161,6 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	say := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
-
 	schema, err := os.ReadFile(o.schema)
 	if err != nil {
 		return fmt.Errorf("reading the shop schema: %w (run from the repository root, or pass --schema)", err)
@@ -105,117 +168,76 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) error {
 	if _, err := os.Stat(o.rules); err != nil {
 		return fmt.Errorf("reading the rules: %w (run from the repository root, or pass --rules)", err)
 	}
+	srv, err := startDevServers(o, say)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	if err := loadSchema(ctx, srv.pgURL, string(schema)); err != nil {
+		return err
+	}
+	say("postgres  %s\nkurrentdb %s\nkafka     %s (kfake, in-process)", redactURL(srv.pgURL), srv.store.URL(), srv.kafka.ListenAddrs()[0])
+	cfg, err := devConfig(srv, o.rules)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(cfg, app.Options{Parts: config.All, Logger: log, Out: stderr})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	s, err := flowDev(ctx, a, srv.pgURL, o, stderr)
+	if terr := cleanUp(srv.pgURL, say); terr != nil {
+		s.Errors++
+		say("error: %v", terr)
+	}
+	if err != nil {
+		return err
+	}
+	return printDevSummary(stdout, o.summary, s)
+}
 
-	url := o.pgURL
-	if url == "" {
-		say("starting a throwaway Postgres...")
-		pg, err := stack.NewPostgres(stack.PostgresConfig{Logf: func(f string, a ...any) { say(f, a...) }})
-		if err != nil {
-			return err
-		}
-		defer pg.Close()
-		url = pg.URL()
-	}
-	if err := loadSchema(ctx, url, string(schema)); err != nil {
-		return err
-	}
-	srv, err := kurrentdb.Start(kurrentdb.Options{})
+// flowDev runs the app and the workload until ctx ends, --run-for passes
+// (then what the workload wrote flows through first) or the app stops, and
+// returns the summary.
+func flowDev(ctx context.Context, a *app.App, pgURL string, o devOptions, stderr io.Writer) (devSummary, error) {
+	appCtx, stopApp := context.WithCancel(ctx)
+	defer stopApp()
+	code := make(chan int, 1)
+	go func() { code <- a.Run(appCtx) }()
+	shop, err := workload.NewShop(ctx, pgURL, uint64(time.Now().UnixNano()))
 	if err != nil {
-		return fmt.Errorf("starting the KurrentDB-compatible server: %w", err)
-	}
-	defer srv.Close()
-	kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
-	if err != nil {
-		return fmt.Errorf("starting kfake: %w", err)
-	}
-	defer kf.Close()
-	say("postgres  %s\nkurrentdb %s\nkafka     %s (kfake, in-process)", redactURL(url), srv.URL(), kf.ListenAddrs()[0])
-
-	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg     sync.WaitGroup
-		errMu  sync.Mutex
-		errs   []error
-		failed = make(chan struct{}, 1)
-	)
-	fail := func(what string, err error) {
-		if err == nil || errors.Is(err, context.Canceled) {
-			return
-		}
-		errMu.Lock()
-		errs = append(errs, fmt.Errorf("%s: %w", what, err))
-		errMu.Unlock()
-		select {
-		case failed <- struct{}{}:
-		default:
-		}
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		fail("capture", capture.Run(ctx, capture.Options{
-			Postgres: postgres.Config{
-				URL: url, Slot: "chronicler_dev", Publication: "chronicler",
-				Tables:            []string{"public.customers", "public.orders", "public.order_lines", "public.payments"},
-				HeartbeatInterval: 2 * time.Second,
-			},
-			StoreURL:    srv.URL(),
-			BatchAppend: true, // as store.batch_append's default in run
-			RulePaths:   []string{o.rules},
-			Registerer:  reg,
-			Logger:      log,
-		}))
-	}()
-
-	rules, err := mapping.Load([]string{o.rules}, mapping.Options{})
-	if err != nil {
-		return err
-	}
-	db, err := store.Connect(store.ClientConfig{URL: srv.URL()})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	pm := publish.NewMetrics()
-	if err := pm.Register(reg); err != nil {
-		return err
-	}
-	pub, err := publish.New(publish.Config{
-		Store: db, Rules: rules, PublisherID: "dev", Metrics: pm, Logger: log, FlushWhenIdle: true,
-		Kafka: kafka.ClusterConfig{Brokers: kf.ListenAddrs(), CreateTopics: true},
-	})
-	if err != nil {
-		return err
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); fail("publish", pub.Run(ctx)) }()
-
-	shop, err := workload.NewShop(ctx, url, uint64(time.Now().UnixNano()))
-	if err != nil {
-		return err
+		stopApp()
+		<-code
+		return devSummary{}, err
 	}
 	defer shop.Close()
 	wctx, stopWorkload := context.WithCancel(ctx)
 	defer stopWorkload()
-	wg.Add(1)
-	go func() { defer wg.Done(); fail("workload", shop.Run(wctx, o.rate)) }()
+	workErr := make(chan error, 1)
+	go func() { workErr <- shop.Run(wctx, o.rate) }()
 
 	var deadline <-chan time.Time
 	if o.runFor > 0 {
 		deadline = time.After(o.runFor)
 	}
-	view := newLiveView(stderr, reg)
+	view := newLiveView(stderr, a.Counts)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var errs []error
+	exit := -1
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
-		case <-failed:
+		case exit = <-code:
 			break loop
+		case err := <-workErr:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				errs = append(errs, fmt.Errorf("workload: %w", err))
+				break loop
+			}
 		case <-deadline:
 			// Stop the workload, then let what it wrote flow through.
 			stopWorkload()
@@ -225,17 +247,25 @@ loop:
 			view.print()
 		}
 	}
-	cancel()
-	wg.Wait()
+	stopWorkload()
+	stopApp()
+	if exit < 0 {
+		exit = <-code
+	}
+	if exit != 0 {
+		errs = append(errs, fmt.Errorf("the pipeline stopped with exit code %d (rerun with -v for its log)", exit))
+	}
 	s := view.summary()
-	errMu.Lock()
 	s.Errors = int64(len(errs))
 	for _, err := range errs {
-		say("error: %v", err)
+		fmt.Fprintf(stderr, "error: %v\n", err)
 	}
-	errMu.Unlock()
 	view.finish()
-	if o.summary == "json" {
+	return s, nil
+}
+
+func printDevSummary(stdout io.Writer, format string, s devSummary) error {
+	if format == "json" {
 		b, _ := json.Marshal(s)
 		fmt.Fprintln(stdout, string(b))
 	} else {
@@ -245,6 +275,22 @@ loop:
 		return exitError(1)
 	}
 	return nil
+}
+
+// cleanUp removes dev's slot and publication, so that no inactive slot is
+// left holding the database's WAL (the shop tables and their rows stay).
+func cleanUp(url string, say func(string, ...any)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f, err := postgres.Inspect(ctx, url, devSlot, devPublication, nil)
+	if err != nil {
+		return fmt.Errorf("removing slot %s from %s: %w", devSlot, redactURL(url), err)
+	}
+	done, err := postgres.Teardown(ctx, url, f, 15*time.Second, slog.New(slog.DiscardHandler))
+	if len(done) > 0 {
+		say("removed slot %s and publication %s (they would keep the database's WAL)", devSlot, devPublication)
+	}
+	return err
 }
 
 // loadSchema creates the shop schema unless its customers table exists.

@@ -1,3 +1,5 @@
+//go:build !release
+
 package main
 
 import (
@@ -9,22 +11,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/app"
 )
 
-// liveView prints the flow of a dev run from the metrics registry the
-// components register on: one line rewritten in place on a terminal,
-// periodic lines otherwise.
+// liveView prints the flow of a dev run from the app's counts: one line
+// rewritten in place on a terminal, periodic lines otherwise.
 type liveView struct {
-	w     io.Writer
-	reg   *prometheus.Registry
-	tty   bool
-	last  devSummary
-	lastT time.Time
-	start time.Time
+	w      io.Writer
+	counts func() app.Counts
+	tty    bool
+	last   devSummary
+	lastT  time.Time
+	start  time.Time
 }
 
-func newLiveView(w io.Writer, reg *prometheus.Registry) *liveView {
+func newLiveView(w io.Writer, counts func() app.Counts) *liveView {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
@@ -32,50 +33,12 @@ func newLiveView(w io.Writer, reg *prometheus.Registry) *liveView {
 		}
 	}
 	now := time.Now()
-	return &liveView{w: w, reg: reg, tty: tty, lastT: now, start: now}
+	return &liveView{w: w, counts: counts, tty: tty, lastT: now, start: now}
 }
 
-// Metric names the view sums (over all label values).
-const (
-	mCaptured       = "chronicler_pipeline_changes_total"
-	mStored         = "chronicler_pipeline_events_stored_total"
-	mDeadCapture    = "chronicler_pipeline_deadletters_total"
-	mPublished      = "chronicler_publish_records_total"
-	mDeadPublish    = "chronicler_publish_dead_letters_total"
-	mCaptureLagByte = "chronicler_capture_lag_bytes"
-)
-
 func (v *liveView) gather() (devSummary, float64) {
-	var s devSummary
-	var lag float64
-	mfs, err := v.reg.Gather()
-	if err != nil {
-		return s, 0
-	}
-	for _, mf := range mfs {
-		var sum float64
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			}
-		}
-		switch mf.GetName() {
-		case mCaptured:
-			s.Captured = int64(sum)
-		case mStored:
-			s.Stored = int64(sum)
-		case mPublished:
-			s.Published = int64(sum)
-		case mDeadCapture, mDeadPublish:
-			s.Deadlettered += int64(sum)
-		case mCaptureLagByte:
-			lag = sum
-		}
-	}
-	return s, lag
+	c := v.counts()
+	return devSummary{Captured: c.Captured, Stored: c.Stored, Published: c.Published, Deadlettered: c.DeadLettered}, float64(c.CaptureLag)
 }
 
 func (v *liveView) summary() devSummary { s, _ := v.gather(); return s }

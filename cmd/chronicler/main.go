@@ -7,10 +7,12 @@
 // signal forced the exit; 2 usage errors (unknown command or flag, invalid
 // config, an http.addr that cannot be listened on).
 //
-// run is wired in run.go (flags, signals), runner.go (the parts, the HA
-// lease, the reloader, the stop sequence) and runready.go (/healthz and
-// /readyz); its building blocks are internal/config, internal/ha,
-// internal/opsserver and internal/reload.
+// This package reads flags and configuration, forwards signals and prints;
+// run (runner.go), dev and the benchmark run the one composition root,
+// package app (the parts, the HA lease, the reloader, the stop sequence,
+// /healthz and /readyz), built from package config; its runtime parts are
+// internal/ha, internal/opsserver and internal/reload. The dependency rule
+// is in the README (Layout) and layout_test.go holds it.
 package main
 
 import (

@@ -129,8 +129,12 @@ func TestReplayCommandEqualsLivePublisher(t *testing.T) {
 
 	// The command under test.
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"replay", "--promotion", "customer-contact-changed", "--from", "start", "--topic", replayTopic,
-		"--rules", rulesDir, "--store", srv.URL(), "--brokers", strings.Join(k.Brokers, ","), "--create-topics"}, &stdout, &stderr)
+	cfgFile := filepath.Join(t.TempDir(), "chronicler.yaml")
+	cfgText := fmt.Sprintf("store:\n  url: %q\nkafka:\n  brokers: [%s]\nrules:\n  paths: [%q]\nha:\n  enabled: false\ndelivery:\n  publisher_id: replay\n", srv.URL(), strings.Join(k.Brokers, ", "), rulesDir)
+	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code := run([]string{"replay", "--config", cfgFile, "--promotion", "customer-contact-changed", "--from", "start", "--topic", replayTopic, "--create-topics"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("chronicler replay exited %d\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
 	}
@@ -212,4 +216,29 @@ func readTopic(t *testing.T, ctx context.Context, k *stack.Kafka, topic string) 
 		}
 	}
 	return out
+}
+
+// TestReplayRuntimeFailureExitsOne: with Kafka unreachable, replay fails
+// with exit 1 (not the usage code 2) and names the failure, not the help.
+func TestReplayRuntimeFailureExitsOne(t *testing.T) {
+	srv := kurrentdbtest.Start(t, kurrentdb.Options{})
+	db := kurrentdbtest.Client(t, srv.URL())
+	if _, err := db.AppendToStream(context.Background(), "customer-1", esdb.AppendToStreamOptions{},
+		esdb.EventData{EventType: "CustomerChanged", ContentType: esdb.ContentTypeJson, Data: []byte(`{"id":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rules, []byte("promote:\n  - name: c\n    from: [CustomerChanged]\n    topic: t\n    type: c.v1\n    value: {id: event.data.id}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "chronicler.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("store:\n  url: %q\nkafka:\n  brokers: [\"127.0.0.1:1\"]\nrules:\n  paths: [%q]\nha:\n  enabled: false\ndelivery:\n  publisher_id: replay\n", srv.URL(), rules)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"replay", "--config", cfg, "--promotion", "c"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "error: replay:") || strings.Contains(stderr.String(), "--help") {
+		t.Fatalf("replay with Kafka unreachable: exit %d, stderr %q; want exit 1 naming the failure, without a usage hint", code, stderr.String())
+	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/preflight"
 )
 
@@ -49,7 +49,10 @@ func newStatusCmd() *cobra.Command {
 			"  publisher.lag_commit_positions  store end commit position - checkpoint commit position\n" +
 			"  dead_letters.capture_stream, .capture   capture's dead-letter stream and its event count\n" +
 			"  dead_letters.publish_topic, .publish    the dead-letter topic and its committed record count\n" +
-			"  errors                     what could not be read, per section\n\n" +
+			"  errors                     what could not be read, per section\n" +
+			"  unknown                    {part: error} for each part that could not be read: slot, store,\n" +
+			"                             publisher (its checkpoint), publisher_lag, dead_letters; that part is\n" +
+			"                             null in the JSON and \"unknown\" in the text, never absent or empty\n\n" +
 			"Exit codes: 0 everything was read; 1 some section could not be read (see errors); 2 invalid config.",
 		Example: "  chronicler status --config chronicler.yaml\n" +
 			"  chronicler status --json | jq .slot.lag_bytes",
@@ -81,50 +84,52 @@ func newStatusCmd() *cobra.Command {
 	return cmd
 }
 
-// printStatus prints aligned "field  value" lines.
-func printStatus(w io.Writer, r *preflight.StatusReport) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	line := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
-	orNone := func(s string) string {
-		if s == "" {
-			return "none"
-		}
-		return s
+type lineFunc func(k, format string, args ...any)
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
 	}
-	if s := r.Slot; s != nil {
-		switch {
-		case !s.Exists:
-			line("slot "+s.Name, "absent (capture has not run, or the slot was dropped)")
-		case s.Active:
-			line("slot "+s.Name, "active, pid %d, wal_status %s", *s.ActivePID, orNone(s.WALStatus))
-		default:
-			line("slot "+s.Name, "inactive, wal_status %s", orNone(s.WALStatus))
-		}
-		if s.Exists {
-			line("confirmed LSN", "%s (current WAL %s)", s.ConfirmedLSN, s.CurrentLSN)
-		}
-		if s.LagBytes != nil {
-			line("slot lag", "%d bytes", *s.LagBytes)
-		}
-		if s.LagSeconds != nil {
-			line("slot lag time", "%s (%s)", time.Duration(*s.LagSeconds*float64(time.Second)).Round(time.Millisecond), s.LagSource)
-		} else if s.Exists {
-			line("slot lag time", "unknown (no progress marker yet)")
-		}
+	return s
+}
+
+func printSlot(line lineFunc, s *preflight.SlotStatus) {
+	switch {
+	case !s.Exists:
+		line("slot "+s.Name, "absent (capture has not run, or the slot was dropped)")
+	case s.Active:
+		line("slot "+s.Name, "active, pid %d, wal_status %s", *s.ActivePID, orNone(s.WALStatus))
+	default:
+		line("slot "+s.Name, "inactive, wal_status %s", orNone(s.WALStatus))
 	}
-	if s := r.Store; s != nil {
-		if s.DurableLSN != "" {
-			line("store durable LSN", "%s (marker written %s, %s)", s.DurableLSN, s.ProgressWritten.Format(time.RFC3339), s.ProgressStream)
-		} else {
-			line("store durable LSN", "none (no progress marker in %s)", s.ProgressStream)
-		}
-		if s.End != nil {
-			line("store end", "$all commit %d prepare %d", s.End.Commit, s.End.Prepare)
-		} else {
-			line("store end", "empty")
-		}
+	if s.Exists {
+		line("confirmed LSN", "%s (current WAL %s)", s.ConfirmedLSN, s.CurrentLSN)
 	}
-	if p := r.Publisher; p != nil {
+	if s.LagBytes != nil {
+		line("slot lag", "%d bytes", *s.LagBytes)
+	}
+	if s.LagSeconds != nil {
+		line("slot lag time", "%s (%s)", time.Duration(*s.LagSeconds*float64(time.Second)).Round(time.Millisecond), s.LagSource)
+	} else if s.Exists {
+		line("slot lag time", "unknown (no progress marker yet)")
+	}
+}
+
+func printStore(line lineFunc, s *preflight.StoreStatus) {
+	if s.DurableLSN != "" {
+		line("store durable LSN", "%s (marker written %s, %s)", s.DurableLSN, s.ProgressWritten.Format(time.RFC3339), s.ProgressStream)
+	} else {
+		line("store durable LSN", "none (no progress marker in %s)", s.ProgressStream)
+	}
+	if s.End != nil {
+		line("store end", "$all commit %d prepare %d", s.End.Commit, s.End.Prepare)
+	} else {
+		line("store end", "empty")
+	}
+}
+
+func printPublisher(line lineFunc, unknown func(k, section string) bool, p *preflight.PublisherStatus) {
+	if !unknown("publisher "+p.ID, "publisher") {
 		if c := p.Checkpoint; c != nil {
 			resume := ""
 			if c.Resume != nil {
@@ -137,23 +142,47 @@ func printStatus(w io.Writer, r *preflight.StatusReport) {
 		} else {
 			line("publisher "+p.ID, "no checkpoint in %s", p.CheckpointTopic)
 		}
-		if p.LagEvents != nil {
-			more := ""
-			if p.LagEventsCapped {
-				more = " or more"
-			}
-			pos := ""
-			if p.LagPositions != nil {
-				pos = fmt.Sprintf(" (%d commit positions)", *p.LagPositions)
-			}
-			line("publisher lag", "%d events%s%s", *p.LagEvents, more, pos)
+	}
+	if unknown("publisher lag", "publisher_lag") || p.LagEvents == nil {
+		return
+	}
+	more := ""
+	if p.LagEventsCapped {
+		more = " or more"
+	}
+	pos := ""
+	if p.LagPositions != nil {
+		pos = fmt.Sprintf(" (%d commit positions)", *p.LagPositions)
+	}
+	line("publisher lag", "%d events%s%s", *p.LagEvents, more, pos)
+}
+
+// printStatus prints aligned "field  value" lines; a part that could not
+// be read is "unknown" with its error, never a guess.
+func printStatus(w io.Writer, r *preflight.StatusReport) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	line := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
+	unknown := func(k, section string) bool {
+		if e, ok := r.Unknown[section]; ok {
+			line(k, "unknown: %s", e)
+			return true
 		}
+		return false
+	}
+	if !unknown("slot", "slot") && r.Slot != nil {
+		printSlot(line, r.Slot)
+	}
+	if !unknown("store", "store") && r.Store != nil {
+		printStore(line, r.Store)
+	}
+	if p := r.Publisher; p != nil {
+		printPublisher(line, unknown, p)
 	}
 	if d := r.DeadLetters; d != nil {
-		if d.Capture != nil {
+		if !unknown("dead letters (capture)", "store") && d.Capture != nil {
 			line("dead letters (capture)", "%d in %s", *d.Capture, d.CaptureStream)
 		}
-		if d.Publish != nil {
+		if !unknown("dead letters (publish)", "dead_letters") && d.Publish != nil {
 			line("dead letters (publish)", "%d in %s", *d.Publish, d.PublishTopic)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/chronicler-dev/chronicler/capture"
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/preflight"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
@@ -391,5 +392,64 @@ rules:
 	}
 	if strings.Contains(out+errOut, "hunter2-status") {
 		t.Errorf("the password was printed:\n%s%s", out, errOut)
+	}
+}
+
+// TestStatusNeverStatesWhatItCouldNotRead: with Postgres, the store and
+// Kafka all down, the text report says "unknown" with the error for the
+// slot, the store, the publisher's checkpoint and both dead-letter counts,
+// and never "absent", "empty" or "no checkpoint"; the JSON report has those
+// sections null and names them in "unknown".
+func TestStatusNeverStatesWhatItCouldNotRead(t *testing.T) {
+	rules, err := filepath.Abs("../../deploy/examples/rules/shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "chronicler.yaml")
+	y := `postgres:
+  url: postgres://chronicler@127.0.0.1:1/app?sslmode=disable&connect_timeout=2
+  slot: s
+  publication: p
+  tables: [public.customers]
+store:
+  url: esdb://127.0.0.1:1?tls=false
+kafka:
+  brokers: [127.0.0.1:1]
+rules:
+  paths: [` + rules + `]
+`
+	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("status", "--timeout", "3s", "--config", cfg)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, false_ := range []string{"absent", "empty", "no checkpoint", "none (no progress marker"} {
+		if strings.Contains(out, false_) {
+			t.Errorf("the report states %q about a system it could not read:\n%s", false_, out)
+		}
+	}
+	for _, k := range []string{"slot", "store", "publisher s", "dead letters (capture)", "dead letters (publish)"} {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(k) + `\s+unknown: \S`).MatchString(out) {
+			t.Errorf("no %q line saying unknown with the error:\n%s", k, out)
+		}
+	}
+	code, out, errOut = runCLI("status", "--json", "--timeout", "3s", "--config", cfg)
+	if code != 1 {
+		t.Fatalf("--json: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	var rep preflight.StatusReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Slot != nil || rep.Store != nil || rep.Publisher == nil || rep.Publisher.Checkpoint != nil ||
+		rep.DeadLetters.Capture != nil || rep.DeadLetters.Publish != nil {
+		t.Errorf("JSON report has sections it could not read: %s", out)
+	}
+	for _, k := range []string{"slot", "store", "publisher", "dead_letters"} {
+		if rep.Unknown[k] == "" {
+			t.Errorf("unknown[%q] missing: %v", k, rep.Unknown)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -26,3 +28,15 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// UnreachableError: no broker of Brokers answered (refused, unresolvable,
+// timed out, TLS or SASL failed before any request).
+type UnreachableError struct {
+	Brokers []string
+	Cause   error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("kafka unreachable at %s: %v (check kafka.brokers, the network, and kafka.tls / kafka.sasl)", strings.Join(e.Brokers, ","), e.Cause)
+}
+func (e *UnreachableError) Unwrap() error { return e.Cause }

@@ -85,10 +85,18 @@ func New(ctx context.Context, cfg Config) (*Writer, error) {
 func (w *Writer) ensureCheckpointTopic(ctx context.Context) error {
 	cleanup := "compact"
 	resp, err := w.adm.CreateTopic(ctx, 1, w.cfg.CheckpointReplication, map[string]*string{"cleanup.policy": &cleanup}, w.cfg.CheckpointTopic)
-	if err == nil || errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+	if err == nil {
+		err = resp.Err
+	}
+	if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
 		return nil
 	}
-	return fmt.Errorf("creating checkpoint topic %s (create it yourself: 1 partition, cleanup.policy=compact): %w", w.cfg.CheckpointTopic, err)
+	var ke *kerr.Error
+	if !errors.As(err, &ke) {
+		// No broker answered: the fix is the connection, not the topic.
+		return &UnreachableError{Brokers: w.cfg.Brokers, Cause: err}
+	}
+	return fmt.Errorf("creating checkpoint topic %s: the broker refused: %w (create it yourself: 1 partition, cleanup.policy=compact, or grant CREATE on it)", w.cfg.CheckpointTopic, err)
 }
 
 // Checkpoint reads the publisher's last committed checkpoint with

@@ -241,3 +241,16 @@ func TestCheckpointResumeRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreachableBrokerIsNamedAsSuch: with no broker answering, New fails
+// with an *UnreachableError naming the brokers and the connection settings,
+// not advice to create the checkpoint topic.
+func TestUnreachableBrokerIsNamedAsSuch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := kafka.New(ctx, kafka.Config{Brokers: []string{"127.0.0.1:1"}, PublisherID: "p", ClientOpts: []kgo.Opt{kgo.RequestRetries(1)}})
+	var ue *kafka.UnreachableError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "127.0.0.1:1") || strings.Contains(err.Error(), "create it yourself") {
+		t.Fatalf("New with no broker: %v; want an *UnreachableError naming the broker, without the create-the-topic advice", err)
+	}
+}

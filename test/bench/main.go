@@ -36,7 +36,6 @@ type options struct {
 	rate            int
 	latencyDuration time.Duration
 	batchInterval   time.Duration
-	batchWait       bool
 	maxPending      int
 	noBatchAppend   bool
 	txPerClient     int // pgbench -t instead of -T when > 0 (the smoke test's small, fixed workload)
@@ -77,7 +76,6 @@ func main() {
 	flag.IntVar(&o.rate, "rate", o.rate, "transactions per second of the steady-rate latency run")
 	flag.DurationVar(&o.latencyDuration, "latency-duration", o.latencyDuration, "length of the steady-rate latency run (whole seconds)")
 	flag.DurationVar(&o.batchInterval, "batch-interval", 0, "the publisher's BatchInterval (0: its default, 100ms)")
-	flag.BoolVar(&o.batchWait, "batch-wait", false, "the publisher waits for BatchInterval instead of committing when nothing more is queued (FlushWhenIdle off; `chronicler run` has it on)")
 	flag.IntVar(&o.maxPending, "max-pending-bytes", 0, "the appender's MaxPendingBytes (0: its default, 8 MiB)")
 	flag.BoolVar(&o.noBatchAppend, "no-batch-append", false, "append with one AppendToStream call per stream instead of BatchAppend (store.batch_append: false)")
 	flag.StringVar(&o.brokers, "kafka-brokers", o.brokers, "Kafka brokers (host:port, comma-separated); default $CHRONICLER_TEST_KAFKA_BROKERS, else a broker of the test stack is started")

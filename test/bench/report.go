@@ -62,7 +62,6 @@ func command(o options) string {
 	add(o.rate != d.rate, "rate", o.rate)
 	add(o.latencyDuration != d.latencyDuration, "latency-duration", o.latencyDuration)
 	add(o.batchInterval != 0, "batch-interval", o.batchInterval)
-	add(o.batchWait, "batch-wait", o.batchWait)
 	add(o.maxPending != 0, "max-pending-bytes", o.maxPending)
 	add(o.noBatchAppend, "no-batch-append", true)
 	if o.jsonOut {

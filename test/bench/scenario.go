@@ -26,7 +26,7 @@ const limit = 10 * time.Minute
 func (b *bench) workerConfig(mode string, w *workload, scenario string) workerConfig {
 	cfg := workerConfig{
 		Mode: mode, PGURL: b.pg.URL(), Slot: w.slot(scenario), Publication: w.publication, Tables: w.tables,
-		Rules: w.rules, Brokers: b.brokers, BatchIntvl: b.o.batchInterval, BatchWait: b.o.batchWait, MaxPending: b.o.maxPending, NoBatch: b.o.noBatchAppend,
+		Rules: w.rules, Brokers: b.brokers, BatchIntvl: b.o.batchInterval, MaxPending: b.o.maxPending, NoBatch: b.o.noBatchAppend,
 		PublisherID: "bench-" + b.nonce + "-" + w.name + "-" + scenario, Verbose: b.o.verbose,
 	}
 	if b.o.cpuprofile != "" {

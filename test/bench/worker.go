@@ -15,15 +15,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/chronicler-dev/chronicler/capture"
 	"github.com/chronicler-dev/chronicler/capture/postgres"
-	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/app"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
-	"github.com/chronicler-dev/chronicler/publish"
-	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 )
 
@@ -41,7 +37,6 @@ type workerConfig struct {
 	Brokers     []string      `json:"brokers,omitempty"`
 	PublisherID string        `json:"publisher_id,omitempty"`
 	BatchIntvl  time.Duration `json:"batch_interval,omitempty"`
-	BatchWait   bool          `json:"batch_wait,omitempty"`
 	MaxPending  int           `json:"max_pending_bytes,omitempty"` // store.Config.MaxPendingBytes; 0: its default
 	CPUProfile  string        `json:"cpuprofile,omitempty"`
 	NoBatch     bool          `json:"no_batch_append,omitempty"` // capture.Options.NoBatchAppend
@@ -140,7 +135,6 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 		errMu.Unlock()
 		cancel()
 	}
-	reg := prometheus.NewRegistry()
 	switch cfg.Mode {
 	case "capture":
 		rules, err := mapping.Load([]string{cfg.Rules}, mapping.Options{})
@@ -161,61 +155,31 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 			return progress{Changes: sink.changes.Load(), Events: sink.events.Load(), Failures: sink.failures.Load(),
 				Unchanged: sink.unchanged.Load(), MarkerSeen: sink.marker.Load()}
 		}
-	case "store", "full":
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fail("capture", capture.Run(ctx, capture.Options{
-				Postgres: postgres.Config{URL: cfg.PGURL, Slot: cfg.Slot, Publication: cfg.Publication, Tables: cfg.Tables,
-					SnapshotMode: postgres.SnapshotNever, HeartbeatInterval: -1},
-				StoreURL:    cfg.StoreURL,
-				Store:       store.Config{MaxPendingBytes: cfg.MaxPending},
-				BatchAppend: !cfg.NoBatch,
-				RulePaths:   []string{cfg.Rules},
-				Registerer:  reg,
-				Logger:      log,
-			}))
-		}()
-		var pub *publish.Publisher
-		if cfg.Mode == "full" {
-			var err error
-			if pub, err = startPublisher(ctx, cfg, log, &wg, fail); err != nil {
-				cancel()
-				wg.Wait()
-				return err
-			}
-		}
-		sample = func() progress {
-			// The durable LSN first, in a Gather of its own (Gather
-			// collects concurrently, in no order): the appender counts a
-			// batch's events before it advances the durable position, so
-			// counters read after it include every event it covers (read
-			// the other way, a sample could show the end marker durable
-			// with its last events not yet counted).
-			durable := uint64(metricSums(reg)["chronicler_pipeline_durable_lsn_bytes"])
-			m := metricSums(reg)
-			p := progress{
-				Changes:    int64(m["chronicler_pipeline_changes_total"]),
-				Events:     int64(m["chronicler_pipeline_events_stored_total"]),
-				Appends:    int64(m["chronicler_store_appends_total"]),
-				Failures:   int64(m["chronicler_pipeline_deadletters_total"]),
-				DurableLSN: durable,
-				LagBytes:   int64(m["chronicler_capture_lag_bytes"]),
-			}
-			if pub != nil {
-				st := pub.Stats()
-				p.Records, p.Failures = int64(st.Records), p.Failures+int64(st.DeadLetters)
-			}
-			return p
-		}
-	case "publish":
-		pub, err := startPublisher(ctx, cfg, log, &wg, fail)
+	case "store", "full", "publish":
+		// Production's wiring: the app (cmd/chronicler/app) from a
+		// configuration, as `chronicler run` builds it.
+		a, err := newApp(cfg, log)
 		if err != nil {
 			return err
 		}
+		defer a.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code := a.Run(ctx); code != 0 {
+				fail("run", fmt.Errorf("the pipeline stopped with exit code %d (rerun with -verbose for its log)", code))
+			}
+		}()
 		sample = func() progress {
-			st := pub.Stats()
-			return progress{Events: int64(st.Events), Records: int64(st.Records), Failures: int64(st.DeadLetters)}
+			// Counts reads the durable LSN before the counters: they then
+			// include every event it covers.
+			c := a.Counts()
+			p := progress{Changes: c.Captured, Events: c.Stored, Appends: c.Appends, Failures: c.DeadLettered,
+				DurableLSN: uint64(c.Durable), LagBytes: int64(c.CaptureLag), Records: c.Published}
+			if cfg.Mode == "publish" {
+				p.Events = c.Handled
+			}
+			return p
 		}
 	default:
 		return fmt.Errorf("unknown worker mode %q", cfg.Mode)
@@ -255,30 +219,30 @@ func runWorker(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	return first
 }
 
-func startPublisher(ctx context.Context, cfg workerConfig, log *slog.Logger, wg *sync.WaitGroup, fail func(string, error)) (*publish.Publisher, error) {
-	rules, err := mapping.Load([]string{cfg.Rules}, mapping.Options{})
-	if err != nil {
+// newApp builds the app for a store, full or publish worker: the product's
+// configuration, with the scenario's servers and knobs, no HA, no HTTP
+// listener, no rule polling, no heartbeat (it would add messages to the
+// WAL every slot counts) and no snapshot.
+func newApp(cfg workerConfig, log *slog.Logger) (*app.App, error) {
+	c := config.Defaults()
+	parts := config.Parts{Capture: cfg.Mode != "publish", Publish: cfg.Mode != "store"}
+	c.Postgres.URL, c.Postgres.Slot, c.Postgres.Publication, c.Postgres.Tables = cfg.PGURL, cfg.Slot, cfg.Publication, cfg.Tables
+	c.Postgres.HeartbeatInterval, c.Snapshot.Mode = "24h", "never"
+	c.Store.URL, c.Store.BatchAppend = cfg.StoreURL, !cfg.NoBatch
+	if cfg.MaxPending > 0 {
+		c.Store.MaxPendingBytes = cfg.MaxPending
+	}
+	c.Kafka.Brokers, c.Kafka.CreateTopics = cfg.Brokers, true
+	c.Rules.Paths, c.Rules.Reload = []string{cfg.Rules}, false
+	c.Delivery.PublisherID = cfg.PublisherID
+	if cfg.BatchIntvl > 0 {
+		c.Delivery.BatchInterval = cfg.BatchIntvl.String()
+	}
+	c.HTTP.Addr, c.HA.Enabled = "", false
+	if err := c.Check(parts); err != nil {
 		return nil, err
 	}
-	db, err := store.Connect(store.ClientConfig{URL: cfg.StoreURL})
-	if err != nil {
-		return nil, err
-	}
-	pub, err := publish.New(publish.Config{
-		Store: db, Rules: rules, PublisherID: cfg.PublisherID, Logger: log, BatchInterval: cfg.BatchIntvl, FlushWhenIdle: !cfg.BatchWait,
-		Kafka: kafka.ClusterConfig{Brokers: cfg.Brokers, CreateTopics: true},
-	})
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer db.Close()
-		fail("publish", pub.Run(ctx))
-	}()
-	return pub, nil
+	return app.New(&c, app.Options{Parts: parts, Logger: log})
 }
 
 // nullSink maps every change with the rules and drops the events; it
@@ -324,27 +288,6 @@ func (s *nullSink) Commit(_ context.Context, tx contract.Tx) error {
 }
 
 func (s *nullSink) Abort(context.Context, contract.Tx) error { return nil }
-
-// metricSums gathers reg once and sums each counter or gauge family's
-// values over its labels, by family name (a failed Gather: none).
-func metricSums(reg *prometheus.Registry) map[string]float64 {
-	sums := map[string]float64{}
-	mfs, err := reg.Gather()
-	if err != nil {
-		return sums
-	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			if c := m.GetCounter(); c != nil {
-				sums[mf.GetName()] += c.GetValue()
-			}
-			if g := m.GetGauge(); g != nil {
-				sums[mf.GetName()] += g.GetValue()
-			}
-		}
-	}
-	return sums
-}
 
 func startProfile(path string) (func(), error) {
 	if path == "" {

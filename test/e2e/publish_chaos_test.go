@@ -1,4 +1,4 @@
-package e2e_test
+package e2e
 
 import (
 	"context"
@@ -151,20 +151,46 @@ func (s *chaosStore) orders(ctx context.Context, slot string, n int) error {
 	return nil
 }
 
-func buildPublisher(t *testing.T) string {
+// publishConfig writes the configuration of a publish-only `chronicler run`
+// (production's wiring: the binary the harness built) and returns its path.
+func publishConfig(t *testing.T, storeURL string, brokers []string, rules, n, mode string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "publisher")
-	cmd := exec.Command("go", "build", "-o", bin, "./internal/publisher")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the publisher: %v\n%s", err, out)
+	mode = strings.ReplaceAll(mode, "-", "_")
+	cfg := fmt.Sprintf(`store:
+  url: %q
+kafka:
+  brokers: [%s]
+  create_topics: true
+  partitions: 3
+  replication_factor: 1
+rules:
+  paths: [%q]
+  reload: false
+delivery:
+  mode: %s
+  publisher_id: %q
+  checkpoint_topic: %q
+deadletter:
+  topic: %q
+ha:
+  enabled: false
+http:
+  addr: ""
+shutdown:
+  grace: 5s
+`, storeURL, strings.Join(brokers, ", "), rules, mode, "pub-"+n, "cp-"+n, "dead-"+n)
+	p := filepath.Join(t.TempDir(), "publish.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	return bin
+	return p
 }
 
 // TestChaosStoreToKafka: 20,000 stored events (16,000 per-event customer
 // changes on 4 slots, 1,000 orders of 4 events each in 4 streams) are
-// promoted while the publisher process is SIGKILLed at random at least 10
-// times; a read_committed consumer then sees every expected integration
+// promoted while the publisher process (`chronicler run --only publish`,
+// production's wiring) is SIGKILLed at random at least 10 times, often
+// inside an open Kafka transaction; a read_committed consumer then sees every expected integration
 // event exactly once, in store order per key, with exact CloudEvents
 // headers. The broker-restart run also stops and starts the (dedicated)
 // broker mid-run.
@@ -172,19 +198,19 @@ func TestChaosStoreToKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos test: not in -short")
 	}
-	bin := buildPublisher(t)
-	t.Run("kills", func(t *testing.T) { chaos(t, bin, stack.StartKafka(t), nil, "exactly-once", 1) })
+	bin := bins.chronicler
+	t.Run("kills", func(t *testing.T) { publishChaos(t, bin, stack.StartKafka(t), nil, "exactly-once", 1) })
 	t.Run("broker-restart", func(t *testing.T) {
 		b := stack.StartKafkaBroker(t)
-		chaos(t, bin, &stack.Kafka{Brokers: []string{b.Addr}, Kind: "real", Broker: b}, b, "exactly-once", 1)
+		publishChaos(t, bin, &stack.Kafka{Brokers: []string{b.Addr}, Kind: "real", Broker: b}, b, "exactly-once", 1)
 	})
 	// At least once: nothing missing after the kills; duplicates (a batch
 	// re-published after a kill) carry equal ce_id and equal content. A
 	// quarter of the events (5,000) keeps the suite's time down.
-	t.Run("at-least-once", func(t *testing.T) { chaos(t, bin, stack.StartKafka(t), nil, "at-least-once", 4) })
+	t.Run("at-least-once", func(t *testing.T) { publishChaos(t, bin, stack.StartKafka(t), nil, "at-least-once", 4) })
 }
 
-func chaos(t *testing.T, bin string, k *stack.Kafka, broker *stack.Broker, mode string, div int) {
+func publishChaos(t *testing.T, bin string, k *stack.Kafka, broker *stack.Broker, mode string, div int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	// A 2ms append latency (an fsync) spreads the 20,000 appends over the
@@ -227,9 +253,9 @@ func chaos(t *testing.T, bin string, k *stack.Kafka, broker *stack.Broker, mode 
 		t.Fatal(err)
 	}
 	defer logf.Close()
+	cfg := publishConfig(t, srv.URL(), k.Brokers, rules, n, mode)
 	startChild := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-store", srv.URL(), "-brokers", strings.Join(k.Brokers, ","), "-rules", rules, "-id", "pub-"+n,
-			"-checkpoint-topic", "cp-"+n, "-dead-letter-topic", "dead-"+n, "-mode", mode)
+		cmd := exec.Command(bin, "run", "--only", "publish", "--config", cfg)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("starting the publisher: %v", err)

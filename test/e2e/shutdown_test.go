@@ -12,14 +12,28 @@ import (
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
-// slotConfirmed is the slot's confirmed_flush_lsn.
+// slotConfirmed is the slot's confirmed_flush_lsn once its walsender has
+// exited: the walsender handles the client's last status update after the
+// client closed the connection, so a read right after chronicler's exit can
+// see the position before it.
 func (e *env) slotConfirmed() contract.LSN {
 	e.t.Helper()
 	conn := e.conn()
 	defer conn.Close(context.Background())
 	var s string
-	if err := conn.QueryRow(context.Background(), "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&s); err != nil {
-		e.t.Fatal(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var active bool
+		if err := conn.QueryRow(context.Background(), "SELECT active, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active, &s); err != nil {
+			e.t.Fatal(err)
+		}
+		if !active {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("slot %s still active 10s after chronicler exited", slot)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	l, err := contract.ParseLSN(s)
 	if err != nil {

@@ -25,6 +25,7 @@ type Shop struct {
 	newOrders []int64 // placed, not paid
 	paid      []int64 // paid, not shipped
 	seq       int64
+	run       string // in every email, so that runs on one database never collide
 	// Transactions counts the committed transactions.
 	Transactions int64
 }
@@ -37,7 +38,7 @@ func NewShop(ctx context.Context, url string, seed uint64) (*Shop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the shop database: %w", err)
 	}
-	return &Shop{conn: conn, rng: rand.New(rand.NewPCG(seed, seed^0x5eed))}, nil
+	return &Shop{conn: conn, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), run: fmt.Sprintf("%x", seed&0xffffffff)}, nil
 }
 
 // Close closes the connection.
@@ -96,7 +97,7 @@ func (s *Shop) signUp(ctx context.Context) error {
 	var id int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `INSERT INTO customers (email, full_name, phone) VALUES ($1, $2, $3) RETURNING id`,
-			fmt.Sprintf("Customer.%d@Example.com", s.seq), fmt.Sprintf("Customer %d", s.seq), fmt.Sprintf("+49 30 %07d", s.seq)).Scan(&id)
+			fmt.Sprintf("Customer.%s.%d@Example.com", s.run, s.seq), fmt.Sprintf("Customer %d", s.seq), fmt.Sprintf("+49 30 %07d", s.seq)).Scan(&id)
 	})
 	if err == nil {
 		s.customers = append(s.customers, id)
@@ -168,7 +169,7 @@ func (s *Shop) changeEmail(ctx context.Context) error {
 	s.seq++
 	cust := s.customers[s.rng.IntN(len(s.customers))]
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE customers SET email = $2 WHERE id = $1`, cust, fmt.Sprintf("Changed.%d@Example.com", s.seq))
+		_, err := tx.Exec(ctx, `UPDATE customers SET email = $2 WHERE id = $1`, cust, fmt.Sprintf("Changed.%s.%d@Example.com", s.run, s.seq))
 		return err
 	})
 }

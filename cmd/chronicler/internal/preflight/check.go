@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 )
 
 // Status is the outcome of one check.

@@ -43,8 +43,10 @@
 // Postgres is reached through capture/postgres (postgres.Connect, with
 // postgres.url and postgres.password; application_name chronicler-check
 // or chronicler-status). Kafka is reached with the publisher's own TLS and
-// SASL options (kafka.ClusterConfig.ConnectionOpts), the store with run's
-// client configuration (config.StoreClientConfig) and a shorter discovery.
+// SASL options (kafka.ClusterConfig.ClientOpts) and its read_committed
+// reader (kafka.ReadCheckpoint, kafka.ReadCommitted), the store with run's
+// client (store.Connect with config.StoreClient), every call bounded by
+// StatusOptions.Timeout (store.Bounded).
 //
 // # Secrets
 //

@@ -3,7 +3,7 @@ package preflight
 import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 )
 
 // kafkaOpts are the franz-go options of cfg's Kafka connection: seed
@@ -11,9 +11,9 @@ import (
 // produces.
 func kafkaOpts(cfg *config.Config) ([]kgo.Opt, error) {
 	k := cfg.KafkaConfig()
-	conn, err := k.ConnectionOpts()
+	opts, err := k.ClientOpts()
 	if err != nil {
 		return nil, &ConfigError{Setting: "kafka", Reason: err.Error()}
 	}
-	return append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...)}, conn...), nil
+	return opts, nil
 }

@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	cpg "github.com/chronicler-dev/chronicler/capture/postgres"
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/mapping"
 )
 

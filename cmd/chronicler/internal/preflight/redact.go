@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/chronicler-dev/chronicler/capture/store"
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 )
 
 // scrubber removes every secret of a configuration from text that is about

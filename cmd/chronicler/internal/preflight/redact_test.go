@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 )
 
 // TestScrubberRemovesEverySecret: each secret of a configuration, wherever

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
@@ -19,6 +19,50 @@ type StatusReport struct {
 	DeadLetters *DeadLetterStatus `json:"dead_letters"`
 	// Errors lists, per section, what could not be read ("slot: ...").
 	Errors []string `json:"errors"`
+	// Unknown names each part that could not be read, with the error: a
+	// section there is null (slot, store) or lacks that part (publisher:
+	// its checkpoint; publisher_lag; dead_letters), never a guess such as
+	// "absent" or "empty". Keys: slot, store, publisher, publisher_lag,
+	// dead_letters.
+	Unknown map[string]string `json:"unknown"`
+}
+
+// unknownSections sets the parts that failed to unknown: the sections are
+// dropped rather than left with the zero values they were created with.
+func (r *StatusReport) unknownSections(errs []error) {
+	for _, err := range errs {
+		var se *SectionError
+		if !errors.As(err, &se) {
+			continue
+		}
+		if _, seen := r.Unknown[se.Section]; !seen {
+			r.Unknown[se.Section] = se.Cause.Error()
+		}
+		switch se.Section {
+		case "slot":
+			r.Slot = nil
+		case "store":
+			r.Store = nil
+			if r.DeadLetters != nil {
+				r.DeadLetters.Capture = nil
+			}
+			if r.Publisher != nil && r.Publisher.Checkpoint != nil {
+				r.Unknown["publisher_lag"] = "the store could not be read (see store)"
+			}
+		case "publisher":
+			if r.Publisher != nil {
+				r.Publisher.Checkpoint, r.Publisher.LagEvents, r.Publisher.LagPositions = nil, nil, nil
+			}
+		case "publisher_lag":
+			if r.Publisher != nil {
+				r.Publisher.LagEvents, r.Publisher.LagPositions = nil, nil
+			}
+		case "dead_letters":
+			if r.DeadLetters != nil {
+				r.DeadLetters.Publish = nil
+			}
+		}
+	}
 }
 
 // SlotStatus is the replication slot as Postgres reports it.
@@ -152,7 +196,7 @@ func ReadStatus(ctx context.Context, cfg *config.Config, opts StatusOptions) (*S
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	st := &statusReader{cfg: cfg, opts: opts, scrub: newScrubber(cfg), rep: &StatusReport{Errors: []string{}}}
+	st := &statusReader{cfg: cfg, opts: opts, scrub: newScrubber(cfg), rep: &StatusReport{Errors: []string{}, Unknown: map[string]string{}}}
 	slot := cfg.Postgres.Slot
 	dlStream := cfg.DeadLetter.Stream
 	if dlStream == "" {
@@ -165,6 +209,7 @@ func ReadStatus(ctx context.Context, cfg *config.Config, opts StatusOptions) (*S
 		st.rep.DeadLetters.PublishTopic = cfg.DeadLetter.Topic
 		st.readPublisher(ctx)
 	}
+	st.rep.unknownSections(st.errs)
 	return st.rep, errors.Join(st.errs...)
 }
 

@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/chronicler-dev/chronicler/capture/store"
@@ -37,7 +38,9 @@ func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 		return nil
 	})
 	if err != nil {
-		go db.Close() // may block while the client discovers
+		if !errors.Is(err, store.ErrNoAnswer) { // else the call may still be in the client (store.ErrNoAnswer)
+			db.Close()
+		}
 		s.fail("store", fmt.Errorf("%s: %w", target, err))
 		return
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/chronicler-dev/chronicler/capture/store"
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 )
 
 // openStore creates the store client for cfg (store.Connect: discovery is
@@ -42,7 +42,9 @@ func (c *checker) store(ctx context.Context) {
 		return err
 	})
 	if err != nil {
-		go db.Close() // may block while the client discovers
+		if !errors.Is(err, store.ErrNoAnswer) { // else the call may still be in the client (store.ErrNoAnswer)
+			db.Close()
+		}
 		fix := "check store.url (host, port, tls), that the server runs, and store.username/password"
 		if store.IsAccessDenied(err) {
 			fix = "the publisher subscribes to $all: give the store user read access to $all (e.g. the $ops or $admins group), and check store.username/password"

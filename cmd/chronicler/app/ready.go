@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"fmt"
@@ -7,29 +7,29 @@ import (
 	"github.com/chronicler-dev/chronicler/publish"
 )
 
-// health is /healthz: nil while the process's loops are alive; the error
+// Health is /healthz: nil while the process's loops are alive; the error
 // once a part failed (the process is stopping with exit code 1).
-func (r *runner) health() error {
-	if p := r.failed.Load(); p != nil {
+func (a *App) Health() error {
+	if p := a.failed.Load(); p != nil {
 		return *p
 	}
 	return nil
 }
 
-// ready is /readyz. Ready: "active" (holds the lock or HA is off, every
+// Ready is /readyz. Ready: "active" (holds the lock or HA is off, every
 // part streaming and within http.ready_max_lag) or "standby" (waiting for
 // the lock, lock session working). Not ready, with the reason: failed,
 // stopping, a standby that cannot reach Postgres, capture starting or in
 // its initial snapshot, a part lagging.
-func (r *runner) ready() (bool, string) {
-	if err := r.health(); err != nil {
+func (a *App) Ready() (bool, string) {
+	if err := a.Health(); err != nil {
 		return false, "failed: " + err.Error()
 	}
-	if r.stopping.Load() {
+	if a.stopping.Load() {
 		return false, "stopping"
 	}
-	if !r.active.Load() {
-		el := r.elector.Load()
+	if !a.active.Load() {
+		el := a.elector.Load()
 		if el == nil {
 			return false, "starting"
 		}
@@ -42,9 +42,9 @@ func (r *runner) ready() (bool, string) {
 		}
 		return true, "standby"
 	}
-	maxLag := r.cfg.ReadyMaxLag()
-	if r.capCtl != nil {
-		st := r.capCtl.Status()
+	maxLag := a.cfg.ReadyMaxLag()
+	if a.cap != nil {
+		st := a.cap.Status()
 		switch st.Phase {
 		case postgres.PhaseStreaming:
 		case postgres.PhaseSnapshot:
@@ -59,11 +59,11 @@ func (r *runner) ready() (bool, string) {
 				st.LagSeconds, maxLag, st.LagBytes())
 		}
 	}
-	if r.parts.Publish {
-		if r.pub == nil || r.pub.Phase() != publish.PhaseRunning {
+	if a.parts.Publish {
+		if a.pub == nil || a.pub.Phase() != publish.PhaseRunning {
 			return false, "publish: starting (connecting to Kafka, reading the checkpoint)"
 		}
-		if lag := r.pub.LagSeconds(); maxLag > 0 && lag > maxLag.Seconds() {
+		if lag := a.pub.LagSeconds(); maxLag > 0 && lag > maxLag.Seconds() {
 			return false, fmt.Sprintf("publish: lagging %.1fs behind (oldest stored event not yet on Kafka; http.ready_max_lag %s)", lag, maxLag)
 		}
 	}

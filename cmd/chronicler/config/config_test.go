@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-var reference = filepath.Join("..", "..", "..", "..", "deploy", "examples", "chronicler.yaml")
+var reference = filepath.Join("..", "..", "..", "deploy", "examples", "chronicler.yaml")
 
 func noEnv(string) (string, bool) { return "", false }
 

@@ -1,11 +1,11 @@
-package main
+package app
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/config"
+	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/ha"
 )
 
@@ -14,10 +14,10 @@ import (
 // stopping, failed.
 func TestReadinessStates(t *testing.T) {
 	c := config.Defaults()
-	r := &runner{cfg: &c}
+	r := &App{cfg: &c}
 	check := func(name string, wantReady bool, wantBody string) {
 		t.Helper()
-		ok, body := r.ready()
+		ok, body := r.Ready()
 		if ok != wantReady || !strings.HasPrefix(body, wantBody) {
 			t.Errorf("%s: ready %v %q, want %v %q...", name, ok, body, wantReady, wantBody)
 		}
@@ -33,14 +33,14 @@ func TestReadinessStates(t *testing.T) {
 	check("active, no part", true, "active")
 	r.stopping.Store(true)
 	check("stopping", false, "stopping")
-	if r.health() != nil {
+	if r.Health() != nil {
 		t.Error("healthz failed while stopping cleanly")
 	}
 	fail := errors.New("capture: store: conflict on acct-1")
 	r.failed.Store(&fail)
 	check("failed", false, "failed: capture: store: conflict on acct-1")
-	if !errors.Is(r.health(), fail) {
-		t.Errorf("health %v, want the failure", r.health())
+	if !errors.Is(r.Health(), fail) {
+		t.Errorf("health %v, want the failure", r.Health())
 	}
 }
 
@@ -56,7 +56,7 @@ func TestLockKeyPerParts(t *testing.T) {
 		{Capture: true}: "chronicler/orders/capture",
 		{Publish: true}: "chronicler/orders/publish",
 	} {
-		if got := lockKey(cfg, parts); got != want {
+		if got := (&App{cfg: cfg, parts: parts}).lockKey(); got != want {
 			t.Errorf("lockKey(%+v) = %q, want %q", parts, got, want)
 		}
 	}
