@@ -133,7 +133,7 @@ func (c *Capture) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := waitSlotFree(ctx, pgCfg.URL, pgCfg.Slot, slotWait, c.log); err != nil {
+	if err := src.WaitSlotFree(ctx, slotWait); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -265,7 +265,7 @@ func (c *Capture) runParts(ctx context.Context, app *store.Appender, pipe *Pipel
 
 // runSource runs src. When it fails because the slot is held by another
 // process, it starts a new Source after a pause, for up to slotWait in all:
-// a walsender of a killed instance can take the slot after waitSlotFree saw
+// a walsender of a killed instance can take the slot after WaitSlotFree saw
 // it free (the instance was killed while starting to stream), and
 // capture/postgres treats a busy slot on its first session as fatal. The
 // pipeline has nothing in flight from a Source that failed this way: it

@@ -70,7 +70,8 @@ func (c *Config) CaptureOptions(log *slog.Logger, reg prometheus.Registerer) cap
 	}
 	return capture.Options{
 		Postgres: postgres.Config{
-			URL:               c.PostgresURL(),
+			URL:               p.URL,
+			Password:          p.Password,
 			Slot:              p.Slot,
 			Publication:       p.Publication,
 			Tables:            append([]string(nil), p.Tables...),

@@ -15,15 +15,21 @@
 // after the host went silent.
 //
 // A standby ([Elector.Acquire]) polls pg_try_advisory_lock every second on
-// its own connection; it reconnects (with backoff) when that connection
-// fails, and reports whether it works ([Elector.Healthy]) so /readyz can say
-// "standby" only for a standby that could take over. When it gets the lock,
+// its own connection; it reconnects (capture/retry's backoff, from 200 ms
+// to 5 s) when that connection fails, and reports whether it works
+// ([Elector.Healthy]) so /readyz can say "standby" only for a standby that
+// could take over. When it gets the lock,
 // it terminates the walsender still holding the slot if that walsender is a
 // Chronicler capture session (pg_replication_slots.active_pid whose
 // application_name is chronicler-capture): holding the lock proves the
 // instance that owned it lost its session, so its walsender is a leftover
 // that Postgres would otherwise keep until wal_sender_timeout. Any other
 // holder of the slot is left alone (capture waits for it).
+//
+// Every call to Postgres goes through capture/postgres's LockSession
+// (connection settings, TryLock, Unlock, Ping, TerminateSlotHolder, which
+// reads the slot with capture's one slot reader); this package holds the
+// election and lease logic.
 //
 // The active instance pings its lock connection every K with a timeout of
 // K/2 ([Lease.Lost]); when a ping fails, the lease is lost and the caller

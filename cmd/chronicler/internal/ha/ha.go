@@ -6,26 +6,23 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/retry"
 )
 
 // ApplicationName is the application_name of the lock session.
 const ApplicationName = "chronicler-ha"
 
-// CaptureApplicationName is the application_name of capture's sessions
-// (capture/postgres); only a walsender with it is terminated at takeover.
-const CaptureApplicationName = "chronicler-capture"
-
 // Config configures an Elector.
 type Config struct {
 	// URL is the captured database, where the lock lives. Required.
 	URL string
+	// Password, when set, replaces the URL's password. Default: the URL's.
+	Password string
 	// Key names the lock (hashed by LockID). Required.
 	Key string
 	// Slot, when set, is the replication slot whose leftover Chronicler
@@ -60,7 +57,7 @@ func New(cfg Config) (*Elector, error) {
 	var errs []error
 	if cfg.URL == "" {
 		errs = append(errs, &ConfigError{Field: "postgres.url", Reason: "required for the HA lock (or set ha.enabled: false)"})
-	} else if _, err := pgx.ParseConfig(cfg.URL); err != nil {
+	} else if err := (postgres.ConnSettings{URL: cfg.URL}).Validate(); err != nil {
 		errs = append(errs, &ConfigError{Field: "postgres.url", Reason: "not a valid connection string"})
 	}
 	if cfg.Key == "" {
@@ -105,37 +102,27 @@ func (e *Elector) setErr(err error) {
 }
 
 // connect opens the lock session with the keepalive settings.
-func (e *Elector) connect(ctx context.Context) (*pgx.Conn, error) {
-	pc, err := pgx.ParseConfig(e.cfg.URL)
-	if err != nil {
-		return nil, err
-	}
-	k := e.cfg.Keepalive
-	secs := func(d time.Duration) string { return strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))) }
-	pc.RuntimeParams["application_name"] = ApplicationName
-	pc.RuntimeParams["tcp_keepalives_idle"] = secs(k)
-	pc.RuntimeParams["tcp_keepalives_interval"] = secs(k / 2)
-	pc.RuntimeParams["tcp_keepalives_count"] = "3"
-	pc.RuntimeParams["tcp_user_timeout"] = strconv.Itoa(int(3 * k / time.Millisecond))
-	cctx, cancel := context.WithTimeout(ctx, max(10*time.Second, 2*k))
+func (e *Elector) connect(ctx context.Context) (*postgres.LockSession, error) {
+	cctx, cancel := context.WithTimeout(ctx, max(10*time.Second, 2*e.cfg.Keepalive))
 	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, pc)
+	sess, err := postgres.OpenLockSession(cctx, postgres.ConnSettings{URL: e.cfg.URL, Password: e.cfg.Password,
+		ApplicationName: ApplicationName, Keepalive: e.cfg.Keepalive})
 	if err != nil {
 		return nil, fmt.Errorf("connecting for the HA lock: %w", err)
 	}
-	return conn, nil
+	return sess, nil
 }
 
 // Acquire waits until this instance holds the lock and returns its Lease,
 // or returns ctx's error. While waiting the instance is a standby.
 func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
-	var conn *pgx.Conn
+	var conn *postgres.LockSession
 	defer func() {
 		if conn != nil && !e.active.Load() {
 			conn.Close(context.Background())
 		}
 	}()
-	backoff := 200 * time.Millisecond
+	backoff := retry.Backoff{First: 200 * time.Millisecond}
 	logged := false
 	for {
 		if err := ctx.Err(); err != nil {
@@ -148,18 +135,17 @@ func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
 					return nil, ctx.Err()
 				}
 				e.setErr(err)
-				e.cfg.Logger.Warn("standby: cannot open the HA lock session; retrying", "err", err, "retry_in", backoff)
-				if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
+				e.cfg.Logger.Warn("standby: cannot open the HA lock session; retrying", "err", err, "backoff", backoff.Next())
+				if !backoff.Wait(ctx) {
 					return nil, ctx.Err()
 				}
-				backoff = min(2*backoff, 5*time.Second)
 				continue
 			}
-			conn, backoff = c, 200*time.Millisecond
+			conn = c
+			backoff.Reset()
 		}
-		var got bool
 		qctx, cancel := context.WithTimeout(ctx, max(5*time.Second, e.cfg.Keepalive))
-		err := conn.QueryRow(qctx, "SELECT pg_try_advisory_lock($1)", e.id).Scan(&got)
+		got, err := conn.TryLock(qctx, e.id)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -184,7 +170,7 @@ func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
 			e.cfg.Logger.Info("ha: standby: another instance holds the lock; waiting", "lock_key", e.cfg.Key, "lock_id", e.id)
 			logged = true
 		}
-		if !sleep(ctx, e.cfg.Poll) {
+		if !retry.Sleep(ctx, e.cfg.Poll) {
 			return nil, ctx.Err()
 		}
 	}
@@ -192,32 +178,21 @@ func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
 
 // takeOverSlot terminates the walsender of a previous Chronicler instance
 // still holding the slot.
-func (e *Elector) takeOverSlot(ctx context.Context, conn *pgx.Conn) error {
+func (e *Elector) takeOverSlot(ctx context.Context, sess *postgres.LockSession) error {
 	if e.cfg.Slot == "" {
 		return nil
 	}
-	rows, err := conn.Query(ctx, `SELECT s.active_pid, pg_terminate_backend(s.active_pid)
-		FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid
-		WHERE s.slot_name = $1 AND a.application_name = $2`, e.cfg.Slot, CaptureApplicationName)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var pid int32
-		var ok bool
-		if err := rows.Scan(&pid, &ok); err != nil {
-			return err
-		}
+	pid, ok, err := sess.TerminateSlotHolder(ctx, e.cfg.Slot)
+	if pid != 0 {
 		e.cfg.Logger.Info("ha: terminated the previous instance's walsender holding the slot", "slot", e.cfg.Slot, "pid", pid, "terminated", ok)
 	}
-	return rows.Err()
+	return err
 }
 
 // Lease is the held lock.
 type Lease struct {
 	e        *Elector
-	conn     *pgx.Conn
+	conn     *postgres.LockSession
 	lost     chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
@@ -225,7 +200,7 @@ type Lease struct {
 	err      atomic.Pointer[error]
 }
 
-func newLease(e *Elector, conn *pgx.Conn) *Lease {
+func newLease(e *Elector, conn *postgres.LockSession) *Lease {
 	l := &Lease{e: e, conn: conn, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	go l.ping()
 	return l
@@ -278,18 +253,7 @@ func (l *Lease) Release() {
 	<-l.done
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, _ = l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", l.e.id)
+	_ = l.conn.Unlock(ctx, l.e.id)
 	_ = l.conn.Close(ctx)
 	l.e.active.Store(false)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

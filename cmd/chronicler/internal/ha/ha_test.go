@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/ha"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
@@ -176,7 +177,7 @@ func TestTakeoverTerminatesLeftoverWalsender(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	holdSlot(t, ctx, pg, "s1", ha.CaptureApplicationName)
+	holdSlot(t, ctx, pg, "s1", postgres.CaptureApplicationName)
 	holdSlot(t, ctx, pg, "other", "someone-else")
 	active := func(slot string) bool {
 		var a bool

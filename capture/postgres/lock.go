@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LockSession is an ordinary connection that holds session-level advisory
+// locks: the HA election's (cmd/chronicler/internal/ha). The lock lives as
+// long as the session, so set ConnSettings.Keepalive for the server to end
+// the session (and free the lock) of a vanished host. Not safe for
+// concurrent use.
+type LockSession struct {
+	conn *pgx.Conn
+}
+
+// OpenLockSession opens a LockSession; errors as [Connect]'s.
+func OpenLockSession(ctx context.Context, cs ConnSettings) (*LockSession, error) {
+	conn, err := dial(ctx, cs)
+	if err != nil {
+		return nil, err
+	}
+	return &LockSession{conn: conn}, nil
+}
+
+// TryLock takes the advisory lock id if it is free (pg_try_advisory_lock)
+// and reports whether this session holds it.
+func (l *LockSession) TryLock(ctx context.Context, id int64) (bool, error) {
+	var got bool
+	err := l.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", id).Scan(&got)
+	return got, err
+}
+
+// Unlock releases the advisory lock id.
+func (l *LockSession) Unlock(ctx context.Context, id int64) error {
+	_, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", id)
+	return err
+}
+
+// Ping checks that the session still works.
+func (l *LockSession) Ping(ctx context.Context) error { return l.conn.Ping(ctx) }
+
+// Close ends the session, and with it every lock it holds.
+func (l *LockSession) Close(ctx context.Context) error { return l.conn.Close(ctx) }
+
+// TerminateSlotHolder terminates the process streaming from slot if it is
+// a capture session ([CaptureApplicationName]): a previous instance's
+// leftover walsender. Any other holder is left alone. It returns the PID
+// found (0: the slot is free, absent, or held by someone else) and whether
+// pg_terminate_backend succeeded.
+func (l *LockSession) TerminateSlotHolder(ctx context.Context, slot string) (pid int32, terminated bool, err error) {
+	si, exists, err := readSlot(ctx, l.conn, slot)
+	if err != nil || !exists || si.ActivePID == nil || si.ApplicationName != CaptureApplicationName {
+		return 0, false, err
+	}
+	// The application name is checked again with the termination: the
+	// walsender may have ended, and its PID been reused, since the read.
+	err = l.conn.QueryRow(ctx, `SELECT coalesce(bool_or(pg_terminate_backend(pid)), false)
+FROM pg_stat_activity WHERE pid = $1 AND application_name = $2`, *si.ActivePID, CaptureApplicationName).Scan(&terminated)
+	if err != nil {
+		return *si.ActivePID, false, fmt.Errorf("terminating process %d holding slot %s: %w", *si.ActivePID, slot, err)
+	}
+	return *si.ActivePID, terminated, nil
+}
