@@ -129,38 +129,47 @@ func (s *Source) receive(ctx context.Context, st *streamState) error {
 			}
 			return fmt.Errorf("receiving from slot %q: %w", s.cfg.Slot, err)
 		}
-		switch msg := msg.(type) {
-		case *pgproto3.CopyData:
-			if len(msg.Data) == 0 {
-				return &ProtocolError{Err: errors.New("empty CopyData")}
-			}
-			switch msg.Data[0] {
-			case pglogrepl.PrimaryKeepaliveMessageByteID:
-				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(msg.Data[1:])
-				if err != nil {
-					return &ProtocolError{Err: err}
-				}
-				s.sawWALEnd(st, contract.LSN(ka.ServerWALEnd))
-				if !st.inTx {
-					st.pos.walEnd(contract.LSN(ka.ServerWALEnd))
-				}
-				replyNow = replyNow || ka.ReplyRequested
-			case pglogrepl.XLogDataByteID:
-				xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
-				if err != nil {
-					return &ProtocolError{Err: err}
-				}
-				s.sawWALEnd(st, contract.LSN(xld.ServerWALEnd))
-				if err := s.handle(ctx, st, xld); err != nil {
-					return err
-				}
-			}
-		case *pgproto3.ErrorResponse:
-			return pgconn.ErrorResponseToPgError(msg)
-		case *pgproto3.CopyDone:
-			return fmt.Errorf("the server ended the replication stream of slot %q: %w", s.cfg.Slot, ErrStreamEnded)
+		reply, err := s.dispatch(ctx, st, msg)
+		if err != nil {
+			return err
 		}
+		replyNow = replyNow || reply
 	}
+}
+
+// dispatch handles one message of the replication stream; reply says the
+// server asked for a status update.
+func (s *Source) dispatch(ctx context.Context, st *streamState, msg pgproto3.BackendMessage) (reply bool, err error) {
+	switch msg := msg.(type) {
+	case *pgproto3.CopyData:
+		if len(msg.Data) == 0 {
+			return false, &ProtocolError{Err: errors.New("empty CopyData")}
+		}
+		switch msg.Data[0] {
+		case pglogrepl.PrimaryKeepaliveMessageByteID:
+			ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(msg.Data[1:])
+			if err != nil {
+				return false, &ProtocolError{Err: err}
+			}
+			s.sawWALEnd(st, contract.LSN(ka.ServerWALEnd))
+			if !st.inTx {
+				st.pos.walEnd(contract.LSN(ka.ServerWALEnd))
+			}
+			return ka.ReplyRequested, nil
+		case pglogrepl.XLogDataByteID:
+			xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
+			if err != nil {
+				return false, &ProtocolError{Err: err}
+			}
+			s.sawWALEnd(st, contract.LSN(xld.ServerWALEnd))
+			return false, s.handle(ctx, st, xld)
+		}
+	case *pgproto3.ErrorResponse:
+		return false, pgconn.ErrorResponseToPgError(msg)
+	case *pgproto3.CopyDone:
+		return false, fmt.Errorf("the server ended the replication stream of slot %q: %w", s.cfg.Slot, ErrStreamEnded)
+	}
+	return false, nil
 }
 
 // deadlineCtx is the receive loop's deadline context, reused while the
