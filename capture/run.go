@@ -77,7 +77,15 @@ type Capture struct {
 	// counted is the last Run's pipeline, for Counts (pipe is nil again
 	// once Run returned).
 	counted *Pipeline
+	// now makes the end of Run's context stop everything at once, without
+	// the graceful drain (StopNow).
+	now atomic.Bool
 }
+
+// StopNow makes the end of Run's context stop everything at once, without
+// draining: nothing more is stored or confirmed (the HA lease was lost:
+// another instance may take over). Safe for concurrent use.
+func (c *Capture) StopNow() { c.now.Store(true) }
 
 // New checks opts; nothing is connected until Run.
 func New(opts Options) (*Capture, error) {
@@ -253,7 +261,9 @@ func (c *Capture) runParts(ctx context.Context, app *store.Appender, pipe *Pipel
 	select {
 	case <-ended.Done():
 	case <-ctx.Done():
-		graceErr = drain(cur, pipe, c.opts.Grace, ended.Done(), srcDone, cancelSrc, c.log)
+		if !c.now.Load() {
+			graceErr = drain(cur, pipe, c.opts.Grace, ended.Done(), srcDone, cancelSrc, c.log)
+		}
 	}
 	cancelParts()
 	_ = g.Wait() // errPartEnded: every part returns it

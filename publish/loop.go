@@ -223,7 +223,11 @@ func (l *loop) commit(ctx context.Context, cp kafka.Checkpoint) error {
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, kafka.ErrFenced) || ctx.Err() != nil {
+		if errors.Is(err, kafka.ErrFenced) {
+			l.log.Error("fenced: a newer instance of this publisher took over its transactional id; stopping without committing the open batch (the newer instance publishes it)", "records", len(l.b.recs))
+			return err
+		}
+		if ctx.Err() != nil {
 			return err
 		}
 		cfg.Metrics.add(func(m *Metrics) prometheus.Counter { return m.CommitErrors }, 1)

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -25,6 +26,12 @@ const (
 
 // Config configures a [Source]. Zero values take the documented defaults.
 type Config struct {
+	// Guard, when set, is asked before every connection (the first and each
+	// reconnect) and before every status update that confirms a position
+	// beyond the last one: an HA lease that must still be held. An error
+	// stops the Source at once (Run returns a *GuardError): nothing more is
+	// confirmed and no connection is opened. Default nil: no guard.
+	Guard func(ctx context.Context) error
 	// URL is the connection string of the captured database (URL or key=value
 	// form; TLS per its sslmode). The replication connection uses the same
 	// settings plus replication=database. Required.

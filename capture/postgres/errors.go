@@ -200,7 +200,8 @@ func transient(err error) bool {
 		return len(j.Unwrap()) > 0
 	}
 	var se *SinkError
-	if errors.As(err, &se) {
+	var ge *GuardError
+	if errors.As(err, &se) || errors.As(err, &ge) {
 		return false
 	}
 	if errors.Is(err, ErrStreamEnded) {
@@ -237,3 +238,15 @@ func transient(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "conn closed") || strings.Contains(s, "unexpected EOF") || strings.Contains(s, "connection reset")
 }
+
+// GuardError: Config.Guard refused an action (the HA lease is lost or in
+// doubt); the Source stopped without doing it.
+type GuardError struct {
+	Action string // "connect" or "confirm <LSN>"
+	Err    error
+}
+
+func (e *GuardError) Error() string {
+	return fmt.Sprintf("capture stopped before it would %s: %v", e.Action, e.Err)
+}
+func (e *GuardError) Unwrap() error { return e.Err }

@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -63,4 +65,44 @@ FROM pg_stat_activity WHERE pid = $1 AND application_name = $2`, *si.ActivePID, 
 		return *si.ActivePID, false, fmt.Errorf("terminating process %d holding slot %s: %w", *si.ActivePID, slot, err)
 	}
 	return *si.ActivePID, terminated, nil
+}
+
+// LockHolder is the session holding an advisory lock, and how long ago it
+// last ran a statement (its pg_stat_activity.state_change).
+type LockHolder struct {
+	PID             int32
+	ApplicationName string
+	Idle            time.Duration
+}
+
+// LockHolder returns the session holding advisory lock id; ok is false when
+// no session holds it.
+func (l *LockSession) LockHolder(ctx context.Context, id int64) (h LockHolder, ok bool, err error) {
+	var idle float64
+	err = l.conn.QueryRow(ctx, `SELECT a.pid, coalesce(a.application_name, ''), extract(epoch FROM now() - a.state_change)::float8
+FROM pg_locks k JOIN pg_stat_activity a ON a.pid = k.pid
+WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1 AND ((k.classid::bigint << 32) | k.objid::bigint) = $1`, id).Scan(&h.PID, &h.ApplicationName, &idle)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return LockHolder{}, false, nil
+	}
+	if err != nil {
+		return LockHolder{}, false, fmt.Errorf("reading the holder of advisory lock %d: %w", id, err)
+	}
+	h.Idle = time.Duration(idle * float64(time.Second))
+	return h, true, nil
+}
+
+// TerminateLockHolder ends session pid if it still holds advisory lock id
+// and runs as applicationName: the lock is free once it is gone. It reports
+// whether pg_terminate_backend succeeded.
+func (l *LockSession) TerminateLockHolder(ctx context.Context, id int64, pid int32, applicationName string) (bool, error) {
+	var done bool
+	err := l.conn.QueryRow(ctx, `SELECT coalesce(bool_or(pg_terminate_backend(a.pid)), false)
+FROM pg_locks k JOIN pg_stat_activity a ON a.pid = k.pid
+WHERE a.pid = $1 AND a.application_name = $2 AND k.locktype = 'advisory' AND k.granted AND k.objsubid = 1
+  AND ((k.classid::bigint << 32) | k.objid::bigint) = $3`, pid, applicationName, id).Scan(&done)
+	if err != nil {
+		return false, fmt.Errorf("terminating the lock holder %d: %w", pid, err)
+	}
+	return done, nil
 }

@@ -18,6 +18,11 @@ var errSnapshotOnlyDone = errors.New("capture: initial_only snapshot complete")
 // session is one connection lifetime: connect, check, prepare the slot
 // (snapshot if needed), stream. It reports whether it reached streaming.
 func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
+	if g := s.cfg.Guard; g != nil {
+		if err := g(ctx); err != nil {
+			return false, &GuardError{Action: "connect", Err: err}
+		}
+	}
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return false, err

@@ -212,6 +212,11 @@ func (s *Source) sawWALEnd(st *streamState, end contract.LSN) {
 // sendStatus reports confirmed as write, flush and apply position, all set
 // explicitly.
 func (s *Source) sendStatus(st *streamState, confirmed contract.LSN) error {
+	if g := s.cfg.Guard; g != nil && confirmed > s.confirmed {
+		if err := g(context.Background()); err != nil {
+			return &GuardError{Action: "confirm " + confirmed.String(), Err: err}
+		}
+	}
 	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), st.repl, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: pglogrepl.LSN(confirmed),
 		WALFlushPosition: pglogrepl.LSN(confirmed),

@@ -72,11 +72,14 @@ func New(ctx context.Context, cfg Config) (*Writer, error) {
 		return nil, err
 	}
 	if cfg.Mode == ExactlyOnce {
-		if _, _, err := cl.ProducerID(ctx); err != nil {
+		id, epoch, err := cl.ProducerID(ctx)
+		if err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("initialising transactional producer %s (does the cluster support transactions? at-least-once mode does without): %w",
 				TransactionalID(cfg.PublisherID), classify(err))
 		}
+		cfg.Logger.Info("kafka: this publisher now owns its transactional id; any older instance of it is fenced and its open transaction aborted",
+			"publisher", cfg.PublisherID, "transactional_id", TransactionalID(cfg.PublisherID), "producer_id", id, "epoch", epoch)
 	}
 	cfg.Logger.Info("kafka writer ready", "publisher", cfg.PublisherID, "mode", cfg.Mode.String(), "checkpoint_topic", cfg.CheckpointTopic)
 	return w, nil

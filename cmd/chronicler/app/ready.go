@@ -42,6 +42,11 @@ func (a *App) Ready() (bool, string) {
 		}
 		return true, "standby"
 	}
+	if l := a.lease.Load(); l != nil {
+		if doubt := l.Doubt(); doubt != "" {
+			return false, "not active: " + doubt
+		}
+	}
 	maxLag := a.cfg.ReadyMaxLag()
 	if a.cap != nil {
 		st := a.cap.Status()

@@ -32,6 +32,10 @@ type Config struct {
 	Keepalive time.Duration
 	// Poll is how often a standby tries the lock. Default 1s.
 	Poll time.Duration
+	// StaleAfter is how long the active instance's lock session may go
+	// without a ping before a standby ends it (a frozen active instance).
+	// Default 3 × Keepalive: the active pings every Keepalive.
+	StaleAfter time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -74,6 +78,9 @@ func New(cfg Config) (*Elector, error) {
 	}
 	if cfg.Poll == 0 {
 		cfg.Poll = time.Second
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 3 * cfg.Keepalive
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -170,10 +177,29 @@ func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
 			e.cfg.Logger.Info("ha: standby: another instance holds the lock; waiting", "lock_key", e.cfg.Key, "lock_id", e.id)
 			logged = true
 		}
+		e.endFrozenHolder(ctx, conn)
 		if !retry.Sleep(ctx, e.cfg.Poll) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// endFrozenHolder ends the lock session of an active instance that has not
+// pinged for StaleAfter (a frozen process: SIGSTOP, a VM pause, a hung
+// pinger); the lock is then free for the next poll. The frozen instance
+// finds itself fenced when it resumes: its lease is in doubt at once (no
+// ping for longer than the lease's validity), its next ping fails, and its
+// walsender is ended by the new active instance.
+func (e *Elector) endFrozenHolder(ctx context.Context, conn *postgres.LockSession) {
+	qctx, cancel := context.WithTimeout(ctx, max(5*time.Second, e.cfg.Keepalive))
+	defer cancel()
+	h, ok, err := conn.LockHolder(qctx, e.id)
+	if err != nil || !ok || h.ApplicationName != ApplicationName || h.Idle < e.cfg.StaleAfter {
+		return
+	}
+	done, err := conn.TerminateLockHolder(qctx, e.id, h.PID, ApplicationName)
+	e.cfg.Logger.Warn("ha: the active instance's lock session has not pinged for longer than ha.keepalive allows (a frozen process?); ending it so that this standby takes over",
+		"holder_pid", h.PID, "idle", h.Idle.Round(time.Millisecond), "stale_after", e.cfg.StaleAfter, "terminated", done, "err", err)
 }
 
 // takeOverSlot terminates the walsender of a previous Chronicler instance
@@ -192,16 +218,19 @@ func (e *Elector) takeOverSlot(ctx context.Context, sess *postgres.LockSession) 
 // Lease is the held lock.
 type Lease struct {
 	e        *Elector
+	mu       sync.Mutex // the lock session is used by the pinger and by Check
 	conn     *postgres.LockSession
 	lost     chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
 	lostOnce sync.Once
 	err      atomic.Pointer[error]
+	lastOK   atomic.Int64 // unix ns of the last successful ping (or the acquisition)
 }
 
 func newLease(e *Elector, conn *postgres.LockSession) *Lease {
 	l := &Lease{e: e, conn: conn, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	l.lastOK.Store(time.Now().UnixNano())
 	go l.ping()
 	return l
 }
@@ -217,26 +246,85 @@ func (l *Lease) Err() error {
 	return nil
 }
 
+// validity is how long a successful ping vouches for the lease: the next
+// ping is due within Keepalive and may take Keepalive/2.
+func (l *Lease) validity() time.Duration { return l.e.cfg.Keepalive + l.e.cfg.Keepalive/2 }
+
+// Valid reports whether the lease is known to be held: not lost, and the
+// last successful ping within the validity window. A process that was
+// frozen longer than that finds its lease in doubt the instant it resumes,
+// before its pinger has run: its standby may have taken over meanwhile.
+func (l *Lease) Valid() bool {
+	select {
+	case <-l.lost:
+		return false
+	default:
+	}
+	return time.Since(time.Unix(0, l.lastOK.Load())) < l.validity()
+}
+
+// Check pings the lock session now: nil when the lease is held (a standby
+// can only take the lock after this session ended, so a session that
+// answers proves it, also after a freeze). A failed ping loses the lease
+// (Lost is closed). Capture calls it before every connection and every
+// confirmation to Postgres, so nothing is confirmed after the lock session
+// ended (but for one round trip).
+func (l *Lease) Check(ctx context.Context) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	return l.pingOnce(ctx)
+}
+
+// Doubt says why the lease is in doubt ("" when it is valid), for
+// readiness.
+func (l *Lease) Doubt() string {
+	if err := l.Err(); err != nil {
+		return err.Error()
+	}
+	if age := time.Since(time.Unix(0, l.lastOK.Load())); age >= l.validity() {
+		return fmt.Sprintf("%v: no answer from the lock session for %s", ErrInDoubt, age.Round(time.Millisecond))
+	}
+	return ""
+}
+
+// pingOnce pings the lock session, recording success or losing the lease.
+func (l *Lease) pingOnce(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.e.cfg.Keepalive/2)
+	defer cancel()
+	l.mu.Lock()
+	err := l.conn.Ping(ctx)
+	l.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("%w: %v", ErrLost, err)
+		l.err.CompareAndSwap(nil, &err)
+		l.e.setErr(err)
+		l.e.active.Store(false)
+		l.lostOnce.Do(func() { close(l.lost) })
+		return l.Err()
+	}
+	l.lastOK.Store(time.Now().UnixNano())
+	return nil
+}
+
 func (l *Lease) ping() {
 	defer close(l.done)
 	k := l.e.cfg.Keepalive
 	t := time.NewTicker(k)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-l.stop:
 			return
-		case <-t.C:
+		case now := <-t.C:
+			if gap := now.Sub(last); gap > 2*k {
+				l.e.cfg.Logger.Warn("ha: this process did not run for a while (frozen: SIGSTOP, a VM pause, starvation); its HA lease is in doubt until the lock session answers",
+					"gap", gap.Round(time.Millisecond), "keepalive", k)
+			}
+			last = now
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), k/2)
-		err := l.conn.Ping(ctx)
-		cancel()
-		if err != nil {
-			err = fmt.Errorf("%w: %v", ErrLost, err)
-			l.err.Store(&err)
-			l.e.setErr(err)
-			l.e.active.Store(false)
-			l.lostOnce.Do(func() { close(l.lost) })
+		if err := l.pingOnce(context.Background()); err != nil {
 			return
 		}
 	}
@@ -253,6 +341,8 @@ func (l *Lease) Release() {
 	<-l.done
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	_ = l.conn.Unlock(ctx, l.e.id)
 	_ = l.conn.Close(ctx)
 	l.e.active.Store(false)
