@@ -68,7 +68,27 @@ func connConfig(cs ConnSettings, params map[string]string) (*pgx.ConnConfig, err
 	for k, v := range params {
 		cfg.RuntimeParams[k] = v
 	}
+	for k, v := range Timeouts {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
+	}
 	return cfg, nil
+}
+
+// Timeouts bound what a Chronicler session can do to the legacy database:
+// DDL that waits for a table lock (creating or altering the publication)
+// gives up after lock_timeout instead of queueing the application's
+// statements behind it; no statement runs longer than statement_timeout; no
+// transaction stays open and idle longer than
+// idle_in_transaction_session_timeout (it would hold back vacuum). A
+// connection string that sets one of them (e.g. ?lock_timeout=2s) wins.
+// Replication connections do without them: creating a slot waits for the
+// transactions running at that moment, however long they take.
+var Timeouts = map[string]string{
+	"lock_timeout":                        "5s",
+	"statement_timeout":                   "5min",
+	"idle_in_transaction_session_timeout": "10min",
 }
 
 // targetOf names a server and database without credentials: host:port/database.
@@ -181,6 +201,9 @@ func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 		return nil, err
 	}
 	cfg.RuntimeParams["replication"] = "database"
+	for k := range Timeouts {
+		delete(cfg.RuntimeParams, k)
+	}
 	conn, err := pgconn.ConnectConfig(ctx, &cfg.Config)
 	if err != nil {
 		return nil, fmt.Errorf("opening a replication connection to %s: %w", s.target(), err)

@@ -3,9 +3,13 @@ package postgres
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chronicler-dev/chronicler/test/stack"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestConnSettings: the one builder applies the password override, the
@@ -109,5 +113,65 @@ func TestLockSession(t *testing.T) {
 	waitFor(t, 10*time.Second, "slot mine released", func() bool { si, _, _ := conn.ReadSlot(ctx, "mine"); return !si.Active })
 	if si, _, _ := conn.ReadSlot(ctx, "theirs"); !si.Active || *si.ActivePID != int32(other.PID()) {
 		t.Errorf("the other client's walsender was touched: %+v", si)
+	}
+}
+
+// TestSessionsHaveTimeouts: every normal session Chronicler opens to the
+// legacy database runs with lock_timeout, statement_timeout and
+// idle_in_transaction_session_timeout (the server's view, SHOW), a
+// connection string's own value wins, and a replication connection has
+// none of Chronicler's.
+func TestSessionsHaveTimeouts(t *testing.T) {
+	pg := stack.StartPostgres(t)
+	ctx := t.Context()
+	show := func(c *pgx.Conn, name string) string {
+		t.Helper()
+		var v string
+		if err := c.QueryRow(ctx, "SHOW "+name).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	cfg, err := connConfig(ConnSettings{URL: pg.URL()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for name, want := range map[string]string{"lock_timeout": "5s", "statement_timeout": "5min", "idle_in_transaction_session_timeout": "10min"} {
+		if got := show(c, name); got != want {
+			t.Errorf("%s = %q; want %q", name, got, want)
+		}
+	}
+	cfg, err = connConfig(ConnSettings{URL: pg.URL() + "&lock_timeout=2s"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close(ctx)
+	if got := show(c2, "lock_timeout"); got != "2s" {
+		t.Errorf("lock_timeout from the URL = %q; want 2s", got)
+	}
+	src, err := New(baseConfig(pg, "postgres", "t"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repl, err := src.connectReplication(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repl.Close(ctx)
+	res, err := repl.Exec(ctx, "SHOW lock_timeout").ReadAll()
+	if err != nil || len(res) != 1 || len(res[0].Rows) != 1 {
+		t.Fatalf("SHOW lock_timeout on the replication connection: %v", err)
+	}
+	if v := string(res[0].Rows[0][0]); v != "0" {
+		t.Errorf("the replication connection runs with lock_timeout %q; want the server's default, 0", v)
 	}
 }

@@ -20,6 +20,9 @@ type Server struct {
 	MaxSlots      int  // max_replication_slots
 	MaxWALSenders int  // max_wal_senders
 	WALSenders    int  // walsenders running now (pg_stat_activity)
+	// MaxSlotWALKeepMB is max_slot_wal_keep_size in MB: -1 is unlimited (a
+	// slot keeps WAL until the disk fills).
+	MaxSlotWALKeepMB int64
 }
 
 func readServer(ctx context.Context, q querier) (Server, error) {
@@ -29,9 +32,10 @@ SELECT current_setting('server_version'), current_setting('server_version_num'):
        current_setting('wal_level'), current_database(), current_user, r.rolreplication, r.rolsuper,
        has_database_privilege(current_database(), 'CREATE'),
        current_setting('max_replication_slots')::int, current_setting('max_wal_senders')::int,
-       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int,
+       (SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size')
 FROM pg_roles r WHERE r.rolname = current_user`).Scan(&s.Version, &s.VersionNum, &s.WALLevel, &s.Database, &s.Role,
-		&s.Replication, &s.Superuser, &s.CanCreate, &s.MaxSlots, &s.MaxWALSenders, &s.WALSenders)
+		&s.Replication, &s.Superuser, &s.CanCreate, &s.MaxSlots, &s.MaxWALSenders, &s.WALSenders, &s.MaxSlotWALKeepMB)
 	if err != nil {
 		return s, fmt.Errorf("reading the server settings (pg_roles, pg_stat_activity): %w", err)
 	}
@@ -77,6 +81,8 @@ func CheckServer(srv Server, slot SlotInfo, slotExists bool) []Finding {
 	}
 	out = append(out, f)
 
+	out = append(out, checkWALKeep(srv))
+
 	f = Finding{Check: "role " + srv.Role}
 	switch {
 	case srv.Superuser:
@@ -89,4 +95,18 @@ func CheckServer(srv Server, slot SlotInfo, slotExists bool) []Finding {
 		f.Err = &PrivilegeError{Role: srv.Role, Privilege: "REPLICATION"}
 	}
 	return append(out, f)
+}
+
+// checkWALKeep warns when a slot may keep WAL without bound: with
+// max_slot_wal_keep_size unlimited, a stopped or stuck chronicler's slot
+// keeps every WAL segment until the database's disk fills.
+func checkWALKeep(srv Server) Finding {
+	f := Finding{Check: "max_slot_wal_keep_size"}
+	if srv.MaxSlotWALKeepMB >= 0 {
+		f.Found = fmt.Sprintf("%d MB: a slot further behind loses its WAL (wal_status lost) instead of filling the disk", srv.MaxSlotWALKeepMB)
+		return f
+	}
+	f.Found, f.Verdict = "-1 (unlimited): a stopped chronicler's slot keeps WAL until the disk fills", Warn
+	f.Fix = "ALTER SYSTEM SET max_slot_wal_keep_size = '50GB'; SELECT pg_reload_conf(); (a size the disk can hold; watch chronicler_capture_slot_retained_wal_bytes)"
+	return f
 }

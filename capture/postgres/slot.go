@@ -26,6 +26,10 @@ type SlotInfo struct {
 	Active    bool
 	ActivePID *int32 // the process streaming from it, nil when none
 	WALStatus string // "" when unknown
+	// SafeWALSize is pg_replication_slots.safe_wal_size: the bytes of WAL
+	// that can still be written before the slot is in danger of losing
+	// what it needs; nil when unlimited (max_slot_wal_keep_size -1).
+	SafeWALSize *int64
 	// Confirmed (confirmed_flush_lsn) and Restart (restart_lsn) are 0 when
 	// the server reports none (NULL).
 	Confirmed, Restart contract.LSN
@@ -66,19 +70,20 @@ func readSlot(ctx context.Context, q querier, name string) (SlotInfo, bool, erro
 		confirmed, restart, appName, client *string
 		flushLag                            *float64
 	)
+	var safe *int64
 	err := q.QueryRow(ctx, `
 WITH slots AS (SELECT * FROM pg_replication_slots)
 SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,
        (SELECT count(*) FROM slots)::int, s.slot_name IS NOT NULL,
        s.plugin, s.database, coalesce(s.temporary, false), coalesce(s.active, false), s.active_pid, s.wal_status,
        s.confirmed_flush_lsn::text, s.restart_lsn::text,
-       a.application_name, a.client_addr::text, extract(epoch FROM r.flush_lag)::float8
+       a.application_name, a.client_addr::text, extract(epoch FROM r.flush_lag)::float8, s.safe_wal_size
 FROM (SELECT 1) one
 LEFT JOIN slots s ON s.slot_name = $1
 LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
 LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid`, name).Scan(
 		&current, &si.ServerSlots, &exists, &plugin, &db, &si.Temporary, &si.Active, &si.ActivePID, &walStatus,
-		&confirmed, &restart, &appName, &client, &flushLag)
+		&confirmed, &restart, &appName, &client, &flushLag, &safe)
 	if err != nil {
 		return si, false, fmt.Errorf("reading replication slot %q (pg_replication_slots): %w", name, err)
 	}
@@ -98,7 +103,7 @@ LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid`, name).Scan(
 		}
 		return *p
 	}
-	si.Plugin, si.Database, si.WALStatus = str(plugin), str(db), str(walStatus)
+	si.Plugin, si.Database, si.WALStatus, si.SafeWALSize = str(plugin), str(db), str(walStatus), safe
 	si.ApplicationName, si.ClientAddr = str(appName), str(client)
 	if flushLag != nil {
 		d := time.Duration(*flushLag * float64(time.Second))
@@ -164,6 +169,29 @@ func CheckSlot(si SlotInfo, exists bool, database string, lagWarnBytes int64) []
 		out = append(out, l)
 	}
 	return out
+}
+
+// CheckRetainedWAL reports the WAL the server keeps for an existing slot,
+// and how much more may be written before the slot is in danger of losing
+// it (a Warn when it is already losing it).
+func CheckRetainedWAL(si SlotInfo) Finding {
+	f := Finding{Check: "slot " + si.Name + " retained WAL"}
+	ret, ok := si.Retained()
+	if !ok {
+		f.Found = "unknown: the slot reports no restart_lsn"
+		return f
+	}
+	f.Found = fmt.Sprintf("%d bytes kept for the slot (pg_current_wal_lsn - restart_lsn), wal_status %s", ret, si.WALStatus)
+	switch {
+	case si.SafeWALSize == nil:
+		f.Found += "; no bound (max_slot_wal_keep_size -1)"
+	case *si.SafeWALSize <= 0:
+		f.Found += fmt.Sprintf("; safe_wal_size %d: the slot is losing WAL it needs", *si.SafeWALSize)
+		f.Verdict, f.Fix = Warn, "run chronicler to consume it now, or raise max_slot_wal_keep_size"
+	default:
+		f.Found += fmt.Sprintf("; %d more bytes before the slot is in danger (safe_wal_size)", *si.SafeWALSize)
+	}
+	return f
 }
 
 // WaitSlotFree waits (up to limit) until no process holds the Source's

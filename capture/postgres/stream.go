@@ -32,6 +32,7 @@ type streamState struct {
 	ordinal  uint64
 	lastData time.Time // last time the stream carried a transaction
 	hbOff    bool
+	slotRead time.Time // last read of the slot's retained WAL
 }
 
 // stream starts replication at start and runs the receive loop until ctx
@@ -108,6 +109,7 @@ func (s *Source) receive(ctx context.Context, st *streamState) error {
 				nextStatus = at
 			}
 		}
+		s.readRetained(ctx, st, now)
 		deadline := nextStatus
 		if !st.hbOff && !st.inTx {
 			due := st.lastData.Add(s.cfg.HeartbeatInterval)
@@ -135,6 +137,33 @@ func (s *Source) receive(ctx context.Context, st *streamState) error {
 		}
 		replyNow = replyNow || reply
 	}
+}
+
+// retainedEvery is how often the stream reads the slot's retained WAL for
+// chronicler_capture_slot_retained_wal_bytes.
+const retainedEvery = 15 * time.Second
+
+// readRetained reads the slot's retained WAL (between transactions, at
+// most every retainedEvery) into its gauges; a failed read is logged, not
+// fatal: the stream's own connection failing ends the session anyway.
+func (s *Source) readRetained(ctx context.Context, st *streamState, now time.Time) {
+	if st.inTx || now.Sub(st.slotRead) < retainedEvery {
+		return
+	}
+	st.slotRead = now
+	si, exists, err := readSlot(ctx, st.conn, s.cfg.Slot)
+	if err != nil || !exists {
+		s.log.Warn("capture: reading the slot's retained WAL failed", "slot", s.cfg.Slot, "err", err)
+		return
+	}
+	if ret, ok := si.Retained(); ok {
+		s.m.retainedWAL.Set(float64(ret))
+	}
+	safe := -1.0
+	if si.SafeWALSize != nil {
+		safe = float64(*si.SafeWALSize)
+	}
+	s.m.safeWALSize.Set(safe)
 }
 
 // dispatch handles one message of the replication stream; reply says the

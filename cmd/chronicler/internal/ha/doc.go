@@ -55,12 +55,23 @@
 //     its Kafka transactions are fenced by the new publisher's
 //     transactional id (publish).
 //   - Paused process (SIGSTOP, a long GC or VM pause): the kernel still
-//     answers TCP keepalives, so the lock stays held and no standby takes
-//     over: a pause stops the pipeline for its duration but cannot split
-//     it. If the pause outlasts wal_sender_timeout, Postgres ends the
-//     replication session; capture reconnects when it resumes. Use
-//     ha.keepalive and a liveness probe (/healthz) if pauses must end in a
-//     takeover.
+//     answers TCP keepalives, so the session stays, but the frozen process
+//     stops pinging it. A standby reads the lock holder's last activity
+//     (pg_stat_activity.state_change of the chronicler-ha session holding
+//     the lock) at each poll and ends that session once it has been silent
+//     for Config.StaleAfter (3K): the lock is free, the standby takes it,
+//     terminates the frozen instance's walsender and starts. Takeover: 3K
+//     plus a poll and start-up. The frozen instance, when it resumes, sees
+//     the gap in its pinger's ticks (it logs the freeze), its lease is in
+//     doubt at once ([Lease.Valid]: no successful ping within 1.5K), every
+//     Check pings and fails (the session is gone), so capture confirms
+//     nothing and reconnects nothing, and it exits 1. Its publisher is
+//     fenced by the new instance's transactional id.
+//   - Capture's guard: [Lease.Check] pings the lock session; the
+//     composition root (cmd/chronicler/app) makes capture call it before
+//     every connection and every confirmation to Postgres. Once the lock
+//     session has ended on the server, the old instance confirms nothing
+//     more (but for a ping that had already answered: one round trip).
 //   - The lock session is ended on the server (pg_terminate_backend, an
 //     idle-session timeout, a proxy): the lock is free at once and a standby
 //     may take it before the old instance notices (within 1.5K). The new

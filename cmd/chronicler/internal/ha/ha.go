@@ -293,6 +293,10 @@ func (l *Lease) pingOnce(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.e.cfg.Keepalive/2)
 	defer cancel()
 	l.mu.Lock()
+	if gap := time.Since(time.Unix(0, l.lastOK.Load())); gap > 2*l.e.cfg.Keepalive {
+		l.e.cfg.Logger.Warn("ha: this process did not run for a while (frozen: SIGSTOP, a VM pause, starvation); its HA lease is in doubt until the lock session answers",
+			"since_last_ping", gap.Round(time.Millisecond), "keepalive", l.e.cfg.Keepalive)
+	}
 	err := l.conn.Ping(ctx)
 	l.mu.Unlock()
 	if err != nil {
@@ -312,17 +316,11 @@ func (l *Lease) ping() {
 	k := l.e.cfg.Keepalive
 	t := time.NewTicker(k)
 	defer t.Stop()
-	last := time.Now()
 	for {
 		select {
 		case <-l.stop:
 			return
-		case now := <-t.C:
-			if gap := now.Sub(last); gap > 2*k {
-				l.e.cfg.Logger.Warn("ha: this process did not run for a while (frozen: SIGSTOP, a VM pause, starvation); its HA lease is in doubt until the lock session answers",
-					"gap", gap.Round(time.Millisecond), "keepalive", k)
-			}
-			last = now
+		case <-t.C:
 		}
 		if err := l.pingOnce(context.Background()); err != nil {
 			return

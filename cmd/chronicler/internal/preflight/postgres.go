@@ -165,7 +165,11 @@ func (c *checker) publication(pg *pgFacts) {
 		AddMissingTables: c.cfg.Postgres.AddMissingTables, Server: pg.srv, Existing: pg.tables}, m).Finding)
 }
 
-// slot applies capture's slot rules and reports the slot's lag.
+// slot applies capture's slot rules and reports the slot's lag and the
+// WAL the server keeps for it.
 func (c *checker) slot(pg *pgFacts) {
 	c.findings(cpg.CheckSlot(pg.slot, pg.slotExists, pg.srv.Database, c.opts.LagWarnBytes))
+	if pg.slotExists {
+		c.finding(cpg.CheckRetainedWAL(pg.slot))
+	}
 }

@@ -48,6 +48,10 @@ func (s *statusReader) readSlot(ctx context.Context) {
 	if lag, ok := si.Lag(); ok {
 		ss.LagBytes = &lag
 	}
+	if ret, ok := si.Retained(); ok {
+		ss.RetainedBytes = &ret
+	}
+	ss.SafeWALSize = si.SafeWALSize
 	switch {
 	case ss.LagBytes != nil && *ss.LagBytes <= 0:
 		zero := 0.0
