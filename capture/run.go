@@ -266,12 +266,28 @@ func (c *Capture) runParts(ctx context.Context, app *store.Appender, pipe *Pipel
 		}
 	}
 	cancelParts()
-	_ = g.Wait() // errPartEnded: every part returns it
+	waited := make(chan struct{})
+	go func() { _ = g.Wait(); close(waited) }() // errPartEnded: every part returns it
+	select {
+	case <-waited:
+	case <-time.After(partsStopWait):
+		// The official store client holds calls in its discovery loop,
+		// whatever their context says, while the store is unreachable: a
+		// part waiting on it never returns. Its work is not confirmed, so
+		// leaving it loses nothing; the process is about to stop.
+		c.log.Warn("capture: a part did not stop within its bound (a store call held while the store is unreachable); leaving it", "bound", partsStopWait)
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	if first != nil {
 		return first
 	}
 	return graceErr
 }
+
+// partsStopWait bounds how long Run waits for its parts once they were
+// told to stop.
+const partsStopWait = 10 * time.Second
 
 // runSource runs src. When it fails because the slot is held by another
 // process, it starts a new Source after a pause, for up to slotWait in all:

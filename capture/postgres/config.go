@@ -26,6 +26,10 @@ const (
 
 // Config configures a [Source]. Zero values take the documented defaults.
 type Config struct {
+	// DryRun makes Run check everything and plan, without changing the
+	// database: the DDL it would run (publication, slot) is logged and
+	// returned by Source.Planned, and Run returns nil after the checks.
+	DryRun bool
 	// Guard, when set, is asked before every connection (the first and each
 	// reconnect) and before every status update that confirms a position
 	// beyond the last one: an HA lease that must still be held. An error

@@ -109,12 +109,18 @@ func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, plan Pub
 	switch {
 	case plan.Create:
 		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pub, QuoteTables(s.cfg.Tables))
+		if s.ddl(sql) {
+			return nil
+		}
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("creating publication %q for %s: %w", s.cfg.Publication, strings.Join(s.cfg.Tables, ", "), err)
 		}
 		s.log.Info("capture: created publication", "publication", s.cfg.Publication, "tables", s.cfg.Tables)
 	case len(plan.Add) > 0:
 		sql := fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", pub, QuoteTables(plan.Add))
+		if s.ddl(sql) {
+			return nil
+		}
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("adding %s to publication %q: %w", strings.Join(plan.Add, ", "), s.cfg.Publication, err)
 		}
@@ -183,4 +189,17 @@ func QuoteTables(tables []string) string {
 		q[i] = pgx.Identifier{schema, name}.Sanitize()
 	}
 	return strings.Join(q, ", ")
+}
+
+// ddl logs a statement capture runs against the legacy database, with its
+// exact text; under DryRun it records it instead and reports true: do not
+// run it.
+func (s *Source) ddl(sql string) (dryRun bool) {
+	if s.cfg.DryRun {
+		s.planned = append(s.planned, sql)
+		s.log.Info("capture: dry run: would run", "sql", sql)
+		return true
+	}
+	s.log.Info("capture: running", "sql", sql)
+	return false
 }

@@ -12,6 +12,18 @@ import (
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
+// errDryRunDone ends Run after a dry run's checks and plan.
+var errDryRunDone = errors.New("capture: dry run done")
+
+// slotStatement is the replication command that creates the slot.
+func (s *Source) slotStatement() string {
+	action := "EXPORT_SNAPSHOT"
+	if s.cfg.SnapshotMode == SnapshotNever {
+		action = "NOEXPORT_SNAPSHOT"
+	}
+	return fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", pgx.Identifier{s.cfg.Slot}.Sanitize(), action)
+}
+
 // errSnapshotOnlyDone ends Run after an initial_only snapshot.
 var errSnapshotOnlyDone = errors.New("capture: initial_only snapshot complete")
 
@@ -31,6 +43,12 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 	si, exists, err := s.setup(ctx, conn)
 	if err != nil {
 		return false, err
+	}
+	if s.cfg.DryRun {
+		if !exists {
+			s.ddl(s.slotStatement())
+		}
+		return false, errDryRunDone
 	}
 	// The replication connection comes after the checks, so a missing
 	// REPLICATION attribute is reported as such, not as a refused login.
@@ -62,6 +80,7 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.P
 		}
 		return 0, errSnapshotOnlyDone
 	case !exists && s.cfg.SnapshotMode == SnapshotNever:
+		s.ddl(s.slotStatement())
 		res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
 			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 // reading transaction has imported it.
 func (s *Source) freshSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink) (contract.LSN, error) {
 	s.phase.Store(int32(PhaseSnapshot))
+	s.ddl(s.slotStatement())
 	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
 	if err != nil {

@@ -42,6 +42,7 @@ type Source struct {
 	confirmed contract.LSN // last position sent to Postgres as write/flush/apply
 	streamed  bool         // a session reached streaming at least once
 	warnings  []string
+	planned   []string // the DDL a DryRun would run
 }
 
 // New validates cfg (every problem is reported, joined) and returns a
@@ -87,6 +88,10 @@ func (s *Source) Ack(commitLSN contract.LSN) {
 	}
 }
 
+// Planned returns the statements a DryRun would run, in order (empty:
+// nothing to create). Call it after Run returned.
+func (s *Source) Planned() []string { return append([]string(nil), s.planned...) }
+
 // Warnings returns the warnings of the last setup's checks (also logged):
 // a replica identity that does not send the old values NeedOldValues asks
 // for, a slot whose WAL is close to removal. For a status endpoint or a test.
@@ -120,7 +125,7 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err == nil || errors.Is(err, errSnapshotOnlyDone) {
+		if err == nil || errors.Is(err, errSnapshotOnlyDone) || errors.Is(err, errDryRunDone) {
 			return nil
 		}
 		var inUse *SlotInUseError
