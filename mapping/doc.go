@@ -65,8 +65,10 @@
 //
 // Promotion rules see event = {id, stream, category, entityId, revision,
 // position, type, data, metadata, created} and, in transaction rules, events
-// (all events of the transaction, in order; event is the first that matched
-// from/category).
+// (all events of the transaction in the source transaction's order: by the
+// change's ordinal in the transaction, then by capture rule order for the
+// events of one change, whatever order the store holds them in; event is
+// the first that matched from/category).
 //
 // Column values follow package change's value domain (int64, float64,
 // json.Number for numeric, string, time.Time, []byte, maps, lists...).

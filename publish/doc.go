@@ -25,8 +25,11 @@
 //     commit LSN) is buffered per (slot, commit LSN); a progress marker
 //     (contract.IsProgressMarker, contract.DecodeProgress) with durableLsn
 //     >= a buffered transaction's commit LSN completes it and PromoteTx runs
-//     once over its events (in $all order, which may interleave other
-//     transactions and span streams).
+//     once over its events in the source transaction's order: sorted by
+//     contract.Pos (commit LSN, then the change's ordinal in the
+//     transaction, then the capture rule's index), not in $all order, in
+//     which capture's concurrent appends to different streams may land
+//     differently (and other transactions interleave).
 //   - Records: publish/kafka's IntegrationRecord writes the CloudEvents 1.0
 //     Kafka binding, binary mode: ce_specversion=1.0; ce_id = "<stored event
 //     id>/<rule>" or "tx/<slot>/<commit LSN>/<rule>" for transaction rules
