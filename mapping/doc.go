@@ -56,7 +56,10 @@
 // environment. Capture rules see:
 //
 //	new, old     the row after / before (maps of column → value; old only for update with
-//	             REPLICA IDENTITY FULL or changed key, and delete); nil map when absent
+//	             REPLICA IDENTITY FULL or changed key, and delete); nil when absent: new is
+//	             nil on delete, old on insert, so coalesce(new, old) is the row there is
+//	             and new == nil tells a delete; a column of an absent row reads as nil
+//	             (new.x is read as new?.x)
 //	key          map of the replica identity columns (from new, else old)
 //	op           "insert", "update", ...
 //	table        "schema.table"; schema, database
