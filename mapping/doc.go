@@ -76,8 +76,23 @@
 // Column values follow package change's value domain (int64, float64,
 // json.Number for numeric, string, time.Time, []byte, maps, lists...).
 //
+// Numbers: a numeric column (capture rules) and a stored number that is not
+// an integer in int64's range (promotion rules: [contract.DecodeJSON]) are
+// decimals, json.Number holding the exact text. Passed through unchanged
+// (amount: new.amount, amount: event.data.amount) a decimal is written with
+// every digit and its scale (12.3400 stays 12.3400), in the store and on
+// Kafka, whatever its size: one form per column, never a float for some
+// rows. Where a rule computes, decimals are converted for it: operands of
+// == != < > <= >= + - * / % ** and in, unary minus, and the arguments of
+// abs, ceil, floor, round, int, float, max, min, sum (its predicate too),
+// mean, median and sort are converted by number() (int64 when integral,
+// else the nearest float64) when their type is not known at load; so
+// new.amount > 100 and event.data.price * 2 work, and a computed result
+// is a float64 (or int64), not exact. Call number(v) yourself where the
+// conversion is not applied (inside other helpers or predicates).
+//
 // Helpers, all pure: unchanged(v), coalesce(a, b, ...), id(a, b, ...) (text
-// joined by ":"), uuid5(a, ...) (name-based UUID), text(v), snake(s),
+// joined by ":"), uuid5(a, ...) (name-based UUID), text(v), number(v), snake(s),
 // camel(s), pascal(s), kebab(s), plus expr's builtins (lower, upper, trim,
 // map, filter, any, len, toJSON, ...).
 //
@@ -125,7 +140,8 @@
 // 3339 UTC, bytea base64, numeric as the exact decimal, unknown types as
 // their text form. The source metadata capture stores with each event is the
 // contract's (contract.Source, contract.AppendMetadata); [contract.DecodeJSON]
-// decodes stored data for promotion (integral numbers as int64).
+// decodes stored data for promotion (integers in int64's range as int64,
+// other numbers as json.Number, exact).
 //
 // # Unchanged TOAST values
 //

@@ -39,7 +39,9 @@
 //     time from the metadata (else the stored time; never the wall clock);
 //     ce_subject = the rule's subject (default the stream); content-type:
 //     application/json; then the rule's headers. Key: the rule's key
-//     (default the entity id).
+//     (default the entity id). Value: the rule's value as JSON; a stored
+//     number passed through keeps every digit (contract.DecodeJSON keeps
+//     decimals as their text; see mapping's doc, Numbers).
 //   - deadletter.go: a promotion EvalError, undecodable stored data, or a
 //     record over kafka.ClusterConfig.MaxRecordBytes (checked before
 //     producing: one oversized record would fail the whole transaction)
