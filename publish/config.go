@@ -54,9 +54,9 @@ type Config struct {
 	// Metrics, when set, receives counters. Default: none.
 	Metrics *Metrics
 	// Grace, when > 0, makes Run commit the open batch (the events handled
-	// so far) when ctx ends, within Grace; a batch not committed by then is
-	// left (re-derived by the next run) and Run returns a *GraceError.
-	// Default 0: the open batch is left at once.
+	// so far, or the commit under way) when ctx ends, within Grace; a batch
+	// not committed by then is left (re-derived by the next run) and Run
+	// returns a *GraceError. Default 0: the open batch is left at once.
 	Grace time.Duration
 }
 

@@ -119,7 +119,15 @@
 //     restarted under the same identity while the new one runs.
 //  7. Broker down: Commit blocks and retries with backoff; the subscription
 //     channel (1024 events) fills and the subscription stops reading:
-//     backpressure, nothing dropped, nothing acknowledged anywhere.
+//     backpressure, nothing dropped, nothing acknowledged anywhere. The lag
+//     gauge keeps growing meanwhile (it is set by a goroutine of its own).
+//  8. A topic deleted under a running publisher: every commit of a batch
+//     holding a record for it fails (UNKNOWN_TOPIC_OR_PARTITION). After a
+//     failed commit the batch's topics are checked again: a missing one is
+//     re-created with kafka.ClusterConfig.CreateTopics, else Run returns its
+//     *kafka.TopicError (the process fails: /healthz, exit 1), never a
+//     retry forever. A deleted checkpoint topic is re-created (as at start)
+//     and the next commit writes the checkpoint into it.
 //
 // At-least-once mode ([kafka.AtLeastOnce]): records are produced by the
 // idempotent producer and acknowledged before the checkpoint record is
@@ -151,9 +159,12 @@
 // transaction rules when their marker comes (dropped if it has none).
 //
 // With Config.Grace > 0, the end of Run's context commits the open batch
-// (the events handled so far) within Grace before Run returns nil; a batch
-// not committed in time is left for the next run (*GraceError). With Grace
-// 0 the open batch is left at once (it is re-derived by the next run).
+// (the events handled so far) within Grace before Run returns nil; a commit
+// under way when the context ends goes on within Grace too (no new event is
+// handled). A batch not committed in time is left for the next run and Run
+// returns a *GraceError, so a stop that abandoned a batch is never reported
+// as clean. With Grace 0 the open batch is left at once (it is re-derived
+// by the next run) and Run returns nil.
 //
 // [Publisher.Phase] (stopped, starting, running) and [Publisher.LagSeconds]
 // (now minus the store time of the oldest event read and not yet
@@ -164,13 +175,14 @@
 // [NewMetrics]: chronicler_publish_events_total, _records_total,
 // _rule_records_total{rule}, _dead_letters_total, _commits_total,
 // _commit_errors_total, _rules_swaps_total, the gauge _lag_seconds (set
-// every BatchInterval) and the histograms _batch_records and
-// _commit_seconds.
+// every BatchInterval by a goroutine of its own, so also while a commit is
+// stuck) and the histograms _batch_records and _commit_seconds.
 //
 // # Concurrency
 //
-// A Publisher's Run owns two goroutines (the subscription and the batching
-// loop) and waits for them before returning; one Run at a time. Stats,
+// A Publisher's Run owns three goroutines (the subscription, the batching
+// loop, and with Metrics the lag gauge's ticker) and waits for them before
+// returning; one Run at a time. Stats,
 // Phase, LagSeconds and SwapRules may be called from any goroutine. Replay
 // is a blocking call.
 //

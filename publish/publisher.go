@@ -119,10 +119,11 @@ func (p *Publisher) Stats() Stats {
 	return st
 }
 
-// Run publishes until ctx ends (returning nil) or a permanent error: the
-// writer was fenced (kafka.ErrFenced), a topic is missing
-// (*kafka.TopicError), a dead letter with StopOnDeadLetter
-// (*DeadLetterError). Run may be called once at a time; a second Run after
+// Run publishes until ctx ends (returning nil, or a *GraceError when a
+// batch was abandoned) or a permanent error: the writer was fenced
+// (kafka.ErrFenced), a topic is missing at start or was deleted while
+// running, without CreateTopics (*kafka.TopicError), a dead letter with
+// StopOnDeadLetter (*DeadLetterError). Run may be called once at a time; a second Run after
 // the first returned starts over from the checkpoint.
 func (p *Publisher) Run(ctx context.Context) error {
 	p.mu.Lock()
@@ -157,8 +158,34 @@ func (p *Publisher) Run(ctx context.Context) error {
 		return stopErr(ctx, err)
 	}
 	defer l.stopSubscription()
+	if m := p.cfg.Metrics; m != nil {
+		defer p.reportLag(m)()
+	}
 	p.phase.Store(int32(PhaseRunning))
 	return l.run(ctx)
+}
+
+// reportLag sets the lag gauge every BatchInterval from a goroutine of its
+// own, so it grows while the loop is stuck in a commit (a stalled broker, a
+// commit retried), and returns its stop.
+func (p *Publisher) reportLag(m *Metrics) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(p.cfg.BatchInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				m.LagSeconds.Set(p.LagSeconds())
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 // start checks the topics, reads the checkpoint and subscribes after it.

@@ -82,6 +82,13 @@ func New(ctx context.Context, cfg Config) (*Writer, error) {
 	return w, nil
 }
 
+// EnsureCheckpointTopic creates the checkpoint topic if it is missing, as
+// New does (1 partition, compacted): after it was deleted under a running
+// writer, whose next commit then writes the checkpoint again.
+func (w *Writer) EnsureCheckpointTopic(ctx context.Context) error {
+	return w.ensureCheckpointTopic(ctx)
+}
+
 func (w *Writer) ensureCheckpointTopic(ctx context.Context) error {
 	cleanup := "compact"
 	resp, err := w.adm.CreateTopic(ctx, 1, w.cfg.CheckpointReplication, map[string]*string{"cleanup.policy": &cleanup}, w.cfg.CheckpointTopic)
