@@ -54,7 +54,9 @@
 //     (Stats, chronicler_publish_dead_letters_total), and the line goes on;
 //     with Config.StopOnDeadLetter Run returns a *DeadLetterError instead.
 //   - publisher.go: Publisher (New, Run, Stats, Phase, SwapRules): Run
-//     fences and reads the checkpoint (kafka.Writer), checks the topics
+//     fences and reads the checkpoint (kafka.Writer), checks it against the
+//     publisher's record in the store (published.go, see A lost
+//     checkpoint), checks the topics
 //     (or creates them, with kafka.ClusterConfig.CreateTopics, with its
 //     partitions and replication factor: the dead-letter topic and every
 //     rule's topic, every problem reported, each a *kafka.TopicError naming
@@ -86,6 +88,33 @@
 // rebuilds the open transactions, and for events at or before through
 // suppresses per-event outputs and transaction outputs (a marker at or
 // before through completed a transaction that was already published).
+//
+// # A lost checkpoint
+//
+// The checkpoint lives in a Kafka topic, which an operator can delete. The
+// writer re-creates a missing checkpoint topic at start, and a publisher
+// that finds no checkpoint starts from the beginning of $all: right for a
+// new publisher, a silent republication of the whole history for one whose
+// checkpoint was lost. To tell the two apart, published.go keeps a record
+// in the store (contract.Published, in stream chronicler-publisher-<id>):
+// written once, after the publisher's first committed checkpoint (or at a
+// start that finds a checkpoint and no record, or a record naming another
+// checkpoint topic). At start, no checkpoint and a record means the
+// checkpoint was lost: with OnMissingCheckpoint refuse (the default) Run
+// returns a *MissingCheckpointError naming the topic, the stream and the
+// ways forward (restore the checkpoint record, or start once with
+// restart to publish the whole history again, every record with its
+// original ce_id); with restart it logs a warning and starts over.
+//
+// Why a record and a refusal, not a copy of the checkpoint in the store
+// written with every commit: the copy would be written after the Kafka
+// transaction (the store and Kafka do not commit together), so it can be
+// behind the real checkpoint and resuming from it would publish again
+// what was committed after it, silently breaking exactly-once; and it
+// would cost a store write per batch. The record costs one write per
+// publisher, and the decision to publish again stays the operator's.
+// A checkpoint topic deleted while the publisher runs is re-created by the
+// running publisher (see 8 below), which knows where it is.
 //
 // # Crash walk-through (exactly-once mode)
 //

@@ -88,6 +88,9 @@ func (g *engine) handle(ev *store.Recorded, prev contract.StoreFrom, emitEvent, 
 		}
 		return g.marker(ev, emitTx, dst)
 	}
+	if contract.IsPublisherRecord(ev.Stream, ev.Type) {
+		return dst, nil // a publisher's bookkeeping, never promoted
+	}
 	se, src, err := storedEvent(ev)
 	if err != nil {
 		if emitEvent {

@@ -3,6 +3,7 @@ package publish
 import (
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // serverFilter is the $all filter for the rules' interest. A server-side
@@ -31,7 +32,11 @@ func serverFilter(in mapping.Interest) store.Filter {
 // counts the events the publisher has yet to see): system events never;
 // with only type-named per-event rules, events of those types (prefixes);
 // with only category rules, those categories' streams; else every
-// non-system event.
+// non-system event; never a publisher's record (contract.Published), which
+// the publisher skips.
 func MatchesInterest(in mapping.Interest) func(*store.Recorded) bool {
-	return serverFilter(in).Matcher()
+	match := serverFilter(in).Matcher()
+	return func(ev *store.Recorded) bool {
+		return match(ev) && !contract.IsPublisherRecord(ev.Stream, ev.Type) // skipped by the loop
+	}
 }

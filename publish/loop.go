@@ -46,6 +46,9 @@ type loop struct {
 	b      batch
 	outs   []output
 	topics map[string]bool // topics checked or created
+	// record, when set, writes the publisher's record to the store
+	// (Publisher.writePublished): due once a checkpoint is committed.
+	record func(context.Context, kafka.Checkpoint) error
 
 	events  chan *store.Recorded
 	stopSub context.CancelFunc
@@ -176,6 +179,11 @@ func (l *loop) after(pos contract.StorePos) bool { return !l.haveCP || l.cp.Stor
 // handle promotes one event into the open batch.
 func (l *loop) handle(ev *store.Recorded) error {
 	cfg := &l.p.cfg
+	if contract.IsPublisherRecord(ev.Stream, ev.Type) {
+		// A publisher's own bookkeeping (published.go), written after a
+		// commit: not an event to publish, nor one to commit a batch for.
+		return nil
+	}
 	emit := l.after(ev.Pos)
 	var err error
 	if l.outs, err = l.eng.handle(ev, l.last, emit, emit, l.outs[:0]); err != nil {
@@ -239,7 +247,21 @@ func (l *loop) flush(ctx context.Context) error {
 	l.p.committed(&l.b, next, time.Since(began))
 	l.cp, l.haveCP = next, true
 	l.b.reset()
+	l.recordPublished(ctx)
 	return nil
+}
+
+// recordPublished writes the publisher's record if it is due; a failure is
+// logged and the write tried again after the next commit.
+func (l *loop) recordPublished(ctx context.Context) {
+	if l.record == nil {
+		return
+	}
+	if err := l.record(ctx, l.cp); err != nil {
+		l.log.Warn("the store does not record yet that this publisher has published; retried after the next commit", "err", err)
+		return
+	}
+	l.record = nil
 }
 
 // commit commits the open batch, retrying until it is committed, the

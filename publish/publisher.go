@@ -198,7 +198,21 @@ func (p *Publisher) start(ctx context.Context, w sink) (*loop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the checkpoint of publisher %s: %w", p.cfg.PublisherID, err)
 	}
+	rec, err := p.readPublished(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkMissing(ok, rec); err != nil {
+		return nil, err
+	}
 	l := newLoop(p, w, cp, ok, topics)
+	if rec == nil || rec.CheckpointTopic != p.cfg.CheckpointTopic {
+		// Recorded after a checkpoint exists: now, or after the first commit.
+		l.record = p.writePublished
+		if ok {
+			l.recordPublished(ctx)
+		}
+	}
 	l.log.Info("publisher starting", "checkpoint", cp, "have_checkpoint", ok, "resume", l.last, "mode", p.cfg.Mode.String())
 	l.subscribe(ctx, p.cfg.Rules, l.last)
 	return l, nil
