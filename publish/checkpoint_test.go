@@ -80,6 +80,21 @@ func readStream(t *testing.T, db *esdb.Client, stream string) []*esdb.RecordedEv
 	}
 }
 
+// lastAll is the commit position of the last event of $all.
+func lastAll(t *testing.T, db *esdb.Client) uint64 {
+	t.Helper()
+	rs, err := db.ReadAll(context.Background(), esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		t.Fatalf("reading the end of $all: %v", err)
+	}
+	defer rs.Close()
+	ev, err := rs.Recv()
+	if err != nil {
+		t.Fatalf("reading the end of $all: %v", err)
+	}
+	return ev.OriginalEvent().Position.Commit
+}
+
 // waitPublishedRecord polls until the store holds publisher id's record
 // naming checkpoint topic cp (written after its first commit).
 func waitPublishedRecord(t *testing.T, s *lowStore, id, cp string) {

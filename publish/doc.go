@@ -99,7 +99,9 @@
 // in the store (contract.Published, in stream chronicler-publisher-<id>):
 // written once, after the publisher's first committed checkpoint (or at a
 // start that finds a checkpoint and no record, or a record naming another
-// checkpoint topic). At start, no checkpoint and a record means the
+// checkpoint topic). The record is an event of $all like any other: the
+// publisher reads it (when its filter lets it through), never promotes it,
+// and commits past it. At start, no checkpoint and a record means the
 // checkpoint was lost: with OnMissingCheckpoint refuse (the default) Run
 // returns a *MissingCheckpointError naming the topic, the stream and the
 // ways forward (restore the checkpoint record, or start once with

@@ -89,7 +89,9 @@ func (g *engine) handle(ev *store.Recorded, prev contract.StoreFrom, emitEvent, 
 		return g.marker(ev, emitTx, dst)
 	}
 	if contract.IsPublisherRecord(ev.Stream, ev.Type) {
-		return dst, nil // a publisher's bookkeeping, never promoted
+		// A publisher's bookkeeping (published.go): never promoted, but
+		// handled like any event (the checkpoint moves past it).
+		return dst, nil
 	}
 	se, src, err := storedEvent(ev)
 	if err != nil {

@@ -3,7 +3,6 @@ package publish
 import (
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
-	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // serverFilter is the $all filter for the rules' interest. A server-side
@@ -32,11 +31,7 @@ func serverFilter(in mapping.Interest) store.Filter {
 // counts the events the publisher has yet to see): system events never;
 // with only type-named per-event rules, events of those types (prefixes);
 // with only category rules, those categories' streams; else every
-// non-system event; never a publisher's record (contract.Published), which
-// the publisher skips.
+// non-system event.
 func MatchesInterest(in mapping.Interest) func(*store.Recorded) bool {
-	match := serverFilter(in).Matcher()
-	return func(ev *store.Recorded) bool {
-		return match(ev) && !contract.IsPublisherRecord(ev.Stream, ev.Type) // skipped by the loop
-	}
+	return serverFilter(in).Matcher()
 }

@@ -179,11 +179,6 @@ func (l *loop) after(pos contract.StorePos) bool { return !l.haveCP || l.cp.Stor
 // handle promotes one event into the open batch.
 func (l *loop) handle(ev *store.Recorded) error {
 	cfg := &l.p.cfg
-	if contract.IsPublisherRecord(ev.Stream, ev.Type) {
-		// A publisher's own bookkeeping (published.go), written after a
-		// commit: not an event to publish, nor one to commit a batch for.
-		return nil
-	}
 	emit := l.after(ev.Pos)
 	var err error
 	if l.outs, err = l.eng.handle(ev, l.last, emit, emit, l.outs[:0]); err != nil {
@@ -244,10 +239,14 @@ func (l *loop) flush(ctx context.Context) error {
 	if err := l.commit(ctx, next); err != nil {
 		return err
 	}
-	l.p.committed(&l.b, next, time.Since(began))
+	took := time.Since(began)
 	l.cp, l.haveCP = next, true
-	l.b.reset()
+	// Before Stats show the commit: whoever waits for it finds the record
+	// in the store (it is an event of $all, which the publisher reads and
+	// commits past like any event without output).
 	l.recordPublished(ctx)
+	l.p.committed(&l.b, next, took)
+	l.b.reset()
 	return nil
 }
 
