@@ -54,7 +54,10 @@
 // 3339 UTC, bytea base64, numeric as the exact decimal, unknown types as
 // their text form. The source metadata capture stores with each event is the
 // contract's (contract.Source, contract.AppendMetadata); [contract.DecodeJSON]
-// decodes stored data for promotion (integral numbers as int64).
+// decodes stored data for promotion (integers in int64's range as int64,
+// other numbers as json.Number holding the exact text, written back digit
+// for digit). Where a rule computes, the compiler converts operands whose
+// type is unknown at load with number() (expr.go); README.md, Numbers.
 //
 // # Unchanged TOAST values
 //

@@ -35,8 +35,9 @@ type ClusterConfig struct {
 	// SASL, when Mechanism is set, authenticates. Default none.
 	SASL SASLConfig
 	// CreateTopics creates missing integration and dead-letter topics at
-	// start with Partitions and ReplicationFactor. Default false: a missing
-	// topic is a start-up error naming it.
+	// start, and again when one is deleted under a running publisher, with
+	// Partitions and ReplicationFactor. Default false: a missing topic is an
+	// error naming it (at start, or when a commit finds it gone).
 	CreateTopics bool
 	// Partitions for created topics. Default 1 (0 means default).
 	Partitions int32

@@ -31,6 +31,9 @@
 //	                               exits 1, the standby takes over, nothing lost
 //	TestSplitParts                 `--only capture` and `--only publish` as two processes:
 //	                               store and Kafka exactly once
+//	TestStopDuringStalledCommitExitsOne  `--only publish` with its broker stopped: the lag
+//	                               gauge grows during the stuck commit, SIGTERM exits 1 within
+//	                               shutdown.grace plus a margin; every event once afterwards
 //
 // The capture tests run `chronicler run --only capture`; TestHATakeover and
 // TestSplitParts publish too, to a real Kafka broker (test/stack).

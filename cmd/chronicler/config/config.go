@@ -118,6 +118,7 @@ type Delivery struct {
 	BatchRecords        int    `yaml:"batch_records"`
 	BatchInterval       string `yaml:"batch_interval"` // an upper bound: idle batches commit at once
 	MaxOpenTransactions int    `yaml:"max_open_transactions"`
+	OnMissingCheckpoint string `yaml:"on_missing_checkpoint"` // refuse (default), restart
 }
 
 // DeadLetter is where failing changes and events go.
@@ -159,7 +160,7 @@ func Defaults() Config {
 		Store:      Store{OnConflict: "stop", BatchAppend: true},
 		Kafka:      Kafka{Compression: "none", MaxRecordBytes: kafka.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1},
 		Rules:      Rules{Reload: true, ReloadInterval: "5s"},
-		Delivery:   Delivery{Mode: "exactly_once", CheckpointTopic: kafka.DefaultCheckpointTopic, BatchRecords: 500, BatchInterval: "100ms", MaxOpenTransactions: 100000},
+		Delivery:   Delivery{Mode: "exactly_once", CheckpointTopic: kafka.DefaultCheckpointTopic, BatchRecords: 500, BatchInterval: "100ms", MaxOpenTransactions: 100000, OnMissingCheckpoint: "refuse"},
 		DeadLetter: DeadLetter{Topic: publish.DefaultDeadLetterTopic, OnError: "deadletter"},
 		HTTP:       HTTP{Addr: ":8080", ReadyMaxLag: "30s"},
 		HA:         HA{Enabled: true, Keepalive: "5s"},

@@ -119,7 +119,7 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"kafka.sasl.mechanism": "SCRAM-SHA-512", "kafka.sasl.username": "alice", "kafka.sasl.password": "", "kafka.sasl.password_file": file("sasl", "sasl-secret"),
 		"kafka.sasl.token": "tok", "kafka.sasl.token_file": "", "rules.paths": rules, "rules.reload": "false", "rules.reload_interval": "9s",
 		"delivery.mode": "at_least_once", "delivery.publisher_id": "pub-1", "delivery.checkpoint_topic": "cp", "delivery.batch_records": "11",
-		"delivery.batch_interval": "50ms", "delivery.max_open_transactions": "12", "deadletter.stream": "dl-x", "deadletter.topic": "dlt",
+		"delivery.batch_interval": "50ms", "delivery.max_open_transactions": "12", "delivery.on_missing_checkpoint": "restart", "deadletter.stream": "dl-x", "deadletter.topic": "dlt",
 		"deadletter.on_error": "stop", "http.addr": "127.0.0.1:9999", "http.pprof": "true", "http.ready_max_lag": "1m",
 		"ha.enabled": "false", "ha.lock_key": "lk", "ha.keepalive": "3s", "shutdown.grace": "40s", "log.level": "debug", "log.format": "json",
 	}

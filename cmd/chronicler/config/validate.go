@@ -226,6 +226,7 @@ func (c *Config) validateRest(v *validator) {
 	positive(v, "delivery.batch_records", d.BatchRecords)
 	duration(v, "delivery.batch_interval", d.BatchInterval)
 	positive(v, "delivery.max_open_transactions", d.MaxOpenTransactions)
+	oneOf(v, "delivery.on_missing_checkpoint", d.OnMissingCheckpoint, "refuse", "restart")
 
 	oneOf(v, "deadletter.on_error", c.DeadLetter.OnError, "deadletter", "stop")
 	if c.DeadLetter.Stream != "" && !strings.Contains(c.DeadLetter.Stream, "-") {
