@@ -36,6 +36,7 @@
 //	    type: crm.customer.contact-changed.v1
 //	    value: {customerId: event.data.customerId, email: event.data.email}
 //	    headers: {change: kebab(event.type)} # optional, expressions giving text
+//	    schema: schemas/contact-changed.v1.json # optional, see Schemas below
 //	  - name: order-placed
 //	    scope: transaction                  # one output per source transaction
 //	    from: OrderInserted                 # fires when some event of the transaction matches
@@ -49,6 +50,36 @@
 // and metadata, a string is an expression, a mapping or list is built from its
 // entries (keys in file order), and numbers, booleans and null are constants;
 // write a literal string as an expression: '"text"'.
+//
+// # Schemas
+//
+// A promotion rule may declare the contract of its values with schema: a
+// JSON Schema (draft-07 unless it names another with $schema; format is
+// asserted) written inline as YAML, or the path of a .json file relative to
+// the rule file. References must stay inside the schema ("#/definitions/x");
+// nothing is read from elsewhere.
+//
+//	promote:
+//	  - name: order-placed
+//	    ...
+//	    value: {orderId: event.data.orderId, total: event.data.totalCents}
+//	    schema: schemas/order-placed.v1.json   # or inline:
+//	    # schema: {type: object, additionalProperties: false,
+//	    #          properties: {orderId: {type: integer}, total: {type: integer}}, required: [orderId, total]}
+//
+// At load, the schema must compile, and the value is checked against it as
+// far as that is known without evaluating anything: a required field the
+// value does not write, a field a closed object (additionalProperties:
+// false) does not allow, a constant or an expression whose result type is
+// known (len(x) is an int) of a type the schema does not allow; each a
+// problem at its file:line:col. At run time every value the rule produces is
+// validated; a violation fails the rule with a [*SchemaError] (errors.Is
+// [ErrSchemaViolation]) naming each violation by its JSON pointer, so the
+// publisher dead-letters the event like any promotion failure. Rule tests
+// validate every expected value against its rule's schema too.
+// [RuleSet.Schema] and [RuleSet.Schemas] give each rule's [Schema], with its
+// canonical text (what a schema registry stores); [SchemaFiles] lists the
+// .json files beside the rules (reload watches them).
 //
 // # Expressions
 //
