@@ -304,3 +304,14 @@ func compileProblem(err error) string {
 	}
 	return strings.ReplaceAll(strings.ReplaceAll(err.Error(), schemaBase, ""), "\n", "; ")
 }
+
+// TopicOf returns the topic of the promotion rule named rule ("" when there
+// is no such rule).
+func (rs *RuleSet) TopicOf(rule string) string {
+	for _, r := range rs.promote {
+		if r.name == rule {
+			return r.topic
+		}
+	}
+	return ""
+}

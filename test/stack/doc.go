@@ -45,8 +45,9 @@
 //
 // Servers are ready when they answer their protocol (a replication
 // IDENTIFY_SYSTEM for Postgres, a Metadata request for Kafka, a list of
-// subjects for the registry), never after a sleep. When a server cannot be started the test fails (never skips) with
-// what was missing, which port did not open, and the tail of the server's log.
+// subjects for the registry), never after a sleep. When a server cannot be
+// started the test fails (never skips) with what was missing, which port did
+// not open, and the tail of the server's log.
 //
 // The cache directory is [CacheDir].
 package stack
