@@ -144,6 +144,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 		p.cfg.Rules = rs
 		p.tookSwap()
 	}
+	// Before anything is fenced: a rule set the registry refuses must not
+	// stop a publisher that still runs.
+	ids, err := p.resolveSchemas(ctx, p.cfg.Rules)
+	if err != nil {
+		return stopErr(ctx, err)
+	}
 	w, err := kafka.New(ctx, kafka.Config{
 		Brokers: p.cfg.Kafka.Brokers, PublisherID: p.cfg.PublisherID, CheckpointTopic: p.cfg.CheckpointTopic,
 		CheckpointReplication: p.cfg.Kafka.ReplicationFactor, Mode: p.cfg.Mode, ClientOpts: p.kopts, Logger: p.cfg.Logger,
@@ -157,6 +163,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		return stopErr(ctx, err)
 	}
 	defer l.stopSubscription()
+	l.eng.schemaIDs = ids
 	p.phase.Store(int32(PhaseRunning))
 	return l.run(ctx)
 }

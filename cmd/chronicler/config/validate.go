@@ -154,6 +154,8 @@ func (c *Config) validate(v *validator, parts Parts) {
 		v.bad("kafka.sasl.mechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (or empty for none)", k.SASL.Mechanism)
 	}
 
+	c.validateRegistry(v)
+
 	if len(c.Rules.Paths) == 0 {
 		v.bad("rules.paths", "required: at least one rule file or directory")
 	}
