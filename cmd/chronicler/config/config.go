@@ -185,8 +185,8 @@ type Log struct {
 // Defaults is the configuration before the file and the environment.
 func Defaults() Config {
 	return Config{
-		Snapshot:   Snapshot{Mode: "initial", ChunkRows: 10000},
-		Store:      Store{OnConflict: "stop", BatchAppend: true},
+		Snapshot: Snapshot{Mode: "initial", ChunkRows: 10000},
+		Store:    Store{OnConflict: "stop", BatchAppend: true},
 		Kafka: Kafka{Compression: "none", MaxRecordBytes: kafka.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1,
 			SchemaRegistry: SchemaRegistry{SubjectStrategy: "topic", Timeout: "10s"}},
 		Rules:      Rules{Reload: true, ReloadInterval: "5s"},
