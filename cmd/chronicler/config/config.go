@@ -185,10 +185,9 @@ type Log struct {
 // Defaults is the configuration before the file and the environment.
 func Defaults() Config {
 	return Config{
-		Snapshot: Snapshot{Mode: "initial", ChunkRows: 10000},
-		Store:    Store{OnConflict: "stop", BatchAppend: true},
-		Kafka: Kafka{Compression: "none", MaxRecordBytes: kafka.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1,
-			SchemaRegistry: SchemaRegistry{SubjectStrategy: "topic", Timeout: "10s"}},
+		Snapshot:   Snapshot{Mode: "initial", ChunkRows: 10000},
+		Store:      Store{OnConflict: "stop", BatchAppend: true},
+		Kafka:      Kafka{Compression: "none", MaxRecordBytes: kafka.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1, SchemaRegistry: SchemaRegistry{SubjectStrategy: "topic", Timeout: "10s"}},
 		Rules:      Rules{Reload: true, ReloadInterval: "5s"},
 		Delivery:   Delivery{Mode: "exactly_once", CheckpointTopic: kafka.DefaultCheckpointTopic, BatchRecords: 500, BatchInterval: "100ms", MaxOpenTransactions: 100000},
 		DeadLetter: DeadLetter{Topic: publish.DefaultDeadLetterTopic, OnError: "deadletter"},
