@@ -133,8 +133,8 @@ func TestSchemaRegistryContract(t *testing.T) {
 		Seq   int
 		Note  *string
 	}
-	seen := map[string]int{} // ce_id → times
-	ids := map[int]int{}     // schema id → records
+	seen := map[string]int{}  // ce_id → times
+	ids := map[int]int{}      // schema id → records
 	values := map[int]value{} // by customer id
 	var dead []*kgo.Record
 	// consume reads until the topic holds want records (and the dead-letter
