@@ -38,53 +38,26 @@ func RegistryDir() string { return filepath.Join(CacheDir(), "apicurio-registry-
 // fetching the release with Maven (dependency:copy) and unpacking it the
 // first time. A second call reuses it.
 func EnsureRegistry(logf func(string, ...any)) (string, error) {
-	dir := RegistryDir()
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir, nil
-	}
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	mvn, err := exec.LookPath("mvn")
-	if err != nil {
-		return "", fmt.Errorf("the schema registry (Apicurio Registry %s) is not in %s and Maven (mvn), needed to fetch it, is not on PATH: install Debian's maven package (./test/run.sh does)", RegistryVersion, dir)
-	}
-	logf("stack: fetching Apicurio Registry %s with Maven into %s", RegistryVersion, dir)
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", err
-	}
-	work, err := os.MkdirTemp(filepath.Dir(dir), ".fetch-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(work)
-	dl := filepath.Join(work, "download")
-	cmd := exec.Command(mvn, "-q", "-B", "dependency:copy", "-Dartifact="+registryArtifact, "-DoutputDirectory="+dl)
-	cmd.Dir = work
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("mvn dependency:copy %s failed: %w\n%s", registryArtifact, err, out)
-	}
-	archives, _ := filepath.Glob(filepath.Join(dl, "*.tar.gz"))
-	if len(archives) != 1 {
-		return "", fmt.Errorf("Maven copied %d archives of %s into %s; want 1", len(archives), registryArtifact, dl)
-	}
-	app := filepath.Join(work, "app")
-	if err := untarGz(archives[0], app); err != nil {
-		return "", fmt.Errorf("unpacking %s: %w", archives[0], err)
-	}
-	if !fileExists(filepath.Join(app, "quarkus-run.jar")) {
-		return "", fmt.Errorf("%s holds no quarkus-run.jar", archives[0])
-	}
-	if err := os.WriteFile(filepath.Join(app, ".complete"), []byte(RegistryVersion+"\n"), 0o644); err != nil {
-		return "", err
-	}
-	if err := os.Rename(app, dir); err != nil {
-		// A concurrent installer may have won; theirs is as good as ours.
-		if _, statErr := os.Stat(filepath.Join(dir, ".complete")); statErr != nil {
-			return "", fmt.Errorf("installing the registry into %s: %w", dir, err)
+	return mavenInstall(RegistryDir(), "the Apicurio Registry "+RegistryVersion+" files", logf, func(mvn, work string) (string, error) {
+		dl := filepath.Join(work, "download")
+		cmd := exec.Command(mvn, "-q", "-B", "dependency:copy", "-Dartifact="+registryArtifact, "-DoutputDirectory="+dl)
+		cmd.Dir = work
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("mvn dependency:copy %s failed: %w\n%s", registryArtifact, err, out)
 		}
-	}
-	return dir, nil
+		archives, _ := filepath.Glob(filepath.Join(dl, "*.tar.gz"))
+		if len(archives) != 1 {
+			return "", fmt.Errorf("Maven copied %d archives of %s into %s; want 1", len(archives), registryArtifact, dl)
+		}
+		app := filepath.Join(work, "app")
+		if err := untarGz(archives[0], app); err != nil {
+			return "", fmt.Errorf("unpacking %s: %w", archives[0], err)
+		}
+		if !fileExists(filepath.Join(app, "quarkus-run.jar")) {
+			return "", fmt.Errorf("%s holds no quarkus-run.jar", archives[0])
+		}
+		return app, nil
+	})
 }
 
 // untarGz unpacks a .tar.gz into dir: regular files and directories only,
