@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/chronicler-dev/chronicler/publish"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
 	"github.com/chronicler-dev/chronicler/publish/kafka/registry"
 	"github.com/chronicler-dev/chronicler/test/stack"
@@ -130,5 +131,24 @@ func TestPublishWithSchemaRegistry(t *testing.T) {
 	id, _, err := serde.DecodeID(recs[2].Value)
 	if err != nil || id != v2.ID || serde.Decode(recs[2].Value, &v) != nil || v.Note == nil || *v.Note != "ada@lovelace.org" || v.Seq != 2 {
 		t.Fatalf("the record after the reload: id %d (want %d), %+v, %v", id, v2.ID, v, err)
+	}
+
+	// Replay with the same rules and registry: the live records, byte for
+	// byte (framed with version 2's id), for the events the rules accept.
+	into := "replay-" + uniq(t)
+	st, err := publish.Replay(ctx, publish.ReplayConfig{Store: db, Rules: optional, Promotion: "customer-changed", From: publish.ReplayFrom{Start: true}, Topic: into,
+		Kafka: kafka.ClusterConfig{Brokers: k.Brokers, CreateTopics: true, Partitions: 3, ReplicationFactor: 1}, Registry: rc})
+	if err != nil || st.Records != 3 || st.DeadLetters != 1 {
+		t.Fatalf("replay: %+v %v; want 3 records and 1 failure", st, err)
+	}
+	replayed := readTopic(t, k, into)
+	last := replayed[len(replayed)-1]
+	for _, r := range replayed {
+		if header(r, kafka.HeaderID) == header(recs[2], kafka.HeaderID) {
+			last = r
+		}
+	}
+	if len(replayed) != 3 || string(last.Value) != string(recs[2].Value) {
+		t.Errorf("replayed %d records; the last one's value %q, the live one's %q", len(replayed), last.Value, recs[2].Value)
 	}
 }
