@@ -79,7 +79,12 @@
 // validate every expected value against its rule's schema too.
 // [RuleSet.Schema] and [RuleSet.Schemas] give each rule's [Schema], with its
 // canonical text (what a schema registry stores); [SchemaFiles] lists the
-// .json files beside the rules (reload watches them).
+// .json files beside the rules (reload watches them). [RuleSet.DeriveSchema]
+// drafts a schema from a rule's value (`chronicler rules schema`): a closed
+// object with every field required, the types the compiler knows, and
+// event.data.<field> typed through the capture rules producing the rule's
+// events (with the catalogue's column types when the set was loaded with
+// one); what stays unknown is left open, with a description.
 //
 // # Expressions
 //

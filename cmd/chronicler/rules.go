@@ -54,6 +54,34 @@ func newRulesCmd() *cobra.Command {
 	}
 	check.Flags().StringVar(&registryURL, "registry", "", "a schema registry's URL: compare the rules' schemas with what it holds (writes nothing)")
 	rules.AddCommand(check)
+	var schemaRule string
+	schema := &cobra.Command{
+		Use:   "schema FILES|DIRS... --rule NAME",
+		Short: "Print a draft JSON Schema for a promotion rule's values, to check, complete and pin",
+		Long: "Derive a JSON Schema (draft-07) from a promotion rule's value: a mapping is a closed object with\n" +
+			"every field required, a list an array typed by its first item, a constant or an expression its\n" +
+			"known type; event.data.<field> is typed through the capture rules of the files that produce the\n" +
+			"rule's events (null added when some of them does not write it). Column types are not known here\n" +
+			"(no database): what stays unknown is left open with a description naming the expression. Save\n" +
+			"the output beside the rules and name it in the rule (schema: FILE.json).",
+		Example: "  chronicler rules schema deploy/examples/rules/shop --rule order-placed > deploy/examples/rules/shop/order-placed.json",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rs, err := mapping.Load(args, mapping.Options{})
+			if err != nil {
+				return printProblems(cmd, err)
+			}
+			b, ok := rs.DeriveSchemaJSON(schemaRule)
+			if !ok {
+				fmt.Fprintf(cmd.ErrOrStderr(), "rules schema --rule %q: no such promotion rule; the files have %v\n", schemaRule, rs.PromotionRules())
+				return exitError(2)
+			}
+			_, err = cmd.OutOrStdout().Write(b)
+			return err
+		},
+	}
+	schema.Flags().StringVar(&schemaRule, "rule", "", "the promotion rule (required)")
+	rules.AddCommand(schema)
 	rules.AddCommand(&cobra.Command{
 		Use:   "test FILES|DIRS...",
 		Short: "Run the rule tests (*_test.yaml) next to the rules; exit 1 on any failure",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -96,5 +97,26 @@ func TestRulesTestFailsOnAFixtureBreakingTheSchema(t *testing.T) {
 	code, out, errOut := runCLI("rules", "test", dir)
 	if code != 1 || !strings.Contains(out, "expected integration event 1 (rule contact): value violates the rule's schema") || !strings.Contains(out, "at /id: minimum") {
 		t.Fatalf("exit %d, want 1 with the violation\n%s%s", code, out, errOut)
+	}
+}
+
+// TestRulesSchemaPrintsADraft: `rules schema` prints a JSON Schema for the
+// rule's value that the rules then load with; an unknown rule exits 2.
+func TestRulesSchemaPrintsADraft(t *testing.T) {
+	dir := t.TempDir()
+	rules := fmt.Sprintf(registryRules, "crm.contact.v1", "id: event.data.id, kind: '\"contact\"', n: len(event.type)", "id: {}, kind: {}, n: {}")
+	if err := os.WriteFile(filepath.Join(dir, "promote.yaml"), []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("rules", "schema", dir, "--rule", "contact")
+	var s struct {
+		Properties map[string]map[string]any
+		Required   []string
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &s) != nil || s.Properties["kind"]["type"] != "string" || s.Properties["n"]["type"] != "integer" || len(s.Required) != 3 {
+		t.Fatalf("exit %d: %+v\n%s%s", code, s, out, errOut)
+	}
+	if code, _, errOut := runCLI("rules", "schema", dir, "--rule", "nope"); code != 2 || !strings.Contains(errOut, "contact") {
+		t.Errorf("an unknown rule: exit %d\n%s", code, errOut)
 	}
 }
