@@ -78,7 +78,9 @@ func (p *Publisher) LagSeconds() float64 {
 // if rs has none). When rs needs other events than the old set (another
 // subscription filter), the subscription is restarted after the last event
 // handled. The channel is closed once the swap took effect. Safe for
-// concurrent use; a later call before the swap replaces rs.
+// concurrent use; a later call before the swap replaces rs. With a schema
+// registry, call CheckSchemas first: a set whose schemas the registry
+// refuses at the swap stops Run with that error.
 func (p *Publisher) SwapRules(rs *mapping.RuleSet) <-chan struct{} {
 	p.swappedMu.Lock()
 	ch := p.swapped
