@@ -125,8 +125,9 @@ func (p *Publisher) Stats() Stats {
 // schema registry refused a rule's schema or could not be asked
 // (*registry.IncompatibleError, *registry.RequestError, ...), the writer was
 // fenced (kafka.ErrFenced), a topic is missing (*kafka.TopicError), a dead
-// letter with StopOnDeadLetter (*DeadLetterError). Run may be called once at a time; a second Run after
-// the first returned starts over from the checkpoint.
+// letter with StopOnDeadLetter (*DeadLetterError). Run may be called once
+// at a time; a second Run after the first returned starts over from the
+// checkpoint.
 func (p *Publisher) Run(ctx context.Context) error {
 	p.mu.Lock()
 	if p.running {
