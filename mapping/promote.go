@@ -202,6 +202,11 @@ func (r *promoteRule) eval(e *evaluator, ev *StoredEvent) (*Integration, string,
 		return nil, field, err
 	}
 	out.Value = append([]byte(nil), buf...)
+	if r.schema != nil {
+		if err := r.schema.Validate(out.Value); err != nil {
+			return nil, "value", err
+		}
+	}
 	if len(r.headers) > 0 {
 		out.Headers = make([]Header, 0, len(r.headers))
 		for _, h := range r.headers {

@@ -21,6 +21,7 @@ type promoteRule struct {
 	subject    *expression // nil: the stream of the (first matching) event
 	value      *template
 	headers    []header
+	schema     *Schema // nil: the rule declares none
 }
 
 type header struct {
@@ -28,7 +29,7 @@ type header struct {
 	expr *expression
 }
 
-var promoteFields = []string{"name", "description", "scope", "from", "category", "when", "topic", "key", "type", "subject", "value", "headers"}
+var promoteFields = []string{"name", "description", "scope", "from", "category", "when", "topic", "key", "type", "subject", "value", "headers", "schema"}
 
 var topicRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
 
@@ -124,6 +125,11 @@ func (l *loader) promoteRule(n ast.Node) {
 					r.headers = append(r.headers, header{name: hf.key, expr: e})
 				}
 			}
+		}
+	}
+	if f, ok := byKey["schema"]; ok {
+		if r.schema = l.promoteSchema(f, r); r.schema != nil && r.value != nil {
+			l.checkValueSchema(r)
 		}
 	}
 	if len(l.problems) > before {

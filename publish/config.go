@@ -9,6 +9,7 @@ import (
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
+	"github.com/chronicler-dev/chronicler/publish/kafka/registry"
 )
 
 // DefaultDeadLetterTopic receives events a promotion failed on and records
@@ -23,6 +24,11 @@ type Config struct {
 	Rules *mapping.RuleSet
 	// Kafka is the connection and delivery configuration. Required.
 	Kafka kafka.ClusterConfig
+	// Registry, when set, is the schema registry of the rules' schemas: Run
+	// registers (or looks up) them before it starts and frames those rules'
+	// values with their schema's id (registry.AppendFrame). Default nil:
+	// values are plain JSON, still validated against their schemas.
+	Registry *registry.Client
 	// PublisherID identifies this publisher (checkpoint key, transactional.id
 	// base). Required; letters, digits, '.', '_', '-'.
 	PublisherID string

@@ -41,8 +41,28 @@
 //     application/json; then the rule's headers. Key: the rule's key
 //     (default the entity id). Value: the rule's value as JSON; a stored
 //     number passed through keeps every digit (contract.DecodeJSON keeps
-//     decimals as their text; see mapping's doc, Numbers).
-//   - deadletter.go: a promotion EvalError, undecodable stored data, or a
+//     decimals as their text; see mapping's README, Numbers).
+//   - schemas.go: the promotion rules' schemas (mapping.Schema) and the
+//     schema registry (Config.Registry, publish/kafka/registry). Every value
+//     a rule with a schema produces is validated by the rule set itself; a
+//     violation is a promotion failure (dead-lettered, below). With a
+//     registry, Run resolves the schemas before anything else (before the
+//     writer fences an older instance, so a rule set the registry refuses
+//     does not stop a publisher that still runs): each is looked up, or
+//     registered when the registry finds it compatible with its subject's
+//     latest version; an incompatible one fails Run with a
+//     *registry.IncompatibleError naming the rules, the subject and the
+//     fields. Those rules' values are then written in the Confluent wire
+//     format (registry.AppendFrame: byte 0, the schema id as 4 bytes
+//     big-endian, then the JSON; the headers are unchanged, content-type
+//     application/json describing the JSON after the five bytes), so
+//     Confluent's JSON Schema deserializers and franz-go's sr.Serde decode
+//     them by the id they carry. A reload is checked with
+//     [Publisher.CheckSchemas] before SwapRules (the swap then finds the
+//     ids cached). Without a registry values are plain JSON.
+//   - deadletter.go: a promotion EvalError (a value violating its rule's
+//     schema is one: mapping.SchemaError, the violations by JSON pointer in
+//     the error), undecodable stored data, or a
 //     record over kafka.ClusterConfig.MaxRecordBytes (checked before
 //     producing: one oversized record would fail the whole transaction)
 //     becomes a record on the dead-letter topic (default
@@ -176,8 +196,9 @@
 // with its own idempotent producer (at least once) to the rule's topic or
 // another one. It never reads or writes a publisher's checkpoint. Its
 // records equal the live publisher's (key, value, headers; the partition
-// too when the topics have the same partition count). `chronicler replay`
-// is the command.
+// too when the topics have the same partition count; with
+// ReplayConfig.Registry the values are framed with the same schema ids).
+// `chronicler replay` is the command.
 //
 // # Rule swaps, graceful stop, status
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
+	"github.com/chronicler-dev/chronicler/publish/kafka/registry"
 )
 
 // txKey names a source transaction: its slot and commit LSN (the
@@ -63,6 +64,9 @@ type engine struct {
 	tx       bool
 	open     map[txKey]*openTx
 	outs     []mapping.Integration
+	// schemaIDs frames the values of rules whose schema is registered
+	// (registry.AppendFrame); nil without a schema registry.
+	schemaIDs registry.IDs
 }
 
 func newEngine(rules *mapping.RuleSet, dlTopic string, maxBytes int) *engine {
@@ -184,6 +188,9 @@ func (g *engine) marker(ev *store.Recorded, emit bool, dst []output) ([]output, 
 }
 
 func (g *engine) emit(dst []output, in *mapping.Integration, id, slot string, at time.Time, src []*store.Recorded) []output {
+	if sid, ok := g.schemaIDs[in.Rule]; ok {
+		in.Value = registry.AppendFrame(make([]byte, 0, 5+len(in.Value)), sid, in.Value)
+	}
 	rec := kafka.IntegrationRecord(in, id, slot, at, g.topic)
 	if n := kafka.RecordSize(rec); n > g.maxBytes {
 		return g.deadTx(dst, src, in.Rule, fmt.Errorf("%w: topic %s, %d bytes > %d", ErrRecordTooLarge, rec.Topic, n, g.maxBytes))

@@ -110,7 +110,9 @@ func (l *loop) run(ctx context.Context) error {
 					return err
 				}
 			}
-			l.swap(ctx)
+			if err := l.swap(ctx); err != nil {
+				return stopErr(ctx, err)
+			}
 		case ev := <-l.events:
 			if err := l.handle(ev); err != nil {
 				return err
@@ -123,7 +125,9 @@ func (l *loop) run(ctx context.Context) error {
 				if err := l.flushGraceful(ctx); err != nil {
 					return err
 				}
-				l.swap(ctx)
+				if err := l.swap(ctx); err != nil {
+					return stopErr(ctx, err)
+				}
 			}
 		}
 	}
@@ -337,13 +341,20 @@ func sameCheckpoint(a, b kafka.Checkpoint) bool {
 }
 
 // swap applies a rule set waiting in p.next; called with no batch open.
-func (l *loop) swap(ctx context.Context) {
+// Its schemas' ids come from the registry (cached: the reload's check
+// registered them); a registry that fails here stops the publisher.
+func (l *loop) swap(ctx context.Context) error {
 	rs := l.p.next.Swap(nil)
 	if rs == nil {
-		return
+		return nil
+	}
+	ids, err := l.p.resolveSchemas(ctx, rs)
+	if err != nil {
+		return err
 	}
 	old := serverFilter(l.eng.rules.Interest())
 	l.eng.swapRules(rs)
+	l.eng.schemaIDs = ids
 	l.p.cfg.Rules = rs
 	if !old.Equal(serverFilter(rs.Interest())) {
 		// Events already read were read with the old filter: read again
@@ -354,4 +365,5 @@ func (l *loop) swap(ctx context.Context) {
 	l.p.cfg.Metrics.add(func(m *Metrics) prometheus.Counter { return m.RulesSwaps }, 1)
 	l.log.Info("promotion rules swapped; they apply from the next event on", "after", l.last, "files", len(rs.Files()), "promotion_rules", len(rs.PromotionRules()))
 	l.p.tookSwap()
+	return nil
 }

@@ -78,7 +78,9 @@ func (p *Publisher) LagSeconds() float64 {
 // if rs has none). When rs needs other events than the old set (another
 // subscription filter), the subscription is restarted after the last event
 // handled. The channel is closed once the swap took effect. Safe for
-// concurrent use; a later call before the swap replaces rs.
+// concurrent use; a later call before the swap replaces rs. With a schema
+// registry, call CheckSchemas first: a set whose schemas the registry
+// refuses at the swap stops Run with that error.
 func (p *Publisher) SwapRules(rs *mapping.RuleSet) <-chan struct{} {
 	p.swappedMu.Lock()
 	ch := p.swapped
@@ -120,10 +122,12 @@ func (p *Publisher) Stats() Stats {
 }
 
 // Run publishes until ctx ends (returning nil, or a *GraceError when a
-// batch was abandoned) or a permanent error: the writer was fenced
-// (kafka.ErrFenced), a topic is missing at start or was deleted while
-// running, without CreateTopics (*kafka.TopicError), a dead letter with
-// StopOnDeadLetter (*DeadLetterError). Run may be called once at a time; a second Run after
+// batch was abandoned) or a permanent error: the schema registry refused a
+// rule's schema or could not be asked (*registry.IncompatibleError,
+// *registry.RequestError, ...), the writer was fenced (kafka.ErrFenced), a
+// topic is missing at start or was deleted while running, without
+// CreateTopics (*kafka.TopicError), a dead letter with StopOnDeadLetter
+// (*DeadLetterError). Run may be called once at a time; a second Run after
 // the first returned starts over from the checkpoint.
 func (p *Publisher) Run(ctx context.Context) error {
 	p.mu.Lock()
@@ -145,6 +149,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 		p.cfg.Rules = rs
 		p.tookSwap()
 	}
+	// Before anything is fenced: a rule set the registry refuses must not
+	// stop a publisher that still runs.
+	ids, err := p.resolveSchemas(ctx, p.cfg.Rules)
+	if err != nil {
+		return stopErr(ctx, err)
+	}
 	w, err := kafka.New(ctx, kafka.Config{
 		Brokers: p.cfg.Kafka.Brokers, PublisherID: p.cfg.PublisherID, CheckpointTopic: p.cfg.CheckpointTopic,
 		CheckpointReplication: p.cfg.Kafka.ReplicationFactor, Mode: p.cfg.Mode, ClientOpts: p.kopts, Logger: p.cfg.Logger,
@@ -158,6 +168,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		return stopErr(ctx, err)
 	}
 	defer l.stopSubscription()
+	l.eng.schemaIDs = ids
 	if m := p.cfg.Metrics; m != nil {
 		defer p.reportLag(m)()
 	}

@@ -130,6 +130,7 @@ func RunCase(rs *mapping.RuleSet, c Case) Result {
 		if d := compare(c.Integration, got, []string{"topic", "key", "type", "value"}); d != "" {
 			fails = append(fails, "integration events differ (- expected, + got):\n"+d)
 		}
+		fails = append(fails, schemaFailures(rs, c.Integration, integ)...)
 	}
 	gotErrs := make([]map[string]any, len(evalErrs))
 	for i, e := range evalErrs {

@@ -200,6 +200,7 @@ func (c *Config) validateKafka(v *validator, parts Parts) {
 	default:
 		v.bad("kafka.sasl.mechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (or empty for none)", k.SASL.Mechanism)
 	}
+	c.validateRegistry(v)
 }
 
 // validateRest checks rules, delivery, deadletter, http, ha, shutdown and
