@@ -47,20 +47,25 @@ func Start(opts Options) (*Server, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	st := newStore(opts.Logger)
+	st := newStore(opts.Logger, opts.CacheSize)
 	if opts.DataDir != "" {
 		w, err := openWAL(opts.DataDir, st)
 		if err != nil {
+			st.release()
 			return nil, err
 		}
 		st.wal = w
 		go w.run()
+	} else if err := st.inMemory(); err != nil {
+		st.release()
+		return nil, err
 	}
 	lis, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		if st.wal != nil {
 			_ = st.wal.close()
 		}
+		st.release()
 		return nil, fmt.Errorf("kurrentdb: listening on %s: %w (choose another -addr, or port 0 for a free one)", opts.Addr, err)
 	}
 	s := &Server{
@@ -119,6 +124,7 @@ func (s *Server) Close() error {
 		if s.store.wal != nil {
 			s.closeErr = s.store.wal.close()
 		}
+		s.store.release()
 	})
 	return s.closeErr
 }
