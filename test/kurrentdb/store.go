@@ -46,8 +46,8 @@ type store struct {
 	metas      map[string][]metaAt // X -> the $metadata records of $$X, in order
 	ids        *idCache
 	cache      *recordCache
-	lr         io.ReaderAt // the log: the wal's file, or mem
-	mem        *memLog     // in memory mode; nil with a data directory
+	lr         io.ReaderAt   // the log: the wal's file, or mem
+	mem        *memLog       // in memory mode; nil with a data directory
 	changed    chan struct{} // closed and replaced whenever visible moves
 	failed     error
 	closed     bool
