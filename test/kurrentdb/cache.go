@@ -3,7 +3,7 @@ package kurrentdb
 import "sync"
 
 // DefaultCacheSize is the default bound of the record cache (Options.CacheSize).
-const DefaultCacheSize = 32 << 20
+const DefaultCacheSize = 16 << 20
 
 // recordCache keeps decoded records by ordinal, bounded by their bytes. It
 // is two generations of maps: puts and hits go to the young one; once it

@@ -32,7 +32,7 @@ type Options struct {
 	// CacheSize bounds the memory of the record cache, in bytes: the
 	// decoded events kept for reads (recent appends, and what point reads
 	// fetched). Every other event is read from the log when asked for.
-	// Default DefaultCacheSize (32 MiB).
+	// Default DefaultCacheSize (16 MiB).
 	CacheSize int
 	// MaxAppendSize is the largest total size of one append, in bytes, each
 	// event counted as the real server counts it from 24.10.4 on
@@ -112,7 +112,7 @@ func (o Options) validate() error {
 		errs = append(errs, &ConfigError{Field: "MaxAppendSize", Reason: "must be > 0 bytes and at most 16 MiB - 10,000 bytes (as KurrentDB's), or 0 for the default of 1 MiB"})
 	}
 	if o.CacheSize < 0 {
-		errs = append(errs, &ConfigError{Field: "CacheSize", Reason: "must be > 0 bytes, or 0 for the default of 32 MiB"})
+		errs = append(errs, &ConfigError{Field: "CacheSize", Reason: "must be > 0 bytes, or 0 for the default of 16 MiB"})
 	}
 	if o.MaxAppendEventSize < 0 {
 		errs = append(errs, &ConfigError{Field: "MaxAppendEventSize", Reason: "must be > 0 bytes, or 0 for no limit"})

@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"math/bits"
+	"slices"
 	"strings"
 )
 
@@ -67,15 +69,39 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // encodeFrame encodes recs as one frame that will start at file offset at,
 // and assigns each record its position.
 func encodeFrame(at uint64, recs []*record) []byte {
-	buf := make([]byte, frameHeaderSize, frameHeaderSize+64*len(recs))
+	return appendFrame(nil, at, recs)
+}
+
+// appendFrame is encodeFrame appending to buf (which must be empty or end
+// at a frame boundary: offsets count from where the frame starts in buf).
+func appendFrame(buf []byte, at uint64, recs []*record) []byte {
+	size := frameHeaderSize
 	for _, r := range recs {
-		r.Position = at + uint64(len(buf))
+		size += eventLen(r)
+	}
+	start := len(buf)
+	buf = slices.Grow(buf, size)[:start+frameHeaderSize]
+	for _, r := range recs {
+		r.Position = at + uint64(len(buf)-start)
 		buf = appendEvent(buf, r)
 	}
-	binary.LittleEndian.PutUint32(buf[0:4], uint32(len(buf)-frameHeaderSize))
-	binary.LittleEndian.PutUint32(buf[4:8], crc32.Checksum(buf[frameHeaderSize:], crcTable))
+	binary.LittleEndian.PutUint32(buf[start:], uint32(len(buf)-start-frameHeaderSize))
+	binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(buf[start+frameHeaderSize:], crcTable))
 	return buf
 }
+
+// eventLen is the length of r's encoding.
+func eventLen(r *record) int {
+	n := uvarintLen(uint64(len(r.Stream))) + len(r.Stream) + varintLen(r.Revision) + 16 +
+		uvarintLen(uint64(len(r.Type))) + len(r.Type) + uvarintLen(uint64(len(r.ContentType))) + len(r.ContentType) +
+		varintLen(r.Created) + uvarintLen(uint64(len(r.Metadata))) + len(r.Metadata) + uvarintLen(uint64(len(r.Data))) + len(r.Data)
+	return n
+}
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// varintLen is the length of binary.AppendVarint's zig-zag encoding.
+func varintLen(v int64) int { return uvarintLen(uint64(v<<1) ^ uint64(v>>63)) }
 
 func appendBytes(buf, b []byte) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(b)))
@@ -210,10 +236,18 @@ func scanEvent(b []byte) (eventView, int, error) {
 
 // record copies the view into a record at pos.
 func (v *eventView) record(pos uint64) *record {
+	r := v.alias(pos)
+	r.Metadata, r.Data = clone(v.meta), clone(v.data)
+	return r
+}
+
+// alias is record without copying the data and metadata: the record keeps
+// the bytes it was scanned from alive, and they must never change.
+func (v *eventView) alias(pos uint64) *record {
 	return &record{
 		Stream: string(v.stream), Revision: v.revision, ID: v.id,
 		Type: string(v.typ), ContentType: string(v.ct), Created: v.created,
-		Metadata: clone(v.meta), Data: clone(v.data), Position: pos,
+		Metadata: v.meta, Data: v.data, Position: pos,
 	}
 }
 

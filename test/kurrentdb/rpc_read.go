@@ -20,7 +20,7 @@ func (s *Server) Read(req *streams.ReadReq, srv streams.Streams_ReadServer) erro
 	if o == nil {
 		return status.Error(codes.InvalidArgument, "read request without options")
 	}
-	if err := s.notLeader(srv.SetTrailer); err != nil {
+	if err := s.route(srv.Context(), false, srv.SetTrailer); err != nil {
 		return err
 	}
 	out := &sender{srv: srv, st: s.store, structured: o.GetUuidOption().GetString_() == nil, resolve: o.GetResolveLinks()}

@@ -41,6 +41,7 @@ type store struct {
 	visibleEnd uint64    // log offset after the last visible frame
 	next       uint64    // log offset of the next frame
 	unsynced   []*record // records [visible, ix.n)
+	frame      []byte    // commitLocked's encoding buffer
 	heads      heads
 	tombs      map[string]uint32   // stream -> ordinal of its tombstone
 	metas      map[string][]metaAt // X -> the $metadata records of $$X, in order
@@ -170,7 +171,8 @@ func (st *store) indexLocked(r *record) error {
 // It returns the position of the last record. An error here (no memory for
 // the index) stops the store like a failed write.
 func (st *store) commitLocked(recs []*record) (uint64, error) {
-	frame := encodeFrame(st.next, recs)
+	st.frame = appendFrame(st.frame[:0], st.next, recs)
+	frame := st.frame // reused: the wal and the memLog copy it
 	st.next += uint64(len(frame))
 	for _, r := range recs {
 		st.unsynced = append(st.unsynced, r)
@@ -573,7 +575,8 @@ func (st *store) fetchRange(locs []loc, end uint64) ([]*record, error) {
 			if err != nil {
 				return nil, st.readError(err)
 			}
-			r := v.record(locs[k].pos)
+			r := v.alias(locs[k].pos) // buf is this range's alone
+
 			r.ord = locs[k].ord
 			out[k] = r
 		}
@@ -645,4 +648,36 @@ func (st *store) release() {
 		st.mem.free()
 	}
 	st.unsynced = nil
+}
+
+// Footprint is what a server holds, for benchmarks and logs.
+type Footprint struct {
+	Records     int   // records in the log (events, tombstones, metadata)
+	Streams     int   // streams with at least one event
+	LogBytes    int64 // bytes of the log
+	IndexBytes  int   // memory mapped for the index (outside the Go heap)
+	MemLogBytes int   // memory mapped for the in-memory log (0 with a data directory)
+	CacheHits   int64 // record cache hits since start
+	CacheMisses int64 // record cache misses (read from the log) since start
+}
+
+func (st *store) footprint() Footprint {
+	st.mu.Lock()
+	var f Footprint
+	if st.ix != nil {
+		f.Records, f.IndexBytes = int(st.ix.n), st.ix.memory()
+		for i := range st.ix.table.shards {
+			f.Streams += st.ix.table.shards[i].used
+		}
+	}
+	f.LogBytes = int64(st.next)
+	mem := st.mem
+	st.mu.Unlock()
+	if mem != nil {
+		f.MemLogBytes = mem.bytes()
+	}
+	st.cache.mu.Lock()
+	f.CacheHits, f.CacheMisses = st.cache.hits, st.cache.misses
+	st.cache.mu.Unlock()
+	return f
 }

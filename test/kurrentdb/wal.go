@@ -29,6 +29,7 @@ type wal struct {
 
 	mu      sync.Mutex
 	pending []byte
+	spare   []byte // the buffer flush wrote last, reused for pending
 	upTo    uint32 // records the pending frames reach
 	end     uint64 // log offset after the pending frames
 	kick    chan struct{}
@@ -239,8 +240,15 @@ func (w *wal) run() {
 func (w *wal) flush() bool {
 	w.mu.Lock()
 	buf, upTo, end := w.pending, w.upTo, w.end
-	w.pending = nil
+	w.pending, w.spare = w.spare[:0], nil
 	w.mu.Unlock()
+	defer func() {
+		if cap(buf) <= 16<<20 { // keep up to 16 MiB for the next flush
+			w.mu.Lock()
+			w.spare = buf
+			w.mu.Unlock()
+		}
+	}()
 	if len(buf) == 0 {
 		return true
 	}
