@@ -24,6 +24,7 @@ type gossipService struct {
 
 func (g *gossipService) Read(context.Context, *shared.Empty) (*gossip.ClusterInfo, error) {
 	s := g.srv
+	s.counts.gossipReads.Add(1)
 	now := s.store.now().UnixNano() / 100 // ToTicksSinceEpoch: .NET ticks since the Unix epoch
 	info := &gossip.ClusterInfo{}
 	add := func(id [16]byte, addr string, state gossip.MemberInfo_VNodeState, alive bool) {
@@ -109,14 +110,16 @@ type RequestCounts struct {
 	BatchAppends int64 // BatchAppend requests that succeeded
 	NotLeader    int64 // requests answered NotLeader (it ends a BatchAppend call)
 	NotReady     int64 // requests answered not ready for want of a leader
+	GossipReads  int64 // Gossip.Read calls
 }
 
-type requestCounts struct{ appends, batchAppends, notLeader, notReady atomic.Int64 }
+type requestCounts struct{ appends, batchAppends, notLeader, notReady, gossipReads atomic.Int64 }
 
 // Requests returns the server's RequestCounts.
 func (s *Server) Requests() RequestCounts {
 	return RequestCounts{
 		Appends: s.counts.appends.Load(), BatchAppends: s.counts.batchAppends.Load(),
 		NotLeader: s.counts.notLeader.Load(), NotReady: s.counts.notReady.Load(),
+		GossipReads: s.counts.gossipReads.Load(),
 	}
 }
