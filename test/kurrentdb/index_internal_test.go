@@ -21,7 +21,9 @@ func TestIndexChainsAndSkips(t *testing.T) {
 	for i := range streams {
 		streams[i] = &stream{tail: noOrd}
 	}
-	lengths := func(i int) int { return []int{1, 2, skipEvery - 1, skipEvery, skipEvery + 1, 3*skipEvery + 5, 10 * skipEvery}[i%7] }
+	lengths := func(i int) int {
+		return []int{1, 2, skipEvery - 1, skipEvery, skipEvery + 1, 3*skipEvery + 5, 10 * skipEvery}[i%7]
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	var pos uint64 = 16
 	var positions []uint64
