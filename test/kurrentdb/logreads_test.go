@@ -79,26 +79,6 @@ func writeStore(t *testing.T, db *esdb.Client) written {
 	return w
 }
 
-func readIDsFrom(t *testing.T, db *esdb.Client, stream string, opts esdb.ReadStreamOptions, count uint64) []uuid.UUID {
-	t.Helper()
-	rs, err := db.ReadStream(context.Background(), stream, opts, count)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	var out []uuid.UUID
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("reading %s: %v", stream, err)
-		}
-		out = append(out, ev.OriginalEvent().EventID)
-	}
-}
-
 // allEvents reads all of $all in the direction opts say.
 func allEvents(t *testing.T, db *esdb.Client, opts esdb.ReadAllOptions) []allEntry {
 	t.Helper()
