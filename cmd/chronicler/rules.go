@@ -22,7 +22,13 @@ func newRulesCmd() *cobra.Command {
 		Long: "Rule files map row changes to low-level events (capture:) and stored events to integration\n" +
 			"events (promote:). `chronicler rules docs` prints the language reference.",
 	}
-	rules.AddCommand(&cobra.Command{
+	rules.AddCommand(newRulesDocsCmd(), newRulesCheckCmd(), newRulesSchemaCmd(), newRulesTestCmd())
+	return rules
+}
+
+// newRulesDocsCmd is `rules docs`.
+func newRulesDocsCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "docs [TOPIC]",
 		Short: "Print the rule language reference, or one topic of it",
 		Long: "Print the rule language reference (Markdown; the same text as mapping/README.md in the\n" +
@@ -46,7 +52,11 @@ func newRulesCmd() *cobra.Command {
 			fmt.Fprint(cmd.OutOrStdout(), text)
 			return nil
 		},
-	})
+	}
+}
+
+// newRulesCheckCmd is `rules check`.
+func newRulesCheckCmd() *cobra.Command {
 	var registryURL string
 	check := &cobra.Command{
 		Use:   "check FILES|DIRS... [--registry URL]",
@@ -84,7 +94,11 @@ func newRulesCmd() *cobra.Command {
 		},
 	}
 	check.Flags().StringVar(&registryURL, "registry", "", "a schema registry's URL: compare the rules' schemas with what it holds (writes nothing)")
-	rules.AddCommand(check)
+	return check
+}
+
+// newRulesSchemaCmd is `rules schema`.
+func newRulesSchemaCmd() *cobra.Command {
 	var schemaRule string
 	schema := &cobra.Command{
 		Use:   "schema FILES|DIRS... --rule NAME",
@@ -112,8 +126,12 @@ func newRulesCmd() *cobra.Command {
 		},
 	}
 	schema.Flags().StringVar(&schemaRule, "rule", "", "the promotion rule (required)")
-	rules.AddCommand(schema)
-	rules.AddCommand(&cobra.Command{
+	return schema
+}
+
+// newRulesTestCmd is `rules test`.
+func newRulesTestCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "test FILES|DIRS...",
 		Short: "Run the rule tests (*_test.yaml) next to the rules; exit 1 on any failure",
 		Long: "Each *_test.yaml holds cases: an input change (or stored events) and the events (or integration\n" +
@@ -133,8 +151,7 @@ func newRulesCmd() *cobra.Command {
 			}
 			return nil
 		},
-	})
-	return rules
+	}
 }
 
 func docTopicNames() string {
