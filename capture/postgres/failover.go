@@ -263,7 +263,17 @@ func orUnknown(s string) string {
 
 // ReadFailover reads what [CheckFailover] needs of the server.
 func (c *Conn) ReadFailover(ctx context.Context) (Failover, error) {
-	return readFailover(ctx, c.pg, c.target)
+	return readFailover(ctx, c.pg, connectedTo(c.pg))
+}
+
+// connectedTo names the server conn is connected to (of a multi-host URL's
+// hosts, the one that answered) and its database: address/database.
+func connectedTo(conn *pgx.Conn) string {
+	addr := "unknown"
+	if nc := conn.PgConn().Conn(); nc != nil && nc.RemoteAddr() != nil {
+		addr = nc.RemoteAddr().String()
+	}
+	return addr + "/" + conn.Config().Database
 }
 
 // checkFailover applies CheckFailover at a session's start: it refuses
@@ -271,7 +281,7 @@ func (c *Conn) ReadFailover(ctx context.Context) (Failover, error) {
 // synchronized_standby_slots capture would wait on forever, and waits on a
 // standby (a transient *StandbyError).
 func (s *Source) checkFailover(ctx context.Context, conn *pgx.Conn, si SlotInfo, exists bool) error {
-	fo, err := readFailover(ctx, conn, targetOf(&conn.Config().Config))
+	fo, err := readFailover(ctx, conn, connectedTo(conn))
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -109,6 +110,8 @@ type env struct {
 	exited chan error
 	// startOff is the log's size when chronicler was last started.
 	startOff int64
+	// committed counts the transfers whose commit the workload saw succeed.
+	committed atomic.Int64
 }
 
 // setup is what a test captures: schema, rules, tables and extra
@@ -119,6 +122,7 @@ type setup struct {
 	pgExtra       string // more lines under postgres:, indented
 	extra         string // more top-level sections of the config
 	storeFlags    []string
+	pgOpts        []stack.PostgresOption // more options of the cluster
 }
 
 // httpSection is extra, with the HTTP listener off unless extra has one.
@@ -139,7 +143,7 @@ func newEnv(t *testing.T, storeFlags ...string) *env { return newEnvWith(t, tran
 func newEnvWith(t *testing.T, su setup) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
-	e.pg = stack.StartPostgres(t, stack.WithPostgresSetting("synchronous_commit", "off"))
+	e.pg = stack.StartPostgres(t, append([]stack.PostgresOption{stack.WithPostgresSetting("synchronous_commit", "off")}, su.pgOpts...)...)
 	e.dbURL = e.pg.CreateDatabase(t, "app")
 	e.pg.Exec(t, "app", su.schema)
 	e.store = startStore(t, filepath.Join(e.dir, "store-data"), su.storeFlags...)
@@ -382,6 +386,7 @@ func (e *env) workload(ctx context.Context, n, workers int) error {
 					errs <- fmt.Errorf("transfer %d: %w", i, err)
 					return
 				}
+				e.committed.Add(1)
 			}
 		}(uint64(w))
 	}
