@@ -18,15 +18,17 @@ import (
 // hot_standby_feedback = on, the primary's synchronized_standby_slots
 // naming the standby's slot), chronicler configured with
 // postgres.failover_slot and a multi-host URL with
-// target_session_attrs=read-write. Under load the standby is cut off
-// from the primary (primary_conninfo emptied) so it falls behind, the
-// primary goes on committing, then it is killed (SIGKILL: a crash, not a clean shutdown
-// that would send the standby everything); chronicler's HA lease goes with
-// it and it exits. The standby
-// is promoted, transfers are committed on it while chronicler is down, then
-// chronicler is started again on the same configuration: the multi-host URL
-// leads it to the promoted standby, where it resumes from the synchronized
-// copy of the slot (no new slot, no new snapshot) under more load.
+// target_session_attrs=read-write. Under load the standby is cut off from
+// the primary (primary_conninfo emptied) so it falls behind, the primary
+// goes on committing, then it is killed (SIGKILL: a crash, not a clean
+// shutdown that would send the standby everything). The standby is
+// promoted and transfers are committed on it, then more under load while
+// chronicler streams again from the promoted standby through the same
+// multi-host URL, from the synchronized copy of the slot (no new slot, no
+// new snapshot). Subtest ha: the HA lock session goes with the primary and
+// chronicler exits; it is started again after the promotion. Subtest
+// no-ha: chronicler keeps running, and its capture reconnects by itself
+// once the promoted standby accepts writes.
 //
 // What "committed" means: a transfer the old primary acknowledged after the
 // standby's last received WAL is lost with the crash (the replication is
@@ -38,12 +40,25 @@ import (
 // nothing twice (what the standby's copy of the slot re-delivers is
 // de-duplicated).
 func TestFailoverToPromotedStandby(t *testing.T) {
+	t.Run("ha", func(t *testing.T) { testFailover(t, true) })
+	t.Run("no-ha", func(t *testing.T) { testFailover(t, false) })
+}
+
+// testFailover runs TestFailoverToPromotedStandby with HA on (the lost
+// lock session stops chronicler, which is started again after the
+// promotion) or off (chronicler keeps running: its capture reconnects
+// through the multi-host URL until the promoted standby accepts writes).
+func testFailover(t *testing.T, ha bool) {
 	phase1, phase2, phase3 := 3000, 1500, 1500
 	if testing.Short() {
 		phase1, phase2, phase3 = 1000, 500, 500
 	}
-	e := newEnvWith(t, setup{schema: schema, rules: rules, tables: "[public.accounts, public.history]",
-		pgExtra: "  failover_slot: true\n", pgOpts: []stack.PostgresOption{stack.WithPostgresVersion(17)}})
+	su := setup{schema: schema, rules: rules, tables: "[public.accounts, public.history]",
+		pgExtra: "  failover_slot: true\n", pgOpts: []stack.PostgresOption{stack.WithPostgresVersion(17)}}
+	if !ha {
+		su.extra = "ha:\n  enabled: false\n"
+	}
+	e := newEnvWith(t, su)
 	primary := e.pg
 	standby := primary.StartStandby(t, stack.StandbyConfig{Slot: "standby1"})
 	// The slot never gets ahead of the standby: the primary's walsenders
@@ -109,16 +124,20 @@ func TestFailoverToPromotedStandby(t *testing.T) {
 	killedAt := time.Now()
 	<-done // the workload fails with its connections
 	acked := e.committed.Load()
-	select {
-	case err := <-e.exited:
-		e.chron = nil
-		t.Logf("chronicler exited %s after the primary's crash: %v", time.Since(killedAt).Round(time.Millisecond), err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("chronicler did not stop within 60s of the primary's crash (its HA lock session was on it)")
+	crashOff := e.logSize()
+	if ha {
+		select {
+		case err := <-e.exited:
+			e.chron = nil
+			t.Logf("chronicler exited %s after the primary's crash: %v", time.Since(killedAt).Round(time.Millisecond), err)
+		case <-time.After(60 * time.Second):
+			t.Fatal("chronicler did not stop within 60s of the primary's crash (its HA lock session was on it)")
+		}
 	}
 
-	// Phase 2: the standby promoted; the application goes on while
-	// chronicler is down. Without a synchronized slot these would be lost.
+	// Phase 2: the standby promoted; the application goes on, while
+	// chronicler is down (HA) or reconnecting (no HA). Without a
+	// synchronized slot these would be lost.
 	if err := standby.Promote(); err != nil {
 		t.Fatal(err)
 	}
@@ -134,9 +153,18 @@ func TestFailoverToPromotedStandby(t *testing.T) {
 		t.Fatalf("phase 2 on the promoted standby: %v", err)
 	}
 
-	// Phase 3: chronicler again, through the same multi-host URL, under load.
-	e.startChronicler()
-	e.waitLog("capture: streaming")
+	// Phase 3: chronicler, through the same multi-host URL, under load:
+	// started again (HA) or still running since before the crash (no HA).
+	if ha {
+		e.startChronicler()
+		e.waitLog("capture: streaming")
+	} else {
+		e.checkRunning()
+		started := e.startOff
+		e.startOff = crashOff // waitLog looks at what was logged after the crash
+		e.waitLog("capture: streaming")
+		e.startOff = started
+	}
 	if err := e.workload(context.Background(), phase3, 4); err != nil {
 		t.Fatalf("phase 3: %v", err)
 	}
@@ -144,7 +172,7 @@ func TestFailoverToPromotedStandby(t *testing.T) {
 	e.stopChronicler()
 	if b, err := os.ReadFile(e.logf.Name()); err != nil {
 		t.Fatal(err)
-	} else if after := string(b[e.startOff:]); strings.Contains(after, "initial snapshot started") || strings.Contains(after, "CREATE_REPLICATION_SLOT") {
+	} else if after := string(b[crashOff:]); strings.Contains(after, "initial snapshot started") || strings.Contains(after, "CREATE_REPLICATION_SLOT") {
 		t.Fatal("after the failover chronicler created a slot or took a snapshot: the synchronized slot was not used")
 	}
 	e.verify(e.store.client(t))

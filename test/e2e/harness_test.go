@@ -108,7 +108,8 @@ type env struct {
 	logf   *os.File
 	chron  *exec.Cmd
 	exited chan error
-	// startOff is the log's size when chronicler was last started.
+	// startOff is where waitLog looks from: the log's size when chronicler
+	// was last started.
 	startOff int64
 	// committed counts the transfers whose commit the workload saw succeed.
 	committed atomic.Int64
@@ -202,6 +203,16 @@ func (e *env) startChronicler() {
 	e.chron = cmd
 	e.exited = make(chan error, 1)
 	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(cmd, e.exited)
+}
+
+// logSize is the chronicler log's size now.
+func (e *env) logSize() int64 {
+	e.t.Helper()
+	st, err := e.logf.Stat()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st.Size()
 }
 
 // killChronicler SIGKILLs chronicler (if running) and waits for it.
