@@ -31,6 +31,10 @@
 //	                               exits 1, the standby takes over, nothing lost
 //	TestSplitParts                 `--only capture` and `--only publish` as two processes:
 //	                               store and Kafka exactly once
+//	TestFailoverToPromotedStandby  Postgres 17 primary and standby, postgres.failover_slot, a
+//	                               multi-host URL: the primary crashed under load, the standby
+//	                               promoted; with HA on (chronicler restarted) and off (capture
+//	                               reconnects): the store matches the promoted database
 //
 // The capture tests run `chronicler run --only capture`; TestHATakeover and
 // TestSplitParts publish too, to a real Kafka broker (test/stack).
