@@ -258,7 +258,8 @@
 // a password that replaces the URL's, the application_name, and TCP
 // keepalives (the server ends the session of a silent client after about
 // 2.5 Keepalive). A URL that does not parse is a *[ConfigError]; an
-// unreachable server a *[ConnectError] naming host:port/database and user,
+// unreachable server a *[ConnectError] naming host:port/database (every
+// server of a multi-host URL) and user,
 // never the password.
 //
 // # HA lock session
