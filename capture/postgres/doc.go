@@ -259,8 +259,7 @@
 // keepalives (the server ends the session of a silent client after about
 // 2.5 Keepalive). A URL that does not parse is a *[ConfigError]; an
 // unreachable server a *[ConnectError] naming host:port/database (every
-// server of a multi-host URL) and user,
-// never the password.
+// server of a multi-host URL) and user, never the password.
 //
 // # HA lock session
 //
