@@ -32,11 +32,11 @@ type Config struct {
 	// share a commit LSN (snapshot chunks).
 	OnDurable func(contract.LSN)
 	// BatchAppend makes the appender open a gRPC connection of its own to
-	// the client's server and append through the BatchAppend RPC, one
+	// the client's server (a cluster's leader, found by gossip and
+	// followed when it moves) and append through the BatchAppend RPC, one
 	// long-lived call for every stream, if the server lists it in its
-	// features (KurrentDB does since 21.10). False, a cluster connection
-	// string (gossip seeds, discovery), or a server without it: every
-	// append is an AppendToStream call of the official client.
+	// features (KurrentDB does since 21.10). False, or a server without
+	// it: every append is an AppendToStream call of the official client.
 	BatchAppend bool
 	// OnConflict is the foreign-writer policy. Default ConflictStop.
 	OnConflict ConflictPolicy
