@@ -30,6 +30,7 @@ type captureRule struct {
 	data      *template
 	metadata  *template
 	unchanged contract.UnchangedPolicy
+	reads     reads
 }
 
 type tablePattern struct {
@@ -90,6 +91,10 @@ func (l *loader) captureRule(n ast.Node) {
 	}
 	before := len(l.problems)
 	r := &captureRule{name: name}
+	line, col := pos(n)
+	r.reads = reads{columns: map[string]string{}, at: fmt.Sprintf("%s:%d:%d", l.file, line, col)}
+	l.reads = &r.reads
+	defer func() { l.reads = nil }()
 	byKey := map[string]field{}
 	for _, f := range fs {
 		byKey[f.key] = f
