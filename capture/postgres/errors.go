@@ -92,6 +92,12 @@ type PublicationMismatchError struct {
 	Extra       []string // published, not configured
 	AllTables   bool     // FOR ALL TABLES
 	Operations  string   // non-empty when not all of insert, update, delete, truncate are published
+	// ViaRoot is the publication's publish_via_partition_root (as read;
+	// not a mismatch by itself).
+	ViaRoot bool
+	// LeafNames are configured partitioned tables whose changes it
+	// publishes under their partitions' names (no publish_via_partition_root).
+	LeafNames []string
 }
 
 func (e *PublicationMismatchError) Error() string {
@@ -107,6 +113,10 @@ func (e *PublicationMismatchError) Error() string {
 		parts = append(parts, fmt.Sprintf("it also publishes %s, which capture is not configured for (add them to the tables or ALTER PUBLICATION %s DROP TABLE %s)",
 			strings.Join(e.Extra, ", "), e.Publication, strings.Join(e.Extra, ", ")))
 	}
+	if len(e.LeafNames) > 0 {
+		parts = append(parts, fmt.Sprintf("it publishes the partitions of %s under their own names, so rules on them never fire (ALTER PUBLICATION %s SET (publish_via_partition_root = true))",
+			strings.Join(e.LeafNames, ", "), e.Publication))
+	}
 	if e.Operations != "" {
 		parts = append(parts, fmt.Sprintf("it publishes only %s (ALTER PUBLICATION %s SET (publish = 'insert, update, delete, truncate'))", e.Operations, e.Publication))
 	}
@@ -119,9 +129,16 @@ func (e *PublicationMismatchError) Error() string {
 type ReplicaIdentityError struct {
 	Table    string
 	Identity string // "nothing", or "default" without a primary key
+	// Partitions, for a partitioned Table, are its partitions without a
+	// usable replica identity.
+	Partitions []string
 }
 
 func (e *ReplicaIdentityError) Error() string {
+	if len(e.Partitions) > 0 {
+		return fmt.Sprintf("partitions %s of table %s have no replica identity (no primary key, REPLICA IDENTITY DEFAULT or NOTHING): published, Postgres would refuse their UPDATEs and DELETEs; ALTER TABLE ... REPLICA IDENTITY FULL on each (or add primary keys)",
+			strings.Join(e.Partitions, ", "), e.Table)
+	}
 	return fmt.Sprintf("table %s has REPLICA IDENTITY %s and no primary key to fall back on: published, Postgres would refuse its UPDATEs and DELETEs; ALTER TABLE %s REPLICA IDENTITY FULL (or add a primary key)",
 		e.Table, strings.ToUpper(e.Identity), e.Table)
 }

@@ -96,6 +96,9 @@ func (c *checker) postgres(ctx context.Context) *pgFacts {
 			continue
 		}
 		c.finding(cpg.CheckTable(t, f.srv))
+		if g, ok := cpg.CheckGenerated(t, f.srv); ok {
+			c.finding(g)
+		}
 		if t.Exists {
 			f.tables = append(f.tables, t)
 		}
