@@ -98,6 +98,12 @@
 // capture/postgres's doc describes. Saves are retried until the store
 // answers (the snapshot waits). Deleting the stream forgets the progress.
 //
+// A missing slot with a completed snapshot in that stream, or with
+// progress markers (Run gives the Source postgres.Config.PriorProgress,
+// which reads the last marker), was dropped under capture: the Source
+// stops with a *postgres.SlotMissingError unless
+// postgres.Config.OnMissingSlot allows a new snapshot.
+//
 // # Run
 //
 // [New] checks the options (rule paths, the store URL: esdb:// or

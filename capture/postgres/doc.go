@@ -47,7 +47,13 @@
 //     FOR ALL TABLES;
 //  4. checks the slot (pgoutput, this database, not wal_status=lost, not
 //     active in another process: the error names the PID), then creates it
-//     or snapshots as below;
+//     or snapshots as below. A missing slot that capture had streamed
+//     through (this Source confirmed through it, the SnapshotState says
+//     its snapshot completed, or Config.History says so) was
+//     dropped by someone: the changes since are in no slot, so Run stops
+//     with a *SlotMissingError, logged at ERROR, unless OnMissingSlot is
+//     MissingSlotResnapshot (a new slot and snapshot, also logged at
+//     ERROR);
 //  5. streams with pgoutput protocol 1, messages on, text values.
 //
 // Setup failures are typed errors (errors.go) and fatal on the first

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -238,4 +239,99 @@ func stripID(row map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// TestDroppedSlotStopsCapture (issue 20, item 1): a slot dropped by an
+// admin while capture runs, or while it is stopped, is not silently
+// replaced: Run stops with a *SlotMissingError naming the evidence, and
+// creates no slot, as long as capture had streamed through it (this
+// process's confirmations, a completed snapshot in the snapshot state, or
+// progress in the store). With postgres.on_missing_slot: resnapshot it
+// takes a new snapshot, which holds the rows written in the gap.
+func TestDroppedSlotStopsCapture(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE d (id int PRIMARY KEY, v text); INSERT INTO d VALUES (1, 'a');`)
+	conn := pg.Connect(t, "postgres")
+	slots := func() int {
+		var n int
+		if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'chron'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	state := NewMemorySnapshotState()
+	cfg := baseConfig(pg, "postgres", "d")
+	cfg.SnapshotState, cfg.StatusInterval = state, 50*time.Millisecond
+	// Reconnects wait 2-4 s: room for the admin to drop the released slot.
+	cfg.ReconnectMin, cfg.ReconnectMax = 4*time.Second, 4*time.Second
+
+	// While running: the admin ends the walsender and drops the slot.
+	src, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newMemSink()
+	sink.src = src
+	done := make(chan error, 1)
+	go func() { done <- src.Run(t.Context(), sink) }()
+	waitFor(t, 30*time.Second, "the snapshot", func() bool { p, _, _ := state.Load(t.Context(), "chron"); return p.Done })
+	waitForSlotActive(t, pg, "chron")
+	pg.Exec(t, "postgres", `INSERT INTO d VALUES (2, 'b')`)
+	waitFor(t, 30*time.Second, "the insert", func() bool { return len(sink.changes()) == 2 })
+	waitFor(t, 30*time.Second, "the slot dropped", func() bool {
+		_, _ = conn.Exec(t.Context(), "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'chron' AND active_pid IS NOT NULL")
+		_, err := conn.Exec(t.Context(), "SELECT pg_drop_replication_slot('chron')")
+		return err == nil
+	})
+	pg.Exec(t, "postgres", `INSERT INTO d VALUES (3, 'lost as a change')`)
+	var missing *SlotMissingError
+	select {
+	case err := <-done:
+		if !errors.As(err, &missing) || missing.Slot != "chron" || len(missing.Evidence) != 2 ||
+			!strings.HasPrefix(missing.Evidence[0], "this process confirmed up to ") ||
+			!strings.HasPrefix(missing.Evidence[1], "its initial snapshot completed at ") {
+			t.Fatalf("Run after the slot was dropped = %v; want a *SlotMissingError with this process's position and the snapshot", err)
+		}
+		if !strings.Contains(err.Error(), "postgres.on_missing_slot: resnapshot") {
+			t.Errorf("error %q does not name the way forward", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not stop within 60s of the slot being dropped")
+	}
+	if n := slots(); n != 0 {
+		t.Fatalf("%d slots chron after the refusal; want none (a new slot would hide the gap)", n)
+	}
+
+	// While stopped: the snapshot state says the snapshot completed.
+	if err := runOnce(t, cfg); !errors.As(err, &missing) || len(missing.Evidence) != 1 {
+		t.Fatalf("restart with the snapshot state = %v; want a *SlotMissingError", err)
+	}
+	// Snapshot mode never, no snapshot state: the store's progress says so.
+	never := cfg
+	never.SnapshotMode, never.SnapshotState = SnapshotNever, NewMemorySnapshotState()
+	never.History = func(context.Context) ([]string, error) { return []string{"progress up to 0/16B3748"}, nil }
+	if err := runOnce(t, never); !errors.As(err, &missing) || !slices.Equal(missing.Evidence, []string{"progress up to 0/16B3748"}) {
+		t.Fatalf("restart with progress in the store = %v; want a *SlotMissingError naming it", err)
+	}
+	if n := slots(); n != 0 {
+		t.Fatalf("%d slots chron after the refusals; want none", n)
+	}
+
+	// The operator allows it: a new slot, and a snapshot with the gap's row.
+	cfg.OnMissingSlot = MissingSlotResnapshot
+	cfg.ReconnectMin, cfg.ReconnectMax = 0, 0
+	sink = newMemSink()
+	startSource(t, cfg, sink)
+	waitFor(t, 30*time.Second, "the new snapshot", func() bool {
+		for _, c := range sink.changes() {
+			if c.Op == contract.OpSnapshot && c.New["id"] == int64(3) {
+				return true
+			}
+		}
+		return false
+	})
+	if n := slots(); n != 1 {
+		t.Fatalf("%d slots chron with on_missing_slot resnapshot; want 1", n)
+	}
 }

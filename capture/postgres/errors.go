@@ -96,7 +96,8 @@ type PublicationMismatchError struct {
 	// not a mismatch by itself).
 	ViaRoot bool
 	// LeafNames are configured partitioned tables whose changes it
-	// publishes under their partitions' names (no publish_via_partition_root).
+	// publishes (or, once added, would publish) under their partitions'
+	// names: it lacks publish_via_partition_root.
 	LeafNames []string
 }
 
@@ -114,7 +115,7 @@ func (e *PublicationMismatchError) Error() string {
 			strings.Join(e.Extra, ", "), e.Publication, strings.Join(e.Extra, ", ")))
 	}
 	if len(e.LeafNames) > 0 {
-		parts = append(parts, fmt.Sprintf("it publishes the partitions of %s under their own names, so rules on them never fire (ALTER PUBLICATION %s SET (publish_via_partition_root = true))",
+		parts = append(parts, fmt.Sprintf("it does not publish partitioned %s via the partition root, so their changes come under their partitions' names and rules on them never fire (ALTER PUBLICATION %s SET (publish_via_partition_root = true))",
 			strings.Join(e.LeafNames, ", "), e.Publication))
 	}
 	if e.Operations != "" {
@@ -267,3 +268,18 @@ func (e *GuardError) Error() string {
 	return fmt.Sprintf("capture stopped before it would %s: %v", e.Action, e.Err)
 }
 func (e *GuardError) Unwrap() error { return e.Err }
+
+// SlotMissingError: the replication slot does not exist although capture
+// streamed through it before (Evidence says how capture knows). Changes
+// committed after it was dropped and before a new one would be created are
+// in no slot: creating one silently would leave a gap in history.
+type SlotMissingError struct {
+	Slot     string
+	Evidence []string // what says capture had the slot
+}
+
+func (e *SlotMissingError) Error() string {
+	return fmt.Sprintf("replication slot %q no longer exists, but capture streamed through it (%s): it was dropped, and the changes committed since then are in no slot, a gap in history that a new slot would leave silently. "+
+		"To take a new initial snapshot (the rows as they are now; the changes in the gap are not recovered) and stream on from a new slot, set postgres.on_missing_slot: resnapshot for one start",
+		e.Slot, strings.Join(e.Evidence, "; "))
+}

@@ -48,8 +48,8 @@ func CheckPublication(in PublicationCheck, m *PublicationMismatchError) Publicat
 	var fails, fixes []string
 	if leaves := leafNamed(in.Existing, m); len(leaves) > 0 {
 		m.LeafNames = leaves
-		fails = append(fails, "publishes the partitions of "+strings.Join(leaves, ", ")+
-			" under their own names (publish_via_partition_root is off), so rules on the partitioned table never see their changes")
+		fails = append(fails, "does not publish partitioned "+strings.Join(leaves, ", ")+
+			" via the partition root (publish_via_partition_root is off): their partitions' changes would come under the partitions' names, so rules on the partitioned table would never see them")
 		fixes = append(fixes, fmt.Sprintf("ALTER PUBLICATION %s SET (publish_via_partition_root = true);", qpub))
 	}
 	if m.Operations != "" {
@@ -84,10 +84,11 @@ func CheckPublication(in PublicationCheck, m *PublicationMismatchError) Publicat
 }
 
 // leafNamed returns the configured partitioned tables (of existing) that
-// the publication publishes under their partitions' names: all of them
-// when it lacks publish_via_partition_root. They are left out of
-// m.Missing: with the option set they may well be there, and ADD TABLE of
-// a member fails.
+// the publication publishes (or, once added, would publish) under their
+// partitions' names: all of them when it lacks publish_via_partition_root.
+// A published one is not in m.Missing (comparePublication counts a
+// partition's root), so the fix is never ADD TABLE of a member, which
+// Postgres refuses.
 func leafNamed(existing []Table, m *PublicationMismatchError) []string {
 	if m.ViaRoot || m.AllTables {
 		return nil
@@ -96,7 +97,6 @@ func leafNamed(existing []Table, m *PublicationMismatchError) []string {
 	for _, t := range existing {
 		if t.Partitioned {
 			out = append(out, t.Name)
-			m.Missing = slices.DeleteFunc(m.Missing, func(s string) bool { return s == t.Name })
 		}
 	}
 	return out

@@ -172,6 +172,7 @@ func (c *checker) publication(pg *pgFacts) {
 // WAL the server keeps for it.
 func (c *checker) slot(pg *pgFacts) {
 	c.findings(cpg.CheckSlot(pg.slot, pg.slotExists, pg.srv.Database, c.opts.LagWarnBytes))
+	c.slotAbsent = !pg.slotExists
 	if pg.slotExists {
 		c.finding(cpg.CheckRetainedWAL(pg.slot))
 	}
