@@ -143,3 +143,17 @@ func (rs *RuleSet) Gaps(table string, columns []string) []Gap {
 	}
 	return out
 }
+
+// Columns returns the columns table ("schema.table") had in the Catalogue
+// the set was loaded against, nil when it was not in it.
+func (rs *RuleSet) Columns(table string) []string {
+	t, ok := rs.catalogue[table]
+	if !ok {
+		return nil
+	}
+	out := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		out[i] = c.Name
+	}
+	return out
+}
