@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -162,6 +163,6 @@ func (s *Source) missingSlot(ctx context.Context, prog SnapshotProgress, have bo
 		s.log.Error("capture: stopping: "+f.Err.Error(), "slot", s.cfg.Slot)
 		return f.Err
 	}
-	s.log.Error("capture: replication slot "+s.cfg.Slot+" was dropped; "+f.Found, "slot", s.cfg.Slot, "snapshot_mode", string(s.cfg.SnapshotMode))
+	s.log.Error("capture: replication slot "+s.cfg.Slot+" was dropped under capture; "+strings.TrimPrefix(f.Found, "absent, but "), "slot", s.cfg.Slot, "snapshot_mode", string(s.cfg.SnapshotMode))
 	return nil
 }
