@@ -119,8 +119,11 @@
 //     from commit LSN + ordinal).
 //
 // A non-transactional logical message is delivered as a transaction of its
-// own: Tx{XID: 0, CommitLSN: the message's LSN, zero CommitTime}, ordinal 0;
-// its end position is LSN+1.
+// own: Tx{XID: 0, CommitLSN: the message's LSN - 1, zero CommitTime},
+// ordinal 0; its end position is the LSN. pgoutput's LSN of a message is
+// the end of its WAL record, where a commit record may start (a message
+// emitted just before its transaction commits): LSN - 1 keeps the two
+// positions distinct and in WAL order.
 //
 // # Heartbeat
 //

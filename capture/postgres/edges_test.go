@@ -335,3 +335,37 @@ func TestDroppedSlotStopsCapture(t *testing.T) {
 		t.Fatalf("%d slots chron with on_missing_slot resnapshot; want 1", n)
 	}
 }
+
+// TestBinaryMessageContentArrivesAsBytes (issue 20, item 6): a logical
+// message with binary content (\x00ff00) reaches the sink byte for byte
+// (mapping's message.bytes then writes it base64). And a non-transactional
+// message emitted in a transaction just before its commit is not lost:
+// pgoutput gives it the LSN where the commit record starts, so it used to
+// share the transaction's position (commit LSN, ordinal 0) and the
+// transaction was taken for a re-delivery of it.
+func TestBinaryMessageContentArrivesAsBytes(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE m (id int PRIMARY KEY)`)
+	sink := newMemSink()
+	startSource(t, baseConfig(pg, "postgres", "m"), sink)
+	waitForSlotActive(t, pg, "chron")
+	// One implicit transaction: the transactional message comes with its
+	// commit, the other at once.
+	pg.Exec(t, "postgres", `SELECT pg_logical_emit_message(true, 'app.bin', '\x00ff00'::bytea); SELECT pg_logical_emit_message(false, 'app.bin', '\xc328'::bytea)`)
+	waitFor(t, 30*time.Second, "the two messages", func() bool { return len(sink.changes()) >= 2 })
+	got := sink.changes()
+	want := []struct {
+		content       []byte
+		transactional bool
+	}{{[]byte{0xc3, 0x28}, false}, {[]byte{0x00, 0xff, 0x00}, true}}
+	for i, c := range got[:2] {
+		if c.Op != contract.OpMessage || c.Message == nil || !slices.Equal(c.Message.Content, want[i].content) || c.Message.Transactional != want[i].transactional {
+			t.Fatalf("message %d: %+v; want content % x, transactional %v", i, c.Message, want[i].content, want[i].transactional)
+		}
+	}
+	if got[0].Tx.CommitLSN >= got[1].Tx.CommitLSN || sink.replays != 0 || sink.mismatch != nil {
+		t.Fatalf("positions: standalone %s, transaction %s, %d replays (%v); want the standalone first, distinct",
+			got[0].Tx.CommitLSN, got[1].Tx.CommitLSN, sink.replays, sink.mismatch)
+	}
+}
