@@ -84,8 +84,8 @@ func (rs *RuleSet) CaptureExcept(ch *contract.Change, dst []Event, skip func(rul
 // setChange fills the environment with what the rules read.
 func (e *evaluator) setChange(ch *contract.Change, uses uint32, tr *tableRules) {
 	env := e.env
-	env["new"] = ch.New
-	env["old"] = ch.Old
+	env["new"] = row(ch.New)
+	env["old"] = row(ch.Old)
 	if uses&varOp != 0 {
 		env["op"] = opNames[ch.Op]
 	}

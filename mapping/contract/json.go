@@ -70,44 +70,9 @@ func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 		buf = base64.StdEncoding.AppendEncode(buf, x)
 		return append(buf, '"'), nil
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k, e := range x {
-			if pol == UnchangedOmit && IsUnchanged(e) {
-				continue
-			}
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		buf = append(buf, '{')
-		for i, k := range keys {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = AppendString(buf, k)
-			buf = append(buf, ':')
-			var err error
-			if buf, err = AppendJSON(buf, x[k], pol); err != nil {
-				return buf, fmt.Errorf("key %q: %w", k, err)
-			}
-		}
-		return append(buf, '}'), nil
+		return appendObject(buf, x, pol)
 	case []any:
-		buf = append(buf, '[')
-		first := true
-		for i, e := range x {
-			if pol == UnchangedOmit && IsUnchanged(e) {
-				continue
-			}
-			if !first {
-				buf = append(buf, ',')
-			}
-			first = false
-			var err error
-			if buf, err = AppendJSON(buf, e, pol); err != nil {
-				return buf, fmt.Errorf("element %d: %w", i, err)
-			}
-		}
-		return append(buf, ']'), nil
+		return appendArray(buf, x, pol)
 	case Unknown:
 		return AppendString(buf, x.Text), nil
 	case *Unknown:
@@ -119,6 +84,56 @@ func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 		}
 		return buf, ErrUnchangedValue
 	}
+	return appendReflected(buf, v, pol)
+}
+
+// appendObject writes m with its keys sorted.
+func appendObject(buf []byte, m map[string]any, pol UnchangedPolicy) ([]byte, error) {
+	keys := make([]string, 0, len(m))
+	for k, e := range m {
+		if pol == UnchangedOmit && IsUnchanged(e) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	buf = append(buf, '{')
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = AppendString(buf, k)
+		buf = append(buf, ':')
+		var err error
+		if buf, err = AppendJSON(buf, m[k], pol); err != nil {
+			return buf, fmt.Errorf("key %q: %w", k, err)
+		}
+	}
+	return append(buf, '}'), nil
+}
+
+func appendArray(buf []byte, a []any, pol UnchangedPolicy) ([]byte, error) {
+	buf = append(buf, '[')
+	first := true
+	for i, e := range a {
+		if pol == UnchangedOmit && IsUnchanged(e) {
+			continue
+		}
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+		var err error
+		if buf, err = AppendJSON(buf, e, pol); err != nil {
+			return buf, fmt.Errorf("element %d: %w", i, err)
+		}
+	}
+	return append(buf, ']'), nil
+}
+
+// appendReflected writes the values of other Go types: numbers and strings
+// of any kind, slices, arrays and maps with string keys.
+func appendReflected(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -130,17 +145,11 @@ func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 	case reflect.String:
 		return AppendString(buf, rv.String()), nil
 	case reflect.Slice, reflect.Array:
-		buf = append(buf, '[')
-		for i := 0; i < rv.Len(); i++ {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			var err error
-			if buf, err = AppendJSON(buf, rv.Index(i).Interface(), pol); err != nil {
-				return buf, err
-			}
+		a := make([]any, rv.Len())
+		for i := range a {
+			a[i] = rv.Index(i).Interface()
 		}
-		return append(buf, ']'), nil
+		return appendArray(buf, a, pol)
 	case reflect.Map:
 		if rv.Type().Key().Kind() == reflect.String {
 			m := make(map[string]any, rv.Len())
@@ -148,7 +157,7 @@ func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 			for it.Next() {
 				m[it.Key().String()] = it.Value().Interface()
 			}
-			return AppendJSON(buf, m, pol)
+			return appendObject(buf, m, pol)
 		}
 	}
 	return buf, fmt.Errorf("%w: %T", ErrNotEncodable, v)
