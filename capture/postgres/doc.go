@@ -28,15 +28,32 @@
 //     REPLICA IDENTITY NOTHING, or DEFAULT without a primary key, is
 //     refused, since publishing it would make the application's UPDATEs
 //     and DELETEs fail); it warns per table listed in NeedOldValues whose
-//     REPLICA IDENTITY is not FULL;
+//     REPLICA IDENTITY is not FULL. A partitioned table's rows live in its
+//     leaf partitions, so their replica identities are the ones checked
+//     (the partitioned table's own does not reach them). A table's
+//     generated columns are not captured (pgoutput on 14-17 never sends
+//     them; capture does not set 18's publish_generated_columns): they are
+//     left out of Table.Columns and the snapshot, and a warning names them;
 //  3. creates the publication FOR TABLE the configured tables (when the
-//     role may: CREATE on the database and owner of the tables), or checks
-//     an existing one publishes exactly them and all four operations (it
-//     adds missing configured tables only with AddMissingTables, and never
-//     accepts extra tables or FOR ALL TABLES);
+//     role may: CREATE on the database and owner of the tables), WITH
+//     (publish_via_partition_root = true) when one is partitioned, so its
+//     partitions' changes come under its own name; or checks an existing
+//     one publishes exactly them and all four operations, and publishes a
+//     partitioned table via its root (a partition of a configured
+//     partitioned table is not an extra table; the fix for a publication
+//     without the option is ALTER PUBLICATION ... SET
+//     (publish_via_partition_root = true)). It adds missing configured
+//     tables only with AddMissingTables, and never accepts extra tables or
+//     FOR ALL TABLES;
 //  4. checks the slot (pgoutput, this database, not wal_status=lost, not
 //     active in another process: the error names the PID), then creates it
-//     or snapshots as below;
+//     or snapshots as below. A missing slot that capture had streamed
+//     through (this Source confirmed through it, the SnapshotState says
+//     its snapshot completed, or Config.History says so) was
+//     dropped by someone: the changes since are in no slot, so Run stops
+//     with a *SlotMissingError, logged at ERROR, unless OnMissingSlot is
+//     MissingSlotResnapshot (a new slot and snapshot, also logged at
+//     ERROR);
 //  5. streams with pgoutput protocol 1, messages on, text values.
 //
 // Setup failures are typed errors (errors.go) and fatal on the first
@@ -102,8 +119,11 @@
 //     from commit LSN + ordinal).
 //
 // A non-transactional logical message is delivered as a transaction of its
-// own: Tx{XID: 0, CommitLSN: the message's LSN, zero CommitTime}, ordinal 0;
-// its end position is LSN+1.
+// own: Tx{XID: 0, CommitLSN: the message's LSN - 1, zero CommitTime},
+// ordinal 0; its end position is the LSN. pgoutput's LSN of a message is
+// the end of its WAL record, where a commit record may start (a message
+// emitted just before its transaction commits): LSN - 1 keeps the two
+// positions distinct and in WAL order.
 //
 // # Heartbeat
 //

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/chronicler-dev/chronicler/capture/retry"
@@ -243,4 +244,31 @@ func (s *Source) WaitSlotFree(ctx context.Context, limit time.Duration) error {
 			return nil
 		}
 	}
+}
+
+// CheckSlotGap is the finding on a slot that does not exist although
+// capture streamed through it (evidence says how that is known: a
+// completed snapshot, progress in the store, this process's
+// confirmations): the changes committed since it was dropped are in no
+// slot. ok is false without evidence (a slot never used: capture creates
+// it). Under MissingSlotRefuse it is a Fail with a *SlotMissingError, under
+// MissingSlotResnapshot a Warn: capture creates the slot again and takes a
+// new snapshot.
+func CheckSlotGap(slot string, evidence []string, policy MissingSlotPolicy) (Finding, bool) {
+	if len(evidence) == 0 {
+		return Finding{}, false
+	}
+	f := Finding{Check: "slot " + slot + " history"}
+	if policy == MissingSlotResnapshot {
+		f.Verdict = Warn
+		f.Found = "absent, but capture streamed through it (" + strings.Join(evidence, "; ") + "): chronicler run creates it again and takes a new snapshot " +
+			"(postgres.on_missing_slot: resnapshot); the changes committed while it was missing are not captured as changes"
+		f.Fix = "remove postgres.on_missing_slot: resnapshot once the new slot exists, so a later drop stops capture again"
+		return f, true
+	}
+	err := &SlotMissingError{Slot: slot, Evidence: evidence}
+	f.Verdict, f.Err = Fail, err
+	f.Found = "absent, but capture streamed through it (" + strings.Join(evidence, "; ") + "): it was dropped, and the changes committed since are in no slot; chronicler run refuses to start"
+	f.Fix = "accept the gap and take a new snapshot: set postgres.on_missing_slot: resnapshot for one start"
+	return f, true
 }

@@ -76,6 +76,7 @@ func (c *Config) CaptureOptions(log *slog.Logger, reg prometheus.Registerer) cap
 			Publication:       p.Publication,
 			Tables:            append([]string(nil), p.Tables...),
 			AddMissingTables:  p.AddMissingTables,
+			OnMissingSlot:     postgres.MissingSlotPolicy(p.OnMissingSlot),
 			NeedOldValues:     append([]string(nil), p.NeedOldValues...),
 			FailoverSlot:      p.FailoverSlot,
 			SnapshotMode:      postgres.SnapshotMode(c.Snapshot.Mode),

@@ -96,6 +96,9 @@ func (c *checker) postgres(ctx context.Context) *pgFacts {
 			continue
 		}
 		c.finding(cpg.CheckTable(t, f.srv))
+		if g, ok := cpg.CheckGenerated(t, f.srv); ok {
+			c.finding(g)
+		}
 		if t.Exists {
 			f.tables = append(f.tables, t)
 		}
@@ -185,6 +188,7 @@ func (c *checker) publication(pg *pgFacts) {
 // WAL the server keeps for it.
 func (c *checker) slot(pg *pgFacts) {
 	c.findings(cpg.CheckSlot(pg.slot, pg.slotExists, pg.srv.Database, c.opts.LagWarnBytes))
+	c.slotAbsent = !pg.slotExists
 	if pg.slotExists {
 		c.finding(cpg.CheckRetainedWAL(pg.slot))
 	}
