@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/base64"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -19,10 +19,6 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -39,14 +35,18 @@ import (
 // fails every append waiting on it with a transient error (retried with the
 // same ids and expected revision, which the server answers idempotently).
 type batchConn struct {
-	conn *grpc.ClientConn
-	auth string // "Basic …" when the connection string has credentials
-	log  *slog.Logger
+	*direct
+	log *slog.Logger
 
 	// supported: 0 unknown, 1 yes, -1 no (the server does not list
 	// batchappend). probeMu lets one append ask while the others wait.
 	supported atomic.Int32
 	probeMu   sync.Mutex
+
+	// Correlation ids are (idBase, the next idSeq): unique per connection
+	// without reading the system's random source per append.
+	idBase uint64
+	idSeq  atomic.Uint64
 
 	mu     sync.Mutex
 	call   *batchCall
@@ -60,14 +60,25 @@ type batchCall struct {
 	sendMu sync.Mutex // grpc-go: one Send at a time
 
 	mu      sync.Mutex
-	pending map[uuid.UUID]chan batchResult
+	pending map[corrID]chan batchResult
 	err     error // why the call ended; set once
 }
 
+// corrID is a correlation id as its two halves travel (UUID.Structured).
+type corrID struct{ most, least uint64 }
+
+// batchResult is an append's answer: the stream's new revision, or the
+// whole answer when it is not a plain success (slow), or the call's error.
 type batchResult struct {
-	resp *streams.BatchAppendResp
+	rev  uint64
+	slow *streams.BatchAppendResp
 	err  error
 }
+
+// resultChans recycles the channels appends wait on; one goes back only
+// once its answer was taken from it (an append that gave up leaves its
+// channel to the collector, since a late answer may still be sent on it).
+var resultChans = sync.Pool{New: func() any { return make(chan batchResult, 1) }}
 
 var batchAppendDesc = &grpc.StreamDesc{StreamName: "BatchAppend", ServerStreams: true, ClientStreams: true}
 
@@ -75,53 +86,19 @@ var batchAppendDesc = &grpc.StreamDesc{StreamName: "BatchAppend", ServerStreams:
 // uses AppendToStream.
 var errBatchUnsupported = errors.New("the store does not support BatchAppend")
 
-// newBatchConn makes the connection the official client would make for cfg
-// (TLS, client certificate, keepalive, message size); it returns nil for a
-// cluster connection string (gossip seeds or DNS discovery), where leader
-// discovery is the official client's job.
+// newBatchConn makes the BatchAppend connection for cfg (dialDirect); it
+// returns nil for a cluster connection string, where leader discovery is
+// the official client's job.
 func newBatchConn(cfg *esdb.Configuration, log *slog.Logger) (*batchConn, error) {
-	if cfg == nil || cfg.Address == "" || len(cfg.GossipSeeds) > 0 || cfg.DnsDiscover {
-		return nil, nil
+	d, err := dialDirect(cfg, "BatchAppend")
+	if d == nil || err != nil {
+		return nil, err
 	}
-	var creds credentials.TransportCredentials
-	if cfg.DisableTLS {
-		creds = insecure.NewCredentials()
-	} else {
-		tc := &tls.Config{InsecureSkipVerify: cfg.SkipCertificateVerification, RootCAs: cfg.RootCAs}
-		if cfg.UserCertFile != "" && cfg.UserKeyFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.UserCertFile, cfg.UserKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("store: loading the client certificate %s: %w", cfg.UserCertFile, err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		creds = credentials.NewTLS(tc)
-	}
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(17 << 20)),
-	}
-	if cfg.KeepAliveInterval >= 0 {
-		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{
-			Time: max(cfg.KeepAliveInterval, 10*time.Second), Timeout: cfg.KeepAliveTimeout, PermitWithoutStream: true,
-		}))
-	}
-	conn, err := grpc.NewClient(cfg.Address, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("store: connecting to %s for BatchAppend: %w", cfg.Address, err)
-	}
-	b := &batchConn{conn: conn, log: log}
-	if cfg.Username != "" {
-		b.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password))
-	}
+	b := &batchConn{direct: d, log: log}
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	b.idBase = binary.BigEndian.Uint64(seed[:])
 	return b, nil
-}
-
-func (b *batchConn) ctx(parent context.Context) context.Context {
-	if b.auth == "" {
-		return parent
-	}
-	return metadata.AppendToOutgoingContext(parent, "authorization", b.auth)
 }
 
 // Close ends the call (waiting appends fail with ErrClosed) and the connection.
@@ -193,12 +170,12 @@ func (b *batchConn) current() (*batchCall, error) {
 		return b.call, nil
 	}
 	ctx, cancel := context.WithCancel(b.ctx(context.Background()))
-	st, err := b.conn.NewStream(ctx, batchAppendDesc, streams.Streams_BatchAppend_FullMethodName, grpc.ForceCodec(batchCodec{}))
+	st, err := b.conn.NewStream(ctx, batchAppendDesc, streams.Streams_BatchAppend_FullMethodName, grpc.ForceCodecV2(batchCodec{}))
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	c := &batchCall{stream: st, cancel: cancel, pending: make(map[uuid.UUID]chan batchResult)}
+	c := &batchCall{stream: st, cancel: cancel, pending: make(map[corrID]chan batchResult)}
 	b.call = c
 	go b.receive(c)
 	return c, nil
@@ -207,9 +184,9 @@ func (b *batchConn) current() (*batchCall, error) {
 // receive hands each answer to the append waiting on its correlation id,
 // until the call fails.
 func (b *batchConn) receive(c *batchCall) {
+	var resp batchResponse
 	for {
-		resp := new(streams.BatchAppendResp)
-		err := c.stream.RecvMsg(resp)
+		err := c.stream.RecvMsg(&resp)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the store ended the BatchAppend call")
@@ -217,17 +194,21 @@ func (b *batchConn) receive(c *batchCall) {
 			b.drop(c, err)
 			return
 		}
-		id, ok := fromProtoUUID(resp.GetCorrelationId())
-		if !ok {
-			b.log.Warn("BatchAppend answer with an unreadable correlation id; ignored", "stream", resp.GetStreamIdentifier().GetStreamName())
-			continue
+		id, res := corrID{resp.most, resp.least}, batchResult{rev: resp.rev, slow: resp.slow}
+		if resp.slow != nil {
+			u, ok := fromProtoUUID(resp.slow.GetCorrelationId())
+			if !ok {
+				b.log.Warn("BatchAppend answer with an unreadable correlation id; ignored", "stream", resp.slow.GetStreamIdentifier().GetStreamName())
+				continue
+			}
+			id.most, id.least = uuidBits(u)
 		}
 		c.mu.Lock()
 		ch := c.pending[id]
 		delete(c.pending, id)
 		c.mu.Unlock()
 		if ch != nil {
-			ch <- batchResult{resp: resp}
+			ch <- res
 		}
 	}
 }
@@ -257,10 +238,10 @@ func (c *batchCall) end(err error) {
 	c.cancel()
 }
 
-// append appends events to stream with the expected revision and returns
-// the stream's new revision. Errors are *batchError (the store's answer) or
-// transport errors (transient).
-func (b *batchConn) append(ctx context.Context, stream string, expected esdb.ExpectedRevision, events []esdb.EventData) (uint64, error) {
+// append appends items' events to stream with the expected revision and
+// returns the stream's new revision. Errors are *batchError (the store's
+// answer) or transport errors (transient).
+func (b *batchConn) append(ctx context.Context, stream string, expected esdb.ExpectedRevision, items []*item) (uint64, error) {
 	if err := b.checkSupported(ctx); err != nil {
 		return 0, err
 	}
@@ -268,19 +249,25 @@ func (b *batchConn) append(ctx context.Context, stream string, expected esdb.Exp
 	if err != nil {
 		return 0, err
 	}
-	id := uuid.New()
-	ch := make(chan batchResult, 1)
+	id := corrID{b.idBase, b.idSeq.Add(1)}
+	req, err := newRequest(requestSize(id.most, id.least, stream, expected, items), func(buf []byte) []byte {
+		return appendBatchRequest(buf, id.most, id.least, stream, expected, items)
+	})
+	if err != nil {
+		return 0, err
+	}
+	ch := resultChans.Get().(chan batchResult)
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
+		resultChans.Put(ch)
 		return 0, c.err
 	}
 	c.pending[id] = ch
 	c.mu.Unlock()
 
-	req := encodeBatchRequest(id, stream, expected, events)
 	c.sendMu.Lock()
-	err = c.stream.SendMsg(&req)
+	err = c.stream.SendMsg(req)
 	c.sendMu.Unlock()
 	if err != nil {
 		// Send's error is io.EOF when the call ended; its cause is Recv's.
@@ -288,10 +275,14 @@ func (b *batchConn) append(ctx context.Context, stream string, expected esdb.Exp
 	}
 	select {
 	case r := <-ch:
-		if r.err != nil {
+		resultChans.Put(ch)
+		switch {
+		case r.err != nil:
 			return 0, r.err
+		case r.slow != nil:
+			return batchOutcome(stream, r.slow)
 		}
-		return batchOutcome(stream, r.resp)
+		return r.rev, nil
 	case <-ctx.Done():
 		c.mu.Lock()
 		delete(c.pending, id)

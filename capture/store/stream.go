@@ -27,7 +27,6 @@ import (
 //	  transient           → back off, again with the same expected revision
 //	                        (an append that did land is answered idempotently)
 func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, rev uint64, warm bool) {
-	defer a.wg.Done()
 	at := &attempt{s: s, todo: batch, rev: rev, warm: warm, expected: esdb.NoStream{},
 		backoff: retry.Backoff{First: a.cfg.RetryBackoff, Max: a.cfg.MaxRetryBackoff}}
 	if warm {
@@ -38,11 +37,7 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 			a.finish(s, batch, 0, at.rev, at.tail, at.warm, nil)
 			return
 		}
-		events := make([]esdb.EventData, len(at.todo))
-		for i, it := range at.todo {
-			events[i] = it.data
-		}
-		next, err := a.appendEvents(ctx, s.name, at.expected, events)
+		next, err := a.appendEvents(ctx, s.name, at.expected, at.todo)
 		if err == nil {
 			a.countLocked(func(st *Stats) { st.Appends++ })
 			a.finish(s, batch, len(at.todo), next, at.todo[len(at.todo)-1].pos, true, nil)
@@ -152,15 +147,19 @@ func (a *Appender) reconcile(ctx context.Context, at *attempt) error {
 // appendEvents is one append: through BatchAppend when the appender has a
 // connection for it and the server lists it, else the official client's
 // AppendToStream. It returns the stream's new revision.
-func (a *Appender) appendEvents(ctx context.Context, stream string, expected esdb.ExpectedRevision, events []esdb.EventData) (uint64, error) {
+func (a *Appender) appendEvents(ctx context.Context, stream string, expected esdb.ExpectedRevision, items []*item) (uint64, error) {
 	if a.batch != nil {
-		next, err := a.batch.append(ctx, stream, expected, events)
+		next, err := a.batch.append(ctx, stream, expected, items)
 		if err == nil {
 			a.countLocked(func(st *Stats) { st.BatchAppends++ })
 		}
 		if !errors.Is(err, errBatchUnsupported) {
 			return next, err
 		}
+	}
+	events := make([]esdb.EventData, len(items))
+	for i, it := range items {
+		events[i] = it.eventData()
 	}
 	res, err := a.db.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expected}, events...)
 	if err != nil {

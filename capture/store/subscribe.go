@@ -63,8 +63,33 @@ func (f Filter) esdb() *esdb.SubscriptionFilter {
 // in order, until ctx ends. A dropped subscription is resumed after the last
 // event delivered, so nothing is skipped or delivered twice.
 func (c *Client) Subscribe(ctx context.Context, filter Filter, from contract.StoreFrom, out chan<- *Recorded, log *slog.Logger) {
+	c.subscribe(ctx, c.direct, filter, from, out, log)
+}
+
+// subscribe is Subscribe over d (subscribe_direct.go), or through the
+// official client when d is nil.
+func (c *Client) subscribe(ctx context.Context, d *direct, filter Filter, from contract.StoreFrom, out chan<- *Recorded, log *slog.Logger) {
 	pos := from
 	var backoff retry.Backoff
+	if d != nil {
+		for ctx.Err() == nil {
+			st, cancel, err := subscribeDirect(ctx, d, filter, pos)
+			if err != nil {
+				log.Warn("subscribing to $all failed; retrying", "from", pos, "err", err, "backoff", backoff.Next())
+				if !backoff.Wait(ctx) {
+					return
+				}
+				continue
+			}
+			backoff.Reset()
+			pos = deliverDirect(ctx, st, pos, out, log)
+			cancel()
+			if !retry.Sleep(ctx, 50*time.Millisecond) {
+				return
+			}
+		}
+		return
+	}
 	for ctx.Err() == nil {
 		sub, err := c.db.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: allPosition(pos), Filter: filter.esdb(), MaxSearchWindow: 32, CheckpointInterval: 1})
 		if err != nil {
