@@ -51,6 +51,15 @@ type batchConn struct {
 	mu     sync.Mutex
 	call   *batchCall
 	closed bool
+
+	// The sender's queue (appendAsync): appends sent by one goroutine, back
+	// to back, so gRPC writes several in one go.
+	qmu     sync.Mutex
+	queue   []asyncAppend
+	spare   []asyncAppend
+	qclosed bool
+	sending bool          // the sender runs
+	wake    chan struct{} // buffered: work was queued
 }
 
 // batchCall is one BatchAppend call and the appends waiting on its answers.
@@ -60,8 +69,8 @@ type batchCall struct {
 	sendMu sync.Mutex // grpc-go: one Send at a time
 
 	mu      sync.Mutex
-	pending map[corrID]chan batchResult
-	err     error // why the call ended; set once
+	pending map[corrID]func(batchResult) // called once, with the answer or the call's error
+	err     error                        // why the call ended; set once
 }
 
 // corrID is a correlation id as its two halves travel (UUID.Structured).
@@ -75,10 +84,18 @@ type batchResult struct {
 	err  error
 }
 
-// resultChans recycles the channels appends wait on; one goes back only
-// once its answer was taken from it (an append that gave up leaves its
+// resultChans recycles the channels blocking appends wait on; one goes back
+// only once its answer was taken from it (an append that gave up leaves its
 // channel to the collector, since a late answer may still be sent on it).
 var resultChans = sync.Pool{New: func() any { return make(chan batchResult, 1) }}
+
+// asyncAppend is an append queued for the sender (appendAsync).
+type asyncAppend struct {
+	stream   string
+	expected esdb.ExpectedRevision
+	items    []*item
+	done     func(batchResult)
+}
 
 var batchAppendDesc = &grpc.StreamDesc{StreamName: "BatchAppend", ServerStreams: true, ClientStreams: true}
 
@@ -94,15 +111,20 @@ func newBatchConn(cfg *esdb.Configuration, log *slog.Logger) (*batchConn, error)
 	if d == nil || err != nil {
 		return nil, err
 	}
-	b := &batchConn{direct: d, log: log}
+	b := &batchConn{direct: d, log: log, wake: make(chan struct{}, 1)}
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
 	b.idBase = binary.BigEndian.Uint64(seed[:])
 	return b, nil
 }
 
-// Close ends the call (waiting appends fail with ErrClosed) and the connection.
+// Close ends the call (waiting appends fail with ErrClosed, queued ones
+// too) and the connection.
 func (b *batchConn) Close() error {
+	b.qmu.Lock()
+	b.qclosed = true
+	b.qmu.Unlock()
+	b.signal()
 	b.mu.Lock()
 	b.closed = true
 	c := b.call
@@ -175,7 +197,7 @@ func (b *batchConn) current() (*batchCall, error) {
 		cancel()
 		return nil, err
 	}
-	c := &batchCall{stream: st, cancel: cancel, pending: make(map[corrID]chan batchResult)}
+	c := &batchCall{stream: st, cancel: cancel, pending: make(map[corrID]func(batchResult))}
 	b.call = c
 	go b.receive(c)
 	return c, nil
@@ -204,11 +226,11 @@ func (b *batchConn) receive(c *batchCall) {
 			id.most, id.least = uuidBits(u)
 		}
 		c.mu.Lock()
-		ch := c.pending[id]
+		done := c.pending[id]
 		delete(c.pending, id)
 		c.mu.Unlock()
-		if ch != nil {
-			ch <- res
+		if done != nil {
+			done(res)
 		}
 	}
 }
@@ -226,21 +248,111 @@ func (b *batchConn) drop(c *batchCall, err error) {
 
 // end fails every waiting append with err and cancels the call.
 func (c *batchCall) end(err error) {
+	var waiting []func(batchResult)
 	c.mu.Lock()
 	if c.err == nil {
 		c.err = err
-		for id, ch := range c.pending {
-			ch <- batchResult{err: err}
+		for id, done := range c.pending {
+			waiting = append(waiting, done)
 			delete(c.pending, id)
 		}
 	}
 	c.mu.Unlock()
 	c.cancel()
+	for _, done := range waiting {
+		done(batchResult{err: err})
+	}
+}
+
+// appendAsync queues an append for the sender and returns at once; done is
+// called once, from another goroutine, with the answer or the error. It
+// needs BatchAppend known to be supported (checkSupported).
+func (b *batchConn) appendAsync(a asyncAppend) {
+	b.qmu.Lock()
+	if b.qclosed {
+		b.qmu.Unlock()
+		go a.done(batchResult{err: ErrClosed})
+		return
+	}
+	b.queue = append(b.queue, a)
+	start := !b.sending
+	b.sending = true
+	b.qmu.Unlock()
+	if start {
+		go b.sendLoop()
+	} else {
+		b.signal()
+	}
+}
+
+func (b *batchConn) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sendLoop sends the queued appends, each batch of them back to back, until
+// the connection is closed (then it fails what is queued).
+func (b *batchConn) sendLoop() {
+	for {
+		b.qmu.Lock()
+		for len(b.queue) == 0 && !b.qclosed {
+			b.qmu.Unlock()
+			<-b.wake
+			b.qmu.Lock()
+		}
+		q, closed := b.queue, b.qclosed
+		b.queue, b.spare = b.spare[:0], nil
+		b.qmu.Unlock()
+		c, err := b.current()
+		if closed {
+			err = ErrClosed
+		}
+		for i := range q {
+			if err != nil {
+				q[i].done(batchResult{err: err})
+			} else {
+				b.send(c, q[i].stream, q[i].expected, q[i].items, q[i].done)
+			}
+			q[i] = asyncAppend{}
+		}
+		b.qmu.Lock()
+		b.spare = q[:0]
+		if closed && len(b.queue) == 0 {
+			b.sending = false
+			b.qmu.Unlock()
+			return
+		}
+		b.qmu.Unlock()
+	}
+}
+
+// send sends one append on c; done gets its answer (or the call's error).
+func (b *batchConn) send(c *batchCall, stream string, expected esdb.ExpectedRevision, items []*item, done func(batchResult)) {
+	id := corrID{b.idBase, b.idSeq.Add(1)}
+	req := newRequest(id.most, id.least, stream, expected, items)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		done(batchResult{err: err})
+		return
+	}
+	c.pending[id] = done
+	c.mu.Unlock()
+	c.sendMu.Lock()
+	err := c.stream.SendMsg(req)
+	c.sendMu.Unlock()
+	if err != nil {
+		// Send's error is io.EOF when the call ended; its cause is Recv's.
+		b.drop(c, err)
+	}
 }
 
 // append appends items' events to stream with the expected revision and
-// returns the stream's new revision. Errors are *batchError (the store's
-// answer) or transport errors (transient).
+// returns the stream's new revision, waiting for the answer. Errors are
+// *batchError (the store's answer) or transport errors (transient).
 func (b *batchConn) append(ctx context.Context, stream string, expected esdb.ExpectedRevision, items []*item) (uint64, error) {
 	if err := b.checkSupported(ctx); err != nil {
 		return 0, err
@@ -249,46 +361,27 @@ func (b *batchConn) append(ctx context.Context, stream string, expected esdb.Exp
 	if err != nil {
 		return 0, err
 	}
-	id := corrID{b.idBase, b.idSeq.Add(1)}
-	req, err := newRequest(requestSize(id.most, id.least, stream, expected, items), func(buf []byte) []byte {
-		return appendBatchRequest(buf, id.most, id.least, stream, expected, items)
-	})
-	if err != nil {
-		return 0, err
-	}
 	ch := resultChans.Get().(chan batchResult)
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		resultChans.Put(ch)
-		return 0, c.err
-	}
-	c.pending[id] = ch
-	c.mu.Unlock()
-
-	c.sendMu.Lock()
-	err = c.stream.SendMsg(req)
-	c.sendMu.Unlock()
-	if err != nil {
-		// Send's error is io.EOF when the call ended; its cause is Recv's.
-		b.drop(c, err)
-	}
+	b.send(c, stream, expected, items, func(r batchResult) { ch <- r })
 	select {
 	case r := <-ch:
 		resultChans.Put(ch)
-		switch {
-		case r.err != nil:
-			return 0, r.err
-		case r.slow != nil:
-			return batchOutcome(stream, r.slow)
-		}
-		return r.rev, nil
+		return r.outcome(stream)
 	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
+		// The answer, when it comes, goes to ch, which is not reused.
 		return 0, ctx.Err()
 	}
+}
+
+// outcome is the stream's new revision, or the append's error.
+func (r batchResult) outcome(stream string) (uint64, error) {
+	switch {
+	case r.err != nil:
+		return 0, r.err
+	case r.slow != nil:
+		return batchOutcome(stream, r.slow)
+	}
+	return r.rev, nil
 }
 
 // batchOutcome reads one answer: the new revision, or a *batchError.

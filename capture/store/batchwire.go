@@ -11,7 +11,8 @@ import (
 // it through reflection was 17% of the appender's CPU in test/bench. Each
 // event is encoded once, when it is queued (encodeProposed: the item keeps
 // those bytes, its metadata and data are slices of them), and a request is
-// its options followed by its events' bytes. The bytes are those of
+// its correlation id and options, its events' bytes and is_final, handed
+// to gRPC as those buffers in order, not copied (newRequest). The bytes are those of
 // proto.Marshal of the same message up to the order of map entries (which
 // proto leaves unspecified); a table test and a fuzz target decode them
 // with proto.Unmarshal and compare with proto.Equal.
@@ -75,22 +76,18 @@ func encodeProposed(id uuid.UUID, typ string, ct esdb.ContentType, meta, data []
 	return p
 }
 
-// requestSize is the size of a final BatchAppendReq with items' events.
-func requestSize(most, least uint64, stream string, expected esdb.ExpectedRevision, items []*item) int {
-	size := sizeField(1, sizeUUID(most, least)) + sizeField(2, optionsSize(stream, expected)) + protowire.SizeTag(4) + 1
-	for _, it := range items {
-		size += len(it.ev.b)
-	}
-	return size
+// headSize is the size of a BatchAppendReq's correlation id and options.
+func headSize(most, least uint64, stream string, expected esdb.ExpectedRevision) int {
+	return sizeField(1, sizeUUID(most, least)) + sizeField(2, optionsSize(stream, expected))
 }
 
 func optionsSize(stream string, expected esdb.ExpectedRevision) int {
 	return sizeField(1, sizeStreamName(stream)) + sizeExpected(expected) + sizeField(7, deadlineSize)
 }
 
-// appendBatchRequest appends one final BatchAppendReq, correlation id
-// (most, least), to b.
-func appendBatchRequest(b []byte, most, least uint64, stream string, expected esdb.ExpectedRevision, items []*item) []byte {
+// appendRequestHead appends a BatchAppendReq's correlation id (most,
+// least) and options to b: the request's bytes before its events.
+func appendRequestHead(b []byte, most, least uint64, stream string, expected esdb.ExpectedRevision) []byte {
 	b = appendUUIDField(b, 1, most, least)
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(optionsSize(stream, expected)))
@@ -110,13 +107,11 @@ func appendBatchRequest(b []byte, most, least uint64, stream string, expected es
 	b = protowire.AppendTag(b, 7, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(deadlineSize))
 	b = protowire.AppendTag(b, 1, protowire.VarintType)
-	b = protowire.AppendVarint(b, deadlineSeconds)
-	for _, it := range items {
-		b = append(b, it.ev.b...)
-	}
-	b = protowire.AppendTag(b, 4, protowire.VarintType)
-	return protowire.AppendVarint(b, 1)
+	return protowire.AppendVarint(b, deadlineSeconds)
 }
+
+// finalField is a request's last field, is_final: true.
+var finalField = protowire.AppendVarint(protowire.AppendTag(nil, 4, protowire.VarintType), 1)
 
 // sizeStreamName is the size of StreamIdentifier's content (proto3 omits
 // an empty name).

@@ -63,12 +63,15 @@ func checkEncoding(t *testing.T, id uuid.UUID, stream string, expected esdb.Expe
 		}
 	}
 	most, least := uuidBits(id)
-	size := requestSize(most, least, stream, expected, items)
-	req, err := newRequest(size, func(b []byte) []byte { return appendBatchRequest(b, most, least, stream, expected, items) })
+	req := newRequest(most, least, stream, expected, items)
+	bufs, err := batchCodec{}.Marshal(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := req.buf.ReadOnlyData()
+	raw := bufs.Materialize()
+	if head := bufs[0].ReadOnlyData(); len(head) != headSize(most, least, stream, expected) {
+		t.Fatalf("head of %d bytes, sized %d", len(head), headSize(most, least, stream, expected))
+	}
 	var got streams.BatchAppendReq
 	if err := proto.Unmarshal(raw, &got); err != nil {
 		t.Fatalf("proto.Unmarshal of the hand-encoded request: %v", err)
