@@ -229,3 +229,89 @@ func BenchmarkReadResponse(b *testing.B) {
 		}
 	})
 }
+
+// TestDirectSubscriptionResumesAfterDrop: the store ends the direct
+// subscription (DropSubscriptions, as a restart or leader change would)
+// three times while events are appended and delivered; the subscription
+// resumes after the last event delivered, so every event arrives exactly
+// once, in the order the store wrote them.
+func TestDirectSubscriptionResumesAfterDrop(t *testing.T) {
+	srv, err := kurrentdb.Start(kurrentdb.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := Connect(ClientConfig{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.direct == nil {
+		t.Fatalf("%s: no direct connection for a single-node store", srv.URL())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const rounds, perRound = 4, 250
+	appendRound := func(r int) []uuid.UUID {
+		var ids []uuid.UUID
+		for i := range perRound {
+			ev := esdb.EventData{EventID: uuid.New(), EventType: "T", ContentType: esdb.ContentTypeJson, Data: []byte(fmt.Sprintf(`{"r":%d,"i":%d}`, r, i))}
+			if _, err := c.db.AppendToStream(ctx, fmt.Sprintf("s-%d", i%17), esdb.AppendToStreamOptions{}, ev); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, ev.EventID)
+		}
+		return ids
+	}
+	sctx, stop := context.WithCancel(ctx)
+	out := make(chan *Recorded) // unbuffered: a drop finds events not yet delivered
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.subscribe(sctx, c.direct, Filter{Regex: `^[^$]`}, contract.StoreFrom{Start: true}, out, slog.New(slog.DiscardHandler))
+	}()
+	defer func() { stop(); <-done }()
+	var want, got []uuid.UUID
+	var last contract.StorePos
+	for r := range rounds {
+		want = append(want, appendRound(r)...)
+		// Take half of what is outstanding, drop, then the rest of the round.
+		for len(got) < len(want)-perRound/2 {
+			got = append(got, recvOne(t, ctx, out, &last))
+		}
+		if r < rounds-1 {
+			srv.DropSubscriptions()
+		}
+	}
+	for len(got) < len(want) {
+		got = append(got, recvOne(t, ctx, out, &last))
+	}
+	select {
+	case ev := <-out:
+		t.Fatalf("an event after all %d: %s %s at %v (delivered twice?)", len(want), ev.Stream, ev.ID, ev.Pos)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if !reflect.DeepEqual(got, want) {
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("event %d is %s, want %s (skipped or delivered twice across a drop)", i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// recvOne is the next event on out; its position must be after *last.
+func recvOne(t *testing.T, ctx context.Context, out <-chan *Recorded, last *contract.StorePos) uuid.UUID {
+	t.Helper()
+	select {
+	case ev := <-out:
+		if ev.Pos.Commit < last.Commit || (ev.Pos.Commit == last.Commit && ev.Pos.Prepare <= last.Prepare) {
+			t.Fatalf("%s at %v after %v: out of order", ev.ID, ev.Pos, *last)
+		}
+		*last = ev.Pos
+		return ev.ID
+	case <-ctx.Done():
+		t.Fatal("events missing at the deadline")
+	}
+	return uuid.Nil
+}
