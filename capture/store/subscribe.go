@@ -69,29 +69,26 @@ func (c *Client) Subscribe(ctx context.Context, filter Filter, from contract.Sto
 // subscribe is Subscribe over d (subscribe_direct.go), or through the
 // official client when d is nil.
 func (c *Client) subscribe(ctx context.Context, d *direct, filter Filter, from contract.StoreFrom, out chan<- *Recorded, log *slog.Logger) {
-	pos := from
-	var backoff retry.Backoff
-	if d != nil {
-		for ctx.Err() == nil {
+	// open subscribes after pos and returns how to deliver its events and
+	// how to end it.
+	open := func(pos contract.StoreFrom) (func() contract.StoreFrom, func(), error) {
+		if d != nil {
 			st, cancel, err := subscribeDirect(ctx, d, filter, pos)
 			if err != nil {
-				log.Warn("subscribing to $all failed; retrying", "from", pos, "err", err, "backoff", backoff.Next())
-				if !backoff.Wait(ctx) {
-					return
-				}
-				continue
+				return nil, nil, err
 			}
-			backoff.Reset()
-			pos = deliverDirect(ctx, st, pos, out, log)
-			cancel()
-			if !retry.Sleep(ctx, 50*time.Millisecond) {
-				return
-			}
+			return func() contract.StoreFrom { return deliverDirect(ctx, st, pos, out, log) }, cancel, nil
 		}
-		return
-	}
-	for ctx.Err() == nil {
 		sub, err := c.db.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: allPosition(pos), Filter: filter.esdb(), MaxSearchWindow: 32, CheckpointInterval: 1})
+		if err != nil {
+			return nil, nil, err
+		}
+		return func() contract.StoreFrom { return deliver(ctx, sub, pos, out, log) }, func() { _ = sub.Close() }, nil
+	}
+	pos := from
+	var backoff retry.Backoff
+	for ctx.Err() == nil {
+		run, end, err := open(pos)
 		if err != nil {
 			log.Warn("subscribing to $all failed; retrying", "from", pos, "err", err, "backoff", backoff.Next())
 			if !backoff.Wait(ctx) {
@@ -100,8 +97,8 @@ func (c *Client) subscribe(ctx context.Context, d *direct, filter Filter, from c
 			continue
 		}
 		backoff.Reset()
-		pos = deliver(ctx, sub, pos, out, log)
-		_ = sub.Close()
+		pos = run()
+		end()
 		if !retry.Sleep(ctx, 50*time.Millisecond) {
 			return
 		}

@@ -26,19 +26,7 @@ import (
 // from a position, and requires the same events, field by field: what the
 // official client's Subscription gives is the reference.
 func TestDirectSubscriptionMatchesOfficial(t *testing.T) {
-	srv, err := kurrentdb.Start(kurrentdb.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := Connect(ClientConfig{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if c.direct == nil {
-		t.Fatalf("%s: no direct connection for a single-node store", srv.URL())
-	}
+	_, c := directClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// Events of every shape: with and without data and metadata, empty
@@ -84,6 +72,26 @@ func TestDirectSubscriptionMatchesOfficial(t *testing.T) {
 			t.Fatalf("filter %+v: from %s the direct subscription gave %d events; want the %d after it", f, from, len(rest), len(direct)-len(direct)/2-1)
 		}
 	}
+}
+
+// directClient starts a KurrentDB-compatible server and connects to it,
+// with a direct connection (single node); both end with the test.
+func directClient(t *testing.T) (*kurrentdb.Server, *Client) {
+	t.Helper()
+	srv, err := kurrentdb.Start(kurrentdb.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c, err := Connect(ClientConfig{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if c.direct == nil {
+		t.Fatalf("%s: no direct connection for a single-node store", srv.URL())
+	}
+	return srv, c
 }
 
 // collect subscribes through d (nil: the official client) and returns the
@@ -236,19 +244,7 @@ func BenchmarkReadResponse(b *testing.B) {
 // resumes after the last event delivered, so every event arrives exactly
 // once, in the order the store wrote them.
 func TestDirectSubscriptionResumesAfterDrop(t *testing.T) {
-	srv, err := kurrentdb.Start(kurrentdb.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := Connect(ClientConfig{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if c.direct == nil {
-		t.Fatalf("%s: no direct connection for a single-node store", srv.URL())
-	}
+	srv, c := directClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const rounds, perRound = 4, 250

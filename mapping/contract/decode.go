@@ -97,6 +97,25 @@ type jsonDecoder struct {
 	scratch []byte // for strings with escapes
 }
 
+// after reads what follows a member or an element: a comma (more: true,
+// and the space after it) or end, the object's or the array's.
+func (d *jsonDecoder) after(end byte) (more, ok bool) {
+	d.space()
+	if d.i >= len(d.b) {
+		return false, false
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		d.space()
+		return true, true
+	case end:
+		d.i++
+		return false, true
+	}
+	return false, false
+}
+
 func (d *jsonDecoder) space() {
 	for d.i < len(d.b) {
 		switch d.b[d.i] {
@@ -170,19 +189,8 @@ func (d *jsonDecoder) object(depth int) (any, bool) {
 			return nil, false
 		}
 		m[k] = v // a repeated key: the last value, as encoding/json
-		d.space()
-		if d.i >= len(d.b) {
-			return nil, false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-			d.space()
-		case '}':
-			d.i++
-			return m, true
-		default:
-			return nil, false
+		if more, ok := d.after('}'); !ok || !more {
+			return m, ok
 		}
 	}
 }
@@ -204,19 +212,8 @@ func (d *jsonDecoder) array(depth int) (any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
-		d.space()
-		if d.i >= len(d.b) {
-			return nil, false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-			d.space()
-		case ']':
-			d.i++
-			return a, true
-		default:
-			return nil, false
+		if more, ok := d.after(']'); !ok || !more {
+			return a, ok
 		}
 	}
 }

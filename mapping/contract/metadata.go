@@ -294,19 +294,8 @@ func (d *jsonDecoder) sourceObject(f *typedFields) bool {
 		if !ok {
 			return false
 		}
-		d.space()
-		if d.i >= len(d.b) {
-			return false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-			d.space()
-		case '}':
-			d.i++
-			return true
-		default:
-			return false
+		if more, ok := d.after('}'); !ok || !more {
+			return ok
 		}
 	}
 }
