@@ -26,7 +26,10 @@
 //     (contract.IsProgressMarker, contract.DecodeProgress) with durableLsn
 //     >= a buffered transaction's commit LSN completes it and PromoteTx runs
 //     once over its events (in $all order, which may interleave other
-//     transactions and span streams).
+//     transactions and span streams). An event's metadata is decoded to
+//     its source alone (contract.DecodeSource) unless some promotion rule
+//     reads event.metadata (mapping.RuleSet.ReadsMetadata): only then is
+//     the map built (contract.DecodeJSON, contract.SourceFromMap).
 //   - Records: publish/kafka's IntegrationRecord writes the CloudEvents 1.0
 //     Kafka binding, binary mode: ce_specversion=1.0; ce_id = "<stored event
 //     id>/<rule>" or "tx/<slot>/<commit LSN>/<rule>" for transaction rules
