@@ -42,7 +42,9 @@
 // Its data holds the slot, reason ("rule" or "too_large"), rule, field, the
 // error text and the raw change as JSON (NULL as null, an unchanged TOAST
 // value as {"$unchanged":true}); when the dead letter itself would be over
-// the limit, the row values are dropped and "truncated" is set. The other
+// the limit, the row values but the key columns' are dropped (new and old
+// keep the key, so the row can be found; only when the key alone is over
+// the limit is it dropped too) and "truncated" is set. The other
 // rules' events of the change are stored as usual and the pipeline goes on.
 // With OnError [OnErrorStop] the first failure is returned as a *StopError
 // instead: capture stops, the transaction is not committed nor confirmed.
@@ -106,8 +108,9 @@
 // retried for as long as the store is away), creates the
 // Source, reads the catalog and loads the rules against it (a rule reading a
 // column the table does not have fails here), creates the appender and the
-// pipeline, waits (up to a minute) for Postgres to release the slot if a
-// previous instance's walsender still holds it (after a crash or SIGKILL;
+// pipeline, waits (up to a minute, postgres.Source.WaitSlotFree) for
+// Postgres to release the slot if a previous instance's walsender still
+// holds it (after a crash or SIGKILL;
 // capture/postgres treats a busy slot at start-up as fatal, so Run also
 // starts a new Source when the first session finds the slot busy, within the
 // same minute), and runs
@@ -174,8 +177,11 @@
 //
 // # Not done yet
 //
-//   - Replica identity is not passed to the mapping's catalogue (Source.Catalog
-//     does not report it), so old.x of non-key columns is not checked at load.
+//   - Replica identity is not passed to the mapping's catalogue, although
+//     Source.Catalog reports it (see [Catalogue]): a rule reading old.x of a
+//     non-key column on update of a table without REPLICA IDENTITY FULL is
+//     warned about by `chronicler check` (and by capture for
+//     need_old_values), not refused at load.
 //   - While the store is unreachable, the official client blocks calls in
 //     discovery without honouring their context, so Run may not return
 //     after a *GraceError until the store answers (the command exits

@@ -77,7 +77,15 @@ type Capture struct {
 	// counted is the last Run's pipeline, for Counts (pipe is nil again
 	// once Run returned).
 	counted *Pipeline
+	// now makes the end of Run's context stop everything at once, without
+	// the graceful drain (StopNow).
+	now atomic.Bool
 }
+
+// StopNow makes the end of Run's context stop everything at once, without
+// draining: nothing more is stored or confirmed (the HA lease was lost:
+// another instance may take over). Safe for concurrent use.
+func (c *Capture) StopNow() { c.now.Store(true) }
 
 // New checks opts; nothing is connected until Run.
 func New(opts Options) (*Capture, error) {
@@ -133,7 +141,7 @@ func (c *Capture) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := waitSlotFree(ctx, pgCfg.URL, pgCfg.Slot, slotWait, c.log); err != nil {
+	if err := src.WaitSlotFree(ctx, slotWait); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -253,19 +261,37 @@ func (c *Capture) runParts(ctx context.Context, app *store.Appender, pipe *Pipel
 	select {
 	case <-ended.Done():
 	case <-ctx.Done():
-		graceErr = drain(cur, pipe, c.opts.Grace, ended.Done(), srcDone, cancelSrc, c.log)
+		if !c.now.Load() {
+			graceErr = drain(cur, pipe, c.opts.Grace, ended.Done(), srcDone, cancelSrc, c.log)
+		}
 	}
 	cancelParts()
-	_ = g.Wait() // errPartEnded: every part returns it
+	waited := make(chan struct{})
+	go func() { _ = g.Wait(); close(waited) }() // errPartEnded: every part returns it
+	select {
+	case <-waited:
+	case <-time.After(partsStopWait):
+		// The official store client holds calls in its discovery loop,
+		// whatever their context says, while the store is unreachable: a
+		// part waiting on it never returns. Its work is not confirmed, so
+		// leaving it loses nothing; the process is about to stop.
+		c.log.Warn("capture: a part did not stop within its bound (a store call held while the store is unreachable); leaving it", "bound", partsStopWait)
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	if first != nil {
 		return first
 	}
 	return graceErr
 }
 
+// partsStopWait bounds how long Run waits for its parts once they were
+// told to stop.
+const partsStopWait = 10 * time.Second
+
 // runSource runs src. When it fails because the slot is held by another
 // process, it starts a new Source after a pause, for up to slotWait in all:
-// a walsender of a killed instance can take the slot after waitSlotFree saw
+// a walsender of a killed instance can take the slot after WaitSlotFree saw
 // it free (the instance was killed while starting to stream), and
 // capture/postgres treats a busy slot on its first session as fatal. The
 // pipeline has nothing in flight from a Source that failed this way: it

@@ -1,13 +1,13 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -26,10 +26,22 @@ const (
 
 // Config configures a [Source]. Zero values take the documented defaults.
 type Config struct {
+	// DryRun makes Run check everything and plan, without changing the
+	// database: the DDL it would run (publication, slot) is logged and
+	// returned by Source.Planned, and Run returns nil after the checks.
+	DryRun bool
+	// Guard, when set, is asked before every connection (the first and each
+	// reconnect) and before every status update that confirms a position
+	// beyond the last one: an HA lease that must still be held. An error
+	// stops the Source at once (Run returns a *GuardError): nothing more is
+	// confirmed and no connection is opened. Default nil: no guard.
+	Guard func(ctx context.Context) error
 	// URL is the connection string of the captured database (URL or key=value
 	// form; TLS per its sslmode). The replication connection uses the same
 	// settings plus replication=database. Required.
 	URL string
+	// Password, when set, replaces the URL's password. Default: the URL's.
+	Password string
 	// Slot is the logical replication slot name (lower-case letters, digits,
 	// underscore; at most 63). Required.
 	Slot string
@@ -67,7 +79,7 @@ type Config struct {
 	// 10s; negative disables heartbeats.
 	HeartbeatInterval time.Duration
 	// ReconnectMin and ReconnectMax bound the exponential reconnect backoff
-	// (full jitter). Defaults 250ms and 30s.
+	// (capture/retry: each wait drawn from [d/2, d]). Defaults 250ms and 30s.
 	ReconnectMin, ReconnectMax time.Duration
 
 	// Registerer receives capture's metrics. Default nil: not registered.
@@ -90,11 +102,8 @@ func (c *Config) validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
-	if c.URL == "" {
-		bad("url", "required: the connection string of the captured database")
-	} else if _, err := pgconn.ParseConfig(c.URL); err != nil {
-		// pgconn redacts the password in its ParseConfigError.
-		bad("url", "not a valid connection string: %v", err)
+	if err := (ConnSettings{URL: c.URL}).Validate(); err != nil {
+		errs = append(errs, err) // pgconn redacts the password in its ParseConfigError
 	}
 	if !identRE.MatchString(c.Slot) {
 		bad("slot", "%q must be 1-63 lower-case letters, digits or '_', not starting with a digit", c.Slot)
@@ -107,7 +116,7 @@ func (c *Config) validate() error {
 	}
 	seen := map[string]int{}
 	for i, t := range c.Tables {
-		q, err := qualify(t)
+		q, err := QualifyTable(t)
 		if err != nil {
 			bad(fmt.Sprintf("tables[%d]", i), "%v", err)
 			continue
@@ -120,7 +129,7 @@ func (c *Config) validate() error {
 		c.Tables[i] = q
 	}
 	for i, t := range c.NeedOldValues {
-		q, err := qualify(t)
+		q, err := QualifyTable(t)
 		if err != nil {
 			bad(fmt.Sprintf("need_old_values[%d]", i), "%v", err)
 			continue
@@ -165,9 +174,10 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// qualify turns "t" into "public.t" and checks "schema.table" shape. Names
-// are taken as written (case-sensitive, unquoted in the config).
-func qualify(t string) (string, error) {
+// QualifyTable turns "t" into "public.t" and checks "schema.table" shape.
+// Names are taken as written (case-sensitive, unquoted in the config). On
+// error it returns t unchanged.
+func QualifyTable(t string) (string, error) {
 	parts := strings.Split(t, ".")
 	switch {
 	case len(parts) == 1 && parts[0] != "":
@@ -175,11 +185,11 @@ func qualify(t string) (string, error) {
 	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
 		return t, nil
 	}
-	return "", fmt.Errorf("%q is not \"schema.table\"", t)
+	return t, fmt.Errorf("%q is not \"schema.table\"", t)
 }
 
-// splitTable splits a qualified name.
-func splitTable(q string) (schema, table string) {
+// SplitTable splits a qualified name ("schema.table").
+func SplitTable(q string) (schema, table string) {
 	i := strings.IndexByte(q, '.')
 	return q[:i], q[i+1:]
 }

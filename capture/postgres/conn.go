@@ -2,11 +2,167 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
+
+// CaptureApplicationName is the application_name of capture's sessions
+// (normal and replication). The HA takeover terminates only a walsender
+// holding the slot under this name ([LockSession.TerminateSlotHolder]).
+const CaptureApplicationName = "chronicler-capture"
+
+// ConnSettings say how to reach the captured database. Every connection
+// Chronicler opens to it (capture's, the checks', status's, the slot wait's,
+// the HA lock's) is built from them by one function, connConfig.
+type ConnSettings struct {
+	// URL is the connection string (URL or key=value form; TLS per its
+	// sslmode). Required.
+	URL string
+	// Password, when set, replaces the URL's password (so it can come from
+	// a secret file). Default: the URL's.
+	Password string
+	// ApplicationName, when set, replaces the URL's application_name.
+	ApplicationName string
+	// Keepalive, when positive, makes the server drop the session about
+	// 2.5 Keepalive after the client went silent: tcp_keepalives_idle K,
+	// tcp_keepalives_interval K/2 (at least 1s), tcp_keepalives_count 3,
+	// tcp_user_timeout 3K. Default 0: the server's settings.
+	Keepalive time.Duration
+}
+
+// Validate reports whether the URL parses, as a *ConfigError for field
+// "url" (pgconn redacts the password in its message).
+func (cs ConnSettings) Validate() error {
+	_, err := connConfig(cs, nil)
+	return err
+}
+
+// connConfig builds the pgx configuration of cs, with params (runtime
+// parameters) on top. It is the one place a connection's settings are made.
+func connConfig(cs ConnSettings, params map[string]string) (*pgx.ConnConfig, error) {
+	if cs.URL == "" {
+		return nil, &ConfigError{Field: "url", Reason: "required: the connection string of the captured database"}
+	}
+	cfg, err := pgx.ParseConfig(cs.URL)
+	if err != nil {
+		return nil, &ConfigError{Field: "url", Reason: "not a valid connection string: " + err.Error()}
+	}
+	if cs.Password != "" {
+		cfg.Password = cs.Password
+	}
+	if cs.ApplicationName != "" {
+		cfg.RuntimeParams["application_name"] = cs.ApplicationName
+	}
+	if k := cs.Keepalive; k > 0 {
+		secs := func(d time.Duration) string { return strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))) }
+		cfg.RuntimeParams["tcp_keepalives_idle"] = secs(k)
+		cfg.RuntimeParams["tcp_keepalives_interval"] = secs(k / 2)
+		cfg.RuntimeParams["tcp_keepalives_count"] = "3"
+		cfg.RuntimeParams["tcp_user_timeout"] = strconv.Itoa(int(3 * k / time.Millisecond))
+	}
+	for k, v := range params {
+		cfg.RuntimeParams[k] = v
+	}
+	for k, v := range Timeouts {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+	return cfg, nil
+}
+
+// Timeouts bound what a Chronicler session can do to the legacy database:
+// DDL that waits for a table lock (creating or altering the publication)
+// gives up after lock_timeout instead of queueing the application's
+// statements behind it; no statement runs longer than statement_timeout; no
+// transaction stays open and idle longer than
+// idle_in_transaction_session_timeout (it would hold back vacuum). A
+// connection string that sets one of them (e.g. ?lock_timeout=2s) wins.
+// Replication connections do without them: creating a slot waits for the
+// transactions running at that moment, however long they take.
+var Timeouts = map[string]string{
+	"lock_timeout":                        "5s",
+	"statement_timeout":                   "5min",
+	"idle_in_transaction_session_timeout": "10min",
+}
+
+// targetOf names a server and database without credentials: host:port/database.
+func targetOf(pc *pgconn.Config) string {
+	return fmt.Sprintf("%s:%d/%s", pc.Host, pc.Port, pc.Database)
+}
+
+// connectErr is the driver's connection error (pgconn's messages name host,
+// user and database, never the password) without the layers around it.
+func connectErr(err error) error {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return err
+}
+
+// Conn is an ordinary connection to the captured database, for
+// `chronicler check` and `status`: it reads the server, the slot, the
+// tables and the publication. It is not safe for concurrent use.
+type Conn struct {
+	pg     *pgx.Conn
+	target string
+}
+
+// Connect opens a Conn. A URL that does not parse is a *ConfigError; a
+// server that cannot be reached a *ConnectError naming host:port/database
+// and user.
+func Connect(ctx context.Context, cs ConnSettings) (*Conn, error) {
+	pg, err := dial(ctx, cs)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{pg: pg, target: targetOf(&pg.Config().Config)}, nil
+}
+
+// dial opens an ordinary connection with cs; errors as Connect's.
+func dial(ctx context.Context, cs ConnSettings) (*pgx.Conn, error) {
+	cfg, err := connConfig(cs, nil)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, &ConnectError{Target: targetOf(&cfg.Config), User: cfg.User, Err: connectErr(err)}
+	}
+	return pg, nil
+}
+
+// Target names the server and database: host:port/database.
+func (c *Conn) Target() string { return c.target }
+
+// Close closes the connection.
+func (c *Conn) Close(ctx context.Context) error { return c.pg.Close(ctx) }
+
+// ReadServer reads the server's settings and the role's attributes.
+func (c *Conn) ReadServer(ctx context.Context) (Server, error) { return readServer(ctx, c.pg) }
+
+// ReadSlot reads replication slot name; see [SlotInfo].
+func (c *Conn) ReadSlot(ctx context.Context, name string) (SlotInfo, bool, error) {
+	return readSlot(ctx, c.pg, name)
+}
+
+// ReadTable reads what the checks and the catalogue need of table
+// ("schema.table"); a table that does not exist is Table.Exists false.
+func (c *Conn) ReadTable(ctx context.Context, table string) (Table, error) {
+	return readTable(ctx, c.pg, table)
+}
+
+// ComparePublication reads publication pub and compares it with tables;
+// see [ComparePublication].
+func (c *Conn) ComparePublication(ctx context.Context, pub string, tables []string) (*PublicationMismatchError, error) {
+	return comparePublication(ctx, c.pg, pub, tables)
+}
 
 // sessionParams fix the text forms of values so that the stream (the
 // walsender formats values with its session's settings) and the snapshot
@@ -17,17 +173,18 @@ var sessionParams = map[string]string{
 	"TimeZone":           "UTC",
 	"extra_float_digits": "3",
 	"bytea_output":       "hex",
-	"application_name":   "chronicler-capture",
+}
+
+// settings are the Source's connection settings.
+func (s *Source) settings() ConnSettings {
+	return ConnSettings{URL: s.cfg.URL, Password: s.cfg.Password, ApplicationName: CaptureApplicationName}
 }
 
 // connect opens a normal connection to the captured database.
 func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(s.cfg.URL)
+	cfg, err := connConfig(s.settings(), sessionParams)
 	if err != nil {
-		return nil, fmt.Errorf("parsing the capture url: %w", err)
-	}
-	for k, v := range sessionParams {
-		cfg.RuntimeParams[k] = v
+		return nil, err
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -39,15 +196,15 @@ func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
 // connectReplication opens a logical replication connection
 // (replication=database) to the captured database.
 func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error) {
-	cfg, err := pgconn.ParseConfig(s.cfg.URL)
+	cfg, err := connConfig(s.settings(), sessionParams)
 	if err != nil {
-		return nil, fmt.Errorf("parsing the capture url: %w", err)
-	}
-	for k, v := range sessionParams {
-		cfg.RuntimeParams[k] = v
+		return nil, err
 	}
 	cfg.RuntimeParams["replication"] = "database"
-	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	for k := range Timeouts {
+		delete(cfg.RuntimeParams, k)
+	}
+	conn, err := pgconn.ConnectConfig(ctx, &cfg.Config)
 	if err != nil {
 		return nil, fmt.Errorf("opening a replication connection to %s: %w", s.target(), err)
 	}

@@ -3,6 +3,13 @@
 // order. It owns the publication, the slot, the initial snapshot, the
 // stream, position confirmation and reconnects.
 //
+// It is also the one owner of every call to Postgres in the product
+// (outside test/ and the dev command's schema loader): the checks that
+// `chronicler check` prints and capture applies at start, the slot reader
+// of `chronicler status`, the slot wait after a crash, the HA lock
+// session, and `chronicler teardown`'s footprint. Other packages call the API below and never talk to Postgres
+// themselves.
+//
 // # Lifecycle
 //
 // [New] validates a [Config] (every problem reported, joined, each naming
@@ -11,13 +18,21 @@
 //
 //  1. opens a normal and a replication connection (TLS per the URL's
 //     sslmode; DateStyle=ISO, TimeZone=UTC, IntervalStyle=postgres,
-//     extra_float_digits=3, bytea_output=hex so values have one text form);
-//  2. checks the server (version >= [MinServerVersion], wal_level=logical,
-//     REPLICATION or superuser), every table (exists, SELECT granted), warns
-//     per table listed in NeedOldValues whose REPLICA IDENTITY is not FULL;
-//  3. creates the publication FOR TABLE the configured tables, or checks an
-//     existing one publishes exactly them and all four operations (it adds
-//     missing configured tables only with AddMissingTables, and never
+//     extra_float_digits=3, bytea_output=hex so values have one text form;
+//     application_name [CaptureApplicationName]);
+//  2. runs the checks (below) in `chronicler check`'s order and refuses
+//     to start on a failed one: the server (version >= [MinServerVersion],
+//     wal_level=logical, room for the slot and a walsender, REPLICATION or
+//     superuser); every table (exists, SELECT granted, a replica identity
+//     that lets Postgres publish its updates and deletes: a table with
+//     REPLICA IDENTITY NOTHING, or DEFAULT without a primary key, is
+//     refused, since publishing it would make the application's UPDATEs
+//     and DELETEs fail); it warns per table listed in NeedOldValues whose
+//     REPLICA IDENTITY is not FULL;
+//  3. creates the publication FOR TABLE the configured tables (when the
+//     role may: CREATE on the database and owner of the tables), or checks
+//     an existing one publishes exactly them and all four operations (it
+//     adds missing configured tables only with AddMissingTables, and never
 //     accepts extra tables or FOR ALL TABLES);
 //  4. checks the slot (pgoutput, this database, not wal_status=lost, not
 //     active in another process: the error names the PID), then creates it
@@ -25,12 +40,14 @@
 //  5. streams with pgoutput protocol 1, messages on, text values.
 //
 // Setup failures are typed errors (errors.go) and fatal on the first
-// session. Connection loss, walsender termination (57P01), server
-// shutdown/start-up (57P03) and the like end the session; Run reconnects
-// with exponential backoff and equal jitter (ReconnectMin..ReconnectMax),
-// and resumes from the confirmed position. A slot still held by our own
-// previous walsender is retried up to 10 times after a session has streamed.
-// Run returns nil when ctx is cancelled.
+// session, except no room for the slot or a walsender ([NoRoomError]),
+// which Run retries like a lost connection. Connection loss, walsender
+// termination (57P01), server shutdown/start-up (57P03) and the like end
+// the session; Run reconnects with capture/retry's backoff (ReconnectMin
+// doubling to ReconnectMax, each wait drawn from [d/2, d]), and resumes
+// from the confirmed position. A slot still held by our own previous
+// walsender is retried up to 10 times after a session has streamed. Run
+// returns nil when ctx is cancelled.
 //
 // # Sink contract
 //
@@ -167,6 +184,63 @@
 // and returns. [Source.Positions] returns the server's WAL end and the
 // confirmed position (their difference is the lag in bytes). All three are
 // safe for concurrent use.
+//
+// # Checks shared with chronicler check
+//
+// Each check is a pure function from what was read to a [Finding]: what
+// was checked, what was found, a [Verdict] (Pass, Warn, Fail), the fix (the
+// SQL or the setting, naming settings by their keys in chronicler's
+// configuration file) and, when capture cannot start, the typed error Run
+// returns. [CheckServer], [CheckTable], [CheckReplicaIdentity],
+// [CheckPublication] and [CheckSlot] are applied by the Source at every
+// session start and printed by `chronicler check`; one set of rules, so
+// what check passes, run accepts. A slot streamed by another process is a
+// Warn for check (an HA standby waits for it) and a refusal for this start.
+//
+// # Reading Postgres
+//
+// [Connect] opens a [Conn] (ordinary connection) for the checks and status:
+// [Conn.ReadServer] (settings, role attributes, walsenders),
+// [Conn.ReadSlot] (the one query of pg_replication_slots: the slot's row
+// with plugin, database, temporary, active pid, wal_status,
+// confirmed_flush_lsn, restart_lsn, the active process's application_name,
+// client address and flush lag, the server's WAL position and slot count;
+// [SlotInfo.Lag], [SlotInfo.Retained]), [Conn.ReadTable] (existence,
+// privileges, ownership, replica identity, columns) and
+// [Conn.ComparePublication]. The Source reads through the same functions.
+// [Source.Catalog] reports every captured table with its columns: name,
+// type name from pg_type (typname: "int4", "varchar", "_int4"), type OID,
+// array element OID, key, NOT NULL; and the table's replica identity.
+// [Source.WaitSlotFree] waits for a slot still held by a previous
+// instance's walsender.
+//
+// # Connections
+//
+// Every connection is built by one function from [ConnSettings]: the URL,
+// a password that replaces the URL's, the application_name, and TCP
+// keepalives (the server ends the session of a silent client after about
+// 2.5 Keepalive). A URL that does not parse is a *[ConfigError]; an
+// unreachable server a *[ConnectError] naming host:port/database and user,
+// never the password.
+//
+// # HA lock session
+//
+// [OpenLockSession] opens the session that holds the HA election's
+// advisory lock: [LockSession.TryLock], [LockSession.Unlock],
+// [LockSession.Ping], [LockSession.Close], and
+// [LockSession.TerminateSlotHolder], which terminates the walsender holding
+// the slot only if it is a capture session ([CaptureApplicationName]). The
+// election itself lives in cmd/chronicler/internal/ha.
+//
+// # Footprint and teardown
+//
+// [Inspect] reads what Chronicler holds in the database for a slot (the
+// slot, through the same slot reader; the publication; who holds the HA
+// locks) as a [Footprint]; [Teardown] drops the publication, then the slot
+// once its walsender is gone (`chronicler teardown`, and dev on exit).
+//
+// Table names: [QualifyTable] ("t" is "public.t"), [SplitTable],
+// [QuoteTables].
 //
 // # Not done yet
 //

@@ -113,6 +113,60 @@ func (e *PublicationMismatchError) Error() string {
 	return fmt.Sprintf("publication %q does not match the configured tables: %s", e.Publication, strings.Join(parts, "; "))
 }
 
+// ReplicaIdentityError: a captured table has no replica identity, so once
+// published Postgres would refuse the application's UPDATEs and DELETEs on
+// it. Capture refuses to publish it.
+type ReplicaIdentityError struct {
+	Table    string
+	Identity string // "nothing", or "default" without a primary key
+}
+
+func (e *ReplicaIdentityError) Error() string {
+	return fmt.Sprintf("table %s has REPLICA IDENTITY %s and no primary key to fall back on: published, Postgres would refuse its UPDATEs and DELETEs; ALTER TABLE %s REPLICA IDENTITY FULL (or add a primary key)",
+		e.Table, strings.ToUpper(e.Identity), e.Table)
+}
+
+// PublicationCreateError: the publication does not exist and the role may
+// not create it.
+type PublicationCreateError struct {
+	Publication, Role, Database string
+	NoCreate                    bool     // no CREATE privilege on the database
+	NotOwned                    []string // tables the role does not own
+}
+
+func (e *PublicationCreateError) Error() string {
+	why := fmt.Sprintf("role %q does not own %s (needed to publish them)", e.Role, strings.Join(e.NotOwned, ", "))
+	if e.NoCreate {
+		why = fmt.Sprintf("role %q has no CREATE privilege on database %q", e.Role, e.Database)
+	}
+	return fmt.Sprintf("publication %q does not exist and capture cannot create it: %s; create it as the tables' owner", e.Publication, why)
+}
+
+// NoRoomError: the server has no room for capture's slot or replication
+// connection. It is transient: Run retries (another consumer may leave).
+type NoRoomError struct {
+	Setting    string // "max_replication_slots" or "max_wal_senders"
+	InUse, Max int
+}
+
+func (e *NoRoomError) Error() string {
+	return fmt.Sprintf("%d of %s = %d are in use, none is left for capture: raise %s (it needs a server restart) or free one", e.InUse, e.Setting, e.Max, e.Setting)
+}
+
+// ConnectError: the captured database could not be reached.
+type ConnectError struct {
+	Target string // host:port/database
+	User   string
+	Err    error // pgconn's error: it names host, user and database, never the password
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("connecting to %s as %s: %v", e.Target, e.User, e.Err)
+}
+
+// Unwrap returns the driver's error.
+func (e *ConnectError) Unwrap() error { return e.Err }
+
 // SinkError wraps an error returned by the [Sink]; it stops Run.
 type SinkError struct {
 	Op  string // "begin", "change", "commit"
@@ -129,14 +183,25 @@ func (e *ProtocolError) Error() string { return "capture: replication protocol: 
 func (e *ProtocolError) Unwrap() error { return e.Err }
 
 // transient reports whether err is worth a reconnect: connection loss,
-// walsender termination, server shutdown or start-up, and a slot still held
-// by our own previous (terminating) walsender.
+// walsender termination, server shutdown or start-up, a slot still held
+// by our own previous (terminating) walsender, and no room for a slot or a
+// walsender yet.
 func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		// Joined failed checks: worth a reconnect only if each one is.
+		for _, e := range j.Unwrap() {
+			if !transient(e) {
+				return false
+			}
+		}
+		return len(j.Unwrap()) > 0
+	}
 	var se *SinkError
-	if errors.As(err, &se) {
+	var ge *GuardError
+	if errors.As(err, &se) || errors.As(err, &ge) {
 		return false
 	}
 	if errors.Is(err, ErrStreamEnded) {
@@ -154,7 +219,8 @@ func transient(err error) bool {
 		return false
 	}
 	var inUse *SlotInUseError
-	if errors.As(err, &inUse) {
+	var noRoom *NoRoomError
+	if errors.As(err, &inUse) || errors.As(err, &noRoom) {
 		return true
 	}
 	var ne net.Error
@@ -172,3 +238,15 @@ func transient(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "conn closed") || strings.Contains(s, "unexpected EOF") || strings.Contains(s, "connection reset")
 }
+
+// GuardError: Config.Guard refused an action (the HA lease is lost or in
+// doubt); the Source stopped without doing it.
+type GuardError struct {
+	Action string // "connect" or "confirm <LSN>"
+	Err    error
+}
+
+func (e *GuardError) Error() string {
+	return fmt.Sprintf("capture stopped before it would %s: %v", e.Action, e.Err)
+}
+func (e *GuardError) Unwrap() error { return e.Err }

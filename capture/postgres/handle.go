@@ -33,6 +33,35 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 		// The type may have changed (ALTER TYPE ... ADD VALUE, a new
 		// composite): look it up again at the next Relation that uses it.
 		s.types.forget(m.DataType)
+	case *pglogrepl.InsertMessage, *pglogrepl.UpdateMessage, *pglogrepl.DeleteMessage, *pglogrepl.TruncateMessage:
+		return s.rowChange(ctx, st, msg, lsn)
+	case *pglogrepl.LogicalDecodingMessage:
+		if m.Prefix == HeartbeatPrefix {
+			return nil
+		}
+		c := &contract.Change{Op: contract.OpMessage, Message: &contract.Message{Prefix: m.Prefix, Content: append([]byte(nil), m.Content...), Transactional: m.Transactional}}
+		if m.Transactional {
+			return s.emit(ctx, st, c, nil, contract.LSN(m.LSN))
+		}
+		return s.standaloneMessage(ctx, st, c, contract.LSN(m.LSN))
+	case *pglogrepl.CommitMessage:
+		if st.begun {
+			if err := st.sink.Commit(ctx, st.tx); err != nil {
+				return &SinkError{Op: "commit", Err: err}
+			}
+			s.m.transactions.Inc()
+		}
+		st.pos.committed(contract.LSN(m.CommitLSN), contract.LSN(m.TransactionEndLSN), st.begun)
+		st.inTx, st.begun = false, false
+		st.lastData = time.Now()
+	}
+	return nil
+}
+
+// rowChange emits the change of an Insert, Update, Delete or Truncate
+// message (one change per truncated relation).
+func (s *Source) rowChange(ctx context.Context, st *streamState, msg pglogrepl.Message, lsn contract.LSN) error {
+	switch m := msg.(type) {
 	case *pglogrepl.InsertMessage:
 		rel, err := st.relation(m.RelationID)
 		if err != nil {
@@ -77,25 +106,6 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 				return err
 			}
 		}
-	case *pglogrepl.LogicalDecodingMessage:
-		if m.Prefix == HeartbeatPrefix {
-			return nil
-		}
-		c := &contract.Change{Op: contract.OpMessage, Message: &contract.Message{Prefix: m.Prefix, Content: append([]byte(nil), m.Content...), Transactional: m.Transactional}}
-		if m.Transactional {
-			return s.emit(ctx, st, c, nil, contract.LSN(m.LSN))
-		}
-		return s.standaloneMessage(ctx, st, c, contract.LSN(m.LSN))
-	case *pglogrepl.CommitMessage:
-		if st.begun {
-			if err := st.sink.Commit(ctx, st.tx); err != nil {
-				return &SinkError{Op: "commit", Err: err}
-			}
-			s.m.transactions.Inc()
-		}
-		st.pos.committed(contract.LSN(m.CommitLSN), contract.LSN(m.TransactionEndLSN), st.begun)
-		st.inTx, st.begun = false, false
-		st.lastData = time.Now()
 	}
 	return nil
 }

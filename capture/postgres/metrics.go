@@ -17,6 +17,8 @@ type metrics struct {
 	snapshotRowsAll  prometheus.Gauge
 	snapshotRate     prometheus.Gauge
 	snapshotETA      prometheus.Gauge
+	retainedWAL      prometheus.Gauge
+	safeWALSize      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -57,10 +59,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		snapshotETA: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chronicler_capture_snapshot_eta_seconds", Help: "Estimated seconds until the snapshot completes.",
 		}),
+		retainedWAL: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chronicler_capture_slot_retained_wal_bytes", Help: "WAL the server keeps on disk for the slot (pg_current_wal_lsn - restart_lsn), read every 15s while streaming.",
+		}),
+		safeWALSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chronicler_capture_slot_safe_wal_size_bytes", Help: "Bytes of WAL that can still be written before the slot is in danger of losing WAL it needs (pg_replication_slots.safe_wal_size); -1 when unbounded (max_slot_wal_keep_size -1).",
+		}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.changes, m.transactions, m.decodeFallbacks, m.reconnects, m.heartbeats,
-			m.lagBytes, m.confirmedLSN, m.serverWALEnd, m.snapshotRowsDone, m.snapshotRowsAll, m.snapshotRate, m.snapshotETA} {
+			m.lagBytes, m.confirmedLSN, m.serverWALEnd, m.snapshotRowsDone, m.snapshotRowsAll, m.snapshotRate, m.snapshotETA, m.retainedWAL, m.safeWALSize} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

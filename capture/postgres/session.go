@@ -12,35 +12,43 @@ import (
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
+// errDryRunDone ends Run after a dry run's checks and plan.
+var errDryRunDone = errors.New("capture: dry run done")
+
+// slotStatement is the replication command that creates the slot.
+func (s *Source) slotStatement() string {
+	action := "EXPORT_SNAPSHOT"
+	if s.cfg.SnapshotMode == SnapshotNever {
+		action = "NOEXPORT_SNAPSHOT"
+	}
+	return fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", pgx.Identifier{s.cfg.Slot}.Sanitize(), action)
+}
+
 // errSnapshotOnlyDone ends Run after an initial_only snapshot.
 var errSnapshotOnlyDone = errors.New("capture: initial_only snapshot complete")
 
 // session is one connection lifetime: connect, check, prepare the slot
 // (snapshot if needed), stream. It reports whether it reached streaming.
 func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
+	if g := s.cfg.Guard; g != nil {
+		if err := g(ctx); err != nil {
+			return false, &GuardError{Action: "connect", Err: err}
+		}
+	}
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close(context.Background())
-	if err := s.checkServer(ctx, conn); err != nil {
-		return false, err
-	}
-	if err := s.checkTables(ctx, conn); err != nil {
-		return false, err
-	}
-	if s.warnings, err = s.warnReplicaIdentity(ctx, conn); err != nil {
-		return false, err
-	}
-	if err := s.ensurePublication(ctx, conn); err != nil {
-		return false, err
-	}
-	si, err := s.readSlot(ctx, conn)
+	si, exists, err := s.setup(ctx, conn)
 	if err != nil {
 		return false, err
 	}
-	if err := s.checkSlot(si); err != nil {
-		return false, err
+	if s.cfg.DryRun {
+		if !exists {
+			s.ddl(s.slotStatement())
+		}
+		return false, errDryRunDone
 	}
 	// The replication connection comes after the checks, so a missing
 	// REPLICATION attribute is reported as such, not as a refused login.
@@ -49,7 +57,7 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 		return false, err
 	}
 	defer repl.Close(context.Background())
-	start, err := s.prepareSlot(ctx, conn, repl, si, sink)
+	start, err := s.prepareSlot(ctx, conn, repl, si, exists, sink)
 	if err != nil {
 		return false, err
 	}
@@ -58,20 +66,21 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 
 // prepareSlot decides between a fresh snapshot, a resumed one, or plain
 // streaming, and returns the LSN to start streaming from.
-func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, si slotInfo, sink Sink) (contract.LSN, error) {
+func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, si SlotInfo, exists bool, sink Sink) (contract.LSN, error) {
 	prog, have, err := s.cfg.SnapshotState.Load(ctx, s.cfg.Slot)
 	if err != nil {
 		return 0, fmt.Errorf("loading the snapshot state of slot %q: %w", s.cfg.Slot, err)
 	}
 	switch {
 	case have && prog.Done && s.cfg.SnapshotMode == SnapshotInitialOnly:
-		if si.exists {
+		if exists {
 			if err := pglogrepl.DropReplicationSlot(ctx, repl, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
 				return 0, fmt.Errorf("dropping replication slot %q after the initial_only snapshot: %w", s.cfg.Slot, err)
 			}
 		}
 		return 0, errSnapshotOnlyDone
-	case !si.exists && s.cfg.SnapshotMode == SnapshotNever:
+	case !exists && s.cfg.SnapshotMode == SnapshotNever:
+		s.ddl(s.slotStatement())
 		res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
 			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
 		if err != nil {
@@ -83,18 +92,18 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.P
 		}
 		s.log.Info("capture: created replication slot without snapshot", "slot", s.cfg.Slot, "consistent_point", point.String())
 		return point, nil
-	case !si.exists:
+	case !exists:
 		if have && !prog.Done {
 			s.log.Warn("capture: restarting the initial snapshot: its slot no longer exists", "slot", s.cfg.Slot, "rows_done_before", prog.Rows)
 		}
 		return s.freshSnapshot(ctx, conn, repl, sink)
 	case have && prog.Done:
 		return s.resumePoint(si), nil
-	case have && prog.Point != si.confirmed:
+	case have && prog.Point != si.Confirmed:
 		// The slot moved since the snapshot started: it is not the slot the
 		// snapshot belongs to, or someone consumed it.
 		s.log.Warn("capture: restarting the initial snapshot: the slot's confirmed position is not the snapshot's",
-			"slot", s.cfg.Slot, "snapshot_point", prog.Point.String(), "slot_confirmed", si.confirmed.String())
+			"slot", s.cfg.Slot, "snapshot_point", prog.Point.String(), "slot_confirmed", si.Confirmed.String())
 	case have:
 		point, resumed, reason, err := s.resumeSnapshot(ctx, conn, repl, sink, prog)
 		if err != nil || resumed {
@@ -118,6 +127,6 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.P
 // resumePoint is where streaming restarts: the position this Source last
 // confirmed, or the slot's confirmed_flush_lsn if that is later (first
 // session of a process).
-func (s *Source) resumePoint(si slotInfo) contract.LSN {
-	return max(s.confirmed, si.confirmed)
+func (s *Source) resumePoint(si SlotInfo) contract.LSN {
+	return max(s.confirmed, si.Confirmed)
 }

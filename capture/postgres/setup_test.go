@@ -3,11 +3,13 @@ package postgres
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
@@ -116,6 +118,58 @@ CREATE PUBLICATION inserts_only FOR TABLE a WITH (publish = 'insert');`)
 	})
 }
 
+// TestSetupRefusals: capture refuses, with typed errors naming the table
+// or role, a table whose publication would make the application's UPDATEs
+// and DELETEs fail (no replica identity), publishing nothing; and a
+// publication the role may not create.
+func TestSetupRefusals(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE nokey (v text);
+CREATE ROLE repl LOGIN REPLICATION; GRANT SELECT ON a TO repl;`)
+	url := func(user string) string {
+		return "postgres://" + user + "@127.0.0.1:" + itoa(pg.Port) + "/postgres?sslmode=disable"
+	}
+	t.Run("table without a replica identity", func(t *testing.T) {
+		cfg := baseConfig(pg, "postgres", "a", "nokey")
+		cfg.Publication = "nokey_pub"
+		var ri *ReplicaIdentityError
+		if err := runOnce(t, cfg); !errors.As(err, &ri) || ri.Table != "public.nokey" || ri.Identity != "default" {
+			t.Fatalf("Run = %v; want ReplicaIdentityError for public.nokey", err)
+		}
+		var n int
+		if err := pg.Connect(t, "postgres").QueryRow(t.Context(), "SELECT count(*) FROM pg_publication WHERE pubname = 'nokey_pub'").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d publications nokey_pub (%v): capture published a table it refused", n, err)
+		}
+	})
+	t.Run("publication the role may not create", func(t *testing.T) {
+		cfg := baseConfig(pg, "postgres", "a")
+		cfg.URL = url("repl")
+		cfg.Publication = "repl_pub"
+		var ce *PublicationCreateError
+		if err := runOnce(t, cfg); !errors.As(err, &ce) || ce.Role != "repl" || !ce.NoCreate {
+			t.Fatalf("Run = %v; want PublicationCreateError (no CREATE) for repl", err)
+		}
+	})
+}
+
+// TestSetupWaitsForSlotRoom: with no room for the slot, Run does not give
+// up (NoRoomError is transient): it retries until a slot is dropped, then
+// creates its own and streams.
+func TestSetupWaitsForSlotRoom(t *testing.T) {
+	t.Parallel()
+	pg := startWithSlots(t, []stack.PostgresOption{stack.WithPostgresSetting("max_replication_slots", "1")}, "other")
+	cfg := baseConfig(pg, "postgres", "a")
+	cfg.SnapshotMode = SnapshotNever
+	r := startSource(t, cfg, newMemSink())
+	waitFor(t, 30*time.Second, "two reconnects for want of a slot", func() bool { return testutilCounter(r.src.m.reconnects) >= 2 })
+	if p := r.src.Phase(); p != PhaseStarting {
+		t.Fatalf("phase %v without room for the slot; want starting", p)
+	}
+	pg.Exec(t, "postgres", `SELECT pg_drop_replication_slot('other')`)
+	waitFor(t, 30*time.Second, "streaming once the slot has room", func() bool { return r.src.Phase() == PhaseStreaming })
+}
+
 // TestSetupWALLevel checks the wal_level error on a cluster without logical decoding.
 func TestSetupWALLevel(t *testing.T) {
 	t.Parallel()
@@ -163,13 +217,22 @@ func itoa(n int) string {
 	}
 }
 
-// TestCatalog checks the captured tables' columns, types and keys as mapping
-// will read them.
+// TestCatalog checks the captured tables' columns, type names (pg_type's,
+// without modifiers: what mapping's catalogue types rules by), type OIDs,
+// array element OIDs, keys and replica identity, as read from the database.
 func TestCatalog(t *testing.T) {
 	t.Parallel()
 	pg := stack.StartPostgres(t)
-	pg.Exec(t, "postgres", `CREATE TYPE mood AS ENUM ('a'); CREATE TABLE c (k1 int, k2 text, v numeric(10,2) NOT NULL, m mood[], PRIMARY KEY (k2, k1))`)
-	src, err := New(baseConfig(pg, "postgres", "c"), nil)
+	pg.Exec(t, "postgres", `CREATE TYPE mood AS ENUM ('a');
+CREATE TABLE c (k1 int, k2 text, v numeric(10,2) NOT NULL, m mood[], i8 bigint, vc varchar(20), ts timestamp(3),
+  tstz timestamptz, f8 double precision, ia integer[], ta text[], jb jsonb, e public.mood, PRIMARY KEY (k2, k1));
+CREATE TABLE u (id int NOT NULL, CONSTRAINT u_id UNIQUE (id)); ALTER TABLE u REPLICA IDENTITY USING INDEX u_id;
+CREATE TABLE f (id int PRIMARY KEY); ALTER TABLE f REPLICA IDENTITY FULL;`)
+	var moodOID, moodArrOID uint32
+	if err := pg.Connect(t, "postgres").QueryRow(t.Context(), "SELECT 'mood'::regtype::oid, '_mood'::regtype::oid").Scan(&moodOID, &moodArrOID); err != nil {
+		t.Fatal(err)
+	}
+	src, err := New(baseConfig(pg, "postgres", "c", "u", "f"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,17 +240,32 @@ func TestCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Column{{Name: "k1", Type: "integer", Key: true, NotNull: true}, {Name: "k2", Type: "text", Key: true, NotNull: true},
-		{Name: "v", Type: "numeric(10,2)", NotNull: true}, {Name: "m", Type: "mood[]"}}
-	got := cat["public.c"]
-	if len(got) != len(want) {
-		t.Fatalf("Catalog = %+v", cat)
+	want := []Column{
+		{Name: "k1", Type: "int4", TypeOID: pgtype.Int4OID, Key: true, NotNull: true},
+		{Name: "k2", Type: "text", TypeOID: pgtype.TextOID, Key: true, NotNull: true},
+		{Name: "v", Type: "numeric", TypeOID: pgtype.NumericOID, NotNull: true},
+		{Name: "m", Type: "_mood", TypeOID: moodArrOID, ElemOID: moodOID},
+		{Name: "i8", Type: "int8", TypeOID: pgtype.Int8OID},
+		{Name: "vc", Type: "varchar", TypeOID: pgtype.VarcharOID},
+		{Name: "ts", Type: "timestamp", TypeOID: pgtype.TimestampOID},
+		{Name: "tstz", Type: "timestamptz", TypeOID: pgtype.TimestamptzOID},
+		{Name: "f8", Type: "float8", TypeOID: pgtype.Float8OID},
+		{Name: "ia", Type: "_int4", TypeOID: pgtype.Int4ArrayOID, ElemOID: pgtype.Int4OID},
+		{Name: "ta", Type: "_text", TypeOID: pgtype.TextArrayOID, ElemOID: pgtype.TextOID},
+		{Name: "jb", Type: "jsonb", TypeOID: pgtype.JSONBOID},
+		{Name: "e", Type: "mood", TypeOID: moodOID},
 	}
-	for i, w := range want {
-		g := got[i]
-		g.TypeOID = 0
-		if g != w {
-			t.Errorf("column %d = %+v; want %+v", i, g, w)
-		}
+	c := cat["public.c"]
+	if !reflect.DeepEqual(c.Columns, want) {
+		t.Errorf("columns of public.c:\n got %+v\nwant %+v", c.Columns, want)
+	}
+	if c.Name != "public.c" || !c.Exists || !c.CanSelect || !c.Owned || c.ReplicaIdentity != "default" || !reflect.DeepEqual(c.Key(), []string{"k1", "k2"}) {
+		t.Errorf("public.c = %+v (key %v); want an existing, readable, owned table, identity default, key [k1 k2]", c, c.Key())
+	}
+	if u := cat["public.u"]; u.ReplicaIdentity != "index" || u.IdentityIndex != "u_id" || u.Key() != nil {
+		t.Errorf("public.u: identity %q index %q key %v; want index u_id, no key", u.ReplicaIdentity, u.IdentityIndex, u.Key())
+	}
+	if f := cat["public.f"]; f.ReplicaIdentity != "full" {
+		t.Errorf("public.f: identity %q; want full", f.ReplicaIdentity)
 	}
 }

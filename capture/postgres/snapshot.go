@@ -20,6 +20,7 @@ import (
 // reading transaction has imported it.
 func (s *Source) freshSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink) (contract.LSN, error) {
 	s.phase.Store(int32(PhaseSnapshot))
+	s.ddl(s.slotStatement())
 	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
 	if err != nil {
@@ -173,7 +174,7 @@ func (s *Source) finishSnapshot(ctx context.Context, tx pgx.Tx, repl *pgconn.PgC
 func (s *Source) estimateRows(ctx context.Context, tx pgx.Tx, tables []string) (uint64, error) {
 	var total uint64
 	for _, t := range tables {
-		schema, name := splitTable(t)
+		schema, name := SplitTable(t)
 		ident := pgx.Identifier{schema, name}.Sanitize()
 		var est float64
 		if err := tx.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)`, ident).Scan(&est); err != nil {
@@ -196,11 +197,15 @@ func (s *Source) estimateRows(ctx context.Context, tx pgx.Tx, tables []string) (
 // while the table is not rewritten).
 func (s *Source) snapshotTable(ctx context.Context, tx pgx.Tx, sink Sink, prog *SnapshotProgress, pr *progress) error {
 	table := prog.Tables[prog.Table]
-	schema, name := splitTable(table)
-	cols, err := tableColumns(ctx, tx, table)
+	schema, name := SplitTable(table)
+	t, err := readTable(ctx, tx, table)
 	if err != nil {
 		return err
 	}
+	if !t.Exists {
+		return &TableNotFoundError{Table: table}
+	}
+	cols := t.Columns
 	types := make([]*pgvalue.Type, len(cols))
 	var keyNames, keyExprs, selects []string
 	for i, c := range cols {
@@ -271,7 +276,7 @@ func (s *Source) snapshotTable(ctx context.Context, tx pgx.Tx, sink Sink, prog *
 // deliverChunk hands one chunk to the sink as a transaction and waits until
 // the downstream acknowledged it.
 func (s *Source) deliverChunk(ctx context.Context, sink Sink, prog *SnapshotProgress, table string, cols []Column, types []*pgvalue.Type, key []string, rows [][][]byte) error {
-	schema, name := splitTable(table)
+	schema, name := SplitTable(table)
 	tx := snapshotTx(prog.Point)
 	if err := sink.Begin(ctx, tx); err != nil {
 		return &SinkError{Op: "begin", Err: err}

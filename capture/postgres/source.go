@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
-	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/chronicler-dev/chronicler/capture/pgvalue"
+	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
@@ -45,6 +42,7 @@ type Source struct {
 	confirmed contract.LSN // last position sent to Postgres as write/flush/apply
 	streamed  bool         // a session reached streaming at least once
 	warnings  []string
+	planned   []string // the DDL a DryRun would run
 }
 
 // New validates cfg (every problem is reported, joined) and returns a
@@ -59,7 +57,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	pc, _ := pgconn.ParseConfig(cfg.URL) // validated above
+	pc, _ := connConfig(ConnSettings{URL: cfg.URL}, nil) // validated above
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, &ConfigError{Field: "registerer", Reason: "registering capture metrics: " + err.Error()}
@@ -90,8 +88,13 @@ func (s *Source) Ack(commitLSN contract.LSN) {
 	}
 }
 
-// Warnings returns the replica-identity warnings of the last setup (also
-// logged), for a status endpoint or a test.
+// Planned returns the statements a DryRun would run, in order (empty:
+// nothing to create). Call it after Run returned.
+func (s *Source) Planned() []string { return append([]string(nil), s.planned...) }
+
+// Warnings returns the warnings of the last setup's checks (also logged):
+// a replica identity that does not send the old values NeedOldValues asks
+// for, a slot whose WAL is close to removal. For a status endpoint or a test.
 func (s *Source) Warnings() []string { return append([]string(nil), s.warnings...) }
 
 // maxBusyRetries bounds how often a reconnect retries a slot still held by
@@ -100,8 +103,8 @@ const maxBusyRetries = 10
 
 // Run captures until ctx is cancelled (it then returns nil) or a fatal error
 // occurs. Transient failures (connection loss, walsender terminated, server
-// restart) end the session; Run reconnects with exponential backoff and
-// jitter and resumes from the last confirmed position. Setup errors on the
+// restart) end the session; Run reconnects with capture/retry's backoff
+// (ReconnectMin doubling to ReconnectMax, jittered) and resumes from the last confirmed position. Setup errors on the
 // first session are fatal and typed (see errors.go). In SnapshotInitialOnly
 // mode Run returns nil when the snapshot is complete.
 //
@@ -112,7 +115,8 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 		return ErrAlreadyRunning
 	}
 	defer s.phase.Store(int32(PhaseStopped))
-	attempt, busy := 0, 0
+	backoff := retry.Backoff{First: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
+	busy := 0
 	for {
 		if !s.draining.Load() {
 			s.phase.Store(int32(PhaseStarting))
@@ -121,7 +125,7 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err == nil || errors.Is(err, errSnapshotOnlyDone) {
+		if err == nil || errors.Is(err, errSnapshotOnlyDone) || errors.Is(err, errDryRunDone) {
 			return nil
 		}
 		var inUse *SlotInUseError
@@ -137,29 +141,12 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 			return err
 		}
 		if reachedStream {
-			attempt = 0
+			backoff.Reset()
 		}
-		delay := s.backoff(attempt)
-		attempt++
 		s.m.reconnects.Inc()
-		s.log.Warn("capture: session ended, reconnecting", "error", err, "retry_in", delay, "confirmed_lsn", s.confirmed.String())
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		s.log.Warn("capture: session ended, reconnecting", "error", err, "backoff", backoff.Next(), "confirmed_lsn", s.confirmed.String())
+		if !backoff.Wait(ctx) {
 			return nil
-		case <-t.C:
 		}
 	}
-}
-
-// backoff is exponential from ReconnectMin to ReconnectMax with "equal
-// jitter": a random delay in [d/2, d).
-func (s *Source) backoff(attempt int) time.Duration {
-	d := s.cfg.ReconnectMin
-	for i := 0; i < attempt && d < s.cfg.ReconnectMax; i++ {
-		d *= 2
-	}
-	d = min(d, s.cfg.ReconnectMax)
-	return d/2 + rand.N(d/2+1)
 }

@@ -32,6 +32,7 @@ type streamState struct {
 	ordinal  uint64
 	lastData time.Time // last time the stream carried a transaction
 	hbOff    bool
+	slotRead time.Time // last read of the slot's retained WAL
 }
 
 // stream starts replication at start and runs the receive loop until ctx
@@ -108,6 +109,7 @@ func (s *Source) receive(ctx context.Context, st *streamState) error {
 				nextStatus = at
 			}
 		}
+		s.readRetained(ctx, st, now)
 		deadline := nextStatus
 		if !st.hbOff && !st.inTx {
 			due := st.lastData.Add(s.cfg.HeartbeatInterval)
@@ -129,38 +131,74 @@ func (s *Source) receive(ctx context.Context, st *streamState) error {
 			}
 			return fmt.Errorf("receiving from slot %q: %w", s.cfg.Slot, err)
 		}
-		switch msg := msg.(type) {
-		case *pgproto3.CopyData:
-			if len(msg.Data) == 0 {
-				return &ProtocolError{Err: errors.New("empty CopyData")}
-			}
-			switch msg.Data[0] {
-			case pglogrepl.PrimaryKeepaliveMessageByteID:
-				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(msg.Data[1:])
-				if err != nil {
-					return &ProtocolError{Err: err}
-				}
-				s.sawWALEnd(st, contract.LSN(ka.ServerWALEnd))
-				if !st.inTx {
-					st.pos.walEnd(contract.LSN(ka.ServerWALEnd))
-				}
-				replyNow = replyNow || ka.ReplyRequested
-			case pglogrepl.XLogDataByteID:
-				xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
-				if err != nil {
-					return &ProtocolError{Err: err}
-				}
-				s.sawWALEnd(st, contract.LSN(xld.ServerWALEnd))
-				if err := s.handle(ctx, st, xld); err != nil {
-					return err
-				}
-			}
-		case *pgproto3.ErrorResponse:
-			return pgconn.ErrorResponseToPgError(msg)
-		case *pgproto3.CopyDone:
-			return fmt.Errorf("the server ended the replication stream of slot %q: %w", s.cfg.Slot, ErrStreamEnded)
+		reply, err := s.dispatch(ctx, st, msg)
+		if err != nil {
+			return err
 		}
+		replyNow = replyNow || reply
 	}
+}
+
+// retainedEvery is how often the stream reads the slot's retained WAL for
+// chronicler_capture_slot_retained_wal_bytes.
+const retainedEvery = 15 * time.Second
+
+// readRetained reads the slot's retained WAL (between transactions, at
+// most every retainedEvery) into its gauges; a failed read is logged, not
+// fatal: the stream's own connection failing ends the session anyway.
+func (s *Source) readRetained(ctx context.Context, st *streamState, now time.Time) {
+	if st.inTx || now.Sub(st.slotRead) < retainedEvery {
+		return
+	}
+	st.slotRead = now
+	si, exists, err := readSlot(ctx, st.conn, s.cfg.Slot)
+	if err != nil || !exists {
+		s.log.Warn("capture: reading the slot's retained WAL failed", "slot", s.cfg.Slot, "err", err)
+		return
+	}
+	if ret, ok := si.Retained(); ok {
+		s.m.retainedWAL.Set(float64(ret))
+	}
+	safe := -1.0
+	if si.SafeWALSize != nil {
+		safe = float64(*si.SafeWALSize)
+	}
+	s.m.safeWALSize.Set(safe)
+}
+
+// dispatch handles one message of the replication stream; reply says the
+// server asked for a status update.
+func (s *Source) dispatch(ctx context.Context, st *streamState, msg pgproto3.BackendMessage) (reply bool, err error) {
+	switch msg := msg.(type) {
+	case *pgproto3.CopyData:
+		if len(msg.Data) == 0 {
+			return false, &ProtocolError{Err: errors.New("empty CopyData")}
+		}
+		switch msg.Data[0] {
+		case pglogrepl.PrimaryKeepaliveMessageByteID:
+			ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(msg.Data[1:])
+			if err != nil {
+				return false, &ProtocolError{Err: err}
+			}
+			s.sawWALEnd(st, contract.LSN(ka.ServerWALEnd))
+			if !st.inTx {
+				st.pos.walEnd(contract.LSN(ka.ServerWALEnd))
+			}
+			return ka.ReplyRequested, nil
+		case pglogrepl.XLogDataByteID:
+			xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
+			if err != nil {
+				return false, &ProtocolError{Err: err}
+			}
+			s.sawWALEnd(st, contract.LSN(xld.ServerWALEnd))
+			return false, s.handle(ctx, st, xld)
+		}
+	case *pgproto3.ErrorResponse:
+		return false, pgconn.ErrorResponseToPgError(msg)
+	case *pgproto3.CopyDone:
+		return false, fmt.Errorf("the server ended the replication stream of slot %q: %w", s.cfg.Slot, ErrStreamEnded)
+	}
+	return false, nil
 }
 
 // deadlineCtx is the receive loop's deadline context, reused while the
@@ -203,6 +241,11 @@ func (s *Source) sawWALEnd(st *streamState, end contract.LSN) {
 // sendStatus reports confirmed as write, flush and apply position, all set
 // explicitly.
 func (s *Source) sendStatus(st *streamState, confirmed contract.LSN) error {
+	if g := s.cfg.Guard; g != nil && confirmed > s.confirmed {
+		if err := g(context.Background()); err != nil {
+			return &GuardError{Action: "confirm " + confirmed.String(), Err: err}
+		}
+	}
 	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), st.repl, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: pglogrepl.LSN(confirmed),
 		WALFlushPosition: pglogrepl.LSN(confirmed),

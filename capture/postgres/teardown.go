@@ -45,12 +45,12 @@ func (f Footprint) Statements() []string {
 // Inspect connects to url and reads slot, publication pub and who holds the
 // advisory locks lockIDs (the HA locks of the instances of this slot).
 func Inspect(ctx context.Context, url, slot, pub string, lockIDs []int64) (Footprint, error) {
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := dial(ctx, ConnSettings{URL: url})
 	if err != nil {
-		return Footprint{Slot: slot, Publication: pub}, fmt.Errorf("connecting: %w", err)
+		return Footprint{Slot: slot, Publication: pub}, err
 	}
 	defer conn.Close(context.Background())
-	f, err := ReadFootprint(ctx, conn, slot, pub)
+	f, err := readFootprint(ctx, conn, slot, pub)
 	if err != nil {
 		return f, err
 	}
@@ -69,21 +69,17 @@ func Inspect(ctx context.Context, url, slot, pub string, lockIDs []int64) (Footp
 	return f, nil
 }
 
-// ReadFootprint reads slot and publication pub from the database conn is
-// connected to.
-func ReadFootprint(ctx context.Context, conn *pgx.Conn, slot, pub string) (Footprint, error) {
+// readFootprint reads slot (with the one slot reader) and publication pub
+// from the database conn is connected to.
+func readFootprint(ctx context.Context, conn *pgx.Conn, slot, pub string) (Footprint, error) {
 	f := Footprint{Slot: slot, Publication: pub}
-	var pid *int32
-	err := conn.QueryRow(ctx, "SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&f.SlotActive, &pid)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return f, fmt.Errorf("reading slot %s: %w", slot, err)
-	default:
-		f.SlotExists = true
-		if pid != nil {
-			f.ActivePID = *pid
-		}
+	si, exists, err := readSlot(ctx, conn, slot)
+	if err != nil {
+		return f, err
+	}
+	f.SlotExists, f.SlotActive = exists, si.Active
+	if si.ActivePID != nil {
+		f.ActivePID = *si.ActivePID
 	}
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", pub).Scan(&f.PubExists); err != nil {
 		return f, fmt.Errorf("reading publication %s: %w", pub, err)
@@ -100,9 +96,9 @@ var ErrSlotActive = errors.New("the replication slot is active (a running instan
 // and refuses an active slot after that with ErrSlotActive. It returns the
 // statements run.
 func Teardown(ctx context.Context, url string, f Footprint, wait time.Duration, log *slog.Logger) ([]string, error) {
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := dial(ctx, ConnSettings{URL: url})
 	if err != nil {
-		return nil, fmt.Errorf("connecting: %w", err)
+		return nil, err
 	}
 	defer conn.Close(context.Background())
 	return teardown(ctx, conn, f, wait, log)
@@ -136,7 +132,7 @@ func waitInactive(ctx context.Context, conn *pgx.Conn, f Footprint, wait time.Du
 			return f, ctx.Err()
 		}
 		var err error
-		if f, err = ReadFootprint(ctx, conn, f.Slot, f.Publication); err != nil {
+		if f, err = readFootprint(ctx, conn, f.Slot, f.Publication); err != nil {
 			return f, err
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -35,8 +36,13 @@ import (
 // fails every append waiting on it with a transient error (retried with the
 // same ids and expected revision, which the server answers idempotently).
 type batchConn struct {
-	*direct
-	log *slog.Logger
+	conn   *grpc.ClientConn // the node appends go to; a cluster's leader (nil until found, leader.go)
+	leader *leaderFinder    // nil for a single node
+	auth   string           // "Basic …" when the connection string has credentials
+	log    *slog.Logger
+	// done ends what waits for the connection (a leader search) on Close.
+	done   context.Context
+	cancel context.CancelFunc
 
 	// supported: 0 unknown, 1 yes, -1 no (the server does not list
 	// batchappend). probeMu lets one append ask while the others wait.
@@ -64,6 +70,7 @@ type batchConn struct {
 
 // batchCall is one BatchAppend call and the appends waiting on its answers.
 type batchCall struct {
+	conn   *grpc.ClientConn  // the node it was opened on
 	stream grpc.ClientStream // requests: rawRequest; answers: BatchAppendResp
 	cancel context.CancelFunc
 	sendMu sync.Mutex // grpc-go: one Send at a time
@@ -103,19 +110,43 @@ var batchAppendDesc = &grpc.StreamDesc{StreamName: "BatchAppend", ServerStreams:
 // uses AppendToStream.
 var errBatchUnsupported = errors.New("the store does not support BatchAppend")
 
-// newBatchConn makes the BatchAppend connection for cfg (dialDirect); it
-// returns nil for a cluster connection string, where leader discovery is
-// the official client's job.
+// newBatchConn makes the connection the official client would make for cfg
+// (directOptions); for a cluster connection string (gossip seeds or DNS
+// discovery) it connects to the leader, which it finds by gossip when the
+// first append needs it (leader.go).
 func newBatchConn(cfg *esdb.Configuration, log *slog.Logger) (*batchConn, error) {
-	d, err := dialDirect(cfg, "BatchAppend")
-	if d == nil || err != nil {
+	if cfg == nil || (cfg.Address == "" && len(cfg.GossipSeeds) == 0) {
+		return nil, nil
+	}
+	opts, auth, err := directOptions(cfg)
+	if err != nil {
 		return nil, err
 	}
-	b := &batchConn{direct: d, log: log, wake: make(chan struct{}, 1)}
+	b := &batchConn{log: log, auth: auth, wake: make(chan struct{}, 1)}
+	b.done, b.cancel = context.WithCancel(context.Background())
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
 	b.idBase = binary.BigEndian.Uint64(seed[:])
+	if isCluster(cfg) {
+		b.leader = newLeaderFinder(cfg, opts, b, log)
+		return b, nil
+	}
+	conn, err := grpc.NewClient(cfg.Address, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("store: connecting to %s for BatchAppend: %w", cfg.Address, err)
+	}
+	b.conn = conn
 	return b, nil
+}
+
+func (b *batchConn) ctx(parent context.Context) context.Context {
+	if b.leader != nil {
+		parent = requireLeader(parent)
+	}
+	if b.auth == "" {
+		return parent
+	}
+	return metadata.AppendToOutgoingContext(parent, "authorization", b.auth)
 }
 
 // Close ends the call (waiting appends fail with ErrClosed, queued ones
@@ -125,15 +156,19 @@ func (b *batchConn) Close() error {
 	b.qclosed = true
 	b.qmu.Unlock()
 	b.signal()
+	b.cancel()
 	b.mu.Lock()
 	b.closed = true
-	c := b.call
-	b.call = nil
+	c, conn := b.call, b.conn
+	b.call, b.conn = nil, nil
 	b.mu.Unlock()
 	if c != nil {
 		c.end(ErrClosed)
 	}
-	return b.conn.Close()
+	if conn == nil {
+		return nil
+	}
+	return conn.Close()
 }
 
 // checkSupported asks the server once whether it lists BatchAppend (again
@@ -156,9 +191,13 @@ func (b *batchConn) checkSupported(ctx context.Context) error {
 	if ok, err := known(); ok {
 		return err
 	}
+	conn, err := b.node(ctx)
+	if err != nil {
+		return err
+	}
 	cctx, cancel := context.WithTimeout(b.ctx(ctx), 5*time.Second)
 	defer cancel()
-	ms, err := serverfeatures.NewServerFeaturesClient(b.conn).GetSupportedMethods(cctx, &shared.Empty{})
+	ms, err := serverfeatures.NewServerFeaturesClient(conn).GetSupportedMethods(cctx, &shared.Empty{})
 	found := false
 	switch status.Code(err) {
 	case codes.OK:
@@ -182,7 +221,11 @@ func (b *batchConn) checkSupported(ctx context.Context) error {
 }
 
 // current returns the open call, opening one if there is none.
-func (b *batchConn) current() (*batchCall, error) {
+func (b *batchConn) current(ctx context.Context) (*batchCall, error) {
+	conn, err := b.node(ctx)
+	if err != nil {
+		return nil, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -191,13 +234,13 @@ func (b *batchConn) current() (*batchCall, error) {
 	if b.call != nil {
 		return b.call, nil
 	}
-	ctx, cancel := context.WithCancel(b.ctx(context.Background()))
-	st, err := b.conn.NewStream(ctx, batchAppendDesc, streams.Streams_BatchAppend_FullMethodName, grpc.ForceCodecV2(batchCodec{}))
+	cctx, cancel := context.WithCancel(b.ctx(context.Background()))
+	st, err := conn.NewStream(cctx, batchAppendDesc, streams.Streams_BatchAppend_FullMethodName, grpc.ForceCodecV2(batchCodec{}))
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	c := &batchCall{stream: st, cancel: cancel, pending: make(map[corrID]func(batchResult))}
+	c := &batchCall{conn: conn, stream: st, cancel: cancel, pending: make(map[corrID]func(batchResult))}
 	b.call = c
 	go b.receive(c)
 	return c, nil
@@ -213,6 +256,7 @@ func (b *batchConn) receive(c *batchCall) {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the store ended the BatchAppend call")
 			}
+			b.followLeader(c, err)
 			b.drop(c, err)
 			return
 		}
@@ -305,9 +349,10 @@ func (b *batchConn) sendLoop() {
 		q, closed := b.queue, b.qclosed
 		b.queue, b.spare = b.spare[:0], nil
 		b.qmu.Unlock()
-		c, err := b.current()
-		if closed {
-			err = ErrClosed
+		var c *batchCall
+		err := ErrClosed
+		if !closed {
+			c, err = b.current(b.done)
 		}
 		for i := range q {
 			if err != nil {
@@ -357,7 +402,7 @@ func (b *batchConn) append(ctx context.Context, stream string, expected esdb.Exp
 	if err := b.checkSupported(ctx); err != nil {
 		return 0, err
 	}
-	c, err := b.current()
+	c, err := b.current(ctx)
 	if err != nil {
 		return 0, err
 	}

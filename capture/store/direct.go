@@ -16,22 +16,36 @@ import (
 )
 
 // direct is a gRPC connection of Chronicler's own to a single-node store,
-// for the calls it makes without the official client: BatchAppend
-// (batch.go) and the $all subscription (subscribe_direct.go).
+// for the $all subscription (subscribe_direct.go). BatchAppend (batch.go)
+// dials with the same options (directOptions), to the leader on a cluster.
 type direct struct {
 	conn *grpc.ClientConn
 	auth string // "Basic …" when the connection string has credentials
 }
 
-// dialDirect makes the connection the official client would make for cfg
-// (TLS, client certificate, keepalive, message size), for purpose (named in
+// dialDirect makes a connection to cfg's node for purpose (named in
 // errors); it returns nil for a cluster connection string (gossip seeds or
 // DNS discovery), where finding the node is the official client's job.
 // Nothing is dialled until the first call.
 func dialDirect(cfg *esdb.Configuration, purpose string) (*direct, error) {
-	if cfg == nil || cfg.Address == "" || len(cfg.GossipSeeds) > 0 || cfg.DnsDiscover {
+	if cfg == nil || cfg.Address == "" || isCluster(cfg) {
 		return nil, nil
 	}
+	opts, auth, err := directOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(cfg.Address, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("store: connecting to %s for %s: %w", cfg.Address, purpose, err)
+	}
+	return &direct{conn: conn, auth: auth}, nil
+}
+
+// directOptions are the dial options of the connection the official client
+// would make for cfg (TLS, client certificate, keepalive, message size),
+// and the authorization header ("" without credentials).
+func directOptions(cfg *esdb.Configuration) ([]grpc.DialOption, string, error) {
 	var creds credentials.TransportCredentials
 	if cfg.DisableTLS {
 		creds = insecure.NewCredentials()
@@ -40,7 +54,7 @@ func dialDirect(cfg *esdb.Configuration, purpose string) (*direct, error) {
 		if cfg.UserCertFile != "" && cfg.UserKeyFile != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.UserCertFile, cfg.UserKeyFile)
 			if err != nil {
-				return nil, fmt.Errorf("store: loading the client certificate %s: %w", cfg.UserCertFile, err)
+				return nil, "", fmt.Errorf("store: loading the client certificate %s: %w", cfg.UserCertFile, err)
 			}
 			tc.Certificates = []tls.Certificate{cert}
 		}
@@ -55,15 +69,11 @@ func dialDirect(cfg *esdb.Configuration, purpose string) (*direct, error) {
 			Time: max(cfg.KeepAliveInterval, 10*time.Second), Timeout: cfg.KeepAliveTimeout, PermitWithoutStream: true,
 		}))
 	}
-	conn, err := grpc.NewClient(cfg.Address, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("store: connecting to %s for %s: %w", cfg.Address, purpose, err)
-	}
-	d := &direct{conn: conn}
+	auth := ""
 	if cfg.Username != "" {
-		d.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password))
+		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password))
 	}
-	return d, nil
+	return opts, auth, nil
 }
 
 // ctx adds the credentials to a call's context.

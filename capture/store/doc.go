@@ -73,16 +73,19 @@
 // sets it from the connection string unless store.batch_append is false), the
 // appender opens a gRPC connection of its own, asks ServerFeatures once
 // whether BatchAppend is listed, and if so sends every append on one call
-// (batch.go); else, and for cluster connection strings, where leader
-// discovery is the official client's, it uses AppendToStream. On that call
-// an append is queued for one sending goroutine, which writes the queued
-// requests back to back (each event's bytes encoded once, when it is
-// queued, and handed to gRPC as they are), and its answer is handled by
-// the goroutine that receives the answers: no goroutine waits for an
-// append. Reads of a stream's tail go through the official client; the $all
-// subscription (Client.Subscribe, the publisher's) of a single-node store
-// goes over a gRPC connection of Chronicler's own, its answers decoded by hand
-// (subscribe_direct.go), and through the official client for a cluster.
+// (batch.go); else it uses AppendToStream. On a cluster (gossip seeds, or
+// esdb+discover://) that connection goes to the leader, found by gossip as
+// the official client finds a node, its calls say requires-leader, and a
+// NotLeader answer (a leader change) or a failed call (a dead node) moves
+// it to the new leader (leader.go). On that call an append is queued for
+// one sending goroutine, which writes the queued requests back to back
+// (each event's bytes encoded once, when it is queued, and handed to gRPC
+// as they are), and its answer is handled by the goroutine that receives
+// the answers: no goroutine waits for an append. Reads of a stream's tail
+// go through the official client; the $all subscription (Client.Subscribe,
+// the publisher's) of a single-node store goes over a gRPC connection of
+// Chronicler's own, its answers decoded by hand (subscribe_direct.go), and
+// through the official client for a cluster.
 //
 // Failures keep the rules above: an answer's error status is mapped as the
 // client's errors are (WrongExpectedVersion → tail read, StreamDeleted →

@@ -11,13 +11,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 )
 
 func newRunCmd() *cobra.Command {
 	var (
-		file string
-		only string
+		file   string
+		only   string
+		dryRun bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--config FILE] [--only capture|publish]",
@@ -39,6 +41,9 @@ Signals: SIGTERM/SIGINT stop gracefully within shutdown.grace (no new changes ar
 positions are confirmed to Postgres, the open Kafka batch is committed); a second signal exits at
 once. SIGHUP reloads the rules (also done when the files change, with rules.reload).
 
+--dry-run runs capture's checks against the database and prints the statements run would execute
+there (CREATE PUBLICATION, the slot's creation), changing nothing.
+
 Exit codes: 0 stopped by a signal and drained (or snapshot mode initial_only finished);
 1 the pipeline failed (the error names the table, stream, topic or rule), the HA lock was lost,
 the graceful stop did not finish within shutdown.grace, or a second signal forced the exit;
@@ -53,11 +58,15 @@ the graceful stop did not finish within shutdown.grace, or a second signal force
 			if err != nil {
 				return err
 			}
+			if dryRun {
+				return dryRunCapture(cmd, cfg)
+			}
 			return runPipeline(cmd, cfg, parts)
 		},
 	}
 	addConfigFlag(cmd, &file)
 	cmd.Flags().StringVar(&only, "only", "", "run only this part: capture or publish (default both)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "run capture's checks and print the statements it would run in the database (publication, slot), changing nothing")
 	return cmd
 }
 
@@ -105,4 +114,31 @@ func notifySignals(log *slog.Logger) (context.Context, *signals) {
 		close(done)
 		cancel()
 	}}
+}
+
+// dryRunCapture is `run --dry-run`: capture's checks against the database,
+// and the DDL it would run there, printed; nothing is changed.
+func dryRunCapture(cmd *cobra.Command, cfg *config.Config) error {
+	log := newLogger(cfg, cmd.ErrOrStderr())
+	pc := cfg.CaptureOptions(log, nil).Postgres
+	pc.DryRun, pc.SnapshotState = true, postgres.NewMemorySnapshotState()
+	src, err := postgres.New(pc, log)
+	if err == nil {
+		err = src.Run(cmd.Context(), nil)
+	}
+	if err != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "error: run --dry-run:", err)
+		return exitError(1)
+	}
+	out := cmd.OutOrStdout()
+	planned := src.Planned()
+	if len(planned) == 0 {
+		fmt.Fprintln(out, "dry run: the checks pass; nothing to create (the publication and the slot exist)")
+		return nil
+	}
+	fmt.Fprintln(out, "dry run: the checks pass; chronicler run would run:")
+	for _, s := range planned {
+		fmt.Fprintf(out, "  %s;\n", s)
+	}
+	return nil
 }

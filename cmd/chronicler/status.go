@@ -32,6 +32,8 @@ func newStatusCmd() *cobra.Command {
 			"  slot.confirmed_flush_lsn   pg_replication_slots.confirmed_flush_lsn: every change before it is stored\n" +
 			"  slot.current_wal_lsn       pg_current_wal_lsn() when read\n" +
 			"  slot.lag_bytes             current_wal_lsn - confirmed_flush_lsn (WAL not yet confirmed)\n" +
+			"  slot.retained_wal_bytes    current_wal_lsn - restart_lsn (WAL the server keeps for the slot)\n" +
+			"  slot.safe_wal_size         bytes before the slot loses WAL it needs (null: unlimited)\n" +
 			"  slot.lag_seconds           0 when lag_bytes is 0; else pg_stat_replication.flush_lag of the slot's\n" +
 			"                             walsender when active and reported; else the age of the last progress\n" +
 			"                             marker (time since the store last advanced: an upper bound of how long\n" +
@@ -107,6 +109,13 @@ func printSlot(line lineFunc, s *preflight.SlotStatus) {
 	}
 	if s.LagBytes != nil {
 		line("slot lag", "%d bytes", *s.LagBytes)
+	}
+	if s.RetainedBytes != nil {
+		bound := "no bound: max_slot_wal_keep_size is unlimited"
+		if s.SafeWALSize != nil {
+			bound = fmt.Sprintf("%d bytes more before the slot is in danger", *s.SafeWALSize)
+		}
+		line("slot retained WAL", "%d bytes (%s)", *s.RetainedBytes, bound)
 	}
 	if s.LagSeconds != nil {
 		line("slot lag time", "%s (%s)", time.Duration(*s.LagSeconds*float64(time.Second)).Round(time.Millisecond), s.LagSource)

@@ -11,9 +11,12 @@ import (
 )
 
 // DecodeJSON decodes a stored event's data or metadata the way promotion
-// rules see it: objects as map[string]any, arrays as []any, integral
-// numbers that fit as int64 (so ids keep every digit) and other numbers as
-// float64. It is the one reader of stored events' JSON.
+// rules see it: objects as map[string]any, arrays as []any, numbers that
+// are integers in int64's range as int64 (so ids keep every digit), and
+// every other number as json.Number holding its text as stored (a decimal
+// keeps every digit and its scale: AppendJSON writes it back unchanged).
+// The form depends on the stored text, never on float64's precision. It
+// is the one reader of stored events' JSON.
 //
 // It gives exactly the value (or the error) of encoding/json's Decoder with
 // UseNumber followed by [Normalize] (decodeJSONStd), which was a fifth of
@@ -51,8 +54,9 @@ func decodeJSONStd(b []byte) (any, error) {
 	return Normalize(v), nil
 }
 
-// Normalize converts json.Number values (recursively) to int64 when integral
-// and in range, else float64, leaving other values as they are.
+// Normalize converts json.Number values (recursively) to int64 when they
+// are integers in int64's range, leaving every other number as json.Number
+// and other values as they are.
 func Normalize(v any) any {
 	switch x := v.(type) {
 	case json.Number:
@@ -72,16 +76,12 @@ func Normalize(v any) any {
 }
 
 // number is a JSON number's value in the rules' domain: int64 when it
-// parses as one, else float64, else (out of float64's range) its text, as
-// json.Number's Int64 and Float64 decide.
+// parses as one (json.Number's Int64), else the number's text as stored.
 func number(s string) any {
 	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return i
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return f
-	}
-	return s
+	return json.Number(s)
 }
 
 // maxDepth bounds nesting as encoding/json does (10,000); deeper documents

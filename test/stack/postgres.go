@@ -166,7 +166,8 @@ func (p *Postgres) writeConf(extra map[string]string) error {
 		"max_replication_slots":   "32",
 		"max_wal_senders":         "32",
 		"max_connections":         "200",
-		"fsync":                   "off", // throwaway clusters; crash tests kill processes, not the machine
+		"max_slot_wal_keep_size":  "'4GB'", // bounded, as check advises: a slot of a stopped test cannot fill the disk
+		"fsync":                   "off",   // throwaway clusters; crash tests kill processes, not the machine
 		"timezone":                "'UTC'",
 		"log_timezone":            "'UTC'",
 		"log_min_messages":        "warning",

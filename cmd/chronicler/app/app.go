@@ -78,6 +78,7 @@ type App struct {
 	pub      *publish.Publisher
 	pubStore *store.Client
 	elector  atomic.Pointer[ha.Elector]
+	lease    atomic.Pointer[ha.Lease] // while active with HA
 
 	haActive prometheus.Gauge
 	failed   atomic.Pointer[error]
@@ -109,6 +110,7 @@ func New(cfg *config.Config, o Options) (*App, error) {
 	if o.Parts.Capture {
 		opts := cfg.CaptureOptions(a.log, a.reg)
 		opts.Grace = cfg.ShutdownGrace()
+		opts.Postgres.Guard = a.guard
 		c, err := capture.New(opts)
 		if err != nil {
 			return nil, fmt.Errorf("capture: %w", err)
@@ -134,8 +136,13 @@ func (a *App) newPublisher() error {
 	if err != nil {
 		return err
 	}
+	reg, err := a.cfg.Registry()
+	if err != nil {
+		db.Close()
+		return err
+	}
 	pc := a.cfg.PublishConfig()
-	pc.Store, pc.Rules, pc.Logger, pc.Grace = db, rules, a.log, a.cfg.ShutdownGrace()
+	pc.Store, pc.Rules, pc.Logger, pc.Grace, pc.Registry = db, rules, a.log, a.cfg.ShutdownGrace(), reg
 	pc.Metrics = publish.NewMetrics()
 	if err := pc.Metrics.Register(a.reg); err != nil {
 		db.Close()
@@ -218,6 +225,20 @@ func (a *App) Counts() Counts {
 
 func (a *App) fail(err error) { a.failed.CompareAndSwap(nil, &err) }
 
+// guard is capture's check before every connection and confirmation to
+// Postgres: with HA, the lease must still be held (a ping of the lock
+// session); without HA, nothing to check.
+func (a *App) guard(ctx context.Context) error {
+	if !a.cfg.HA.Enabled {
+		return nil
+	}
+	l := a.lease.Load()
+	if l == nil {
+		return ha.ErrLost
+	}
+	return l.Check(ctx)
+}
+
 // Run waits for the HA lock (if on), runs the parts until ctx ends (a
 // graceful stop within shutdown.grace) or one fails, and returns the exit
 // code: 0 stopped and drained, 1 failed (a part, the HA lock lost, the
@@ -229,6 +250,7 @@ func (a *App) Run(ctx context.Context) int {
 		if lease, code = a.acquire(ctx); lease == nil {
 			return code
 		}
+		a.lease.Store(lease)
 		defer lease.Release()
 	}
 	a.active.Store(true)
@@ -244,7 +266,7 @@ func (a *App) acquire(ctx context.Context) (*ha.Lease, int) {
 	if a.parts.Capture {
 		slot = a.cfg.Postgres.Slot
 	}
-	el, err := ha.New(ha.Config{URL: a.cfg.PostgresURL(), Key: a.lockKey(), Slot: slot, Keepalive: a.cfg.HAKeepalive(), Logger: a.log})
+	el, err := ha.New(ha.Config{URL: a.cfg.Postgres.URL, Password: a.cfg.Postgres.Password, Key: a.lockKey(), Slot: slot, Keepalive: a.cfg.HAKeepalive(), Logger: a.log})
 	if err != nil {
 		a.log.Error("ha", "err", err)
 		return nil, 2

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/chronicler-dev/chronicler/capture/postgres"
@@ -41,6 +42,13 @@ func (a *App) Ready() (bool, string) {
 			return false, reason
 		}
 		return true, "standby"
+	}
+	if l := a.lease.Load(); l != nil {
+		// Asked, not remembered: the lock session answers now, or this
+		// instance may already have been replaced.
+		if err := l.Check(context.Background()); err != nil {
+			return false, "not active: " + err.Error()
+		}
 	}
 	maxLag := a.cfg.ReadyMaxLag()
 	if a.cap != nil {

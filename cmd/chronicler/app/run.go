@@ -63,8 +63,14 @@ func (a *App) runParts(ctx context.Context, lease *ha.Lease) int {
 	case <-p.ended:
 	case <-lost:
 		// Another instance may take over now: stop all work at once,
-		// without draining (the process exits; nothing unconfirmed is lost).
-		a.log.Error("lost the HA lock session; stopping all work at once (another instance may take over)", "err", lease.Err())
+		// without draining (the process exits; nothing unconfirmed is lost;
+		// capture's guard refuses every confirmation and connection from
+		// now on).
+		a.active.Store(false)
+		if a.cap != nil {
+			a.cap.StopNow()
+		}
+		a.log.Error("lost the HA lock session; stopping all work at once, without draining (another instance may take over)", "err", lease.Err())
 		a.fail(lease.Err())
 		return 1
 	case <-partsCtx.Done():
@@ -97,7 +103,11 @@ func (a *App) stop(ctx context.Context, p *parts, lost <-chan struct{}) (code in
 	case <-p.ended:
 		return 0, false
 	case <-lost:
-		a.log.Error("lost the HA lock session while stopping; exiting at once")
+		a.active.Store(false)
+		if a.cap != nil {
+			a.cap.StopNow()
+		}
+		a.log.Error("lost the HA lock session while stopping; exiting at once, without draining")
 		return 1, true
 	case <-time.After(grace + StopMargin):
 		a.log.Error("the parts did not stop within shutdown.grace; exiting anyway (what was not confirmed is delivered again by the next instance: nothing is lost)",
@@ -133,6 +143,9 @@ func (a *App) startReload(ctx context.Context) func() {
 	return func() { stop(); <-done }
 }
 
+// schemaCheckTimeout bounds a reload's registration of its schemas.
+const schemaCheckTimeout = time.Minute
+
 // loadRules is the reload check: as at start for every part that runs.
 func (a *App) loadRules(paths []string) (*mapping.RuleSet, error) {
 	var rs *mapping.RuleSet
@@ -150,6 +163,15 @@ func (a *App) loadRules(paths []string) (*mapping.RuleSet, error) {
 	}
 	if a.parts.Publish && len(rs.PromotionRules()) == 0 {
 		return nil, fmt.Errorf("rules %v have no promotion rules, and this instance publishes: add a promote: section", rs.Files())
+	}
+	if a.pub != nil {
+		// With a schema registry: registered now, or refused (an
+		// incompatible change) while the running rules stay.
+		ctx, cancel := context.WithTimeout(context.Background(), schemaCheckTimeout)
+		defer cancel()
+		if err := a.pub.CheckSchemas(ctx, rs); err != nil {
+			return nil, err
+		}
 	}
 	return rs, nil
 }

@@ -70,7 +70,8 @@ func (c *Config) CaptureOptions(log *slog.Logger, reg prometheus.Registerer) cap
 	}
 	return capture.Options{
 		Postgres: postgres.Config{
-			URL:               c.PostgresURL(),
+			URL:               p.URL,
+			Password:          p.Password,
 			Slot:              p.Slot,
 			Publication:       p.Publication,
 			Tables:            append([]string(nil), p.Tables...),
@@ -138,6 +139,10 @@ func (c *Config) PublishConfig() publish.Config {
 	if c.Delivery.Mode == "at_least_once" {
 		mode = kafka.AtLeastOnce
 	}
+	missing := publish.RefuseMissingCheckpoint
+	if c.Delivery.OnMissingCheckpoint == "restart" {
+		missing = publish.RestartMissingCheckpoint
+	}
 	return publish.Config{
 		Kafka:               c.KafkaConfig(),
 		PublisherID:         c.PublisherID(),
@@ -149,5 +154,6 @@ func (c *Config) PublishConfig() publish.Config {
 		BatchInterval:       dur(c.Delivery.BatchInterval),
 		FlushWhenIdle:       true,
 		MaxOpenTransactions: c.Delivery.MaxOpenTransactions,
+		OnMissingCheckpoint: missing,
 	}
 }

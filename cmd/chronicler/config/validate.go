@@ -104,6 +104,13 @@ func oneOf(v *validator, path, got string, allowed ...string) {
 }
 
 func (c *Config) validate(v *validator, parts Parts) {
+	c.validatePostgres(v, parts)
+	c.validateStore(v)
+	c.validateKafka(v, parts)
+	c.validateRest(v)
+}
+
+func (c *Config) validatePostgres(v *validator, parts Parts) {
 	p := &c.Postgres
 	needPG := parts.Capture || c.HA.Enabled
 	if p.URL == "" {
@@ -134,7 +141,9 @@ func (c *Config) validate(v *validator, parts Parts) {
 	if c.Snapshot.ChunkRows < 0 {
 		v.bad("snapshot.chunk_rows", "%d must be positive (0: the default)", c.Snapshot.ChunkRows)
 	}
+}
 
+func (c *Config) validateStore(v *validator) {
 	s := &c.Store
 	if s.URL == "" {
 		v.bad("store.url", "required: the KurrentDB connection string (esdb://host:2113?tls=false, esdb+discover://...)")
@@ -148,7 +157,9 @@ func (c *Config) validate(v *validator, parts Parts) {
 	positive(v, "store.max_pending_bytes", s.MaxPendingBytes)
 	positive(v, "store.max_batch_events", s.MaxBatchEvents)
 	positive(v, "store.max_batch_bytes", s.MaxBatchBytes)
+}
 
+func (c *Config) validateKafka(v *validator, parts Parts) {
 	k := &c.Kafka
 	if parts.Publish && len(k.Brokers) == 0 {
 		v.bad("kafka.brokers", "required: at least one seed broker (host:port), or run with --only capture")
@@ -189,7 +200,12 @@ func (c *Config) validate(v *validator, parts Parts) {
 	default:
 		v.bad("kafka.sasl.mechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (or empty for none)", k.SASL.Mechanism)
 	}
+	c.validateRegistry(v)
+}
 
+// validateRest checks rules, delivery, deadletter, http, ha, shutdown and
+// log.
+func (c *Config) validateRest(v *validator) {
 	if len(c.Rules.Paths) == 0 {
 		v.bad("rules.paths", "required: at least one rule file or directory")
 	}
@@ -211,6 +227,7 @@ func (c *Config) validate(v *validator, parts Parts) {
 	positive(v, "delivery.batch_records", d.BatchRecords)
 	duration(v, "delivery.batch_interval", d.BatchInterval)
 	positive(v, "delivery.max_open_transactions", d.MaxOpenTransactions)
+	oneOf(v, "delivery.on_missing_checkpoint", d.OnMissingCheckpoint, "refuse", "restart")
 
 	oneOf(v, "deadletter.on_error", c.DeadLetter.OnError, "deadletter", "stop")
 	if c.DeadLetter.Stream != "" && !strings.Contains(c.DeadLetter.Stream, "-") {

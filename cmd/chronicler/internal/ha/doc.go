@@ -15,15 +15,26 @@
 // after the host went silent.
 //
 // A standby ([Elector.Acquire]) polls pg_try_advisory_lock every second on
-// its own connection; it reconnects (with backoff) when that connection
-// fails, and reports whether it works ([Elector.Healthy]) so /readyz can say
-// "standby" only for a standby that could take over. When it gets the lock,
+// its own connection; it reconnects (capture/retry's backoff, from 200 ms
+// to 5 s) when that connection fails, and reports whether it works
+// ([Elector.Healthy]) so /readyz can say "standby" only for a standby that
+// could take over. When it gets the lock,
 // it terminates the walsender still holding the slot if that walsender is a
 // Chronicler capture session (pg_replication_slots.active_pid whose
 // application_name is chronicler-capture): holding the lock proves the
 // instance that owned it lost its session, so its walsender is a leftover
-// that Postgres would otherwise keep until wal_sender_timeout. Any other
-// holder of the slot is left alone (capture waits for it).
+// that Postgres would otherwise keep until wal_sender_timeout. It then
+// waits up to 10 s for that walsender to go, signalling it again every
+// 250 ms (one blocked writing to a frozen instance may not act on the first
+// signal); the same PID only, so this instance's own walsender is never
+// touched. Any other holder of the slot is left alone (capture waits for
+// it).
+//
+// Every call to Postgres goes through capture/postgres's LockSession
+// (connection settings, TryLock, Unlock, Ping, TerminateSlotHolder and
+// TerminateSlotHolderAgain, which
+// reads the slot with capture's one slot reader); this package holds the
+// election and lease logic.
 //
 // The active instance pings its lock connection every K with a timeout of
 // K/2 ([Lease.Lost]); when a ping fails, the lease is lost and the caller
@@ -49,12 +60,23 @@
 //     its Kafka transactions are fenced by the new publisher's
 //     transactional id (publish).
 //   - Paused process (SIGSTOP, a long GC or VM pause): the kernel still
-//     answers TCP keepalives, so the lock stays held and no standby takes
-//     over: a pause stops the pipeline for its duration but cannot split
-//     it. If the pause outlasts wal_sender_timeout, Postgres ends the
-//     replication session; capture reconnects when it resumes. Use
-//     ha.keepalive and a liveness probe (/healthz) if pauses must end in a
-//     takeover.
+//     answers TCP keepalives, so the session stays, but the frozen process
+//     stops pinging it. A standby reads the lock holder's last activity
+//     (pg_stat_activity.state_change of the chronicler-ha session holding
+//     the lock) at each poll and ends that session once it has been silent
+//     for Config.StaleAfter (3K): the lock is free, the standby takes it,
+//     terminates the frozen instance's walsender and starts. Takeover: 3K
+//     plus a poll and start-up. The frozen instance, when it resumes, sees
+//     the gap in its pinger's ticks (it logs the freeze), its lease is in
+//     doubt at once ([Lease.Valid]: no successful ping within 1.5K), every
+//     Check pings and fails (the session is gone), so capture confirms
+//     nothing and reconnects nothing, and it exits 1. Its publisher is
+//     fenced by the new instance's transactional id.
+//   - Capture's guard: [Lease.Check] pings the lock session; the
+//     composition root (cmd/chronicler/app) makes capture call it before
+//     every connection and every confirmation to Postgres. Once the lock
+//     session has ended on the server, the old instance confirms nothing
+//     more (but for a ping that had already answered: one round trip).
 //   - The lock session is ended on the server (pg_terminate_backend, an
 //     idle-session timeout, a proxy): the lock is free at once and a standby
 //     may take it before the old instance notices (within 1.5K). The new

@@ -6,26 +6,23 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/chronicler-dev/chronicler/capture/postgres"
+	"github.com/chronicler-dev/chronicler/capture/retry"
 )
 
 // ApplicationName is the application_name of the lock session.
 const ApplicationName = "chronicler-ha"
 
-// CaptureApplicationName is the application_name of capture's sessions
-// (capture/postgres); only a walsender with it is terminated at takeover.
-const CaptureApplicationName = "chronicler-capture"
-
 // Config configures an Elector.
 type Config struct {
 	// URL is the captured database, where the lock lives. Required.
 	URL string
+	// Password, when set, replaces the URL's password. Default: the URL's.
+	Password string
 	// Key names the lock (hashed by LockID). Required.
 	Key string
 	// Slot, when set, is the replication slot whose leftover Chronicler
@@ -35,6 +32,10 @@ type Config struct {
 	Keepalive time.Duration
 	// Poll is how often a standby tries the lock. Default 1s.
 	Poll time.Duration
+	// StaleAfter is how long the active instance's lock session may go
+	// without a ping before a standby ends it (a frozen active instance).
+	// Default 3 × Keepalive: the active pings every Keepalive.
+	StaleAfter time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -60,7 +61,7 @@ func New(cfg Config) (*Elector, error) {
 	var errs []error
 	if cfg.URL == "" {
 		errs = append(errs, &ConfigError{Field: "postgres.url", Reason: "required for the HA lock (or set ha.enabled: false)"})
-	} else if _, err := pgx.ParseConfig(cfg.URL); err != nil {
+	} else if err := (postgres.ConnSettings{URL: cfg.URL}).Validate(); err != nil {
 		errs = append(errs, &ConfigError{Field: "postgres.url", Reason: "not a valid connection string"})
 	}
 	if cfg.Key == "" {
@@ -77,6 +78,9 @@ func New(cfg Config) (*Elector, error) {
 	}
 	if cfg.Poll == 0 {
 		cfg.Poll = time.Second
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 3 * cfg.Keepalive
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -105,37 +109,27 @@ func (e *Elector) setErr(err error) {
 }
 
 // connect opens the lock session with the keepalive settings.
-func (e *Elector) connect(ctx context.Context) (*pgx.Conn, error) {
-	pc, err := pgx.ParseConfig(e.cfg.URL)
-	if err != nil {
-		return nil, err
-	}
-	k := e.cfg.Keepalive
-	secs := func(d time.Duration) string { return strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))) }
-	pc.RuntimeParams["application_name"] = ApplicationName
-	pc.RuntimeParams["tcp_keepalives_idle"] = secs(k)
-	pc.RuntimeParams["tcp_keepalives_interval"] = secs(k / 2)
-	pc.RuntimeParams["tcp_keepalives_count"] = "3"
-	pc.RuntimeParams["tcp_user_timeout"] = strconv.Itoa(int(3 * k / time.Millisecond))
-	cctx, cancel := context.WithTimeout(ctx, max(10*time.Second, 2*k))
+func (e *Elector) connect(ctx context.Context) (*postgres.LockSession, error) {
+	cctx, cancel := context.WithTimeout(ctx, max(10*time.Second, 2*e.cfg.Keepalive))
 	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, pc)
+	sess, err := postgres.OpenLockSession(cctx, postgres.ConnSettings{URL: e.cfg.URL, Password: e.cfg.Password,
+		ApplicationName: ApplicationName, Keepalive: e.cfg.Keepalive})
 	if err != nil {
 		return nil, fmt.Errorf("connecting for the HA lock: %w", err)
 	}
-	return conn, nil
+	return sess, nil
 }
 
 // Acquire waits until this instance holds the lock and returns its Lease,
 // or returns ctx's error. While waiting the instance is a standby.
 func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
-	var conn *pgx.Conn
+	var conn *postgres.LockSession
 	defer func() {
 		if conn != nil && !e.active.Load() {
 			conn.Close(context.Background())
 		}
 	}()
-	backoff := 200 * time.Millisecond
+	backoff := retry.Backoff{First: 200 * time.Millisecond}
 	logged := false
 	for {
 		if err := ctx.Err(); err != nil {
@@ -148,18 +142,17 @@ func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
 					return nil, ctx.Err()
 				}
 				e.setErr(err)
-				e.cfg.Logger.Warn("standby: cannot open the HA lock session; retrying", "err", err, "retry_in", backoff)
-				if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
+				e.cfg.Logger.Warn("standby: cannot open the HA lock session; retrying", "err", err, "backoff", backoff.Next())
+				if !backoff.Wait(ctx) {
 					return nil, ctx.Err()
 				}
-				backoff = min(2*backoff, 5*time.Second)
 				continue
 			}
-			conn, backoff = c, 200*time.Millisecond
+			conn = c
+			backoff.Reset()
 		}
-		var got bool
 		qctx, cancel := context.WithTimeout(ctx, max(5*time.Second, e.cfg.Keepalive))
-		err := conn.QueryRow(qctx, "SELECT pg_try_advisory_lock($1)", e.id).Scan(&got)
+		got, err := conn.TryLock(qctx, e.id)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -184,49 +177,79 @@ func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
 			e.cfg.Logger.Info("ha: standby: another instance holds the lock; waiting", "lock_key", e.cfg.Key, "lock_id", e.id)
 			logged = true
 		}
-		if !sleep(ctx, e.cfg.Poll) {
+		e.endFrozenHolder(ctx, conn)
+		if !retry.Sleep(ctx, e.cfg.Poll) {
 			return nil, ctx.Err()
 		}
 	}
 }
 
+// endFrozenHolder ends the lock session of an active instance that has not
+// pinged for StaleAfter (a frozen process: SIGSTOP, a VM pause, a hung
+// pinger); the lock is then free for the next poll. The frozen instance
+// finds itself fenced when it resumes: its lease is in doubt at once (no
+// ping for longer than the lease's validity), its next ping fails, and its
+// walsender is ended by the new active instance.
+func (e *Elector) endFrozenHolder(ctx context.Context, conn *postgres.LockSession) {
+	qctx, cancel := context.WithTimeout(ctx, max(5*time.Second, e.cfg.Keepalive))
+	defer cancel()
+	h, ok, err := conn.LockHolder(qctx, e.id)
+	if err != nil || !ok || h.ApplicationName != ApplicationName || h.Idle < e.cfg.StaleAfter {
+		return
+	}
+	done, err := conn.TerminateLockHolder(qctx, e.id, h.PID, ApplicationName)
+	e.cfg.Logger.Warn("ha: the active instance's lock session has not pinged for longer than ha.keepalive allows (a frozen process?); ending it so that this standby takes over",
+		"holder_pid", h.PID, "idle", h.Idle.Round(time.Millisecond), "stale_after", e.cfg.StaleAfter, "terminated", done, "err", err)
+}
+
 // takeOverSlot terminates the walsender of a previous Chronicler instance
 // still holding the slot.
-func (e *Elector) takeOverSlot(ctx context.Context, conn *pgx.Conn) error {
+func (e *Elector) takeOverSlot(ctx context.Context, sess *postgres.LockSession) error {
 	if e.cfg.Slot == "" {
 		return nil
 	}
-	rows, err := conn.Query(ctx, `SELECT s.active_pid, pg_terminate_backend(s.active_pid)
-		FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid
-		WHERE s.slot_name = $1 AND a.application_name = $2`, e.cfg.Slot, CaptureApplicationName)
-	if err != nil {
+	pid, ok, err := sess.TerminateSlotHolder(ctx, e.cfg.Slot)
+	if pid == 0 || err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var pid int32
-		var ok bool
-		if err := rows.Scan(&pid, &ok); err != nil {
+	e.cfg.Logger.Info("ha: terminated the previous instance's walsender holding the slot", "slot", e.cfg.Slot, "pid", pid, "terminated", ok)
+	// Wait for it to go, signalling it again: a walsender blocked writing
+	// to a frozen instance may not act on the first signal. Bounded: capture
+	// waits for the slot on its own after this.
+	began := time.Now()
+	for time.Since(began) < slotReleaseWait {
+		if !retry.Sleep(ctx, 250*time.Millisecond) { // poll interval, bounded above
+			return ctx.Err()
+		}
+		held, err := sess.TerminateSlotHolderAgain(ctx, e.cfg.Slot, pid)
+		if err != nil || !held {
 			return err
 		}
-		e.cfg.Logger.Info("ha: terminated the previous instance's walsender holding the slot", "slot", e.cfg.Slot, "pid", pid, "terminated", ok)
 	}
-	return rows.Err()
+	e.cfg.Logger.Warn("ha: the previous instance's walsender still holds the slot after being terminated; capture waits for it", "slot", e.cfg.Slot, "pid", pid, "waited", slotReleaseWait)
+	return nil
 }
+
+// slotReleaseWait bounds how long takeOverSlot signals a terminated
+// walsender that still holds the slot.
+const slotReleaseWait = 10 * time.Second
 
 // Lease is the held lock.
 type Lease struct {
 	e        *Elector
-	conn     *pgx.Conn
+	mu       sync.Mutex // the lock session is used by the pinger and by Check
+	conn     *postgres.LockSession
 	lost     chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
 	lostOnce sync.Once
 	err      atomic.Pointer[error]
+	lastOK   atomic.Int64 // unix ns of the last successful ping (or the acquisition)
 }
 
-func newLease(e *Elector, conn *pgx.Conn) *Lease {
+func newLease(e *Elector, conn *postgres.LockSession) *Lease {
 	l := &Lease{e: e, conn: conn, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	l.lastOK.Store(time.Now().UnixNano())
 	go l.ping()
 	return l
 }
@@ -242,6 +265,71 @@ func (l *Lease) Err() error {
 	return nil
 }
 
+// validity is how long a successful ping vouches for the lease: the next
+// ping is due within Keepalive and may take Keepalive/2.
+func (l *Lease) validity() time.Duration { return l.e.cfg.Keepalive + l.e.cfg.Keepalive/2 }
+
+// Valid reports whether the lease is known to be held: not lost, and the
+// last successful ping within the validity window. A process that was
+// frozen longer than that finds its lease in doubt the instant it resumes,
+// before its pinger has run: its standby may have taken over meanwhile.
+func (l *Lease) Valid() bool {
+	select {
+	case <-l.lost:
+		return false
+	default:
+	}
+	return time.Since(time.Unix(0, l.lastOK.Load())) < l.validity()
+}
+
+// Check pings the lock session now: nil when the lease is held (a standby
+// can only take the lock after this session ended, so a session that
+// answers proves it, also after a freeze). A failed ping loses the lease
+// (Lost is closed). Capture calls it before every connection and every
+// confirmation to Postgres, so nothing is confirmed after the lock session
+// ended (but for one round trip).
+func (l *Lease) Check(ctx context.Context) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	return l.pingOnce(ctx)
+}
+
+// Doubt says why the lease is in doubt ("" when it is valid), for
+// readiness.
+func (l *Lease) Doubt() string {
+	if err := l.Err(); err != nil {
+		return err.Error()
+	}
+	if age := time.Since(time.Unix(0, l.lastOK.Load())); age >= l.validity() {
+		return fmt.Sprintf("%v: no answer from the lock session for %s", ErrInDoubt, age.Round(time.Millisecond))
+	}
+	return ""
+}
+
+// pingOnce pings the lock session, recording success or losing the lease.
+func (l *Lease) pingOnce(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.e.cfg.Keepalive/2)
+	defer cancel()
+	l.mu.Lock()
+	if gap := time.Since(time.Unix(0, l.lastOK.Load())); gap > 2*l.e.cfg.Keepalive {
+		l.e.cfg.Logger.Warn("ha: this process did not run for a while (frozen: SIGSTOP, a VM pause, starvation); its HA lease is in doubt until the lock session answers",
+			"since_last_ping", gap.Round(time.Millisecond), "keepalive", l.e.cfg.Keepalive)
+	}
+	err := l.conn.Ping(ctx)
+	l.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("%w: %v", ErrLost, err)
+		l.err.CompareAndSwap(nil, &err)
+		l.e.setErr(err)
+		l.e.active.Store(false)
+		l.lostOnce.Do(func() { close(l.lost) })
+		return l.Err()
+	}
+	l.lastOK.Store(time.Now().UnixNano())
+	return nil
+}
+
 func (l *Lease) ping() {
 	defer close(l.done)
 	k := l.e.cfg.Keepalive
@@ -253,15 +341,7 @@ func (l *Lease) ping() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), k/2)
-		err := l.conn.Ping(ctx)
-		cancel()
-		if err != nil {
-			err = fmt.Errorf("%w: %v", ErrLost, err)
-			l.err.Store(&err)
-			l.e.setErr(err)
-			l.e.active.Store(false)
-			l.lostOnce.Do(func() { close(l.lost) })
+		if err := l.pingOnce(context.Background()); err != nil {
 			return
 		}
 	}
@@ -278,18 +358,9 @@ func (l *Lease) Release() {
 	<-l.done
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, _ = l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", l.e.id)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_ = l.conn.Unlock(ctx, l.e.id)
 	_ = l.conn.Close(ctx)
 	l.e.active.Store(false)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -2,14 +2,17 @@ package ha_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/ha"
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
@@ -176,7 +179,7 @@ func TestTakeoverTerminatesLeftoverWalsender(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	holdSlot(t, ctx, pg, "s1", ha.CaptureApplicationName)
+	holdSlot(t, ctx, pg, "s1", postgres.CaptureApplicationName)
 	holdSlot(t, ctx, pg, "other", "someone-else")
 	active := func(slot string) bool {
 		var a bool
@@ -203,5 +206,90 @@ func TestTakeoverTerminatesLeftoverWalsender(t *testing.T) {
 	}
 	if !active("other") {
 		t.Fatal("the takeover terminated another client's walsender")
+	}
+}
+
+// TestCheckFailsOnceTheSessionEnded: Check answers at once, by a ping,
+// that the lease is lost once its session was ended on the server (long
+// before the pinger's next tick), and Lost is closed.
+func TestCheckFailsOnceTheSessionEnded(t *testing.T) {
+	pg := stack.StartPostgres(t)
+	e, err := ha.New(ha.Config{URL: pg.URL(), Key: "check", Keepalive: time.Minute, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	lease, err := e.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	if err := lease.Check(ctx); err != nil || !lease.Valid() || lease.Doubt() != "" {
+		t.Fatalf("a held lease: Check %v, Valid %v, Doubt %q", err, lease.Valid(), lease.Doubt())
+	}
+	pg.Exec(t, "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chronicler-ha'")
+	if err := lease.Check(ctx); !errors.Is(err, ha.ErrLost) {
+		t.Fatalf("Check after the session ended = %v; want ErrLost", err)
+	}
+	select {
+	case <-lease.Lost():
+	default:
+		t.Fatal("Lost is not closed after a failed Check")
+	}
+	if lease.Valid() || lease.Doubt() == "" {
+		t.Errorf("a lost lease: Valid %v, Doubt %q", lease.Valid(), lease.Doubt())
+	}
+}
+
+// TestStandbyEndsAFrozenHolder: a lock session that holds the lock as
+// chronicler-ha and runs nothing for StaleAfter (an active instance that is
+// frozen) is ended by a standby, which then holds the lock; a holder that
+// is not chronicler-ha is left alone.
+func TestStandbyEndsAFrozenHolder(t *testing.T) {
+	pg := stack.StartPostgres(t)
+	ctx := context.Background()
+	hold := func(app string) *pgx.Conn {
+		t.Helper()
+		cfg, err := pgx.ParseConfig(pg.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.RuntimeParams["application_name"] = app
+		c, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		if _, err := c.Exec(ctx, "SELECT pg_advisory_lock($1)", ha.LockID("frozen")); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	newElector := func() *ha.Elector {
+		e, err := ha.New(ha.Config{URL: pg.URL(), Key: "frozen", Keepalive: 500 * time.Millisecond, Poll: 50 * time.Millisecond,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	other := hold("someone-else")
+	actx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	if _, err := newElector().Acquire(actx); err == nil {
+		t.Fatal("the standby took a lock held by a session that is not chronicler-ha")
+	}
+	cancel()
+	other.Close(ctx)
+
+	frozen := hold(ha.ApplicationName)
+	actx, cancel = context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	lease, err := newElector().Acquire(actx)
+	if err != nil {
+		t.Fatalf("the standby did not take over from a frozen holder: %v", err)
+	}
+	defer lease.Release()
+	if err := frozen.Ping(ctx); err == nil {
+		t.Error("the frozen holder's session still works: it was not ended")
 	}
 }

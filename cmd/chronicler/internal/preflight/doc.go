@@ -13,20 +13,28 @@
 // (exists, SELECT), its replica identity (updates and deletes publishable;
 // the old values that postgres.need_old_values or the rules read, found by
 // loading the rules once more per table with its identity made known), the
-// publication and the slot (the same acceptance rules as capture/postgres
-// at start), the slot's lag. Rules: loaded against the tables' columns.
+// publication and the slot, the slot's lag. The Postgres checks are
+// capture/postgres's own (postgres.CheckServer, CheckTable,
+// CheckReplicaIdentity, CheckPublication, CheckSlot), the ones capture
+// applies at start; this package reads through postgres.Conn and only
+// prints their findings. Rules: loaded against the tables' columns.
 // Store: a read of $all, the server version (ServerFeatures). Kafka:
 // metadata, broker versions (ApiVersions), the rules' topics, the dead-
 // letter and checkpoint topics (a creation is validated, never done), and
 // with exactly_once a transaction begun and aborted under the throwaway id
-// chronicler-check-<pid>. Unreachable systems are Fail checks; a system
-// that does not answer within Options.Timeout is one too.
+// chronicler-check-<pid>. Schema registry (kafka.schema_registry.url set):
+// reachable, its subjects and global compatibility level, and per subject
+// of the rules' schemas what it holds and the subject's level: registered
+// (version, id), new, compatible with the latest version (a start
+// registers the next), or incompatible (Fail, with the fields that
+// differ); nothing is registered. Unreachable systems are Fail checks; a
+// system that does not answer within Options.Timeout is one too.
 //
 // # Status
 //
-// [ReadStatus] reads, and never writes: pg_replication_slots (with the
-// walsender's pg_stat_replication row), the last progress marker and the
-// end of $all, the capture dead-letter stream's last revision, and from
+// [ReadStatus] reads, and never writes: the slot (postgres.Conn.ReadSlot:
+// its pg_replication_slots row with the walsender's flush lag), the last
+// progress marker and the end of $all, the capture dead-letter stream's last revision, and from
 // Kafka the publisher's checkpoint (partition 0 of the checkpoint topic,
 // key = publisher id) and the dead-letter topic's committed records, both
 // with a plain read_committed consumer: no group, no transactional id, so
@@ -37,10 +45,12 @@
 //
 // # Connections
 //
-// Kafka is reached with the publisher's own TLS and SASL options
-// (kafka.ClusterConfig.ClientOpts) and its read_committed reader
-// (kafka.ReadCheckpoint, kafka.ReadCommitted), the store with run's client
-// (store.Connect with config.StoreClient), every call bounded by
+// Postgres is reached through capture/postgres (postgres.Connect, with
+// postgres.url and postgres.password; application_name chronicler-check
+// or chronicler-status). Kafka is reached with the publisher's own TLS and
+// SASL options (kafka.ClusterConfig.ClientOpts) and its read_committed
+// reader (kafka.ReadCheckpoint, kafka.ReadCommitted), the store with run's
+// client (store.Connect with config.StoreClient), every call bounded by
 // StatusOptions.Timeout (store.Bounded).
 //
 // # Secrets

@@ -31,9 +31,9 @@ func (c *checker) rules(pg *pgFacts) *ruleFacts {
 	rf := &ruleFacts{oldReaders: map[string][]mapping.Problem{}}
 	var cat mapping.Catalogue
 	if pg != nil {
-		raw := map[string][]cpg.Column{}
+		raw := map[string]cpg.Table{}
 		for _, t := range pg.tables {
-			raw[t.name] = t.columns
+			raw[t.Name] = t
 		}
 		cat = capture.Catalogue(raw)
 		rf.catalog = true
@@ -47,37 +47,22 @@ func (c *checker) rules(pg *pgFacts) *ruleFacts {
 		return rf
 	}
 	for _, t := range pg.tables {
-		if t.ident == "f" {
+		if t.ReplicaIdentity == "full" {
 			continue
 		}
 		known := make(mapping.Catalogue, len(cat))
 		for k, v := range cat {
 			known[k] = v
 		}
-		tt := known[t.name]
-		tt.ReplicaIdentity = identName(t.ident)
-		known[t.name] = tt
+		tt := known[t.Name]
+		tt.ReplicaIdentity = t.ReplicaIdentity
+		known[t.Name] = tt
 		_, err := mapping.Load(c.cfg.Rules.Paths, mapping.Options{Catalogue: known})
 		if errors.As(err, &le) {
-			rf.oldReaders[t.name] = le.Problems
+			rf.oldReaders[t.Name] = le.Problems
 		}
 	}
 	return rf
-}
-
-// identName is the mapping's name of a pg_class.relreplident.
-func identName(ident string) string {
-	switch ident {
-	case "d":
-		return "default"
-	case "f":
-		return "full"
-	case "i":
-		return "index"
-	case "n":
-		return "nothing"
-	}
-	return ""
 }
 
 // ruleChecks reports the rules: loaded, or every problem at its
@@ -115,10 +100,7 @@ func (c *checker) ruleChecks(rf *ruleFacts) {
 	if !c.opts.Capture {
 		return
 	}
-	tables := make([]string, len(c.cfg.Postgres.Tables))
-	for i, t := range c.cfg.Postgres.Tables {
-		tables[i] = qualify(t)
-	}
+	tables := c.tables()
 	for _, p := range rf.set.TablePatterns() {
 		matched := false
 		for _, t := range tables {

@@ -81,6 +81,11 @@ type SlotStatus struct {
 	// confirmed (it includes WAL of other databases and of tables not
 	// captured, which capture confirms as it passes them).
 	LagBytes *int64 `json:"lag_bytes"`
+	// RetainedBytes is CurrentLSN - restart_lsn: the WAL the server keeps on
+	// disk for the slot. SafeWALSize is pg_replication_slots.safe_wal_size
+	// (null: unlimited, max_slot_wal_keep_size -1).
+	RetainedBytes *int64 `json:"retained_wal_bytes"`
+	SafeWALSize   *int64 `json:"safe_wal_size"`
 	// LagSeconds: 0 when LagBytes is 0; else pg_stat_replication.flush_lag
 	// of the slot's walsender when it is active and reports one; else the
 	// age of the last progress marker (the time since the store last

@@ -2,64 +2,63 @@ package preflight
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
+	cpg "github.com/chronicler-dev/chronicler/capture/postgres"
 )
 
-// readSlot reads the slot from pg_replication_slots and its walsender's
-// lag from pg_stat_replication.
+// readSlot reads the slot (capture/postgres's slot reader: its row of
+// pg_replication_slots, the server's WAL position and the walsender's lag).
 func (s *statusReader) readSlot(ctx context.Context) {
 	ss := &SlotStatus{Name: s.cfg.Postgres.Slot, LagSource: LagUnknownTime}
 	s.rep.Slot = ss
-	ccfg, err := pgx.ParseConfig(s.cfg.PostgresURL())
-	if err != nil {
-		s.fail("slot", fmt.Errorf("postgres.url is not a valid connection string: %w", err))
-		return
-	}
-	pc := &ccfg.Config
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, ccfg)
-	if err != nil {
-		s.fail("slot", fmt.Errorf("connecting to %s: %w", pgTarget(pc), connErr(err)))
+	conn, err := cpg.Connect(ctx, pgSettings(s.cfg, "chronicler-status"))
+	var (
+		bad *cpg.ConfigError
+		ce  *cpg.ConnectError
+	)
+	switch {
+	case errors.As(err, &bad):
+		s.fail("slot", fmt.Errorf("postgres.url is %s", bad.Reason))
+		return
+	case errors.As(err, &ce):
+		s.fail("slot", fmt.Errorf("connecting to %s: %w", ce.Target, ce.Err))
+		return
+	case err != nil:
+		s.fail("slot", err)
 		return
 	}
 	defer conn.Close(context.Background())
-	if err := conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&ss.CurrentLSN); err != nil {
-		s.fail("slot", fmt.Errorf("reading pg_current_wal_lsn() on %s: %w", pgTarget(pc), err))
+	si, exists, err := conn.ReadSlot(ctx, ss.Name)
+	if err != nil {
+		s.fail("slot", fmt.Errorf("reading slot %s on %s: %w", ss.Name, conn.Target(), err))
 		return
 	}
-	var (
-		walStatus, confirmed *string
-		flushLag             *float64
-	)
-	err = conn.QueryRow(ctx, `
-SELECT s.active, s.active_pid, s.wal_status, s.confirmed_flush_lsn::text,
-       pg_wal_lsn_diff($2::pg_lsn, s.confirmed_flush_lsn)::bigint,
-       extract(epoch FROM r.flush_lag)::float8
-FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
-WHERE s.slot_name = $1`, ss.Name, ss.CurrentLSN).Scan(&ss.Active, &ss.ActivePID, &walStatus, &confirmed, &ss.LagBytes, &flushLag)
-	if err == pgx.ErrNoRows {
+	ss.CurrentLSN = si.Current.String()
+	if !exists {
 		return // exists false: capture never ran (or the slot was dropped)
 	}
-	if err != nil {
-		s.fail("slot", fmt.Errorf("reading slot %s on %s: %w", ss.Name, pgTarget(pc), err))
-		return
+	ss.Exists, ss.Active, ss.ActivePID, ss.WALStatus = true, si.Active, si.ActivePID, si.WALStatus
+	if si.Confirmed != 0 {
+		ss.ConfirmedLSN = si.Confirmed.String()
 	}
-	ss.Exists = true
-	if walStatus != nil {
-		ss.WALStatus = *walStatus
+	if lag, ok := si.Lag(); ok {
+		ss.LagBytes = &lag
 	}
-	if confirmed != nil {
-		ss.ConfirmedLSN = *confirmed
+	if ret, ok := si.Retained(); ok {
+		ss.RetainedBytes = &ret
 	}
+	ss.SafeWALSize = si.SafeWALSize
 	switch {
 	case ss.LagBytes != nil && *ss.LagBytes <= 0:
 		zero := 0.0
 		ss.LagSeconds, ss.LagSource = &zero, LagCaughtUp
-	case ss.Active && flushLag != nil:
-		ss.LagSeconds, ss.LagSource = flushLag, LagFlushLag
+	case ss.Active && si.FlushLag != nil:
+		secs := si.FlushLag.Seconds()
+		ss.LagSeconds, ss.LagSource = &secs, LagFlushLag
 	case s.marker != nil:
 		age := s.opts.Now().Sub(*s.marker).Seconds()
 		ss.LagSeconds, ss.LagSource = &age, LagMarkerAge

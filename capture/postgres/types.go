@@ -9,68 +9,6 @@ import (
 	"github.com/chronicler-dev/chronicler/capture/pgvalue"
 )
 
-// Column describes one column of a captured table, for rule checks.
-type Column struct {
-	Name    string
-	Type    string // format_type, e.g. "numeric(10,2)", "text[]", "mood"
-	TypeOID uint32
-	Key     bool // part of the primary key
-	NotNull bool
-}
-
-// Catalog returns the columns of every captured table, keyed
-// "schema.table", in table order, read from the database now. It opens and
-// closes its own connection and may be called before or during Run.
-func (s *Source) Catalog(ctx context.Context) (map[string][]Column, error) {
-	conn, err := s.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.Background())
-	out := make(map[string][]Column, len(s.cfg.Tables))
-	for _, t := range s.cfg.Tables {
-		cols, err := tableColumns(ctx, conn, t)
-		if err != nil {
-			return nil, err
-		}
-		out[t] = cols
-	}
-	return out, nil
-}
-
-// TableColumns reads the columns of table (qualified: "schema.table") on
-// conn, as Catalog does; a missing table is a *TableNotFoundError.
-// `chronicler check` reads its tables with it.
-func TableColumns(ctx context.Context, conn *pgx.Conn, table string) ([]Column, error) {
-	return tableColumns(ctx, conn, table)
-}
-
-func tableColumns(ctx context.Context, conn querier, table string) ([]Column, error) {
-	schema, name := splitTable(table)
-	rows, err := conn.Query(ctx, `
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid,
-       coalesce(a.attnum = ANY(pk.indkey), false), a.attnotnull
-FROM pg_attribute a
-LEFT JOIN pg_index pk ON pk.indrelid = a.attrelid AND pk.indisprimary
-WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum`, pgx.Identifier{schema, name}.Sanitize())
-	if err != nil {
-		return nil, fmt.Errorf("reading the columns of %s: %w", table, err)
-	}
-	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Column, error) {
-		var c Column
-		err := r.Scan(&c.Name, &c.Type, &c.TypeOID, &c.Key, &c.NotNull)
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading the columns of %s: %w", table, err)
-	}
-	if len(cols) == 0 {
-		return nil, &TableNotFoundError{Table: table}
-	}
-	return cols, nil
-}
-
 // querier is what *pgx.Conn and pgx.Tx share.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
