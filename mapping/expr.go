@@ -34,6 +34,10 @@ const (
 	varMessage
 	varEvent
 	varEvents
+	// varMetadata: the expression may read a stored event's metadata
+	// (event.metadata, or an event handed on whole), so the publisher
+	// must build the map (RuleSet.ReadsMetadata).
+	varMetadata
 )
 
 var varBits = map[string]uint32{
@@ -141,10 +145,20 @@ func (l *loader) compileExpr(c exprCtx, n yamlast.Node, src string, w want) *exp
 	e := &expression{src: src}
 	l.noteReads(n, src, tree.Node)
 	before := len(l.problems)
+	// events counts the uses of event and events, members counts those that
+	// only read a named member of them: any other use (an event passed on
+	// whole, a computed member) may read its metadata.
+	events, members := 0, 0
 	exprast.Find(tree.Node, func(node exprast.Node) bool {
 		switch x := node.(type) {
 		case *exprast.IdentifierNode:
 			e.uses |= varBits[x.Value]
+			switch x.Value {
+			case "event", "events":
+				events++
+			case "$env":
+				e.uses |= varMetadata
+			}
 		case *exprast.CallNode:
 			if id, ok := x.Callee.(*exprast.IdentifierNode); ok {
 				l.checkCall(c, n, src, node, id.Value, len(x.Arguments))
@@ -153,9 +167,20 @@ func (l *loader) compileExpr(c exprCtx, n yamlast.Node, src string, w want) *exp
 			l.checkCall(c, n, src, node, x.Name, len(x.Arguments))
 		case *exprast.MemberNode:
 			l.checkColumn(c, n, src, x)
+			if p, ok := x.Property.(*exprast.StringNode); ok {
+				if p.Value == "metadata" {
+					e.uses |= varMetadata
+				}
+				if id, ok := x.Node.(*exprast.IdentifierNode); ok && (id.Value == "event" || id.Value == "events") {
+					members++
+				}
+			}
 		}
 		return false
 	})
+	if events > members {
+		e.uses |= varMetadata
+	}
 	if len(l.problems) > before {
 		return nil
 	}

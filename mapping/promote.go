@@ -54,6 +54,12 @@ func (rs *RuleSet) Interest() Interest {
 	return in
 }
 
+// ReadsMetadata reports whether some promotion rule may read a stored
+// event's metadata (event.metadata, or an event handed on whole, as in
+// events or toJSON(event)): when none does, a reader may leave
+// StoredEvent.Metadata nil instead of decoding it into a map.
+func (rs *RuleSet) ReadsMetadata() bool { return rs.promoteUses&varMetadata != 0 }
+
 // eventRulesFor returns the scope: event rules matching (type, category),
 // computed once per distinct pair.
 func (rs *RuleSet) eventRulesFor(typ, category string) []*promoteRule {
@@ -93,7 +99,10 @@ func (rs *RuleSet) Promote(ev *StoredEvent, dst []Integration) ([]Integration, e
 	}
 	e := getEvaluator()
 	defer putEvaluator(e)
-	e.env["event"] = eventEnv(ev)
+	if e.event == nil {
+		e.event = make(map[string]any, 10)
+	}
+	e.env["event"] = eventEnvInto(e.event, ev)
 	var errs EvalErrors
 	for _, r := range rules {
 		out, field, err := r.eval(e, ev)
@@ -159,12 +168,16 @@ func (rs *RuleSet) PromoteTx(events []StoredEvent, dst []Integration) ([]Integra
 	return dst, nil
 }
 
-func eventEnv(ev *StoredEvent) map[string]any {
-	return map[string]any{
-		"id": ev.ID, "stream": ev.Stream, "category": ev.Category(), "entityId": ev.EntityID(),
-		"revision": int64(ev.Revision), "position": int64(ev.Position), "type": ev.Type,
-		"data": ev.Data, "metadata": ev.Metadata, "created": ev.Created,
-	}
+func eventEnv(ev *StoredEvent) map[string]any { return eventEnvInto(make(map[string]any, 10), ev) }
+
+// eventEnvInto fills m with ev as rules see it (`event`). Promote refills
+// one map per evaluator instead of making one per event: nothing an
+// evaluation returns keeps it (outputs are encoded to bytes and strings).
+func eventEnvInto(m map[string]any, ev *StoredEvent) map[string]any {
+	m["id"], m["stream"], m["category"], m["entityId"] = ev.ID, ev.Stream, ev.Category(), ev.EntityID()
+	m["revision"], m["position"], m["type"] = int64(ev.Revision), int64(ev.Position), ev.Type
+	m["data"], m["metadata"], m["created"] = ev.Data, ev.Metadata, ev.Created
+	return m
 }
 
 func (r *promoteRule) eval(e *evaluator, ev *StoredEvent) (*Integration, string, error) {

@@ -128,3 +128,47 @@ func TestStoredEventNames(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsMetadata: a rule set reads event metadata when an expression
+// names a member "metadata", hands an event on whole, computes a member of
+// one, or reads $env; a rule set that does not gives the same outputs with
+// the metadata left out, so the publisher need not decode it.
+func TestReadsMetadata(t *testing.T) {
+	rule := func(value string) string {
+		return "promote:\n  - name: r\n    from: E\n    topic: t.v1\n    type: t.v1\n    value: " + value + "\n"
+	}
+	for _, c := range []struct {
+		value string
+		reads bool
+	}{
+		{`{id: event.data.id, s: event.stream, k: event.entityId}`, false},
+		{`'event.data.id + 1'`, false},
+		{`event.data`, false},
+		{`{a: event.data.a, m: event.metadata.tenant}`, true},
+		{`'event["metadata"]'`, true},
+		{`'toJSON(event)'`, true},
+		{`'event[event.data.k]'`, true},
+		{`'$env.event'`, true},
+		{`'event.data.metadata'`, true}, // conservative: any member named metadata
+	} {
+		rs := mustLoad(t, rule(c.value))
+		if got := rs.ReadsMetadata(); got != c.reads {
+			t.Errorf("value %s: ReadsMetadata() = %v; want %v", c.value, got, c.reads)
+		}
+		if c.reads {
+			continue
+		}
+		data := map[string]any{"id": int64(7), "a": "x", "k": "id", "metadata": "d"}
+		with := &StoredEvent{Stream: "e-7", Type: "E", Data: data, Metadata: map[string]any{"tenant": "acme"}}
+		without := &StoredEvent{Stream: "e-7", Type: "E", Data: data}
+		a, aerr := rs.Promote(with, nil)
+		b, berr := rs.Promote(without, nil)
+		if !reflect.DeepEqual(a, b) || (aerr == nil) != (berr == nil) {
+			t.Errorf("value %s: with metadata %+v %v, without %+v %v; want the same", c.value, a, aerr, b, berr)
+		}
+	}
+	// Transaction rules hand every event on (events): they read it.
+	if rs := mustLoad(t, promoteRules); !rs.ReadsMetadata() {
+		t.Error("rules with len(events) and filter(events, ...): ReadsMetadata() = false")
+	}
+}

@@ -189,9 +189,10 @@ func (rs *RuleSet) rulesFor(schema, table string) *tableRules {
 // evaluator is the per-call scratch state: a VM and an environment map,
 // pooled so evaluation does not allocate them per input.
 type evaluator struct {
-	vm  vm.VM
-	env map[string]any
-	buf []byte
+	vm    vm.VM
+	env   map[string]any
+	event map[string]any // Promote's `event`, refilled per event (see eventEnvInto)
+	buf   []byte
 }
 
 var evaluators = sync.Pool{New: func() any { return &evaluator{env: make(map[string]any, 16)} }}
@@ -200,6 +201,7 @@ func getEvaluator() *evaluator { return evaluators.Get().(*evaluator) }
 
 func putEvaluator(e *evaluator) {
 	clear(e.env)
+	clear(e.event)
 	if cap(e.buf) > 64<<10 {
 		e.buf = nil
 	}

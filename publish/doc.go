@@ -29,7 +29,11 @@
 //     contract.Pos (commit LSN, then the change's ordinal in the
 //     transaction, then the capture rule's index), not in $all order, in
 //     which capture's concurrent appends to different streams may land
-//     differently (and other transactions interleave).
+//     differently (and other transactions interleave). An event's metadata
+//     is decoded to its source alone (contract.DecodeSource) unless some
+//     promotion rule reads event.metadata (mapping.RuleSet.ReadsMetadata):
+//     only then is the map built (contract.DecodeJSON,
+//     contract.SourceFromMap).
 //   - Records: publish/kafka's IntegrationRecord writes the CloudEvents 1.0
 //     Kafka binding, binary mode: ce_specversion=1.0; ce_id = "<stored event
 //     id>/<rule>" or "tx/<slot>/<commit LSN>/<rule>" for transaction rules

@@ -97,7 +97,7 @@ func (g *engine) handle(ev *store.Recorded, prev contract.StoreFrom, emitEvent, 
 		// handled like any event (the checkpoint moves past it).
 		return dst, nil
 	}
-	se, src, err := storedEvent(ev)
+	se, src, err := storedEvent(ev, g.rules.ReadsMetadata())
 	if err != nil {
 		if emitEvent {
 			dst = g.dead(dst, ev, "", err)
@@ -214,8 +214,12 @@ func (g *engine) resume() (r contract.StoreFrom, ok bool) {
 }
 
 // storedEvent decodes ev for the promotion rules, and its source when it
-// is Chronicler's (src.Slot is "" otherwise).
-func storedEvent(ev *store.Recorded) (*mapping.StoredEvent, contract.Source, error) {
+// is Chronicler's (src.Slot is "" otherwise). The metadata is decoded into
+// the map rules see only when some rule may read it (meta); else only its
+// source is read (contract.DecodeSource: the same source and the same
+// errors, without the map, which was most of the cost of decoding an
+// event) and StoredEvent.Metadata stays nil.
+func storedEvent(ev *store.Recorded, meta bool) (*mapping.StoredEvent, contract.Source, error) {
 	se := &mapping.StoredEvent{ID: ev.ID.String(), Stream: ev.Stream, Revision: ev.Revision, Position: ev.Pos.Commit, Type: ev.Type, Created: ev.Created}
 	var src contract.Source
 	if len(ev.Data) > 0 {
@@ -226,12 +230,19 @@ func storedEvent(ev *store.Recorded) (*mapping.StoredEvent, contract.Source, err
 		se.Data = d
 	}
 	if len(ev.Metadata) > 0 {
-		m, err := contract.DecodeJSON(ev.Metadata)
+		var err error
+		if meta {
+			var m any
+			if m, err = contract.DecodeJSON(ev.Metadata); err == nil {
+				se.Metadata, _ = m.(map[string]any)
+				src, _ = contract.SourceFromMap(se.Metadata)
+			}
+		} else {
+			src, _, err = contract.DecodeSource(ev.Metadata)
+		}
 		if err != nil {
 			return nil, src, fmt.Errorf("decoding metadata of event %s in stream %s: %w", ev.ID, ev.Stream, err)
 		}
-		se.Metadata, _ = m.(map[string]any)
-		src, _ = contract.SourceFromMap(se.Metadata)
 	}
 	return se, src, nil
 }

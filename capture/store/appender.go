@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
 
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
@@ -29,7 +29,9 @@ type Event struct {
 
 // item is a queued event, ready to send.
 type item struct {
-	data      esdb.EventData
+	ev        proposed // encoded for BatchAppend; its metadata and data are slices of it
+	id        uuid.UUID
+	typ       string
 	pos       contract.Pos
 	size      int // for MaxBatchBytes and MaxPendingBytes
 	storeSize int // as the store counts it against its limits (storeSize)
@@ -67,7 +69,7 @@ type Appender struct {
 	batch *batchConn // nil: every append through db.AppendToStream
 
 	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced whenever state changes
+	changed  chan struct{} // closed whenever state changes (changedLocked makes it)
 	streams  map[string]*streamQ
 	ready    []*streamQ // streams with queued events and no append in flight
 	known    *known
@@ -77,9 +79,12 @@ type Appender struct {
 	inflight int
 	durable  contract.LSN
 	nDurable int64           // transactions that became durable, for reporting
-	err      error           // fatal error; set once
+	err      error           // fatal error; set once (setErrLocked)
+	failed   chan struct{}   // closed when err is set
 	runCtx   context.Context // set by Run
-	wg       sync.WaitGroup  // append goroutines
+	stopping bool            // Run is ending: no append starts
+	wg       sync.WaitGroup  // append workers
+	jobs     chan appendJob  // to an idle worker
 
 	repMu     sync.Mutex // serialises OnDurable calls
 	nReported int64
@@ -124,9 +129,10 @@ func New(c *Client, cfg Config) (*Appender, error) {
 		cfg:     cfg,
 		db:      c.db,
 		batch:   batch,
-		changed: make(chan struct{}),
 		streams: make(map[string]*streamQ),
 		known:   newKnown(cfg.WarmStreams),
+		jobs:    make(chan appendJob),
+		failed:  make(chan struct{}),
 	}, nil
 }
 
@@ -146,29 +152,25 @@ func (a *Appender) Run(ctx context.Context) error {
 	a.dispatchLocked()
 	a.mu.Unlock()
 
-	for {
-		a.mu.Lock()
-		err, ch := a.err, a.changed
-		a.mu.Unlock()
-		if err != nil {
-			cancel()
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-ch:
-			continue
-		}
-		break
+	select {
+	case <-ctx.Done():
+	case <-a.failed:
+		cancel()
 	}
-	a.wg.Wait()
+	// No append starts after this (a.wg.Add is only called under a.mu,
+	// by dispatchLocked); those sent without a goroutine waiting
+	// (startAsync) end when the call does: close it before waiting.
+	a.mu.Lock()
+	a.stopping = true
+	a.mu.Unlock()
 	if a.batch != nil {
 		_ = a.batch.Close()
 	}
+	a.wg.Wait()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.err == nil {
-		a.err = ErrClosed
+		a.setErrLocked(ErrClosed)
 		a.broadcastLocked()
 		return ctx.Err()
 	}
@@ -204,7 +206,7 @@ func (a *Appender) Add(ctx context.Context, ev Event) error {
 	}
 	a.mu.Lock()
 	for a.err == nil && a.pending > 0 && a.pending+it.size > a.cfg.MaxPendingBytes {
-		ch := a.changed
+		ch := a.changedLocked()
 		a.mu.Unlock()
 		select {
 		case <-ctx.Done():
@@ -294,26 +296,25 @@ func (a *Appender) Stats() Stats {
 
 var metaScratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// prepare encodes ev into an item (outside the lock: JSON encoding is the
+// prepare encodes ev into an item (outside the lock: encoding is the
 // expensive part).
 func (a *Appender) prepare(ev Event) (*item, error) {
 	if !utf8.ValidString(ev.Type) {
 		// gRPC string fields must be UTF-8: the store would refuse the request.
 		return nil, fmt.Errorf("event type %q for stream %s is not valid UTF-8: fix the rule's type", ev.Type, ev.Stream)
 	}
-	// Encoded into a scratch buffer, then copied at its exact size: the
-	// metadata of every queued event stays in memory until it is stored,
-	// and a buffer's spare capacity was a fifth of it.
+	// The metadata is encoded into a scratch buffer, then the whole event
+	// into one buffer of its exact size (encodeProposed): every queued
+	// event stays in memory until it is stored, and a buffer's spare
+	// capacity was a fifth of it.
 	scratch := metaScratch.Get().(*[]byte)
+	defer metaScratch.Put(scratch)
 	ev.Source.Slot = a.cfg.Slot
 	mb, err := contract.AppendMetadata((*scratch)[:0], &ev.Source, ev.Extra)
 	if err != nil {
-		metaScratch.Put(scratch)
 		return nil, fmt.Errorf("encoding metadata of an event for %s: %w", ev.Stream, err)
 	}
 	*scratch = mb
-	mb = bytes.Clone(mb)
-	metaScratch.Put(scratch)
 	size := len(ev.Data) + len(mb) + len(ev.Type) + 64
 	if size > a.cfg.MaxBatchBytes {
 		return nil, &TooLargeError{Stream: ev.Stream, Size: size, Limit: a.cfg.MaxBatchBytes}
@@ -322,18 +323,20 @@ func (a *Appender) prepare(ev Event) (*item, error) {
 	if err := a.checkStoreLimits(ev.Stream, ss); err != nil {
 		return nil, err
 	}
+	id := contract.EventID(a.cfg.Slot, ev.Source.Pos)
 	return &item{
-		data: esdb.EventData{
-			EventID:     contract.EventID(a.cfg.Slot, ev.Source.Pos),
-			EventType:   ev.Type,
-			ContentType: esdb.ContentTypeJson,
-			Data:        ev.Data,
-			Metadata:    mb,
-		},
+		ev:        encodeProposed(id, ev.Type, esdb.ContentTypeJson, mb, ev.Data),
+		id:        id,
+		typ:       ev.Type,
 		pos:       ev.Source.Pos,
 		size:      size,
 		storeSize: ss,
 	}, nil
+}
+
+// eventData is it as the official client's AppendToStream takes it.
+func (it *item) eventData() esdb.EventData {
+	return esdb.EventData{EventID: it.id, EventType: it.typ, ContentType: esdb.ContentTypeJson, Data: it.ev.payload(), Metadata: it.ev.metadata()}
 }
 
 // dispatchLocked starts appends for ready streams while slots are free.
@@ -345,7 +348,7 @@ func (a *Appender) prepare(ev Event) (*item, error) {
 // re-deliveries after a reconnect in the same process, and for duplicates
 // queued behind their originals.
 func (a *Appender) dispatchLocked() {
-	if a.runCtx == nil || a.err != nil {
+	if a.runCtx == nil || a.err != nil || a.stopping {
 		return
 	}
 	if q := a.streams[a.dlStream]; q != nil && q.held && len(q.queue) > 0 && !a.heldLocked(q.queue[0]) {
@@ -408,8 +411,51 @@ func (a *Appender) dispatchLocked() {
 		s.busy = true
 		a.inflight++
 		a.stats.MaxInFlightSet = max(a.stats.MaxInFlightSet, a.inflight)
-		a.wg.Add(1)
-		go a.appendBatch(a.runCtx, s, batch, rev, warm)
+		a.startLocked(appendJob{s: s, batch: batch, rev: rev, warm: warm})
+	}
+}
+
+// appendJob is one append to start: a stream's batch, and its revision
+// when known (warm).
+type appendJob struct {
+	s     *streamQ
+	batch []*item
+	rev   uint64
+	warm  bool
+}
+
+// startLocked starts j's append. Once the store is known to serve
+// BatchAppend, the append is sent without a goroutine waiting for it
+// (startAsync): a goroutine per append and the hand-offs to and from it were
+// a third of the appender's CPU in test/bench's bulk load (one event per
+// append). Else j goes to an idle append worker, or a worker is started for
+// it. Workers live until Run ends, so appends do not each start a goroutine
+// and grow its stack again through gRPC's calls. There are at most
+// MaxInFlight appends at a time; a worker between an append and its next
+// wait is not idle, so there are at most about twice as many workers.
+func (a *Appender) startLocked(j appendJob) {
+	if a.batch != nil && a.batch.supported.Load() == 1 {
+		a.startAsync(a.runCtx, a.newAttempt(j.s, j.batch, j.rev, j.warm))
+		return
+	}
+	select {
+	case a.jobs <- j:
+		return
+	default:
+	}
+	a.wg.Add(1)
+	go a.worker(a.runCtx, j)
+}
+
+func (a *Appender) worker(ctx context.Context, j appendJob) {
+	defer a.wg.Done()
+	for {
+		a.appendBatch(ctx, j.s, j.batch, j.rev, j.warm)
+		select {
+		case j = <-a.jobs:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -429,8 +475,8 @@ func (a *Appender) completeLocked(it *item) {
 func (a *Appender) finish(s *streamQ, batch []*item, stored int, rev uint64, tail contract.Pos, haveRev bool, err error) {
 	a.mu.Lock()
 	a.endLocked(s, rev, tail, haveRev)
-	if err != nil && a.err == nil {
-		a.err = err
+	if err != nil {
+		a.setErrLocked(err)
 	}
 	if err == nil {
 		for _, it := range batch {
@@ -487,9 +533,22 @@ func (a *Appender) advanceLocked() {
 	}
 }
 
+// broadcastLocked wakes whoever waits for a change. The channel is made
+// only when someone waits (changedLocked): state changes with every append,
+// and a channel per change was a million allocations for a million events.
 func (a *Appender) broadcastLocked() {
-	close(a.changed)
-	a.changed = make(chan struct{})
+	if a.changed != nil {
+		close(a.changed)
+		a.changed = nil
+	}
+}
+
+// changedLocked is a channel closed at the next change.
+func (a *Appender) changedLocked() chan struct{} {
+	if a.changed == nil {
+		a.changed = make(chan struct{})
+	}
+	return a.changed
 }
 
 // report calls OnDurable when more transactions became durable, one call at
@@ -511,10 +570,18 @@ func (a *Appender) report() {
 func (a *Appender) fail(err error) {
 	a.mu.Lock()
 	if a.err == nil {
-		a.err = err
+		a.setErrLocked(err)
 		a.broadcastLocked()
 	}
 	a.mu.Unlock()
+}
+
+// setErrLocked records the appender's first fatal error, which ends Run.
+func (a *Appender) setErrLocked(err error) {
+	if a.err == nil {
+		a.err = err
+		close(a.failed)
+	}
 }
 
 func (a *Appender) countLocked(f func(*Stats)) {

@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/base64"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -19,9 +19,6 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -43,15 +40,32 @@ type batchConn struct {
 	leader *leaderFinder    // nil for a single node
 	auth   string           // "Basic …" when the connection string has credentials
 	log    *slog.Logger
+	// done ends what waits for the connection (a leader search) on Close.
+	done   context.Context
+	cancel context.CancelFunc
 
 	// supported: 0 unknown, 1 yes, -1 no (the server does not list
 	// batchappend). probeMu lets one append ask while the others wait.
 	supported atomic.Int32
 	probeMu   sync.Mutex
 
+	// Correlation ids are (idBase, the next idSeq): unique per connection
+	// without reading the system's random source per append.
+	idBase uint64
+	idSeq  atomic.Uint64
+
 	mu     sync.Mutex
 	call   *batchCall
 	closed bool
+
+	// The sender's queue (appendAsync): appends sent by one goroutine, back
+	// to back, so gRPC writes several in one go.
+	qmu     sync.Mutex
+	queue   []asyncAppend
+	spare   []asyncAppend
+	qclosed bool
+	sending bool          // the sender runs
+	wake    chan struct{} // buffered: work was queued
 }
 
 // batchCall is one BatchAppend call and the appends waiting on its answers.
@@ -62,13 +76,32 @@ type batchCall struct {
 	sendMu sync.Mutex // grpc-go: one Send at a time
 
 	mu      sync.Mutex
-	pending map[uuid.UUID]chan batchResult
-	err     error // why the call ended; set once
+	pending map[corrID]func(batchResult) // called once, with the answer or the call's error
+	err     error                        // why the call ended; set once
 }
 
+// corrID is a correlation id as its two halves travel (UUID.Structured).
+type corrID struct{ most, least uint64 }
+
+// batchResult is an append's answer: the stream's new revision, or the
+// whole answer when it is not a plain success (slow), or the call's error.
 type batchResult struct {
-	resp *streams.BatchAppendResp
+	rev  uint64
+	slow *streams.BatchAppendResp
 	err  error
+}
+
+// resultChans recycles the channels blocking appends wait on; one goes back
+// only once its answer was taken from it (an append that gave up leaves its
+// channel to the collector, since a late answer may still be sent on it).
+var resultChans = sync.Pool{New: func() any { return make(chan batchResult, 1) }}
+
+// asyncAppend is an append queued for the sender (appendAsync).
+type asyncAppend struct {
+	stream   string
+	expected esdb.ExpectedRevision
+	items    []*item
+	done     func(batchResult)
 }
 
 var batchAppendDesc = &grpc.StreamDesc{StreamName: "BatchAppend", ServerStreams: true, ClientStreams: true}
@@ -78,41 +111,22 @@ var batchAppendDesc = &grpc.StreamDesc{StreamName: "BatchAppend", ServerStreams:
 var errBatchUnsupported = errors.New("the store does not support BatchAppend")
 
 // newBatchConn makes the connection the official client would make for cfg
-// (TLS, client certificate, keepalive, message size); for a cluster
-// connection string (gossip seeds or DNS discovery) it connects to the
-// leader, which it finds by gossip when the first append needs it
-// (leader.go).
+// (directOptions); for a cluster connection string (gossip seeds or DNS
+// discovery) it connects to the leader, which it finds by gossip when the
+// first append needs it (leader.go).
 func newBatchConn(cfg *esdb.Configuration, log *slog.Logger) (*batchConn, error) {
 	if cfg == nil || (cfg.Address == "" && len(cfg.GossipSeeds) == 0) {
 		return nil, nil
 	}
-	var creds credentials.TransportCredentials
-	if cfg.DisableTLS {
-		creds = insecure.NewCredentials()
-	} else {
-		tc := &tls.Config{InsecureSkipVerify: cfg.SkipCertificateVerification, RootCAs: cfg.RootCAs}
-		if cfg.UserCertFile != "" && cfg.UserKeyFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.UserCertFile, cfg.UserKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("store: loading the client certificate %s: %w", cfg.UserCertFile, err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		creds = credentials.NewTLS(tc)
+	opts, auth, err := directOptions(cfg)
+	if err != nil {
+		return nil, err
 	}
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(17 << 20)),
-	}
-	if cfg.KeepAliveInterval >= 0 {
-		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{
-			Time: max(cfg.KeepAliveInterval, 10*time.Second), Timeout: cfg.KeepAliveTimeout, PermitWithoutStream: true,
-		}))
-	}
-	b := &batchConn{log: log}
-	if cfg.Username != "" {
-		b.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password))
-	}
+	b := &batchConn{log: log, auth: auth, wake: make(chan struct{}, 1)}
+	b.done, b.cancel = context.WithCancel(context.Background())
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	b.idBase = binary.BigEndian.Uint64(seed[:])
 	if isCluster(cfg) {
 		b.leader = newLeaderFinder(cfg, opts, b, log)
 		return b, nil
@@ -135,8 +149,14 @@ func (b *batchConn) ctx(parent context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(parent, "authorization", b.auth)
 }
 
-// Close ends the call (waiting appends fail with ErrClosed) and the connection.
+// Close ends the call (waiting appends fail with ErrClosed, queued ones
+// too) and the connection.
 func (b *batchConn) Close() error {
+	b.qmu.Lock()
+	b.qclosed = true
+	b.qmu.Unlock()
+	b.signal()
+	b.cancel()
 	b.mu.Lock()
 	b.closed = true
 	c, conn := b.call, b.conn
@@ -215,12 +235,12 @@ func (b *batchConn) current(ctx context.Context) (*batchCall, error) {
 		return b.call, nil
 	}
 	cctx, cancel := context.WithCancel(b.ctx(context.Background()))
-	st, err := conn.NewStream(cctx, batchAppendDesc, streams.Streams_BatchAppend_FullMethodName, grpc.ForceCodec(batchCodec{}))
+	st, err := conn.NewStream(cctx, batchAppendDesc, streams.Streams_BatchAppend_FullMethodName, grpc.ForceCodecV2(batchCodec{}))
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	c := &batchCall{conn: conn, stream: st, cancel: cancel, pending: make(map[uuid.UUID]chan batchResult)}
+	c := &batchCall{conn: conn, stream: st, cancel: cancel, pending: make(map[corrID]func(batchResult))}
 	b.call = c
 	go b.receive(c)
 	return c, nil
@@ -229,9 +249,9 @@ func (b *batchConn) current(ctx context.Context) (*batchCall, error) {
 // receive hands each answer to the append waiting on its correlation id,
 // until the call fails.
 func (b *batchConn) receive(c *batchCall) {
+	var resp batchResponse
 	for {
-		resp := new(streams.BatchAppendResp)
-		err := c.stream.RecvMsg(resp)
+		err := c.stream.RecvMsg(&resp)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the store ended the BatchAppend call")
@@ -240,17 +260,21 @@ func (b *batchConn) receive(c *batchCall) {
 			b.drop(c, err)
 			return
 		}
-		id, ok := fromProtoUUID(resp.GetCorrelationId())
-		if !ok {
-			b.log.Warn("BatchAppend answer with an unreadable correlation id; ignored", "stream", resp.GetStreamIdentifier().GetStreamName())
-			continue
+		id, res := corrID{resp.most, resp.least}, batchResult{rev: resp.rev, slow: resp.slow}
+		if resp.slow != nil {
+			u, ok := fromProtoUUID(resp.slow.GetCorrelationId())
+			if !ok {
+				b.log.Warn("BatchAppend answer with an unreadable correlation id; ignored", "stream", resp.slow.GetStreamIdentifier().GetStreamName())
+				continue
+			}
+			id.most, id.least = uuidBits(u)
 		}
 		c.mu.Lock()
-		ch := c.pending[id]
+		done := c.pending[id]
 		delete(c.pending, id)
 		c.mu.Unlock()
-		if ch != nil {
-			ch <- batchResult{resp: resp}
+		if done != nil {
+			done(res)
 		}
 	}
 }
@@ -268,22 +292,113 @@ func (b *batchConn) drop(c *batchCall, err error) {
 
 // end fails every waiting append with err and cancels the call.
 func (c *batchCall) end(err error) {
+	var waiting []func(batchResult)
 	c.mu.Lock()
 	if c.err == nil {
 		c.err = err
-		for id, ch := range c.pending {
-			ch <- batchResult{err: err}
+		for id, done := range c.pending {
+			waiting = append(waiting, done)
 			delete(c.pending, id)
 		}
 	}
 	c.mu.Unlock()
 	c.cancel()
+	for _, done := range waiting {
+		done(batchResult{err: err})
+	}
 }
 
-// append appends events to stream with the expected revision and returns
-// the stream's new revision. Errors are *batchError (the store's answer) or
-// transport errors (transient).
-func (b *batchConn) append(ctx context.Context, stream string, expected esdb.ExpectedRevision, events []esdb.EventData) (uint64, error) {
+// appendAsync queues an append for the sender and returns at once; done is
+// called once, from another goroutine, with the answer or the error. It
+// needs BatchAppend known to be supported (checkSupported).
+func (b *batchConn) appendAsync(a asyncAppend) {
+	b.qmu.Lock()
+	if b.qclosed {
+		b.qmu.Unlock()
+		go a.done(batchResult{err: ErrClosed})
+		return
+	}
+	b.queue = append(b.queue, a)
+	start := !b.sending
+	b.sending = true
+	b.qmu.Unlock()
+	if start {
+		go b.sendLoop()
+	} else {
+		b.signal()
+	}
+}
+
+func (b *batchConn) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sendLoop sends the queued appends, each batch of them back to back, until
+// the connection is closed (then it fails what is queued).
+func (b *batchConn) sendLoop() {
+	for {
+		b.qmu.Lock()
+		for len(b.queue) == 0 && !b.qclosed {
+			b.qmu.Unlock()
+			<-b.wake
+			b.qmu.Lock()
+		}
+		q, closed := b.queue, b.qclosed
+		b.queue, b.spare = b.spare[:0], nil
+		b.qmu.Unlock()
+		var c *batchCall
+		err := ErrClosed
+		if !closed {
+			c, err = b.current(b.done)
+		}
+		for i := range q {
+			if err != nil {
+				q[i].done(batchResult{err: err})
+			} else {
+				b.send(c, q[i].stream, q[i].expected, q[i].items, q[i].done)
+			}
+			q[i] = asyncAppend{}
+		}
+		b.qmu.Lock()
+		b.spare = q[:0]
+		if closed && len(b.queue) == 0 {
+			b.sending = false
+			b.qmu.Unlock()
+			return
+		}
+		b.qmu.Unlock()
+	}
+}
+
+// send sends one append on c; done gets its answer (or the call's error).
+func (b *batchConn) send(c *batchCall, stream string, expected esdb.ExpectedRevision, items []*item, done func(batchResult)) {
+	id := corrID{b.idBase, b.idSeq.Add(1)}
+	req := newRequest(id.most, id.least, stream, expected, items)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		done(batchResult{err: err})
+		return
+	}
+	c.pending[id] = done
+	c.mu.Unlock()
+	c.sendMu.Lock()
+	err := c.stream.SendMsg(req)
+	c.sendMu.Unlock()
+	if err != nil {
+		// Send's error is io.EOF when the call ended; its cause is Recv's.
+		b.drop(c, err)
+	}
+}
+
+// append appends items' events to stream with the expected revision and
+// returns the stream's new revision, waiting for the answer. Errors are
+// *batchError (the store's answer) or transport errors (transient).
+func (b *batchConn) append(ctx context.Context, stream string, expected esdb.ExpectedRevision, items []*item) (uint64, error) {
 	if err := b.checkSupported(ctx); err != nil {
 		return 0, err
 	}
@@ -291,36 +406,27 @@ func (b *batchConn) append(ctx context.Context, stream string, expected esdb.Exp
 	if err != nil {
 		return 0, err
 	}
-	id := uuid.New()
-	ch := make(chan batchResult, 1)
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return 0, c.err
-	}
-	c.pending[id] = ch
-	c.mu.Unlock()
-
-	req := encodeBatchRequest(id, stream, expected, events)
-	c.sendMu.Lock()
-	err = c.stream.SendMsg(&req)
-	c.sendMu.Unlock()
-	if err != nil {
-		// Send's error is io.EOF when the call ended; its cause is Recv's.
-		b.drop(c, err)
-	}
+	ch := resultChans.Get().(chan batchResult)
+	b.send(c, stream, expected, items, func(r batchResult) { ch <- r })
 	select {
 	case r := <-ch:
-		if r.err != nil {
-			return 0, r.err
-		}
-		return batchOutcome(stream, r.resp)
+		resultChans.Put(ch)
+		return r.outcome(stream)
 	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
+		// The answer, when it comes, goes to ch, which is not reused.
 		return 0, ctx.Err()
 	}
+}
+
+// outcome is the stream's new revision, or the append's error.
+func (r batchResult) outcome(stream string) (uint64, error) {
+	switch {
+	case r.err != nil:
+		return 0, r.err
+	case r.slow != nil:
+		return batchOutcome(stream, r.slow)
+	}
+	return r.rev, nil
 }
 
 // batchOutcome reads one answer: the new revision, or a *batchError.

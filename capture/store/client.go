@@ -32,6 +32,10 @@ type Client struct {
 	db     *esdb.Client
 	conf   *esdb.Configuration
 	target string
+	// direct is a connection of Chronicler's own for the $all subscription
+	// on a single-node store (subscribe_direct.go); nil for a cluster
+	// connection string, which subscribes through the official client.
+	direct *direct
 }
 
 // Connect parses cfg.URL and creates the client. Nothing is dialled until
@@ -53,7 +57,12 @@ func Connect(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the KurrentDB client for %s: %w", targetOf(conf), err)
 	}
-	return &Client{db: db, conf: conf, target: targetOf(conf)}, nil
+	d, err := dialDirect(conf, "the $all subscription")
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &Client{db: db, conf: conf, target: targetOf(conf), direct: d}, nil
 }
 
 // resolve is the official client's configuration for cfg.
@@ -138,7 +147,12 @@ func (c *Client) Target() string { return c.target }
 
 // Close closes the client. During an outage the official client may block
 // in discovery; callers that must not wait call it in a goroutine.
-func (c *Client) Close() error { return c.db.Close() }
+func (c *Client) Close() error {
+	if c.direct != nil {
+		_ = c.direct.conn.Close()
+	}
+	return c.db.Close()
+}
 
 // Version is the server's version as it reports it.
 type Version struct{ Major, Minor, Patch int }

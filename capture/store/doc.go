@@ -77,8 +77,15 @@
 // esdb+discover://) that connection goes to the leader, found by gossip as
 // the official client finds a node, its calls say requires-leader, and a
 // NotLeader answer (a leader change) or a failed call (a dead node) moves
-// it to the new leader (leader.go). Reads (the stream tail) always go
-// through the official client.
+// it to the new leader (leader.go). On that call an append is queued for
+// one sending goroutine, which writes the queued requests back to back
+// (each event's bytes encoded once, when it is queued, and handed to gRPC
+// as they are), and its answer is handled by the goroutine that receives
+// the answers: no goroutine waits for an append. Reads of a stream's tail
+// go through the official client; the $all subscription (Client.Subscribe,
+// the publisher's) of a single-node store goes over a gRPC connection of
+// Chronicler's own, its answers decoded by hand (subscribe_direct.go), and
+// through the official client for a cluster.
 //
 // Failures keep the rules above: an answer's error status is mapped as the
 // client's errors are (WrongExpectedVersion → tail read, StreamDeleted →

@@ -209,8 +209,8 @@ func (a *Appender) refused(s *streamQ, batch, todo []*item, rev uint64, tail con
 			it.alone = true
 		}
 		s.queue = append(slices.Clone(todo), s.queue...)
-	} else if err := a.deadLetterLocked(s, todo[0], r); err != nil && a.err == nil {
-		a.err = err
+	} else if err := a.deadLetterLocked(s, todo[0], r); err != nil {
+		a.setErrLocked(err)
 	}
 	a.nextLocked(s)
 	a.mu.Unlock()
@@ -222,7 +222,7 @@ func (a *Appender) refused(s *streamQ, batch, todo []*item, rev uint64, tail con
 // order; it returns the error that must stop the appender when that is not
 // possible.
 func (a *Appender) deadLetterLocked(s *streamQ, it *item, r refusal) error {
-	size := storeSize(it.data.EventType, it.data.Data, it.data.Metadata)
+	size := storeSize(it.typ, it.ev.payload(), it.ev.metadata())
 	tl := &TooLargeError{Stream: s.name, Size: size, Limit: r.limit, Store: r.what()}
 	if a.dlBuild == nil {
 		return tl
@@ -230,7 +230,7 @@ func (a *Appender) deadLetterLocked(s *streamQ, it *item, r refusal) error {
 	if it.replacement {
 		return fmt.Errorf("store: the shortened dead letter at %s is still refused by the store: %w", it.pos, tl)
 	}
-	ev := a.dlBuild(Refused{Stream: s.name, Type: it.data.EventType, Pos: it.pos, Metadata: it.data.Metadata, Data: it.data.Data, Err: tl})
+	ev := a.dlBuild(Refused{Stream: s.name, Type: it.typ, Pos: it.pos, Metadata: it.ev.metadata(), Data: it.ev.payload(), Err: tl})
 	if ev.Stream != a.dlStream || (it.dl && ev.Source.Pos != it.pos) || (!it.dl && !it.pos.Less(ev.Source.Pos)) {
 		return fmt.Errorf("store: dead letter of %s at %s is for %s at %s: want %s at a later position (the replacement of a dead letter: at its own)", s.name, it.pos, ev.Stream, ev.Source.Pos, a.dlStream)
 	}

@@ -111,11 +111,12 @@ func testStoreRefusalIsDeadLettered(t *testing.T, p appendPath) {
 		var dls deadLetters
 		r := start(t, p.on(srv), db, store.Config{})
 		r.a.SetDeadLetter(dlStream, dls.build)
-		many := tx{lsn: 100}
+		// huge-1 is added first: once many-1's first append is refused, the
+		// limit is learned and Add would refuse huge-1 itself.
+		many := tx{lsn: 100, events: []store.Event{ev("huge-1", 100, 0, blob(5000))}}
 		for o := range 10 {
-			many.events = append(many.events, ev("many-1", 100, uint64(o), blob(900)))
+			many.events = append(many.events, ev("many-1", 100, uint64(o+1), blob(900)))
 		}
-		many.events = append(many.events, ev("huge-1", 100, 10, blob(5000)))
 		r.feed(t, []tx{many})
 		r.waitDurable(t, 100)
 		if got := readStream(t, db, "many-1"); len(got) != 10 {

@@ -27,32 +27,29 @@ import (
 //	  transient           → back off, again with the same expected revision
 //	                        (an append that did land is answered idempotently)
 func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, rev uint64, warm bool) {
-	defer a.wg.Done()
-	at := &attempt{s: s, todo: batch, rev: rev, warm: warm, expected: esdb.NoStream{},
-		backoff: retry.Backoff{First: a.cfg.RetryBackoff, Max: a.cfg.MaxRetryBackoff}}
-	if warm {
-		at.expected = esdb.Revision(rev)
-	}
+	a.attempts(ctx, a.newAttempt(s, batch, rev, warm), nil)
+}
+
+// attempts runs the loop above for at. err, when not nil, is the outcome of
+// at's first append, already made (asyncDone).
+func (a *Appender) attempts(ctx context.Context, at *attempt, err error) {
 	for {
-		if len(at.todo) == 0 { // everything was already stored
-			a.finish(s, batch, 0, at.rev, at.tail, at.warm, nil)
-			return
-		}
-		events := make([]esdb.EventData, len(at.todo))
-		for i, it := range at.todo {
-			events[i] = it.data
-		}
-		next, err := a.appendEvents(ctx, s.name, at.expected, events)
 		if err == nil {
-			a.countLocked(func(st *Stats) { st.Appends++ })
-			a.finish(s, batch, len(at.todo), next, at.todo[len(at.todo)-1].pos, true, nil)
-			return
+			if len(at.todo) == 0 { // everything was already stored
+				a.finish(at.s, at.batch, 0, at.rev, at.tail, at.warm, nil)
+				return
+			}
+			var next uint64
+			if next, err = a.appendEvents(ctx, at.s.name, at.expected, at.todo); err == nil {
+				a.stored(at, next, false)
+				return
+			}
 		}
 		if r, ok := refusalOf(err); ok && ctx.Err() == nil {
 			// Never retried as it was: the event(s) over the store's limit
 			// are dead-lettered (refused.go).
 			a.learn(r)
-			a.refused(s, batch, at.todo, at.rev, at.tail, at.warm, r)
+			a.refused(at.s, at.batch, at.todo, at.rev, at.tail, at.warm, r)
 			return
 		}
 		if ctx.Err() != nil {
@@ -61,15 +58,63 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 			err = a.recover(ctx, at, err)
 		}
 		if err != nil {
-			a.finish(s, batch, 0, 0, contract.Pos{}, false, err)
+			a.finish(at.s, at.batch, 0, 0, contract.Pos{}, false, err)
 			return
 		}
 	}
 }
 
+// stored finishes at after its append stored at.todo, the stream now at
+// revision next; viaBatch counts it as a BatchAppend already (asyncDone).
+func (a *Appender) stored(at *attempt, next uint64, viaBatch bool) {
+	a.countLocked(func(st *Stats) {
+		st.Appends++
+		if viaBatch {
+			st.BatchAppends++
+		}
+	})
+	a.finish(at.s, at.batch, len(at.todo), next, at.todo[len(at.todo)-1].pos, true, nil)
+}
+
+// startAsync sends at's first append without a goroutine waiting for it
+// (batchConn.appendAsync); asyncDone finishes it, and hands anything but a
+// plain success to the loop above on a goroutine of its own. a.wg counts it
+// until then.
+func (a *Appender) startAsync(ctx context.Context, at *attempt) {
+	a.wg.Add(1)
+	a.batch.appendAsync(asyncAppend{stream: at.s.name, expected: at.expected, items: at.todo,
+		done: func(r batchResult) { a.asyncDone(ctx, at, r) }})
+}
+
+// asyncDone is called with the answer to at's first append: on the
+// BatchAppend call's receiving goroutine, or the sender's with an error.
+func (a *Appender) asyncDone(ctx context.Context, at *attempt, r batchResult) {
+	next, err := r.outcome(at.s.name)
+	if err == nil {
+		a.stored(at, next, true)
+		a.wg.Done()
+		return
+	}
+	go func() {
+		defer a.wg.Done()
+		a.attempts(ctx, at, err)
+	}()
+}
+
+// newAttempt is batch's state before its first append.
+func (a *Appender) newAttempt(s *streamQ, batch []*item, rev uint64, warm bool) *attempt {
+	at := &attempt{s: s, batch: batch, todo: batch, rev: rev, warm: warm, expected: esdb.NoStream{},
+		backoff: retry.Backoff{First: a.cfg.RetryBackoff, Max: a.cfg.MaxRetryBackoff}}
+	if warm {
+		at.expected = esdb.Revision(rev)
+	}
+	return at
+}
+
 // attempt is one batch's state across its append attempts.
 type attempt struct {
 	s        *streamQ
+	batch    []*item // the batch as dispatched
 	todo     []*item // the batch's events not known to be stored
 	tail     contract.Pos
 	expected esdb.ExpectedRevision
@@ -152,15 +197,19 @@ func (a *Appender) reconcile(ctx context.Context, at *attempt) error {
 // appendEvents is one append: through BatchAppend when the appender has a
 // connection for it and the server lists it, else the official client's
 // AppendToStream. It returns the stream's new revision.
-func (a *Appender) appendEvents(ctx context.Context, stream string, expected esdb.ExpectedRevision, events []esdb.EventData) (uint64, error) {
+func (a *Appender) appendEvents(ctx context.Context, stream string, expected esdb.ExpectedRevision, items []*item) (uint64, error) {
 	if a.batch != nil {
-		next, err := a.batch.append(ctx, stream, expected, events)
+		next, err := a.batch.append(ctx, stream, expected, items)
 		if err == nil {
 			a.countLocked(func(st *Stats) { st.BatchAppends++ })
 		}
 		if !errors.Is(err, errBatchUnsupported) {
 			return next, err
 		}
+	}
+	events := make([]esdb.EventData, len(items))
+	for i, it := range items {
+		events[i] = it.eventData()
 	}
 	res, err := a.db.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expected}, events...)
 	if err != nil {

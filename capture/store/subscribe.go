@@ -63,10 +63,32 @@ func (f Filter) esdb() *esdb.SubscriptionFilter {
 // in order, until ctx ends. A dropped subscription is resumed after the last
 // event delivered, so nothing is skipped or delivered twice.
 func (c *Client) Subscribe(ctx context.Context, filter Filter, from contract.StoreFrom, out chan<- *Recorded, log *slog.Logger) {
+	c.subscribe(ctx, c.direct, filter, from, out, log)
+}
+
+// subscribe is Subscribe over d (subscribe_direct.go), or through the
+// official client when d is nil.
+func (c *Client) subscribe(ctx context.Context, d *direct, filter Filter, from contract.StoreFrom, out chan<- *Recorded, log *slog.Logger) {
+	// open subscribes after pos and returns how to deliver its events and
+	// how to end it.
+	open := func(pos contract.StoreFrom) (func() contract.StoreFrom, func(), error) {
+		if d != nil {
+			st, cancel, err := subscribeDirect(ctx, d, filter, pos)
+			if err != nil {
+				return nil, nil, err
+			}
+			return func() contract.StoreFrom { return deliverDirect(ctx, st, pos, out, log) }, cancel, nil
+		}
+		sub, err := c.db.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: allPosition(pos), Filter: filter.esdb(), MaxSearchWindow: 32, CheckpointInterval: 1})
+		if err != nil {
+			return nil, nil, err
+		}
+		return func() contract.StoreFrom { return deliver(ctx, sub, pos, out, log) }, func() { _ = sub.Close() }, nil
+	}
 	pos := from
 	var backoff retry.Backoff
 	for ctx.Err() == nil {
-		sub, err := c.db.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: allPosition(pos), Filter: filter.esdb(), MaxSearchWindow: 32, CheckpointInterval: 1})
+		run, end, err := open(pos)
 		if err != nil {
 			log.Warn("subscribing to $all failed; retrying", "from", pos, "err", err, "backoff", backoff.Next())
 			if !backoff.Wait(ctx) {
@@ -75,8 +97,8 @@ func (c *Client) Subscribe(ctx context.Context, filter Filter, from contract.Sto
 			continue
 		}
 		backoff.Reset()
-		pos = deliver(ctx, sub, pos, out, log)
-		_ = sub.Close()
+		pos = run()
+		end()
 		if !retry.Sleep(ctx, 50*time.Millisecond) {
 			return
 		}

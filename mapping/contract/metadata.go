@@ -28,11 +28,11 @@ const (
 )
 
 // ownKeys are the keys Source writes, sorted as encoding/json sorts them.
-var ownKeys = []string{MetaCausation, MetaCorrelation, MetaCommitLSN, MetaCommitTime, MetaDatabase,
+var ownKeys = [...]string{MetaCausation, MetaCorrelation, MetaCommitLSN, MetaCommitTime, MetaDatabase,
 	MetaIndex, MetaLSN, MetaOp, MetaOrdinal, MetaRule, MetaSchema, MetaSlot, MetaTable, MetaXID}
 
 func isOwnKey(k string) bool {
-	_, found := slices.BinarySearch(ownKeys, k)
+	_, found := slices.BinarySearch(ownKeys[:], k)
 	return found
 }
 
@@ -173,38 +173,161 @@ func MetadataMap(src *Source, extra map[string]any) map[string]any {
 // ParseSource reads the source back from an event's metadata (JSON). ok is
 // false for an event that is not Chronicler's (see SourceFromMap).
 func ParseSource(meta []byte) (s Source, ok bool) {
-	m, err := DecodeJSON(meta)
-	if err != nil {
-		return Source{}, false
+	s, ok, _ = DecodeSource(meta)
+	return s, ok
+}
+
+// DecodeSource reads the source from an event's metadata as
+// SourceFromMap(DecodeJSON(meta)) does, with DecodeJSON's error for
+// malformed JSON, without building the map: a reader that does not hand
+// the metadata to rules (the publisher, when no promotion rule reads
+// event.metadata) needs only the source, and the map was most of the cost
+// of decoding an event. FuzzDecodeSource holds the two to the same results.
+func DecodeSource(meta []byte) (s Source, ok bool, err error) {
+	d := jsonDecoder{b: meta, s: string(meta)}
+	var f typedFields
+	d.space()
+	if d.i < len(d.b) && d.b[d.i] == '{' && d.sourceObject(&f) {
+		if d.space(); d.i == len(d.b) {
+			s, ok = sourceFrom(&f)
+			return s, ok, nil
+		}
 	}
-	obj, _ := m.(map[string]any)
-	return SourceFromMap(obj)
+	// Not an object, or not valid JSON: as the map reader does.
+	v, err := DecodeJSON(meta)
+	if err != nil {
+		return Source{}, false, err
+	}
+	obj, _ := v.(map[string]any)
+	s, ok = SourceFromMap(obj)
+	return s, ok, nil
+}
+
+// sourceFields is how sourceFrom reads the metadata's keys: as a string
+// (else ""), as an int64 (else false).
+type sourceFields interface {
+	str(k string) string
+	int(k string) (int64, bool)
+}
+
+// mapFields reads them from DecodeJSON's map.
+type mapFields map[string]any
+
+func (m mapFields) str(k string) string { v, _ := m[k].(string); return v }
+func (m mapFields) int(k string) (int64, bool) {
+	v, ok := m[k].(int64)
+	return v, ok
+}
+
+// typedFields holds the source's keys as sourceObject read them, by index
+// in ownKeys: what DecodeJSON would have made of each value (a string, an
+// int64, or something else), without boxing it.
+type typedFields struct {
+	strs  [len(ownKeys)]string
+	ints  [len(ownKeys)]int64
+	kinds [len(ownKeys)]uint8
+}
+
+const (
+	kindAbsent uint8 = iota
+	kindString
+	kindInt
+	kindOther
+)
+
+func (f *typedFields) str(k string) string {
+	if i, found := slices.BinarySearch(ownKeys[:], k); found && f.kinds[i] == kindString {
+		return f.strs[i]
+	}
+	return ""
+}
+
+func (f *typedFields) int(k string) (int64, bool) {
+	if i, found := slices.BinarySearch(ownKeys[:], k); found && f.kinds[i] == kindInt {
+		return f.ints[i], true
+	}
+	return 0, false
+}
+
+// sourceObject scans an object (the decoder at its '{'), keeping the
+// values of the source's keys in f (a repeated key's last value, as a map
+// keeps it); false if it is not valid JSON.
+func (d *jsonDecoder) sourceObject(f *typedFields) bool {
+	d.i++ // {
+	d.space()
+	if d.i < len(d.b) && d.b[d.i] == '}' {
+		d.i++
+		return true
+	}
+	for {
+		if d.i >= len(d.b) || d.b[d.i] != '"' {
+			return false
+		}
+		k, ok := d.str()
+		if !ok {
+			return false
+		}
+		d.space()
+		if d.i >= len(d.b) || d.b[d.i] != ':' {
+			return false
+		}
+		d.i++
+		d.space()
+		i, own := slices.BinarySearch(ownKeys[:], k)
+		switch {
+		case !own:
+			_, ok = d.value(1)
+		case d.i < len(d.b) && d.b[d.i] == '"':
+			f.strs[i], ok = d.str()
+			f.kinds[i] = kindString
+		case d.i < len(d.b) && (d.b[d.i] == '-' || d.b[d.i] >= '0' && d.b[d.i] <= '9'):
+			var text string
+			text, ok = d.numText()
+			f.kinds[i] = kindOther
+			if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+				f.ints[i], f.kinds[i] = n, kindInt
+			}
+		default:
+			_, ok = d.value(1)
+			f.kinds[i] = kindOther
+		}
+		if !ok {
+			return false
+		}
+		if more, ok := d.after('}'); !ok || !more {
+			return ok
+		}
+	}
 }
 
 // SourceFromMap reads the source from metadata decoded by DecodeJSON. ok is
 // false for an event that is not Chronicler's: no slot, ordinal, index or
 // commit LSN. Other fields are zero when absent or malformed.
 func SourceFromMap(m map[string]any) (s Source, ok bool) {
-	str := func(k string) string { v, _ := m[k].(string); return v }
+	return sourceFrom(mapFields(m))
+}
+
+// sourceFrom is SourceFromMap over a reader of the metadata's keys.
+func sourceFrom(f sourceFields) (s Source, ok bool) {
 	num := func(k string) (uint64, bool) {
-		v, ok := m[k].(int64)
+		v, ok := f.int(k)
 		return uint64(v), ok && v >= 0
 	}
-	s.Slot = str(MetaSlot)
+	s.Slot = f.str(MetaSlot)
 	ord, okOrd := num(MetaOrdinal)
 	idx, okIdx := num(MetaIndex)
-	commit, err := ParseLSN(str(MetaCommitLSN))
+	commit, err := ParseLSN(f.str(MetaCommitLSN))
 	if s.Slot == "" || !okOrd || !okIdx || idx > 1<<32-1 || err != nil {
 		return Source{}, false
 	}
 	s.Pos = Pos{CommitLSN: commit, Ordinal: ord, Index: uint32(idx)}
-	s.Database, s.Schema, s.Table, s.Rule = str(MetaDatabase), str(MetaSchema), str(MetaTable), str(MetaRule)
-	s.Op, _ = ParseOp(str(MetaOp))
-	s.LSN, _ = ParseLSN(str(MetaLSN))
+	s.Database, s.Schema, s.Table, s.Rule = f.str(MetaDatabase), f.str(MetaSchema), f.str(MetaTable), f.str(MetaRule)
+	s.Op, _ = ParseOp(f.str(MetaOp))
+	s.LSN, _ = ParseLSN(f.str(MetaLSN))
 	if x, ok := num(MetaXID); ok && x <= 1<<32-1 {
 		s.XID = uint32(x)
 	}
-	if t, err := time.Parse(time.RFC3339Nano, str(MetaCommitTime)); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, f.str(MetaCommitTime)); err == nil {
 		s.CommitTime = t
 	}
 	return s, true

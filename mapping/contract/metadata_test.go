@@ -216,3 +216,28 @@ func viaJSON(s string) string {
 }
 
 func fmtID(name string) [16]byte { return uuid.NewSHA1(idSpace, []byte(name)) }
+
+// FuzzIDs holds the ids computed on a stack buffer to uuid.NewSHA1's, for
+// any slot (long ones too) and position.
+func FuzzIDs(f *testing.F) {
+	f.Add("chronicler", uint64(0x1A2B3D00), uint64(2), uint32(0))
+	f.Add(strings.Repeat("s", 200), ^uint64(0), ^uint64(0), ^uint32(0))
+	f.Fuzz(func(t *testing.T, slot string, lsn, ordinal uint64, index uint32) {
+		p := Pos{CommitLSN: LSN(lsn), Ordinal: ordinal, Index: index}
+		if got, want := EventID(slot, p), uuid.NewSHA1(idSpace, []byte(slot+"/"+p.String())); got != want {
+			t.Fatalf("EventID(%q, %v) = %s; want %s", slot, p, got, want)
+		}
+		if got, want := ChangeID(slot, p.CommitLSN, ordinal), uuid.NewSHA1(idSpace, []byte(fmt.Sprintf("%s/%s/%d", slot, p.CommitLSN, ordinal))); got != want {
+			t.Fatalf("ChangeID(%q, %v, %d) = %s; want %s", slot, p.CommitLSN, ordinal, got, want)
+		}
+	})
+}
+
+func BenchmarkIDs(b *testing.B) {
+	b.ReportAllocs()
+	p := Pos{CommitLSN: 0x1A2B3D00, Ordinal: 2}
+	for b.Loop() {
+		_ = EventID("chronicler", p)
+		_ = ChangeID("chronicler", p.CommitLSN, p.Ordinal)
+	}
+}

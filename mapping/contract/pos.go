@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"crypto/sha1"
 	"fmt"
 	"strconv"
 
@@ -41,18 +42,31 @@ var idSpace = uuid.MustParse("6f1c1d52-8a4e-4c1e-9a52-6368726f6e69")
 // EventID is the deterministic id of the event at p from slot.
 func EventID(slot string, p Pos) uuid.UUID {
 	// slot/<commit LSN>/<ordinal>/<index>, as slot+"/"+p.String(), without fmt.
-	var buf [96]byte
-	b := appendChangeName(buf[:0], slot, p.CommitLSN, p.Ordinal)
+	var buf [128]byte
+	b := appendChangeName(append(buf[:0], idSpace[:]...), slot, p.CommitLSN, p.Ordinal)
 	b = append(b, '/')
 	b = strconv.AppendUint(b, uint64(p.Index), 10)
-	return uuid.NewSHA1(idSpace, b)
+	return nameID(b)
 }
 
 // ChangeID is the deterministic id of the source change at (commit LSN,
 // ordinal), the $causationId of the events derived from it.
 func ChangeID(slot string, commit LSN, ordinal uint64) uuid.UUID {
-	var buf [96]byte
-	return uuid.NewSHA1(idSpace, appendChangeName(buf[:0], slot, commit, ordinal))
+	var buf [128]byte
+	return nameID(appendChangeName(append(buf[:0], idSpace[:]...), slot, commit, ordinal))
+}
+
+// nameID is uuid.NewSHA1(idSpace, name) for b = idSpace's bytes followed by
+// name, computed on the caller's buffer: uuid.NewSHA1 allocates a hash and
+// its sum, twice per event (EventID and the $causationId). The bytes are
+// the same (TestIDsAreTheFormerFmtDerivedOnes, FuzzIDs).
+func nameID(b []byte) uuid.UUID {
+	sum := sha1.Sum(b)
+	var id uuid.UUID
+	copy(id[:], sum[:])
+	id[6] = (id[6] & 0x0f) | 0x50 // version 5 (name-based, SHA-1)
+	id[8] = (id[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return id
 }
 
 // appendChangeName appends "<slot>/<commit LSN>/<ordinal>", the name both

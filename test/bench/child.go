@@ -169,11 +169,11 @@ func (c *child) stderrTail() string {
 	return s
 }
 
-// usage reads the child's own CPU seconds (utime + stime) and peak resident
-// set (VmHWM) from /proc while it runs.
+// usage reads the child's own CPU seconds (procCPU) and peak resident set
+// (VmHWM) from /proc while it runs.
 func (c *child) usage() (cpuSec, peakMiB float64, err error) {
 	pid := c.cmd.Process.Pid
-	if cpuSec, _, err = procStat(pid); err != nil {
+	if cpuSec, _, err = procCPU(pid); err != nil {
 		return 0, 0, err
 	}
 	peakMiB, err = vmHWM(fmt.Sprintf("/proc/%d/status", pid))

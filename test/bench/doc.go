@@ -1,7 +1,10 @@
-// Command bench measures Chronicler against the physical limit Postgres sets:
-// the rate at which pg_recvlogical drains the same WAL through pgoutput, from
-// slots created at the same point, in the same run. Every throughput figure
-// is reported as a ratio to that baseline.
+// Command bench measures Chronicler against the limit Postgres sets: the
+// rate at which a backend decodes the same WAL (logical decoding and
+// pgoutput, pg_logical_slot_get_binary_changes, no transport), from a slot
+// created at the same point, drained first and last in the same run. Every
+// throughput figure is reported as a ratio to it, and to pg_recvlogical
+// draining its own slot (the second reference), and every scenario's CPU in
+// seconds per million changes for each process doing its work.
 //
 //	go run ./test/bench -scenario all -json
 //	go run ./test/bench -scenario full,publish -workload bulk -bulk-rows 200000 -cpuprofile /tmp/b
@@ -19,19 +22,22 @@
 // (the test binary does the same in TestMain). So does the
 // KurrentDB-compatible server, a fresh one per scenario. CPU seconds and peak
 // RSS are read from the worker's /proc entries, so they are its own. The
-// machine's CPU per scenario adds the server child's and that of the Postgres
-// walsender decoding the scenario's slot (found by the slot's active_pid as
-// soon as it is active, read before the worker stops; unknown, never zero,
-// if it has exited); the baseline's is pg_recvlogical's plus its
-// walsender's. The Kafka broker is external and never counted. A worker
-// prints a JSON progress line every 100 ms on stdout and stops on SIGTERM,
-// writing its profiles; the parent owns every child and stops each one when
-// its scenario ends, also on failure.
+// machine's CPU per scenario adds the server child's, the Kafka broker's
+// (full, publish, latency: the process listening on the broker's address,
+// found once through /proc/net/tcp and the processes' socket descriptors; a
+// broker on another machine is unknown) and that of the Postgres walsender
+// decoding the scenario's slot (found by the slot's active_pid as soon as it
+// is active, read before the worker stops; unknown, never zero, if it has
+// exited). The limit's CPU is its backend's; pg_recvlogical's is its own
+// plus its walsender's. A worker prints a JSON progress line every 100 ms
+// on stdout and stops on SIGTERM, writing its profiles; the parent owns
+// every child and stops each one when its scenario ends, also on failure.
 //
 // Within the parent, one goroutine reads each child's stdout and one runs each
 // Kafka consumer; both hand results over under a mutex and stop when their
-// child or client is closed; one goroutine per scenario and per baseline drain
-// watches the slot's walsender (walsenderWatch), until the scenario or drain
-// ends. Everything else runs in order: workload, baseline
-// drain, scenarios, baseline drain.
+// child or client is closed; one goroutine per scenario and per
+// pg_recvlogical drain watches the slot's walsender (walsenderWatch), until
+// the scenario or drain ends. Everything else runs in order: workload, the
+// limit's first drain, pg_recvlogical's first drain, scenarios,
+// pg_recvlogical's second drain, the limit's second drain.
 package main

@@ -52,7 +52,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	defer cons.close()
 	cfg := b.workerConfig("full", w, "full")
 	cfg.StoreURL = srv.listenAddr()
-	procs := watchOthers(ctx, b.pg.URL(), srv, slot)
+	procs := watchOthers(ctx, b.pg.URL(), srv, slot, &b.kafka)
 	defer procs.stop()
 	c, err := startChild(cfg)
 	if err != nil {

@@ -196,6 +196,12 @@ func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
 			defer kb.Close()
 			b.brokers = []string{kb.Addr}
 		}
+		// The broker's CPU is read from /proc like every other process's:
+		// found once, by its listening socket; a broker elsewhere is unknown.
+		b.kafka.procs, b.kafka.err = listeners(b.brokers)
+		if b.kafka.err != nil {
+			log.Warn("the Kafka broker's CPU will be unknown", "err", b.kafka.err)
+		}
 	}
 
 	var out []Result
@@ -221,11 +227,12 @@ func run(ctx context.Context, o options, log *slog.Logger) ([]Result, error) {
 }
 
 // runWorkload runs the workload once and every throughput scenario on its
-// WAL, between two baseline drains.
+// WAL, between the reference drains: the limit (a backend decoding the
+// slot) first and last, pg_recvlogical inside them.
 func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string, has func(string) bool) ([]Result, error) {
-	// A slot per reader of the workload's WAL: both baseline drains and
+	// A slot per reader of the workload's WAL: every reference drain and
 	// every scenario but publish, which reads the store.
-	drains := []string{"before", "after"}
+	drains := []string{"limit-before", "recvlogical-before", "recvlogical-after", "limit-after"}
 	var todo []string
 	for _, s := range scenarios {
 		if s != "latency" {
@@ -247,14 +254,19 @@ func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string
 	}
 	defer w.dropSlots(context.Background(), b.pg.URL())
 	b.log.Info("workload done", "workload", w.desc)
-	// The baseline is drained once before and once after the scenarios, from
-	// slots created at the same point, and the mean is used, so no scenario
-	// gains from running first or last.
-	before, err := baseline(ctx, b.pg, w, w.slot("before"))
+	// Each reference is drained once before and once after the scenarios,
+	// from slots created at the same point, and the mean is used, so no
+	// scenario gains from running first or last.
+	limBefore, err := limitDrain(ctx, b.pg, w, w.slot("limit-before"))
 	if err != nil {
 		return nil, err
 	}
-	before.log(b.log, w, "before")
+	limBefore.log(b.log, w, "limit before")
+	recBefore, err := recvlogicalDrain(ctx, b.pg, w, w.slot("recvlogical-before"))
+	if err != nil {
+		return nil, err
+	}
+	recBefore.log(b.log, w, "pg_recvlogical before")
 	var (
 		out    []Result
 		filled *child // a server holding the workload's events, for publish
@@ -303,20 +315,21 @@ func (b *bench) runWorkload(ctx context.Context, name string, scenarios []string
 		}
 		out = append(out, r)
 	}
-	after, err := baseline(ctx, b.pg, w, w.slot("after"))
+	recAfter, err := recvlogicalDrain(ctx, b.pg, w, w.slot("recvlogical-after"))
 	if err != nil {
 		return nil, err
 	}
-	after.log(b.log, w, "after")
-	mean := (before.dur + after.dur) / 2
+	recAfter.log(b.log, w, "pg_recvlogical after")
+	limAfter, err := limitDrain(ctx, b.pg, w, w.slot("limit-after"))
+	if err != nil {
+		return nil, err
+	}
+	limAfter.log(b.log, w, "limit after")
 	var store0 *Result
 	for i := range out {
 		r := &out[i]
 		r.WorkloadDesc, r.Transactions, r.WALBytes, r.Unchanged = w.desc, w.txs, int64(w.end-w.start), w.unchanged
-		r.BaselineSeconds, r.BaselineBefore, r.BaselineAfter = mean.Seconds(), before.dur.Seconds(), after.dur.Seconds()
-		setBaselineCPU(r, w.changes, before, after)
-		r.BaselineChangesSec = float64(w.changes) / mean.Seconds()
-		r.Ratio = r.ChangesPerSec / r.BaselineChangesSec
+		r.setReferences(w.changes, [2]drain{limBefore, limAfter}, [2]drain{recBefore, recAfter})
 		if r.Scenario == "store-0ms" {
 			store0 = r
 		}

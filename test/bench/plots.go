@@ -13,8 +13,8 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// line is one labelled line of a plot; a reference line (a baseline or a
-// goal) is drawn dashed and grey.
+// line is one labelled line of a plot; a reference line (the limit,
+// pg_recvlogical, a goal) is drawn dashed and grey.
 type line struct {
 	label     string
 	xy        plotter.XYs
@@ -52,9 +52,9 @@ func writePlots(dir string, results []Result) ([]string, error) {
 }
 
 // charts are the plots of results: throughput over time per workload (every
-// scenario in changes/s equivalents, with the pg_recvlogical baseline and
-// the goals that are ratios to it), and the latency run's latency over time
-// (with the goal) and its distribution.
+// scenario in changes/s equivalents, with the two references: the limit and
+// pg_recvlogical), and the latency run's latency over time (with the goal)
+// and its distribution.
 func charts(results []Result) []chart {
 	var out []chart
 	var workloads []string
@@ -66,24 +66,21 @@ func charts(results []Result) []chart {
 	for _, wl := range workloads {
 		c := chart{file: "throughput-" + wl + ".png", title: "Throughput, workload " + wl,
 			xLabel: "seconds since the worker started", yLabel: "changes/s (equivalent)"}
-		baseline := 0.0
-		var goals []string
+		limit, recv := 0.0, 0.0
 		for _, r := range results {
 			if r.Workload != wl || len(r.series) == 0 {
 				continue
 			}
 			c.lines = append(c.lines, line{label: scenarioLabel(&r), xy: throughputXY(&r)})
 			c.xMax = max(c.xMax, r.Seconds)
-			baseline = max(baseline, r.BaselineChangesSec)
-			if _, ok := ratioGoals[r.Scenario]; ok {
-				goals = append(goals, r.Scenario)
-			}
+			limit = max(limit, r.LimitChangesSec)
+			recv = max(recv, r.RecvlogicalChangesSec)
 		}
-		if baseline > 0 {
-			c.lines = append(c.lines, line{label: fmt.Sprintf("pg_recvlogical baseline, %.0f/s", baseline), xy: flat(baseline, c.xMax), reference: true})
-			for _, g := range goals {
-				c.lines = append(c.lines, line{label: fmt.Sprintf("%s goal: %.1f × baseline", g, ratioGoals[g]), xy: flat(ratioGoals[g]*baseline, c.xMax), reference: true})
-			}
+		if limit > 0 {
+			c.lines = append(c.lines, line{label: fmt.Sprintf("the limit (backend decode), %.0f/s", limit), xy: flat(limit, c.xMax), reference: true})
+		}
+		if recv > 0 {
+			c.lines = append(c.lines, line{label: fmt.Sprintf("pg_recvlogical, %.0f/s", recv), xy: flat(recv, c.xMax), reference: true})
 		}
 		out = append(out, c)
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // fakeResults are a workload's results shaped like a real run's: capture
-// far above the baseline and done in 1 s, full running 5.25 s with its last
+// above pg_recvlogical and done in 1 s, full running 5.25 s with its last
 // progress line 0.25 s after the one before, and a latency run whose worst
 // second reaches 127 ms.
 func fakeResults() []Result {
@@ -31,10 +31,10 @@ func fakeResults() []Result {
 	}
 	const changes = 182880
 	capture := Result{Scenario: "capture", Workload: "pgbench", Changes: changes, Events: changes, Records: changes / 4,
-		Seconds: 1.0, BaselineChangesSec: 127386, start: start}
+		Seconds: 1.0, LimitChangesSec: 240000, RecvlogicalChangesSec: 127386, start: start}
 	capture.series = series(changes, 1.0, func(p *progress, n int64) { p.Changes = n })
 	full := Result{Scenario: "full", Workload: "pgbench", Changes: changes, Events: changes, Records: changes / 4,
-		Seconds: 5.25, BaselineChangesSec: 127386, start: start}
+		Seconds: 5.25, LimitChangesSec: 240000, RecvlogicalChangesSec: 127386, start: start}
 	full.series = series(changes/4, 5.25, func(p *progress, n int64) { p.Records = n })
 	lat := Result{Scenario: "latency", Workload: "pgbench-rate", Changes: 120000, Events: 120000, Records: 30000,
 		Seconds: 30, RateTxPerSec: 1000, start: start}
@@ -52,8 +52,8 @@ func fakeResults() []Result {
 
 // TestPlotsShowAllTheirData: every point of every line lies inside the
 // axes, with room above the highest; the x axis covers the longest
-// scenario; the baseline and the goals are drawn; legends name what the
-// lines are.
+// scenario; the two references (the limit, pg_recvlogical) are drawn across
+// it; legends name what the lines are.
 func TestPlotsShowAllTheirData(t *testing.T) {
 	results := fakeResults()
 	charts := charts(results)
@@ -95,7 +95,7 @@ func TestPlotsShowAllTheirData(t *testing.T) {
 	for _, l := range tp.lines {
 		labels[l.label] = l
 	}
-	for _, want := range []string{"capture", "full", "pg_recvlogical baseline, 127386/s", "capture goal: 0.9 × baseline", "full goal: 0.5 × baseline"} {
+	for _, want := range []string{"capture", "full", "the limit (backend decode), 240000/s", "pg_recvlogical, 127386/s"} {
 		if _, ok := labels[want]; !ok {
 			t.Errorf("the pgbench chart has no line %q (has %v)", want, tp.lines)
 		}
@@ -103,8 +103,8 @@ func TestPlotsShowAllTheirData(t *testing.T) {
 	if f := labels["full"].xy; f[len(f)-1].X < 5.25 {
 		t.Errorf("the full line ends at %.2f s, before the scenario's end 5.25 s", f[len(f)-1].X)
 	}
-	if g := labels["full goal: 0.5 × baseline"].xy; g[0].Y != 0.5*127386 || g[len(g)-1].X < 5.25 {
-		t.Errorf("full goal line %v", g)
+	if g := labels["the limit (backend decode), 240000/s"].xy; g[0].Y != 240000 || g[len(g)-1].X < 5.25 {
+		t.Errorf("limit line %v; want 240000/s across the longest scenario", g)
 	}
 	lt := files["latency-time.png"]
 	var goal, maxLine bool

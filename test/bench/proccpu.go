@@ -60,6 +60,35 @@ func procStat(pid int) (cpuSec float64, startTicks uint64, err error) {
 	return (ut + st) / clockTicks, startTicks, nil
 }
 
+// procCPU reads a process's CPU seconds (every thread's) to the
+// nanosecond where it can: the sum of its threads' run times
+// (/proc/<pid>/task/*/schedstat), or its utime + stime (procStat, whole 10 ms
+// ticks, but counting threads that have exited) when that is more. The
+// server child serving a small scenario uses a few ms, which ticks alone
+// would read as zero.
+func procCPU(pid int) (cpuSec float64, startTicks uint64, err error) {
+	cpuSec, startTicks, err = procStat(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return cpuSec, startTicks, nil
+	}
+	var ns uint64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // the thread exited: /proc/<pid>/stat still counts it
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			v, _ := strconv.ParseUint(f[0], 10, 64)
+			ns += v
+		}
+	}
+	return max(cpuSec, float64(ns)/1e9), startTicks, nil
+}
+
 // backendCPU reads a single-threaded process's CPU seconds to the
 // nanosecond: the time its one thread ran (the first field of
 // /proc/<pid>/schedstat), where /proc/<pid>/stat counts in 10 ms clock
@@ -131,9 +160,9 @@ func (ww *walsenderWatch) run(ctx context.Context, conn *pgx.Conn, period time.D
 		ww.err = err
 		ww.mu.Unlock()
 	}
-	// Until the slot is active, poll every 10 ms (or period, if shorter),
-	// then sample every period.
-	find := time.NewTicker(min(period, 10*time.Millisecond))
+	// Until the slot is active, poll every 10 ms (or period/5, if shorter:
+	// a small drain's walsender lives a few ms), then sample every period.
+	find := time.NewTicker(min(period/5, 10*time.Millisecond))
 	defer find.Stop()
 	tick := time.NewTicker(period)
 	defer tick.Stop()
@@ -248,48 +277,85 @@ func (ww *walsenderWatch) stop() {
 
 // others measures the processes besides the worker that do a scenario's
 // work on this machine: the KurrentDB-compatible server child (srv, if the
-// scenario has one) and the walsender serving the scenario's slot (ws, if
-// it reads one), as deltas over the scenario's interval: watchOthers (or
-// mark) reads them at the interval's start, end at its end, while the
-// worker still runs (its walsender exits with its connection).
+// scenario has one), the walsender serving the scenario's slot (ws, if it
+// reads one) and the Kafka broker (if it uses Kafka), as deltas over the
+// scenario's interval: watchOthers (or mark) reads them at the interval's
+// start, end at its end, while the worker still runs (its walsender exits
+// with its connection).
 type others struct {
-	srv    *child
-	srv0   float64
-	srvErr error
-	ws     *walsenderWatch
-	ws0    float64 // the walsender's CPU at the interval's start: 0 when it starts inside it
-	wsErr  error
+	srv       *child
+	srv0      float64
+	srvErr    error
+	ws        *walsenderWatch
+	ws0       float64 // the walsender's CPU at the interval's start: 0 when it starts inside it
+	wsErr     error
+	broker    []procRef // nil with brokerErr: not found
+	broker0   float64
+	brokerErr error
+	useBroker bool
 }
 
-// watchOthers reads the server's CPU now (the interval's start: call it
-// before starting the worker) and starts watching slot's walsender ("": no
-// slot). Stop it with stop.
-func watchOthers(ctx context.Context, pgURL string, srv *child, slot string) *others {
+// brokers is what the bench knows of the Kafka broker processes: found on
+// this machine by their listening sockets (listeners), or why not.
+type brokers struct {
+	procs []procRef
+	err   error
+}
+
+// watchOthers reads the server's and the broker's CPU now (the interval's
+// start: call it before starting the worker) and starts watching slot's
+// walsender ("": no slot). kafka is nil for a scenario without Kafka. Stop
+// it with stop.
+func watchOthers(ctx context.Context, pgURL string, srv *child, slot string, kafka *brokers) *others {
 	o := &others{srv: srv}
-	if srv != nil {
-		o.srv0, _, o.srvErr = srv.usage()
+	if kafka != nil {
+		o.useBroker, o.broker, o.brokerErr = true, kafka.procs, kafka.err
 	}
+	o.readStart()
 	if slot != "" {
 		o.ws = watchWalsender(ctx, pgURL, slot, 100*time.Millisecond)
 	}
 	return o
 }
 
-// mark moves the interval's start to now (the latency run starts timing
-// after its warm-up, when the walsender already runs).
-func (o *others) mark() {
+// readStart reads the server's and the broker's CPU at the interval's start.
+func (o *others) readStart() {
 	if o.srv != nil {
 		o.srv0, _, o.srvErr = o.srv.usage()
 	}
+	if o.useBroker && o.brokerErr == nil {
+		o.broker0, o.brokerErr = brokerCPU(o.broker)
+	}
+}
+
+// mark moves the interval's start to now (the latency run starts timing
+// after its warm-up, when the walsender already runs).
+func (o *others) mark() {
+	o.readStart()
 	if o.ws != nil {
 		o.ws.awaitFound(5 * time.Second)
 		o.ws0, o.wsErr = o.ws.read()
 	}
 }
 
-// end sets r's server and walsender figures (per million of r.Changes),
-// or names in r.CPUUnknown what could not be read, and the machine sum
-// with the worker's r.CPUSecPerMChanges when every part is known.
+// brokerCPU is the broker processes' CPU seconds now (utime + stime of all
+// their threads), or an error naming one that exited.
+func brokerCPU(procs []procRef) (float64, error) {
+	var sum float64
+	for _, p := range procs {
+		cpu, start, err := procCPU(p.pid)
+		if err != nil || start != p.start {
+			return 0, fmt.Errorf("the Kafka broker (pid %d) exited during the run", p.pid)
+		}
+		sum += cpu
+	}
+	return sum, nil
+}
+
+// end sets r's server, walsender and broker figures (per million of
+// r.Changes), or names in r.CPUUnknown what could not be read, and the
+// machine sum with the worker's r.CPUSecPerMChanges when every part is
+// known.
 func (o *others) end(r *Result) {
 	sum := r.CPUSecPerMChanges
 	known := true
@@ -313,36 +379,19 @@ func (o *others) end(r *Result) {
 		cpu, err := o.ws.read()
 		r.WalsenderCPUSecPerM = part("walsender", cpu, o.ws0, errors.Join(o.wsErr, err))
 	}
+	if o.useBroker {
+		var cpu float64
+		err := o.brokerErr
+		if err == nil {
+			cpu, err = brokerCPU(o.broker)
+		}
+		r.BrokerCPUSecPerM = part("broker", cpu, o.broker0, err)
+	}
 	r.setMachine(sum, known)
 }
 
 func (o *others) stop() {
 	if o.ws != nil {
 		o.ws.stop()
-	}
-}
-
-// setBaselineCPU sets r's baseline CPU per million changes from the two
-// drains (each drained the workload's changes): pg_recvlogical's is the
-// mean of both; the walsender's the mean of those known (CPUUnknown names
-// a drain whose walsender could not be read).
-func setBaselineCPU(r *Result, changes int64, drains ...drain) {
-	var recv, ws float64
-	nws := 0
-	for i, d := range drains {
-		recv += d.recvCPU
-		if d.wsErr != nil {
-			r.CPUUnknown = append(r.CPUUnknown, fmt.Sprintf("baseline drain %d walsender: %v", i+1, d.wsErr))
-			continue
-		}
-		ws += d.wsCPU
-		nws++
-	}
-	recv = recv / float64(len(drains)) / float64(changes) * 1e6
-	r.BaselineRecvlogicalCPUSecPerM = &recv
-	if nws > 0 {
-		ws = ws / float64(nws) / float64(changes) * 1e6
-		sum := recv + ws
-		r.BaselineWalsenderCPUSecPerM, r.BaselineCPUSecPerM = &ws, &sum
 	}
 }

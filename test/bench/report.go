@@ -77,29 +77,30 @@ func markdown(o options, results []Result, wall time.Duration, plots []string) s
 			if r.Unchanged > 0 {
 				fmt.Fprintf(&b, ", %d changes carrying an unchanged-toast column", r.Unchanged)
 			}
-			if r.BaselineChangesSec > 0 {
-				fmt.Fprintf(&b, "; pg_recvlogical baseline %.0f changes/s (drains %.2f s before, %.2f s after)", r.BaselineChangesSec, r.BaselineBefore, r.BaselineAfter)
+			if r.LimitChangesSec > 0 {
+				fmt.Fprintf(&b, "; the limit (a backend decoding the slot) %.0f changes/s (drains %.2f s first, %.2f s last); pg_recvlogical %.0f changes/s (%.2f s before, %.2f s after)",
+					r.LimitChangesSec, r.LimitBefore, r.LimitAfter, r.RecvlogicalChangesSec, r.RecvlogicalBefore, r.RecvlogicalAfter)
 			}
 			b.WriteString(".\n")
 		}
 	}
-	fmt.Fprintln(&b, "\n| workload | scenario | changes/s | events/s | integration events/s | ratio to pg_recvlogical | CPU s / M changes | peak RSS MiB | latency p50 / p99 / max ms | goals |")
-	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(&b, "\n| workload | scenario | changes/s | events/s | integration events/s | ratio to the limit | ratio to pg_recvlogical | worker CPU s / M changes | peak RSS MiB | latency p50 / p99 / max ms | goals |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
-		rec, ratio, lat := "", "", ""
+		rec, ratio, ratio2, lat := "", "", "", ""
 		if r.RecordsPerSec > 0 {
 			rec = fmt.Sprintf("%.0f", r.RecordsPerSec)
 		}
-		if r.Ratio > 0 {
-			ratio = fmt.Sprintf("%.2f", r.Ratio)
+		if r.RatioToLimit > 0 {
+			ratio, ratio2 = fmt.Sprintf("%.2f", r.RatioToLimit), fmt.Sprintf("%.2f", r.RatioToRecvlogical)
 		}
 		if r.LatencyP99Ms > 0 {
 			lat = fmt.Sprintf("%.1f / %.1f / %.1f", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %s | %s | %.1f | %.0f | %s | %s |\n",
-			r.Workload, r.Scenario, r.ChangesPerSec, r.EventsPerSec, rec, ratio, r.CPUSecPerMChanges, r.PeakRSSMiB, lat, describeGoals(r.Goals, true))
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %s | %s | %s | %.1f | %.0f | %s | %s |\n",
+			r.Workload, r.Scenario, r.ChangesPerSec, r.EventsPerSec, rec, ratio, ratio2, r.CPUSecPerMChanges, r.PeakRSSMiB, lat, describeGoals(r.Goals, true))
 	}
-	b.WriteString("\nCPU seconds and peak RSS (VmHWM) are the Chronicler worker process's own; the KurrentDB-compatible server, Postgres and Kafka run in other processes on the same 2 cores (the machine CPU section below adds the server's and the walsender's). A scenario's time runs from the worker's start to the end marker durable (store), seen (capture), or the last integration event read by a read_committed consumer (full, publish). The latency run's changes/s is the offered rate, not a capacity.\n\n")
+	fmt.Fprintf(&b, "\nThe worker CPU seconds and peak RSS (VmHWM) are the Chronicler worker process's own; the KurrentDB-compatible server, Postgres and Kafka run in other processes on the same %d CPUs (the machine CPU section below adds the server's, the walsender's and the broker's). Ratios are changes/s over the limit's (a backend decoding the same WAL from its own slot, drained first and last) and over pg_recvlogical's (drained before and after the scenarios). A scenario's time runs from the worker's start to the end marker durable (store), seen (capture), or the last integration event read by a read_committed consumer (full, publish). The latency run's changes/s is the offered rate, not a capacity.\n\n", runtime.NumCPU())
 	b.WriteString(machineCPU(results))
 	for _, p := range plots {
 		fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(p, ".png"), p)

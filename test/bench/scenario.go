@@ -15,8 +15,9 @@ type bench struct {
 	log     *slog.Logger
 	pg      *stack.Postgres
 	brokers []string
-	rules   string // directory holding one rule directory per workload
-	nonce   string // makes publisher ids unique per run (a shared broker keeps checkpoints)
+	kafka   brokers // the broker processes, found by their listening sockets
+	rules   string  // directory holding one rule directory per workload
+	nonce   string  // makes publisher ids unique per run (a shared broker keeps checkpoints)
 }
 
 // limit bounds every wait for a scenario to finish: far above any honest
@@ -76,8 +77,9 @@ func (b *bench) startServer(ctx context.Context, latency time.Duration, w *workl
 
 // measured finishes a scenario's result from its worker at the instant it
 // was done: wall time since the worker started, the worker's CPU and peak
-// RSS, its progress series, and through o the CPU of the server and the
-// walsender over the same interval (read while the worker still runs).
+// RSS, its progress series, and through o the CPU of the server, the
+// walsender and the broker over the same interval (read while the worker
+// still runs).
 func measured(r *Result, c *child, doneAt time.Time, w *workload, o *others) error {
 	cpu, rss, err := c.usage()
 	if err != nil {
@@ -101,7 +103,7 @@ func measured(r *Result, c *child, doneAt time.Time, w *workload, o *others) err
 // runCapture is scenario 1: capture + mapping into a null sink.
 func (b *bench) runCapture(ctx context.Context, w *workload) (Result, error) {
 	r := Result{Scenario: "capture", Workload: w.name}
-	o := watchOthers(ctx, b.pg.URL(), nil, w.slot("capture"))
+	o := watchOthers(ctx, b.pg.URL(), nil, w.slot("capture"), nil)
 	defer o.stop()
 	c, err := startChild(b.workerConfig("capture", w, "capture"))
 	if err != nil {
@@ -155,7 +157,7 @@ func (b *bench) runStore(ctx context.Context, w *workload, scenario string, srv 
 	r := Result{Scenario: scenario, Workload: w.name}
 	cfg := b.workerConfig("store", w, scenario)
 	cfg.StoreURL = srv.listenAddr()
-	o := watchOthers(ctx, b.pg.URL(), srv, w.slot(scenario))
+	o := watchOthers(ctx, b.pg.URL(), srv, w.slot(scenario), nil)
 	defer o.stop()
 	c, err := startChild(cfg)
 	if err != nil {
@@ -206,8 +208,8 @@ func (b *bench) runPublish(ctx context.Context, w *workload, srv *child) (Result
 
 // publishTo runs the worker of scenario (full or publish, also its mode)
 // against srv until the topic holds every integration event; slot names
-// the slot it reads ("": none). The CPU of srv and of the slot's walsender
-// is measured with the worker's.
+// the slot it reads ("": none). The CPU of srv, of the slot's walsender and
+// of the Kafka broker is measured with the worker's.
 func (b *bench) publishTo(ctx context.Context, w *workload, scenario string, srv *child, slot string) (Result, error) {
 	r := Result{Scenario: scenario, Workload: w.name}
 	cfg := b.workerConfig(scenario, w, scenario)
@@ -221,7 +223,7 @@ func (b *bench) publishTo(ctx context.Context, w *workload, scenario string, srv
 		return r, err
 	}
 	defer cons.close()
-	o := watchOthers(ctx, b.pg.URL(), srv, slot)
+	o := watchOthers(ctx, b.pg.URL(), srv, slot, &b.kafka)
 	defer o.stop()
 	c, err := startChild(cfg)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -263,28 +264,76 @@ func currentLSN(ctx context.Context, conn *pgx.Conn) (contract.LSN, error) {
 	return contract.ParseLSN(s)
 }
 
-// drain is one baseline drain: its wall time and the CPU seconds of
-// pg_recvlogical (exact, from wait4) and of the walsender serving it
-// (sampled; wsErr says why it is unknown).
+// drain is one reference drain of a workload's WAL: its wall time and the
+// CPU seconds of the processes doing it. For the limit (limitDrain), the
+// backend running pg_logical_slot_get_binary_changes (client: none); for
+// pg_recvlogical (recvlogicalDrain), pg_recvlogical itself (exact, from
+// wait4) and the walsender serving it (sampled; wsErr says why it is
+// unknown).
 type drain struct {
 	dur     time.Duration
-	recvCPU float64
-	wsCPU   float64
+	recvCPU float64 // pg_recvlogical (recvlogicalDrain)
+	wsCPU   float64 // the walsender (recvlogicalDrain) or the decoding backend (limitDrain)
 	wsErr   error
 }
 
 // log reports the drain's figures (with -v).
 func (d drain) log(log *slog.Logger, w *workload, which string) {
 	perM := func(sec float64) float64 { return sec / float64(w.changes) * 1e6 }
-	log.Info("baseline drain", "workload", w.name, "drain", which, "seconds", d.dur.Seconds(),
-		"pg_recvlogical_cpu_s_per_m", perM(d.recvCPU), "walsender_cpu_s_per_m", perM(d.wsCPU), "walsender_unknown", d.wsErr)
+	log.Info("reference drain", "workload", w.name, "drain", which, "seconds", d.dur.Seconds(),
+		"client_cpu_s_per_m", perM(d.recvCPU), "backend_cpu_s_per_m", perM(d.wsCPU), "backend_unknown", d.wsErr)
 }
 
-// baseline drains the slot with pg_recvlogical (pgoutput, the same options
-// capture uses) into /dev/null up to the end LSN, and returns the wall time
-// it took and the CPU it and its walsender used. The walsender exits with
-// pg_recvlogical, so its CPU is its last sample (every 5 ms) while it ran.
-func baseline(ctx context.Context, pg *stack.Postgres, w *workload, slot string) (drain, error) {
+// limitQuery decodes a slot up to an LSN in the backend running it: the
+// logical decoding and pgoutput encoding every consumer of the slot pays,
+// with no transport at all. It counts pgoutput's messages and, of them,
+// the row changes (Insert, Update, Delete: 'I', 'U', 'D'), so the drain
+// can be held to the workload's count.
+const limitQuery = `SELECT count(*), count(*) FILTER (WHERE get_byte(data, 0) IN (73, 85, 68))
+FROM pg_logical_slot_get_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3)`
+
+// limitDrain drains the slot in a backend (limitQuery) up to the end LSN
+// and returns the wall time it took and the backend's CPU seconds over the
+// query (its /proc/<pid>/schedstat before and after, pg_backend_pid()). It
+// fails unless the slot held exactly the workload's changes.
+func limitDrain(ctx context.Context, pg *stack.Postgres, w *workload, slot string) (drain, error) {
+	conn, err := pgx.Connect(ctx, pg.URL())
+	if err != nil {
+		return drain{}, err
+	}
+	defer conn.Close(context.Background())
+	var pid int32
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		return drain{}, err
+	}
+	cpu0, start0, err0 := backendCPU(int(pid))
+	began := time.Now()
+	var msgs, changes int64
+	if err := conn.QueryRow(ctx, limitQuery, slot, w.end.String(), w.publication).Scan(&msgs, &changes); err != nil {
+		return drain{}, fmt.Errorf("decoding slot %s in a backend: %w", slot, err)
+	}
+	d := drain{dur: time.Since(began)}
+	cpu1, start1, err1 := backendCPU(int(pid))
+	switch {
+	case err0 != nil || err1 != nil:
+		d.wsErr = fmt.Errorf("slot %s: reading backend pid %d: %w (the bench reads another user's /proc entries: run it as root or as the Postgres user)", slot, pid, errors.Join(err0, err1))
+	case start0 != start1:
+		d.wsErr = fmt.Errorf("slot %s: backend pid %d was replaced during the drain", slot, pid)
+	default:
+		d.wsCPU = cpu1 - cpu0
+	}
+	if changes != w.changes {
+		return drain{}, fmt.Errorf("decoding slot %s in a backend: %d row changes in %d pgoutput messages; want exactly %d", slot, changes, msgs, w.changes)
+	}
+	return d, nil
+}
+
+// recvlogicalDrain drains the slot with pg_recvlogical (pgoutput, the same
+// options capture uses) into /dev/null up to the end LSN, and returns the
+// wall time it took and the CPU it and its walsender used. The walsender
+// exits with pg_recvlogical, so its CPU is its last sample (every 5 ms)
+// while it ran.
+func recvlogicalDrain(ctx context.Context, pg *stack.Postgres, w *workload, slot string) (drain, error) {
 	bin, err := pg.ClientBin("pg_recvlogical")
 	if err != nil {
 		return drain{}, err
