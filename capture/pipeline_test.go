@@ -507,7 +507,7 @@ func TestProgressMarkersNeverGoBackwardsWithTwoWriters(t *testing.T) {
 // position, table, operation and rule from the event's metadata, not the
 // row (truncated); the change's other events are stored, the transaction is
 // acknowledged, and the next oversized event is refused and dead-lettered
-// at once, in order, never retried.
+// at once (keeping the row's key values), in order, never retried.
 func TestStoreRefusalIsDeadLettered(t *testing.T) {
 	for _, batch := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Append", true: "BatchAppend"}[batch], func(t *testing.T) {
@@ -535,10 +535,19 @@ func TestStoreRefusalIsDeadLettered(t *testing.T) {
 			for i, d := range dl {
 				ch, _ := d.Data["change"].(map[string]any)
 				if d.Data["reason"] != "too_large" || d.Data["rule"] != "item-added" || d.Data["truncated"] != true ||
-					ch["table"] != "items" || ch["schema"] != "public" || ch["op"] != "insert" || ch["new"] != nil ||
+					ch["table"] != "items" || ch["schema"] != "public" || ch["op"] != "insert" ||
 					!strings.Contains(fmt.Sprint(d.Data["error"]), "maximum append event size of 3000") {
 					t.Fatalf("dead letter %d = %+v", i, d.Data)
 				}
+			}
+			// The first was refused by the store after the change was handed
+			// on: no row. The second was refused by Add, which knew the
+			// limit by then, with the change at hand: the key values only.
+			if ch := dl[0].Data["change"].(map[string]any); ch["new"] != nil {
+				t.Errorf("the store-refused event's dead letter holds a row: %v", ch["new"])
+			}
+			if ch := dl[1].Data["change"].(map[string]any); fmt.Sprint(ch["new"]) != "map[id:8]" {
+				t.Errorf("the dead letter of the event refused at once holds new = %v, want the key only, map[id:8]", ch["new"])
 			}
 			if ch := dl[0].Data["change"].(map[string]any); ch["commitLsn"] != "0/5000" || ch["database"] != "app" {
 				t.Fatalf("the refused event's dead letter names %v, want the change at 0/5000 in app", ch)
