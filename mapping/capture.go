@@ -1,7 +1,6 @@
 package mapping
 
 import (
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -75,10 +74,7 @@ func (rs *RuleSet) CaptureExcept(ch *contract.Change, dst []Event, skip func(rul
 		out.Index = i
 		dst = append(dst, *out)
 	}
-	if errs != nil {
-		return dst, errs
-	}
-	return dst, nil
+	return dst, errs.orNil()
 }
 
 // setChange fills the environment with what the rules read.
@@ -143,18 +139,8 @@ var opNames = func() [numOps]any {
 
 // eval runs one rule; a nil event and nil error mean `when` was false.
 func (r *captureRule) eval(ev *evaluator) (*Event, string, error) {
-	if r.when != nil {
-		v, err := ev.run(r.when)
-		if err != nil {
-			return nil, "when", err
-		}
-		b, ok := v.(bool)
-		if !ok {
-			return nil, "when", fmt.Errorf("%w: when returned %T, want bool", ErrResultType, v)
-		}
-		if !b {
-			return nil, "", nil
-		}
+	if ok, err := ev.when(r.when); err != nil || !ok {
+		return nil, "when", err
 	}
 	idv, err := ev.run(r.id)
 	if err != nil {

@@ -126,3 +126,11 @@ func (es EvalErrors) Unwrap() []error {
 	}
 	return out
 }
+
+// orNil is es as an error: nil when it holds none.
+func (es EvalErrors) orNil() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}

@@ -145,11 +145,33 @@ func (l *loader) compileExpr(c exprCtx, n yamlast.Node, src string, w want) *exp
 	e := &expression{src: src}
 	l.noteReads(n, src, tree.Node)
 	before := len(l.problems)
-	// events counts the uses of event and events, members counts those that
-	// only read a named member of them: any other use (an event passed on
-	// whole, a computed member) may read its metadata.
+	l.inspectTree(c, n, src, tree.Node, e)
+	if len(l.problems) > before {
+		return nil
+	}
+	opts := make([]expr.Option, 0, len(helperFuncs)+4)
+	opts = append(opts, expr.Env(c.env), expr.DisableBuiltin("now"), expr.DisableBuiltin("timezone"), expr.Patch(absentRows{}), expr.Patch(numberOperands{}))
+	opts = append(opts, helperFuncs...)
+	prog, err := expr.Compile(src, opts...)
+	if err != nil {
+		l.exprProblem(c, n, src, err)
+		return nil
+	}
+	e.prog = prog
+	if !l.checkResultType(c, n, prog.Node().Type(), w) {
+		return nil
+	}
+	return e
+}
+
+// inspectTree checks an expression's calls and column reads, and notes in
+// e.uses the variables it reads, metadata included: events counts the uses
+// of event and events, members those that only read a named member of
+// them; any other use (an event passed on whole, a computed member) may
+// read its metadata.
+func (l *loader) inspectTree(c exprCtx, n yamlast.Node, src string, root exprast.Node, e *expression) {
 	events, members := 0, 0
-	exprast.Find(tree.Node, func(node exprast.Node) bool {
+	exprast.Find(root, func(node exprast.Node) bool {
 		switch x := node.(type) {
 		case *exprast.IdentifierNode:
 			e.uses |= varBits[x.Value]
@@ -181,27 +203,19 @@ func (l *loader) compileExpr(c exprCtx, n yamlast.Node, src string, w want) *exp
 	if events > members {
 		e.uses |= varMetadata
 	}
-	if len(l.problems) > before {
-		return nil
-	}
-	opts := make([]expr.Option, 0, len(helperFuncs)+4)
-	opts = append(opts, expr.Env(c.env), expr.DisableBuiltin("now"), expr.DisableBuiltin("timezone"), expr.Patch(absentRows{}), expr.Patch(numberOperands{}))
-	opts = append(opts, helperFuncs...)
-	prog, err := expr.Compile(src, opts...)
-	if err != nil {
-		l.exprProblem(c, n, src, err)
-		return nil
-	}
-	e.prog = prog
-	t := prog.Node().Type()
+}
+
+// checkResultType checks a result type known at load against what the
+// field wants (an unknown one is checked at run time).
+func (l *loader) checkResultType(c exprCtx, n yamlast.Node, t reflect.Type, w want) bool {
 	if t == nil || t.Kind() == reflect.Interface {
-		return e // checked at run time
+		return true
 	}
 	switch w {
 	case wantBool:
 		if t.Kind() != reflect.Bool {
 			l.addAt(n, c.rule, fmt.Sprintf("%s must be a boolean expression, this one returns %s", c.field, t), "compare something, e.g. new.status == \"paid\"")
-			return nil
+			return false
 		}
 	case wantText:
 		switch t.Kind() {
@@ -210,11 +224,11 @@ func (l *loader) compileExpr(c exprCtx, n yamlast.Node, src string, w want) *exp
 		default:
 			if t != reflect.TypeOf(time.Time{}) {
 				l.addAt(n, c.rule, fmt.Sprintf("%s must return a string or an integer, this expression returns %s", c.field, t), "convert it, e.g. id(new.a, new.b) or string(x)")
-				return nil
+				return false
 			}
 		}
 	}
-	return e
+	return true
 }
 
 func (l *loader) checkCall(c exprCtx, n yamlast.Node, src string, node exprast.Node, name string, args int) {

@@ -1,7 +1,6 @@
 package mapping
 
 import (
-	"fmt"
 	"sort"
 
 	"github.com/chronicler-dev/chronicler/mapping/contract"
@@ -106,18 +105,29 @@ func (rs *RuleSet) Promote(ev *StoredEvent, dst []Integration) ([]Integration, e
 	var errs EvalErrors
 	for _, r := range rules {
 		out, field, err := r.eval(e, ev)
-		if err != nil {
-			errs = append(errs, &EvalError{Rule: r.name, Field: field, Event: ev, Cause: err})
-			continue
-		}
-		if out != nil {
-			dst = append(dst, *out)
-		}
+		dst, errs = collect(dst, errs, out, r.failure(field, err, ev, nil))
 	}
-	if errs != nil {
-		return dst, errs
+	return dst, errs.orNil()
+}
+
+// collect appends a rule's output to dst, or its failure to errs.
+func collect(dst []Integration, errs EvalErrors, out *Integration, fail *EvalError) ([]Integration, EvalErrors) {
+	switch {
+	case fail != nil:
+		errs = append(errs, fail)
+	case out != nil:
+		dst = append(dst, *out)
 	}
-	return dst, nil
+	return dst, errs
+}
+
+// failure is the rule's *EvalError for err (nil for none), naming the event
+// (event rules) or the transaction's events (transaction rules).
+func (r *promoteRule) failure(field string, err error, ev *StoredEvent, events []StoredEvent) *EvalError {
+	if err == nil {
+		return nil
+	}
+	return &EvalError{Rule: r.name, Field: field, Event: ev, Events: events, Cause: err}
 }
 
 // PromoteTx runs the scope: transaction rules over the low-level events of one
@@ -154,18 +164,9 @@ func (rs *RuleSet) PromoteTx(events []StoredEvent, dst []Integration) ([]Integra
 		}
 		e.env["event"] = all[first]
 		out, field, err := r.eval(e, &events[first])
-		if err != nil {
-			errs = append(errs, &EvalError{Rule: r.name, Field: field, Events: events, Cause: err})
-			continue
-		}
-		if out != nil {
-			dst = append(dst, *out)
-		}
+		dst, errs = collect(dst, errs, out, r.failure(field, err, nil, events))
 	}
-	if errs != nil {
-		return dst, errs
-	}
-	return dst, nil
+	return dst, errs.orNil()
 }
 
 func eventEnv(ev *StoredEvent) map[string]any { return eventEnvInto(make(map[string]any, 10), ev) }
@@ -181,18 +182,8 @@ func eventEnvInto(m map[string]any, ev *StoredEvent) map[string]any {
 }
 
 func (r *promoteRule) eval(e *evaluator, ev *StoredEvent) (*Integration, string, error) {
-	if r.when != nil {
-		v, err := e.run(r.when)
-		if err != nil {
-			return nil, "when", err
-		}
-		b, ok := v.(bool)
-		if !ok {
-			return nil, "when", fmt.Errorf("%w: when returned %T, want bool", ErrResultType, v)
-		}
-		if !b {
-			return nil, "", nil
-		}
+	if ok, err := e.when(r.when); err != nil || !ok {
+		return nil, "when", err
 	}
 	out := &Integration{Rule: r.name, Topic: r.topic, Type: r.typ, Key: ev.EntityID(), Subject: ev.Stream}
 	if r.key != nil {

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -209,3 +210,20 @@ func putEvaluator(e *evaluator) {
 }
 
 func (e *evaluator) run(x *expression) (any, error) { return e.vm.Run(x.prog, e.env) }
+
+// when runs a rule's when: true when the rule applies (no when, or it gave
+// true). A result that is not a boolean is an ErrResultType error.
+func (e *evaluator) when(x *expression) (bool, error) {
+	if x == nil {
+		return true, nil
+	}
+	v, err := e.run(x)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("%w: when returned %T, want bool", ErrResultType, v)
+	}
+	return b, nil
+}

@@ -228,6 +228,20 @@ func uuidBytes(most, least uint64) []byte {
 // (proto.Unmarshal then reads it), so what fast accepts, proto.Unmarshal
 // accepts too and reads alike.
 func (r *readResponse) fast(b []byte) (*Recorded, bool) {
+	rec, ok := eventRecord(b)
+	if !ok {
+		return nil, false
+	}
+	var f recordFields
+	if !walk(rec, f.field) || !f.haveTicks {
+		return nil, false
+	}
+	return f.recorded(r)
+}
+
+// eventRecord finds the RecordedEvent of a ReadResp{event{event, commit
+// position or no position}}: the only shape fast reads.
+func eventRecord(b []byte) ([]byte, bool) {
 	var rec []byte
 	seen := false
 	ok := walk(b, func(num protowire.Number, typ protowire.Type, _ uint64, body []byte) bool {
@@ -253,112 +267,124 @@ func (r *readResponse) fast(b []byte) (*Recorded, bool) {
 			return false
 		})
 	})
-	if !ok || rec == nil {
-		return nil, false
+	return rec, ok && rec != nil
+}
+
+// recordFields collects a RecordedEvent's fields as fast walks them.
+type recordFields struct {
+	ev                  Recorded
+	seen                uint16
+	stream, data, meta  []byte
+	typ, createdTicks   []byte
+	haveType, haveTicks bool
+}
+
+// field takes one field of a RecordedEvent; false for anything fast does
+// not read (the full decoder then does).
+func (f *recordFields) field(num protowire.Number, wt protowire.Type, v uint64, body []byte) bool {
+	if num > 8 || num != 6 && f.seen&(1<<num) != 0 {
+		return false
 	}
-	var (
-		ev                  Recorded
-		seenRec             uint16
-		stream, data, meta  []byte
-		typ, createdTicks   []byte
-		haveType, haveTicks bool
-	)
-	ok = walk(rec, func(num protowire.Number, wt protowire.Type, v uint64, body []byte) bool {
-		if num > 8 || num != 6 && seenRec&(1<<num) != 0 {
+	f.seen |= 1 << num
+	switch {
+	case num == 1 && wt == protowire.BytesType:
+		var id batchResponse // its uuid reader: UUID {1 structured {1 most, 2 least}}
+		if !id.uuid(body) {
 			return false
 		}
-		seenRec |= 1 << num
-		switch {
-		case num == 1 && wt == protowire.BytesType:
-			var id batchResponse // its uuid reader: UUID {1 structured {1 most, 2 least}}
-			if !id.uuid(body) {
+		copy(f.ev.ID[:], uuidBytes(id.most, id.least))
+		return true
+	case num == 2 && wt == protowire.BytesType:
+		var seenName bool
+		return walk(body, func(num protowire.Number, wt protowire.Type, _ uint64, name []byte) bool {
+			if num != 3 || wt != protowire.BytesType || seenName {
 				return false
 			}
-			copy(ev.ID[:], uuidBytes(id.most, id.least))
+			seenName, f.stream = true, name
 			return true
-		case num == 2 && wt == protowire.BytesType:
-			var seenName bool
-			return walk(body, func(num protowire.Number, wt protowire.Type, _ uint64, name []byte) bool {
-				if num != 3 || wt != protowire.BytesType || seenName {
-					return false
-				}
-				seenName, stream = true, name
-				return true
-			})
-		case num == 3 && wt == protowire.VarintType:
-			ev.Revision = v
-			return true
-		case num == 4 && wt == protowire.VarintType:
-			ev.Pos.Prepare = v
-			return true
-		case num == 5 && wt == protowire.VarintType:
-			ev.Pos.Commit = v
-			return true
-		case num == 6 && wt == protowire.BytesType:
-			var key, val []byte
-			var seenKV uint8
-			if !walk(body, func(num protowire.Number, wt protowire.Type, _ uint64, s []byte) bool {
-				if (num != 1 && num != 2) || wt != protowire.BytesType || seenKV&(1<<num) != 0 || !utf8.Valid(s) {
-					return false
-				}
-				seenKV |= 1 << num
-				if num == 1 {
-					key = s
-				} else {
-					val = s
-				}
-				return true
-			}) || seenKV != 1<<1|1<<2 {
-				return false
-			}
-			// A repeated key: its last value, as a map keeps it.
-			switch string(key) {
-			case "type":
-				typ, haveType = val, true
-			case "created":
-				createdTicks, haveTicks = val, true
-			}
-			return true
-		case num == 7 && wt == protowire.BytesType:
-			meta = body
-			return true
-		case num == 8 && wt == protowire.BytesType:
-			data = body
-			return true
-		}
-		return false
-	})
-	if !ok || !haveTicks {
-		return nil, false
+		})
+	case num == 3 && wt == protowire.VarintType:
+		f.ev.Revision = v
+		return true
+	case num == 4 && wt == protowire.VarintType:
+		f.ev.Pos.Prepare = v
+		return true
+	case num == 5 && wt == protowire.VarintType:
+		f.ev.Pos.Commit = v
+		return true
+	case num == 6 && wt == protowire.BytesType:
+		return f.metadataEntry(body)
+	case num == 7 && wt == protowire.BytesType:
+		f.meta = body
+		return true
+	case num == 8 && wt == protowire.BytesType:
+		f.data = body
+		return true
 	}
-	ticks, err := strconv.ParseInt(string(createdTicks), 10, 64)
+	return false
+}
+
+// metadataEntry takes one entry of the server's metadata map (type,
+// created; others are skipped).
+func (f *recordFields) metadataEntry(body []byte) bool {
+	var key, val []byte
+	var seenKV uint8
+	if !walk(body, func(num protowire.Number, wt protowire.Type, _ uint64, s []byte) bool {
+		if (num != 1 && num != 2) || wt != protowire.BytesType || seenKV&(1<<num) != 0 || !utf8.Valid(s) {
+			return false
+		}
+		seenKV |= 1 << num
+		if num == 1 {
+			key = s
+		} else {
+			val = s
+		}
+		return true
+	}) || seenKV != 1<<1|1<<2 {
+		return false
+	}
+	// A repeated key: its last value, as a map keeps it.
+	switch string(key) {
+	case "type":
+		f.typ, f.haveType = val, true
+	case "created":
+		f.createdTicks, f.haveTicks = val, true
+	}
+	return true
+}
+
+// recorded builds the event from its fields, copying out of the answer's
+// buffer.
+func (f *recordFields) recorded(r *readResponse) (*Recorded, bool) {
+	ev := f.ev
+	ticks, err := strconv.ParseInt(string(f.createdTicks), 10, 64)
 	if err != nil {
 		return nil, false
 	}
 	ev.Created = time.Unix(0, ticks*100).UTC()
 	// The answer's buffer is gRPC's: data and metadata are copied out, into
 	// one allocation.
-	if len(data)+len(meta) > 0 {
-		buf := make([]byte, len(data)+len(meta))
-		copy(buf, data)
-		copy(buf[len(data):], meta)
-		if data != nil {
-			ev.Data = buf[:len(data):len(data)]
+	if len(f.data)+len(f.meta) > 0 {
+		buf := make([]byte, len(f.data)+len(f.meta))
+		copy(buf, f.data)
+		copy(buf[len(f.data):], f.meta)
+		if f.data != nil {
+			ev.Data = buf[:len(f.data):len(f.data)]
 		}
-		if meta != nil {
-			ev.Metadata = buf[len(data):]
+		if f.meta != nil {
+			ev.Metadata = buf[len(f.data):]
 		}
 	} else {
-		if data != nil {
+		if f.data != nil {
 			ev.Data = []byte{}
 		}
-		if meta != nil {
+		if f.meta != nil {
 			ev.Metadata = []byte{}
 		}
 	}
-	ev.Stream = string(stream)
-	if haveType {
-		ev.Type = r.intern(typ)
+	ev.Stream = string(f.stream)
+	if f.haveType {
+		ev.Type = r.intern(f.typ)
 	}
 	return &ev, true
 }
