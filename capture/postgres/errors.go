@@ -250,3 +250,25 @@ func (e *GuardError) Error() string {
 	return fmt.Sprintf("capture stopped before it would %s: %v", e.Action, e.Err)
 }
 func (e *GuardError) Unwrap() error { return e.Err }
+
+// SnapshotError: the initial snapshot cannot be read (a table it names is
+// gone or no longer readable, a read fails for good); capture stops with it.
+type SnapshotError struct {
+	ID  string
+	Err error
+}
+
+func (e *SnapshotError) Error() string {
+	return fmt.Sprintf("snapshot %s cannot be read: %v", e.ID, e.Err)
+}
+func (e *SnapshotError) Unwrap() error { return e.Err }
+
+// SnapshotTableError: a table a snapshot names cannot be read as one.
+type SnapshotTableError struct {
+	Table  string
+	Reason string
+}
+
+func (e *SnapshotTableError) Error() string {
+	return fmt.Sprintf("snapshot of %s: the table %s; add it to postgres.tables or request a snapshot without it", e.Table, e.Reason)
+}

@@ -19,19 +19,28 @@ type Event struct {
 	Type   string
 	Data   []byte // JSON
 	// Source is where the event came from; its contract.Pos names the event (its id
-	// is contract.EventID(slot, contract.Pos)) and orders it in its stream. The
-	// appender sets Source.Slot to its own slot.
+	// is contract.EventID(slot, contract.Pos), or contract.SnapshotEventID for
+	// a snapshot row's event) and orders it in its stream. The appender sets
+	// Source.Slot to its own slot.
 	Source contract.Source
 	// Extra is the rule's own metadata, written beside Source's keys
 	// (contract.AppendMetadata), nil when the rule has none.
 	Extra map[string]any
+	// Recheck, when not zero, says the event (a snapshot row's: its id is
+	// contract.SnapshotEventID, not its position's) may already be in the
+	// stream, appended after this commit LSN by a run that stopped before
+	// it saved the chunk's progress: before appending it the appender
+	// reads the stream back to that position and drops it if its id is
+	// there (see the package doc, Snapshot rows).
+	Recheck contract.LSN
 }
 
 // item is a queued event, ready to send.
 type item struct {
 	data      esdb.EventData
 	pos       contract.Pos
-	size      int // for MaxBatchBytes and MaxPendingBytes
+	recheck   contract.LSN // Event.Recheck
+	size      int          // for MaxBatchBytes and MaxPendingBytes
 	storeSize int // as the store counts it against its limits (storeSize)
 	tx        *txState
 	// dl: for the dead-letter stream, held back while events before it may
@@ -96,7 +105,7 @@ type Stats struct {
 	Appends        int64 // successful append calls
 	BatchAppends   int64 // of which through BatchAppend
 	Events         int64 // events stored
-	Deduplicated   int64 // events found already stored (replay window)
+	Deduplicated   int64 // events found already stored (replay window, snapshot rows read again)
 	TailReads      int64 // stream tail reads
 	Retries        int64 // transient failures retried
 	Conflicts      int64 // foreign writes seen
@@ -324,13 +333,14 @@ func (a *Appender) prepare(ev Event) (*item, error) {
 	}
 	return &item{
 		data: esdb.EventData{
-			EventID:     contract.EventID(a.cfg.Slot, ev.Source.Pos),
+			EventID:     ev.Source.EventID(),
 			EventType:   ev.Type,
 			ContentType: esdb.ContentTypeJson,
 			Data:        ev.Data,
 			Metadata:    mb,
 		},
 		pos:       ev.Source.Pos,
+		recheck:   ev.Recheck,
 		size:      size,
 		storeSize: ss,
 	}, nil
