@@ -176,9 +176,9 @@ func (p *Pipeline) Change(ctx context.Context, ch *contract.Change) error {
 	for i := range out {
 		e := &out[i]
 		ev := store.Event{
-			Stream: e.Stream,
-			Type:   e.Type,
-			Data:   e.Data,
+			Stream:  e.Stream,
+			Type:    e.Type,
+			Data:    e.Data,
 			Source:  contract.SourceOf(p.cfg.Slot, ch, e.Rule, uint32(e.Index)),
 			Extra:   e.Metadata,
 			Recheck: recheckOf(ch),

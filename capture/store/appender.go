@@ -41,7 +41,7 @@ type item struct {
 	pos       contract.Pos
 	recheck   contract.LSN // Event.Recheck
 	size      int          // for MaxBatchBytes and MaxPendingBytes
-	storeSize int // as the store counts it against its limits (storeSize)
+	storeSize int          // as the store counts it against its limits (storeSize)
 	tx        *txState
 	// dl: for the dead-letter stream, held back while events before it may
 	// still be refused (refused.go); replacement: the shortened form of a
