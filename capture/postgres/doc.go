@@ -204,6 +204,9 @@
 //     already stored stays where its first high watermark placed it, before the
 //     changes stored after it; those changes are re-delivered and de-duplicated
 //     by position as usual. So no stream gets a second copy and no change is lost.
+//     A chunk whose reader lost its connection within a session is read
+//     again the same way (its high watermark may have committed and its
+//     rows been emitted although the reader saw an error).
 //   - after a chunk's progress was saved: the next chunk starts; nothing
 //     of the saved chunk is read again.
 //   - a request or a cancellation is saved before the receive loop goes
@@ -220,6 +223,13 @@
 // PhaseSnapshot. [CancelSnapshot] stops a snapshot after the chunk in
 // progress. A table that no longer exists or is no longer captured fails
 // its snapshot (the initial one: Run returns a [SnapshotError]).
+//
+// A table without a primary key or replica identity index (REPLICA IDENTITY
+// FULL) is read in ctid order and its rows are named by ctid, which an
+// update changes: a row that an update moves across the read position
+// during the snapshot, or that is updated between a crash and its chunk's
+// re-read, can have a second snapshot event or none; each comes after the
+// update, which carries the whole row (nothing is lost or out of order).
 //
 // Footprint: the watermarks and requests are logical messages, a few
 // hundred bytes of WAL per chunk; no table, function or other object is

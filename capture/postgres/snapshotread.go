@@ -69,6 +69,10 @@ func (s *Source) runSnapshots(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case transientRead(err):
+			// The failed chunk's rows may have been emitted all the same
+			// (its high watermark committed, the answer lost): the retry
+			// looks for them in the store like the first chunk of a session.
+			delete(rechecked, id)
 			s.log.Warn("capture: snapshot read failed; retrying from its last completed chunk", "snapshot", id, "error", err, "backoff", backoff.Next())
 			conn.Close(context.Background())
 			conn = nil
