@@ -117,17 +117,13 @@ func (s *Source) failSnapshot(ctx context.Context, id string, err error) {
 // for a synchronous standby (transactions that do are handled by the
 // watermark rule: see window.decide).
 func (s *Source) connectSnapshot(ctx context.Context) (*pgx.Conn, error) {
-	params := map[string]string{"synchronous_commit": "local"}
-	for k, v := range sessionParams {
-		params[k] = v
-	}
-	cfg, err := connConfig(s.settings(), params)
+	conn, err := s.connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("snapshot reader: %w", err)
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to %s for the snapshot reader: %w", s.target(), err)
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = local"); err != nil {
+		conn.Close(context.Background())
+		return nil, fmt.Errorf("snapshot reader: setting synchronous_commit on %s: %w", s.target(), err)
 	}
 	return conn, nil
 }

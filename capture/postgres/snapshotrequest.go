@@ -101,7 +101,7 @@ func RequestSnapshot(ctx context.Context, cs ConnSettings, req SnapshotRequest) 
 		}
 		req.Tables[i] = q
 	}
-	conn, err := dialSession(ctx, cs)
+	conn, err := dial(ctx, cs)
 	if err != nil {
 		return "", 0, err
 	}
@@ -133,26 +133,12 @@ func RequestSnapshot(ctx context.Context, cs ConnSettings, req SnapshotRequest) 
 // CancelSnapshot emits the cancellation of snapshot id of slot: the capture
 // stops reading it after the chunk in progress. It returns the message's LSN.
 func CancelSnapshot(ctx context.Context, cs ConnSettings, slot, id string) (contract.LSN, error) {
-	conn, err := dialSession(ctx, cs)
+	conn, err := dial(ctx, cs)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close(context.Background())
 	return emitMessage(ctx, conn, snapshotMessage{Kind: msgCancel, Slot: slot, ID: id})
-}
-
-// dialSession connects with the settings of capture's normal sessions
-// (timeouts included: conn.go).
-func dialSession(ctx context.Context, cs ConnSettings) (*pgx.Conn, error) {
-	cfg, err := connConfig(cs, sessionParams)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, &ConnectError{Target: targetOf(&cfg.Config), User: cfg.User, Err: connectErr(err)}
-	}
-	return conn, nil
 }
 
 // checkWhere plans the condition on t in a read-only transaction.
