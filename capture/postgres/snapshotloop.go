@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pglogrepl"
 
@@ -93,6 +94,10 @@ func (s *Source) snapMessage(ctx context.Context, st *streamState, m *pglogrepl.
 	case msgCancel:
 		return s.snap.cancel(ctx, msg.ID)
 	case msgLow:
+		// An attempt the reader gave up (its connection failed between
+		// the watermarks) has no high watermark to come: every watermark
+		// it committed is before this one. Forget its window.
+		st.windows = slices.DeleteFunc(st.windows, func(w *window) bool { return s.snap.lookup(w.at.nonce) == nil })
 		if a := s.snap.lookup(msg.Attempt); a != nil {
 			st.windows = append(st.windows, &window{at: a, lw: st.tx.CommitLSN, before: st.ring.snapshot(), seen: map[uint32]bool{}})
 		}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -206,7 +207,9 @@ func snapshotUnderWrites(t *testing.T, requested bool, rows, kills int) {
 		schema: fmt.Sprintf("CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL); INSERT INTO items SELECT g, 'v0' FROM generate_series(1, %d) g;", rows),
 		rules:  snapshotRules,
 		tables: "[public.items]",
-		extra:  fmt.Sprintf("snapshot: {mode: %s, chunk_rows: 1000}\nhttp:\n  addr: %q\n", mode, addr),
+		// The rate bound makes the snapshot last about 40 s, so that the
+		// kills fall during it on a fast machine too.
+		extra: fmt.Sprintf("snapshot: {mode: %s, chunk_rows: 1000, max_rows_per_second: %d}\nhttp:\n  addr: %q\n", mode, rows/40, addr),
 	})
 	db := e.store.client(t)
 	stopTx := longestTx(t, e.dbURL)
@@ -251,7 +254,7 @@ func snapshotUnderWrites(t *testing.T, requested bool, rows, kills int) {
 			time.Sleep(20 * time.Millisecond) // polling interval, with a deadline
 		}
 		if !notReady && !requested {
-			if code, body := readyz(addr); code == 503 {
+			if code, body := readyz(addr); code == 503 && strings.Contains(body, "snapshot") {
 				notReady = true
 			} else {
 				t.Logf("/readyz during the snapshot: %d %q", code, body)
@@ -268,7 +271,7 @@ func snapshotUnderWrites(t *testing.T, requested bool, rows, kills int) {
 		e.startChronicler()
 	}
 	if !notReady && !requested {
-		t.Error("/readyz never answered 503 while the initial snapshot ran")
+		t.Error("/readyz never answered 503 naming the snapshot while the initial snapshot ran")
 	}
 	for {
 		if cur := savedSnapshot(t, db, id); cur != nil && cur["state"] == "done" {
@@ -281,6 +284,12 @@ func snapshotUnderWrites(t *testing.T, requested bool, rows, kills int) {
 		time.Sleep(100 * time.Millisecond) // polling interval, with a deadline
 	}
 	e.requireLogged("capture: snapshot resumed at its last completed chunk")
+	if !requested {
+		waitUntil(t, e, 30*time.Second, "/readyz 200 active after the initial snapshot", func() bool {
+			code, body := readyz(addr)
+			return code == 200 && body == "active"
+		})
+	}
 	u.stop(t)
 	e.waitCaughtUp(2 * time.Minute)
 	e.stopChronicler()
