@@ -170,9 +170,11 @@
 //
 // So in every entity stream a snapshot row shows exactly the changes
 // before it: never older than a change before it, never including a change
-// after it. A row inserted after the slot's consistent point has its
-// insert in the stream first; a row deleted before its chunk is read has
-// no snapshot row. After the high watermark the reader waits until the
+// after it. A row inserted while a snapshot runs, before its chunk is
+// read, has its insert in the stream and then a snapshot row showing it (as
+// in DBLog and Debezium's incremental snapshots: rules on [insert,
+// snapshot] see it twice); a row deleted before its chunk is read has no
+// snapshot row. After the high watermark the reader waits until the
 // downstream acknowledged the high watermark's transaction, then saves
 // the snapshot's progress (table, last key, rows, floor: that commit LSN)
 // and reads the next chunk. Requested snapshots read with --where read the
