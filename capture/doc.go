@@ -138,8 +138,9 @@
 // needs the store: during an outage the official client holds appends in
 // its discovery loop whatever their context says, so Run itself may not
 // return until the store answers; `chronicler run` therefore exits on its
-// own a few seconds after the grace. During start-up and the initial
-// snapshot, and with Grace 0, the stop is immediate, as before.
+// own a few seconds after the grace. The initial snapshot is read while
+// streaming, so a stop during it drains too (the snapshot resumes at its
+// chunk). During start-up, and with Grace 0, the stop is immediate.
 //
 // # Rule swaps and status
 //
