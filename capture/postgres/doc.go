@@ -221,7 +221,8 @@
 // initial snapshot is streamed from where it is and its tables read as a new
 // initial snapshot (rows may then be stored under two snapshot ids). With
 // SnapshotInitialOnly capture drops the slot once the initial snapshot is
-// done and Run returns nil. While the initial snapshot runs, Phase is
+// done and Run returns nil; the changes streamed meanwhile are delivered
+// too (a row changed during its chunk's read is carried by them). While the initial snapshot runs, Phase is
 // PhaseSnapshot. [CancelSnapshot] stops a snapshot after the chunk in
 // progress. A table that no longer exists or is no longer captured fails
 // its snapshot (the initial one: Run returns a [SnapshotError]).
