@@ -18,6 +18,7 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -148,7 +149,8 @@ type objects struct {
 	deployments     []*appsv1.Deployment
 	pdbs            []*policyv1.PodDisruptionBudget
 	serviceMonitors []*unstructured.Unstructured
-	pods            []*corev1.Pod // the helm test Pod
+	pods            []*corev1.Pod  // the helm test Pod
+	jobs            []*batchv1.Job // the teardown hook
 	podMonitors     []*podMonitor
 	prometheusRules []*prometheusRule
 }
@@ -182,7 +184,7 @@ func decodeStrict(t *testing.T, r rendered) objects {
 		want := map[string]string{
 			"ConfigMap": "v1", "ServiceAccount": "v1", "Service": "v1", "Deployment": "apps/v1", "Pod": "v1",
 			"PodDisruptionBudget": "policy/v1", "ServiceMonitor": "monitoring.coreos.com/v1",
-			"PodMonitor": "monitoring.coreos.com/v1", "PrometheusRule": "monitoring.coreos.com/v1",
+			"PodMonitor": "monitoring.coreos.com/v1", "PrometheusRule": "monitoring.coreos.com/v1", "Job": "batch/v1",
 		}[head.Kind]
 		if want == "" {
 			t.Fatalf("%s: kind %q; the chart renders no such kind (add it to decodeStrict)", name, head.Kind)
@@ -204,6 +206,8 @@ func decodeStrict(t *testing.T, r rendered) objects {
 			err = strictInto(doc, &o.pdbs)
 		case "Pod":
 			err = strictInto(doc, &o.pods)
+		case "Job":
+			err = strictInto(doc, &o.jobs)
 		case "PodMonitor":
 			err = strictInto(doc, &o.podMonitors)
 		case "PrometheusRule":

@@ -312,3 +312,43 @@ func TestChartNativeSidecar(t *testing.T) {
 	assertHardened(t, spec, c, false)
 	assertProbesAndPorts(t, c, renderedConfig(t, o))
 }
+
+// TestChartTeardownOnDelete: with teardownOnDelete.enabled the standalone
+// render has a pre-delete hook Job running `chronicler teardown --yes` with
+// the Deployment's image, configuration and secrets; by default, and with
+// only: publish (no slot of its own), there is none.
+func TestChartTeardownOnDelete(t *testing.T) {
+	if o := decodeStrict(t, render(t, loadChart(t), readValues(t, ciValues(t)["standalone"]))); len(o.jobs) != 0 {
+		t.Fatalf("%d Jobs by default; want none", len(o.jobs))
+	}
+	vals := chartutil.MergeTables(map[string]any{"teardownOnDelete": map[string]any{"enabled": true}}, readValues(t, ciValues(t)["standalone"]))
+	o := decodeStrict(t, render(t, loadChart(t), vals))
+	if len(o.jobs) != 1 || len(o.deployments) != 1 {
+		t.Fatalf("%d Jobs, %d Deployments; want the teardown Job beside the Deployment", len(o.jobs), len(o.deployments))
+	}
+	j := o.jobs[0]
+	if j.Annotations["helm.sh/hook"] != "pre-delete" || j.Spec.Template.Spec.RestartPolicy != "Never" {
+		t.Errorf("hook %q, restartPolicy %q; want pre-delete and Never", j.Annotations["helm.sh/hook"], j.Spec.Template.Spec.RestartPolicy)
+	}
+	spec := &o.deployments[0].Spec.Template.Spec
+	c := chroniclerContainer(t, spec)
+	td := &j.Spec.Template.Spec.Containers[0]
+	if want := []string{"teardown", "--config", configPath, "--yes"}; !slices.Equal(td.Args, want) {
+		t.Errorf("args %v; want %v", td.Args, want)
+	}
+	if td.Image != c.Image || td.LivenessProbe != nil || td.ReadinessProbe != nil {
+		t.Errorf("image %q (want %q), probes %v %v", td.Image, c.Image, td.LivenessProbe, td.ReadinessProbe)
+	}
+	assertHardened(t, &j.Spec.Template.Spec, td, true)
+	for _, f := range []string{configPath, secretsDir + "/postgres/password"} {
+		want, _, ok1 := resolve(spec, c, f)
+		got, _, ok2 := resolve(&j.Spec.Template.Spec, td, f)
+		if !ok1 || !ok2 || got != want {
+			t.Errorf("%s: teardown reads %v (%v), the Deployment %v (%v)", f, got, ok2, want, ok1)
+		}
+	}
+	publish := chartutil.MergeTables(map[string]any{"only": "publish", "teardownOnDelete": map[string]any{"enabled": true}}, readValues(t, minimalValues))
+	if po := decodeStrict(t, render(t, loadChart(t), publish)); len(po.jobs) != 0 {
+		t.Errorf("only: publish rendered %d teardown Jobs; want none (it has no slot)", len(po.jobs))
+	}
+}

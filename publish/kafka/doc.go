@@ -43,6 +43,12 @@
 // plus what was in flight), and each such record carries the same ce_id, so
 // consumers can de-duplicate.
 //
+// # Schema registry
+//
+// The promotion rules' schemas are registered, and their values framed with
+// the schema id, through the subpackage registry: the client of a
+// Confluent-compatible schema registry, part of this owner.
+//
 // # Concurrency
 //
 // A Writer is used by one goroutine at a time (the publisher's loop); Commit

@@ -22,8 +22,13 @@
 // metadata, broker versions (ApiVersions), the rules' topics, the dead-
 // letter and checkpoint topics (a creation is validated, never done), and
 // with exactly_once a transaction begun and aborted under the throwaway id
-// chronicler-check-<pid>. Unreachable systems are Fail checks; a system
-// that does not answer within Options.Timeout is one too.
+// chronicler-check-<pid>. Schema registry (kafka.schema_registry.url set):
+// reachable, its subjects and global compatibility level, and per subject
+// of the rules' schemas what it holds and the subject's level: registered
+// (version, id), new, compatible with the latest version (a start
+// registers the next), or incompatible (Fail, with the fields that
+// differ); nothing is registered. Unreachable systems are Fail checks; a
+// system that does not answer within Options.Timeout is one too.
 //
 // # Status
 //

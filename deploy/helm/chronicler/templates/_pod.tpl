@@ -113,6 +113,16 @@ Example (README: Sidecar mode):
 {{- list $c | toYaml -}}
 {{- end -}}
 
+{{- define "chronicler.teardownContainer" -}}
+{{- $c := first (include "chronicler.container" . | fromYamlArray) -}}
+{{- $_ := set $c "name" "teardown" -}}
+{{- $_ := set $c "args" (list "teardown" "--config" (include "chronicler.configPath" .) "--yes") -}}
+{{- $_ := unset $c "livenessProbe" -}}
+{{- $_ := unset $c "readinessProbe" -}}
+{{- $_ := unset $c "ports" -}}
+{{- list $c | toYaml -}}
+{{- end -}}
+
 {{- define "chronicler.volumes" -}}
 - name: chronicler-config
   configMap:
