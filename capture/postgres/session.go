@@ -19,15 +19,15 @@ var errDryRunDone = errors.New("capture: dry run done")
 // slotStatement is the replication command that creates the slot. No
 // snapshot is exported: snapshots read in chunks while streaming.
 func (s *Source) slotStatement() string {
-	return fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput NOEXPORT_SNAPSHOT", pgx.Identifier{s.cfg.Slot}.Sanitize())
+	o := s.slotOptions(false)
+	return fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", pgx.Identifier{s.cfg.Slot}.Sanitize(), o.SnapshotAction)
 }
 
 // createSlot creates the slot and returns its consistent point: every
 // transaction committed after it is in the slot's stream.
 func (s *Source) createSlot(ctx context.Context, repl *pgconn.PgConn) (contract.LSN, error) {
 	s.ddl(s.slotStatement())
-	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput", s.slotOptions(false))
 	if err != nil {
 		return 0, fmt.Errorf("creating replication slot %q: %w", s.cfg.Slot, err)
 	}
@@ -62,6 +62,9 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 		if !exists {
 			s.ddl(s.slotStatement())
 		}
+		if s.needsFailover(si, exists) {
+			s.ddl(s.failoverStatement())
+		}
 		return false, errDryRunDone
 	}
 	// The replication connection comes after the checks, so a missing
@@ -71,6 +74,9 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 		return false, err
 	}
 	defer repl.Close(context.Background())
+	if err := s.enableFailover(ctx, repl, si, exists); err != nil {
+		return false, err
+	}
 	start, err := s.prepareSlot(ctx, repl, si, exists)
 	if err != nil {
 		return false, err

@@ -47,6 +47,7 @@ type Postgres struct {
 	Tables            []string `yaml:"tables"`
 	AddMissingTables  bool     `yaml:"add_missing_tables"`
 	NeedOldValues     []string `yaml:"need_old_values"`
+	FailoverSlot      bool     `yaml:"failover_slot"`
 	StatusInterval    string   `yaml:"status_interval"`
 	HeartbeatInterval string   `yaml:"heartbeat_interval"`
 }

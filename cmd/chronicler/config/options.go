@@ -77,6 +77,7 @@ func (c *Config) CaptureOptions(log *slog.Logger, reg prometheus.Registerer) cap
 			Tables:                   append([]string(nil), p.Tables...),
 			AddMissingTables:         p.AddMissingTables,
 			NeedOldValues:            append([]string(nil), p.NeedOldValues...),
+			FailoverSlot:             p.FailoverSlot,
 			SnapshotMode:             postgres.SnapshotMode(c.Snapshot.Mode),
 			SnapshotChunkRows:        c.Snapshot.ChunkRows,
 			SnapshotMaxRowsPerSecond: float64(c.Snapshot.MaxRowsPerSecond),

@@ -13,10 +13,13 @@
 // (exists, SELECT), its replica identity (updates and deletes publishable;
 // the old values that postgres.need_old_values or the rules read, found by
 // loading the rules once more per table with its identity made known), the
-// publication and the slot, the slot's lag. The Postgres checks are
-// capture/postgres's own (postgres.CheckServer, CheckTable,
-// CheckReplicaIdentity, CheckPublication, CheckSlot), the ones capture
-// applies at start; this package reads through postgres.Conn and only
+// publication and the slot, the slot's lag, and what a failover needs (a
+// standby given as postgres.url; with postgres.failover_slot, on a primary
+// the slot's failover flag, synchronized_standby_slots and the slots it
+// names, on a standby its side of slot synchronization). The Postgres
+// checks are capture/postgres's own (postgres.CheckServer, CheckTable,
+// CheckReplicaIdentity, CheckPublication, CheckSlot, CheckFailover), the
+// ones capture applies at start; this package reads through postgres.Conn and only
 // prints their findings. Rules: loaded against the tables' columns.
 // Store: a read of $all, the server version (ServerFeatures). Kafka:
 // metadata, broker versions (ApiVersions), the rules' topics, the dead-
