@@ -18,7 +18,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, ch *contract.Change, k *uint3
 	}
 	d := &contract.DeadLetter{Slot: p.cfg.Slot, Reason: reason, Rule: rule, Field: field, Error: cause.Error(), Change: contract.ChangeAsJSON(ch)}
 	ev := store.Event{Stream: p.cfg.DeadLetterStream, Type: contract.DeadLetterType, Data: contract.EncodeDeadLetter(d),
-		Source: contract.SourceOf(p.cfg.Slot, ch, rule, pos.Index), Extra: map[string]any{contract.MetaReason: reason}}
+		Source: contract.SourceOf(p.cfg.Slot, ch, rule, pos.Index), Extra: map[string]any{contract.MetaReason: reason}, Recheck: recheckOf(ch)}
 	err := p.app.Add(ctx, ev)
 	// Over the append limit itself: keep the key values, then (a key over
 	// the limit) only the position.

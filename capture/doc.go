@@ -105,11 +105,17 @@
 //
 // # Snapshot state
 //
-// [StoreSnapshotState] keeps the initial snapshot's progress in the stream
-// "chronicler-snapshot-<slot>" (one ChroniclerSnapshotProgress event per
-// save; Load reads the last), so a crash mid-snapshot resumes as
-// capture/postgres's doc describes. Saves are retried until the store
-// answers (the snapshot waits). Deleting the stream forgets the progress.
+// [StoreSnapshotState] keeps the slot's snapshots (the initial one and
+// those requested with `chronicler snapshot`, each with its progress) in
+// the stream "chronicler-snapshot-<slot>" (one ChroniclerSnapshotProgress
+// event per save, $maxCount 1000; Load and [ReadSnapshots], for status, read
+// the last), so a snapshot resumes at its chunk after a crash, a restart or
+// an HA takeover as capture/postgres's doc (Snapshots) describes. Saves are
+// retried until the store answers (the snapshot waits). Deleting the stream
+// forgets every snapshot (the initial one is then read again). A snapshot
+// row's events carry its Change.Snapshot's Recheck to the store
+// (store.Event.Recheck): the first chunk after a restart is looked for in
+// its streams before it is appended.
 //
 // A missing slot with a completed snapshot in that stream, or with
 // progress markers (Run gives the Source postgres.Config.PriorProgress,
@@ -151,8 +157,9 @@
 // needs the store: during an outage the official client holds appends in
 // its discovery loop whatever their context says, so Run itself may not
 // return until the store answers; `chronicler run` therefore exits on its
-// own a few seconds after the grace. During start-up and the initial
-// snapshot, and with Grace 0, the stop is immediate, as before.
+// own a few seconds after the grace. The initial snapshot is read while
+// streaming, so a stop during it drains too (the snapshot resumes at its
+// chunk). During start-up, and with Grace 0, the stop is immediate.
 //
 // # Rule swaps and status
 //
@@ -166,8 +173,8 @@
 // swap by the new one.
 //
 // Lag ([Pipeline.LagSeconds]): now minus the commit time of the oldest
-// transaction received and not yet confirmed to the source (its receipt
-// time for snapshot chunks); 0 when everything received is confirmed. In
+// transaction received and not yet confirmed to the source (snapshot rows
+// are part of their chunk's high watermark transaction); 0 when everything received is confirmed. In
 // bytes: the server's WAL end minus the confirmed position
 // (postgres.Source.Positions, chronicler_capture_lag_bytes).
 //

@@ -23,7 +23,7 @@ func drain(cur *atomic.Pointer[postgres.Source], pipe *Pipeline, grace time.Dura
 		return nil
 	}
 	src := cur.Load()
-	if ph := src.Phase(); ph != postgres.PhaseStreaming {
+	if ph := src.Phase(); !streaming(ph) {
 		log.Info("stopping at once: capture is not streaming (positions are confirmed only for what is stored, so nothing is lost)", "phase", ph.String())
 		return nil
 	}
@@ -47,7 +47,7 @@ func drain(cur *atomic.Pointer[postgres.Source], pipe *Pipeline, grace time.Dura
 			src.Drain()
 		}
 		ph := src.Phase()
-		taking := ph == postgres.PhaseStreaming
+		taking := streaming(ph)
 		switch {
 		case taking:
 		case pipe.Acked() < pipe.Committed():
@@ -73,4 +73,10 @@ func drain(cur *atomic.Pointer[postgres.Source], pipe *Pipeline, grace time.Dura
 		case <-tick.C:
 		}
 	}
+}
+
+// streaming: the source takes transactions from the stream (PhaseSnapshot
+// too: the initial snapshot is read while streaming).
+func streaming(ph postgres.Phase) bool {
+	return ph == postgres.PhaseStreaming || ph == postgres.PhaseSnapshot
 }

@@ -181,11 +181,12 @@ func (p *Pipeline) Change(ctx context.Context, ch *contract.Change) error {
 	for i := range out {
 		e := &out[i]
 		ev := store.Event{
-			Stream: e.Stream,
-			Type:   e.Type,
-			Data:   e.Data,
-			Source: contract.SourceOf(p.cfg.Slot, ch, e.Rule, uint32(e.Index)),
-			Extra:  e.Metadata,
+			Stream:  e.Stream,
+			Type:    e.Type,
+			Data:    e.Data,
+			Source:  contract.SourceOf(p.cfg.Slot, ch, e.Rule, uint32(e.Index)),
+			Extra:   e.Metadata,
+			Recheck: recheckOf(ch),
 		}
 		err := p.app.Add(ctx, ev)
 		var tooLarge *store.TooLargeError
@@ -245,4 +246,12 @@ func raise(a *atomic.Uint64, lsn contract.LSN) {
 			return
 		}
 	}
+}
+
+// recheckOf is the Recheck of a snapshot row's events (store.Event).
+func recheckOf(ch *contract.Change) contract.LSN {
+	if ch.Snapshot != nil {
+		return ch.Snapshot.Recheck
+	}
+	return 0
 }

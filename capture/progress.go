@@ -189,8 +189,12 @@ func SlotHistory(ctx context.Context, db *store.Client, slot string, snapshot bo
 		return nil, fmt.Errorf("reading %s: %w", stream, err)
 	}
 	if ev != nil {
-		if st, point, err := contract.DecodeSnapshotState(ev.Data); err == nil && st.Done {
-			out = append(out, fmt.Sprintf("its initial snapshot completed at %s (%s)", point, stream))
+		if st, err := contract.DecodeSnapshotState(ev.Data); err == nil {
+			for _, e := range st.Snapshots {
+				if e.Initial && e.State == "done" {
+					out = append(out, fmt.Sprintf("its initial snapshot %s completed (%s)", e.ID, stream))
+				}
+			}
 		}
 	}
 	return out, nil

@@ -83,8 +83,13 @@ type Config struct {
 	// SnapshotMode is used when the slot does not exist yet. Default
 	// SnapshotInitial.
 	SnapshotMode SnapshotMode
-	// SnapshotChunkRows is the number of rows per primary-key chunk. Default 10000.
+	// SnapshotChunkRows is the number of rows per primary-key chunk: each
+	// is read in a transaction of its own. Default 10000.
 	SnapshotChunkRows int
+	// SnapshotMaxRowsPerSecond bounds the rows snapshots read per second
+	// (chunks are spaced, and no larger than one second's worth). Default
+	// 0: no bound.
+	SnapshotMaxRowsPerSecond float64
 	// SnapshotState persists snapshot progress for crash resume. Default: a
 	// new in-memory state (progress survives reconnects, not a process restart).
 	SnapshotState SnapshotState
@@ -190,6 +195,9 @@ func (c *Config) validate() error {
 		c.SnapshotChunkRows = 10000
 	} else if c.SnapshotChunkRows < 0 {
 		bad("snapshot_chunk_rows", "%d must be positive", c.SnapshotChunkRows)
+	}
+	if c.SnapshotMaxRowsPerSecond < 0 {
+		bad("snapshot_max_rows_per_second", "%g must not be negative (0: no bound)", c.SnapshotMaxRowsPerSecond)
 	}
 	if c.SnapshotState == nil {
 		c.SnapshotState = NewMemorySnapshotState()

@@ -13,6 +13,7 @@ import (
 // relation is a pgoutput Relation message resolved for decoding: column
 // names and decoders as of that point of the stream.
 type relation struct {
+	oid           uint32 // the relation's OID (snapshot windows match changes by it)
 	schema, table string
 	cols          []relColumn
 	key           []string // primary key (else replica identity) columns, table order

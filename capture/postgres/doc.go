@@ -47,13 +47,13 @@
 //     FOR ALL TABLES;
 //  4. checks the slot (pgoutput, this database, not wal_status=lost, not
 //     active in another process: the error names the PID), then creates it
-//     or snapshots as below. A missing slot that capture had streamed
-//     through (this Source confirmed through it, the SnapshotState says
-//     its snapshot completed, or Config.History says so) was
-//     dropped by someone: the changes since are in no slot, so Run stops
-//     with a *SlotMissingError, logged at ERROR, unless OnMissingSlot is
-//     MissingSlotResnapshot (a new slot and snapshot, also logged at
-//     ERROR);
+//     (queueing the initial snapshot, below) or resumes from it. A missing
+//     slot that capture had streamed through (this Source confirmed
+//     through it, the saved snapshots say its initial snapshot completed,
+//     or Config.History says so) was dropped by someone: the changes since
+//     are in no slot, so Run stops with a *SlotMissingError, logged at
+//     ERROR, unless OnMissingSlot is MissingSlotResnapshot (a new slot and
+//     snapshot, also logged at ERROR);
 //  5. streams with pgoutput protocol 1, messages on, text values.
 //
 // Setup failures are typed errors (errors.go) and fatal on the first
@@ -135,38 +135,129 @@
 // with a non-transient error (for example a read-only role) heartbeats are
 // disabled for the session with a warning.
 //
-// # Initial snapshot
+// # Snapshots
 //
-// With SnapshotInitial or SnapshotInitialOnly and no slot, capture creates
-// the slot with EXPORT_SNAPSHOT, saves progress {slot, consistent point},
-// imports the snapshot into a REPEATABLE READ transaction (SET TRANSACTION
-// SNAPSHOT, the replication connection staying idle meanwhile) and reads
-// every table in primary-key order (ctid order for tables without one) in
-// chunks of SnapshotChunkRows. Each chunk is one transaction for the sink:
-// Tx{XID: 0, CommitLSN: the consistent point, zero CommitTime}, OpSnapshot
-// changes with LSN 0 and ordinals numbering the rows of the whole snapshot
-// (so (point, ordinal) is unique and deterministic). After each chunk's
-// Commit capture waits for an Ack (at or above the point, made after that
-// Commit) and saves progress (table, last key, rows). Streaming then starts
-// at the consistent point, so no change is lost or doubled at the hand-off.
-// SnapshotInitialOnly drops the slot afterwards and Run returns nil.
-// Progress (rows done/estimated, rows/s, ETA) is logged every 5 s and
-// exported as metrics.
+// A snapshot reads a table's existing rows into the stream as OpSnapshot
+// changes. The initial snapshot (SnapshotInitial, SnapshotInitialOnly: the
+// configured tables, when the slot is created) and the snapshots requested
+// with [RequestSnapshot] (`chronicler snapshot`) are read the same way:
+// while streaming goes on, in chunks by primary key (the replica identity
+// index, else ctid), each chunk in a REPEATABLE READ, READ ONLY transaction
+// of two statements. No transaction stays open longer than one chunk's
+// read, so vacuum is never held back for a whole table. This is the
+// watermark method of Netflix's DBLog (Debezium's incremental snapshots),
+// with the read's MVCC snapshot deciding which rows to drop.
 //
-// Crash during the snapshot: the exported snapshot died with its
-// connection, so the remaining rows can only be read in a new snapshot. That
-// is equivalent to reading them at the consistent point exactly when no
-// change to a table not yet completed was committed since that point
-// (completed tables are fine: their later changes stream from the point).
-// Capture takes the new snapshot, then decodes (without consuming) what the
-// slot holds since the point (pg_logical_slot_peek_binary_changes) and:
-// resumes after the last acknowledged chunk if no unfinished table changed,
-// or else drops the slot and restarts the snapshot. It logs which, and why.
-// A slot that exists without snapshot state (state lost, or created by
-// someone else) also restarts the snapshot: capture cannot know the earlier
-// snapshot completed. Use SnapshotNever to stream an existing slot as is.
-// [SnapshotState] persists progress; [MemorySnapshotState] survives
-// reconnects only (the store will provide a durable one).
+// The slot is created with NOEXPORT_SNAPSHOT and streaming starts at once
+// from its consistent point; the initial snapshot is queued in the
+// snapshot state at that point (id "initial-<consistent point>"). A
+// reader goroutine (runSnapshots, one connection of its own with
+// synchronous_commit local) takes the snapshots one at a time in request
+// order. One attempt at a chunk:
+//
+//  1. low watermark: pg_logical_emit_message(true, [SnapshotPrefix],
+//     {kind: low, attempt: nonce}) in a transaction of its own;
+//  2. the read: BEGIN REPEATABLE READ; pg_current_snapshot() (xmin, xmax,
+//     the transactions in progress, and which of these pg_xact_status
+//     already calls committed); SELECT the next SnapshotChunkRows rows
+//     after the last completed key (a re-read: the chunk's key range);
+//     COMMIT;
+//  3. high watermark: the same message with kind high.
+//
+// The watermarks come back through the slot in WAL order with the
+// changes. The receive loop opens a window at the low one and notes the
+// keys that each streamed transaction changes in the chunk's table; at the
+// high one it decides, with the read's MVCC snapshot, and emits the chunk's
+// remaining rows as OpSnapshot changes of the high watermark's
+// transaction, so they take its place in every stream (window.decide):
+//
+//   - a transaction between the watermarks that the read saw is in the
+//     rows as read; its changes were streamed before the high watermark, so
+//     the snapshot row comes after them and shows them;
+//   - a transaction between the watermarks that the read did not see
+//     changed its rows after the state read: those rows are dropped from
+//     the chunk (the stream carries the newer state) and read again in a
+//     new attempt, until they are emitted or, after 8 re-reads, left to the
+//     stream (counted in _snapshot_rows_reread_total, logged);
+//   - a transaction streamed before the low watermark that the read did
+//     not see (it wrote its commit record but had not ended when the read
+//     began, as while it waits for a synchronous standby) makes the
+//     attempt void: it is read again once that transaction is visible
+//     (_snapshot_visibility_waits_total; a warning every 5 s of waiting);
+//   - a transaction after the high watermark cannot be visible to the
+//     read (it committed after the read's transaction ended), and comes
+//     after the snapshot row in its stream.
+//
+// So in every entity stream a snapshot row shows exactly the changes
+// before it: never older than a change before it, never including a change
+// after it. A row inserted while a snapshot runs, before its chunk is
+// read, has its insert in the stream and then a snapshot row showing it (as
+// in DBLog and Debezium's incremental snapshots: rules on [insert,
+// snapshot] see it twice); a row deleted before its chunk is read has no
+// snapshot row. After the high watermark the reader waits until the
+// downstream acknowledged the high watermark's transaction, then saves
+// the snapshot's progress (table, last key, rows, floor: that commit LSN)
+// and reads the next chunk. Requested snapshots read with --where read the
+// rows the condition holds for, chunk by chunk as above. SnapshotMaxRowsPerSecond
+// spaces the chunks (and makes none larger than a second's worth).
+//
+// Ids. A snapshot row's events have ids from (slot, snapshot id, table,
+// key, rule index) ([contract.SnapshotEventID]), not from their position,
+// and metadata keys "snapshot" and "snapshotKey" (contract.MetaSnapshot). A
+// deliberate re-snapshot has a new snapshot id, so its events are new; the
+// same row read again by the same snapshot has the same ids.
+//
+// Crash walk-through (a crash, SIGKILL, a lost connection, an HA
+// takeover: the next session or process loads the saved snapshots from
+// [SnapshotState]; the store's is durable):
+//
+//   - before a chunk's rows were stored: its progress was not saved, so the
+//     chunk is read again in a new attempt with new watermarks. Streaming
+//     resumes at the slot's confirmed position (never past what the
+//     downstream acknowledged); the old attempt's watermarks come through
+//     again and are ignored (their nonce is not registered). The new read
+//     is placed by its own watermarks, as above.
+//   - after some or all of a chunk's events were stored but before its
+//     progress was saved: the chunk is read again, and the rows of the first
+//     chunk a session emits carry Recheck = the saved floor (the last
+//     completed chunk's high watermark). Before appending them, the store's
+//     appender reads each of their streams back to that floor and drops every
+//     event whose id is already there (capture/store: Snapshot rows). The copy
+//     already stored stays where its first high watermark placed it, before the
+//     changes stored after it; those changes are re-delivered and de-duplicated
+//     by position as usual. So no stream gets a second copy and no change is lost.
+//     A chunk whose reader lost its connection within a session is read
+//     again the same way (its high watermark may have committed and its
+//     rows been emitted although the reader saw an error).
+//   - after a chunk's progress was saved: the next chunk starts; nothing
+//     of the saved chunk is read again.
+//   - a request or a cancellation is saved before the receive loop goes
+//     past its message, so before its position can be confirmed; delivered
+//     again after a restart, it changes nothing (same id).
+//
+// A snapshot is therefore resumed at the chunk where it stopped, whatever
+// happened to the table since. A slot that no longer exists re-creates the
+// slot and queues a new initial snapshot (a new id); a slot without a saved
+// initial snapshot is streamed from where it is and its tables read as a new
+// initial snapshot (rows may then be stored under two snapshot ids). With
+// SnapshotInitialOnly capture drops the slot once the initial snapshot is
+// done and Run returns nil; the changes streamed meanwhile are delivered
+// too (a row changed during its chunk's read is carried by them). While the initial snapshot runs, Phase is
+// PhaseSnapshot. [CancelSnapshot] stops a snapshot after the chunk in
+// progress. A table that no longer exists or is no longer captured fails
+// its snapshot (the initial one: Run returns a [SnapshotError]).
+//
+// A table without a primary key or replica identity index (REPLICA IDENTITY
+// FULL) is read in ctid order and its rows are named by ctid, which an
+// update changes: a row that an update moves across the read position
+// during the snapshot, or that is updated between a crash and its chunk's
+// re-read, can have a second snapshot event or none; each comes after the
+// update, which carries the whole row (nothing is lost or out of order).
+//
+// Footprint: the watermarks and requests are logical messages, a few
+// hundred bytes of WAL per chunk; no table, function or other object is
+// created in the database. [MemorySnapshotState] survives reconnects only;
+// capture.StoreSnapshotState keeps the state in the store.
 //
 // # Types
 //
@@ -190,7 +281,9 @@
 // _decode_fallbacks_total{type}, _reconnects_total, _heartbeats_total,
 // _lag_bytes, _confirmed_lsn_bytes, _server_wal_end_bytes,
 // _snapshot_rows_done, _snapshot_rows_estimated, _snapshot_rows_per_second,
-// _snapshot_eta_seconds; registered on Config.Registerer when set.
+// _snapshot_eta_seconds (the snapshot being read), _snapshots_pending,
+// _snapshot_chunks_total, _snapshot_rows_reread_total,
+// _snapshot_visibility_waits_total; registered on Config.Registerer when set.
 //
 // # Phases and drain
 //

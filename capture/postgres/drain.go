@@ -15,7 +15,8 @@ const (
 	// PhaseStarting: connecting, checking the server, preparing the slot,
 	// or reconnecting after a transient failure.
 	PhaseStarting Phase = iota
-	// PhaseSnapshot: reading the initial snapshot.
+	// PhaseSnapshot: streaming while the initial snapshot is read (the
+	// source is not caught up with the database until it is complete).
 	PhaseSnapshot
 	// PhaseStreaming: the replication stream is open.
 	PhaseStreaming
@@ -36,7 +37,13 @@ func (p Phase) String() string {
 }
 
 // Phase returns what the Source is doing now. Safe for concurrent use.
-func (s *Source) Phase() Phase { return Phase(s.phase.Load()) }
+func (s *Source) Phase() Phase {
+	p := Phase(s.phase.Load())
+	if p == PhaseStreaming && s.snap.initialRunning.Load() {
+		return PhaseSnapshot
+	}
+	return p
+}
 
 // Drain makes the streaming Source stop taking new transactions at the next
 // transaction boundary (a transaction being received is delivered to its

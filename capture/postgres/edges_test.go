@@ -275,7 +275,11 @@ func TestDroppedSlotStopsCapture(t *testing.T) {
 	sink.src = src
 	done := make(chan error, 1)
 	go func() { done <- src.Run(t.Context(), sink) }()
-	waitFor(t, 30*time.Second, "the snapshot", func() bool { p, _, _ := state.Load(t.Context(), "chron"); return p.Done })
+	waitFor(t, 30*time.Second, "the snapshot", func() bool {
+		b, _, _ := state.Load(t.Context(), "chron")
+		init := b.Initial()
+		return init != nil && init.Status == SnapshotDone
+	})
 	waitForSlotActive(t, pg, "chron")
 	pg.Exec(t, "postgres", `INSERT INTO d VALUES (2, 'b')`)
 	waitFor(t, 30*time.Second, "the insert", func() bool { return len(sink.changes()) == 2 })
@@ -290,7 +294,7 @@ func TestDroppedSlotStopsCapture(t *testing.T) {
 	case err := <-done:
 		if !errors.As(err, &missing) || missing.Slot != "chron" || len(missing.Evidence) != 2 ||
 			!strings.HasPrefix(missing.Evidence[0], "this process confirmed up to ") ||
-			!strings.HasPrefix(missing.Evidence[1], "its initial snapshot completed at ") {
+			!strings.HasPrefix(missing.Evidence[1], "its initial snapshot initial-") || !strings.HasSuffix(missing.Evidence[1], " completed (snapshot state)") {
 			t.Fatalf("Run after the slot was dropped = %v; want a *SlotMissingError with this process's position and the snapshot", err)
 		}
 		if !strings.Contains(err.Error(), "postgres.on_missing_slot: resnapshot") {

@@ -270,6 +270,28 @@ func (e *GuardError) Error() string {
 }
 func (e *GuardError) Unwrap() error { return e.Err }
 
+// SnapshotError: the initial snapshot cannot be read (a table it names is
+// gone or no longer readable, a read fails for good); capture stops with it.
+type SnapshotError struct {
+	ID  string
+	Err error
+}
+
+func (e *SnapshotError) Error() string {
+	return fmt.Sprintf("snapshot %s cannot be read: %v", e.ID, e.Err)
+}
+func (e *SnapshotError) Unwrap() error { return e.Err }
+
+// SnapshotTableError: a table a snapshot names cannot be read as one.
+type SnapshotTableError struct {
+	Table  string
+	Reason string
+}
+
+func (e *SnapshotTableError) Error() string {
+	return fmt.Sprintf("snapshot of %s: the table %s; add it to postgres.tables or request a snapshot without it", e.Table, e.Reason)
+}
+
 // FailoverUnsupportedError: postgres.failover_slot is set and the server's
 // major has no failover slots (they came with Postgres 17).
 type FailoverUnsupportedError struct{ Version int }

@@ -21,6 +21,7 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 	case *pglogrepl.BeginMessage:
 		st.inTx, st.begun, st.ordinal = true, false, 0
 		st.tx = contract.Tx{XID: m.Xid, CommitLSN: contract.LSN(m.FinalLSN), CommitTime: m.CommitTime.UTC()}
+		st.snapBegin(m.Xid)
 	case *pglogrepl.OriginMessage:
 		st.tx.Origin = m.Name
 	case *pglogrepl.RelationMessage:
@@ -39,6 +40,9 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 		if m.Prefix == HeartbeatPrefix {
 			return nil
 		}
+		if m.Prefix == SnapshotPrefix {
+			return s.snapMessage(ctx, st, m)
+		}
 		c := &contract.Change{Op: contract.OpMessage, Message: &contract.Message{Prefix: m.Prefix, Content: append([]byte(nil), m.Content...), Transactional: m.Transactional}}
 		if m.Transactional {
 			return s.emit(ctx, st, c, nil, contract.LSN(m.LSN))
@@ -52,6 +56,7 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 			s.m.transactions.Inc()
 		}
 		st.pos.committed(contract.LSN(m.CommitLSN), contract.LSN(m.TransactionEndLSN), st.begun)
+		st.snapCommit(contract.LSN(m.CommitLSN))
 		st.inTx, st.begun = false, false
 		st.lastData = time.Now()
 	}
@@ -133,6 +138,7 @@ func (s *Source) emit(ctx context.Context, st *streamState, c *contract.Change, 
 	c.Database = s.database
 	if rel != nil {
 		c.Schema, c.Table, c.Key = rel.schema, rel.table, rel.key
+		st.observe(rel, c)
 	}
 	c.Tx, c.LSN, c.Ordinal = st.tx, lsn, st.ordinal
 	st.ordinal++
@@ -178,7 +184,7 @@ func (s *Source) standaloneMessage(ctx context.Context, st *streamState, c *cont
 // list itself is the message's, so schema changes apply from this point of
 // the stream on.
 func (s *Source) resolveRelation(ctx context.Context, st *streamState, m *pglogrepl.RelationMessage) (*relation, error) {
-	rel := &relation{schema: m.Namespace, table: m.RelationName, cols: make([]relColumn, len(m.Columns))}
+	rel := &relation{oid: m.RelationID, schema: m.Namespace, table: m.RelationName, cols: make([]relColumn, len(m.Columns))}
 	var identity []string
 	for i, c := range m.Columns {
 		t, err := s.types.resolve(ctx, st.conn, c.DataType)

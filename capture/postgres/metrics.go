@@ -19,6 +19,10 @@ type metrics struct {
 	snapshotETA      prometheus.Gauge
 	retainedWAL      prometheus.Gauge
 	safeWALSize      prometheus.Gauge
+	snapshotsPending prometheus.Gauge
+	snapshotChunks   prometheus.Counter
+	snapshotRequeued prometheus.Counter
+	snapshotWaits    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,16 +52,28 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "chronicler_capture_server_wal_end_bytes", Help: "Server WAL end last reported by the walsender, as a byte offset.",
 		}),
 		snapshotRowsDone: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "chronicler_capture_snapshot_rows_done", Help: "Rows of the initial snapshot acknowledged so far.",
+			Name: "chronicler_capture_snapshot_rows_done", Help: "Rows of the snapshot being read (or the last one) emitted by acknowledged chunks.",
 		}),
 		snapshotRowsAll: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "chronicler_capture_snapshot_rows_estimated", Help: "Estimated total rows of the initial snapshot (pg_class.reltuples, or an exact count for small tables).",
+			Name: "chronicler_capture_snapshot_rows_estimated", Help: "Estimated rows of the snapshot being read (pg_class.reltuples, an exact count for a table never analyzed, the planner's estimate with a condition).",
 		}),
 		snapshotRate: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "chronicler_capture_snapshot_rows_per_second", Help: "Snapshot read rate since the snapshot (or its resume) started.",
+			Name: "chronicler_capture_snapshot_rows_per_second", Help: "Read rate of the snapshot being read since it (or its resume) started; 0 when none is.",
 		}),
 		snapshotETA: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "chronicler_capture_snapshot_eta_seconds", Help: "Estimated seconds until the snapshot completes.",
+			Name: "chronicler_capture_snapshot_eta_seconds", Help: "Estimated seconds until the snapshot being read completes; 0 when none is.",
+		}),
+		snapshotsPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chronicler_capture_snapshots_pending", Help: "Snapshots queued or running (the initial one and those requested with chronicler snapshot).",
+		}),
+		snapshotChunks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chronicler_capture_snapshot_chunks_total", Help: "Snapshot chunks read, emitted and acknowledged.",
+		}),
+		snapshotRequeued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chronicler_capture_snapshot_rows_reread_total", Help: "Snapshot rows not emitted because a change the read did not see was committed between the chunk's watermarks; they are read again.",
+		}),
+		snapshotWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chronicler_capture_snapshot_visibility_waits_total", Help: "Chunk reads done again because a transaction streamed before the low watermark was not visible to the read yet (committed, not yet ended: e.g. waiting for a synchronous standby).",
 		}),
 		retainedWAL: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chronicler_capture_slot_retained_wal_bytes", Help: "WAL the server keeps on disk for the slot (pg_current_wal_lsn - restart_lsn), read every 15s while streaming.",
@@ -68,7 +84,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.changes, m.transactions, m.decodeFallbacks, m.reconnects, m.heartbeats,
-			m.lagBytes, m.confirmedLSN, m.serverWALEnd, m.snapshotRowsDone, m.snapshotRowsAll, m.snapshotRate, m.snapshotETA, m.retainedWAL, m.safeWALSize} {
+			m.lagBytes, m.confirmedLSN, m.serverWALEnd, m.snapshotRowsDone, m.snapshotRowsAll, m.snapshotRate, m.snapshotETA, m.retainedWAL, m.safeWALSize,
+			m.snapshotsPending, m.snapshotChunks, m.snapshotRequeued, m.snapshotWaits} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -2,351 +2,292 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
-	"strings"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/chronicler-dev/chronicler/capture/pgvalue"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
-// freshSnapshot creates the slot with an exported snapshot, reads every
-// table in it and returns the slot's consistent point. The replication
-// connection stays idle (so the exported snapshot stays valid) until the
-// reading transaction has imported it.
-func (s *Source) freshSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink) (contract.LSN, error) {
-	s.phase.Store(int32(PhaseSnapshot))
-	s.ddl(s.slotStatement())
-	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput", s.slotOptions(true))
-	if err != nil {
-		return 0, fmt.Errorf("creating replication slot %q: %w", s.cfg.Slot, err)
-	}
-	point, err := contract.ParseLSN(res.ConsistentPoint)
-	if err != nil {
-		return 0, &ProtocolError{Err: err}
-	}
-	prog := SnapshotProgress{Slot: s.cfg.Slot, Point: point, Tables: s.cfg.Tables}
-	if err := s.cfg.SnapshotState.Save(ctx, prog); err != nil {
-		return 0, fmt.Errorf("saving the snapshot state of slot %q: %w", s.cfg.Slot, err)
-	}
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return 0, fmt.Errorf("starting the snapshot transaction: %w", err)
-	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+res.SnapshotName+"'"); err != nil {
-		return 0, fmt.Errorf("importing the slot's exported snapshot %s: %w", res.SnapshotName, err)
-	}
-	s.log.Info("capture: initial snapshot started", "slot", s.cfg.Slot, "snapshot_point", point.String(), "tables", len(prog.Tables))
-	return s.finishSnapshot(ctx, tx, repl, sink, prog)
+// snapshotter runs a Source's snapshots (see the package doc, Snapshots):
+// the persisted list, the requests and cancellations read from the stream,
+// the chunk attempts the reader registers for the receive loop, and the
+// outcome that ends a session (initial_only done, a failed initial
+// snapshot).
+type snapshotter struct {
+	s *Source
+
+	mu       sync.Mutex
+	book     Snapshots
+	loaded   bool
+	attempts map[string]*attempt // registered by the reader, by nonce
+	wake     chan struct{}       // capacity 1: a snapshot was queued or cancelled
+
+	saveMu sync.Mutex // serialises saves, so the last save is the latest state
+
+	initialRunning atomic.Bool
+	end            atomic.Pointer[error] // the session must end with it
 }
 
-// resumeSnapshot continues a snapshot that a crash interrupted. The exported
-// snapshot died with its connection, so the remaining rows can only be read
-// in a new snapshot; that equals reading them at the slot's consistent point
-// exactly when no change to an unfinished table was committed since that
-// point (completed tables are safe: their later changes stream from the
-// point). The check runs after the new snapshot is taken, so anything the
-// new snapshot sees is already in the WAL the check decodes.
-func (s *Source) resumeSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink, prog SnapshotProgress) (point contract.LSN, resumed bool, reason string, err error) {
-	s.phase.Store(int32(PhaseSnapshot))
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
-	if err != nil {
-		return 0, false, "", fmt.Errorf("starting the snapshot transaction: %w", err)
-	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil { // takes the transaction's snapshot
-		return 0, false, "", fmt.Errorf("starting the snapshot transaction: %w", err)
-	}
-	ok, reason, err := s.canResume(ctx, tx, prog)
-	if err != nil || !ok {
-		return 0, false, reason, err
-	}
-	s.log.Info("capture: resuming the initial snapshot from the last completed chunk",
-		"slot", s.cfg.Slot, "table", prog.Tables[min(prog.Table, len(prog.Tables)-1)], "rows_done", prog.Rows, "why_consistent", reason)
-	point, err = s.finishSnapshot(ctx, tx, repl, sink, prog)
-	return point, err == nil, reason, err
+func newSnapshotter(s *Source) *snapshotter {
+	return &snapshotter{s: s, attempts: map[string]*attempt{}, wake: make(chan struct{}, 1)}
 }
 
-// canResume decodes (without consuming) what the slot holds since its
-// consistent point and reports whether an unfinished table changed.
-func (s *Source) canResume(ctx context.Context, tx pgx.Tx, prog SnapshotProgress) (bool, string, error) {
-	if strings.Join(prog.Tables, ",") != strings.Join(s.cfg.Tables, ",") {
-		return false, "the configured tables changed since the snapshot started", nil
-	}
-	unfinished := map[string]bool{}
-	for _, t := range prog.Tables[prog.Table:] {
-		unfinished[t] = true
-	}
-	rows, err := tx.Query(ctx, `SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL,
-		'proto_version', '1', 'publication_names', $2)`, s.cfg.Slot, s.cfg.Publication)
-	if err != nil {
-		return false, "", fmt.Errorf("reading slot %q's pending changes to check the snapshot can resume: %w", s.cfg.Slot, err)
-	}
-	defer rows.Close()
-	rels := map[uint32]string{}
-	changed := ""
-	for rows.Next() && changed == "" {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return false, "", err
-		}
-		msg, err := pglogrepl.Parse(data)
+// load reads the saved snapshots once per Source; later sessions use the
+// copy in memory, which every save keeps equal to the saved one.
+func (sn *snapshotter) load(ctx context.Context) (Snapshots, error) {
+	sn.mu.Lock()
+	loaded := sn.loaded
+	sn.mu.Unlock()
+	if !loaded {
+		b, ok, err := sn.s.cfg.SnapshotState.Load(ctx, sn.s.cfg.Slot)
 		if err != nil {
-			return false, "", &ProtocolError{Err: err}
+			return Snapshots{}, fmt.Errorf("loading the snapshot state of slot %q: %w", sn.s.cfg.Slot, err)
 		}
-		var ids []uint32
-		switch m := msg.(type) {
-		case *pglogrepl.RelationMessage:
-			rels[m.RelationID] = m.Namespace + "." + m.RelationName
-		case *pglogrepl.InsertMessage:
-			ids = []uint32{m.RelationID}
-		case *pglogrepl.UpdateMessage:
-			ids = []uint32{m.RelationID}
-		case *pglogrepl.DeleteMessage:
-			ids = []uint32{m.RelationID}
-		case *pglogrepl.TruncateMessage:
-			ids = m.RelationIDs
+		if !ok {
+			b = Snapshots{Slot: sn.s.cfg.Slot}
 		}
-		for _, id := range ids {
-			if unfinished[rels[id]] {
-				changed = rels[id]
-			}
-		}
+		sn.mu.Lock()
+		sn.book, sn.loaded = b, true
+		sn.mu.Unlock()
 	}
-	if err := rows.Err(); err != nil {
-		return false, "", fmt.Errorf("reading slot %q's pending changes: %w", s.cfg.Slot, err)
-	}
-	if changed != "" {
-		return false, fmt.Sprintf("%s changed after the snapshot point %s", changed, prog.Point), nil
-	}
-	return true, fmt.Sprintf("no unfinished table changed after the snapshot point %s", prog.Point), nil
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	sn.refreshLocked()
+	return sn.book.clone(), nil
 }
 
-// snapshotTx is the Tx every snapshot chunk carries: the slot's consistent
-// point as commit LSN, no xid, zero commit time. Ordinals number the rows
-// of the whole snapshot, so (point, ordinal) is unique and deterministic.
-func snapshotTx(point contract.LSN) contract.Tx { return contract.Tx{CommitLSN: point} }
-
-// finishSnapshot reads the tables from prog onwards in tx, delivering each
-// chunk as one transaction and saving progress after the downstream
-// acknowledged it; then marks the snapshot done.
-func (s *Source) finishSnapshot(ctx context.Context, tx pgx.Tx, repl *pgconn.PgConn, sink Sink, prog SnapshotProgress) (contract.LSN, error) {
-	total, err := s.estimateRows(ctx, tx, prog.Tables)
-	if err != nil {
-		return 0, err
-	}
-	s.m.snapshotRowsAll.Set(float64(total))
-	pr := progress{start: time.Now(), startRows: prog.Rows, total: total}
-	for prog.Table < len(prog.Tables) {
-		if err := s.snapshotTable(ctx, tx, sink, &prog, &pr); err != nil {
-			return 0, err
-		}
-		prog.Table++
-		prog.LastKey = nil
-		if err := s.cfg.SnapshotState.Save(ctx, prog); err != nil {
-			return 0, fmt.Errorf("saving the snapshot state of slot %q: %w", s.cfg.Slot, err)
+// refreshLocked updates what Phase and the metrics read of the book.
+func (sn *snapshotter) refreshLocked() {
+	init := sn.book.Initial()
+	sn.initialRunning.Store(init != nil && init.Active())
+	n := 0
+	for i := range sn.book.List {
+		if sn.book.List[i].Active() {
+			n++
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("ending the snapshot transaction: %w", err)
-	}
-	prog.Done = true
-	if err := s.cfg.SnapshotState.Save(ctx, prog); err != nil {
-		return 0, fmt.Errorf("saving the snapshot state of slot %q: %w", s.cfg.Slot, err)
-	}
-	pr.report(s, prog.Rows, true)
-	s.confirmed = max(s.confirmed, prog.Point)
-	if s.cfg.SnapshotMode == SnapshotInitialOnly {
-		if err := pglogrepl.DropReplicationSlot(ctx, repl, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
-			return 0, fmt.Errorf("dropping replication slot %q after the initial_only snapshot: %w", s.cfg.Slot, err)
-		}
-		return 0, errSnapshotOnlyDone
-	}
-	return prog.Point, nil
+	sn.s.m.snapshotsPending.Set(float64(n))
 }
 
-func (s *Source) estimateRows(ctx context.Context, tx pgx.Tx, tables []string) (uint64, error) {
-	var total uint64
-	for _, t := range tables {
-		schema, name := SplitTable(t)
-		ident := pgx.Identifier{schema, name}.Sanitize()
-		var est float64
-		if err := tx.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)`, ident).Scan(&est); err != nil {
-			return 0, fmt.Errorf("estimating the rows of %s: %w", t, err)
-		}
-		if est < 0 { // never vacuumed or analyzed: count
-			var n int64
-			if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+ident).Scan(&n); err != nil {
-				return 0, fmt.Errorf("counting the rows of %s: %w", t, err)
-			}
-			est = float64(n)
-		}
-		total += uint64(est)
-	}
-	return total, nil
-}
-
-// snapshotTable reads one table in key order, chunk by chunk, from
-// prog.LastKey. Tables without a primary key are read in ctid order (stable
-// while the table is not rewritten).
-func (s *Source) snapshotTable(ctx context.Context, tx pgx.Tx, sink Sink, prog *SnapshotProgress, pr *progress) error {
-	table := prog.Tables[prog.Table]
-	schema, name := SplitTable(table)
-	t, err := readTable(ctx, tx, table)
-	if err != nil {
-		return err
-	}
-	if !t.Exists {
-		return &TableNotFoundError{Table: table}
-	}
-	cols := t.Columns
-	types := make([]*pgvalue.Type, len(cols))
-	var keyNames, keyExprs, selects []string
-	for i, c := range cols {
-		if types[i], err = s.types.resolve(ctx, tx.Conn(), c.TypeOID); err != nil {
-			return err
-		}
-		q := pgx.Identifier{c.Name}.Sanitize()
-		selects = append(selects, q)
-		if c.Key {
-			keyNames = append(keyNames, c.Name)
-			keyExprs = append(keyExprs, q)
-		}
-	}
-	keyIdx := make([]int, 0, len(keyExprs))
-	for i, c := range cols {
-		if c.Key {
-			keyIdx = append(keyIdx, i)
-		}
-	}
-	if len(keyExprs) == 0 {
-		keyExprs = []string{"ctid"}
-		selects = append(selects, "ctid")
-		keyIdx = []int{len(cols)}
-	}
-	from := pgx.Identifier{schema, name}.Sanitize()
-	for {
-		var b strings.Builder
-		fmt.Fprintf(&b, "SELECT %s FROM %s", strings.Join(selects, ", "), from)
-		var args [][]byte
-		if prog.LastKey != nil {
-			ph := make([]string, len(prog.LastKey))
-			for i, k := range prog.LastKey {
-				ph[i] = fmt.Sprintf("$%d", i+1)
-				if keyExprs[0] == "ctid" {
-					ph[i] += "::tid"
-				}
-				args = append(args, []byte(k))
-			}
-			fmt.Fprintf(&b, " WHERE (%s) > (%s)", strings.Join(keyExprs, ", "), strings.Join(ph, ", "))
-		}
-		fmt.Fprintf(&b, " ORDER BY %s LIMIT %d", strings.Join(keyExprs, ", "), s.cfg.SnapshotChunkRows)
-		res := tx.Conn().PgConn().ExecParams(ctx, b.String(), args, nil, nil, []int16{pgx.TextFormatCode}).Read()
-		if res.Err != nil {
-			return fmt.Errorf("reading a snapshot chunk of %s: %w", table, res.Err)
-		}
-		if len(res.Rows) == 0 {
-			return nil
-		}
-		if err := s.deliverChunk(ctx, sink, prog, table, cols, types, keyNames, res.Rows); err != nil {
-			return err
-		}
-		last := res.Rows[len(res.Rows)-1]
-		prog.LastKey = make([]string, len(keyIdx))
-		for i, k := range keyIdx {
-			prog.LastKey[i] = string(last[k])
-		}
-		prog.Rows += uint64(len(res.Rows))
-		if err := s.cfg.SnapshotState.Save(ctx, *prog); err != nil {
-			return fmt.Errorf("saving the snapshot state of slot %q: %w", s.cfg.Slot, err)
-		}
-		pr.report(s, prog.Rows, false)
-		if len(res.Rows) < s.cfg.SnapshotChunkRows {
-			return nil
-		}
-	}
-}
-
-// deliverChunk hands one chunk to the sink as a transaction and waits until
-// the downstream acknowledged it.
-func (s *Source) deliverChunk(ctx context.Context, sink Sink, prog *SnapshotProgress, table string, cols []Column, types []*pgvalue.Type, key []string, rows [][][]byte) error {
-	schema, name := SplitTable(table)
-	tx := snapshotTx(prog.Point)
-	if err := sink.Begin(ctx, tx); err != nil {
-		return &SinkError{Op: "begin", Err: err}
-	}
-	for i, row := range rows {
-		vals := make(map[string]any, len(cols))
-		for j, c := range cols {
-			if row[j] == nil {
-				vals[c.Name] = nil
-				continue
-			}
-			vals[c.Name] = s.decodeValue(types[j], row[j])
-		}
-		c := &contract.Change{
-			Op: contract.OpSnapshot, Database: s.database, Schema: schema, Table: name,
-			Key: key, New: vals, Tx: tx, Ordinal: prog.Rows + uint64(i),
-		}
-		if err := sink.Change(ctx, c); err != nil {
-			return &SinkError{Op: "change", Err: err}
-		}
-	}
-	if ctx.Err() != nil {
-		if err := sink.Abort(context.WithoutCancel(ctx), tx); err != nil {
-			return &SinkError{Op: "abort", Err: err}
-		}
-		return ctx.Err()
-	}
-	s.m.changes.WithLabelValues(contract.OpSnapshot.String()).Add(float64(len(rows)))
-	seq := s.ackSeq.Load()
-	if err := sink.Commit(ctx, tx); err != nil {
-		return &SinkError{Op: "commit", Err: err}
-	}
-	s.m.transactions.Inc()
-	for s.ackSeq.Load() <= seq || contract.LSN(s.acked.Load()) < prog.Point {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.ackCh:
-		}
+// save stores the current book.
+func (sn *snapshotter) save(ctx context.Context) error {
+	sn.saveMu.Lock()
+	defer sn.saveMu.Unlock()
+	sn.mu.Lock()
+	b := sn.book.clone()
+	sn.refreshLocked()
+	sn.mu.Unlock()
+	if err := sn.s.cfg.SnapshotState.Save(ctx, b); err != nil {
+		return fmt.Errorf("saving the snapshot state of slot %q: %w", sn.s.cfg.Slot, err)
 	}
 	return nil
 }
 
-// progress reports snapshot progress in logs (at most every 5 s) and metrics.
-type progress struct {
-	start     time.Time
-	startRows uint64
-	total     uint64
-	lastLog   time.Time
+// update applies f to snapshot id and saves.
+func (sn *snapshotter) update(ctx context.Context, id string, f func(*Snapshot)) error {
+	sn.mu.Lock()
+	if e := sn.book.Find(id); e != nil {
+		f(e)
+	}
+	sn.mu.Unlock()
+	return sn.save(ctx)
 }
 
-func (p *progress) report(s *Source, done uint64, final bool) {
-	elapsed := time.Since(p.start).Seconds()
-	rate := 0.0
-	if elapsed > 0 {
-		rate = float64(done-p.startRows) / elapsed
+// get returns a copy of snapshot id.
+func (sn *snapshotter) get(id string) (Snapshot, bool) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	e := sn.book.Find(id)
+	if e == nil {
+		return Snapshot{}, false
 	}
-	eta := 0.0
-	if rate > 0 && p.total > done {
-		eta = float64(p.total-done) / rate
+	c := *e
+	c.Tables = append([]string(nil), e.Tables...)
+	c.LastKey = append([]string(nil), e.LastKey...)
+	return c, true
+}
+
+// next returns the id of the first active snapshot.
+func (sn *snapshotter) next() (string, bool) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if e := sn.book.Next(); e != nil {
+		return e.ID, true
 	}
-	s.m.snapshotRowsDone.Set(float64(done))
-	s.m.snapshotRate.Set(rate)
-	s.m.snapshotETA.Set(eta)
-	if final {
-		s.log.Info("capture: initial snapshot complete", "slot", s.cfg.Slot, "rows", done, "rows_per_second", int64(rate))
-		return
+	return "", false
+}
+
+// startInitial queues the initial snapshot of the configured tables, at
+// floor (the new slot's consistent point, or the position streaming
+// resumes from), in front of every other, and saves.
+func (sn *snapshotter) startInitial(ctx context.Context, floor contract.LSN) (string, error) {
+	id := "initial-" + floor.String()
+	sn.mu.Lock()
+	var list []Snapshot
+	for _, e := range sn.book.List {
+		if e.Initial && e.Active() {
+			e.Status, e.Error = SnapshotFailed, "replaced by "+id+": its slot was created again"
+		}
+		if e.ID != id {
+			list = append(list, e)
+		}
 	}
-	if time.Since(p.lastLog) >= 5*time.Second {
-		p.lastLog = time.Now()
-		s.log.Info("capture: initial snapshot progress", "slot", s.cfg.Slot, "rows_done", done, "rows_total_estimate", p.total,
-			"rows_per_second", int64(rate), "eta", time.Duration(eta*float64(time.Second)).Round(time.Second))
+	now := time.Now()
+	sn.book.List = append([]Snapshot{{ID: id, Initial: true, Tables: append([]string(nil), sn.s.cfg.Tables...),
+		Status: SnapshotQueued, Floor: floor, RequestedAt: now}}, list...)
+	sn.mu.Unlock()
+	return id, sn.save(ctx)
+}
+
+// request queues a snapshot requested by a message at lsn (read by the
+// receive loop) and saves before the loop goes on, so the request is in
+// the state before its position can be confirmed. A repeated id (the
+// message delivered again after a restart) changes nothing.
+func (sn *snapshotter) request(ctx context.Context, m snapshotMessage, lsn contract.LSN) error {
+	sn.mu.Lock()
+	if sn.book.Find(m.ID) != nil {
+		sn.mu.Unlock()
+		return nil
+	}
+	e := Snapshot{ID: m.ID, Tables: m.Tables, Where: m.Where, Status: SnapshotQueued, Floor: lsn, RequestedAt: time.Now()}
+	if len(m.Tables) == 0 {
+		e.Status, e.Error = SnapshotFailed, "the request names no table"
+	}
+	for _, t := range m.Tables {
+		if !slices.Contains(sn.s.cfg.Tables, t) {
+			e.Status = SnapshotFailed
+			e.Error = fmt.Sprintf("%s is not captured (postgres.tables): add it to postgres.tables (and the publication) first", t)
+			break
+		}
+	}
+	sn.book.List = append(sn.book.List, e)
+	sn.mu.Unlock()
+	if e.Status == SnapshotFailed {
+		sn.s.log.Error("capture: snapshot request refused", "snapshot", e.ID, "tables", e.Tables, "error", e.Error)
+	} else {
+		sn.s.log.Info("capture: snapshot requested", "snapshot", e.ID, "tables", e.Tables, "where", e.Where, "lsn", lsn.String())
+	}
+	if err := sn.save(ctx); err != nil {
+		return err
+	}
+	sn.poke()
+	return nil
+}
+
+// cancel marks snapshot id cancelled and saves; the reader stops after the
+// chunk in progress.
+func (sn *snapshotter) cancel(ctx context.Context, id string) error {
+	sn.mu.Lock()
+	e := sn.book.Find(id)
+	if e == nil || !e.Active() {
+		sn.mu.Unlock()
+		sn.s.log.Warn("capture: cancelling a snapshot that is not queued or running; nothing to do", "snapshot", id)
+		return nil
+	}
+	e.Status, e.UpdatedAt = SnapshotCancelled, time.Now()
+	sn.mu.Unlock()
+	sn.s.log.Info("capture: snapshot cancelled", "snapshot", id)
+	if err := sn.save(ctx); err != nil {
+		return err
+	}
+	sn.poke()
+	return nil
+}
+
+func (sn *snapshotter) poke() {
+	select {
+	case sn.wake <- struct{}{}:
+	default:
 	}
 }
+
+// finish ends the session with err (initial_only done, a failed initial
+// snapshot): the receive loop returns it.
+func (sn *snapshotter) finish(err error) { sn.end.CompareAndSwap(nil, &err) }
+
+// ended is the error the session must end with, nil while it goes on.
+func (sn *snapshotter) ended() error {
+	if p := sn.end.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// register makes an attempt known to the receive loop before its low
+// watermark is emitted.
+func (sn *snapshotter) register(a *attempt) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	sn.attempts[a.nonce] = a
+}
+
+func (sn *snapshotter) unregister(a *attempt) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	delete(sn.attempts, a.nonce)
+}
+
+// lookup finds a registered attempt (nil: one of an earlier session or
+// process, whose watermarks are delivered again: ignored).
+func (sn *snapshotter) lookup(nonce string) *attempt {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	return sn.attempts[nonce]
+}
+
+// attempt is one read of a chunk between a low and a high watermark.
+type attempt struct {
+	nonce   string
+	snap    string // the snapshot's id
+	tbl     *snapTable
+	only    map[string]bool // a re-read: the match keys still to emit; nil: every row
+	recheck contract.LSN
+
+	// Set by the reader before it emits the high watermark (under
+	// snapshotter.mu via setRead, read by the loop after the watermark).
+	rows [][][]byte
+	vis  *visibility
+
+	result chan attemptResult // capacity 1: the loop's decision at the high watermark
+}
+
+func newNonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// attemptResult is what the receive loop did at an attempt's high
+// watermark.
+type attemptResult struct {
+	hw      contract.LSN // the high watermark's commit LSN
+	emitted int
+	// pending are the match keys of rows not emitted because a
+	// transaction the read did not see changed them between the
+	// watermarks: they are read again.
+	pending map[string]bool
+	// waitFor: the attempt is void (see window.decide).
+	waitFor []uint64
+	err     error
+}
+
+func (sn *snapshotter) setRead(a *attempt, rows [][][]byte, vis *visibility) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	a.rows, a.vis = rows, vis
+}
+
+func (sn *snapshotter) readOf(a *attempt) ([][][]byte, *visibility) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	return a.rows, a.vis
+}
+
+// errSnapshotCancelled ends a snapshot's reading when it was cancelled.
+var errSnapshotCancelled = errors.New("snapshot cancelled")

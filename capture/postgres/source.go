@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/chronicler-dev/chronicler/capture/pgvalue"
@@ -29,12 +30,15 @@ type Source struct {
 	// walEnd and confirmedA mirror the server's WAL end and s.confirmed for
 	// readers on other goroutines (Positions).
 	walEnd, confirmedA atomic.Uint64
-	// acked is the highest commit LSN the downstream acknowledged; ackSeq
-	// counts Ack calls so the snapshot can tell an ack that came after a
-	// chunk's Commit from an earlier one.
-	acked  atomic.Uint64
-	ackSeq atomic.Uint64
-	ackCh  chan struct{} // a wake-up for the snapshot's ack wait; capacity 1
+	// acked is the highest commit LSN the downstream acknowledged.
+	acked atomic.Uint64
+	ackCh chan struct{} // a wake-up for the drain loop; capacity 1
+	// ackBcast is closed (and replaced) at every Ack: the snapshot reader
+	// waits on it (ackWaiter).
+	ackMu    sync.Mutex
+	ackBcast chan struct{}
+
+	snap *snapshotter // snapshots: state, requests, the reader's attempts
 
 	// Owned by the Run goroutine.
 	types     *typeCache
@@ -62,12 +66,14 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	if err != nil {
 		return nil, &ConfigError{Field: "registerer", Reason: "registering capture metrics: " + err.Error()}
 	}
-	return &Source{
+	s := &Source{
 		cfg: cfg, log: logger, m: m,
 		servers: serversOf(&pc.Config), database: pc.Database,
-		ackCh: make(chan struct{}, 1), drainCh: make(chan struct{}, 1),
+		ackCh: make(chan struct{}, 1), drainCh: make(chan struct{}, 1), ackBcast: make(chan struct{}),
 		types: newTypeCache(), dec: pgvalue.NewDecoder(),
-	}, nil
+	}
+	s.snap = newSnapshotter(s)
+	return s, nil
 }
 
 // Ack tells capture that every transaction with Tx.CommitLSN <= commitLSN
@@ -81,11 +87,21 @@ func (s *Source) Ack(commitLSN contract.LSN) {
 			break
 		}
 	}
-	s.ackSeq.Add(1)
 	select {
 	case s.ackCh <- struct{}{}:
 	default:
 	}
+	s.ackMu.Lock()
+	close(s.ackBcast)
+	s.ackBcast = make(chan struct{})
+	s.ackMu.Unlock()
+}
+
+// ackWaiter returns a channel closed at the next Ack.
+func (s *Source) ackWaiter() <-chan struct{} {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	return s.ackBcast
 }
 
 // Planned returns the statements a DryRun would run, in order (empty:

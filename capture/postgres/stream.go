@@ -33,6 +33,11 @@ type streamState struct {
 	lastData time.Time // last time the stream carried a transaction
 	hbOff    bool
 	slotRead time.Time // last read of the slot's retained WAL
+
+	// Snapshots (snapshotloop.go): the last transactions, and the chunk
+	// attempts between their watermarks.
+	ring    txRing
+	windows []*window
 }
 
 // stream starts replication at start and runs the receive loop until ctx
@@ -90,6 +95,11 @@ func (s *Source) receive(ctx context.Context, st *streamState) error {
 		}
 		if !st.inTx && s.draining.Load() {
 			return s.drainLoop(ctx, st)
+		}
+		if err := s.snap.ended(); err != nil && !st.inTx {
+			st.pos.ack(contract.LSN(s.acked.Load()))
+			_ = s.sendStatus(st, st.pos.advance())
+			return err
 		}
 		st.pos.ack(contract.LSN(s.acked.Load()))
 		confirmed := st.pos.advance()

@@ -19,12 +19,20 @@ type Event struct {
 	Type   string
 	Data   []byte // JSON
 	// Source is where the event came from; its contract.Pos names the event (its id
-	// is contract.EventID(slot, contract.Pos)) and orders it in its stream. The
-	// appender sets Source.Slot to its own slot.
+	// is contract.EventID(slot, contract.Pos), or contract.SnapshotEventID for
+	// a snapshot row's event) and orders it in its stream. The appender sets
+	// Source.Slot to its own slot.
 	Source contract.Source
 	// Extra is the rule's own metadata, written beside Source's keys
 	// (contract.AppendMetadata), nil when the rule has none.
 	Extra map[string]any
+	// Recheck, when not zero, says the event (a snapshot row's: its id is
+	// contract.SnapshotEventID, not its position's) may already be in the
+	// stream, appended after this commit LSN by a run that stopped before
+	// it saved the chunk's progress: before appending it the appender
+	// reads the stream back to that position and drops it if its id is
+	// there (see the package doc, Snapshot rows).
+	Recheck contract.LSN
 }
 
 // item is a queued event, ready to send.
@@ -33,8 +41,9 @@ type item struct {
 	id        uuid.UUID
 	typ       string
 	pos       contract.Pos
-	size      int // for MaxBatchBytes and MaxPendingBytes
-	storeSize int // as the store counts it against its limits (storeSize)
+	recheck   contract.LSN // Event.Recheck
+	size      int          // for MaxBatchBytes and MaxPendingBytes
+	storeSize int          // as the store counts it against its limits (storeSize)
 	tx        *txState
 	// dl: for the dead-letter stream, held back while events before it may
 	// still be refused (refused.go); replacement: the shortened form of a
@@ -101,7 +110,7 @@ type Stats struct {
 	Appends        int64 // successful append calls
 	BatchAppends   int64 // of which through BatchAppend
 	Events         int64 // events stored
-	Deduplicated   int64 // events found already stored (replay window)
+	Deduplicated   int64 // events found already stored (replay window, snapshot rows read again)
 	TailReads      int64 // stream tail reads
 	Retries        int64 // transient failures retried
 	Conflicts      int64 // foreign writes seen
@@ -323,12 +332,13 @@ func (a *Appender) prepare(ev Event) (*item, error) {
 	if err := a.checkStoreLimits(ev.Stream, ss); err != nil {
 		return nil, err
 	}
-	id := contract.EventID(a.cfg.Slot, ev.Source.Pos)
+	id := uuid.UUID(ev.Source.EventID())
 	return &item{
 		ev:        encodeProposed(id, ev.Type, esdb.ContentTypeJson, mb, ev.Data),
 		id:        id,
 		typ:       ev.Type,
 		pos:       ev.Source.Pos,
+		recheck:   ev.Recheck,
 		size:      size,
 		storeSize: ss,
 	}, nil
@@ -434,7 +444,9 @@ type appendJob struct {
 // MaxInFlight appends at a time; a worker between an append and its next
 // wait is not idle, so there are at most about twice as many workers.
 func (a *Appender) startLocked(j appendJob) {
-	if a.batch != nil && a.batch.supported.Load() == 1 {
+	// A batch with snapshot rows to check first (Event.Recheck) reads the
+	// stream before its append: a worker's job.
+	if a.batch != nil && a.batch.supported.Load() == 1 && !needsRecheck(j.batch) {
 		a.startAsync(a.runCtx, a.newAttempt(j.s, j.batch, j.rev, j.warm))
 		return
 	}

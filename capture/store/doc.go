@@ -41,6 +41,22 @@
 // after the write) re-sends the same events with the same expected revision,
 // which the server answers idempotently (same ids at those revisions).
 //
+// # Snapshot rows
+//
+// A snapshot row's events (capture/postgres: Snapshots) are named by
+// [contract.SnapshotEventID] (slot, snapshot id, table, key, rule index)
+// instead of their position: a row read again after a crash lands at a new,
+// higher position, which the tail comparison above would take for a new
+// event. Such events carry [Event.Recheck], the snapshot's saved floor (the
+// commit LSN of its last completed chunk): before the first append of a
+// batch holding one, and again after a wrong-expected-version, the appender
+// reads the stream backwards from its end through the events of its slot
+// positioned after that floor, and drops every rechecked event whose id is
+// already there (or earlier in the batch). The copy stored by the run that
+// crashed stays where it was, in order with the changes around it. Only the
+// first chunk a snapshot reads in a capture session carries Recheck, and a
+// read-back covers only the events a stream received since the floor.
+//
 // # Foreign writers
 //
 // Chronicler is the only writer of its streams. A wrong-expected-version on a

@@ -61,6 +61,50 @@ func readLast(ctx context.Context, db *esdb.Client, stream string) (*esdb.Record
 	return ev.Event, nil
 }
 
+// readBackPage is how many events readBack asks for per read.
+const readBackPage = 256
+
+// readBack reads stream backwards from its end, calling fn with each
+// event's id and custom metadata until fn returns false or the stream's
+// start. A stream that does not exist has no events.
+func readBack(ctx context.Context, db *esdb.Client, stream string, fn func(id [16]byte, meta []byte) bool) error {
+	var from esdb.StreamPosition = esdb.End{}
+	for {
+		rs, err := db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: from}, readBackPage)
+		if err != nil {
+			if errorCode(err) == esdb.ErrorCodeResourceNotFound {
+				return nil
+			}
+			return err
+		}
+		n, last := 0, uint64(0)
+		for {
+			ev, err := rs.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				rs.Close()
+				if errorCode(err) == esdb.ErrorCodeResourceNotFound {
+					return nil
+				}
+				return err
+			}
+			n++
+			last = ev.Event.EventNumber
+			if !fn([16]byte(ev.Event.EventID), ev.Event.UserMetadata) {
+				rs.Close()
+				return nil
+			}
+		}
+		rs.Close()
+		if n < readBackPage || last == 0 {
+			return nil
+		}
+		from = esdb.Revision(last - 1)
+	}
+}
+
 // ReadLastAll reads the last event of $all: nil when $all is empty.
 func (c *Client) ReadLastAll(ctx context.Context) (*Recorded, error) {
 	rs, err := c.db.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
@@ -33,7 +34,18 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 // attempts runs the loop above for at. err, when not nil, is the outcome of
 // at's first append, already made (asyncDone).
 func (a *Appender) attempts(ctx context.Context, at *attempt, err error) {
+	recheck := err == nil && needsRecheck(at.todo)
 	for {
+		if err == nil && recheck && len(at.todo) > 0 {
+			if err := a.recheck(ctx, at); err != nil {
+				if ctx.Err() != nil {
+					err = ErrClosed
+				}
+				a.finish(at.s, at.batch, 0, 0, contract.Pos{}, false, err)
+				return
+			}
+			recheck = false
+		}
 		if err == nil {
 			if len(at.todo) == 0 { // everything was already stored
 				a.finish(at.s, at.batch, 0, at.rev, at.tail, at.warm, nil)
@@ -55,6 +67,9 @@ func (a *Appender) attempts(ctx context.Context, at *attempt, err error) {
 		if ctx.Err() != nil {
 			err = ErrClosed
 		} else {
+			// After a wrong expected version the stream holds events this
+			// append did not know of: look for the rows again.
+			recheck = classify(err) == kindWrongVersion && needsRecheck(at.todo)
 			err = a.recover(ctx, at, err)
 		}
 		if err != nil {
@@ -280,4 +295,53 @@ func revNum(rev uint64, exists bool) int64 {
 		return -1
 	}
 	return int64(rev)
+}
+
+// needsRecheck reports whether one of the items carries Event.Recheck.
+func needsRecheck(items []*item) bool {
+	for _, it := range items {
+		if it.recheck != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// recheck drops from at.todo the snapshot rows' events (Event.Recheck)
+// that are already in the stream: it reads the stream backwards from its
+// end, through the events positioned after the lowest Recheck of the batch,
+// and drops every rechecked item whose id it finds there (or earlier in
+// the batch: a row queued twice, its first copy not stored yet). A stream
+// that does not exist holds none of them.
+func (a *Appender) recheck(ctx context.Context, at *attempt) error {
+	floor := contract.LSN(0)
+	for _, it := range at.todo {
+		if it.recheck != 0 && (floor == 0 || it.recheck < floor) {
+			floor = it.recheck
+		}
+	}
+	stored := map[[16]byte]bool{}
+	err := readBack(ctx, a.db, at.s.name, func(id [16]byte, meta []byte) bool {
+		src, ok := contract.ParseSource(meta)
+		if !ok || src.Slot != a.cfg.Slot || src.Pos.CommitLSN <= floor {
+			return false // below the floor (or not ours): nothing older can be a re-read row
+		}
+		stored[id] = true
+		return true
+	})
+	a.countLocked(func(st *Stats) { st.TailReads++ })
+	if err != nil {
+		return fmt.Errorf("reading %s back to %s for snapshot rows already stored: %w", at.s.name, floor, err)
+	}
+	kept := at.todo[:0:0]
+	for _, it := range at.todo {
+		id := [16]byte(it.id)
+		if it.recheck != 0 && stored[id] {
+			continue
+		}
+		stored[id] = true
+		kept = append(kept, it)
+	}
+	at.todo = kept
+	return nil
 }

@@ -37,5 +37,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCheckCmd())
 	root.AddCommand(newStatusCmd())
 	root.AddCommand(newTeardownCmd())
+	root.AddCommand(newSnapshotCmd())
 	return root
 }

@@ -43,6 +43,9 @@ func newStatusCmd() *cobra.Command {
 			"  store.durable_lsn          the last progress marker's durableLsn (\"\" when none yet)\n" +
 			"  store.progress_written_at  when that marker was stored\n" +
 			"  store.end_position         {commit, prepare} of the last event in $all (null when empty)\n" +
+			"  store.snapshots            capture's snapshots as last saved: [{id, initial, tables, where, state\n" +
+			"                             (queued|running|done|cancelled|failed), table (being read), rows_done,\n" +
+			"                             rows_estimated, rows_per_second, eta_seconds, updated_at, error}]\n" +
 			"  publisher.id, .checkpoint_topic\n" +
 			"  publisher.checkpoint       {commit, prepare, resume, written_at, offset}: the last committed\n" +
 			"                             checkpoint of this publisher id (null when none)\n" +
@@ -134,6 +137,20 @@ func printStore(line lineFunc, s *preflight.StoreStatus) {
 		line("store end", "$all commit %d prepare %d", s.End.Commit, s.End.Prepare)
 	} else {
 		line("store end", "empty")
+	}
+	for _, sn := range s.Snapshots {
+		switch sn.State {
+		case "running", "queued":
+			eta := ""
+			if sn.ETASeconds != nil {
+				eta = fmt.Sprintf(", eta %s", time.Duration(*sn.ETASeconds*float64(time.Second)).Round(time.Second))
+			}
+			line("snapshot "+sn.ID, "%s: %s, %d of ~%d rows, %.0f rows/s%s", sn.State, sn.Table, sn.RowsDone, sn.RowsEstimated, sn.RowsPerSecond, eta)
+		case "failed":
+			line("snapshot "+sn.ID, "failed: %s", sn.Error)
+		default:
+			line("snapshot "+sn.ID, "%s: %d rows", sn.State, sn.RowsDone)
+		}
 	}
 }
 

@@ -97,7 +97,11 @@ promote:
 	capDone := make(chan error, 1)
 	go func() { capDone <- capture.Run(capCtx, cfg.CaptureOptions(quiet, reg)) }()
 	defer func() { stopCapture(); <-capDone }()
-	waitUntil(t, ctx, "capture to stream", func() bool { return metric(reg, "chronicler_capture_confirmed_lsn_bytes") > 0 })
+	// The initial snapshot reads while capture streams: a row inserted
+	// before its chunk is read would have a snapshot event too. Wait for it.
+	waitUntil(t, ctx, "capture to stream, its initial snapshot done", func() bool {
+		return metric(reg, "chronicler_capture_confirmed_lsn_bytes") > 0 && metric(reg, "chronicler_capture_snapshots_pending") == 0
+	})
 	s.pg.Exec(t, "postgres", `
 INSERT INTO customers (email, full_name, phone) SELECT 'c' || g || '@example.com', 'Customer ' || g, '+3100' || g FROM generate_series(1, 5) g;
 INSERT INTO customers (email, full_name, phone) VALUES ('bad@example.com', 'Bad Promo', '+31009');

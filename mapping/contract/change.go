@@ -129,6 +129,28 @@ type Change struct {
 	Tx      Tx
 	LSN     LSN    // LSN of this change's WAL record (0 for snapshot rows)
 	Ordinal uint64 // 0-based position of the change in its transaction
+	// Snapshot identifies the row of an OpSnapshot change; nil otherwise.
+	Snapshot *SnapshotRow
+}
+
+// SnapshotRow identifies a row that a snapshot read. Its events' ids are
+// derived from it ([SnapshotEventID]) instead of from their position, so a
+// row read again after a crash, which lands at a new position, is
+// recognised as already stored.
+type SnapshotRow struct {
+	// ID is the snapshot's id: "initial-<consistent point>" for the initial
+	// snapshot, the id `chronicler snapshot` gave a requested one. A
+	// deliberate re-snapshot has a new id.
+	ID string
+	// Key is the row's key as read: the text forms of its key columns (the
+	// primary key, else the replica identity index, else the ctid) as a
+	// JSON array of values decoded from them.
+	Key string
+	// Recheck, when not zero, says that a run which stopped before it saved
+	// the progress of this row's chunk may have stored the row's events
+	// already, after this commit LSN: the store looks for their ids in the
+	// stream back to it before appending (capture/store).
+	Recheck LSN
 }
 
 // QualifiedTable returns "schema.table".

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Metadata keys of a low-level event's custom metadata (JSON). Capture
@@ -25,11 +27,20 @@ const (
 	MetaCorrelation = "$correlationId" // the source transaction: its commit LSN
 	MetaCausation   = "$causationId"   // the source change: ChangeID(slot, commitLsn, ordinal)
 	MetaReason      = "reason"         // dead letters only: rule or too_large
+	// MetaSnapshot and MetaSnapshotKey are written on the events of
+	// snapshot rows only (Source.Snapshot set): the snapshot's id (a
+	// deliberate re-snapshot has a new one) and the row's key (see
+	// SnapshotRow). A rule's own metadata cannot set them.
+	MetaSnapshot    = "snapshot"
+	MetaSnapshotKey = "snapshotKey"
 )
 
 // ownKeys are the keys Source writes, sorted as encoding/json sorts them.
 var ownKeys = [...]string{MetaCausation, MetaCorrelation, MetaCommitLSN, MetaCommitTime, MetaDatabase,
-	MetaIndex, MetaLSN, MetaOp, MetaOrdinal, MetaRule, MetaSchema, MetaSlot, MetaTable, MetaXID}
+	MetaIndex, MetaLSN, MetaOp, MetaOrdinal, MetaRule, MetaSchema, MetaSlot, MetaSnapshot, MetaSnapshotKey, MetaTable, MetaXID}
+
+// snapshotOnly says whether k is written only on snapshot rows' events.
+func snapshotOnly(k string) bool { return k == MetaSnapshot || k == MetaSnapshotKey }
 
 func isOwnKey(k string) bool {
 	_, found := slices.BinarySearch(ownKeys[:], k)
@@ -50,14 +61,30 @@ type Source struct {
 	CommitTime time.Time
 	Rule       string
 	Pos        Pos // commitLsn, ordinal, index
+	// Snapshot and SnapshotKey are the SnapshotRow's ID and Key of a
+	// snapshot row's event, "" for every other event.
+	Snapshot, SnapshotKey string
 }
 
 // SourceOf is the source of the event that the index-th rule (named rule)
 // made of ch, captured through slot.
 func SourceOf(slot string, ch *Change, rule string, index uint32) Source {
-	return Source{Slot: slot, Database: ch.Database, Schema: ch.Schema, Table: ch.Table, Op: ch.Op, LSN: ch.LSN,
+	s := Source{Slot: slot, Database: ch.Database, Schema: ch.Schema, Table: ch.Table, Op: ch.Op, LSN: ch.LSN,
 		XID: ch.Tx.XID, CommitTime: ch.Tx.CommitTime, Rule: rule,
 		Pos: Pos{CommitLSN: ch.Tx.CommitLSN, Ordinal: ch.Ordinal, Index: index}}
+	if ch.Snapshot != nil {
+		s.Snapshot, s.SnapshotKey = ch.Snapshot.ID, ch.Snapshot.Key
+	}
+	return s
+}
+
+// EventID is the event's id: [SnapshotEventID] for a snapshot row's event,
+// else [EventID] of its position.
+func (s *Source) EventID() uuid.UUID {
+	if s.Snapshot != "" {
+		return SnapshotEventID(s.Slot, s.Snapshot, s.Schema+"."+s.Table, s.SnapshotKey, s.Pos.Index)
+	}
+	return EventID(s.Slot, s.Pos)
 }
 
 // AppendMetadata appends the event's metadata as one JSON object to dst:
@@ -76,6 +103,10 @@ func AppendMetadata(dst []byte, src *Source, extra map[string]any) ([]byte, erro
 	dst = append(dst, '{')
 	i, j, n := 0, 0, 0
 	for i < len(ownKeys) || j < len(others) {
+		if i < len(ownKeys) && src.Snapshot == "" && snapshotOnly(ownKeys[i]) {
+			i++
+			continue
+		}
 		if n > 0 {
 			dst = append(dst, ',')
 		}
@@ -123,6 +154,10 @@ func appendOwn(dst []byte, s *Source, k string) []byte {
 		return AppendString(dst, s.Schema)
 	case MetaSlot:
 		return AppendString(dst, s.Slot)
+	case MetaSnapshot:
+		return AppendString(dst, s.Snapshot)
+	case MetaSnapshotKey:
+		return AppendString(dst, s.SnapshotKey)
 	case MetaTable:
 		return AppendString(dst, s.Table)
 	case MetaXID:
@@ -167,6 +202,13 @@ func MetadataMap(src *Source, extra map[string]any) map[string]any {
 	m[MetaOrdinal] = int64(src.Pos.Ordinal)
 	m[MetaRule] = src.Rule
 	m[MetaIndex] = int64(src.Pos.Index)
+	if src.Snapshot != "" {
+		m[MetaSnapshot] = src.Snapshot
+		m[MetaSnapshotKey] = src.SnapshotKey
+	} else {
+		delete(m, MetaSnapshot) // a rule's own metadata never sets them
+		delete(m, MetaSnapshotKey)
+	}
 	return m
 }
 
@@ -322,6 +364,7 @@ func sourceFrom(f sourceFields) (s Source, ok bool) {
 	}
 	s.Pos = Pos{CommitLSN: commit, Ordinal: ord, Index: uint32(idx)}
 	s.Database, s.Schema, s.Table, s.Rule = f.str(MetaDatabase), f.str(MetaSchema), f.str(MetaTable), f.str(MetaRule)
+	s.Snapshot, s.SnapshotKey = f.str(MetaSnapshot), f.str(MetaSnapshotKey)
 	s.Op, _ = ParseOp(f.str(MetaOp))
 	s.LSN, _ = ParseLSN(f.str(MetaLSN))
 	if x, ok := num(MetaXID); ok && x <= 1<<32-1 {

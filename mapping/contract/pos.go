@@ -49,6 +49,24 @@ func EventID(slot string, p Pos) uuid.UUID {
 	return nameID(b)
 }
 
+// SnapshotEventID is the deterministic id of the event the rule at index
+// made of a snapshot row (SnapshotRow): it depends on the snapshot's id, the
+// table ("schema.table") and the row's key, not on the position the row
+// was emitted at, so the same row read again (after a crash, at a new
+// position) has the same id, and a new snapshot of it a new one.
+func SnapshotEventID(slot, snapshot, table, key string, index uint32) uuid.UUID {
+	b := make([]byte, 0, len(slot)+len(snapshot)+len(table)+len(key)+32)
+	b = append(append(b, slot...), "/snapshot/"...)
+	b = strconv.AppendQuote(b, snapshot)
+	b = append(b, '/')
+	b = strconv.AppendQuote(b, table)
+	b = append(b, '/')
+	b = strconv.AppendQuote(b, key)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(index), 10)
+	return uuid.NewSHA1(idSpace, b)
+}
+
 // ChangeID is the deterministic id of the source change at (commit LSN,
 // ordinal), the $causationId of the events derived from it.
 func ChangeID(slot string, commit LSN, ordinal uint64) uuid.UUID {

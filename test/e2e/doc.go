@@ -14,8 +14,13 @@
 //	TestChaosStoreKilled           the store process SIGKILLed and restarted during the workload
 //	TestChaosStoreUnavailable      the store answers 20% of writes Unavailable (after committing)
 //	TestForeignWriterStopsRun      another client appends to acct-1: run exits 1 naming the stream
-//	TestSnapshotResumesAfterKill   SIGKILL mid initial snapshot: resumed from the progress in the
-//	                               store, every row once, in key order
+//	TestSnapshotUnderWritesSurvivesKills  the initial snapshot of 100,000 rows under 100 updates/s,
+//	                               8 SIGKILLs: every row's snapshot event once, showing exactly the
+//	                               updates before it; every update once, in order; no capture
+//	                               transaction open 10s
+//	TestRequestedSnapshotUnderWritesSurvivesKills  the same for `chronicler snapshot public.items`
+//	                               (100,000 rows, 5 SIGKILLs) while capture streams; both take
+//	                               -args -snapshot-rows=N (issue 15's figure: 1,000,000)
 //	TestSecondSignalExitsAtOnce    store gone, SIGTERM twice: exit 1 at once
 //	TestStartWaitsForABusySlot     another process holds the slot at start: chronicler waits
 //	TestGracefulStopUnderLoad      SIGTERM under load: exit 0, the slot confirmed past the last

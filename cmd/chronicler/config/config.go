@@ -57,6 +57,8 @@ type Postgres struct {
 type Snapshot struct {
 	Mode      string `yaml:"mode"` // initial (default), never, initial_only
 	ChunkRows int    `yaml:"chunk_rows"`
+	// MaxRowsPerSecond bounds the rows snapshots read per second (0: no bound).
+	MaxRowsPerSecond int `yaml:"max_rows_per_second"`
 }
 
 // Store is KurrentDB.

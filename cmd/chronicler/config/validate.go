@@ -139,6 +139,9 @@ func (c *Config) validatePostgres(v *validator, parts Parts) {
 	duration(v, "postgres.heartbeat_interval", p.HeartbeatInterval)
 
 	oneOf(v, "snapshot.mode", c.Snapshot.Mode, "initial", "never", "initial_only")
+	if c.Snapshot.MaxRowsPerSecond < 0 {
+		v.bad("snapshot.max_rows_per_second", "%d must not be negative (0: no bound)", c.Snapshot.MaxRowsPerSecond)
+	}
 	if c.Snapshot.ChunkRows < 0 {
 		v.bad("snapshot.chunk_rows", "%d must be positive (0: the default)", c.Snapshot.ChunkRows)
 	}

@@ -116,6 +116,33 @@ type StoreStatus struct {
 	// End is the $all position of the last event in the store (any
 	// stream), null when the store is empty.
 	End *Position `json:"end_position"`
+	// Snapshots are capture's snapshots as last saved (the initial one and
+	// those requested with `chronicler snapshot`), in request order; empty
+	// when none was saved.
+	Snapshots []SnapshotStatus `json:"snapshots"`
+}
+
+// SnapshotStatus is one snapshot's saved progress (a running one is saved
+// after every chunk).
+type SnapshotStatus struct {
+	ID      string   `json:"id"`
+	Initial bool     `json:"initial"`
+	Tables  []string `json:"tables"`
+	Where   string   `json:"where,omitempty"`
+	// State is queued, running, done, cancelled or failed.
+	State string `json:"state"`
+	// Table is the table being read ("" unless queued or running).
+	Table string `json:"table"`
+	// RowsDone counts the rows of completed chunks; RowsEstimated the
+	// tables' estimate when the snapshot started; RowsPerSecond the rate
+	// since it (or its resume) started, as of UpdatedAt; ETASeconds the
+	// time left at that rate (null unless running with a rate).
+	RowsDone      uint64     `json:"rows_done"`
+	RowsEstimated uint64     `json:"rows_estimated"`
+	RowsPerSecond float64    `json:"rows_per_second"`
+	ETASeconds    *float64   `json:"eta_seconds"`
+	UpdatedAt     *time.Time `json:"updated_at"`
+	Error         string     `json:"error,omitempty"`
 }
 
 // Position is a $all position.

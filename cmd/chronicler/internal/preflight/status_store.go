@@ -22,8 +22,9 @@ func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	var (
-		marker, end, dl *store.Recorded
+		marker, end, dl, snaps *store.Recorded
 	)
+	snapStream := contract.SnapshotStream(s.cfg.Postgres.Slot)
 	err = store.Bounded(ctx, func(ctx context.Context) error {
 		var err error
 		if marker, err = db.ReadLast(ctx, progressStream); err != nil {
@@ -34,6 +35,9 @@ func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 		}
 		if dl, err = db.ReadLast(ctx, s.rep.DeadLetters.CaptureStream); err != nil {
 			return fmt.Errorf("reading %s: %w", s.rep.DeadLetters.CaptureStream, err)
+		}
+		if snaps, err = db.ReadLast(ctx, snapStream); err != nil {
+			return fmt.Errorf("reading %s: %w", snapStream, err)
 		}
 		return nil
 	})
@@ -62,4 +66,29 @@ func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 		n = int64(dl.Revision) + 1
 	}
 	s.rep.DeadLetters.Capture = &n
+	ss.Snapshots = []SnapshotStatus{}
+	if snaps != nil {
+		st, err := contract.DecodeSnapshotState(snaps.Data)
+		if err != nil {
+			s.fail("store", fmt.Errorf("event %d in %s: %w", snaps.Revision, snapStream, err))
+			return
+		}
+		for _, e := range st.Snapshots {
+			ss.Snapshots = append(ss.Snapshots, snapshotStatus(e))
+		}
+	}
+}
+
+// snapshotStatus is a saved snapshot as status shows it.
+func snapshotStatus(e contract.SnapshotEntry) SnapshotStatus {
+	st := SnapshotStatus{ID: e.ID, Initial: e.Initial, Tables: e.Tables, Where: e.Where, State: e.State,
+		RowsDone: e.Rows, RowsEstimated: e.Estimated, RowsPerSecond: e.RowsPerSecond, UpdatedAt: e.UpdatedAt, Error: e.Error}
+	if e.Table < len(e.Tables) && (e.State == "running" || e.State == "queued") {
+		st.Table = e.Tables[e.Table]
+	}
+	if e.State == "running" && e.RowsPerSecond > 0 && e.Estimated > e.Rows {
+		eta := float64(e.Estimated-e.Rows) / e.RowsPerSecond
+		st.ETASeconds = &eta
+	}
+	return st
 }
