@@ -33,7 +33,7 @@ func (f *pgFacts) close() {
 // pgSettings are the connection settings of check and status (app: their
 // application_name).
 func pgSettings(cfg *config.Config, app string) cpg.ConnSettings {
-	return cpg.ConnSettings{URL: cfg.Postgres.URL, Password: cfg.Postgres.Password, ApplicationName: app}
+	return cfg.PostgresSettings(app)
 }
 
 // finding adds a finding of capture/postgres as a check named "postgres ...".
