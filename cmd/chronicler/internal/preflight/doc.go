@@ -25,6 +25,18 @@
 // chronicler-check-<pid>. Unreachable systems are Fail checks; a system
 // that does not answer within Options.Timeout is one too.
 //
+// Each connection's security is a check of its own, a warning when it is
+// plaintext or does not verify the server's certificate, naming the
+// connection and the setting that fixes it: "postgres tls" (as read from
+// the open connection: postgres.CheckTransport), "store tls <host:port>"
+// (the store URL's tls and tlsVerifyCert: store.Client.TransportIssue),
+// "kafka tls <broker>" per seed broker (kafka.tls: ClusterConfig.
+// TransportIssues). A server certificate that does not verify is a Fail:
+// Postgres's TLSError at connect; for the store, whose official client
+// only retries such a server, a handshake of its own (store.Client.
+// CheckTLS) when $all does not answer; Kafka's dial error on the brokers
+// check.
+//
 // # Status
 //
 // [ReadStatus] reads, and never writes: the slot (postgres.Conn.ReadSlot:
@@ -58,7 +70,9 @@
 // # Not done
 //
 //   - Whether the Kafka principal may write the topics is not probed
-//     (only describe, validated creation and the transactions probe).
+//     (only describe, validated creation and the transactions probe); the
+//     missing permissions of each server are not yet named one by one with
+//     their grant (issue 21).
 //   - The HA lock (ha.enabled) is not checked or reported.
 //   - lag_seconds from the progress marker's age over-states the lag when
 //     the database was idle before the pending changes.

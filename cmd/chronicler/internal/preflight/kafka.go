@@ -22,6 +22,14 @@ func (c *checker) kafka(ctx context.Context, rf *ruleFacts) {
 		c.add("kafka config", Fail, err.Error(), "fix the setting")
 		return
 	}
+	k := c.cfg.KafkaConfig()
+	if issues := k.TransportIssues(); len(issues) > 0 {
+		for _, is := range issues {
+			c.add("kafka tls "+is.Broker, Warn, "kafka "+is.Broker+": "+is.Found, is.Fix)
+		}
+	} else {
+		c.add("kafka tls "+brokers, OK, "TLS, certificates verified", "")
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	cl, err := kgo.NewClient(opts...)

@@ -33,6 +33,11 @@ func (c *checker) store(ctx context.Context) {
 		c.add("store url", Fail, err.Error(), "fix store.url (esdb://host:2113?tls=false, esdb+discover://...)")
 		return
 	}
+	if found, fix := db.TransportIssue(); found != "" {
+		c.add("store tls "+target, Warn, "store "+target+": "+found, fix)
+	} else {
+		c.add("store tls "+target, OK, "TLS, certificate verified", "")
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	var last *store.Recorded
@@ -44,6 +49,17 @@ func (c *checker) store(ctx context.Context) {
 	if err != nil {
 		if !errors.Is(err, store.ErrNoAnswer) { // else the call may still be in the client (store.ErrNoAnswer)
 			db.Close()
+		} else {
+			// The official client retries a certificate that does not
+			// verify as if the server were away: say which it is.
+			tctx, tcancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+			terr := db.CheckTLS(tctx)
+			tcancel()
+			var te *store.TLSError
+			if errors.As(terr, &te) {
+				c.add("store reachable "+target, Fail, te.Error(), "name the CA with tlsCAFile= in store.url, and a host the certificate lists")
+				return
+			}
 		}
 		fix := "check store.url (host, port, tls), that the server runs, and store.username/password"
 		if store.IsAccessDenied(err) {
