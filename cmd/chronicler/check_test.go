@@ -168,7 +168,7 @@ func TestCheckPassesOnTheTestStack(t *testing.T) {
 		t.Fatalf("--json: exit %d, ok %v\n%s", code, rep.OK, all)
 	}
 	plaintext := map[string]string{ // check name -> what its finding must say
-		"postgres tls": fmt.Sprintf("127.0.0.1:%d/postgres: plaintext (sslmode=disable)", s.pg.Port),
+		"postgres tls":                fmt.Sprintf("127.0.0.1:%d/postgres: plaintext (sslmode=disable)", s.pg.Port),
 		"store tls " + s.store.Addr(): "store " + s.store.Addr() + ": tls=false: plaintext",
 	}
 	for _, b := range s.kafka.Brokers {
