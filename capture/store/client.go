@@ -157,3 +157,13 @@ func clientLogger(log *slog.Logger) esdb.LoggingFunc {
 		}
 	}
 }
+
+// URLUser is the user name a connection string holds ("" when none, or
+// when it does not parse).
+func URLUser(url string) string {
+	conf, err := esdb.ParseConnectionString(url)
+	if err != nil {
+		return ""
+	}
+	return conf.Username
+}

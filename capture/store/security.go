@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
 )
 
 // The official client's TLS defaults are Chronicler's: a store URL without
@@ -87,4 +90,51 @@ func (c *Client) CheckTLS(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// probeRevision is an expected revision no stream reaches: an append that
+// expects it is refused, after the server checked the caller's access.
+const probeRevision = 1 << 62
+
+// Access is what a probe found of one permission on a stream.
+type Access int
+
+// The outcomes of a probe.
+const (
+	// Unknown: the probe failed otherwise (Err says how).
+	Unknown Access = iota
+	Allowed
+	Denied
+)
+
+// ProbeWrite finds whether the store user may append to stream ($w)
+// without writing anything: it appends one event expecting a revision the
+// stream never reaches. KurrentDB checks access before the expected
+// revision, so Access Denied means no write permission and a wrong
+// expected version means the append would have been allowed.
+func (c *Client) ProbeWrite(ctx context.Context, stream string) (Access, error) {
+	_, err := c.db.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Revision(probeRevision)},
+		esdb.EventData{EventID: uuid.New(), EventType: "ChroniclerCheckProbe", ContentType: esdb.ContentTypeJson, Data: []byte("{}")})
+	return probed(err)
+}
+
+// ProbeMetadataWrite is ProbeWrite for stream's metadata ($mw): capture
+// sets $maxCount on its progress stream.
+func (c *Client) ProbeMetadataWrite(ctx context.Context, stream string) (Access, error) {
+	_, err := c.db.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Revision(probeRevision)}, esdb.StreamMetadata{})
+	return probed(err)
+}
+
+func probed(err error) (Access, error) {
+	switch {
+	case err == nil:
+		// Cannot happen (no stream reaches the revision); say so rather
+		// than guess.
+		return Unknown, errors.New("the probe append was accepted")
+	case IsWrongVersion(err):
+		return Allowed, nil
+	case IsAccessDenied(err):
+		return Denied, err
+	}
+	return Unknown, err
 }

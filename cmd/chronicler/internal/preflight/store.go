@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 )
 
@@ -63,12 +65,15 @@ func (c *checker) store(ctx context.Context) {
 		}
 		fix := "check store.url (host, port, tls), that the server runs, and store.username/password"
 		if store.IsAccessDenied(err) {
-			fix = "the publisher subscribes to $all: give the store user read access to $all (e.g. the $ops or $admins group), and check store.username/password"
+			fix = fmt.Sprintf(`the publisher subscribes to $all: check store.username/password, and grant the user read of $all: write the metadata {"$acl": {"$r": ["$admins", %q]}} to $all (stream $$$all), or make the user a member of $admins`, c.storeUser())
 		}
 		c.add("store reachable "+target, Fail, "reading $all: "+err.Error(), fix)
 		return
 	}
 	defer db.Close()
+	if c.opts.Capture {
+		c.storeWrites(ctx, db, target)
+	}
 	found := "read $all: empty"
 	if last != nil {
 		found = fmt.Sprintf("read $all: last event at commit position %d (%s in %s)", last.Pos.Commit, last.Type, last.Stream)
@@ -82,5 +87,67 @@ func (c *checker) store(ctx context.Context) {
 		c.add("store version", Warn, "not reported (the server has no ServerFeatures service: older than 21.10?)", "use EventStoreDB 21.10 / KurrentDB or later")
 	default:
 		c.add("store version", OK, v.String(), "")
+	}
+}
+
+// storeUser is the store user as ACLs name it.
+func (c *checker) storeUser() string {
+	if u := c.cfg.Store.Username; u != "" {
+		return u
+	}
+	if u := store.URLUser(c.cfg.Store.URL); u != "" {
+		return u
+	}
+	return "<store user>"
+}
+
+// storeWrites probes, without writing anything (store.Client.ProbeWrite),
+// the appends capture makes to its own streams: the progress markers (and
+// their $maxCount), the dead letters and the snapshot state. A refusal is
+// a FAIL naming the stream and the ACL that grants it.
+func (c *checker) storeWrites(ctx context.Context, db *store.Client, target string) {
+	slot := c.cfg.Postgres.Slot
+	dl := c.cfg.DeadLetter.Stream
+	if dl == "" {
+		dl = contract.DeadLetterStream(slot)
+	}
+	type probe struct {
+		stream, why string
+		meta        bool
+	}
+	probes := []probe{
+		{contract.ProgressStream(slot), "capture writes its progress markers there", false},
+		{contract.ProgressStream(slot), "capture sets $maxCount on it", true},
+		{dl, "capture dead-letters changes there", false},
+	}
+	if c.cfg.Snapshot.Mode != "never" {
+		probes = append(probes, probe{contract.SnapshotStreamPrefix + slot, "capture saves the initial snapshot's progress there", false})
+	}
+	user := c.storeUser()
+	var granted []string
+	for _, p := range probes {
+		perm, probeFn := "$w", db.ProbeWrite
+		if p.meta {
+			perm, probeFn = "$mw", db.ProbeMetadataWrite
+		}
+		var access store.Access
+		err := store.Bounded(ctx, func(ctx context.Context) error {
+			var err error
+			access, err = probeFn(ctx, p.stream)
+			return err
+		})
+		name := fmt.Sprintf("store acl %s %s", perm, p.stream)
+		fix := fmt.Sprintf(`write the metadata {"$acl": {%q: [%q]}} to stream %s (stream $$%s; keep its other entries), or grant it in $settings' $userStreamAcl`, perm, user, p.stream, p.stream)
+		switch access {
+		case store.Allowed:
+			granted = append(granted, perm+" "+p.stream)
+		case store.Denied:
+			c.add(name, Fail, fmt.Sprintf("%s at %s: missing: %s", user, target, p.why), fix)
+		default:
+			c.add(name, Warn, fmt.Sprintf("unknown (probed with an append expecting a revision the stream never reaches): %v", err), "make sure the user has it: "+fix)
+		}
+	}
+	if len(granted) > 0 {
+		c.add("store acls", OK, user+" has "+strings.Join(granted, ", ")+" (probed without writing)", "")
 	}
 }
