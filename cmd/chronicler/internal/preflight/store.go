@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/chronicler-dev/chronicler/capture/store"
-	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // openStore creates the store client for cfg (store.Connect: discovery is
