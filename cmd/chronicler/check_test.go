@@ -38,15 +38,28 @@ func startShop(t *testing.T, withKafka bool, pgOpts ...stack.PostgresOption) *sh
 	t.Helper()
 	s := &shopStack{suffix: fmt.Sprint(time.Now().UnixNano())}
 	s.pg = stack.StartPostgres(t, pgOpts...)
+	s.loadSchema(t)
+	s.store = kurrentdbtest.Start(t, kurrentdb.Options{})
+	if withKafka {
+		s.kafka = stack.StartKafka(t)
+	}
+	s.writeRules(t)
+	return s
+}
+
+// loadSchema creates the shop's tables (deploy/examples/shop/schema.sql).
+func (s *shopStack) loadSchema(t *testing.T) {
+	t.Helper()
 	schema, err := os.ReadFile("../../deploy/examples/shop/schema.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.pg.Exec(t, "postgres", string(schema))
-	s.store = kurrentdbtest.Start(t, kurrentdb.Options{})
-	if withKafka {
-		s.kafka = stack.StartKafka(t)
-	}
+}
+
+// writeRules copies the shop rules with the per-run topics to s.rulesDir.
+func (s *shopStack) writeRules(t *testing.T) {
+	t.Helper()
 	s.rulesDir = t.TempDir()
 	s.topics = []string{"crm.customer-contact." + s.suffix, "shop.orders." + s.suffix}
 	s.dlTopic, s.cpTopic = "chronicler.deadletter."+s.suffix, "chronicler.checkpoints."+s.suffix
@@ -61,7 +74,6 @@ func startShop(t *testing.T, withKafka bool, pgOpts ...stack.PostgresOption) *sh
 			t.Fatal(err)
 		}
 	}
-	return s
 }
 
 // createTopics creates topics with one partition.
