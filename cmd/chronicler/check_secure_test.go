@@ -9,7 +9,6 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/preflight"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
@@ -74,58 +73,7 @@ func (s *secureShop) requiredACLs() []kafka.ACL {
 // kafkaACL creates (or deletes) a for Chronicler's user, as the admin.
 func (s *secureShop) kafkaACL(t *testing.T, a kafka.ACL, grant bool) {
 	t.Helper()
-	b := kadm.NewACLs().Allow("User:" + secureKafkaUser).AllowHosts("*")
-	switch a.Resource {
-	case "topic":
-		b = b.Topics(a.Name)
-	case "transactional-id":
-		b = b.TransactionalIDs(a.Name)
-	case "cluster":
-		b = b.Clusters()
-	}
-	op := kadm.OpWrite
-	switch a.Operation {
-	case "Read":
-		op = kadm.OpRead
-	case "Create":
-		op = kadm.OpCreate
-	}
-	pattern := kadm.ACLPatternLiteral
-	if a.Prefixed {
-		pattern = kadm.ACLPatternPrefixed
-	}
-	b = b.Operations(op).ResourcePatternType(pattern)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm := s.kafka.Admin(t)
-	var err error
-	if grant {
-		var res kadm.CreateACLsResults
-		if res, err = adm.CreateACLs(ctx, b); err == nil {
-			for _, r := range res {
-				if r.Err != nil {
-					err = r.Err
-				}
-			}
-		}
-	} else {
-		var res kadm.DeleteACLsResults
-		if res, err = adm.DeleteACLs(ctx, b); err == nil {
-			n := 0
-			for _, r := range res {
-				if r.Err != nil {
-					err = r.Err
-				}
-				n += len(r.Deleted)
-			}
-			if err == nil && n != 1 {
-				err = fmt.Errorf("deleted %d ACLs, want 1", n)
-			}
-		}
-	}
-	if err != nil {
-		t.Fatalf("kafka ACL %s (grant %v): %v", a, grant, err)
-	}
+	s.kafka.SetACL(t, "User:"+secureKafkaUser, a.Resource, a.Name, a.Prefixed, a.Operation, grant)
 }
 
 // grantReadAll gives the store user read of $all in $all's metadata.

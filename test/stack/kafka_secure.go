@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -215,5 +216,63 @@ func (k *Kafka) SetSCRAM(t testing.TB, user, password string) {
 			t.Fatalf("stack: %s cannot authenticate 30s after its SCRAM credentials were set: %v", user, err)
 		}
 		time.Sleep(100 * time.Millisecond) // poll interval, with the deadline above
+	}
+}
+
+// SetACL grants (or with grant false, deletes) one allow ACL for principal
+// ("User:name") from any host, as the admin: operation ("Read", "Write",
+// "Create", "Describe") on resource ("topic", "transactional-id",
+// "cluster") name, a literal or prefixed pattern. Deleting an ACL that does
+// not exist fails the test. ACLs reach the broker through the metadata log:
+// a client may see the change a moment later.
+func (k *Kafka) SetACL(t testing.TB, principal, resource, name string, prefixed bool, operation string, grant bool) {
+	t.Helper()
+	b := kadm.NewACLs().Allow(principal).AllowHosts("*")
+	switch resource {
+	case "topic":
+		b = b.Topics(name)
+	case "transactional-id":
+		b = b.TransactionalIDs(name)
+	case "cluster":
+		b = b.Clusters()
+	default:
+		t.Fatalf("stack: SetACL: unknown resource %q", resource)
+	}
+	ops := map[string]kadm.ACLOperation{"Read": kadm.OpRead, "Write": kadm.OpWrite, "Create": kadm.OpCreate, "Describe": kadm.OpDescribe}
+	op, ok := ops[operation]
+	if !ok {
+		t.Fatalf("stack: SetACL: unknown operation %q", operation)
+	}
+	pattern := kadm.ACLPatternLiteral
+	if prefixed {
+		pattern = kadm.ACLPatternPrefixed
+	}
+	b = b.Operations(op).ResourcePatternType(pattern)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := k.Admin(t)
+	var err error
+	if grant {
+		var res kadm.CreateACLsResults
+		if res, err = adm.CreateACLs(ctx, b); err == nil {
+			for _, r := range res {
+				err = errors.Join(err, r.Err)
+			}
+		}
+	} else {
+		var res kadm.DeleteACLsResults
+		if res, err = adm.DeleteACLs(ctx, b); err == nil {
+			n := 0
+			for _, r := range res {
+				err = errors.Join(err, r.Err)
+				n += len(r.Deleted)
+			}
+			if err == nil && n != 1 {
+				err = fmt.Errorf("deleted %d ACLs, want 1", n)
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("stack: %s %s on %s %s for %s (grant %v): %v", operation, pattern, resource, name, principal, grant, err)
 	}
 }
