@@ -134,6 +134,12 @@ func (c *Config) KafkaConfig() kafka.ClusterConfig {
 	}
 }
 
+// HTTPTLSFiles are http.tls.cert_file and key_file resolved against the
+// config file's directory ("" when unset: plain HTTP).
+func (c *Config) HTTPTLSFiles() (cert, key string) {
+	return c.secretFile(c.HTTP.TLS.CertFile), c.secretFile(c.HTTP.TLS.KeyFile)
+}
+
 // PostgresSettings are the connection settings of a session of app
 // (application_name) on the captured database: postgres.url, with
 // postgres.password, or postgres.password_file read again at every
