@@ -37,7 +37,7 @@ func (k *ClusterConfig) TransportIssues() []TransportIssue {
 
 // ACL is one permission the publisher's principal needs on a secured
 // cluster, in kafka-acls terms. Kafka's WRITE and READ imply DESCRIBE, and
-// since Kafka 3.0 WRITE on a topic implies IDEMPOTENT_WRITE on the cluster
+// since Kafka 2.8 WRITE on a topic implies IDEMPOTENT_WRITE on the cluster
 // (KIP-679), so neither is listed.
 type ACL struct {
 	Resource  string // "topic", "transactional-id", "cluster"

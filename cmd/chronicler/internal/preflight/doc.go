@@ -18,11 +18,15 @@
 // CheckReplicaIdentity, CheckPublication, CheckSlot), the ones capture
 // applies at start; this package reads through postgres.Conn and only
 // prints their findings. Rules: loaded against the tables' columns.
-// Store: a read of $all, the server version (ServerFeatures). Kafka:
+// Store: a read of $all, the server version (ServerFeatures), and with
+// capture the appends (and $maxCount) capture makes to its own streams,
+// probed without writing (store.Client.ProbeWrite). Kafka:
 // metadata, broker versions (ApiVersions), the rules' topics, the dead-
 // letter and checkpoint topics (a creation is validated, never done), and
+// the principal's ACLs on those topics (Metadata's authorized operations),
 // with exactly_once a transaction begun and aborted under the throwaway id
-// chronicler-check-<pid>. Unreachable systems are Fail checks; a system
+// chronicler-<publisher_id>.check-<pid> (kafka.ProbeTransactionalID: under
+// the publisher's prefixed ACL, never its id). Unreachable systems are Fail checks; a system
 // that does not answer within Options.Timeout is one too.
 //
 // Each connection's security is a check of its own, a warning when it is
@@ -70,9 +74,11 @@
 // # Not done
 //
 //   - Whether the Kafka principal may write the topics is not probed
-//     (only describe, validated creation and the transactions probe); the
-//     missing permissions of each server are not yet named one by one with
-//     their grant (issue 21).
+//     by producing: Metadata's authorized operations are read instead.
+//   - The store's write permission is probed on capture's own streams
+//     (progress, dead letters, snapshot), not on the rules' event streams
+//     (their categories are not listed by the rule set): a stream whose
+//     own metadata denies the user is found by run, not check.
 //   - The HA lock (ha.enabled) is not checked or reported.
 //   - lag_seconds from the progress marker's age over-states the lag when
 //     the database was idle before the pending changes.
