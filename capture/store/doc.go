@@ -112,7 +112,8 @@
 // else the system roots); [Client.TransportIssue] names tls=false and
 // tlsVerifyCert=false for `check`. The official client retries a server
 // whose certificate does not verify as if it were away (its calls never
-// answer), so [Client.CheckTLS] makes a handshake of its own to say so.
+// answer), so [Connect] makes a handshake of its own ([Client.CheckTLS]) and
+// returns a *[TLSError] naming the server.
 // Credentials (store.username, store.password) are the connection's, read
 // at Connect: a rotated password needs a restart (the client also takes
 // per-call credentials, which this package does not use). Permissions are

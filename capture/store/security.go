@@ -37,8 +37,8 @@ func (c *Client) TransportIssue() (found, fix string) {
 
 // TLSError: the store's certificate does not verify (unknown CA, another
 // host name, expired). The official client only retries such a connection
-// (its calls then never answer), so CheckTLS finds it by a handshake of
-// its own.
+// (its calls then never answer), so Connect finds it by a handshake of its
+// own (CheckTLS).
 type TLSError struct {
 	Target string // host:port
 	Err    error

@@ -15,11 +15,10 @@ import (
 
 // TestStoreTLSVerifiedByDefault, against the KurrentDB-compatible server
 // with TLS and users: a URL without tls settings but the CA reads $all as
-// an admin; a server whose certificate names another host is refused (no
-// answer from the official client, and CheckTLS names the host check),
-// while the same server is read with tlsVerifyCert=false (so the refusal
-// was the verification); TransportIssue names tls=false and
-// tlsVerifyCert=false.
+// an admin; a server whose certificate names another host is refused by
+// Connect with a TLSError naming it, while the same server is read with
+// tlsVerifyCert=false (so the refusal was the verification);
+// TransportIssue names tls=false and tlsVerifyCert=false.
 func TestStoreTLSVerifiedByDefault(t *testing.T) {
 	certs := stack.NewCerts(t, "")
 	good := kurrentdbtest.Start(t, kurrentdb.Options{TLS: &kurrentdb.TLSOptions{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, CAFile: certs.CAFile}, Users: kurrentdb.DefaultUsers()})
@@ -54,14 +53,10 @@ func TestStoreTLSVerifiedByDefault(t *testing.T) {
 	}
 
 	wrongURL := strings.Replace(wrong.URL(), "tls=true&", "", 1)
-	c, err = read(wrongURL, 3*time.Second)
-	if !errors.Is(err, store.ErrNoAnswer) {
-		t.Errorf("wrong-host certificate: read $all gave %v; want no answer (the official client refuses the connection and retries)", err)
-	}
-	err = c.CheckTLS(ctx)
+	_, err = store.Connect(store.ClientConfig{URL: wrongURL, Username: "admin", Password: "changeit"})
 	var te *store.TLSError
 	if !errors.As(err, &te) || te.Target != wrong.Addr() || !strings.Contains(err.Error(), "tlsCAFile") {
-		t.Errorf("CheckTLS of the wrong-host server: %v; want a TLSError naming %s", err, wrong.Addr())
+		t.Errorf("Connect to the wrong-host server: %v; want a TLSError naming %s", err, wrong.Addr())
 	} else {
 		t.Logf("refused: %v", err)
 	}

@@ -249,3 +249,25 @@ func TestCheckLeastPrivilege(t *testing.T) {
 func secondary(revoked string, o preflight.Check) bool {
 	return strings.HasPrefix(revoked, "kafka acl ") && o.Name == "kafka topics"
 }
+
+// TestRunRefusesAStoreCertificateForAnotherHost: `run` against a store
+// whose certificate names another host exits 1 at once with an error naming
+// the server and tlsCAFile (the official client alone would retry it
+// silently), and `check` FAILs its store tls line.
+func TestRunRefusesAStoreCertificateForAnotherHost(t *testing.T) {
+	s := startShop(t, false)
+	certs := stack.NewCerts(t, "")
+	wrong := kurrentdbtest.Start(t, kurrentdb.Options{TLS: &kurrentdb.TLSOptions{CertFile: certs.WrongHostCert, KeyFile: certs.WrongHostKey, CAFile: certs.CAFile}})
+	cfg := s.configFile(t, "wrong_store", func(y string) string {
+		return strings.Replace(y, "  url: "+s.store.URL()+"\n", "  url: "+wrong.URL()+"\n", 1)
+	})
+	start := time.Now()
+	code, out, errOut := runCLI("run", "--config", cfg, "--only", "capture")
+	if code != 1 || !strings.Contains(errOut, "TLS with the store at "+wrong.Addr()) || !strings.Contains(errOut, "tlsCAFile") {
+		t.Errorf("run: exit %d after %s, want 1 naming the store's certificate:\n%s%s", code, time.Since(start).Round(time.Millisecond), out, errOut)
+	}
+	_, rep, all := checkJSON(t, "--config", cfg, "--only", "capture")
+	if c, ok := findCheck(rep, "store tls "+wrong.Addr()); !ok || c.Status != preflight.Fail || !strings.Contains(c.Found, "does not verify") {
+		t.Errorf("check: store tls %+v (found %v), want FAIL:\n%s", c, ok, all)
+	}
+}

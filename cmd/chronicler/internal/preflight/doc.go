@@ -36,10 +36,9 @@
 // (the store URL's tls and tlsVerifyCert: store.Client.TransportIssue),
 // "kafka tls <broker>" per seed broker (kafka.tls: ClusterConfig.
 // TransportIssues). A server certificate that does not verify is a Fail:
-// Postgres's TLSError at connect; for the store, whose official client
-// only retries such a server, a handshake of its own (store.Client.
-// CheckTLS) when $all does not answer; Kafka's dial error on the brokers
-// check.
+// Postgres's TLSError at connect; the store's TLSError from store.Connect
+// (a handshake of its own: the official client only retries such a
+// server); Kafka's dial error on the brokers check.
 //
 // # Status
 //

@@ -31,7 +31,12 @@ func openStore(cfg *config.Config) (db *store.Client, target string, err error) 
 // and reports its version.
 func (c *checker) store(ctx context.Context) {
 	db, target, err := openStore(c.cfg)
-	if err != nil {
+	var te *store.TLSError
+	switch {
+	case errors.As(err, &te):
+		c.add("store tls "+target, Fail, te.Error(), "name the CA with tlsCAFile= in store.url, and a host the certificate lists")
+		return
+	case err != nil:
 		c.add("store url", Fail, err.Error(), "fix store.url (esdb://host:2113?tls=false, esdb+discover://...)")
 		return
 	}
@@ -51,17 +56,6 @@ func (c *checker) store(ctx context.Context) {
 	if err != nil {
 		if !errors.Is(err, store.ErrNoAnswer) { // else the call may still be in the client (store.ErrNoAnswer)
 			db.Close()
-		} else {
-			// The official client retries a certificate that does not
-			// verify as if the server were away: say which it is.
-			tctx, tcancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-			terr := db.CheckTLS(tctx)
-			tcancel()
-			var te *store.TLSError
-			if errors.As(terr, &te) {
-				c.add("store reachable "+target, Fail, te.Error(), "name the CA with tlsCAFile= in store.url, and a host the certificate lists")
-				return
-			}
 		}
 		fix := "check store.url (host, port, tls), that the server runs, and store.username/password"
 		if store.IsAccessDenied(err) {
