@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/chronicler-dev/chronicler/test/stack"
 )
 
@@ -149,5 +151,41 @@ func TestPasswordFileIsReadPerConnection(t *testing.T) {
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Field != "password_file" || !strings.Contains(err.Error(), file) {
 		t.Errorf("missing file: %v; want a ConfigError naming password_file and the file", err)
+	}
+}
+
+// TestClientCertificate: with sslcert and sslkey in the URL and no
+// password, a role whose hba line is "hostssl ... cert" opens both an
+// ordinary and a replication connection (the client-certificate variant of
+// a secure server), verified by default.
+func TestClientCertificate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	t.Setenv("PGSSLMODE", "")
+	certs := stack.NewCerts(t, "chronicler")
+	p := stack.StartPostgres(t, stack.WithPostgresTLS(stack.PostgresTLS{Certs: certs, CertUsers: []string{"chronicler"}}))
+	p.Exec(t, "postgres", "CREATE ROLE chronicler LOGIN REPLICATION")
+	cs := ConnSettings{URL: p.RoleURL("chronicler", "postgres") + "&sslcert=" + certs.ClientCert + "&sslkey=" + certs.ClientKey}
+	c, err := Connect(ctx, cs)
+	if err != nil {
+		t.Fatalf("client certificate: %v", err)
+	}
+	srv, err := c.ReadServer(ctx)
+	f := CheckTransport(c.Transport())
+	c.Close(ctx)
+	if err != nil || srv.Role != "chronicler" || f.Verdict != Pass {
+		t.Errorf("client certificate: role %q, %v, transport %+v; want chronicler, verified", srv.Role, err, f)
+	}
+	cfg, err := connConfig(cs, map[string]string{"replication": "database"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := pgconn.ConnectConfig(ctx, &cfg.Config)
+	if err != nil {
+		t.Fatalf("replication connection with a client certificate: %v", err)
+	}
+	rc.Close(ctx)
+	if _, err := Connect(ctx, ConnSettings{URL: p.RoleURL("chronicler", "postgres")}); err == nil {
+		t.Error("connected without the client certificate: the hba cert line proved nothing")
 	}
 }
