@@ -20,9 +20,14 @@ func (p *Pipeline) deadLetter(ctx context.Context, ch *contract.Change, k *uint3
 	ev := store.Event{Stream: p.cfg.DeadLetterStream, Type: contract.DeadLetterType, Data: contract.EncodeDeadLetter(d),
 		Source: contract.SourceOf(p.cfg.Slot, ch, rule, pos.Index), Extra: map[string]any{contract.MetaReason: reason}}
 	err := p.app.Add(ctx, ev)
+	// Over the append limit itself: keep the key values, then (a key over
+	// the limit) only the position.
 	var tooLarge *store.TooLargeError
-	if errors.As(err, &tooLarge) {
-		d.Truncate()
+	for _, cut := range []func(){d.Truncate, d.TruncateKey} {
+		if !errors.As(err, &tooLarge) {
+			break
+		}
+		cut()
 		ev.Data = contract.EncodeDeadLetter(d)
 		err = p.app.Add(ctx, ev)
 	}

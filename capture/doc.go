@@ -42,7 +42,9 @@
 // Its data holds the slot, reason ("rule" or "too_large"), rule, field, the
 // error text and the raw change as JSON (NULL as null, an unchanged TOAST
 // value as {"$unchanged":true}); when the dead letter itself would be over
-// the limit, the row values are dropped and "truncated" is set. The other
+// the limit, the row values but the key columns' are dropped (new and old
+// keep the key, so the row can be found; only when the key alone is over
+// the limit is it dropped too) and "truncated" is set. The other
 // rules' events of the change are stored as usual and the pipeline goes on.
 // With OnError [OnErrorStop] the first failure is returned as a *StopError
 // instead: capture stops, the transaction is not committed nor confirmed.

@@ -61,8 +61,8 @@ func (rs *RuleSet) Capture(ch *contract.Change, dst []Event) ([]Event, error) {
 // setChange fills the environment with what the rules read.
 func (e *evaluator) setChange(ch *contract.Change, uses uint32, tr *tableRules) {
 	env := e.env
-	env["new"] = ch.New
-	env["old"] = ch.Old
+	env["new"] = row(ch.New)
+	env["old"] = row(ch.Old)
 	if uses&varOp != 0 {
 		env["op"] = opNames[ch.Op]
 	}

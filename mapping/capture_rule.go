@@ -79,6 +79,19 @@ func categoryProblem(s string) (msg, hint string) {
 		"the stream name is <category>-<id> and the category ends at the first '-'; write e.g. orderLine or order_line"
 }
 
+// captureBuild is one capture rule being compiled: the fields by key and
+// what the earlier fields decided for the later ones.
+type captureBuild struct {
+	l        *loader
+	name     string
+	r        *captureRule
+	byKey    map[string]field
+	ruleNode ast.Node
+
+	isMessage, hasRowOps, update bool
+	tables                       []string // catalogued tables matched, for column checks
+}
+
 func (l *loader) captureRule(n ast.Node) {
 	name, ok := l.ruleName(n, "capture", l.captureNames)
 	if !ok {
@@ -89,44 +102,68 @@ func (l *loader) captureRule(n ast.Node) {
 		return
 	}
 	before := len(l.problems)
-	r := &captureRule{name: name}
-	byKey := map[string]field{}
+	b := &captureBuild{l: l, name: name, r: &captureRule{name: name}, byKey: map[string]field{}, ruleNode: l.resolve(n)}
 	for _, f := range fs {
-		byKey[f.key] = f
+		b.byKey[f.key] = f
 	}
-	ruleNode := l.resolve(n)
-
-	// Operations.
-	var isMessage, hasRowOps, update bool
-	if f, ok := byKey["on"]; ok {
-		ops, nodes, ok := l.strList(f, name)
-		if ok {
-			for i, s := range ops {
-				op, valid := contract.ParseOp(s)
-				if !valid {
-					l.addAt(nodes[i], name, fmt.Sprintf("unknown operation %q", s), "use insert, update, delete, truncate, snapshot or message")
-					continue
-				}
-				r.ops[op] = true
-				if op == contract.OpMessage {
-					isMessage = true
-				} else {
-					hasRowOps = true
-				}
-				update = update || op == contract.OpUpdate
-			}
+	b.operations()
+	b.source()
+	c := b.env()
+	if f, ok := b.byKey["when"]; ok {
+		c.field = "when"
+		if src, ok := l.scalarText(f.value); !ok {
+			l.addAt(f.value, name, "when must be an expression string", "")
+		} else {
+			b.r.when = l.compileExpr(c, l.resolve(f.value), src, wantBool)
 		}
-	} else {
-		l.addAt(ruleNode, name, "missing field on", "list the operations, e.g. on: [insert, update]")
 	}
-	if isMessage && hasRowOps {
-		l.addAt(byKey["on"].value, name, "a rule cannot mix message with row operations", "split it into a message rule and a table rule")
+	b.stream(c)
+	b.event(c)
+	b.neverThere()
+	if len(l.problems) > before {
+		return
 	}
+	b.r.idx = len(l.capture)
+	l.capture = append(l.capture, b.r)
+}
 
-	// Tables or prefix.
-	var tables []string // catalogued tables matched, for column checks
-	if f, ok := byKey["table"]; ok {
-		if isMessage {
+// operations compiles on: the operations, and whether the rule is a
+// message rule or a row rule.
+func (b *captureBuild) operations() {
+	l, name := b.l, b.name
+	f, ok := b.byKey["on"]
+	if !ok {
+		l.addAt(b.ruleNode, name, "missing field on", "list the operations, e.g. on: [insert, update]")
+		return
+	}
+	ops, nodes, ok := l.strList(f, name)
+	if ok {
+		for i, s := range ops {
+			op, valid := contract.ParseOp(s)
+			if !valid {
+				l.addAt(nodes[i], name, fmt.Sprintf("unknown operation %q", s), "use insert, update, delete, truncate, snapshot or message")
+				continue
+			}
+			b.r.ops[op] = true
+			if op == contract.OpMessage {
+				b.isMessage = true
+			} else {
+				b.hasRowOps = true
+			}
+			b.update = b.update || op == contract.OpUpdate
+		}
+	}
+	if b.isMessage && b.hasRowOps {
+		l.addAt(f.value, name, "a rule cannot mix message with row operations", "split it into a message rule and a table rule")
+	}
+}
+
+// source compiles table: (row rules) or prefix: (message rules), and finds
+// the catalogued tables the patterns match.
+func (b *captureBuild) source() {
+	l, name, r := b.l, b.name, b.r
+	if f, ok := b.byKey["table"]; ok {
+		if b.isMessage {
 			l.addAt(f.keyN, name, "message rules have no table", "use prefix: to select messages")
 		}
 		pats, nodes, ok := l.strList(f, name)
@@ -141,104 +178,107 @@ func (l *loader) captureRule(n ast.Node) {
 			}
 		}
 		if l.opts.Catalogue != nil {
-			tables = []string{}
+			b.tables = []string{}
 			for _, tp := range r.tables {
-				n0 := len(tables)
+				n0 := len(b.tables)
 				for qt := range l.opts.Catalogue {
 					if tp.match(qt) {
-						tables = append(tables, qt)
+						b.tables = append(b.tables, qt)
 					}
 				}
-				if len(tables) == n0 && !tp.glob {
+				if len(b.tables) == n0 && !tp.glob {
 					l.addAt(f.value, name, fmt.Sprintf("table %s is not in the database", tp.pattern), "check the name, the schema, and that the capture publication includes it")
 				}
 			}
-			sortStrings(tables)
+			sortStrings(b.tables)
 		}
-	} else if hasRowOps {
-		l.addAt(ruleNode, name, "missing field table", "name the table, e.g. table: public.customers")
+	} else if b.hasRowOps {
+		l.addAt(b.ruleNode, name, "missing field table", "name the table, e.g. table: public.customers")
 	}
-	if f, ok := byKey["prefix"]; ok {
-		if !isMessage {
+	if f, ok := b.byKey["prefix"]; ok {
+		if !b.isMessage {
 			l.addAt(f.keyN, name, "prefix applies only to message rules", "add on: [message] or remove prefix")
 		}
 		r.prefix, _ = l.scalarText(f.value)
 	}
+}
 
-	// Environment: typed columns when the rule matches exactly one catalogued table.
-	var cols = anyMap
-	if len(tables) == 1 {
-		cols = typesMapFor(l.opts.Catalogue[tables[0]])
+// env is the expressions' environment: typed columns when the rule matches
+// exactly one catalogued table.
+func (b *captureBuild) env() exprCtx {
+	cols := anyMap
+	if len(b.tables) == 1 {
+		cols = typesMapFor(b.l.opts.Catalogue[b.tables[0]])
 	}
-	c := exprCtx{rule: name, env: captureEnv(cols), tables: tables, update: update}
-	if len(r.tables) > 0 && len(tables) == 0 {
+	c := exprCtx{rule: b.name, env: captureEnv(cols), tables: b.tables, update: b.update}
+	if len(b.r.tables) > 0 && len(b.tables) == 0 {
 		c.tables = nil // glob matched nothing in the catalogue: nothing to check against
 	}
+	return c
+}
 
-	if f, ok := byKey["when"]; ok {
-		c.field = "when"
-		src, ok := l.scalarText(f.value)
-		if !ok {
-			l.addAt(f.value, name, "when must be an expression string", "")
-		} else {
-			r.when = l.compileExpr(c, l.resolve(f.value), src, wantBool)
-		}
+// stream compiles stream: {category, id}.
+func (b *captureBuild) stream(c exprCtx) {
+	l, name, r := b.l, b.name, b.r
+	f, ok := b.byKey["stream"]
+	if !ok {
+		l.addAt(b.ruleNode, name, "missing field stream", "e.g. stream: {category: customer, id: new.id}")
+		return
 	}
-
-	// Stream.
-	if f, ok := byKey["stream"]; ok {
-		sfs, ok := l.fields(f.value, name, "stream", []string{"category", "id"})
-		if ok {
-			var haveCat, haveID bool
-			for _, sf := range sfs {
-				switch sf.key {
-				case "category":
-					haveCat = true
-					if s, ok := l.str(sf, name); ok {
-						if msg, hint := categoryProblem(s); msg != "" {
-							l.addAt(sf.value, name, "stream "+msg, hint)
-						}
-						r.category = s
-					}
-				case "id":
-					haveID = true
-					c.field = "stream.id"
-					if src, ok := l.scalarText(sf.value); ok {
-						r.id = l.compileExpr(c, l.resolve(sf.value), src, wantText)
-					} else {
-						l.addAt(sf.value, name, "stream.id must be an expression string", "e.g. id: new.id")
-					}
+	sfs, ok := l.fields(f.value, name, "stream", []string{"category", "id"})
+	if !ok {
+		return
+	}
+	var haveCat, haveID bool
+	for _, sf := range sfs {
+		switch sf.key {
+		case "category":
+			haveCat = true
+			if s, ok := l.str(sf, name); ok {
+				if msg, hint := categoryProblem(s); msg != "" {
+					l.addAt(sf.value, name, "stream "+msg, hint)
 				}
+				r.category = s
 			}
-			if !haveCat {
-				l.addAt(f.value, name, "stream needs a category", "e.g. stream: {category: customer, id: new.id}")
-			}
-			if !haveID {
-				l.addAt(f.value, name, "stream needs an id", "e.g. stream: {category: customer, id: new.id}")
+		case "id":
+			haveID = true
+			c.field = "stream.id"
+			if src, ok := l.scalarText(sf.value); ok {
+				r.id = l.compileExpr(c, l.resolve(sf.value), src, wantText)
+			} else {
+				l.addAt(sf.value, name, "stream.id must be an expression string", "e.g. id: new.id")
 			}
 		}
-	} else {
-		l.addAt(ruleNode, name, "missing field stream", "e.g. stream: {category: customer, id: new.id}")
 	}
+	if !haveCat {
+		l.addAt(f.value, name, "stream needs a category", "e.g. stream: {category: customer, id: new.id}")
+	}
+	if !haveID {
+		l.addAt(f.value, name, "stream needs an id", "e.g. stream: {category: customer, id: new.id}")
+	}
+}
 
-	if f, ok := byKey["type"]; ok {
+// event compiles type, data, metadata and unchanged.
+func (b *captureBuild) event(c exprCtx) {
+	l, name, r := b.l, b.name, b.r
+	if f, ok := b.byKey["type"]; ok {
 		r.typ, _ = l.str(f, name)
 	} else {
-		l.addAt(ruleNode, name, "missing field type", "name the event type, e.g. type: CustomerEmailChanged")
+		l.addAt(b.ruleNode, name, "missing field type", "name the event type, e.g. type: CustomerEmailChanged")
 	}
-	if f, ok := byKey["data"]; ok {
+	if f, ok := b.byKey["data"]; ok {
 		r.data = l.compileTemplate(c, f.value, "data")
 	} else {
-		l.addAt(ruleNode, name, "missing field data", "e.g. data: new (the whole row) or data: {customerId: new.id}")
+		l.addAt(b.ruleNode, name, "missing field data", "e.g. data: new (the whole row) or data: {customerId: new.id}")
 	}
-	if f, ok := byKey["metadata"]; ok {
+	if f, ok := b.byKey["metadata"]; ok {
 		if _, isMap := l.resolve(f.value).(*ast.MappingNode); !isMap {
 			l.addAt(f.value, name, "metadata must be a mapping", "e.g. metadata: {tenant: new.tenant_id}")
 		} else {
 			r.metadata = l.compileTemplate(c, f.value, "metadata")
 		}
 	}
-	if f, ok := byKey["unchanged"]; ok {
+	if f, ok := b.byKey["unchanged"]; ok {
 		s, _ := l.scalarText(f.value)
 		p, ok := contract.UnchangedPolicies[s]
 		if !ok {
@@ -246,20 +286,18 @@ func (l *loader) captureRule(n ast.Node) {
 		}
 		r.unchanged = p
 	}
+}
 
-	// Reading values that are never there.
+// neverThere reports reads of values the rule's operations never set.
+func (b *captureBuild) neverThere() {
+	r, on := b.r, b.byKey["on"].value
 	uses := r.uses()
-	if uses&varOld != 0 && hasRowOps && !r.ops[contract.OpUpdate] && !r.ops[contract.OpDelete] {
-		l.addAt(byKey["on"].value, name, "the rule reads old but old is only set for update and delete", "remove the old.* references or add update/delete")
+	if uses&varOld != 0 && b.hasRowOps && !r.ops[contract.OpUpdate] && !r.ops[contract.OpDelete] {
+		b.l.addAt(on, b.name, "the rule reads old but old is only set for update and delete", "remove the old.* references or add update/delete")
 	}
-	if uses&varNew != 0 && hasRowOps && !r.ops[contract.OpInsert] && !r.ops[contract.OpUpdate] && !r.ops[contract.OpSnapshot] {
-		l.addAt(byKey["on"].value, name, "the rule reads new but new is only set for insert, update and snapshot", "for deletes read old (needs REPLICA IDENTITY FULL for non-key columns) or key")
+	if uses&varNew != 0 && b.hasRowOps && !r.ops[contract.OpInsert] && !r.ops[contract.OpUpdate] && !r.ops[contract.OpSnapshot] {
+		b.l.addAt(on, b.name, "the rule reads new but new is only set for insert, update and snapshot", "for deletes read old (needs REPLICA IDENTITY FULL for non-key columns) or key")
 	}
-	if len(l.problems) > before {
-		return
-	}
-	r.idx = len(l.capture)
-	l.capture = append(l.capture, r)
 }
 
 func (r *captureRule) uses() uint32 {

@@ -22,6 +22,31 @@
 // stream.category are literals known at load time, so the publisher can
 // filter its subscription ([RuleSet.Interest]).
 //
+// # Schemas
+//
+// A promotion rule may declare the contract of its values with schema: a
+// JSON Schema (draft-07 unless it names another with $schema; format is
+// asserted), inline as YAML or a .json file relative to the rule file;
+// references must stay inside the schema, nothing is read from elsewhere
+// (README.md, Schemas). At load the schema must compile and the value
+// template is checked against it as far as that is known without
+// evaluating anything (required fields written, closed objects, constants
+// and expressions of known result type), each problem at its
+// file:line:col. At run time every value is validated; a violation is a
+// [*SchemaError] (errors.Is [ErrSchemaViolation]) naming each violation by
+// its JSON pointer, which the publisher dead-letters like any promotion
+// failure. [RuleSet.Schema] and [RuleSet.Schemas] give each rule's
+// [Schema] with its canonical text (what a schema registry stores);
+// [SchemaFiles] lists the .json files beside the rules (reload hashes
+// them). [RuleSet.DeriveSchema] drafts a schema from a rule's value
+// (`chronicler rules schema`): closed objects with every field required,
+// the types the compiler knows, event.data.<field> typed through the
+// capture rules producing the rule's events (and the catalogue's column
+// types when loaded with one); what stays unknown is left open, with a
+// description.
+//
+// # Checks at load
+//
 // Every problem in every file is reported at once, as a [*LoadError] whose
 // Problems carry file, line, column (inside the expression where possible),
 // rule and a hint. Determinism is enforced here: now() and timezone() are
@@ -54,7 +79,10 @@
 // 3339 UTC, bytea base64, numeric as the exact decimal, unknown types as
 // their text form. The source metadata capture stores with each event is the
 // contract's (contract.Source, contract.AppendMetadata); [contract.DecodeJSON]
-// decodes stored data for promotion (integral numbers as int64).
+// decodes stored data for promotion (integers in int64's range as int64,
+// other numbers as json.Number holding the exact text, written back digit
+// for digit). Where a rule computes, the compiler converts operands whose
+// type is unknown at load with number() (expr.go); README.md, Numbers.
 //
 // # Unchanged TOAST values
 //

@@ -158,7 +158,7 @@ func (l *loader) compileExpr(c exprCtx, n yamlast.Node, src string, w want) *exp
 		return nil
 	}
 	opts := make([]expr.Option, 0, len(helperFuncs)+4)
-	opts = append(opts, expr.Env(c.env), expr.DisableBuiltin("now"), expr.DisableBuiltin("timezone"))
+	opts = append(opts, expr.Env(c.env), expr.DisableBuiltin("now"), expr.DisableBuiltin("timezone"), expr.Patch(absentRows{}), expr.Patch(numberOperands{}))
 	opts = append(opts, helperFuncs...)
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {

@@ -26,6 +26,9 @@ import (
 //	uuid5(a, b, ...) string  a name-based UUID (version 5) of id(a, b, ...) in Chronicler's namespace
 //	snake(s), camel(s), pascal(s), kebab(s) string   case conversion ("order_lines" ↔ "orderLines"...)
 //	text(v) string           v as text, like id with one argument, "" for nil
+//	number(v) any            a decimal (json.Number) as int64 when integral, else float64; a list's
+//	                         decimals likewise; other values unchanged (applied by itself where a rule
+//	                         computes, see numbers.go)
 var helperFuncs = []expr.Option{
 	expr.Function("unchanged", fnUnchanged, new(func(any) bool)),
 	expr.Function("coalesce", fnCoalesce),
@@ -36,6 +39,7 @@ var helperFuncs = []expr.Option{
 	expr.Function("camel", caseFunc(toCamel), new(func(string) string)),
 	expr.Function("pascal", caseFunc(toPascal), new(func(string) string)),
 	expr.Function("kebab", caseFunc(toKebab), new(func(string) string)),
+	expr.Function("number", fnNumber, new(func(any) any)),
 }
 
 // helperNames lists the helper function names (for error hints).

@@ -112,7 +112,8 @@ func (rs *RuleSet) Promote(ev *StoredEvent, dst []Integration) ([]Integration, e
 }
 
 // PromoteTx runs the scope: transaction rules over the low-level events of one
-// source transaction (in store order) and appends at most one Integration per
+// source transaction (in the order the caller gives: the publisher gives the
+// source transaction's order, see package publish) and appends at most one Integration per
 // rule to dst. A rule fires when at least one event matches its from/category;
 // then `event` is the first such event and `events` all events of the
 // transaction. Errors follow Capture's contract.
@@ -201,6 +202,11 @@ func (r *promoteRule) eval(e *evaluator, ev *StoredEvent) (*Integration, string,
 		return nil, field, err
 	}
 	out.Value = append([]byte(nil), buf...)
+	if r.schema != nil {
+		if err := r.schema.Validate(out.Value); err != nil {
+			return nil, "value", err
+		}
+	}
 	if len(r.headers) > 0 {
 		out.Headers = make([]Header, 0, len(r.headers))
 		for _, h := range r.headers {

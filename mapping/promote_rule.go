@@ -21,6 +21,7 @@ type promoteRule struct {
 	subject    *expression // nil: the stream of the (first matching) event
 	value      *template
 	headers    []header
+	schema     *Schema // nil: the rule declares none
 }
 
 type header struct {
@@ -28,7 +29,7 @@ type header struct {
 	expr *expression
 }
 
-var promoteFields = []string{"name", "description", "scope", "from", "category", "when", "topic", "key", "type", "subject", "value", "headers"}
+var promoteFields = []string{"name", "description", "scope", "from", "category", "when", "topic", "key", "type", "subject", "value", "headers", "schema"}
 
 var topicRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
 
@@ -48,6 +49,43 @@ func (l *loader) promoteRule(n ast.Node) {
 		byKey[f.key] = f
 	}
 	ruleNode := l.resolve(n)
+	l.promoteMatch(r, byKey, ruleNode)
+	c := exprCtx{rule: name, env: promoteEnv(r.tx)}
+	compile := func(key string, w want) *expression {
+		f, ok := byKey[key]
+		if !ok {
+			return nil
+		}
+		c.field = key
+		src, ok := l.scalarText(f.value)
+		if !ok {
+			l.addAt(f.value, name, key+" must be an expression string", "")
+			return nil
+		}
+		return l.compileExpr(c, l.resolve(f.value), src, w)
+	}
+	r.when = compile("when", wantBool)
+	r.key = compile("key", wantText)
+	r.subject = compile("subject", wantText)
+	l.promoteOutput(r, byKey, ruleNode, c)
+	if f, ok := byKey["headers"]; ok {
+		l.promoteHeaders(r, f, c)
+	}
+	if f, ok := byKey["schema"]; ok {
+		if r.schema = l.promoteSchema(f, r); r.schema != nil && r.value != nil {
+			l.checkValueSchema(r)
+		}
+	}
+	if len(l.problems) > before {
+		return
+	}
+	r.idx = len(l.promote)
+	l.promote = append(l.promote, r)
+}
+
+// promoteMatch reads what a promotion rule matches: scope, from, category.
+func (l *loader) promoteMatch(r *promoteRule, byKey map[string]field, ruleNode ast.Node) {
+	name := r.name
 	if f, ok := byKey["scope"]; ok {
 		s, _ := l.scalarText(f.value)
 		switch s {
@@ -73,23 +111,11 @@ func (l *loader) promoteRule(n ast.Node) {
 	if r.tx && len(r.types) == 0 && len(r.categories) == 0 {
 		l.addAt(ruleNode, name, "a transaction rule needs from or category", "name the event types that start it, e.g. from: [OrderInserted]")
 	}
-	c := exprCtx{rule: name, env: promoteEnv(r.tx)}
-	compile := func(key string, w want) *expression {
-		f, ok := byKey[key]
-		if !ok {
-			return nil
-		}
-		c.field = key
-		src, ok := l.scalarText(f.value)
-		if !ok {
-			l.addAt(f.value, name, key+" must be an expression string", "")
-			return nil
-		}
-		return l.compileExpr(c, l.resolve(f.value), src, w)
-	}
-	r.when = compile("when", wantBool)
-	r.key = compile("key", wantText)
-	r.subject = compile("subject", wantText)
+}
+
+// promoteOutput reads what a promotion rule writes: topic, type, value.
+func (l *loader) promoteOutput(r *promoteRule, byKey map[string]field, ruleNode ast.Node, c exprCtx) {
+	name := r.name
 	if f, ok := byKey["topic"]; ok {
 		if s, ok := l.str(f, name); ok {
 			if !topicRE.MatchString(s) {
@@ -110,27 +136,26 @@ func (l *loader) promoteRule(n ast.Node) {
 	} else {
 		l.addAt(ruleNode, name, "missing field value", "e.g. value: event.data, or a mapping of fields")
 	}
-	if f, ok := byKey["headers"]; ok {
-		hfs, ok := l.fields(f.value, name, "headers", nil)
-		if ok {
-			for _, hf := range hfs {
-				c.field = "headers." + hf.key
-				src, ok := l.scalarText(hf.value)
-				if !ok {
-					l.addAt(hf.value, name, c.field+" must be an expression string", "")
-					continue
-				}
-				if e := l.compileExpr(c, l.resolve(hf.value), src, wantText); e != nil {
-					r.headers = append(r.headers, header{name: hf.key, expr: e})
-				}
-			}
-		}
-	}
-	if len(l.problems) > before {
+}
+
+// promoteHeaders compiles a promotion rule's headers, expressions giving
+// text.
+func (l *loader) promoteHeaders(r *promoteRule, f field, c exprCtx) {
+	hfs, ok := l.fields(f.value, r.name, "headers", nil)
+	if !ok {
 		return
 	}
-	r.idx = len(l.promote)
-	l.promote = append(l.promote, r)
+	for _, hf := range hfs {
+		c.field = "headers." + hf.key
+		src, ok := l.scalarText(hf.value)
+		if !ok {
+			l.addAt(hf.value, r.name, c.field+" must be an expression string", "")
+			continue
+		}
+		if e := l.compileExpr(c, l.resolve(hf.value), src, wantText); e != nil {
+			r.headers = append(r.headers, header{name: hf.key, expr: e})
+		}
+	}
 }
 
 func (r *promoteRule) uses() uint32 {

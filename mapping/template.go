@@ -21,6 +21,7 @@ type template struct {
 	items []*template // tmplList
 	cval  any         // tmplConst
 	cjson []byte      // tmplConst pre-encoded
+	node  ast.Node    // where it is written, for problems found after compiling
 }
 
 type tmplKind uint8
@@ -42,7 +43,7 @@ func (l *loader) compileTemplate(c exprCtx, n ast.Node, path string) *template {
 		if !ok {
 			return nil
 		}
-		t := &template{kind: tmplMap, field: path}
+		t := &template{kind: tmplMap, field: path, node: x}
 		good := true
 		for _, f := range fs {
 			v := l.compileTemplate(c, f.value, path+"."+f.key)
@@ -59,7 +60,7 @@ func (l *loader) compileTemplate(c exprCtx, n ast.Node, path string) *template {
 		}
 		return t
 	case *ast.SequenceNode:
-		t := &template{kind: tmplList, field: path}
+		t := &template{kind: tmplList, field: path, node: x}
 		good := true
 		for i, v := range x.Values {
 			it := l.compileTemplate(c, v, fmt.Sprintf("%s[%d]", path, i))
@@ -79,9 +80,9 @@ func (l *loader) compileTemplate(c exprCtx, n ast.Node, path string) *template {
 		if e == nil {
 			return nil
 		}
-		return &template{kind: tmplExpr, field: path, expr: e}
+		return &template{kind: tmplExpr, field: path, expr: e, node: x}
 	case *ast.NullNode:
-		return &template{kind: tmplConst, field: path, cjson: []byte("null")}
+		return &template{kind: tmplConst, field: path, cjson: []byte("null"), node: x}
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:
 		v := x.(interface{ GetValue() any }).GetValue()
 		switch iv := v.(type) {
@@ -95,7 +96,7 @@ func (l *loader) compileTemplate(c exprCtx, n ast.Node, path string) *template {
 			l.addAt(x, c.rule, path+": "+err.Error(), "")
 			return nil
 		}
-		return &template{kind: tmplConst, field: path, cval: v, cjson: js}
+		return &template{kind: tmplConst, field: path, cval: v, cjson: js, node: x}
 	case *ast.AliasNode:
 		l.addAt(x, c.rule, path+": unknown alias", "define the anchor (&name) before using it")
 		return nil

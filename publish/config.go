@@ -9,6 +9,7 @@ import (
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
+	"github.com/chronicler-dev/chronicler/publish/kafka/registry"
 )
 
 // DefaultDeadLetterTopic receives events a promotion failed on and records
@@ -23,6 +24,11 @@ type Config struct {
 	Rules *mapping.RuleSet
 	// Kafka is the connection and delivery configuration. Required.
 	Kafka kafka.ClusterConfig
+	// Registry, when set, is the schema registry of the rules' schemas: Run
+	// registers (or looks up) them before it starts and frames those rules'
+	// values with their schema's id (registry.AppendFrame). Default nil:
+	// values are plain JSON, still validated against their schemas.
+	Registry *registry.Client
 	// PublisherID identifies this publisher (checkpoint key, transactional.id
 	// base). Required; letters, digits, '.', '_', '-'.
 	PublisherID string
@@ -53,10 +59,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, receives counters. Default: none.
 	Metrics *Metrics
+	// OnMissingCheckpoint is what Run does when the checkpoint topic holds
+	// no checkpoint although the store records that this publisher has
+	// published. Default RefuseMissingCheckpoint.
+	OnMissingCheckpoint MissingCheckpoint
 	// Grace, when > 0, makes Run commit the open batch (the events handled
-	// so far) when ctx ends, within Grace; a batch not committed by then is
-	// left (re-derived by the next run) and Run returns a *GraceError.
-	// Default 0: the open batch is left at once.
+	// so far, or the commit under way) when ctx ends, within Grace; a batch
+	// not committed by then is left (re-derived by the next run) and Run
+	// returns a *GraceError. Default 0: the open batch is left at once.
 	Grace time.Duration
 }
 
@@ -73,6 +83,9 @@ func (c *Config) validate() error {
 	errs = append(errs, c.Kafka.Validate("kafka")...)
 	if c.BatchRecords < 0 {
 		errs = append(errs, fmt.Errorf("publish.batchRecords %d: must be >= 1 (0 for the default 500)", c.BatchRecords))
+	}
+	if c.OnMissingCheckpoint != RefuseMissingCheckpoint && c.OnMissingCheckpoint != RestartMissingCheckpoint {
+		errs = append(errs, fmt.Errorf("publish.onMissingCheckpoint %d: want RefuseMissingCheckpoint or RestartMissingCheckpoint", c.OnMissingCheckpoint))
 	}
 	if c.Grace < 0 {
 		errs = append(errs, fmt.Errorf("publish.grace %s: must be >= 0", c.Grace))

@@ -25,8 +25,11 @@
 //     commit LSN) is buffered per (slot, commit LSN); a progress marker
 //     (contract.IsProgressMarker, contract.DecodeProgress) with durableLsn
 //     >= a buffered transaction's commit LSN completes it and PromoteTx runs
-//     once over its events (in $all order, which may interleave other
-//     transactions and span streams).
+//     once over its events in the source transaction's order: sorted by
+//     contract.Pos (commit LSN, then the change's ordinal in the
+//     transaction, then the capture rule's index), not in $all order, in
+//     which capture's concurrent appends to different streams may land
+//     differently (and other transactions interleave).
 //   - Records: publish/kafka's IntegrationRecord writes the CloudEvents 1.0
 //     Kafka binding, binary mode: ce_specversion=1.0; ce_id = "<stored event
 //     id>/<rule>" or "tx/<slot>/<commit LSN>/<rule>" for transaction rules
@@ -36,8 +39,30 @@
 //     time from the metadata (else the stored time; never the wall clock);
 //     ce_subject = the rule's subject (default the stream); content-type:
 //     application/json; then the rule's headers. Key: the rule's key
-//     (default the entity id).
-//   - deadletter.go: a promotion EvalError, undecodable stored data, or a
+//     (default the entity id). Value: the rule's value as JSON; a stored
+//     number passed through keeps every digit (contract.DecodeJSON keeps
+//     decimals as their text; see mapping's README, Numbers).
+//   - schemas.go: the promotion rules' schemas (mapping.Schema) and the
+//     schema registry (Config.Registry, publish/kafka/registry). Every value
+//     a rule with a schema produces is validated by the rule set itself; a
+//     violation is a promotion failure (dead-lettered, below). With a
+//     registry, Run resolves the schemas before anything else (before the
+//     writer fences an older instance, so a rule set the registry refuses
+//     does not stop a publisher that still runs): each is looked up, or
+//     registered when the registry finds it compatible with its subject's
+//     latest version; an incompatible one fails Run with a
+//     *registry.IncompatibleError naming the rules, the subject and the
+//     fields. Those rules' values are then written in the Confluent wire
+//     format (registry.AppendFrame: byte 0, the schema id as 4 bytes
+//     big-endian, then the JSON; the headers are unchanged, content-type
+//     application/json describing the JSON after the five bytes), so
+//     Confluent's JSON Schema deserializers and franz-go's sr.Serde decode
+//     them by the id they carry. A reload is checked with
+//     [Publisher.CheckSchemas] before SwapRules (the swap then finds the
+//     ids cached). Without a registry values are plain JSON.
+//   - deadletter.go: a promotion EvalError (a value violating its rule's
+//     schema is one: mapping.SchemaError, the violations by JSON pointer in
+//     the error), undecodable stored data, or a
 //     record over kafka.ClusterConfig.MaxRecordBytes (checked before
 //     producing: one oversized record would fail the whole transaction)
 //     becomes a record on the dead-letter topic (default
@@ -49,7 +74,9 @@
 //     (Stats, chronicler_publish_dead_letters_total), and the line goes on;
 //     with Config.StopOnDeadLetter Run returns a *DeadLetterError instead.
 //   - publisher.go: Publisher (New, Run, Stats, Phase, SwapRules): Run
-//     fences and reads the checkpoint (kafka.Writer), checks the topics
+//     fences and reads the checkpoint (kafka.Writer), checks it against the
+//     publisher's record in the store (published.go, see A lost
+//     checkpoint), checks the topics
 //     (or creates them, with kafka.ClusterConfig.CreateTopics, with its
 //     partitions and replication factor: the dead-letter topic and every
 //     rule's topic, every problem reported, each a *kafka.TopicError naming
@@ -81,6 +108,35 @@
 // rebuilds the open transactions, and for events at or before through
 // suppresses per-event outputs and transaction outputs (a marker at or
 // before through completed a transaction that was already published).
+//
+// # A lost checkpoint
+//
+// The checkpoint lives in a Kafka topic, which an operator can delete. The
+// writer re-creates a missing checkpoint topic at start, and a publisher
+// that finds no checkpoint starts from the beginning of $all: right for a
+// new publisher, a silent republication of the whole history for one whose
+// checkpoint was lost. To tell the two apart, published.go keeps a record
+// in the store (contract.Published, in stream chronicler-publisher-<id>):
+// written once, after the publisher's first committed checkpoint (or at a
+// start that finds a checkpoint and no record, or a record naming another
+// checkpoint topic). The record is an event of $all like any other: the
+// publisher reads it (when its filter lets it through), never promotes it,
+// and commits past it. At start, no checkpoint and a record means the
+// checkpoint was lost: with OnMissingCheckpoint refuse (the default) Run
+// returns a *MissingCheckpointError naming the topic, the stream and the
+// ways forward (restore the checkpoint record, or start once with
+// restart to publish the whole history again, every record with its
+// original ce_id); with restart it logs a warning and starts over.
+//
+// Why a record and a refusal, not a copy of the checkpoint in the store
+// written with every commit: the copy would be written after the Kafka
+// transaction (the store and Kafka do not commit together), so it can be
+// behind the real checkpoint and resuming from it would publish again
+// what was committed after it, silently breaking exactly-once; and it
+// would cost a store write per batch. The record costs one write per
+// publisher, and the decision to publish again stays the operator's.
+// A checkpoint topic deleted while the publisher runs is re-created by the
+// running publisher (see 8 below), which knows where it is.
 //
 // # Crash walk-through (exactly-once mode)
 //
@@ -114,7 +170,15 @@
 //     restarted under the same identity while the new one runs.
 //  7. Broker down: Commit blocks and retries with backoff; the subscription
 //     channel (1024 events) fills and the subscription stops reading:
-//     backpressure, nothing dropped, nothing acknowledged anywhere.
+//     backpressure, nothing dropped, nothing acknowledged anywhere. The lag
+//     gauge keeps growing meanwhile (it is set by a goroutine of its own).
+//  8. A topic deleted under a running publisher: every commit of a batch
+//     holding a record for it fails (UNKNOWN_TOPIC_OR_PARTITION). After a
+//     failed commit the batch's topics are checked again: a missing one is
+//     re-created with kafka.ClusterConfig.CreateTopics, else Run returns its
+//     *kafka.TopicError (the process fails: /healthz, exit 1), never a
+//     retry forever. A deleted checkpoint topic is re-created (as at start)
+//     and the next commit writes the checkpoint into it.
 //
 // At-least-once mode ([kafka.AtLeastOnce]): records are produced by the
 // idempotent producer and acknowledged before the checkpoint record is
@@ -132,8 +196,9 @@
 // with its own idempotent producer (at least once) to the rule's topic or
 // another one. It never reads or writes a publisher's checkpoint. Its
 // records equal the live publisher's (key, value, headers; the partition
-// too when the topics have the same partition count). `chronicler replay`
-// is the command.
+// too when the topics have the same partition count; with
+// ReplayConfig.Registry the values are framed with the same schema ids).
+// `chronicler replay` is the command.
 //
 // # Rule swaps, graceful stop, status
 //
@@ -146,9 +211,12 @@
 // transaction rules when their marker comes (dropped if it has none).
 //
 // With Config.Grace > 0, the end of Run's context commits the open batch
-// (the events handled so far) within Grace before Run returns nil; a batch
-// not committed in time is left for the next run (*GraceError). With Grace
-// 0 the open batch is left at once (it is re-derived by the next run).
+// (the events handled so far) within Grace before Run returns nil; a commit
+// under way when the context ends goes on within Grace too (no new event is
+// handled). A batch not committed in time is left for the next run and Run
+// returns a *GraceError, so a stop that abandoned a batch is never reported
+// as clean. With Grace 0 the open batch is left at once (it is re-derived
+// by the next run) and Run returns nil.
 //
 // [Publisher.Phase] (stopped, starting, running) and [Publisher.LagSeconds]
 // (now minus the store time of the oldest event read and not yet
@@ -159,13 +227,14 @@
 // [NewMetrics]: chronicler_publish_events_total, _records_total,
 // _rule_records_total{rule}, _dead_letters_total, _commits_total,
 // _commit_errors_total, _rules_swaps_total, the gauge _lag_seconds (set
-// every BatchInterval) and the histograms _batch_records and
-// _commit_seconds.
+// every BatchInterval by a goroutine of its own, so also while a commit is
+// stuck) and the histograms _batch_records and _commit_seconds.
 //
 // # Concurrency
 //
-// A Publisher's Run owns two goroutines (the subscription and the batching
-// loop) and waits for them before returning; one Run at a time. Stats,
+// A Publisher's Run owns three goroutines (the subscription, the batching
+// loop, and with Metrics the lag gauge's ticker) and waits for them before
+// returning; one Run at a time. Stats,
 // Phase, LagSeconds and SwapRules may be called from any goroutine. Replay
 // is a blocking call.
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
+	"github.com/chronicler-dev/chronicler/publish/kafka/registry"
 )
 
 // txKey names a source transaction: its slot and commit LSN (the
@@ -30,6 +31,25 @@ type openTx struct {
 	before     contract.StoreFrom
 	events     []mapping.StoredEvent
 	raw        []*store.Recorded
+	pos        []contract.Pos // source position of events[i]
+}
+
+// sortBySource puts t's events in the source transaction's order: commit
+// LSN, ordinal, rule index (contract.Pos), which $all order need not be
+// (capture appends a transaction's streams concurrently). Stable, so
+// events with equal positions (none, from capture) keep their $all order.
+func (t *openTx) sortBySource() {
+	idx := make([]int, len(t.events))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return t.pos[idx[a]].Less(t.pos[idx[b]]) })
+	events := make([]mapping.StoredEvent, len(idx))
+	raw := make([]*store.Recorded, len(idx))
+	for i, j := range idx {
+		events[i], raw[i] = t.events[j], t.raw[j]
+	}
+	t.events, t.raw = events, raw
 }
 
 // engine turns stored events, in $all order, into Kafka records. It is a
@@ -44,6 +64,9 @@ type engine struct {
 	tx       bool
 	open     map[txKey]*openTx
 	outs     []mapping.Integration
+	// schemaIDs frames the values of rules whose schema is registered
+	// (registry.AppendFrame); nil without a schema registry.
+	schemaIDs registry.IDs
 }
 
 func newEngine(rules *mapping.RuleSet, dlTopic string, maxBytes int) *engine {
@@ -69,6 +92,11 @@ func (g *engine) handle(ev *store.Recorded, prev contract.StoreFrom, emitEvent, 
 		}
 		return g.marker(ev, emitTx, dst)
 	}
+	if contract.IsPublisherRecord(ev.Stream, ev.Type) {
+		// A publisher's bookkeeping (published.go): never promoted, but
+		// handled like any event (the checkpoint moves past it).
+		return dst, nil
+	}
 	se, src, err := storedEvent(ev)
 	if err != nil {
 		if emitEvent {
@@ -86,6 +114,7 @@ func (g *engine) handle(ev *store.Recorded, prev contract.StoreFrom, emitEvent, 
 			}
 			t.events = append(t.events, *se)
 			t.raw = append(t.raw, ev)
+			t.pos = append(t.pos, src.Pos)
 		}
 	}
 	if !emitEvent {
@@ -133,6 +162,7 @@ func (g *engine) marker(ev *store.Recorded, emit bool, dst []output) ([]output, 
 		if !emit {
 			continue
 		}
+		t.sortBySource()
 		outs, perr := g.rules.PromoteTx(t.events, g.outs[:0])
 		g.outs = outs
 		for i := range outs {
@@ -158,6 +188,9 @@ func (g *engine) marker(ev *store.Recorded, emit bool, dst []output) ([]output, 
 }
 
 func (g *engine) emit(dst []output, in *mapping.Integration, id, slot string, at time.Time, src []*store.Recorded) []output {
+	if sid, ok := g.schemaIDs[in.Rule]; ok {
+		in.Value = registry.AppendFrame(make([]byte, 0, 5+len(in.Value)), sid, in.Value)
+	}
 	rec := kafka.IntegrationRecord(in, id, slot, at, g.topic)
 	if n := kafka.RecordSize(rec); n > g.maxBytes {
 		return g.deadTx(dst, src, in.Rule, fmt.Errorf("%w: topic %s, %d bytes > %d", ErrRecordTooLarge, rec.Topic, n, g.maxBytes))

@@ -28,6 +28,9 @@ type sink interface {
 	// Commit writes records and checkpoint (one transaction in
 	// exactly-once mode).
 	Commit(ctx context.Context, recs []*kgo.Record, cp kafka.Checkpoint) error
+	// EnsureCheckpointTopic re-creates the checkpoint topic if it is gone
+	// (kafka.Writer.EnsureCheckpointTopic).
+	EnsureCheckpointTopic(ctx context.Context) error
 }
 
 // loop is one Run's state: the subscription, the engine, the open batch and
@@ -43,6 +46,9 @@ type loop struct {
 	b      batch
 	outs   []output
 	topics map[string]bool // topics checked or created
+	// record, when set, writes the publisher's record to the store
+	// (Publisher.writePublished): due once a checkpoint is committed.
+	record func(context.Context, kafka.Checkpoint) error
 
 	events  chan *store.Recorded
 	stopSub context.CancelFunc
@@ -92,18 +98,20 @@ func (l *loop) run(ctx context.Context) error {
 	ticker := time.NewTicker(cfg.BatchInterval)
 	defer ticker.Stop()
 	for {
+		if ctx.Err() != nil { // also when events are ready: stop handling
+			return l.stop(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return l.stop(ctx)
 		case <-ticker.C:
 			if !l.b.empty() {
-				if err := l.flush(ctx); err != nil {
-					return stopErr(ctx, err)
+				if err := l.flushGraceful(ctx); err != nil {
+					return err
 				}
 			}
-			l.swap(ctx)
-			if cfg.Metrics != nil {
-				cfg.Metrics.LagSeconds.Set(l.p.LagSeconds())
+			if err := l.swap(ctx); err != nil {
+				return stopErr(ctx, err)
 			}
 		case ev := <-l.events:
 			if err := l.handle(ev); err != nil {
@@ -114,13 +122,43 @@ func (l *loop) run(ctx context.Context) error {
 			// batch, so batches grow with the load and an event waits at
 			// most one commit, not a whole BatchInterval).
 			if len(l.b.recs) >= cfg.BatchRecords || (cfg.FlushWhenIdle && len(l.events) == 0) {
-				if err := l.flush(ctx); err != nil {
+				if err := l.flushGraceful(ctx); err != nil {
+					return err
+				}
+				if err := l.swap(ctx); err != nil {
 					return stopErr(ctx, err)
 				}
-				l.swap(ctx)
 			}
 		}
 	}
+}
+
+// flushGraceful commits the open batch. When ctx ends (a graceful stop)
+// during the commit, the commit goes on for up to Grace: a batch not
+// committed by then is abandoned and reported (*GraceError), never a
+// silent nil; with Grace 0 it is left at once, as stop leaves it.
+func (l *loop) flushGraceful(ctx context.Context) error {
+	grace := l.p.cfg.Grace
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel() // also ends the grace timer below
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-cctx.Done():
+		}
+	})
+	defer stop()
+	err := l.flush(cctx)
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	if grace <= 0 {
+		return nil
+	}
+	return &GraceError{Grace: grace, Records: len(l.b.recs), Err: err}
 }
 
 // stop ends Run: with a grace, the open batch is committed first.
@@ -205,10 +243,28 @@ func (l *loop) flush(ctx context.Context) error {
 	if err := l.commit(ctx, next); err != nil {
 		return err
 	}
-	l.p.committed(&l.b, next, time.Since(began))
+	took := time.Since(began)
 	l.cp, l.haveCP = next, true
+	// Before Stats show the commit: whoever waits for it finds the record
+	// in the store (it is an event of $all, which the publisher reads and
+	// commits past like any event without output).
+	l.recordPublished(ctx)
+	l.p.committed(&l.b, next, took)
 	l.b.reset()
 	return nil
+}
+
+// recordPublished writes the publisher's record if it is due; a failure is
+// logged and the write tried again after the next commit.
+func (l *loop) recordPublished(ctx context.Context) {
+	if l.record == nil {
+		return
+	}
+	if err := l.record(ctx, l.cp); err != nil {
+		l.log.Warn("the store does not record yet that this publisher has published; retried after the next commit", "err", err)
+		return
+	}
+	l.record = nil
 }
 
 // commit commits the open batch, retrying until it is committed, the
@@ -231,6 +287,9 @@ func (l *loop) commit(ctx context.Context, cp kafka.Checkpoint) error {
 			return err
 		}
 		cfg.Metrics.add(func(m *Metrics) prometheus.Counter { return m.CommitErrors }, 1)
+		if terr := l.recheckTopics(ctx); terr != nil {
+			return terr
+		}
 		l.log.Warn("commit failed; retrying", "records", len(l.b.recs), "err", err, "backoff", backoff.Next())
 		if cfg.Mode == kafka.ExactlyOnce {
 			got, ok, rerr := l.w.Checkpoint(ctx)
@@ -244,6 +303,36 @@ func (l *loop) commit(ctx context.Context, cp kafka.Checkpoint) error {
 	}
 }
 
+// recheckTopics runs after a failed commit: a topic deleted under a
+// running publisher fails every commit (UNKNOWN_TOPIC_OR_PARTITION), which
+// would be retried forever. The batch's topics are checked again: a
+// missing one is re-created with kafka.ClusterConfig.CreateTopics, else its
+// *kafka.TopicError is returned and Run stops with it. The checkpoint topic
+// is re-created (as at start): the running publisher's next commit writes
+// its checkpoint there. A failure to reach Kafka is no answer: the commit
+// is retried.
+func (l *loop) recheckTopics(ctx context.Context) error {
+	seen := map[string]bool{}
+	var topics []string
+	for _, r := range l.b.recs {
+		if !seen[r.Topic] {
+			seen[r.Topic] = true
+			topics = append(topics, r.Topic)
+		}
+	}
+	if len(topics) > 0 {
+		err := l.w.EnsureTopics(ctx, &l.p.cfg.Kafka, topics)
+		var te *kafka.TopicError
+		if errors.As(err, &te) {
+			return err
+		}
+	}
+	if err := l.w.EnsureCheckpointTopic(ctx); err != nil {
+		l.log.Warn("checking the checkpoint topic", "topic", l.p.cfg.CheckpointTopic, "err", err)
+	}
+	return nil
+}
+
 func sameCheckpoint(a, b kafka.Checkpoint) bool {
 	if a.StorePos != b.StorePos || (a.Resume == nil) != (b.Resume == nil) {
 		return false
@@ -252,13 +341,20 @@ func sameCheckpoint(a, b kafka.Checkpoint) bool {
 }
 
 // swap applies a rule set waiting in p.next; called with no batch open.
-func (l *loop) swap(ctx context.Context) {
+// Its schemas' ids come from the registry (cached: the reload's check
+// registered them); a registry that fails here stops the publisher.
+func (l *loop) swap(ctx context.Context) error {
 	rs := l.p.next.Swap(nil)
 	if rs == nil {
-		return
+		return nil
+	}
+	ids, err := l.p.resolveSchemas(ctx, rs)
+	if err != nil {
+		return err
 	}
 	old := serverFilter(l.eng.rules.Interest())
 	l.eng.swapRules(rs)
+	l.eng.schemaIDs = ids
 	l.p.cfg.Rules = rs
 	if !old.Equal(serverFilter(rs.Interest())) {
 		// Events already read were read with the old filter: read again
@@ -269,4 +365,5 @@ func (l *loop) swap(ctx context.Context) {
 	l.p.cfg.Metrics.add(func(m *Metrics) prometheus.Counter { return m.RulesSwaps }, 1)
 	l.log.Info("promotion rules swapped; they apply from the next event on", "after", l.last, "files", len(rs.Files()), "promotion_rules", len(rs.PromotionRules()))
 	l.p.tookSwap()
+	return nil
 }

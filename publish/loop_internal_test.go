@@ -33,6 +33,8 @@ func (f *fakeSink) EnsureTopics(_ context.Context, _ *kafka.ClusterConfig, topic
 	return nil
 }
 
+func (f *fakeSink) EnsureCheckpointTopic(context.Context) error { return nil }
+
 func (f *fakeSink) Checkpoint(context.Context) (kafka.Checkpoint, bool, error) {
 	if len(f.cps) == 0 {
 		return kafka.Checkpoint{}, false, nil

@@ -16,7 +16,8 @@ type Metrics struct {
 	// CommitSeconds is the duration of a batch's commit (produce, checkpoint,
 	// end transaction), retries included.
 	CommitSeconds prometheus.Histogram
-	// LagSeconds: see [Publisher.LagSeconds]; set every BatchInterval.
+	// LagSeconds: see [Publisher.LagSeconds]; set every BatchInterval
+	// while Run runs, also during a stuck commit.
 	LagSeconds prometheus.Gauge
 	// RulesSwaps counts rule sets swapped in by SwapRules.
 	RulesSwaps prometheus.Counter

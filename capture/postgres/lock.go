@@ -67,6 +67,23 @@ FROM pg_stat_activity WHERE pid = $1 AND application_name = $2`, *si.ActivePID, 
 	return *si.ActivePID, terminated, nil
 }
 
+// TerminateSlotHolderAgain signals process pid again if it still holds
+// slot as a capture session, and reports whether it still held it. A
+// terminated walsender takes a moment to exit; one blocked writing to a
+// client that does not read (a frozen process) may need the signal again.
+// Only pid is signalled: once the slot is free, or held by another process
+// (this instance's own walsender), nothing is.
+func (l *LockSession) TerminateSlotHolderAgain(ctx context.Context, slot string, pid int32) (held bool, err error) {
+	var n int
+	err = l.conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(s.active_pid))::int
+FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid
+WHERE s.slot_name = $1 AND s.active_pid = $2 AND a.application_name = $3`, slot, pid, CaptureApplicationName).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("terminating process %d holding slot %s: %w", pid, slot, err)
+	}
+	return n > 0, nil
+}
+
 // LockHolder is the session holding an advisory lock, and how long ago it
 // last ran a statement (its pg_stat_activity.state_change).
 type LockHolder struct {

@@ -107,10 +107,27 @@ func TestLockSession(t *testing.T) {
 	if pid, ok, err := a.TerminateSlotHolder(ctx, "theirs"); pid != 0 || ok || err != nil {
 		t.Errorf("slot held by another client: %d, %v, %v; want it left alone", pid, ok, err)
 	}
+	// Again: only the PID named, only while it is a capture session holding
+	// the slot.
+	if held, err := a.TerminateSlotHolderAgain(ctx, "mine", int32(capture.PID())+1); held || err != nil {
+		t.Errorf("TerminateSlotHolderAgain with another PID: %v, %v; want nothing held, nothing signalled", held, err)
+	}
+	if held, err := a.TerminateSlotHolderAgain(ctx, "theirs", int32(other.PID())); held || err != nil {
+		t.Errorf("TerminateSlotHolderAgain on another client's walsender: %v, %v; want it left alone", held, err)
+	}
+	if si, _, _ := conn.ReadSlot(ctx, "mine"); !si.Active || *si.ActivePID != int32(capture.PID()) {
+		t.Fatalf("slot mine no longer held by the capture session: %+v", si)
+	}
 	if pid, ok, err := a.TerminateSlotHolder(ctx, "mine"); pid != int32(capture.PID()) || !ok || err != nil {
 		t.Errorf("slot held by a capture session: %d, %v, %v; want pid %d terminated", pid, ok, err, capture.PID())
 	}
-	waitFor(t, 10*time.Second, "slot mine released", func() bool { si, _, _ := conn.ReadSlot(ctx, "mine"); return !si.Active })
+	waitFor(t, 10*time.Second, "slot mine released", func() bool {
+		held, err := a.TerminateSlotHolderAgain(ctx, "mine", int32(capture.PID()))
+		return err == nil && !held
+	})
+	if si, _, _ := conn.ReadSlot(ctx, "mine"); si.Active {
+		t.Errorf("TerminateSlotHolderAgain said the slot is free, but it is held: %+v", si)
+	}
 	if si, _, _ := conn.ReadSlot(ctx, "theirs"); !si.Active || *si.ActivePID != int32(other.PID()) {
 		t.Errorf("the other client's walsender was touched: %+v", si)
 	}

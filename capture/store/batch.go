@@ -39,9 +39,10 @@ import (
 // fails every append waiting on it with a transient error (retried with the
 // same ids and expected revision, which the server answers idempotently).
 type batchConn struct {
-	conn *grpc.ClientConn
-	auth string // "Basic …" when the connection string has credentials
-	log  *slog.Logger
+	conn   *grpc.ClientConn // the node appends go to; a cluster's leader (nil until found, leader.go)
+	leader *leaderFinder    // nil for a single node
+	auth   string           // "Basic …" when the connection string has credentials
+	log    *slog.Logger
 
 	// supported: 0 unknown, 1 yes, -1 no (the server does not list
 	// batchappend). probeMu lets one append ask while the others wait.
@@ -55,6 +56,7 @@ type batchConn struct {
 
 // batchCall is one BatchAppend call and the appends waiting on its answers.
 type batchCall struct {
+	conn   *grpc.ClientConn  // the node it was opened on
 	stream grpc.ClientStream // requests: rawRequest; answers: BatchAppendResp
 	cancel context.CancelFunc
 	sendMu sync.Mutex // grpc-go: one Send at a time
@@ -76,11 +78,12 @@ var batchAppendDesc = &grpc.StreamDesc{StreamName: "BatchAppend", ServerStreams:
 var errBatchUnsupported = errors.New("the store does not support BatchAppend")
 
 // newBatchConn makes the connection the official client would make for cfg
-// (TLS, client certificate, keepalive, message size); it returns nil for a
-// cluster connection string (gossip seeds or DNS discovery), where leader
-// discovery is the official client's job.
+// (TLS, client certificate, keepalive, message size); for a cluster
+// connection string (gossip seeds or DNS discovery) it connects to the
+// leader, which it finds by gossip when the first append needs it
+// (leader.go).
 func newBatchConn(cfg *esdb.Configuration, log *slog.Logger) (*batchConn, error) {
-	if cfg == nil || cfg.Address == "" || len(cfg.GossipSeeds) > 0 || cfg.DnsDiscover {
+	if cfg == nil || (cfg.Address == "" && len(cfg.GossipSeeds) == 0) {
 		return nil, nil
 	}
 	var creds credentials.TransportCredentials
@@ -106,18 +109,26 @@ func newBatchConn(cfg *esdb.Configuration, log *slog.Logger) (*batchConn, error)
 			Time: max(cfg.KeepAliveInterval, 10*time.Second), Timeout: cfg.KeepAliveTimeout, PermitWithoutStream: true,
 		}))
 	}
+	b := &batchConn{log: log}
+	if cfg.Username != "" {
+		b.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password))
+	}
+	if isCluster(cfg) {
+		b.leader = newLeaderFinder(cfg, opts, b, log)
+		return b, nil
+	}
 	conn, err := grpc.NewClient(cfg.Address, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: connecting to %s for BatchAppend: %w", cfg.Address, err)
 	}
-	b := &batchConn{conn: conn, log: log}
-	if cfg.Username != "" {
-		b.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password))
-	}
+	b.conn = conn
 	return b, nil
 }
 
 func (b *batchConn) ctx(parent context.Context) context.Context {
+	if b.leader != nil {
+		parent = requireLeader(parent)
+	}
 	if b.auth == "" {
 		return parent
 	}
@@ -128,13 +139,16 @@ func (b *batchConn) ctx(parent context.Context) context.Context {
 func (b *batchConn) Close() error {
 	b.mu.Lock()
 	b.closed = true
-	c := b.call
-	b.call = nil
+	c, conn := b.call, b.conn
+	b.call, b.conn = nil, nil
 	b.mu.Unlock()
 	if c != nil {
 		c.end(ErrClosed)
 	}
-	return b.conn.Close()
+	if conn == nil {
+		return nil
+	}
+	return conn.Close()
 }
 
 // checkSupported asks the server once whether it lists BatchAppend (again
@@ -157,9 +171,13 @@ func (b *batchConn) checkSupported(ctx context.Context) error {
 	if ok, err := known(); ok {
 		return err
 	}
+	conn, err := b.node(ctx)
+	if err != nil {
+		return err
+	}
 	cctx, cancel := context.WithTimeout(b.ctx(ctx), 5*time.Second)
 	defer cancel()
-	ms, err := serverfeatures.NewServerFeaturesClient(b.conn).GetSupportedMethods(cctx, &shared.Empty{})
+	ms, err := serverfeatures.NewServerFeaturesClient(conn).GetSupportedMethods(cctx, &shared.Empty{})
 	found := false
 	switch status.Code(err) {
 	case codes.OK:
@@ -183,7 +201,11 @@ func (b *batchConn) checkSupported(ctx context.Context) error {
 }
 
 // current returns the open call, opening one if there is none.
-func (b *batchConn) current() (*batchCall, error) {
+func (b *batchConn) current(ctx context.Context) (*batchCall, error) {
+	conn, err := b.node(ctx)
+	if err != nil {
+		return nil, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -192,13 +214,13 @@ func (b *batchConn) current() (*batchCall, error) {
 	if b.call != nil {
 		return b.call, nil
 	}
-	ctx, cancel := context.WithCancel(b.ctx(context.Background()))
-	st, err := b.conn.NewStream(ctx, batchAppendDesc, streams.Streams_BatchAppend_FullMethodName, grpc.ForceCodec(batchCodec{}))
+	cctx, cancel := context.WithCancel(b.ctx(context.Background()))
+	st, err := conn.NewStream(cctx, batchAppendDesc, streams.Streams_BatchAppend_FullMethodName, grpc.ForceCodec(batchCodec{}))
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	c := &batchCall{stream: st, cancel: cancel, pending: make(map[uuid.UUID]chan batchResult)}
+	c := &batchCall{conn: conn, stream: st, cancel: cancel, pending: make(map[uuid.UUID]chan batchResult)}
 	b.call = c
 	go b.receive(c)
 	return c, nil
@@ -214,6 +236,7 @@ func (b *batchConn) receive(c *batchCall) {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the store ended the BatchAppend call")
 			}
+			b.followLeader(c, err)
 			b.drop(c, err)
 			return
 		}
@@ -264,7 +287,7 @@ func (b *batchConn) append(ctx context.Context, stream string, expected esdb.Exp
 	if err := b.checkSupported(ctx); err != nil {
 		return 0, err
 	}
-	c, err := b.current()
+	c, err := b.current(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -13,9 +13,10 @@ import (
 
 // ClientConfig says how to reach the store.
 type ClientConfig struct {
-	// URL is the KurrentDB connection string: esdb://host:2113?tls=false,
-	// or esdb+discover://seed1,seed2 for a cluster (TLS and credentials as
-	// its parameters say). Required.
+	// URL is the KurrentDB connection string: esdb://host:2113?tls=false
+	// for one node; for a cluster, esdb://node1:2113,node2:2113,node3:2113
+	// (gossip seeds) or esdb+discover://name:2113 (one DNS name for the
+	// nodes); TLS and credentials as its parameters say. Required.
 	URL string
 	// Username and Password, when set, replace the URL's credentials (so a
 	// password can come from a secret file instead of the URL).
@@ -117,6 +118,12 @@ func parseURL(url string) (*esdb.Configuration, error) {
 			msg = strings.ReplaceAll(msg, url, "<store.url>")
 		}
 		return nil, &URLError{Reason: "not a valid KurrentDB connection string: " + msg}
+	}
+	if conf.DnsDiscover && len(conf.GossipSeeds) > 0 {
+		// The official client (v4.2.0, esdb/impl.go discoverNode) dials only
+		// the address of an esdb+discover:// string, which is empty when it
+		// names several hosts: every call would fail discovery forever.
+		return nil, &URLError{Reason: "esdb+discover:// takes one host (a DNS name for the cluster's nodes): for several nodes list them as gossip seeds, esdb://node1:2113,node2:2113,node3:2113"}
 	}
 	return conf, nil
 }

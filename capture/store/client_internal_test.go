@@ -41,6 +41,16 @@ func TestClientConfig(t *testing.T) {
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "store.url") || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("resolve(bad url) = %v; want a *URLError naming store.url without the password", err)
 	}
+	// The official client cannot discover through esdb+discover:// with
+	// several hosts (it dials the empty address): refused, not hung.
+	if _, err := (ClientConfig{URL: "esdb+discover://a:2113,b:2113?tls=false"}).resolve(); !errors.As(err, &ue) || !strings.Contains(err.Error(), "esdb://node1:2113") {
+		t.Fatalf("resolve(esdb+discover:// with two hosts) = %v; want a *URLError saying to list gossip seeds", err)
+	}
+	for _, ok := range []string{"esdb+discover://cluster:2113?tls=false", "esdb://a:2113,b:2113,c:2113?tls=false"} {
+		if _, err := (ClientConfig{URL: ok}).resolve(); err != nil {
+			t.Errorf("resolve(%s) = %v", ok, err)
+		}
+	}
 	if got := URLPassword("esdb://u:s3cret@h:2113?tls=false"); got != "s3cret" {
 		t.Errorf("URLPassword = %q", got)
 	}

@@ -32,11 +32,11 @@ type Config struct {
 	// share a commit LSN (snapshot chunks).
 	OnDurable func(contract.LSN)
 	// BatchAppend makes the appender open a gRPC connection of its own to
-	// the client's server and append through the BatchAppend RPC, one
+	// the client's server (a cluster's leader, found by gossip and
+	// followed when it moves) and append through the BatchAppend RPC, one
 	// long-lived call for every stream, if the server lists it in its
-	// features (KurrentDB does since 21.10). False, a cluster connection
-	// string (gossip seeds, discovery), or a server without it: every
-	// append is an AppendToStream call of the official client.
+	// features (KurrentDB does since 21.10). False, or a server without
+	// it: every append is an AppendToStream call of the official client.
 	BatchAppend bool
 	// OnConflict is the foreign-writer policy. Default ConflictStop.
 	OnConflict ConflictPolicy
@@ -64,6 +64,16 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultMaxBatchBytes is MaxBatchBytes when it is not set: under
+// KurrentDefaultMaxAppendSize with room for the request's framing.
+const DefaultMaxBatchBytes = 1<<20 - 64<<10
+
+// KurrentDefaultMaxAppendSize is KurrentDB's default maximum append size
+// (its MaxAppendSize setting, 1 MiB). The server's own setting cannot be
+// read through its client API: an append over it is refused when sent
+// (see "Events the store refuses as too large" in doc.go).
+const KurrentDefaultMaxAppendSize = 1 << 20
+
 // maxStoreMessage is the largest gRPC message KurrentDB's Streams service
 // accepts (16 MiB less 10,000 bytes of log record overhead); a larger one
 // fails its call with ResourceExhausted, however often it is sent.
@@ -84,7 +94,7 @@ func (c *Config) validate() error {
 	def(&c.MaxInFlight, "max_in_flight", 64)
 	def(&c.MaxPendingBytes, "max_pending_bytes", 8<<20)
 	def(&c.MaxBatchEvents, "max_batch_events", 500)
-	def(&c.MaxBatchBytes, "max_batch_bytes", 1<<20-64<<10)
+	def(&c.MaxBatchBytes, "max_batch_bytes", DefaultMaxBatchBytes)
 	def(&c.WarmStreams, "warm_streams", 100_000)
 	if c.MaxBatchBytes > maxStoreMessage {
 		errs = append(errs, fmt.Errorf("store.max_batch_bytes (%d) is over %d bytes, the largest gRPC message KurrentDB accepts (its maximum append size cannot be larger either): lower it", c.MaxBatchBytes, maxStoreMessage))

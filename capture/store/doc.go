@@ -73,9 +73,12 @@
 // sets it from the connection string unless store.batch_append is false), the
 // appender opens a gRPC connection of its own, asks ServerFeatures once
 // whether BatchAppend is listed, and if so sends every append on one call
-// (batch.go); else, and for cluster connection strings, where leader
-// discovery is the official client's, it uses AppendToStream. Reads (the
-// stream tail) always go through the official client.
+// (batch.go); else it uses AppendToStream. On a cluster (gossip seeds, or
+// esdb+discover://) that connection goes to the leader, found by gossip as
+// the official client finds a node, its calls say requires-leader, and a
+// NotLeader answer (a leader change) or a failed call (a dead node) moves
+// it to the new leader (leader.go). Reads (the stream tail) always go
+// through the official client.
 //
 // Failures keep the rules above: an answer's error status is mapped as the
 // client's errors are (WrongExpectedVersion → tail read, StreamDeleted →

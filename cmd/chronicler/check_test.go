@@ -205,7 +205,7 @@ func TestCheckPassesOnTheTestStack(t *testing.T) {
 	want := []string{
 		"postgres reachable", "postgres version", "postgres wal_level", "postgres max_replication_slots",
 		"postgres max_wal_senders", "postgres role postgres", "postgres publication chronicler", "postgres slot check_pass",
-		"store version", "kafka broker versions", "kafka transactions",
+		"store version", "store append limit", "kafka broker versions", "kafka transactions",
 		"kafka topic " + s.topics[0], "kafka topic " + s.topics[1], "kafka topic " + s.dlTopic, "kafka topic " + s.cpTopic,
 		"rules " + s.rulesDir,
 	}

@@ -33,7 +33,8 @@ func newReplayCmd() *cobra.Command {
 			"with the same keys, values and CloudEvents headers as the live publisher. It uses its own\n" +
 			"idempotent producer (at least once) and never touches a publisher's checkpoint.\n\n" +
 			"It reads the configuration run reads (--config, default ./chronicler.yaml, and CHRONICLER_*\n" +
-			"variables): store.url and its credentials, kafka.* with its TLS and SASL settings, rules.paths.\n\n" +
+			"variables): store.url and its credentials, kafka.* with its TLS and SASL settings, rules.paths,\n" +
+			"and kafka.schema_registry (values of rules with a schema are framed with its id, as run does).\n\n" +
 			"Exit codes: 0 done; 1 the replay failed (store or Kafka unreachable, a topic missing, a rule\n" +
 			"failing to load); 2 invalid flags or config.",
 		Example: "  chronicler replay --config chronicler.yaml --promotion order-placed --from start --topic shop.orders.replay\n" +
@@ -70,6 +71,10 @@ func runReplay(cmd *cobra.Command, f replayFlags) error {
 	if err != nil {
 		return printProblems(cmd, err)
 	}
+	reg, err := cfg.Registry()
+	if err != nil {
+		return replayFailed(cmd, err)
+	}
 	db, err := store.Connect(cfg.StoreClient())
 	if err != nil {
 		return replayFailed(cmd, err)
@@ -78,9 +83,11 @@ func runReplay(cmd *cobra.Command, f replayFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out := cmd.OutOrStdout()
-	st, err := publish.Replay(ctx, replayConfig(cfg, db, rs, f, rf, func(s publish.ReplayStats) {
+	rc := replayConfig(cfg, db, rs, f, rf, func(s publish.ReplayStats) {
 		fmt.Fprintf(out, "replay: %d events read (position %d of %d), %d records, %d failed\n", s.Events, s.Position, s.End, s.Records, s.DeadLetters)
-	}))
+	})
+	rc.Registry = reg
+	st, err := publish.Replay(ctx, rc)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("replay interrupted after %d records (position %d): run it again; duplicates carry equal ce_id: %w", st.Records, st.Position, context.Cause(ctx))

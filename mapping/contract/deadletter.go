@@ -23,7 +23,8 @@ type DeadLetter struct {
 	Error  string `json:"error"`
 	// Change is the raw change; nil values are JSON null, unchanged TOAST
 	// values {"$unchanged":true}. When the dead letter itself would exceed
-	// the append limit, New and Old are dropped and Truncated is set.
+	// the append limit, New and Old keep only the key columns (Change.Key;
+	// none when the key alone is too large) and Truncated is set.
 	Change    ChangeJSON `json:"change"`
 	Truncated bool       `json:"truncated,omitempty"`
 }
@@ -84,14 +85,37 @@ func EncodeDeadLetter(d *DeadLetter) []byte {
 	return b
 }
 
-// Truncate drops the row values (and a message's content) of d and shortens
-// its error, for a dead letter that is itself over the append limit: the
-// position, the rule and the error stay; the row stays in the database.
+// Truncate drops the row values of d but its key columns' (Change.Key, in
+// New and in Old), a message's content, and shortens its error, for a dead
+// letter that is itself over the append limit: the position, the rule, the
+// error and the key stay, so the row can be found in the database.
 func (d *DeadLetter) Truncate() {
-	d.Change.New, d.Change.Old, d.Change.Message, d.Truncated = nil, nil, nil, true
+	d.Change.New, d.Change.Old = keyOnly(d.Change.New, d.Change.Key), keyOnly(d.Change.Old, d.Change.Key)
+	d.Change.Message, d.Truncated = nil, true
 	if len(d.Error) > 4096 {
 		d.Error = d.Error[:4096] + "..."
 	}
+}
+
+// TruncateKey drops the key values too (after Truncate), for a dead letter
+// whose key alone is over the append limit: the position stays.
+func (d *DeadLetter) TruncateKey() {
+	d.Truncate()
+	d.Change.New, d.Change.Old = nil, nil
+}
+
+// keyOnly is row's key columns (nil when it has none of them).
+func keyOnly(row map[string]any, key []string) map[string]any {
+	var out map[string]any
+	for _, k := range key {
+		if v, ok := row[k]; ok {
+			if out == nil {
+				out = make(map[string]any, len(key))
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // DecodeDeadLetter reads a dead letter's event data.

@@ -59,66 +59,17 @@ func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 	case float64:
 		return appendFloat(buf, x)
 	case json.Number:
-		if _, err := strconv.ParseFloat(string(x), 64); err != nil && x != "" {
-			// NaN / Infinity as numeric: keep the text.
-			return AppendString(buf, string(x)), nil
-		}
-		if x == "" {
-			return append(buf, '0'), nil
-		}
-		return append(buf, x...), nil
+		return appendNumber(buf, x), nil
 	case time.Time:
-		// RFC 3339 has four-digit years: refused outside [0, 9999], as
-		// encoding/json refuses them.
-		if y := x.UTC().Year(); y < 0 || y > 9999 {
-			return buf, fmt.Errorf("%w: time %s: year outside [0, 9999]", ErrNotEncodable, x)
-		}
-		buf = append(buf, '"')
-		buf = x.UTC().AppendFormat(buf, time.RFC3339Nano)
-		return append(buf, '"'), nil
+		return appendTime(buf, x)
 	case []byte:
 		buf = append(buf, '"')
 		buf = base64.StdEncoding.AppendEncode(buf, x)
 		return append(buf, '"'), nil
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k, e := range x {
-			if pol == UnchangedOmit && IsUnchanged(e) {
-				continue
-			}
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		buf = append(buf, '{')
-		for i, k := range keys {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = AppendString(buf, k)
-			buf = append(buf, ':')
-			var err error
-			if buf, err = AppendJSON(buf, x[k], pol); err != nil {
-				return buf, fmt.Errorf("key %q: %w", k, err)
-			}
-		}
-		return append(buf, '}'), nil
+		return appendObject(buf, x, pol)
 	case []any:
-		buf = append(buf, '[')
-		first := true
-		for i, e := range x {
-			if pol == UnchangedOmit && IsUnchanged(e) {
-				continue
-			}
-			if !first {
-				buf = append(buf, ',')
-			}
-			first = false
-			var err error
-			if buf, err = AppendJSON(buf, e, pol); err != nil {
-				return buf, fmt.Errorf("element %d: %w", i, err)
-			}
-		}
-		return append(buf, ']'), nil
+		return appendArray(buf, x, pol)
 	case Unknown:
 		return AppendString(buf, x.Text), nil
 	case *Unknown:
@@ -130,6 +81,79 @@ func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 		}
 		return buf, ErrUnchangedValue
 	}
+	return appendReflected(buf, v, pol)
+}
+
+func appendNumber(buf []byte, x json.Number) []byte {
+	if x == "" {
+		return append(buf, '0')
+	}
+	if _, err := strconv.ParseFloat(string(x), 64); err != nil {
+		// NaN / Infinity as numeric: keep the text.
+		return AppendString(buf, string(x))
+	}
+	return append(buf, x...)
+}
+
+// appendTime writes t in UTC, RFC 3339 with nanoseconds. RFC 3339 has
+// four-digit years: refused outside [0, 9999], as encoding/json refuses them.
+func appendTime(buf []byte, t time.Time) ([]byte, error) {
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return buf, fmt.Errorf("%w: time %s: year outside [0, 9999]", ErrNotEncodable, t)
+	}
+	buf = append(buf, '"')
+	buf = t.AppendFormat(buf, time.RFC3339Nano)
+	return append(buf, '"'), nil
+}
+
+// appendObject writes m with its keys sorted.
+func appendObject(buf []byte, m map[string]any, pol UnchangedPolicy) ([]byte, error) {
+	keys := make([]string, 0, len(m))
+	for k, e := range m {
+		if pol == UnchangedOmit && IsUnchanged(e) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	buf = append(buf, '{')
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = AppendString(buf, k)
+		buf = append(buf, ':')
+		var err error
+		if buf, err = AppendJSON(buf, m[k], pol); err != nil {
+			return buf, fmt.Errorf("key %q: %w", k, err)
+		}
+	}
+	return append(buf, '}'), nil
+}
+
+func appendArray(buf []byte, a []any, pol UnchangedPolicy) ([]byte, error) {
+	buf = append(buf, '[')
+	first := true
+	for i, e := range a {
+		if pol == UnchangedOmit && IsUnchanged(e) {
+			continue
+		}
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+		var err error
+		if buf, err = AppendJSON(buf, e, pol); err != nil {
+			return buf, fmt.Errorf("element %d: %w", i, err)
+		}
+	}
+	return append(buf, ']'), nil
+}
+
+// appendReflected writes the values of other Go types: numbers and strings
+// of any kind, slices, arrays and maps with string keys.
+func appendReflected(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -141,17 +165,11 @@ func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 	case reflect.String:
 		return AppendString(buf, rv.String()), nil
 	case reflect.Slice, reflect.Array:
-		buf = append(buf, '[')
-		for i := 0; i < rv.Len(); i++ {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			var err error
-			if buf, err = AppendJSON(buf, rv.Index(i).Interface(), pol); err != nil {
-				return buf, err
-			}
+		a := make([]any, rv.Len())
+		for i := range a {
+			a[i] = rv.Index(i).Interface()
 		}
-		return append(buf, ']'), nil
+		return appendArray(buf, a, pol)
 	case reflect.Map:
 		if rv.Type().Key().Kind() == reflect.String {
 			m := make(map[string]any, rv.Len())
@@ -159,7 +177,7 @@ func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 			for it.Next() {
 				m[it.Key().String()] = it.Value().Interface()
 			}
-			return AppendJSON(buf, m, pol)
+			return appendObject(buf, m, pol)
 		}
 	}
 	return buf, fmt.Errorf("%w: %T", ErrNotEncodable, v)

@@ -10,6 +10,8 @@ const (
 	DeadLetterType = "ChroniclerDeadLetter"
 	// SnapshotProgressType: saved initial-snapshot progress (see [SnapshotState]).
 	SnapshotProgressType = "ChroniclerSnapshotProgress"
+	// PublishedType: a publisher's record that it has published (see [Published]).
+	PublishedType = "ChroniclerPublished"
 )
 
 // Stream name prefixes of Chronicler's own streams; the slot follows.
@@ -17,6 +19,8 @@ const (
 	ProgressStreamPrefix   = "chronicler-progress-"
 	DeadLetterStreamPrefix = "chronicler-deadletter-"
 	SnapshotStreamPrefix   = "chronicler-snapshot-"
+	// PublisherStreamPrefix is followed by the publisher id, not a slot.
+	PublisherStreamPrefix = "chronicler-publisher-"
 )
 
 // ProgressStream is the stream of slot's progress markers. It is not
@@ -29,6 +33,15 @@ func DeadLetterStream(slot string) string { return DeadLetterStreamPrefix + slot
 
 // SnapshotStream is the stream of slot's saved snapshot progress.
 func SnapshotStream(slot string) string { return SnapshotStreamPrefix + slot }
+
+// PublisherStream is the stream of publisher id's record ([Published]).
+func PublisherStream(id string) string { return PublisherStreamPrefix + id }
+
+// IsPublisherRecord reports whether an event of this type in this stream
+// is a publisher's record ([Published]).
+func IsPublisherRecord(stream, eventType string) bool {
+	return eventType == PublishedType && strings.HasPrefix(stream, PublisherStreamPrefix)
+}
 
 // IsProgressMarker reports whether an event of this type in this stream is
 // a progress marker.

@@ -18,6 +18,10 @@
 // one, then through
 // PromoteTx as one transaction; integration events are compared in that
 // order. A failure prints a line diff of expected (-) against got (+).
+// Every expected integration value is also validated against the schema of
+// its rule (the entry's rule, else the rule of the event produced at its
+// place, else the one rule with a schema writing its topic and type): a
+// fixture that breaks the contract fails, with each violation.
 //
 // Concurrency: RunCase and Run are safe to call concurrently; they share
 // nothing but the (immutable) rule set.

@@ -159,34 +159,7 @@ func (r *reader) readCase(n ast.Node) (Case, bool) {
 	} else {
 		r.add(n, "test case without a name", "add name: ...")
 	}
-	tx := contract.Tx{XID: 1, CommitLSN: 0x1000000, CommitTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-	if v, ok := fs["tx"]; ok {
-		m := r.mapping(v, "tx", []string{"xid", "commitLsn", "commitTime", "origin"})
-		if x, ok := m["xid"]; ok {
-			if i, ok := r.value(x).(int64); ok {
-				tx.XID = uint32(i)
-			} else {
-				r.add(x, "tx.xid must be an integer", "")
-			}
-		}
-		if x, ok := m["commitLsn"]; ok {
-			l, err := contract.ParseLSN(fmt.Sprint(r.value(x)))
-			if err != nil {
-				r.add(x, "tx.commitLsn: "+err.Error(), "write it as Postgres does, e.g. 0/16B3748")
-			}
-			tx.CommitLSN = l
-		}
-		if x, ok := m["commitTime"]; ok {
-			t, err := time.Parse(time.RFC3339Nano, fmt.Sprint(r.value(x)))
-			if err != nil {
-				r.add(x, "tx.commitTime: "+err.Error(), "write it in RFC 3339, e.g. 2024-05-01T10:00:00Z")
-			}
-			tx.CommitTime = t.UTC()
-		}
-		if x, ok := m["origin"]; ok {
-			tx.Origin = fmt.Sprint(r.value(x))
-		}
-	}
+	tx := r.readTx(fs["tx"])
 	_, hasChanges := fs["changes"]
 	_, hasStored := fs["stored"]
 	if hasChanges == hasStored {
@@ -223,6 +196,41 @@ func (r *reader) readCase(n ast.Node) (Case, bool) {
 		r.add(n, "a test case expects nothing", "add events:, integration: or errors: (an empty list [] expects no output)")
 	}
 	return c, len(r.probs) == before
+}
+
+// readTx reads a case's tx (nil: none), the transaction its changes
+// belong to, with defaults for what it leaves out.
+func (r *reader) readTx(v ast.Node) contract.Tx {
+	tx := contract.Tx{XID: 1, CommitLSN: 0x1000000, CommitTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if v == nil {
+		return tx
+	}
+	m := r.mapping(v, "tx", []string{"xid", "commitLsn", "commitTime", "origin"})
+	if x, ok := m["xid"]; ok {
+		if i, ok := r.value(x).(int64); ok {
+			tx.XID = uint32(i)
+		} else {
+			r.add(x, "tx.xid must be an integer", "")
+		}
+	}
+	if x, ok := m["commitLsn"]; ok {
+		l, err := contract.ParseLSN(fmt.Sprint(r.value(x)))
+		if err != nil {
+			r.add(x, "tx.commitLsn: "+err.Error(), "write it as Postgres does, e.g. 0/16B3748")
+		}
+		tx.CommitLSN = l
+	}
+	if x, ok := m["commitTime"]; ok {
+		t, err := time.Parse(time.RFC3339Nano, fmt.Sprint(r.value(x)))
+		if err != nil {
+			r.add(x, "tx.commitTime: "+err.Error(), "write it in RFC 3339, e.g. 2024-05-01T10:00:00Z")
+		}
+		tx.CommitTime = t.UTC()
+	}
+	if x, ok := m["origin"]; ok {
+		tx.Origin = fmt.Sprint(r.value(x))
+	}
+	return tx
 }
 
 func (r *reader) expectations(fs map[string]ast.Node, key string, known []string) []map[string]any {

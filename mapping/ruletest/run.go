@@ -42,109 +42,143 @@ const Slot = "ruletest"
 // events are compared in that order: per-event outputs first, then
 // transaction outputs.
 func RunCase(rs *mapping.RuleSet, c Case) Result {
-	var events []mapping.Event
-	var metas []map[string]any // stored metadata of events[i]
-	var evalErrs mapping.EvalErrors
-	collect := func(err error) {
-		if err == nil {
-			return
-		}
-		var es mapping.EvalErrors
-		if errors.As(err, &es) {
-			evalErrs = append(evalErrs, es...)
-			return
-		}
-		evalErrs = append(evalErrs, &mapping.EvalError{Cause: err})
-	}
+	var r caseRun
 	stored := c.Stored
 	if c.Changes != nil {
-		stored = nil
-		revisions := map[string]uint64{}
-		for i := range c.Changes {
-			ch := &c.Changes[i]
-			n := len(events)
-			var err error
-			events, err = rs.Capture(ch, events)
-			collect(err)
-			for j := n; j < len(events); j++ {
-				e := &events[j]
-				data, err := contract.DecodeJSON(e.Data)
-				if err != nil {
-					collect(fmt.Errorf("rule %q produced invalid JSON: %w", e.Rule, err))
-				}
-				src := contract.SourceOf(Slot, ch, e.Rule, uint32(e.Index))
-				metas = append(metas, contract.MetadataMap(&src, e.Metadata))
-				rev := revisions[e.Stream]
-				revisions[e.Stream] = rev + 1
-				stored = append(stored, mapping.StoredEvent{
-					ID: fmt.Sprintf("%s/%d/%d", ch.Tx.CommitLSN, ch.Ordinal, e.Index), Stream: e.Stream,
-					Revision: rev, Position: uint64(len(stored) + 1), Type: e.Type, Data: data,
-					Metadata: metas[len(metas)-1], Created: ch.Tx.CommitTime,
-				})
-			}
-		}
+		stored = r.capture(rs, c.Changes)
 	}
 	var integ []mapping.Integration
 	for i := range stored {
 		var err error
 		integ, err = rs.Promote(&stored[i], integ)
-		collect(err)
+		r.collect(err)
 	}
-	var err error
-	integ, err = rs.PromoteTx(stored, integ)
-	collect(err)
+	integ, err := rs.PromoteTx(stored, integ)
+	r.collect(err)
 
 	var fails []string
 	if c.Events != nil {
-		got := make([]map[string]any, len(events))
-		for i, e := range events {
-			data, _ := contract.DecodeJSON(e.Data)
-			got[i] = map[string]any{"rule": e.Rule, "stream": e.Stream, "type": e.Type, "data": data}
-			// Metadata: only the keys the expected entry names are compared.
-			var wantMeta map[string]any
-			if i < len(c.Events) {
-				wantMeta, _ = c.Events[i]["metadata"].(map[string]any)
-			}
-			meta := map[string]any{}
-			for k := range wantMeta {
-				if v, ok := metas[i][k]; ok {
-					meta[k] = v
-				}
-			}
-			got[i]["metadata"] = jsonValue(meta)
-		}
-		if d := compare(c.Events, got, []string{"stream", "type", "data"}); d != "" {
-			fails = append(fails, "low-level events differ (- expected, + got):\n"+d)
-		}
+		fails = append(fails, r.compareEvents(c.Events)...)
 	}
 	if c.Integration != nil {
-		got := make([]map[string]any, len(integ))
-		for i, e := range integ {
-			value, _ := contract.DecodeJSON(e.Value)
-			headers := map[string]any{}
-			for _, h := range e.Headers {
-				headers[h.Key] = h.Value
+		fails = append(fails, compareIntegration(rs, c.Integration, integ)...)
+	}
+	fails = append(fails, r.compareErrors(c.Errors)...)
+	return Result{Case: c, Failure: strings.Join(fails, "\n")}
+}
+
+// caseRun is what a case's rules produced.
+type caseRun struct {
+	events   []mapping.Event
+	metas    []map[string]any // stored metadata of events[i]
+	evalErrs mapping.EvalErrors
+}
+
+// collect keeps a rule failure.
+func (r *caseRun) collect(err error) {
+	if err == nil {
+		return
+	}
+	var es mapping.EvalErrors
+	if errors.As(err, &es) {
+		r.evalErrs = append(r.evalErrs, es...)
+		return
+	}
+	r.evalErrs = append(r.evalErrs, &mapping.EvalError{Cause: err})
+}
+
+// capture runs the capture rules on changes and returns the events as the
+// store would hold them (revisions per stream, positions in order).
+func (r *caseRun) capture(rs *mapping.RuleSet, changes []contract.Change) []mapping.StoredEvent {
+	var stored []mapping.StoredEvent
+	revisions := map[string]uint64{}
+	for i := range changes {
+		ch := &changes[i]
+		n := len(r.events)
+		var err error
+		r.events, err = rs.Capture(ch, r.events)
+		r.collect(err)
+		for j := n; j < len(r.events); j++ {
+			e := &r.events[j]
+			data, err := contract.DecodeJSON(e.Data)
+			if err != nil {
+				r.collect(fmt.Errorf("rule %q produced invalid JSON: %w", e.Rule, err))
 			}
-			got[i] = map[string]any{"rule": e.Rule, "topic": e.Topic, "key": e.Key, "type": e.Type, "subject": e.Subject, "value": value, "headers": headers}
-		}
-		if d := compare(c.Integration, got, []string{"topic", "key", "type", "value"}); d != "" {
-			fails = append(fails, "integration events differ (- expected, + got):\n"+d)
+			src := contract.SourceOf(Slot, ch, e.Rule, uint32(e.Index))
+			r.metas = append(r.metas, contract.MetadataMap(&src, e.Metadata))
+			rev := revisions[e.Stream]
+			revisions[e.Stream] = rev + 1
+			stored = append(stored, mapping.StoredEvent{
+				ID: fmt.Sprintf("%s/%d/%d", ch.Tx.CommitLSN, ch.Ordinal, e.Index), Stream: e.Stream,
+				Revision: rev, Position: uint64(len(stored) + 1), Type: e.Type, Data: data,
+				Metadata: r.metas[len(r.metas)-1], Created: ch.Tx.CommitTime,
+			})
 		}
 	}
-	gotErrs := make([]map[string]any, len(evalErrs))
-	for i, e := range evalErrs {
+	return stored
+}
+
+// compareEvents compares the low-level events with the expected ones.
+func (r *caseRun) compareEvents(want []map[string]any) []string {
+	got := make([]map[string]any, len(r.events))
+	for i, e := range r.events {
+		data, _ := contract.DecodeJSON(e.Data)
+		got[i] = map[string]any{"rule": e.Rule, "stream": e.Stream, "type": e.Type, "data": data}
+		// Metadata: only the keys the expected entry names are compared.
+		var wantMeta map[string]any
+		if i < len(want) {
+			wantMeta, _ = want[i]["metadata"].(map[string]any)
+		}
+		meta := map[string]any{}
+		for k := range wantMeta {
+			if v, ok := r.metas[i][k]; ok {
+				meta[k] = v
+			}
+		}
+		got[i]["metadata"] = jsonValue(meta)
+	}
+	if d := compare(want, got, []string{"stream", "type", "data"}); d != "" {
+		return []string{"low-level events differ (- expected, + got):\n" + d}
+	}
+	return nil
+}
+
+// compareIntegration compares the integration events with the expected
+// ones, and checks each expected value against its rule's schema.
+func compareIntegration(rs *mapping.RuleSet, want []map[string]any, integ []mapping.Integration) []string {
+	var fails []string
+	got := make([]map[string]any, len(integ))
+	for i, e := range integ {
+		value, _ := contract.DecodeJSON(e.Value)
+		headers := map[string]any{}
+		for _, h := range e.Headers {
+			headers[h.Key] = h.Value
+		}
+		got[i] = map[string]any{"rule": e.Rule, "topic": e.Topic, "key": e.Key, "type": e.Type, "subject": e.Subject, "value": value, "headers": headers}
+	}
+	if d := compare(want, got, []string{"topic", "key", "type", "value"}); d != "" {
+		fails = append(fails, "integration events differ (- expected, + got):\n"+d)
+	}
+	return append(fails, schemaFailures(rs, want, integ)...)
+}
+
+// compareErrors compares the rule failures with the expected ones (none,
+// when the case names none).
+func (r *caseRun) compareErrors(want []map[string]any) []string {
+	gotErrs := make([]map[string]any, len(r.evalErrs))
+	for i, e := range r.evalErrs {
 		gotErrs[i] = map[string]any{"rule": e.Rule, "field": e.Field, "error": e.Error()}
 	}
-	if c.Errors != nil || len(gotErrs) > 0 {
-		want := c.Errors
-		if want == nil {
-			want = []map[string]any{}
-		}
-		if d := compare(want, gotErrs, []string{"rule", "field"}); d != "" {
-			fails = append(fails, "rule failures differ (- expected, + got):\n"+d)
-		}
+	if want == nil && len(gotErrs) == 0 {
+		return nil
 	}
-	return Result{Case: c, Failure: strings.Join(fails, "\n")}
+	if want == nil {
+		want = []map[string]any{}
+	}
+	if d := compare(want, gotErrs, []string{"rule", "field"}); d != "" {
+		return []string{"rule failures differ (- expected, + got):\n" + d}
+	}
+	return nil
 }
 
 // jsonValue round-trips v through JSON so it compares like expected values.

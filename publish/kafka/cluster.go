@@ -36,8 +36,9 @@ type ClusterConfig struct {
 	// SASL, when Mechanism is set, authenticates. Default none.
 	SASL SASLConfig
 	// CreateTopics creates missing integration and dead-letter topics at
-	// start with Partitions and ReplicationFactor. Default false: a missing
-	// topic is a start-up error naming it.
+	// start, and again when one is deleted under a running publisher, with
+	// Partitions and ReplicationFactor. Default false: a missing topic is an
+	// error naming it (at start, or when a commit finds it gone).
 	CreateTopics bool
 	// Partitions for created topics. Default 1 (0 means default).
 	Partitions int32
@@ -152,24 +153,9 @@ func (k *ClusterConfig) ProducerOpts() ([]kgo.Opt, error) {
 func (k *ClusterConfig) ConnectionOpts() ([]kgo.Opt, error) {
 	var opts []kgo.Opt
 	if k.TLS.Enabled {
-		tc := &tls.Config{ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-		if k.TLS.CAFile != "" {
-			pem, err := os.ReadFile(k.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("kafka.tls.ca_file %s: no PEM certificate in it", k.TLS.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		if k.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(k.TLS.CertFile, k.TLS.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("kafka.tls.cert_file/key_file: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := k.TLS.Build("kafka.tls")
+		if err != nil {
+			return nil, err
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
@@ -229,4 +215,31 @@ func (k *ClusterConfig) ClientOpts() ([]kgo.Opt, error) {
 		return nil, err
 	}
 	return append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...)}, conn...), nil
+}
+
+// Build makes the crypto/tls configuration (TLS 1.2 at least; the CA file's
+// certificates as the roots when set, else the system's; the client
+// certificate when set). path names the settings in errors ("kafka.tls").
+// Enabled is the caller's to test.
+func (t TLSConfig) Build(path string) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s.ca_file: %w", path, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s.ca_file %s: no PEM certificate in it", path, t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s.cert_file/key_file: %w", path, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }

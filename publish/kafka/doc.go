@@ -58,6 +58,12 @@
 // checkpoint topic. `check` probes transactions under
 // [ProbeTransactionalID], inside the prefix and never the publisher's id.
 //
+// # Schema registry
+//
+// The promotion rules' schemas are registered, and their values framed with
+// the schema id, through the subpackage registry: the client of a
+// Confluent-compatible schema registry, part of this owner.
+//
 // # Concurrency
 //
 // A Writer is used by one goroutine at a time (the publisher's loop); Commit

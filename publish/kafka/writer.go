@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
@@ -85,6 +86,13 @@ func New(ctx context.Context, cfg Config) (*Writer, error) {
 	return w, nil
 }
 
+// EnsureCheckpointTopic creates the checkpoint topic if it is missing, as
+// New does (1 partition, compacted): after it was deleted under a running
+// writer, whose next commit then writes the checkpoint again.
+func (w *Writer) EnsureCheckpointTopic(ctx context.Context) error {
+	return w.ensureCheckpointTopic(ctx)
+}
+
 func (w *Writer) ensureCheckpointTopic(ctx context.Context) error {
 	cleanup := "compact"
 	resp, err := w.adm.CreateTopic(ctx, 1, w.cfg.CheckpointReplication, map[string]*string{"cleanup.policy": &cleanup}, w.cfg.CheckpointTopic)
@@ -112,10 +120,17 @@ func (w *Writer) ensureCheckpointTopic(ctx context.Context) error {
 
 // Checkpoint reads the publisher's last committed checkpoint with
 // read_committed (ReadCheckpoint). ok is false when the publisher has never
-// committed one.
+// committed one. A checkpoint topic New has just created may be unknown to
+// the broker that answers for a moment (UNKNOWN_TOPIC_OR_PARTITION): that
+// is retried for a few seconds.
 func (w *Writer) Checkpoint(ctx context.Context) (cp Checkpoint, ok bool, err error) {
-	st, ok, err := ReadCheckpoint(ctx, append([]kgo.Opt{kgo.SeedBrokers(w.cfg.Brokers...)}, w.cfg.ClientOpts...), w.cfg.CheckpointTopic, w.cfg.PublisherID)
-	return st.Checkpoint, ok, err
+	var backoff retry.Backoff
+	for attempt := 1; ; attempt++ {
+		st, ok, err := ReadCheckpoint(ctx, append([]kgo.Opt{kgo.SeedBrokers(w.cfg.Brokers...)}, w.cfg.ClientOpts...), w.cfg.CheckpointTopic, w.cfg.PublisherID)
+		if err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) || attempt == 7 || !backoff.Wait(ctx) {
+			return st.Checkpoint, ok, err
+		}
+	}
 }
 
 // EnsureTopics checks (or creates, per cluster.CreateTopics) topics with

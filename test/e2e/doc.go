@@ -31,9 +31,18 @@
 //	                               exits 1, the standby takes over, nothing lost
 //	TestSplitParts                 `--only capture` and `--only publish` as two processes:
 //	                               store and Kafka exactly once
+//	TestStopDuringStalledCommitExitsOne  `--only publish` with its broker stopped: the lag
+//	                               gauge grows during the stuck commit, SIGTERM exits 1 within
+//	                               shutdown.grace plus a margin; every event once afterwards
+//	TestSchemaRegistryContract     `--only publish` with a real schema registry: schemas registered,
+//	                               every record decoded by the schema id it carries, a schema
+//	                               violation dead-lettered with its reason, a removed required field
+//	                               refused at start (exit 1, subject and field named), a new
+//	                               optional field registered as version 2 and publishing goes on
 //
 // The capture tests run `chronicler run --only capture`; TestHATakeover and
-// TestSplitParts publish too, to a real Kafka broker (test/stack).
+// TestSplitParts publish too, to a real Kafka broker (test/stack), and
+// TestSchemaRegistryContract with the stack's schema registry.
 //
 // testing.Short() shrinks the workloads (not the checks).
 // CHRONICLER_E2E_RACE=1 builds the chronicler binary with -race; every test

@@ -91,21 +91,20 @@ func defaultACLs(settings []byte) (user, system *streamACL) {
 	return parseACL(obj["$userStreamAcl"]), parseACL(obj["$systemStreamAcl"])
 }
 
-// aclInputs reads, under the store's lock, what an access check of stream
-// name needs: its own ACL (from $$name) and the $settings event's data.
+// aclInputs reads what an access check of stream name needs: its own ACL
+// (from $$name) and the last visible $settings event's data.
 func (st *store) aclInputs(name string) (own *streamACL, settings []byte) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	if m := st.metaLocked(name, st.watermark); m != nil {
+	if m := st.metaLocked(name, st.visible); m != nil {
 		own = m.acl
 	}
-	if s := st.streams[settingsStream]; s != nil {
-		for i := len(s.events) - 1; i >= 0; i-- {
-			if s.events[i].Position <= st.watermark {
-				settings = s.events[i].Data
-				break
-			}
-		}
+	st.mu.Unlock()
+	_, locs, err := st.readStream(settingsStream, func(ss *streamState) (int64, int64, bool) { return ss.last, ss.last, true })
+	if err != nil || len(locs) == 0 {
+		return own, nil
+	}
+	if recs, err := st.fetch(locs, false); err == nil && len(recs) > 0 {
+		settings = recs[0].Data
 	}
 	return own, settings
 }

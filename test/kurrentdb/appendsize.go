@@ -12,11 +12,16 @@ import (
 // append limits (Event.SizeOnDisk): data + custom metadata + 2 x the length
 // of the type in UTF-16 code units (a .NET string's Length).
 func eventSize(typ string, data, meta []byte) int {
+	return len(data) + len(meta) + 2*utf16Len(typ)
+}
+
+// utf16Len is the length of s in UTF-16 code units (a .NET string's Length).
+func utf16Len(s string) int {
 	n := 0
-	for _, r := range typ {
+	for _, r := range s {
 		n += utf16.RuneLen(r)
 	}
-	return len(data) + len(meta) + 2*n
+	return n
 }
 
 // sizeCheck applies the maximum append event size and the cumulative

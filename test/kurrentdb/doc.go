@@ -1,9 +1,10 @@
 // Package kurrentdb is a KurrentDB-compatible server for tests and local
 // development. It models KurrentDB 24.10.14, the newest patch of the 24.10
 // LTS line (tag v24.10.14 of kurrent-io/KurrentDB, 2026-05-15; no later
-// 24.10 tag exists in the repository), single node, insecure by default or
-// with TLS, users and stream ACLs (see "Security"), for every official
-// client, not only the Go one Chronicler uses. It is built on the
+// 24.10 tag exists in the repository), insecure by default or with TLS,
+// users and stream ACLs (see "Security"), for every official client, not
+// only the Go one Chronicler uses: a single node, or an in-process cluster
+// of nodes on one log (Cluster, below). It is built on the
 // official Go client module's generated gRPC server interfaces (Streams,
 // ServerFeatures; EventStore-Client-Go/v4 v4.2.0) and follows
 // shared/kurrentdb-protocol.md where that page and the 24.10.14 source
@@ -16,8 +17,9 @@
 //	cfg, _ := esdb.ParseConnectionString(srv.URL())        // "esdb://127.0.0.1:PORT?tls=false"
 //	db, _ := esdb.NewClient(cfg)
 //
-// Tests use kurrentdbtest.Start(t, opts) and kurrentdbtest.Client(t, url);
-// processes use cmd/kurrentdb-server, which prints one line
+// Tests use kurrentdbtest.Start(t, opts) and kurrentdbtest.Client(t, url)
+// (kurrentdbtest.StartCluster for a cluster); processes use
+// cmd/kurrentdb-server, which prints one line
 // "listening esdb://127.0.0.1:PORT?tls=false" once it accepts connections.
 //
 // # Sources
@@ -34,8 +36,14 @@
 // EventStore.Core/Data/Event.cs, ResolvedEvent.cs;
 // EventStore.Core/ClusterVNodeStartup.cs,
 // EventStore.Core/TransactionLog/Chunks/TFConsts.cs,
-// EventStore.Core/Configuration/ClusterVNodeOptions.cs; Protos/Grpc/
-// streams.proto and shared.proto. Read, not observed on a running server:
+// EventStore.Core/Configuration/ClusterVNodeOptions.cs;
+// EventStore.Core/Services/Transport/Grpc/Gossip.Read.cs, ServiceBase.cs
+// (requires-leader), EventStore.Core/Services/VNode/ClusterVNodeController.cs
+// (who serves, forwards or refuses what), EventStore.Core/Services/Gossip/
+// GossipServiceBase.cs, EventStore.Core/Cluster/ClientClusterInfo.cs;
+// EventStore.Core/Services/Storage/ReaderIndex/IndexWriter.cs and
+// BoundedCache.cs (the idempotency cache); Protos/Grpc/streams.proto,
+// shared.proto and gossip.proto. Read, not observed on a running server:
 // no KurrentDB can run on the build machines.
 //
 // # What it implements
@@ -118,7 +126,12 @@
 //     frame and logged, never served; an append in flight at a crash is
 //     there whole or not at all. Positions are byte offsets in that file
 //     (commit == prepare, > 0, strictly increasing, also across restarts);
-//     the in-memory mode computes the same offsets.
+//     the in-memory mode keeps the same bytes in memory, at the same
+//     offsets.
+//   - Memory: events live in the log, not in the heap (see "Memory" below).
+//   - Gossip.Read: the members of the cluster (a single node: itself, the
+//     leader), and the requires-leader header, as a cluster serves them
+//     (see "Cluster" below).
 //   - Fault and cost injection (Options.Faults, SetFaults, DropSubscriptions):
 //     append latency (fixed + random jitter), Unavailable / Aborted at a
 //     rate (before the write, or after it with FailAfterCommit), not-leader
@@ -256,18 +269,50 @@
 // $all, as the real one does; no client-certificate authentication; the
 // stream policy plugin (stream prefixes) is not modelled.
 //
+// # Memory
+//
+// The server holds an index of the log, not its events (index.go, store.go):
+// per record its position and the previous event of its stream (8 bytes),
+// per stream about 13 bytes (a hash table of tails, the names checked
+// against the log), all in mmap'd memory outside the Go heap; the metadata
+// of streams that have some, and tombstones, in maps. Event bodies are read
+// back from the log (pread on the file, or the in-memory log's bytes)
+// through a record cache bounded by Options.CacheSize (default 16 MiB):
+// appended records go in, so live subscribers and tail reads rarely touch
+// the log; catch-up reads of $all read ranges of the log (1 MiB per read)
+// without filling the cache. The idempotency cache of any/stream_exists
+// appends is the real server's: first in, first out, 8 MiB as it counts
+// entries. So memory grows with the number of records and streams, not with
+// their bytes: figures in README.md ("Footprint"). The index numbers at most
+// 2^32 - 2 records; a frame over 64 MiB (a server never writes one) is
+// damage at replay.
+//
 // # Concurrency
 //
 // All Server methods are safe for concurrent use. One mutex guards the
-// in-memory log and indexes; it is held only to check and reserve an append
-// (assign revisions and positions), never across a write or an fsync. In
-// durable mode one writer goroutine takes every frame queued so far, writes
-// them with one write and one fsync (group commit), then makes them visible;
-// appends wait for that. Readers and subscriptions only see synced records.
+// index; it is held only to check and reserve an append (assign revisions
+// and positions; a stream lookup may read an event's head from the log) and
+// to locate what a read returns, never across an fsync or while event
+// bodies are read. In durable mode one writer goroutine takes every frame
+// queued so far, writes them with one write and one fsync (group commit),
+// then makes them visible; appends wait for that. Readers and subscriptions only see synced records.
 // Subscriptions read the log from their own cursor and wait on a change
 // channel taken in the same locked read, so there is no catch-up/live switch
 // to race (see rpc_subscribe.go for the walk-through). Close stops serving,
 // flushes reserved frames and closes the log; it is idempotent.
+//
+// # Cluster
+//
+// StartCluster runs several nodes (default 3) in one process on one log:
+// every node answers Gossip.Read with the members and their states; the
+// leader serves everything; a follower answers requests with the header
+// requires-leader: true with NotLeader naming the leader (on BatchAppend the
+// call ends), serves other reads and performs other writes (the real one
+// forwards them to the leader); without a leader writes are not ready.
+// Kill(i) stops a node at once, as a killed process; the lowest survivor is
+// elected after ClusterOptions.ElectionDelay; Restart and MoveLeader. The
+// Cluster type's doc says what this models of a real cluster and what not
+// (followers never lag: one log; nothing a node acknowledged is lost).
 //
 // # Decisions where the reference is inferred or silent
 //
@@ -290,7 +335,6 @@
 //   - A position that is not an event's position is accepted: forwards
 //     reads start at the next event, backwards at the previous one. Only
 //     prepare > commit is rejected (InvalidArgument).
-//   - The idempotency cache has no size limit (the real one: 8 MiB).
 //
 // # Not implemented
 //
@@ -299,9 +343,9 @@
 // Core gRPC answers for a service a server does not map (a method a
 // registered service lacks: "Method is unimplemented."): persistent
 // subscriptions, projections, users, operations (scavenge, shutdown, ...),
-// gossip and cluster elections, monitoring, redaction. Also not
-// implemented: $maxAge and $maxCount scavenging (data is
+// cluster elections and replication between nodes (see Cluster), monitoring,
+// redaction. Also not implemented: $maxAge and $maxCount scavenging (data is
 // only hidden from reads, never removed), explicit transactions, the
 // $by_category / $by_correlation_id system projections, fell_behind (see
-// above), and the 8 MiB bound of the idempotency cache.
+// above).
 package kurrentdb

@@ -3,12 +3,9 @@ package kurrentdb
 import (
 	"context"
 	"math/rand/v2"
-	"net"
-	"strconv"
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -26,25 +23,6 @@ func (s *Server) SetFaults(f Faults) error {
 // DropSubscriptions ends every open subscription with gRPC Unavailable, as a
 // server restart or leader change would. The client sees SubscriptionDropped.
 func (s *Server) DropSubscriptions() { s.cancelAll(s.subs) }
-
-// notLeader returns the not-leader error (with its trailers set) when that
-// fault is on.
-func (s *Server) notLeader(setTrailer func(metadata.MD)) error {
-	f := s.faults.Load()
-	if !f.NotLeader {
-		return nil
-	}
-	addr := f.LeaderAddr
-	if addr == "" {
-		addr = s.Addr()
-	}
-	host, port, _ := net.SplitHostPort(addr)
-	if _, err := strconv.Atoi(port); err != nil {
-		port = "0"
-	}
-	setTrailer(metadata.Pairs("exception", "not-leader", "leader-endpoint-host", host, "leader-endpoint-port", port))
-	return status.Error(codes.NotFound, "Leader info available")
-}
 
 // writeFaults applies latency, then decides the injected error (nil: none)
 // and whether it must come after the write.

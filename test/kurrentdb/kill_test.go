@@ -207,7 +207,13 @@ func TestKillDuringAppendsKeepsAcknowledged(t *testing.T) {
 
 func readIDs(t *testing.T, db *esdb.Client, stream string) []uuid.UUID {
 	t.Helper()
-	rs, err := db.ReadStream(context.Background(), stream, esdb.ReadStreamOptions{}, 1<<20)
+	return readIDsFrom(t, db, stream, esdb.ReadStreamOptions{}, 1<<20)
+}
+
+// readIDsFrom reads stream as opts say (a missing stream reads empty).
+func readIDsFrom(t *testing.T, db *esdb.Client, stream string, opts esdb.ReadStreamOptions, count uint64) []uuid.UUID {
+	t.Helper()
+	rs, err := db.ReadStream(context.Background(), stream, opts, count)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +231,6 @@ func readIDs(t *testing.T, db *esdb.Client, stream string) []uuid.UUID {
 		if err != nil {
 			t.Fatalf("reading %s: %v", stream, err)
 		}
-		out = append(out, ev.Event.EventID)
+		out = append(out, ev.OriginalEvent().EventID)
 	}
 }

@@ -30,6 +30,11 @@ type Options struct {
 	// DataDir/kurrentdb.log, fsynced per append batch, replayed at Start.
 	// Default "": in memory, lost on Close.
 	DataDir string
+	// CacheSize bounds the memory of the record cache, in bytes: the
+	// decoded events kept for reads (recent appends, and what point reads
+	// fetched). Every other event is read from the log when asked for.
+	// Default DefaultCacheSize (16 MiB).
+	CacheSize int
 	// MaxAppendSize is the largest total size of one append, in bytes, each
 	// event counted as the real server counts it from 24.10.4 on
 	// (Event.SizeOnDisk): data + custom metadata + 2 x the length of its
@@ -97,6 +102,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxAppendEventSize == 0 {
 		o.MaxAppendEventSize = math.MaxInt32
 	}
+	if o.CacheSize == 0 {
+		o.CacheSize = DefaultCacheSize
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,12 +120,19 @@ func (o Options) validate() error {
 	if o.MaxAppendSize < 0 || o.MaxAppendSize > MaxRecvMsgSize {
 		errs = append(errs, &ConfigError{Field: "MaxAppendSize", Reason: "must be > 0 bytes and at most 16 MiB - 10,000 bytes (as KurrentDB's), or 0 for the default of 1 MiB"})
 	}
+	if o.CacheSize < 0 {
+		errs = append(errs, &ConfigError{Field: "CacheSize", Reason: "must be > 0 bytes, or 0 for the default of 16 MiB"})
+	}
 	if o.MaxAppendEventSize < 0 {
 		errs = append(errs, &ConfigError{Field: "MaxAppendEventSize", Reason: "must be > 0 bytes, or 0 for no limit"})
 	}
 	errs = append(errs, o.Faults.validate("Faults.")...)
 	if o.TLS != nil && (o.TLS.CertFile == "" || o.TLS.KeyFile == "") {
 		errs = append(errs, &ConfigError{Field: "TLS", Reason: "CertFile and KeyFile are required"})
+	} else if o.TLS != nil {
+		if _, err := o.TLS.load(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(o.Users) > 0 && o.TLS == nil {
 		errs = append(errs, &ConfigError{Field: "Users", Reason: "authentication needs TLS (set Options.TLS), as on KurrentDB: the official clients send no credentials over plaintext"})

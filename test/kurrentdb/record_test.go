@@ -2,6 +2,7 @@ package kurrentdb
 
 import (
 	"bytes"
+	"math"
 	"testing"
 )
 
@@ -72,5 +73,18 @@ func TestWithTruncateBefore(t *testing.T) {
 	}
 	if m := parseMeta(withTruncateBefore([]byte(`not json`), 2)); m.truncateBefore != 2 {
 		t.Fatalf("from bad JSON: %+v", m)
+	}
+}
+
+// TestEventLen: the computed length of an event's encoding is the length
+// appendEvent writes, for varints of every size.
+func TestEventLen(t *testing.T) {
+	for _, r := range sampleRecords() {
+		for _, n := range []int64{0, 1, -1, 63, 64, -65, 1 << 20, -1 << 40, math.MaxInt64, math.MinInt64} {
+			r.Revision, r.Created = n, -n
+			if got, want := eventLen(r), len(appendEvent(nil, r)); got != want {
+				t.Fatalf("eventLen(%+v) = %d, appendEvent wrote %d", r, got, want)
+			}
+		}
 	}
 }

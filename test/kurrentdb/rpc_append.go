@@ -73,7 +73,7 @@ func (s *Server) Append(stream streams.Streams_AppendServer) error {
 		}
 		events = append(events, proposed{ID: id, Type: typ, ContentType: ct, Metadata: pm.GetCustomMetadata(), Data: pm.GetData()})
 	}
-	if err := s.notLeader(setTrailer); err != nil {
+	if err := s.route(stream.Context(), true, setTrailer); err != nil {
 		return err
 	}
 	switch {
@@ -97,6 +97,7 @@ func (s *Server) Append(stream streams.Streams_AppendServer) error {
 	if injected != nil {
 		return injected
 	}
+	s.counts.appends.Add(1)
 	ok := &streams.AppendResp_Success{
 		PositionOption: &streams.AppendResp_Success_Position{Position: &streams.AppendResp_Position{
 			CommitPosition: res.Position, PreparePosition: res.Position,
@@ -118,7 +119,7 @@ func unaryTrailer(ctx context.Context) func(metadata.MD) {
 // Delete soft-deletes a stream (see store.softDelete).
 func (s *Server) Delete(ctx context.Context, req *streams.DeleteReq) (*streams.DeleteResp, error) {
 	setTrailer := unaryTrailer(ctx)
-	if err := s.notLeader(setTrailer); err != nil {
+	if err := s.route(ctx, true, setTrailer); err != nil {
 		return nil, err
 	}
 	name := string(req.GetOptions().GetStreamIdentifier().GetStreamName())
@@ -144,7 +145,7 @@ func (s *Server) Delete(ctx context.Context, req *streams.DeleteReq) (*streams.D
 // Tombstone hard-deletes a stream (see store.tombstone).
 func (s *Server) Tombstone(ctx context.Context, req *streams.TombstoneReq) (*streams.TombstoneResp, error) {
 	setTrailer := unaryTrailer(ctx)
-	if err := s.notLeader(setTrailer); err != nil {
+	if err := s.route(ctx, true, setTrailer); err != nil {
 		return nil, err
 	}
 	name := string(req.GetOptions().GetStreamIdentifier().GetStreamName())

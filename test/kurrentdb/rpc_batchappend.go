@@ -221,8 +221,12 @@ func (c *batchCall) handle(req *streams.BatchAppendReq) error {
 	if !req.GetIsFinal() || !c.take(w) {
 		return nil
 	}
-	if err := c.s.notLeader(c.setTrailer); err != nil {
-		return err
+	if err := c.s.route(c.stream.Context(), true, c.setTrailer); err != nil {
+		if status.Code(err) == codes.Unavailable {
+			c.send(batchError(corr, streamID(w.name), notReadyStatus()))
+			return nil
+		}
+		return err // NotLeader ends the call (the real server's callback throws)
 	}
 	if w.name == "" {
 		c.send(batchError(corr, streamID(w.name), badRequestStatus("the options name an empty stream: set stream_identifier.stream_name")))
@@ -353,6 +357,7 @@ func (c *batchCall) write(w *batchWrite, f *Faults, prev, mine chan struct{}) *s
 	if injected != nil {
 		return c.injectedAnswer(w, injected)
 	}
+	c.s.counts.batchAppends.Add(1)
 	return batchSuccess(w.corr, w.name, res)
 }
 

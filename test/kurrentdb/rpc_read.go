@@ -20,7 +20,7 @@ func (s *Server) Read(req *streams.ReadReq, srv streams.Streams_ReadServer) erro
 	if o == nil {
 		return status.Error(codes.InvalidArgument, "read request without options")
 	}
-	if err := s.notLeader(srv.SetTrailer); err != nil {
+	if err := s.route(srv.Context(), false, srv.SetTrailer); err != nil {
 		return err
 	}
 	out := &sender{srv: srv, st: s.store, structured: o.GetUuidOption().GetString_() == nil, resolve: o.GetResolveLinks()}
@@ -44,55 +44,68 @@ func (s *Server) Read(req *streams.ReadReq, srv streams.Streams_ReadServer) erro
 func (s *Server) readStream(srv streams.Streams_ReadServer, out *sender, so *streams.ReadReq_Options_StreamOptions, back bool, count uint64) error {
 	name := string(so.GetStreamIdentifier().GetStreamName())
 	st := s.store
-	st.mu.Lock()
-	if st.tombstonedLocked(name, st.watermark) {
-		st.mu.Unlock()
+	var cutoff int64 // created ticks below which $maxAge hides an event
+	ss, locs, err := st.readStream(name, func(ss *streamState) (lo, hi int64, backwards bool) {
+		if ss.meta != nil && ss.meta.maxAgeSeconds > 0 {
+			cutoff = st.now().Add(-time.Duration(ss.meta.maxAgeSeconds)*time.Second).UnixNano() / 100
+		}
+		// With $maxAge some events may be skipped: locate them all and
+		// stop at count below; else exactly count of them.
+		bounded := cutoff == 0
+		if !back {
+			from := ss.first
+			if rv, ok := so.GetRevisionOption().(*streams.ReadReq_Options_StreamOptions_Revision); ok {
+				from = max(ss.first, clampRevision(rv.Revision))
+			} else if so.GetEnd() != nil {
+				from = ss.last + 1
+			}
+			hi = ss.last
+			if bounded && from <= hi && count < uint64(hi-from+1) {
+				hi = from + int64(count) - 1
+			}
+			return from, hi, false
+		}
+		from := ss.last
+		if rv, ok := so.GetRevisionOption().(*streams.ReadReq_Options_StreamOptions_Revision); ok {
+			from = min(ss.last, clampRevision(rv.Revision))
+		} else if so.GetStart() != nil {
+			from = min(ss.last, ss.first)
+		}
+		lo = ss.first
+		if bounded && lo <= from && count < uint64(from-lo+1) {
+			lo = from - int64(count) + 1
+		}
+		return lo, from, true
+	})
+	switch {
+	case err != nil:
+		return toStatus(err, srv.SetTrailer)
+	case ss.tombstoned:
 		return toStatus(&StreamDeletedError{Stream: name}, srv.SetTrailer)
-	}
-	sm, first, last, meta, ok := st.visibleRangeLocked(name)
-	if !ok {
-		st.mu.Unlock()
+	case !ss.ok:
 		return srv.Send(&streams.ReadResp{Content: &streams.ReadResp_StreamNotFound_{StreamNotFound: &streams.ReadResp_StreamNotFound{
 			StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(name)},
 		}}})
 	}
-	var cutoff int64 // created ticks below which $maxAge hides an event
-	if meta != nil && meta.maxAgeSeconds > 0 {
-		cutoff = st.now().Add(-time.Duration(meta.maxAgeSeconds)*time.Second).UnixNano() / 100
-	}
-	var recs []*record
-	take := func(r *record) bool {
-		if uint64(len(recs)) >= count {
-			return false
+	sent := uint64(0)
+	for len(locs) > 0 && sent < count {
+		n := min(len(locs), readBatch)
+		recs, err := st.fetch(locs[:n], true)
+		if err != nil {
+			return toStatus(err, srv.SetTrailer)
 		}
-		if r.Created >= cutoff {
-			recs = append(recs, r)
-		}
-		return true
-	}
-	if !back {
-		from := first
-		if rv, ok := so.GetRevisionOption().(*streams.ReadReq_Options_StreamOptions_Revision); ok {
-			from = max(first, clampRevision(rv.Revision))
-		} else if so.GetEnd() != nil {
-			from = last + 1
-		}
-		for i := from; i <= last && take(sm.events[i]); i++ {
-		}
-	} else {
-		from := last
-		if rv, ok := so.GetRevisionOption().(*streams.ReadReq_Options_StreamOptions_Revision); ok {
-			from = min(last, clampRevision(rv.Revision))
-		} else if so.GetStart() != nil {
-			from = min(last, first)
-		}
-		for i := from; i >= first && take(sm.events[i]); i-- {
-		}
-	}
-	st.mu.Unlock()
-	for _, r := range recs {
-		if err := out.event(r); err != nil {
-			return err
+		locs = locs[n:]
+		for _, r := range recs {
+			if sent >= count {
+				break
+			}
+			if r.Created < cutoff {
+				continue
+			}
+			if err := out.event(r); err != nil {
+				return err
+			}
+			sent++
 		}
 	}
 	return nil
@@ -137,12 +150,12 @@ func (s *Server) readAll(out *sender, ao *streams.ReadReq_Options_AllOptions, ba
 	for sent < count {
 		var recs []*record
 		if back {
-			recs = s.store.readAllBackwards(cursor, readBatch)
+			recs, err = s.store.readAllBackwards(cursor, readBatch)
 		} else {
 			recs, _, err = s.store.readAll(cursor, inclusive, readBatch)
-			if err != nil {
-				return toStatus(err, out.srv.SetTrailer)
-			}
+		}
+		if err != nil {
+			return toStatus(err, out.srv.SetTrailer)
 		}
 		if len(recs) == 0 {
 			return nil
@@ -207,9 +220,10 @@ func contentTypeRead(written string) string {
 func (o *sender) event(r *record) error {
 	ev := &streams.ReadResp_ReadEvent{Event: o.recorded(r)}
 	if o.resolve && r.Type == "$>" {
-		o.st.mu.Lock()
-		target := o.st.resolveLinkLocked(r)
-		o.st.mu.Unlock()
+		target, err := o.st.resolveLink(r)
+		if err != nil {
+			return toStatus(err, o.srv.SetTrailer)
+		}
 		if target != nil {
 			ev.Event, ev.Link = o.recorded(target), ev.Event
 		}

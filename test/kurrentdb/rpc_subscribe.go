@@ -81,9 +81,7 @@ func (s *Server) subscribeAll(srv streams.Streams_ReadServer, out *sender, ao *s
 		cursor, inclusive = 0, true
 	}
 	if isEnd {
-		s.store.mu.Lock()
-		cursor = s.store.watermark
-		s.store.mu.Unlock()
+		cursor = s.store.watermarkNow()
 	}
 	// checkpoint is the position caught_up reports: the last event or
 	// checkpoint sent, else where the subscription started (none from Start).
@@ -147,12 +145,14 @@ func (s *Server) subscribeAll(srv streams.Streams_ReadServer, out *sender, ao *s
 func (s *Server) subscribeStream(srv streams.Streams_ReadServer, out *sender, so *streams.ReadReq_Options_StreamOptions) error {
 	name := string(so.GetStreamIdentifier().GetStreamName())
 	st := s.store
-	st.mu.Lock()
-	if st.tombstonedLocked(name, st.watermark) {
-		st.mu.Unlock()
+	ss, _, err := st.readStream(name, func(*streamState) (int64, int64, bool) { return 0, -1, false })
+	if err != nil {
+		return toStatus(err, srv.SetTrailer)
+	}
+	if ss.tombstoned {
 		return toStatus(&StreamDeletedError{Stream: name}, srv.SetTrailer)
 	}
-	_, first, last, meta, ok := st.visibleRangeLocked(name)
+	first, last, meta, ok := ss.first, ss.last, ss.meta, ss.ok
 	// next is the first revision to send; sent is the revision caught_up
 	// reports: the last one sent, else the one the subscription started
 	// after (-1 from Start: none).
@@ -169,7 +169,6 @@ func (s *Server) subscribeStream(srv streams.Streams_ReadServer, out *sender, so
 			next = last + 1
 		}
 	}
-	st.mu.Unlock()
 
 	ctx, done, err := s.startSub(srv)
 	if err != nil {
@@ -213,31 +212,4 @@ func (s *Server) subscribeStream(srv streams.Streams_ReadServer, out *sender, so
 			return err
 		}
 	}
-}
-
-// readStreamFrom returns up to max visible events of name from revision
-// next on, the visible tombstone of the stream if any, and the change channel.
-func (st *store) readStreamFrom(name string, next int64, max int) ([]*record, *record, <-chan struct{}, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return nil, nil, nil, ErrClosed
-	}
-	sm := st.streams[name]
-	if sm == nil {
-		return nil, nil, st.changed, nil
-	}
-	var out []*record
-	for i := next; i >= 0 && i < int64(len(sm.events)) && len(out) < max; i++ {
-		r := sm.events[i]
-		if r.Position > st.watermark {
-			break
-		}
-		out = append(out, r)
-	}
-	var tomb *record
-	if sm.tombstone != nil && sm.tombstone.Position <= st.watermark {
-		tomb = sm.tombstone
-	}
-	return out, tomb, st.changed, nil
 }

@@ -26,9 +26,9 @@ type TLSOptions struct {
 func (s *Server) secureOptions() ([]grpc.ServerOption, error) {
 	var out []grpc.ServerOption
 	if t := s.opts.TLS; t != nil {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		cert, err := t.load()
 		if err != nil {
-			return nil, &ConfigError{Field: "TLS", Reason: fmt.Sprintf("loading %s and %s: %v", t.CertFile, t.KeyFile, err)}
+			return nil, err
 		}
 		out = append(out, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
 	}
@@ -56,4 +56,14 @@ func (s *Server) url() string {
 // URLAs is URL with user's credentials.
 func (s *Server) URLAs(user, password string) string {
 	return "esdb://" + url.UserPassword(user, password).String() + "@" + s.url()[len("esdb://"):]
+}
+
+// load reads the certificate and key (a *ConfigError naming them when they
+// do not load).
+func (t *TLSOptions) load() (tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return cert, &ConfigError{Field: "TLS", Reason: fmt.Sprintf("loading %s and %s: %v", t.CertFile, t.KeyFile, err)}
+	}
+	return cert, nil
 }

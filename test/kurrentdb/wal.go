@@ -1,6 +1,7 @@
 package kurrentdb
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -28,7 +29,9 @@ type wal struct {
 
 	mu      sync.Mutex
 	pending []byte
-	upTo    int // store.log length the pending frames reach
+	spare   []byte // the buffer flush wrote last, reused for pending
+	upTo    uint32 // records the pending frames reach
+	end     uint64 // log offset after the pending frames
 	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -66,6 +69,7 @@ func openWAL(dir string, st *store) (*wal, error) {
 		return nil, &StorageError{Path: path, Op: "locking (is another server using this data directory?)", Err: err}
 	}
 	w := &wal{path: path, f: f, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), st: st}
+	st.lr = f
 	if err := w.replay(); err != nil {
 		f.Close()
 		return nil, err
@@ -74,13 +78,15 @@ func openWAL(dir string, st *store) (*wal, error) {
 }
 
 func (w *wal) replay() error {
-	data, err := io.ReadAll(w.f)
+	fi, err := w.f.Stat()
 	if err != nil {
 		return &StorageError{Path: w.path, Op: "reading", Err: err}
 	}
-	if len(data) < len(fileHeader) {
+	size := fi.Size()
+	header := make([]byte, len(fileHeader))
+	if n, _ := w.f.ReadAt(header, 0); n < len(header) {
 		// New file, or a crash while writing the header: start over.
-		if err := w.truncate(0, len(data)); err != nil {
+		if err := w.truncate(0, int(size)); err != nil {
 			return err
 		}
 		if _, err := w.f.WriteAt([]byte(fileHeader), 0); err != nil {
@@ -91,52 +97,87 @@ func (w *wal) replay() error {
 		}
 		w.offset = int64(len(fileHeader))
 		w.st.next = uint64(w.offset)
+		w.st.visibleEnd = w.st.next
 		return syncDir(filepath.Dir(w.path))
 	}
-	if string(data[:len(fileHeader)]) != fileHeader {
-		return &LogFormatError{Path: w.path, Reason: fmt.Sprintf("header %q", data[:len(fileHeader)])}
+	if string(header) != fileHeader {
+		return &LogFormatError{Path: w.path, Reason: fmt.Sprintf("header %q", header)}
 	}
-	off, frames := scanFrames(data, w.st)
-	if off < len(data) {
+	off, frames, err := w.scanFrames(size)
+	if err != nil {
+		return err
+	}
+	if off < size {
 		w.st.logger.Warn("kurrentdb: cut a torn or corrupt tail of the log",
-			"path", w.path, "offset", off, "bytes_cut", len(data)-off, "frames_kept", frames)
-		if err := w.truncate(off, len(data)); err != nil {
+			"path", w.path, "offset", off, "bytes_cut", size-off, "frames_kept", frames)
+		if err := w.truncate(int(off), int(size)); err != nil {
 			return err
 		}
 	}
-	w.offset = int64(off)
+	w.offset = off
 	w.st.next = uint64(off)
-	w.st.markVisible(len(w.st.log))
-	w.st.logger.Info("kurrentdb: log replayed", "path", w.path, "frames", frames, "events", len(w.st.log), "bytes", off)
+	w.st.visibleEnd = uint64(off)
+	w.st.logger.Info("kurrentdb: log replayed", "path", w.path, "frames", frames, "events", w.st.ix.n, "bytes", off)
 	return nil
 }
 
-// scanFrames indexes every whole, checksummed frame of data into st and
-// returns the offset where the valid log ends and the number of frames.
-func scanFrames(data []byte, st *store) (int, int) {
-	off, frames := len(fileHeader), 0
+// scanFrames reads the log from the start, indexes every whole, checksummed
+// frame (all its events, or none) and returns the offset where the valid
+// log ends and the number of frames. It reads the file sequentially and
+// keeps one frame in memory at a time. Each frame's records become visible
+// as they are indexed (nothing is served before Start returns).
+func (w *wal) scanFrames(size int64) (int64, int, error) {
+	st := w.st
+	rd := bufio.NewReaderSize(io.NewSectionReader(w.f, int64(len(fileHeader)), size-int64(len(fileHeader))), 1<<20)
+	off, frames := int64(len(fileHeader)), 0
+	var hdr [frameHeaderSize]byte
+	var payload []byte
 	for {
-		if len(data)-off < frameHeaderSize {
-			return off, frames
+		if _, err := io.ReadFull(rd, hdr[:]); err != nil {
+			return off, frames, nil
 		}
-		n := int(binary.LittleEndian.Uint32(data[off:]))
-		sum := binary.LittleEndian.Uint32(data[off+4:])
-		if n == 0 || n > maxFrameSize || n > len(data)-off-frameHeaderSize {
-			return off, frames
+		n := int64(binary.LittleEndian.Uint32(hdr[0:]))
+		sum := binary.LittleEndian.Uint32(hdr[4:])
+		if n == 0 || n > maxFrameSize || n > size-off-frameHeaderSize {
+			return off, frames, nil
 		}
-		payload := data[off+frameHeaderSize : off+frameHeaderSize+n]
+		if int64(cap(payload)) < n {
+			payload = make([]byte, n)
+		}
+		payload = payload[:n]
+		if _, err := io.ReadFull(rd, payload); err != nil {
+			return off, frames, nil
+		}
 		if crc32.Checksum(payload, crcTable) != sum {
-			return off, frames
+			return off, frames, nil
 		}
-		recs, err := decodePayload(uint64(off), payload)
-		if err != nil {
-			return off, frames
+		// Check the whole frame before indexing any of it.
+		for p := 0; p < len(payload); {
+			_, k, err := scanEvent(payload[p:])
+			if err != nil {
+				return off, frames, nil
+			}
+			p += k
 		}
-		for _, r := range recs {
-			st.indexLocked(r)
+		at := uint64(off) + frameHeaderSize
+		for p := 0; p < len(payload); {
+			v, k, _ := scanEvent(payload[p:])
+			r := &record{Stream: string(v.stream), Revision: v.revision, Type: string(v.typ), Position: at + uint64(p)}
+			if isMetaStream(r.Stream) && r.Type == metadataType {
+				r.Data = v.data // parsed, not kept
+			}
+			if err := st.indexLocked(r); err != nil {
+				return off, frames, &StorageError{Path: w.path, Op: "indexing", Err: err}
+			}
+			// Replayed records are durable: visible at once (nothing
+			// waits yet, so no change channel to close), and read back
+			// from the file by later lookups.
+			st.visible = st.ix.n
+			p += k
 		}
-		frames++
 		off += frameHeaderSize + n
+		frames++
+		st.watermark = st.ix.pos(st.ix.n - 1)
 	}
 }
 
@@ -167,11 +208,12 @@ func syncDir(dir string) error {
 
 var errTestSync = errors.New("sync failed (test hook)")
 
-// enqueue is called with the store lock held, in position order.
-func (w *wal) enqueue(frame []byte, upTo int) {
+// enqueue is called with the store lock held, in position order: frame
+// ends at log offset end and holds the records up to upTo.
+func (w *wal) enqueue(frame []byte, upTo uint32, end uint64) {
 	w.mu.Lock()
 	w.pending = append(w.pending, frame...)
-	w.upTo = upTo
+	w.upTo, w.end = upTo, end
 	w.mu.Unlock()
 	select {
 	case w.kick <- struct{}{}:
@@ -197,9 +239,16 @@ func (w *wal) run() {
 // flush writes and syncs everything queued; false after a storage error.
 func (w *wal) flush() bool {
 	w.mu.Lock()
-	buf, upTo := w.pending, w.upTo
-	w.pending = nil
+	buf, upTo, end := w.pending, w.upTo, w.end
+	w.pending, w.spare = w.spare[:0], nil
 	w.mu.Unlock()
+	defer func() {
+		if cap(buf) <= 16<<20 { // keep up to 16 MiB for the next flush
+			w.mu.Lock()
+			w.spare = buf
+			w.mu.Unlock()
+		}
+	}()
 	if len(buf) == 0 {
 		return true
 	}
@@ -217,7 +266,7 @@ func (w *wal) flush() bool {
 	}
 	w.syncs++
 	w.offset += int64(len(buf))
-	w.st.markVisible(upTo)
+	w.st.markVisible(upTo, end)
 	return true
 }
 

@@ -9,7 +9,7 @@ import (
 
 func openTestStore(t *testing.T, hook func() bool) (*store, *wal) {
 	t.Helper()
-	st := newStore(slog.New(slog.DiscardHandler))
+	st := newStore(slog.New(slog.DiscardHandler), 0)
 	w, err := openWAL(t.TempDir(), st)
 	if err != nil {
 		t.Fatal(err)
@@ -17,7 +17,7 @@ func openTestStore(t *testing.T, hook func() bool) (*store, *wal) {
 	w.beforeSync = hook
 	st.wal = w
 	go w.run()
-	t.Cleanup(func() { st.close(); _ = w.close() })
+	t.Cleanup(func() { st.close(); _ = w.close(); st.release() })
 	return st, w
 }
 

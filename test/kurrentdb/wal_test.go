@@ -3,7 +3,6 @@ package kurrentdb_test
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -167,7 +166,7 @@ func TestDurableReplayReproducesTheLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := allPositions(t, db)
+	before := allEvents(t, db, esdb.ReadAllOptions{})
 	if len(before) != writers*appends*2 {
 		t.Fatalf("$all has %d events before restart, want %d", len(before), writers*appends*2)
 	}
@@ -175,7 +174,7 @@ func TestDurableReplayReproducesTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv2 := kurrentdbtest.Start(t, kurrentdb.Options{DataDir: dir})
-	after := allPositions(t, kurrentdbtest.Client(t, srv2.URL()))
+	after := allEvents(t, kurrentdbtest.Client(t, srv2.URL()), esdb.ReadAllOptions{})
 	if !slices.Equal(before, after) {
 		t.Fatalf("$all after replay differs: %d entries before, %d after", len(before), len(after))
 	}
@@ -186,25 +185,4 @@ type allEntry struct {
 	stream   string
 	revision uint64
 	position uint64
-}
-
-func allPositions(t *testing.T, db *esdb.Client) []allEntry {
-	t.Helper()
-	rs, err := db.ReadAll(context.Background(), esdb.ReadAllOptions{}, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	var out []allEntry
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := ev.OriginalEvent()
-		out = append(out, allEntry{r.EventID, r.StreamID, r.EventNumber, r.Position.Commit})
-	}
 }

@@ -2,7 +2,6 @@ package kurrentdb
 
 import (
 	"context"
-	"math"
 )
 
 // proposed is one event of an append, as the client sent it.
@@ -64,14 +63,20 @@ func (st *store) reserveAppend(name string, exp Expected, events []proposed) (wr
 	if err := st.writableLocked(); err != nil {
 		return writeResult{}, 0, err
 	}
-	const all = math.MaxUint64
+	all := st.ix.n // the reserved view: every record so far
 	if st.tombstonedLocked(name, all) {
 		return writeResult{}, 0, &StreamDeletedError{Stream: name}
 	}
-	cur := st.lastRevisionLocked(name)
+	tail, cur, _, err := st.tailLocked(name)
+	if err != nil {
+		return writeResult{}, 0, err
+	}
 	softDeleted := !isMetaStream(name) && st.metaLocked(name, all).softDeleted()
 	wev := &WrongExpectedVersionError{Stream: name, Expected: exp, Current: cur}
-	s := st.streams[name]
+	// stored returns the reserved events of this stream at revisions lo..hi.
+	stored := func(lo, hi int64) ([]*record, error) {
+		return st.fetchLocked(st.ix.span(tail, cur, lo, hi, false))
+	}
 
 	switch exp.Kind {
 	case ExpectStreamExists, ExpectAny:
@@ -79,21 +84,27 @@ func (st *store) reserveAppend(name string, exp Expected, events []proposed) (wr
 			if softDeleted {
 				return writeResult{}, 0, &StreamDeletedError{Stream: name}
 			}
-			if cur < 0 && !st.hasMetaLocked(name) {
+			hasMeta, err := st.hasMetaLocked(name)
+			if err != nil {
+				return writeResult{}, 0, err
+			}
+			if cur < 0 && !hasMeta {
 				return writeResult{}, 0, wev
 			}
 		}
 		if len(events) > 0 {
-			if first := st.ids[events[0].ID]; first != nil && first.Stream == name {
+			if first, ok := st.ids.get(events[0].ID); ok && first.stream == name {
 				found := first
 				for _, e := range events[1:] {
-					r := st.ids[e.ID]
-					if r == nil || r.Stream != name {
+					r, ok := st.ids.get(e.ID)
+					if !ok || r.stream != name {
 						return writeResult{}, 0, wev
 					}
 					found = r
 				}
-				return writeResult{Revision: found.Revision, Position: found.Position}, found.Position, nil
+				o := st.ix.ordOf(tail, cur, found.rev)
+				pos := st.ix.pos(o)
+				return writeResult{Revision: found.rev, Position: pos}, pos, nil
 			}
 		}
 	default:
@@ -102,26 +113,25 @@ func (st *store) reserveAppend(name string, exp Expected, events []proposed) (wr
 		case e == cur:
 		case e > cur:
 			return writeResult{}, 0, wev
-		case e == -1 && softDeleted && (len(events) == 0 || s.events[0].ID != events[0].ID):
+		case e == -1 && softDeleted && len(events) == 0:
 			// no_stream on a soft-deleted stream recreates it.
+		case e == -1 && softDeleted:
+			first, err := stored(0, 0)
+			if err != nil {
+				return writeResult{}, 0, err
+			}
+			if first[0].ID == events[0].ID {
+				return st.idempotentLocked(events, e, cur, stored, wev)
+			}
 		default: // e < cur: an idempotent retry, or a conflict
-			if len(events) == 0 || e+int64(len(events)) > cur {
-				return writeResult{}, 0, wev
-			}
-			for i, p := range events {
-				if s.events[e+1+int64(i)].ID != p.ID {
-					return writeResult{}, 0, wev
-				}
-			}
-			last := s.events[e+int64(len(events))]
-			return writeResult{Revision: last.Revision, Position: last.Position}, last.Position, nil
+			return st.idempotentLocked(events, e, cur, stored, wev)
 		}
 	}
 
 	if len(events) == 0 {
 		pos := st.watermark
 		if cur >= 0 {
-			pos = s.events[cur].Position
+			pos = st.ix.pos(tail)
 		}
 		return writeResult{Revision: cur, Position: pos}, pos, nil
 	}
@@ -137,43 +147,115 @@ func (st *store) reserveAppend(name string, exp Expected, events []proposed) (wr
 		if isMetaStream(name) && p.Type == metadataType {
 			base := baseStream(name)
 			if st.metaLocked(base, all).softDeleted() {
-				r.Data = withTruncateBefore(p.Data, st.lastRevisionLocked(base)+1)
+				baseRev, err := st.lastRevisionLocked(base)
+				if err != nil {
+					return writeResult{}, 0, err
+				}
+				r.Data = withTruncateBefore(p.Data, baseRev+1)
 			}
 		}
 		recs = append(recs, r)
 	}
 	if softDeleted {
-		recs = append(recs, st.metadataRecordLocked(name, withTruncateBefore(st.lastMetaDataLocked(name), cur+1), created))
+		data, err := st.lastMetaDataLocked(name)
+		if err != nil {
+			return writeResult{}, 0, err
+		}
+		m, err := st.metadataRecordLocked(name, withTruncateBefore(data, cur+1), created)
+		if err != nil {
+			return writeResult{}, 0, err
+		}
+		recs = append(recs, m)
 	}
-	pos := st.commitLocked(recs)
+	pos, err := st.commitLocked(recs)
+	if err != nil {
+		return writeResult{}, 0, err
+	}
 	return writeResult{Revision: cur + int64(len(events)), Position: pos}, pos, nil
 }
 
-func (st *store) lastMetaDataLocked(name string) []byte {
-	ms := st.streams["$$"+name]
-	if ms == nil || len(ms.events) == 0 {
-		return nil
+// idempotentLocked compares a retry's events, expected after revision e,
+// with the stored events e+1, e+2, ...: all equal -> success without
+// writing, any difference (or no events, or more than stored) -> WEV.
+func (st *store) idempotentLocked(events []proposed, e, cur int64, stored func(lo, hi int64) ([]*record, error), wev error) (writeResult, uint64, error) {
+	if len(events) == 0 || e+int64(len(events)) > cur {
+		return writeResult{}, 0, wev
 	}
-	return ms.events[len(ms.events)-1].Data
+	recs, err := stored(e+1, e+int64(len(events)))
+	if err != nil {
+		return writeResult{}, 0, err
+	}
+	for i, p := range events {
+		if recs[i].ID != p.ID {
+			return writeResult{}, 0, wev
+		}
+	}
+	last := recs[len(recs)-1]
+	return writeResult{Revision: last.Revision, Position: last.Position}, last.Position, nil
 }
 
-func (st *store) metadataRecordLocked(name string, data []byte, created int64) *record {
-	return &record{
-		Stream: "$$" + name, Revision: st.lastRevisionLocked("$$"+name) + 1, ID: newID(),
-		Type: metadataType, ContentType: contentTypeJSON, Created: created, Data: data,
+// fetchLocked is fetch for reserved records too (under the store lock).
+func (st *store) fetchLocked(locs []loc) ([]*record, error) {
+	out := make([]*record, len(locs))
+	var visible []loc
+	var at []int
+	for i, l := range locs {
+		if l.ord >= st.visible {
+			out[i] = st.unsynced[l.ord-st.visible]
+			continue
+		}
+		visible, at = append(visible, l), append(at, i)
 	}
+	recs, err := st.fetch(visible, true)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range at {
+		out[i] = recs[k]
+	}
+	return out, nil
+}
+
+func (st *store) lastMetaDataLocked(name string) ([]byte, error) {
+	tail, _, ok, err := st.tailLocked("$$" + name)
+	if !ok || err != nil {
+		return nil, err
+	}
+	recs, err := st.fetchLocked([]loc{{ord: tail, pos: st.ix.pos(tail)}})
+	if err != nil {
+		return nil, err
+	}
+	return recs[0].Data, nil
+}
+
+func (st *store) metadataRecordLocked(name string, data []byte, created int64) (*record, error) {
+	rev, err := st.lastRevisionLocked("$$" + name)
+	if err != nil {
+		return nil, err
+	}
+	return &record{
+		Stream: "$$" + name, Revision: rev + 1, ID: newID(),
+		Type: metadataType, ContentType: contentTypeJSON, Created: created, Data: data,
+	}, nil
 }
 
 // checkDeleteLocked applies the expected revision of a delete or tombstone.
 // A stream with no events and no metadata fails with WEV even with any.
 func (st *store) checkDeleteLocked(name string, exp Expected, tombstone bool) error {
-	const all = math.MaxUint64
+	all := st.ix.n
 	if st.tombstonedLocked(name, all) {
 		return &StreamDeletedError{Stream: name}
 	}
-	cur := st.lastRevisionLocked(name)
+	cur, err := st.lastRevisionLocked(name)
+	if err != nil {
+		return err
+	}
+	hasMeta, err := st.hasMetaLocked(name)
+	if err != nil {
+		return err
+	}
 	wev := &WrongExpectedVersionError{Stream: name, Expected: exp, Current: cur}
-	exists := cur >= 0 || st.hasMetaLocked(name)
+	exists := cur >= 0 || hasMeta
 	switch exp.Kind {
 	case ExpectAny:
 		if !exists && !tombstone {
@@ -206,9 +288,15 @@ func (st *store) softDelete(ctx context.Context, name string, exp Expected) (wri
 		st.mu.Unlock()
 		return writeResult{}, err
 	}
-	r := st.metadataRecordLocked(name, []byte(`{"$tb":9223372036854775807}`), st.now().UnixNano()/100)
-	pos := st.commitLocked([]*record{r})
+	r, err := st.metadataRecordLocked(name, []byte(`{"$tb":9223372036854775807}`), st.now().UnixNano()/100)
+	var pos uint64
+	if err == nil {
+		pos, err = st.commitLocked([]*record{r})
+	}
 	st.mu.Unlock()
+	if err != nil {
+		return writeResult{}, err
+	}
 	return writeResult{Revision: r.Revision, Position: pos}, st.waitVisible(ctx, pos)
 }
 
@@ -228,7 +316,10 @@ func (st *store) tombstone(ctx context.Context, name string, exp Expected) (writ
 		Stream: name, Revision: tombstoneRevision, ID: newID(), Type: tombstoneType,
 		ContentType: contentTypeBinary, Created: st.now().UnixNano() / 100, Data: []byte{},
 	}
-	pos := st.commitLocked([]*record{r})
+	pos, err := st.commitLocked([]*record{r})
 	st.mu.Unlock()
+	if err != nil {
+		return writeResult{}, err
+	}
 	return writeResult{Revision: tombstoneRevision, Position: pos}, st.waitVisible(ctx, pos)
 }

@@ -42,12 +42,26 @@
 // the wrong-host certificate ([Broker.WrongHostAddr]); [Kafka.SetSCRAM]
 // and [Kafka.SetACL] give users credentials and ACLs.
 //
+// # Schema registry
+//
+// [StartRegistry] returns a real Confluent-compatible schema registry:
+// Apicurio Registry (RegistryVersion) with in-memory storage and the global
+// compatibility level BACKWARD (Confluent's default), listening on
+// 127.0.0.1 only, its Confluent API at [Registry.URL] (…/apis/ccompat/v7).
+// It is the shared one named by CHRONICLER_TEST_REGISTRY_URL (./test/run.sh
+// starts it) or else a dedicated one for the test. The release is fetched
+// with Maven into the cache directory the first time ([EnsureRegistry]) and
+// runs on a Java 21+ runtime found in JAVA_HOME or under /usr/lib/jvm.
+// Starting it takes about 4 s on an idle machine (up to a minute on a busy
+// one) and about 200 MiB.
+//
 // # Readiness and failures
 //
 // Servers are ready when they answer their protocol (a replication
-// IDENTIFY_SYSTEM for Postgres, a Metadata request for Kafka), never after a
-// sleep. When a server cannot be started the test fails (never skips) with
-// what was missing, which port did not open, and the tail of the server's log.
+// IDENTIFY_SYSTEM for Postgres, a Metadata request for Kafka, a list of
+// subjects for the registry), never after a sleep. When a server cannot be
+// started the test fails (never skips) with what was missing, which port did
+// not open, and the tail of the server's log.
 //
 // The cache directory is [CacheDir].
 package stack

@@ -252,17 +252,26 @@ func StartKafka(t testing.TB) *Kafka {
 	t.Helper()
 	switch kind := os.Getenv("CHRONICLER_TEST_KAFKA"); kind {
 	case "", "real":
-		if addrs := os.Getenv("CHRONICLER_TEST_KAFKA_BROKERS"); addrs != "" {
-			return &Kafka{Brokers: strings.Split(addrs, ","), Kind: "real"}
-		}
-		b := StartKafkaBroker(t)
-		return &Kafka{Brokers: []string{b.Addr}, Kind: "real", Broker: b}
+		return StartRealKafka(t)
 	case "kfake":
 		return StartKFake(t)
 	default:
 		t.Fatalf("stack: CHRONICLER_TEST_KAFKA=%q: want real or kfake", kind)
 		return nil
 	}
+}
+
+// StartRealKafka returns a real Apache Kafka broker whatever
+// CHRONICLER_TEST_KAFKA says: the shared one named by
+// CHRONICLER_TEST_KAFKA_BROKERS when set, else a dedicated one. For tests of
+// what kfake models differently (deleting a topic while clients use it).
+func StartRealKafka(t testing.TB) *Kafka {
+	t.Helper()
+	if addrs := os.Getenv("CHRONICLER_TEST_KAFKA_BROKERS"); addrs != "" {
+		return &Kafka{Brokers: strings.Split(addrs, ","), Kind: "real"}
+	}
+	b := StartKafkaBroker(t)
+	return &Kafka{Brokers: []string{b.Addr}, Kind: "real", Broker: b}
 }
 
 // StartKFake starts franz-go's in-process kfake cluster (one broker, topics

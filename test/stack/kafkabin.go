@@ -22,7 +22,29 @@ func KafkaLibDir() string { return filepath.Join(CacheDir(), "kafka-"+KafkaVersi
 // EnsureKafka returns the directory holding the broker's jars, resolving them
 // with Maven (from kafka/pom.xml) the first time. A second call reuses them.
 func EnsureKafka(logf func(string, ...any)) (string, error) {
-	dir := KafkaLibDir()
+	return mavenInstall(KafkaLibDir(), "the Apache Kafka "+KafkaVersion+" jars", logf, func(mvn, work string) (string, error) {
+		pom := filepath.Join(work, "pom.xml")
+		if err := os.WriteFile(pom, kafkaPOM, 0o644); err != nil {
+			return "", err
+		}
+		libs := filepath.Join(work, "libs")
+		cmd := exec.Command(mvn, "-q", "-B", "-f", pom, "dependency:copy-dependencies", "-DoutputDirectory="+libs)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("mvn dependency:copy-dependencies for Kafka %s failed: %w\n%s", KafkaVersion, err, out)
+		}
+		jars, _ := filepath.Glob(filepath.Join(libs, "kafka_2.13-*.jar"))
+		if len(jars) == 0 {
+			return "", fmt.Errorf("Maven resolved no kafka_2.13 jar into %s", libs)
+		}
+		return libs, nil
+	})
+}
+
+// mavenInstall installs what into dir once: fetch, given Maven and a
+// scratch directory beside dir, fills a directory and returns it; it is
+// marked complete (readable by the unprivileged user the servers run as)
+// and moved to dir. A second call finds dir complete and fetches nothing.
+func mavenInstall(dir, what string, logf func(string, ...any), fetch func(mvn, work string) (string, error)) (string, error) {
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
 		return dir, nil
 	}
@@ -31,9 +53,9 @@ func EnsureKafka(logf func(string, ...any)) (string, error) {
 	}
 	mvn, err := exec.LookPath("mvn")
 	if err != nil {
-		return "", fmt.Errorf("the Kafka broker jars are not in %s and Maven (mvn), needed to fetch them, is not on PATH: install Debian's maven package (./test/run.sh does)", dir)
+		return "", fmt.Errorf("%s are not in %s and Maven (mvn), needed to fetch them, is not on PATH: install Debian's maven package (./test/run.sh does)", what, dir)
 	}
-	logf("stack: fetching Apache Kafka %s jars with Maven into %s", KafkaVersion, dir)
+	logf("stack: fetching %s with Maven into %s", what, dir)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", err
 	}
@@ -42,29 +64,20 @@ func EnsureKafka(logf func(string, ...any)) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(work)
-	pom := filepath.Join(work, "pom.xml")
-	if err := os.WriteFile(pom, kafkaPOM, 0o644); err != nil {
+	got, err := fetch(mvn, work)
+	if err != nil {
 		return "", err
 	}
-	libs := filepath.Join(work, "libs")
-	cmd := exec.Command(mvn, "-q", "-B", "-f", pom, "dependency:copy-dependencies", "-DoutputDirectory="+libs)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("mvn dependency:copy-dependencies for Kafka %s failed: %w\n%s", KafkaVersion, err, out)
-	}
-	jars, _ := filepath.Glob(filepath.Join(libs, "kafka_2.13-*.jar"))
-	if len(jars) == 0 {
-		return "", fmt.Errorf("Maven resolved no kafka_2.13 jar into %s", libs)
-	}
-	if err := os.WriteFile(filepath.Join(libs, ".complete"), []byte(KafkaVersion+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(got, ".complete"), []byte(what+"\n"), 0o644); err != nil {
 		return "", err
 	}
-	if err := os.Chmod(libs, 0o755); err != nil {
+	if err := os.Chmod(got, 0o755); err != nil {
 		return "", err
 	}
-	if err := os.Rename(libs, dir); err != nil {
+	if err := os.Rename(got, dir); err != nil {
 		// A concurrent installer may have won; theirs is as good as ours.
 		if _, statErr := os.Stat(filepath.Join(dir, ".complete")); statErr != nil {
-			return "", fmt.Errorf("installing Kafka jars into %s: %w", dir, err)
+			return "", fmt.Errorf("installing %s into %s: %w", what, dir, err)
 		}
 	}
 	return dir, nil

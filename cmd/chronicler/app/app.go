@@ -136,8 +136,13 @@ func (a *App) newPublisher() error {
 	if err != nil {
 		return err
 	}
+	reg, err := a.cfg.Registry()
+	if err != nil {
+		db.Close()
+		return err
+	}
 	pc := a.cfg.PublishConfig()
-	pc.Store, pc.Rules, pc.Logger, pc.Grace = db, rules, a.log, a.cfg.ShutdownGrace()
+	pc.Store, pc.Rules, pc.Logger, pc.Grace, pc.Registry = db, rules, a.log, a.cfg.ShutdownGrace(), reg
 	pc.Metrics = publish.NewMetrics()
 	if err := pc.Metrics.Register(a.reg); err != nil {
 		db.Close()

@@ -143,6 +143,9 @@ func (a *App) startReload(ctx context.Context) func() {
 	return func() { stop(); <-done }
 }
 
+// schemaCheckTimeout bounds a reload's registration of its schemas.
+const schemaCheckTimeout = time.Minute
+
 // loadRules is the reload check: as at start for every part that runs.
 func (a *App) loadRules(paths []string) (*mapping.RuleSet, error) {
 	var rs *mapping.RuleSet
@@ -160,6 +163,15 @@ func (a *App) loadRules(paths []string) (*mapping.RuleSet, error) {
 	}
 	if a.parts.Publish && len(rs.PromotionRules()) == 0 {
 		return nil, fmt.Errorf("rules %v have no promotion rules, and this instance publishes: add a promote: section", rs.Files())
+	}
+	if a.pub != nil {
+		// With a schema registry: registered now, or refused (an
+		// incompatible change) while the running rules stay.
+		ctx, cancel := context.WithTimeout(context.Background(), schemaCheckTimeout)
+		defer cancel()
+		if err := a.pub.CheckSchemas(ctx, rs); err != nil {
+			return nil, err
+		}
 	}
 	return rs, nil
 }

@@ -81,6 +81,8 @@ type Kafka struct {
 	ReplicationFactor int16    `yaml:"replication_factor"`
 	TLS               TLS      `yaml:"tls"`
 	SASL              SASL     `yaml:"sasl"`
+	// SchemaRegistry is where the promotion rules' schemas are registered.
+	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
 }
 
 // TLS encrypts Kafka connections. Files are PEM.
@@ -103,6 +105,31 @@ type SASL struct {
 	TokenFile    string `yaml:"token_file"`
 }
 
+// SchemaRegistry is a Confluent-compatible schema registry: the promotion
+// rules' schemas are registered there and their values framed with the
+// schema's id. Off while URL is empty.
+type SchemaRegistry struct {
+	URL             string      `yaml:"url"`
+	SubjectStrategy string      `yaml:"subject_strategy"` // topic (default), record, topic_record
+	LookupOnly      bool        `yaml:"lookup_only"`
+	Username        string      `yaml:"username"`
+	Password        string      `yaml:"password" secret:"true"`
+	PasswordFile    string      `yaml:"password_file"`
+	Token           string      `yaml:"token" secret:"true"`
+	TokenFile       string      `yaml:"token_file"`
+	Timeout         string      `yaml:"timeout"`
+	TLS             RegistryTLS `yaml:"tls"`
+}
+
+// RegistryTLS configures an https registry URL. Files are PEM.
+type RegistryTLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
 // Rules are the rule files.
 type Rules struct {
 	Paths          []string `yaml:"paths"`
@@ -118,6 +145,7 @@ type Delivery struct {
 	BatchRecords        int    `yaml:"batch_records"`
 	BatchInterval       string `yaml:"batch_interval"` // an upper bound: idle batches commit at once
 	MaxOpenTransactions int    `yaml:"max_open_transactions"`
+	OnMissingCheckpoint string `yaml:"on_missing_checkpoint"` // refuse (default), restart
 }
 
 // DeadLetter is where failing changes and events go.
@@ -165,9 +193,9 @@ func Defaults() Config {
 	return Config{
 		Snapshot:   Snapshot{Mode: "initial", ChunkRows: 10000},
 		Store:      Store{OnConflict: "stop", BatchAppend: true},
-		Kafka:      Kafka{Compression: "none", MaxRecordBytes: kafka.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1},
+		Kafka:      Kafka{Compression: "none", MaxRecordBytes: kafka.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1, SchemaRegistry: SchemaRegistry{SubjectStrategy: "topic", Timeout: "10s"}},
 		Rules:      Rules{Reload: true, ReloadInterval: "5s"},
-		Delivery:   Delivery{Mode: "exactly_once", CheckpointTopic: kafka.DefaultCheckpointTopic, BatchRecords: 500, BatchInterval: "100ms", MaxOpenTransactions: 100000},
+		Delivery:   Delivery{Mode: "exactly_once", CheckpointTopic: kafka.DefaultCheckpointTopic, BatchRecords: 500, BatchInterval: "100ms", MaxOpenTransactions: 100000, OnMissingCheckpoint: "refuse"},
 		DeadLetter: DeadLetter{Topic: publish.DefaultDeadLetterTopic, OnError: "deadletter"},
 		HTTP:       HTTP{Addr: ":8080", ReadyMaxLag: "30s"},
 		HA:         HA{Enabled: true, Keepalive: "5s"},
@@ -252,7 +280,8 @@ func (c *Config) resolvePaths() {
 	for i := range c.Rules.Paths {
 		abs(&c.Rules.Paths[i])
 	}
-	for _, p := range []*string{&c.Kafka.TLS.CAFile, &c.Kafka.TLS.CertFile, &c.Kafka.TLS.KeyFile} {
+	rt := &c.Kafka.SchemaRegistry.TLS
+	for _, p := range []*string{&c.Kafka.TLS.CAFile, &c.Kafka.TLS.CertFile, &c.Kafka.TLS.KeyFile, &rt.CAFile, &rt.CertFile, &rt.KeyFile} {
 		abs(p)
 	}
 }

@@ -117,15 +117,21 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"kafka.partitions": "3", "kafka.replication_factor": "2", "kafka.tls.enabled": "true", "kafka.tls.ca_file": ca,
 		"kafka.tls.cert_file": cert, "kafka.tls.key_file": key, "kafka.tls.server_name": "kafka.local", "kafka.tls.insecure_skip_verify": "true",
 		"kafka.sasl.mechanism": "SCRAM-SHA-512", "kafka.sasl.username": "alice", "kafka.sasl.password": "", "kafka.sasl.password_file": file("sasl", "sasl-secret"),
-		"kafka.sasl.token": "tok", "kafka.sasl.token_file": "", "rules.paths": rules, "rules.reload": "false", "rules.reload_interval": "9s",
+		"kafka.sasl.token": "tok", "kafka.sasl.token_file": "",
+		"kafka.schema_registry.url": "https://registry:8081/apis/ccompat/v7", "kafka.schema_registry.subject_strategy": "record",
+		"kafka.schema_registry.lookup_only": "true", "kafka.schema_registry.username": "bob", "kafka.schema_registry.password": "",
+		"kafka.schema_registry.password_file": file("srpw", "sr-secret\n"), "kafka.schema_registry.token": "", "kafka.schema_registry.token_file": "",
+		"kafka.schema_registry.timeout": "3s", "kafka.schema_registry.tls.ca_file": ca, "kafka.schema_registry.tls.cert_file": cert,
+		"kafka.schema_registry.tls.key_file": key, "kafka.schema_registry.tls.server_name": "registry.local", "kafka.schema_registry.tls.insecure_skip_verify": "true",
+		"rules.paths": rules, "rules.reload": "false", "rules.reload_interval": "9s",
 		"delivery.mode": "at_least_once", "delivery.publisher_id": "pub-1", "delivery.checkpoint_topic": "cp", "delivery.batch_records": "11",
-		"delivery.batch_interval": "50ms", "delivery.max_open_transactions": "12", "deadletter.stream": "dl-x", "deadletter.topic": "dlt",
+		"delivery.batch_interval": "50ms", "delivery.max_open_transactions": "12", "delivery.on_missing_checkpoint": "restart", "deadletter.stream": "dl-x", "deadletter.topic": "dlt",
 		"deadletter.on_error": "stop", "http.addr": "127.0.0.1:9999", "http.pprof": "true", "http.ready_max_lag": "1m",
 		"http.tls.cert_file": cert, "http.tls.key_file": key,
 		"ha.enabled": "false", "ha.lock_key": "lk", "ha.keepalive": "3s", "shutdown.grace": "40s", "log.level": "debug", "log.format": "json",
 	}
 	// Secrets set by their file are read into the secret itself.
-	want := map[string]string{"postgres.password": "pg-secret", "kafka.sasl.password": "sasl-secret"}
+	want := map[string]string{"postgres.password": "pg-secret", "kafka.sasl.password": "sasl-secret", "kafka.schema_registry.password": "sr-secret"}
 	env := map[string]string{}
 	for _, k := range Keys() {
 		v, ok := samples[k.Path]

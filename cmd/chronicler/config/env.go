@@ -115,11 +115,14 @@ func EnvName(path string) string {
 
 // applyEnv sets every setting whose variable is set. A value that does not
 // parse is an error naming the variable.
-func applyEnv(c *Config, env Environment, v *validator) {
+func applyEnv(c *Config, env Environment, v *validator) { applyEnvUnder(c, env, v, "") }
+
+// applyEnvUnder is applyEnv for the settings whose path starts with prefix.
+func applyEnvUnder(c *Config, env Environment, v *validator, prefix string) {
 	root := reflect.ValueOf(c).Elem()
 	for _, k := range Keys() {
 		s, ok := env.Lookup(k.Env)
-		if !ok {
+		if !ok || !strings.HasPrefix(k.Path, prefix) {
 			continue
 		}
 		v.fromEnv[k.Path] = k.Env

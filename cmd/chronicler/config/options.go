@@ -166,6 +166,10 @@ func (c *Config) PublishConfig() publish.Config {
 	if c.Delivery.Mode == "at_least_once" {
 		mode = kafka.AtLeastOnce
 	}
+	missing := publish.RefuseMissingCheckpoint
+	if c.Delivery.OnMissingCheckpoint == "restart" {
+		missing = publish.RestartMissingCheckpoint
+	}
 	return publish.Config{
 		Kafka:               c.KafkaConfig(),
 		PublisherID:         c.PublisherID(),
@@ -177,5 +181,6 @@ func (c *Config) PublishConfig() publish.Config {
 		BatchInterval:       dur(c.Delivery.BatchInterval),
 		FlushWhenIdle:       true,
 		MaxOpenTransactions: c.Delivery.MaxOpenTransactions,
+		OnMissingCheckpoint: missing,
 	}
 }

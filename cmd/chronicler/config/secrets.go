@@ -12,15 +12,30 @@ import (
 // readSecretFiles reads every *_file setting into its secret. Setting both
 // the secret and its file is an error: which one wins would be a guess.
 func (c *Config) readSecretFiles(v *validator) {
-	for _, s := range []struct {
-		path        string
-		value, file *string
-	}{
+	c.readSecrets(v, append([]secretFile{
 		{"postgres.password", &c.Postgres.Password, &c.Postgres.PasswordFile},
 		{"store.password", &c.Store.Password, &c.Store.PasswordFile},
 		{"kafka.sasl.password", &c.Kafka.SASL.Password, &c.Kafka.SASL.PasswordFile},
 		{"kafka.sasl.token", &c.Kafka.SASL.Token, &c.Kafka.SASL.TokenFile},
-	} {
+	}, c.registrySecrets()...))
+}
+
+// secretFile is a secret setting and the setting of the file holding it.
+type secretFile struct {
+	path        string
+	value, file *string
+}
+
+func (c *Config) registrySecrets() []secretFile {
+	r := &c.Kafka.SchemaRegistry
+	return []secretFile{
+		{"kafka.schema_registry.password", &r.Password, &r.PasswordFile},
+		{"kafka.schema_registry.token", &r.Token, &r.TokenFile},
+	}
+}
+
+func (c *Config) readSecrets(v *validator, secrets []secretFile) {
+	for _, s := range secrets {
 		if *s.file == "" {
 			continue
 		}

@@ -200,6 +200,7 @@ func (c *Config) validateKafka(v *validator, parts Parts) {
 	default:
 		v.bad("kafka.sasl.mechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (or empty for none)", k.SASL.Mechanism)
 	}
+	c.validateRegistry(v)
 }
 
 // validateRest checks rules, delivery, deadletter, http, ha, shutdown and
@@ -226,6 +227,7 @@ func (c *Config) validateRest(v *validator) {
 	positive(v, "delivery.batch_records", d.BatchRecords)
 	duration(v, "delivery.batch_interval", d.BatchInterval)
 	positive(v, "delivery.max_open_transactions", d.MaxOpenTransactions)
+	oneOf(v, "delivery.on_missing_checkpoint", d.OnMissingCheckpoint, "refuse", "restart")
 
 	oneOf(v, "deadletter.on_error", c.DeadLetter.OnError, "deadletter", "stop")
 	if c.DeadLetter.Stream != "" && !strings.Contains(c.DeadLetter.Stream, "-") {

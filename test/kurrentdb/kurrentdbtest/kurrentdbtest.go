@@ -36,6 +36,22 @@ func Start(t testing.TB, opts kurrentdb.Options) *kurrentdb.Server {
 	return srv
 }
 
+// StartCluster starts an in-process cluster (see kurrentdb.Cluster) and
+// closes it when the test ends.
+func StartCluster(t testing.TB, opts kurrentdb.ClusterOptions) *kurrentdb.Cluster {
+	t.Helper()
+	c, err := kurrentdb.StartCluster(opts)
+	if err != nil {
+		t.Fatalf("starting the KurrentDB-compatible cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("closing the KurrentDB-compatible cluster: %v", err)
+		}
+	})
+	return c
+}
+
 // Client connects the official client to url and closes it when the test ends.
 func Client(t testing.TB, url string) *esdb.Client {
 	t.Helper()

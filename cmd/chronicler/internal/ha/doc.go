@@ -23,11 +23,16 @@
 // Chronicler capture session (pg_replication_slots.active_pid whose
 // application_name is chronicler-capture): holding the lock proves the
 // instance that owned it lost its session, so its walsender is a leftover
-// that Postgres would otherwise keep until wal_sender_timeout. Any other
-// holder of the slot is left alone (capture waits for it).
+// that Postgres would otherwise keep until wal_sender_timeout. It then
+// waits up to 10 s for that walsender to go, signalling it again every
+// 250 ms (one blocked writing to a frozen instance may not act on the first
+// signal); the same PID only, so this instance's own walsender is never
+// touched. Any other holder of the slot is left alone (capture waits for
+// it).
 //
 // Every call to Postgres goes through capture/postgres's LockSession
-// (connection settings, TryLock, Unlock, Ping, TerminateSlotHolder, which
+// (connection settings, TryLock, Unlock, Ping, TerminateSlotHolder and
+// TerminateSlotHolderAgain, which
 // reads the slot with capture's one slot reader); this package holds the
 // election and lease logic.
 //

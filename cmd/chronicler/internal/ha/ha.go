@@ -212,11 +212,30 @@ func (e *Elector) takeOverSlot(ctx context.Context, sess *postgres.LockSession) 
 		return nil
 	}
 	pid, ok, err := sess.TerminateSlotHolder(ctx, e.cfg.Slot)
-	if pid != 0 {
-		e.cfg.Logger.Info("ha: terminated the previous instance's walsender holding the slot", "slot", e.cfg.Slot, "pid", pid, "terminated", ok)
+	if pid == 0 || err != nil {
+		return err
 	}
-	return err
+	e.cfg.Logger.Info("ha: terminated the previous instance's walsender holding the slot", "slot", e.cfg.Slot, "pid", pid, "terminated", ok)
+	// Wait for it to go, signalling it again: a walsender blocked writing
+	// to a frozen instance may not act on the first signal. Bounded: capture
+	// waits for the slot on its own after this.
+	began := time.Now()
+	for time.Since(began) < slotReleaseWait {
+		if !retry.Sleep(ctx, 250*time.Millisecond) { // poll interval, bounded above
+			return ctx.Err()
+		}
+		held, err := sess.TerminateSlotHolderAgain(ctx, e.cfg.Slot, pid)
+		if err != nil || !held {
+			return err
+		}
+	}
+	e.cfg.Logger.Warn("ha: the previous instance's walsender still holds the slot after being terminated; capture waits for it", "slot", e.cfg.Slot, "pid", pid, "waited", slotReleaseWait)
+	return nil
 }
+
+// slotReleaseWait bounds how long takeOverSlot signals a terminated
+// walsender that still holds the slot.
+const slotReleaseWait = 10 * time.Second
 
 // Lease is the held lock.
 type Lease struct {

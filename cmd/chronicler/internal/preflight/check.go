@@ -98,6 +98,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	c.store(ctx)
 	if opts.Publish {
 		c.kafka(ctx, rules)
+		c.registry(ctx, rules)
 	}
 
 	rep := &Report{Checks: c.checks, OK: true}

@@ -26,8 +26,14 @@
 // the principal's ACLs on those topics (Metadata's authorized operations),
 // with exactly_once a transaction begun and aborted under the throwaway id
 // chronicler-<publisher_id>.check-<pid> (kafka.ProbeTransactionalID: under
-// the publisher's prefixed ACL, never its id). Unreachable systems are Fail checks; a system
-// that does not answer within Options.Timeout is one too.
+// the publisher's prefixed ACL, never its id). Schema registry
+// (kafka.schema_registry.url set): reachable, its subjects and global
+// compatibility level, and per subject of the rules' schemas what it holds
+// and the subject's level: registered (version, id), new, compatible with
+// the latest version (a start registers the next), or incompatible (Fail,
+// with the fields that differ); nothing is registered. Unreachable systems
+// are Fail checks; a system that does not answer within Options.Timeout is
+// one too.
 //
 // Each connection's security is a check of its own, a warning when it is
 // plaintext or does not verify the server's certificate, naming the

@@ -30,6 +30,8 @@ func newScrubber(cfg *config.Config) *scrubber {
 	add(cfg.Store.Password)
 	add(cfg.Kafka.SASL.Password)
 	add(cfg.Kafka.SASL.Token)
+	add(cfg.Kafka.SchemaRegistry.Password)
+	add(cfg.Kafka.SchemaRegistry.Token)
 	if pc, err := pgconn.ParseConfig(cfg.PostgresURL()); err == nil {
 		add(pc.Password)
 	}

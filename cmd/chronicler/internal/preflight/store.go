@@ -82,6 +82,25 @@ func (c *checker) store(ctx context.Context) {
 	default:
 		c.add("store version", OK, v.String(), "")
 	}
+	c.storeAppendLimit()
+}
+
+// storeAppendLimit compares store.max_batch_bytes with KurrentDB's default
+// maximum append size. The server's own setting cannot be read through its
+// API, so the line says so rather than claim a comparison with it.
+func (c *checker) storeAppendLimit() {
+	n, set := c.cfg.Store.MaxBatchBytes, "store.max_batch_bytes"
+	if n == 0 {
+		n, set = store.DefaultMaxBatchBytes, "store.max_batch_bytes (default)"
+	}
+	const unread = "the server's MaxAppendSize is not readable through its API"
+	if n <= store.KurrentDefaultMaxAppendSize {
+		c.add("store append limit", OK, fmt.Sprintf("%s %d bytes, within KurrentDB's default MaxAppendSize (%d); %s", set, n, store.KurrentDefaultMaxAppendSize, unread), "")
+		return
+	}
+	c.add("store append limit", Warn,
+		fmt.Sprintf("%s %d bytes, over KurrentDB's default MaxAppendSize (%d); %s", set, n, store.KurrentDefaultMaxAppendSize, unread),
+		fmt.Sprintf("keep it if the server's MaxAppendSize is at least %d; else lower store.max_batch_bytes to %d or less (appends the server refuses are split, and an event over its limit is dead-lettered as too_large)", n, store.DefaultMaxBatchBytes))
 }
 
 // storeUser is the store user as ACLs name it.

@@ -2,7 +2,9 @@
 // (Config.Signals) and, with polling on, when their content changes.
 //
 // Changes are found by content hash ([Hash]: SHA-256 over the rule files'
-// names and contents, as mapping.RuleFiles lists them), not by modification
+// names and contents, as mapping.RuleFiles lists them, and the schema files
+// beside them, mapping.SchemaFiles; a schema file kept elsewhere is reloaded
+// by SIGHUP only), not by modification
 // time, so a Kubernetes ConfigMap update (an atomic swap of a symlinked
 // directory, with the old files' times) is seen. Polling runs every
 // Config.Interval; a SIGHUP reloads whether or not the hash changed.

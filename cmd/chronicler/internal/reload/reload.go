@@ -157,12 +157,14 @@ func (r *Reloader) refuse(err error) {
 		"hash_in_force", short(r.current), "err", err)
 }
 
-// Hash is the SHA-256 over the names and contents of the rule files in paths.
+// Hash is the SHA-256 over the names and contents of the rule files in
+// paths and of the schema files (*.json) beside them.
 func Hash(paths []string) (string, error) {
 	files, problems := mapping.RuleFiles(paths)
 	if len(problems) > 0 {
 		return "", fmt.Errorf("listing rule files %v: %s: %s", paths, problems[0].File, problems[0].Message)
 	}
+	files = append(files, mapping.SchemaFiles(paths)...)
 	h := sha256.New()
 	for _, f := range files {
 		b, err := os.ReadFile(f)

@@ -263,3 +263,27 @@ func TestConfigMapSwap(t *testing.T) {
 		t.Fatalf("applied %v, want [B]", got)
 	}
 }
+
+// TestHashCoversSchemaFiles: a change to a schema file beside the rules is a
+// change of the rule set (a promotion rule's contract changed), seen by
+// polling like a rule file's.
+func TestHashCoversSchemaFiles(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "rules.yaml"), rulesV1)
+	if err := os.Mkdir(filepath.Join(dir, "schemas"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "schemas", "a.json"), `{"type": "object"}`)
+	before, err := reload.Hash([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "schemas", "a.json"), `{"type": "object", "required": ["id"]}`)
+	after, err := reload.Hash([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == after {
+		t.Fatal("the hash did not change with the schema file")
+	}
+}

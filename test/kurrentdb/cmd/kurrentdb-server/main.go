@@ -34,6 +34,7 @@ func main() {
 	)
 	flag.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "listen address (host:port); port 0 picks a free port")
 	flag.StringVar(&opts.DataDir, "data-dir", "", "durable log directory; empty keeps everything in memory")
+	flag.IntVar(&opts.CacheSize, "cache-size", kurrentdb.DefaultCacheSize, "bytes of decoded events kept in memory; the rest is read from the log")
 	flag.IntVar(&opts.MaxAppendSize, "max-append-size", kurrentdb.DefaultMaxAppendSize, "maximum total size of one append (data + metadata + 2 x type length per event)")
 	flag.IntVar(&opts.MaxAppendEventSize, "max-append-event-size", 0, "maximum size of one event of an append, counted the same way; 0: no limit")
 	flag.DurationVar(&faults.AppendLatency, "append-latency", 0, "fixed delay added to every append, batch-append request, delete and tombstone")

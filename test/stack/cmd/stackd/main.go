@@ -1,12 +1,15 @@
 // Command stackd installs and runs the test stack's shared servers for
 // ./test/run.sh, with the same code the tests use (package stack).
 //
-//	stackd install [-pg-versions 14,16,17]   fetch the Kafka jars and extra Postgres majors into the cache
+//	stackd install [-pg-versions 14,16,17]   fetch the Kafka jars, the schema registry and extra Postgres
+//	                                          majors into the cache
 //	stackd cachedir                           print the cache directory
 //	stackd kafka                              start a broker, print CHRONICLER_TEST_KAFKA_BROKERS=host:port,
 //	                                          run until SIGINT/SIGTERM or until stdin closes, then remove it
+//	stackd registry                           start a schema registry, print CHRONICLER_TEST_REGISTRY_URL=url,
+//	                                          run (and stop) like kafka
 //
-// Watching stdin means the broker dies with the script that started it, even
+// Watching stdin means the server dies with the script that started it, even
 // when that script is killed without running its traps.
 package main
 
@@ -28,7 +31,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("stackd: ")
 	if len(os.Args) < 2 {
-		log.Fatal("usage: stackd install [-pg-versions 14,16,17] | stackd kafka")
+		log.Fatal("usage: stackd install [-pg-versions 14,16,17] | stackd kafka | stackd registry")
 	}
 	switch os.Args[1] {
 	case "install":
@@ -39,6 +42,10 @@ func main() {
 			log.Fatal(err)
 		}
 		log.Printf("Kafka %s jars in %s", stack.KafkaVersion, stack.KafkaLibDir())
+		if _, err := stack.EnsureRegistry(log.Printf); err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("Apicurio Registry %s in %s", stack.RegistryVersion, stack.RegistryDir())
 		for _, v := range strings.Split(*versions, ",") {
 			if v = strings.TrimSpace(v); v == "" {
 				continue
@@ -61,12 +68,25 @@ func main() {
 			log.Fatal(err)
 		}
 		fmt.Printf("CHRONICLER_TEST_KAFKA_BROKERS=%s\n", b.Addr)
-		stop := make(chan os.Signal, 1)
-		signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-		go func() { io.Copy(io.Discard, os.Stdin); stop <- syscall.SIGHUP }()
-		<-stop
+		waitStop()
 		b.Close()
+	case "registry":
+		r, err := stack.NewRegistry(log.Printf)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("CHRONICLER_TEST_REGISTRY_URL=%s\n", r.URL)
+		waitStop()
+		r.Close()
 	default:
 		log.Fatalf("unknown command %q", os.Args[1])
 	}
+}
+
+// waitStop returns on SIGINT, SIGTERM or the end of stdin.
+func waitStop() {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	go func() { io.Copy(io.Discard, os.Stdin); stop <- syscall.SIGHUP }()
+	<-stop
 }
