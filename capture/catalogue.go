@@ -18,7 +18,7 @@ import (
 func Catalogue(cat map[string]postgres.Table) mapping.Catalogue {
 	out := make(mapping.Catalogue, len(cat))
 	for name, table := range cat {
-		t := mapping.Table{Key: table.Key()}
+		t := mapping.Table{Key: table.Key(), Generated: table.Generated}
 		for _, c := range table.Columns {
 			t.Columns = append(t.Columns, mapping.Column{Name: c.Name, Type: c.Type, NotNull: c.NotNull || c.Key})
 		}

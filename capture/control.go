@@ -114,7 +114,10 @@ func (c *Capture) Counts() Counts {
 
 // loadRules is the rule check of start and reload.
 func loadRules(paths []string, cat mapping.Catalogue) (*mapping.RuleSet, error) {
-	rs, err := mapping.Load(paths, mapping.Options{Catalogue: cat})
+	// Drift: a rule reading a column its table no longer has loads, and
+	// the pipeline dead-letters its changes (schema.go), so a schema
+	// change stops only the rules it breaks, not the pipeline.
+	rs, err := mapping.Load(paths, mapping.Options{Catalogue: cat, Drift: true})
 	if err != nil {
 		return nil, err
 	}

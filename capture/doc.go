@@ -29,6 +29,17 @@
 // with contract.AppendMetadata. Events of a change no rule matched: none;
 // the change is counted as unmatched.
 //
+// Schema changes: capture loads the rules with mapping's Options.Drift, so a
+// rule reading a column its table no longer has loads (at start and on
+// reload) instead of failing the whole pipeline. Per table, the pipeline
+// keeps the columns its last row showed (a new row carries every column of
+// the Relation message in force; a delete uses the last known, else the
+// catalogue the rules were loaded against) and, when they change or the
+// rules are swapped, asks RuleSet.Gaps which rules read a missing column
+// (schema.go). Those rules are not evaluated (RuleSet.CaptureExcept): each
+// of their changes is dead-lettered with mapping.ErrSchemaGap naming the
+// rule, the column and where it is read, logged at ERROR once per gap.
+//
 // # Dead letters
 //
 // When a rule fails on a change (a *mapping.EvalError), or one of its events
@@ -99,6 +110,12 @@
 // save; Load reads the last), so a crash mid-snapshot resumes as
 // capture/postgres's doc describes. Saves are retried until the store
 // answers (the snapshot waits). Deleting the stream forgets the progress.
+//
+// A missing slot with a completed snapshot in that stream, or with
+// progress markers (Run gives the Source postgres.Config.PriorProgress,
+// which reads the last marker), was dropped under capture: the Source
+// stops with a *postgres.SlotMissingError unless
+// postgres.Config.OnMissingSlot allows a new snapshot.
 //
 // # Run
 //

@@ -54,6 +54,11 @@ type Pipeline struct {
 	txEvents  int // events of the open transaction
 
 	mapped, unmatched, deadLettered, events atomic.Int64
+
+	// schema is, per table, its columns as its changes last showed them
+	// and the rules that read columns it lacks (schema.go). Owned by the
+	// source goroutine.
+	schema map[string]*tableSchema
 }
 
 var _ postgres.Sink = (*Pipeline)(nil)
@@ -166,7 +171,7 @@ func (p *Pipeline) Abort(_ context.Context, tx contract.Tx) error { return p.app
 // Change implements postgres.Sink: rules, then appender; failures to the
 // dead-letter stream (or a *StopError under OnErrorStop).
 func (p *Pipeline) Change(ctx context.Context, ch *contract.Change) error {
-	out, err := p.rules.Capture(ch, p.buf[:0])
+	out, err := p.rules.CaptureExcept(ch, p.buf[:0], p.schemaGaps(ch))
 	p.buf = out
 	var failed mapping.EvalErrors
 	if err != nil && !errors.As(err, &failed) {

@@ -63,9 +63,11 @@ type harness struct {
 
 func newHarness(t *testing.T, db *testDB, cfg capture.Config, st store.Config) *harness {
 	t.Helper()
-	rules, err := mapping.LoadBytes("rules.yaml", []byte(testRules), mapping.Options{})
-	if err != nil {
-		t.Fatal(err)
+	rules, err := cfg.Rules, error(nil)
+	if rules == nil {
+		if rules, err = mapping.LoadBytes("rules.yaml", []byte(testRules), mapping.Options{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h := &harness{t: t, db: db.Client, done: make(chan error, 2)}
 	st.Slot = testSlot
@@ -545,5 +547,90 @@ func TestStoreRefusalIsDeadLettered(t *testing.T) {
 				t.Fatalf("%d dead letters counted, want 2", n)
 			}
 		})
+	}
+}
+
+// TestRenamedColumnIsDeadLetteredByRule (issue 20, item 5): after a column
+// a rule reads is renamed (the changes' rows carry note2, not note), that
+// rule's changes are dead-lettered naming the column, instead of storing
+// "note": null, while the other rule goes on; a restart loads the rules
+// against the renamed table (which fails without capture's Drift) and the
+// same holds.
+func TestRenamedColumnIsDeadLetteredByRule(t *testing.T) {
+	const rules = `capture:
+  - name: reads-note
+    table: public.items
+    on: [insert]
+    stream: {category: item, id: new.id}
+    type: ItemNoted
+    data: {note: new.note}
+  - name: reads-id
+    table: public.items
+    on: [insert]
+    stream: {category: seen, id: new.id}
+    type: Seen
+    data: {id: new.id}
+`
+	catalogue := func(note string) mapping.Catalogue {
+		return mapping.Catalogue{"public.items": {Columns: []mapping.Column{{Name: "id", Type: "int8", NotNull: true}, {Name: note, Type: "text"}}}}
+	}
+	load := func(note string) *mapping.RuleSet {
+		rs, err := mapping.LoadBytes("rules.yaml", []byte(rules), mapping.Options{Catalogue: catalogue(note), Drift: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	feed := func(h *harness, lsn contract.LSN, id int64, col string) {
+		t.Helper()
+		ctx := context.Background()
+		tx := contract.Tx{XID: uint32(lsn), CommitLSN: lsn, CommitTime: time.Unix(1700000000, 0).UTC()}
+		ch := &contract.Change{Op: contract.OpInsert, Database: "app", Schema: "public", Table: "items", Key: []string{"id"},
+			New: map[string]any{"id": id, col: "x"}, Tx: tx, LSN: lsn - 1}
+		if err := h.pipe.Begin(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.pipe.Change(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.pipe.Commit(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := newDB(t)
+	h := newHarness(t, db, capture.Config{Rules: load("note")}, store.Config{})
+	feed(h, 0x1000, 1, "note")
+	feed(h, 0x2000, 2, "note2") // ALTER TABLE items RENAME note TO note2
+	feed(h, 0x3000, 3, "note2")
+	h.waitAck(0x3000)
+	h.stop()
+	if _, err := mapping.LoadBytes("rules.yaml", []byte(rules), mapping.Options{Catalogue: catalogue("note2")}); err == nil {
+		t.Fatal("rules reading note loaded against the renamed table without Drift")
+	}
+	h = newHarness(t, db, capture.Config{Rules: load("note2")}, store.Config{}) // a restart
+	feed(h, 0x4000, 4, "note2")
+	h.waitAck(0x4000)
+
+	if got := read(t, db.Client, "item-1"); len(got) != 1 || got[0].Data["note"] != "x" {
+		t.Errorf("item-1: %+v; want one event with note x", got)
+	}
+	for id := 2; id <= 4; id++ {
+		if got := read(t, db.Client, fmt.Sprintf("item-%d", id)); len(got) != 0 {
+			t.Errorf("item-%d after the rename: %+v; want no event (the rule reads note, which the table no longer has)", id, got)
+		}
+		if got := read(t, db.Client, fmt.Sprintf("seen-%d", id)); len(got) != 1 {
+			t.Errorf("seen-%d: %d events; want 1 (reads-id is not broken)", id, len(got))
+		}
+	}
+	dl := read(t, db.Client, "chronicler-deadletter-"+testSlot)
+	if len(dl) != 3 {
+		t.Fatalf("dead letters: %d, want 3 (changes 2, 3, 4): %+v", len(dl), dl)
+	}
+	for i, d := range dl {
+		msg, _ := d.Data["error"].(string)
+		if d.Data["rule"] != "reads-note" || d.Data["reason"] != "rule" || !strings.Contains(msg, "renamed or dropped") ||
+			!strings.Contains(msg, "column note of public.items") || !strings.Contains(msg, "rules.yaml:7:") {
+			t.Errorf("dead letter %d: %+v; want rule reads-note, naming column note and where the rule reads it", i, d.Data)
+		}
 	}
 }

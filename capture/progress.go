@@ -161,3 +161,37 @@ func (p *Pipeline) limitProgressStream(ctx context.Context) {
 		p.cfg.Logger.Warn("could not set $maxCount on the progress stream; it will keep every marker", "stream", p.progressStream, "err", err)
 	}
 }
+
+// SlotHistory says, one phrase each, what the store shows of capture having
+// streamed through slot: its last progress marker and, with snapshot, a
+// completed initial snapshot (capture's Source reads that itself). A
+// missing slot with a history was dropped under capture
+// (postgres.Config.History, and `chronicler check`).
+func SlotHistory(ctx context.Context, db *store.Client, slot string, snapshot bool) ([]string, error) {
+	var out []string
+	stream := contract.ProgressStream(slot)
+	ev, err := db.ReadLast(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", stream, err)
+	}
+	if ev != nil {
+		m, err := contract.DecodeProgress(ev.Data)
+		if err != nil {
+			return nil, fmt.Errorf("event %d in %s: %w", ev.Revision, stream, err)
+		}
+		out = append(out, fmt.Sprintf("the store holds its progress up to %s in %s", m.DurableLSN, stream))
+	}
+	if !snapshot {
+		return out, nil
+	}
+	stream = contract.SnapshotStream(slot)
+	if ev, err = db.ReadLast(ctx, stream); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", stream, err)
+	}
+	if ev != nil {
+		if st, point, err := contract.DecodeSnapshotState(ev.Data); err == nil && st.Done {
+			out = append(out, fmt.Sprintf("its initial snapshot completed at %s (%s)", point, stream))
+		}
+	}
+	return out, nil
+}

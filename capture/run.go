@@ -163,6 +163,11 @@ func (c *Capture) sourceConfig(db *store.Client) postgres.Config {
 	if pgCfg.SnapshotState == nil {
 		pgCfg.SnapshotState = NewStoreSnapshotState(db, c.log)
 	}
+	if pgCfg.History == nil {
+		// A missing slot with progress markers in the store was dropped
+		// under capture: a gap (postgres.Config.OnMissingSlot).
+		pgCfg.History = func(ctx context.Context) ([]string, error) { return SlotHistory(ctx, db, pgCfg.Slot, false) }
+	}
 	if pgCfg.Registerer == nil {
 		pgCfg.Registerer = c.opts.Registerer
 	}

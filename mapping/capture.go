@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
@@ -16,8 +17,19 @@ import (
 // When some matching rules fail at run time, the events of the others are
 // still appended and the error is an [EvalErrors] holding one *EvalError per
 // failed rule: the caller stores the events it got and dead-letters the
-// change once per failed rule. Capture never drops a change silently.
+// change once per failed rule. Capture never drops a change silently. A
+// rule reading message.content of a message that is not UTF-8 text fails
+// with [ErrBinaryContent].
 func (rs *RuleSet) Capture(ch *contract.Change, dst []Event) ([]Event, error) {
+	return rs.CaptureExcept(ch, dst, nil)
+}
+
+// CaptureExcept is Capture, except that each matching rule for which skip
+// returns an error is not evaluated: it fails with that error (an
+// *EvalError in the EvalErrors, Field ""), keeping its Index, so the other
+// rules' events keep their positions. Capture uses it for the rules a
+// schema change broke ([RuleSet.Gaps]). skip may be nil.
+func (rs *RuleSet) CaptureExcept(ch *contract.Change, dst []Event, skip func(rule string) error) ([]Event, error) {
 	var rules []*captureRule
 	var tr *tableRules
 	if ch.Op == contract.OpMessage {
@@ -40,7 +52,18 @@ func (rs *RuleSet) Capture(ch *contract.Change, dst []Event) ([]Event, error) {
 	defer putEvaluator(ev)
 	ev.setChange(ch, rs.captureUses, tr)
 	var errs EvalErrors
+	binary := ch.Message != nil && !utf8.Valid(ch.Message.Content)
 	for i, r := range rules {
+		if skip != nil {
+			if err := skip(r.name); err != nil {
+				errs = append(errs, &EvalError{Rule: r.name, Change: ch, Cause: err})
+				continue
+			}
+		}
+		if binary && r.reads.content {
+			errs = append(errs, &EvalError{Rule: r.name, Field: "message.content", Change: ch, Cause: ErrBinaryContent})
+			continue
+		}
 		out, field, err := r.eval(ev)
 		if err != nil {
 			errs = append(errs, &EvalError{Rule: r.name, Field: field, Change: ch, Cause: err})
@@ -101,7 +124,8 @@ func (e *evaluator) setChange(ch *contract.Change, uses uint32, tr *tableRules) 
 	}
 	if uses&varMessage != 0 {
 		if ch.Message != nil {
-			env["message"] = map[string]any{"prefix": ch.Message.Prefix, "content": string(ch.Message.Content), "transactional": ch.Message.Transactional}
+			env["message"] = map[string]any{"prefix": ch.Message.Prefix, "content": string(ch.Message.Content),
+				"bytes": ch.Message.Content, "transactional": ch.Message.Transactional}
 		} else {
 			env["message"] = map[string]any(nil)
 		}

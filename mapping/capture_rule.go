@@ -30,6 +30,7 @@ type captureRule struct {
 	data      *template
 	metadata  *template
 	unchanged contract.UnchangedPolicy
+	reads     reads
 }
 
 type tablePattern struct {
@@ -103,6 +104,10 @@ func (l *loader) captureRule(n ast.Node) {
 	}
 	before := len(l.problems)
 	b := &captureBuild{l: l, name: name, r: &captureRule{name: name}, byKey: map[string]field{}, ruleNode: l.resolve(n)}
+	line, col := pos(n)
+	b.r.reads = reads{columns: map[string]string{}, at: fmt.Sprintf("%s:%d:%d", l.file, line, col)}
+	l.reads = &b.r.reads
+	defer func() { l.reads = nil }()
 	for _, f := range fs {
 		b.byKey[f.key] = f
 	}

@@ -43,8 +43,9 @@ var varBits = map[string]uint32{
 }
 
 var (
-	anyMap   = types.Map{types.Extra: types.Any}
-	timeType = types.TypeOf(time.Time{})
+	anyMap    = types.Map{types.Extra: types.Any}
+	timeType  = types.TypeOf(time.Time{})
+	bytesType = types.TypeOf([]byte(nil))
 )
 
 // captureEnv is the typed environment of capture rule expressions; cols is
@@ -57,7 +58,7 @@ func captureEnv(cols types.Type) types.Map {
 			"xid": types.Int64, "commitLsn": types.String, "commitTime": timeType, "origin": types.String,
 		},
 		"lsn": types.String, "ordinal": types.Int64,
-		"message": types.Map{"prefix": types.String, "content": types.String, "transactional": types.Bool},
+		"message": types.Map{"prefix": types.String, "content": types.String, "bytes": bytesType, "transactional": types.Bool},
 	}
 }
 
@@ -138,6 +139,7 @@ func (l *loader) compileExpr(c exprCtx, n yamlast.Node, src string, w want) *exp
 		return nil
 	}
 	e := &expression{src: src}
+	l.noteReads(n, src, tree.Node)
 	before := len(l.problems)
 	exprast.Find(tree.Node, func(node exprast.Node) bool {
 		switch x := node.(type) {
@@ -217,6 +219,16 @@ func (l *loader) checkColumn(c exprCtx, n yamlast.Node, src string, m *exprast.M
 		for i, col := range t.Columns {
 			names[i] = col.Name
 			found = found || col.Name == prop.Value
+		}
+		if !found && contains(t.Generated, prop.Value) {
+			l.addExpr(c, n, src, prop.Location().From,
+				fmt.Sprintf("column %q of %s is a generated column, which Postgres does not publish: capture never sees it", prop.Value, qt),
+				"compute it in the rule from the columns it is generated from")
+			return
+		}
+		if !found && l.opts.Drift {
+			driftColumn(c, prop.Value)
+			continue
 		}
 		if !found {
 			hint := "columns of " + qt + ": " + strings.Join(names, ", ")

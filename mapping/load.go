@@ -141,7 +141,9 @@ func (l *loader) finish(files []string) (*RuleSet, error) {
 		})
 		return nil, &LoadError{Problems: l.problems}
 	}
-	return newRuleSet(files, l.capture, l.promote), nil
+	rs := newRuleSet(files, l.capture, l.promote)
+	rs.catalogue = l.opts.Catalogue
+	return rs, nil
 }
 
 // loader collects compiled rules and problems across files.
@@ -154,6 +156,7 @@ type loader struct {
 	promote      []*promoteRule
 	captureNames map[string]string // name → "file:line" of its definition
 	promoteNames map[string]string
+	reads        *reads // the capture rule being compiled, for noteReads
 }
 
 func (l *loader) loadFile(name string, src []byte) {

@@ -30,6 +30,10 @@ type RuleSet struct {
 	promoteUses uint32
 	promMu      sync.Mutex
 	promCache   atomic.Pointer[map[typeCat][]*promoteRule]
+
+	// catalogue is the Catalogue the set was loaded against (read only),
+	// for Gaps.
+	catalogue Catalogue
 }
 
 type tableKey struct{ schema, table string }

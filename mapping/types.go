@@ -85,6 +85,10 @@ type Table struct {
 	// columns on update are rejected at load.
 	ReplicaIdentity string
 	Key             []string // primary key / replica identity columns
+	// Generated are columns the table has that capture never sees
+	// (generated columns: Postgres does not publish them). A rule reading
+	// one is a load problem, with or without Options.Drift.
+	Generated []string
 }
 
 // Catalogue maps qualified table names ("public.customers") to their
@@ -98,4 +102,12 @@ type Options struct {
 	// expressions with the columns' types. Default nil: column names are not
 	// checked and every column has type any.
 	Catalogue Catalogue
+	// Drift, with a Catalogue, accepts a capture rule that reads a column
+	// its table lacks (renamed or dropped since the rule was written): the
+	// column is typed any and [RuleSet.Gaps] reports the rule, where
+	// without Drift it is a load problem. Capture sets it, so a schema
+	// change stops only the rules it breaks (their changes are
+	// dead-lettered); `chronicler rules check` and `chronicler check` do
+	// not. Default false.
+	Drift bool
 }

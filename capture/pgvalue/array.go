@@ -1,33 +1,34 @@
 package pgvalue
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // arrayNode is one parsed element of a Postgres array literal: a nested
-// array (array true), NULL, or the unescaped text of a scalar.
+// array (array true), NULL, or the unescaped text of a scalar. The
+// outermost node of an array whose lower bounds are not all 1 carries
+// them in lower, one per dimension.
 type arrayNode struct {
 	array bool
 	elems []arrayNode
 	null  bool
 	text  []byte
+	lower []int64
 }
 
 // parseArray parses the text output of array_out: an optional dimension
-// decoration ("[0:2]="), then "{...}" with elements separated by delim,
-// double-quoted elements with backslash escapes, unquoted NULL, and nested
-// braces for more dimensions.
+// decoration ("[0:2]=", printed when a lower bound is not 1), then
+// "{...}" with elements separated by delim, double-quoted elements with
+// backslash escapes, unquoted NULL, and nested braces for more dimensions.
 func parseArray(src []byte, delim byte) (arrayNode, error) {
 	p := arrayParser{src: src, delim: delim}
-	if len(src) > 0 && src[0] == '[' {
-		for p.pos < len(src) && src[p.pos] != '=' {
-			p.pos++
-		}
-		if p.pos == len(src) {
-			return arrayNode{}, errors.New("array dimension decoration without '='")
-		}
-		p.pos++
+	lower, err := p.parseBounds()
+	if err != nil {
+		return arrayNode{}, err
 	}
 	p.skipSpace()
 	n, err := p.parseArray(0)
@@ -38,7 +39,40 @@ func parseArray(src []byte, delim byte) (arrayNode, error) {
 	if p.pos != len(src) {
 		return arrayNode{}, fmt.Errorf("trailing data at offset %d", p.pos)
 	}
+	n.lower = lower
 	return n, nil
+}
+
+// parseBounds reads the dimension decoration "[l1:u1][l2:u2]=" and returns
+// the lower bounds, nil when there is none or every one is 1.
+func (p *arrayParser) parseBounds() ([]int64, error) {
+	var lower []int64
+	nonDefault := false
+	for p.pos < len(p.src) && p.src[p.pos] == '[' {
+		end := bytes.IndexByte(p.src[p.pos:], ']')
+		if end < 0 {
+			return nil, errors.New("unterminated array dimension decoration")
+		}
+		lo, _, ok := strings.Cut(string(p.src[p.pos+1:p.pos+end]), ":")
+		l, err := strconv.ParseInt(lo, 10, 32)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("bad array dimension %q", p.src[p.pos:p.pos+end+1])
+		}
+		lower = append(lower, l)
+		nonDefault = nonDefault || l != 1
+		p.pos += end + 1
+	}
+	if lower == nil {
+		return nil, nil
+	}
+	if p.pos >= len(p.src) || p.src[p.pos] != '=' {
+		return nil, errors.New("array dimension decoration without '='")
+	}
+	p.pos++
+	if !nonDefault {
+		return nil, nil
+	}
+	return lower, nil
 }
 
 type arrayParser struct {

@@ -1,7 +1,6 @@
 package pgvalue
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -67,13 +66,13 @@ func (d *Decoder) decode(t *Type, text []byte) (any, error) {
 	case KindTimestamp:
 		var ts pgtype.Timestamp
 		if err := d.m.Scan(pgtype.TimestampOID, pgtype.TextFormatCode, text, &ts); err != nil {
-			return nil, err
+			return parseTimestamp(text, false, err)
 		}
 		return timeOrInfinity(ts.Time, ts.InfinityModifier), nil
 	case KindTimestamptz:
 		var ts pgtype.Timestamptz
 		if err := d.m.Scan(pgtype.TimestamptzOID, pgtype.TextFormatCode, text, &ts); err != nil {
-			return nil, err
+			return parseTimestamp(text, true, err)
 		}
 		return timeOrInfinity(ts.Time, ts.InfinityModifier), nil
 	case KindArray:
@@ -84,7 +83,11 @@ func (d *Decoder) decode(t *Type, text []byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.arrayValue(t.Elem, node)
+		v, err := d.arrayValue(t.Elem, node)
+		if err != nil || node.lower == nil {
+			return v, err
+		}
+		return boundedArray(node.lower, v), nil
 	default:
 		return contract.Unknown{TypeOID: t.OID, TypeName: t.Name, Text: string(text)}, nil
 	}
@@ -115,10 +118,14 @@ func (d *Decoder) arrayValue(elem *Type, n arrayNode) (any, error) {
 	return out, nil
 }
 
+// decodeNumeric keeps a numeric's exact text as a json.Number; NaN and
+// ±Infinity too (they have no JSON form: contract.AppendJSON refuses
+// them, so a rule writing one is dead-lettered instead of getting a string
+// where its neighbours are numbers).
 func decodeNumeric(text []byte) (any, error) {
 	switch s := string(text); s {
 	case "NaN", "Infinity", "-Infinity":
-		return s, nil
+		return json.Number(s), nil
 	}
 	// Validate the exact decimal text without converting it to a float.
 	s := text
@@ -147,27 +154,17 @@ func decodeNumeric(text []byte) (any, error) {
 	if digits == 0 {
 		return nil, errors.New("not a decimal number")
 	}
-	n := json.Number(text)
-	if !json.Valid([]byte(n)) {
-		// Postgres prints "1." never, but "+1" or ".5" are not JSON numbers;
-		// keep the exact text as a string rather than emit invalid JSON.
-		return string(text), nil
+	if !json.Valid(text) {
+		// Postgres never prints "+1" or ".5", which are not JSON numbers: a
+		// decode error (delivered as contract.Unknown, counted), never a
+		// string among numbers.
+		return nil, errors.New("not a JSON number")
 	}
-	return n, nil
+	return json.Number(text), nil
 }
 
-func decodeJSON(text []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(text))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the JSON value")
-	}
-	return v, nil
-}
+// decodeJSON decodes json and jsonb at any depth (contract.ReadJSON).
+func decodeJSON(text []byte) (any, error) { return contract.ReadJSON(text) }
 
 func timeOrInfinity(t time.Time, inf pgtype.InfinityModifier) any {
 	switch inf {

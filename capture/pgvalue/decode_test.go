@@ -39,8 +39,8 @@ func TestDecodeBuiltins(t *testing.T) {
 		{pgtype.Float4OID, "-0.25", -0.25},
 		{pgtype.NumericOID, "12345678901234567890.000000000000000001", json.Number("12345678901234567890.000000000000000001")},
 		{pgtype.NumericOID, "-0.5", json.Number("-0.5")},
-		{pgtype.NumericOID, "NaN", "NaN"},
-		{pgtype.NumericOID, "-Infinity", "-Infinity"},
+		{pgtype.NumericOID, "NaN", json.Number("NaN")},
+		{pgtype.NumericOID, "-Infinity", json.Number("-Infinity")},
 		{pgtype.TextOID, "", ""},
 		{pgtype.BPCharOID, "ab  ", "ab  "},
 		{pgtype.UUIDOID, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
@@ -56,13 +56,14 @@ func TestDecodeBuiltins(t *testing.T) {
 		{pgtype.InetOID, "10.1.2.3/8", "10.1.2.3/8"},
 		{pgtype.Int4ArrayOID, "{1,NULL,3}", []any{int64(1), nil, int64(3)}},
 		{pgtype.Int4ArrayOID, "{}", []any{}},
-		{pgtype.Int4ArrayOID, "[0:1]={7,8}", []any{int64(7), int64(8)}},
+		{pgtype.Int4ArrayOID, "[0:1]={7,8}", map[string]any{"lowerBounds": []any{int64(0)}, "elements": []any{int64(7), int64(8)}}},
+		{pgtype.Int4ArrayOID, "[1:2]={7,8}", []any{int64(7), int64(8)}},
 		{pgtype.Int4ArrayOID, "{{1,2},{3,4}}", []any{[]any{int64(1), int64(2)}, []any{int64(3), int64(4)}}},
 		{pgtype.TextArrayOID, `{"a,b","NULL",NULL,"q\"uote","back\\slash",""}`, []any{"a,b", "NULL", nil, `q"uote`, `back\slash`, ""}},
 		{pgtype.ByteaArrayOID, `{"\\x01ff"}`, []any{[]byte{1, 0xff}}},
 		{pgtype.JSONBArrayOID, `{"{\"k\": 1}"}`, []any{map[string]any{"k": json.Number("1")}}},
 		{pgtype.TimestamptzArrayOID, `{"2024-02-29 13:14:15.123456+00"}`, []any{ts}},
-		{pgtype.NumericArrayOID, `{1.10,NaN}`, []any{json.Number("1.10"), "NaN"}},
+		{pgtype.NumericArrayOID, `{1.10,NaN}`, []any{json.Number("1.10"), json.Number("NaN")}},
 	}
 	d := NewDecoder()
 	for _, c := range cases {

@@ -19,14 +19,15 @@
 //	bool                       bool
 //	int2, int4, int8, oid      int64
 //	float4, float8             float64 (NaN and ±Infinity as float64 too)
-//	numeric                    json.Number with the exact decimal text; "NaN", "Infinity", "-Infinity" as string
+//	numeric                    json.Number with the exact decimal text, "NaN", "Infinity", "-Infinity" too
 //	text, varchar, char, name  string
 //	bytea                      []byte (pgtype's hex decoder)
 //	uuid, inet, cidr, macaddr, macaddr8, date, time, timetz, interval, money, bit, varbit, xml
 //	                           string, the Postgres text form unchanged
-//	timestamp, timestamptz     time.Time in UTC (pgtype's text decoder); ±infinity as the string "infinity"/"-infinity"
-//	json, jsonb                decoded JSON (map[string]any, []any, string, json.Number, bool, nil)
-//	arrays                     []any of the element type's values, nested []any for more dimensions
+//	timestamp, timestamptz     time.Time in UTC (pgtype's text decoder; years after 9999 and BC by forms.go); ±infinity as the string "infinity"/"-infinity"
+//	json, jsonb                decoded JSON at any depth (map[string]any, []any, string, json.Number, bool, nil)
+//	arrays                     []any of the element type's values, nested []any for more dimensions;
+//	                           with lower bounds not all 1, map{"lowerBounds": [...], "elements": [...]}
 //	enum                       string (the label)
 //	domain                     as its base type
 //	composite, anything else   contract.Unknown{TypeOID, TypeName, Text}

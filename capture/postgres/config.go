@@ -24,6 +24,18 @@ const (
 	SnapshotInitialOnly SnapshotMode = "initial_only"
 )
 
+// MissingSlotPolicy says what a slot that was dropped under capture does
+// ([Config.OnMissingSlot]).
+type MissingSlotPolicy string
+
+// The missing-slot policies.
+const (
+	// MissingSlotRefuse stops capture with a *SlotMissingError.
+	MissingSlotRefuse MissingSlotPolicy = "refuse"
+	// MissingSlotResnapshot creates the slot again and takes a new snapshot.
+	MissingSlotResnapshot MissingSlotPolicy = "resnapshot"
+)
+
 // Config configures a [Source]. Zero values take the documented defaults.
 type Config struct {
 	// DryRun makes Run check everything and plan, without changing the
@@ -65,6 +77,13 @@ type Config struct {
 	// FULL. Default none.
 	NeedOldValues []string
 
+	// FailoverSlot creates the slot with FAILOVER true (and turns failover
+	// on for an existing slot), so Postgres synchronizes it to the standbys
+	// that set sync_replication_slots and capture resumes on a promoted
+	// standby. Postgres 17 or later: on an older server Run refuses to
+	// start (*FailoverUnsupportedError). Default false.
+	FailoverSlot bool
+
 	// SnapshotMode is used when the slot does not exist yet. Default
 	// SnapshotInitial.
 	SnapshotMode SnapshotMode
@@ -73,6 +92,20 @@ type Config struct {
 	// SnapshotState persists snapshot progress for crash resume. Default: a
 	// new in-memory state (progress survives reconnects, not a process restart).
 	SnapshotState SnapshotState
+
+	// OnMissingSlot is what a missing slot does when capture streamed
+	// through it before (this process confirmed a position through it, its
+	// snapshot state says the initial snapshot completed, or History
+	// says so): MissingSlotRefuse (default) stops Run with a
+	// *SlotMissingError; MissingSlotResnapshot creates the slot again and
+	// takes a new snapshot per SnapshotMode. Either is logged at ERROR,
+	// naming the gap. A slot never seen before is created either way.
+	OnMissingSlot MissingSlotPolicy
+	// History, when set, says what outside capture/postgres shows that
+	// capture streamed through Slot before (capture: progress markers in
+	// the store), one phrase each; none when nothing does. Default nil:
+	// only the snapshot state and this process's confirmations count.
+	History func(ctx context.Context) ([]string, error)
 
 	// StatusInterval is how often capture sends a standby status update
 	// (and notices new acknowledgements). Default 1s. Must be well below the
@@ -149,6 +182,13 @@ func (c *Config) validate() error {
 	case SnapshotInitial, SnapshotNever, SnapshotInitialOnly:
 	default:
 		bad("snapshot_mode", "%q is not one of initial, never, initial_only", c.SnapshotMode)
+	}
+	switch c.OnMissingSlot {
+	case "":
+		c.OnMissingSlot = MissingSlotRefuse
+	case MissingSlotRefuse, MissingSlotResnapshot:
+	default:
+		bad("on_missing_slot", "%q is not one of refuse, resnapshot", c.OnMissingSlot)
 	}
 	if c.SnapshotChunkRows == 0 {
 		c.SnapshotChunkRows = 10000

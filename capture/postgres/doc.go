@@ -30,15 +30,32 @@
 //     REPLICA IDENTITY NOTHING, or DEFAULT without a primary key, is
 //     refused, since publishing it would make the application's UPDATEs
 //     and DELETEs fail); it warns per table listed in NeedOldValues whose
-//     REPLICA IDENTITY is not FULL;
+//     REPLICA IDENTITY is not FULL. A partitioned table's rows live in its
+//     leaf partitions, so their replica identities are the ones checked
+//     (the partitioned table's own does not reach them). A table's
+//     generated columns are not captured (pgoutput on 14-17 never sends
+//     them; capture does not set 18's publish_generated_columns): they are
+//     left out of Table.Columns and the snapshot, and a warning names them;
 //  3. creates the publication FOR TABLE the configured tables (when the
-//     role may: CREATE on the database and owner of the tables), or checks
-//     an existing one publishes exactly them and all four operations (it
-//     adds missing configured tables only with AddMissingTables, and never
-//     accepts extra tables or FOR ALL TABLES);
+//     role may: CREATE on the database and owner of the tables), WITH
+//     (publish_via_partition_root = true) when one is partitioned, so its
+//     partitions' changes come under its own name; or checks an existing
+//     one publishes exactly them and all four operations, and publishes a
+//     partitioned table via its root (a partition of a configured
+//     partitioned table is not an extra table; the fix for a publication
+//     without the option is ALTER PUBLICATION ... SET
+//     (publish_via_partition_root = true)). It adds missing configured
+//     tables only with AddMissingTables, and never accepts extra tables or
+//     FOR ALL TABLES;
 //  4. checks the slot (pgoutput, this database, not wal_status=lost, not
 //     active in another process: the error names the PID), then creates it
-//     or snapshots as below;
+//     or snapshots as below. A missing slot that capture had streamed
+//     through (this Source confirmed through it, the SnapshotState says
+//     its snapshot completed, or Config.History says so) was
+//     dropped by someone: the changes since are in no slot, so Run stops
+//     with a *SlotMissingError, logged at ERROR, unless OnMissingSlot is
+//     MissingSlotResnapshot (a new slot and snapshot, also logged at
+//     ERROR);
 //  5. streams with pgoutput protocol 1, messages on, text values.
 //
 // Setup failures are typed errors (errors.go) and fatal on the first
@@ -104,8 +121,11 @@
 //     from commit LSN + ordinal).
 //
 // A non-transactional logical message is delivered as a transaction of its
-// own: Tx{XID: 0, CommitLSN: the message's LSN, zero CommitTime}, ordinal 0;
-// its end position is LSN+1.
+// own: Tx{XID: 0, CommitLSN: the message's LSN - 1, zero CommitTime},
+// ordinal 0; its end position is the LSN. pgoutput's LSN of a message is
+// the end of its WAL record, where a commit record may start (a message
+// emitted just before its transaction commits): LSN - 1 keeps the two
+// positions distinct and in WAL order.
 //
 // # Heartbeat
 //
@@ -198,6 +218,44 @@
 // session start and printed by `chronicler check`; one set of rules, so
 // what check passes, run accepts. A slot streamed by another process is a
 // Warn for check (an HA standby waits for it) and a refusal for this start.
+// [CheckFailover] (below) is applied and printed the same way.
+//
+// # Failover
+//
+// A logical slot lives on one server. With Config.FailoverSlot (Postgres
+// 17+, [FailoverMinVersion]; an older server is refused with
+// *[FailoverUnsupportedError]) capture creates the slot with FAILOVER true
+// (slotOptions, the one place that builds CREATE_REPLICATION_SLOT's
+// options) or turns it on for an existing slot (ALTER_REPLICATION_SLOT ...
+// (FAILOVER true), logged like the other DDL and printed by dry runs).
+// Postgres then copies the slot to every standby with
+// sync_replication_slots = on; after a promotion capture resumes from that
+// copy like from any existing slot: no new slot, no new snapshot, and what
+// the copy re-delivers (its confirmed position can trail the primary's) is
+// de-duplicated downstream like any re-delivery.
+//
+// [Conn.ReadFailover] reads what [CheckFailover] needs, naming the server
+// the connection reached (of a multi-host URL's hosts, the one that
+// answered). On a primary, with FailoverSlot: the slot's failover flag
+// (off: a Warn with the fix; run turns it on), synchronized_standby_slots
+// (empty: a Warn, since the store could then hold changes a promoted
+// standby never received) and each slot it names (missing, logical or
+// invalidated: a Fail with *[StandbySlotError], as Postgres would hold the
+// failover slot's changes back for it forever; not streamed, or streamed
+// without hot_standby_feedback: a Warn). The standby's own synchronization
+// settings are not visible from the primary, and the finding says so. On a
+// standby (in recovery), whatever FailoverSlot: a Warn with *[StandbyError],
+// which Run treats as transient, so capture pointed at a standby waits
+// until it is promoted; with FailoverSlot also the standby's
+// sync_replication_slots, hot_standby_feedback, primary_slot_name, a dbname
+// in primary_conninfo (the value itself is never kept: it may hold a
+// password), wal_level, and the slot's copy there (synced, and sync-ready:
+// a temporary copy is dropped at promotion).
+//
+// A multi-host URL with target_session_attrs=read-write
+// (postgres://u@primary,standby/app?target_session_attrs=read-write) makes
+// every connection go to the server that accepts writes, so a session
+// started after the promotion finds the new primary.
 //
 // # Reading Postgres
 //
@@ -229,8 +287,9 @@
 // to connect without TLS. A URL that does not parse is a *[ConfigError]; a
 // server without TLS when the sslmode requires it, or a certificate that
 // does not verify, a *[TLSError] (not retried: Run stops on it); an
-// unreachable server a *[ConnectError] naming host:port/database and user,
-// never the password. [Conn.Transport] reads how a connection is secured.
+// unreachable server a *[ConnectError] naming host:port/database (every
+// server of a multi-host URL) and user, never the password.
+// [Conn.Transport] reads how a connection is secured.
 //
 // # HA lock session
 //

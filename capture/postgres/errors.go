@@ -92,6 +92,13 @@ type PublicationMismatchError struct {
 	Extra       []string // published, not configured
 	AllTables   bool     // FOR ALL TABLES
 	Operations  string   // non-empty when not all of insert, update, delete, truncate are published
+	// ViaRoot is the publication's publish_via_partition_root (as read;
+	// not a mismatch by itself).
+	ViaRoot bool
+	// LeafNames are configured partitioned tables whose changes it
+	// publishes (or, once added, would publish) under their partitions'
+	// names: it lacks publish_via_partition_root.
+	LeafNames []string
 }
 
 func (e *PublicationMismatchError) Error() string {
@@ -107,6 +114,10 @@ func (e *PublicationMismatchError) Error() string {
 		parts = append(parts, fmt.Sprintf("it also publishes %s, which capture is not configured for (add them to the tables or ALTER PUBLICATION %s DROP TABLE %s)",
 			strings.Join(e.Extra, ", "), e.Publication, strings.Join(e.Extra, ", ")))
 	}
+	if len(e.LeafNames) > 0 {
+		parts = append(parts, fmt.Sprintf("it does not publish partitioned %s via the partition root, so their changes come under their partitions' names and rules on them never fire (ALTER PUBLICATION %s SET (publish_via_partition_root = true))",
+			strings.Join(e.LeafNames, ", "), e.Publication))
+	}
 	if e.Operations != "" {
 		parts = append(parts, fmt.Sprintf("it publishes only %s (ALTER PUBLICATION %s SET (publish = 'insert, update, delete, truncate'))", e.Operations, e.Publication))
 	}
@@ -119,9 +130,16 @@ func (e *PublicationMismatchError) Error() string {
 type ReplicaIdentityError struct {
 	Table    string
 	Identity string // "nothing", or "default" without a primary key
+	// Partitions, for a partitioned Table, are its partitions without a
+	// usable replica identity.
+	Partitions []string
 }
 
 func (e *ReplicaIdentityError) Error() string {
+	if len(e.Partitions) > 0 {
+		return fmt.Sprintf("partitions %s of table %s have no replica identity (no primary key, REPLICA IDENTITY DEFAULT or NOTHING): published, Postgres would refuse their UPDATEs and DELETEs; ALTER TABLE ... REPLICA IDENTITY FULL on each (or add primary keys)",
+			strings.Join(e.Partitions, ", "), e.Table)
+	}
 	return fmt.Sprintf("table %s has REPLICA IDENTITY %s and no primary key to fall back on: published, Postgres would refuse its UPDATEs and DELETEs; ALTER TABLE %s REPLICA IDENTITY FULL (or add a primary key)",
 		e.Table, strings.ToUpper(e.Identity), e.Table)
 }
@@ -207,8 +225,8 @@ func (e *ProtocolError) Unwrap() error { return e.Err }
 
 // transient reports whether err is worth a reconnect: connection loss,
 // walsender termination, server shutdown or start-up, a slot still held
-// by our own previous (terminating) walsender, and no room for a slot or a
-// walsender yet.
+// by our own previous (terminating) walsender, no room for a slot or a
+// walsender yet, and a standby that may be promoted.
 func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
@@ -244,7 +262,8 @@ func transient(err error) bool {
 	}
 	var inUse *SlotInUseError
 	var noRoom *NoRoomError
-	if errors.As(err, &inUse) || errors.As(err, &noRoom) {
+	var standby *StandbyError
+	if errors.As(err, &inUse) || errors.As(err, &noRoom) || errors.As(err, &standby) {
 		return true
 	}
 	var ne net.Error
@@ -274,3 +293,45 @@ func (e *GuardError) Error() string {
 	return fmt.Sprintf("capture stopped before it would %s: %v", e.Action, e.Err)
 }
 func (e *GuardError) Unwrap() error { return e.Err }
+
+// FailoverUnsupportedError: postgres.failover_slot is set and the server's
+// major has no failover slots (they came with Postgres 17).
+type FailoverUnsupportedError struct{ Version int }
+
+func (e *FailoverUnsupportedError) Error() string {
+	return fmt.Sprintf("postgres.failover_slot is set, but Postgres %d has no failover slots (they need %d or later): set postgres.failover_slot: false, or upgrade the server",
+		e.Version, FailoverMinVersion)
+}
+
+// StandbyError: the server is a standby (in recovery); capture reads from
+// the primary. It is transient: Run retries until the server is promoted.
+type StandbyError struct{ Target string }
+
+func (e *StandbyError) Error() string {
+	return fmt.Sprintf("%s is a standby (in recovery): capture needs the primary; point postgres.url at it (a multi-host URL with target_session_attrs=read-write follows a promotion)", e.Target)
+}
+
+// StandbySlotError: synchronized_standby_slots names a slot no standby can
+// confirm through (absent, logical, invalidated): Postgres would hold back
+// the failover slot's changes for it forever.
+type StandbySlotError struct{ Slot, Reason string }
+
+func (e *StandbySlotError) Error() string {
+	return fmt.Sprintf("synchronized_standby_slots names slot %q, which %s: Postgres holds back a failover slot's changes until every slot it names has confirmed them, so capture would wait forever; fix the slot or remove it from synchronized_standby_slots",
+		e.Slot, e.Reason)
+}
+
+// SlotMissingError: the replication slot does not exist although capture
+// streamed through it before (Evidence says how capture knows). Changes
+// committed after it was dropped and before a new one would be created are
+// in no slot: creating one silently would leave a gap in history.
+type SlotMissingError struct {
+	Slot     string
+	Evidence []string // what says capture had the slot
+}
+
+func (e *SlotMissingError) Error() string {
+	return fmt.Sprintf("replication slot %q no longer exists, but capture streamed through it (%s): it was dropped, and the changes committed since then are in no slot, a gap in history that a new slot would leave silently. "+
+		"To take a new initial snapshot (the rows as they are now; the changes in the gap are not recovered) and stream on from a new slot, set postgres.on_missing_slot: resnapshot for one start",
+		e.Slot, strings.Join(e.Evidence, "; "))
+}

@@ -144,11 +144,18 @@ func (s *Source) emit(ctx context.Context, st *streamState, c *contract.Change, 
 }
 
 // standaloneMessage delivers a non-transactional logical message as a
-// transaction of its own: Tx{XID: 0, CommitLSN: the message's LSN, zero
-// CommitTime}, ordinal 0. Its end position is LSN+1, so once acked it is not
-// decoded again after a restart.
+// transaction of its own: Tx{XID: 0, CommitLSN: the message's LSN - 1, zero
+// CommitTime}, ordinal 0. The LSN pgoutput gives a message is the end of its
+// WAL record, which is where the next record starts: when that is the
+// commit record of the transaction the message was emitted in, its commit
+// LSN is the same, and the two would share a position (the store would keep
+// one of them). LSN - 1 lies inside the message's own record, so no commit
+// starts there, and it orders the message after everything before it and
+// before that commit. Its end position is the LSN: once acked, decoding
+// resumes after the message's record (so it is not sent again) and never
+// after a commit that starts there.
 func (s *Source) standaloneMessage(ctx context.Context, st *streamState, c *contract.Change, lsn contract.LSN) error {
-	tx := contract.Tx{CommitLSN: lsn}
+	tx := contract.Tx{CommitLSN: lsn - 1}
 	if err := st.sink.Begin(ctx, tx); err != nil {
 		return &SinkError{Op: "begin", Err: err}
 	}
@@ -161,7 +168,7 @@ func (s *Source) standaloneMessage(ctx context.Context, st *streamState, c *cont
 	}
 	s.m.changes.WithLabelValues(c.Op.String()).Inc()
 	s.m.transactions.Inc()
-	st.pos.committed(lsn, lsn+1, true)
+	st.pos.committed(lsn-1, lsn, true)
 	st.lastData = time.Now()
 	return nil
 }

@@ -46,6 +46,12 @@ func CheckPublication(in PublicationCheck, m *PublicationMismatchError) Publicat
 		return PublicationPlan{Finding: f}
 	}
 	var fails, fixes []string
+	if leaves := leafNamed(in.Existing, m); len(leaves) > 0 {
+		m.LeafNames = leaves
+		fails = append(fails, "does not publish partitioned "+strings.Join(leaves, ", ")+
+			" via the partition root (publish_via_partition_root is off): their partitions' changes would come under the partitions' names, so rules on the partitioned table would never see them")
+		fixes = append(fixes, fmt.Sprintf("ALTER PUBLICATION %s SET (publish_via_partition_root = true);", qpub))
+	}
 	if m.Operations != "" {
 		fails = append(fails, "does not publish every operation (insert, update, delete, truncate)")
 		fixes = append(fixes, fmt.Sprintf("ALTER PUBLICATION %s SET (publish = 'insert, update, delete, truncate');", qpub))
@@ -71,13 +77,46 @@ func CheckPublication(in PublicationCheck, m *PublicationMismatchError) Publicat
 		return PublicationPlan{Finding: f, Add: m.Missing}
 	}
 	f.Found = "publishes " + strings.Join(in.Tables, ", ")
+	if m.ViaRoot {
+		f.Found += " (with publish_via_partition_root: a partitioned table's changes come under its own name)"
+	}
 	return PublicationPlan{Finding: f}
+}
+
+// leafNamed returns the configured partitioned tables (of existing) that
+// the publication publishes (or, once added, would publish) under their
+// partitions' names: all of them when it lacks publish_via_partition_root.
+// A published one is not in m.Missing (comparePublication counts a
+// partition's root), so the fix is never ADD TABLE of a member, which
+// Postgres refuses.
+func leafNamed(existing []Table, m *PublicationMismatchError) []string {
+	if m.ViaRoot || m.AllTables {
+		return nil
+	}
+	var out []string
+	for _, t := range existing {
+		if t.Partitioned {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// viaRoot is the publication's WITH clause when a configured table is
+// partitioned: its partitions' changes are then published under its name.
+func viaRoot(existing []Table) string {
+	for _, t := range existing {
+		if t.Partitioned {
+			return " WITH (publish_via_partition_root = true)"
+		}
+	}
+	return ""
 }
 
 // absentPublication is the finding of a publication that does not exist:
 // capture creates it if the role may.
 func absentPublication(in PublicationCheck, f Finding, qpub string) Finding {
-	create := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s;", qpub, QuoteTables(in.Tables))
+	create := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s%s;", qpub, QuoteTables(in.Tables), viaRoot(in.Existing))
 	srv := in.Server
 	var notOwned []string
 	for _, t := range in.Existing {
@@ -97,18 +136,19 @@ func absentPublication(in PublicationCheck, f Finding, qpub string) Finding {
 		f.Found = "absent, and role " + srv.Role + " does not own " + strings.Join(notOwned, ", ") + " (needed to publish them)"
 		f.Fix = "run as the tables' owner: " + create
 	default:
-		f.Found = "absent: chronicler run creates it FOR TABLE " + strings.Join(in.Tables, ", ")
+		f.Found = "absent: chronicler run creates it FOR TABLE " + strings.Join(in.Tables, ", ") + viaRoot(in.Existing)
 	}
 	return f
 }
 
 // ensurePublication carries out a plan whose finding let capture start:
-// it creates the publication, or adds the missing tables.
-func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, plan PublicationPlan) error {
+// it creates the publication (with publish_via_partition_root when a
+// table is partitioned), or adds the missing tables.
+func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, plan PublicationPlan, tables []Table) error {
 	pub := pgx.Identifier{s.cfg.Publication}.Sanitize()
 	switch {
 	case plan.Create:
-		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pub, QuoteTables(s.cfg.Tables))
+		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s%s", pub, QuoteTables(s.cfg.Tables), viaRoot(tables))
 		if s.ddl(sql) {
 			return nil
 		}
@@ -133,16 +173,16 @@ func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, plan Pub
 // (schema-qualified): nil when there is no such publication, else what
 // differs (no field set: it publishes exactly tables and every operation).
 func comparePublication(ctx context.Context, conn querier, pub string, tables []string) (*PublicationMismatchError, error) {
-	var allTables, ins, upd, del, trunc bool
-	err := conn.QueryRow(ctx, `SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1`, pub).
-		Scan(&allTables, &ins, &upd, &del, &trunc)
+	var allTables, ins, upd, del, trunc, viaRoot bool
+	err := conn.QueryRow(ctx, `SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate, pubviaroot FROM pg_publication WHERE pubname = $1`, pub).
+		Scan(&allTables, &ins, &upd, &del, &trunc, &viaRoot)
 	if err == pgx.ErrNoRows {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading publication %q (pg_publication): %w", pub, err)
 	}
-	m := &PublicationMismatchError{Publication: pub, AllTables: allTables}
+	m := &PublicationMismatchError{Publication: pub, AllTables: allTables, ViaRoot: viaRoot}
 	if !(ins && upd && del && trunc) {
 		var ops []string
 		for _, o := range []struct {
@@ -158,22 +198,38 @@ func comparePublication(ctx context.Context, conn querier, pub string, tables []
 			m.Operations = "nothing"
 		}
 	}
-	rows, err := conn.Query(ctx, `SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1`, pub)
+	// Without publish_via_partition_root the view lists a partitioned
+	// table's leaf partitions instead of the table: each row carries the
+	// root of its partition tree, so a configured partitioned table counts
+	// as published (under its partitions' names, which CheckPublication
+	// refuses) and its partitions are not extra.
+	rows, err := conn.Query(ctx, `
+SELECT t.schemaname || '.' || t.tablename, coalesce(rn.nspname || '.' || rc.relname, '')
+FROM pg_publication_tables t
+LEFT JOIN pg_class rc ON rc.oid = pg_partition_root(format('%I.%I', t.schemaname, t.tablename)::regclass)
+LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+WHERE t.pubname = $1`, pub)
 	if err != nil {
 		return nil, fmt.Errorf("reading the tables of publication %q (pg_publication_tables): %w", pub, err)
 	}
-	published, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var published, roots []string
+	var name, root string
+	_, err = pgx.ForEachRow(rows, []any{&name, &root}, func() error {
+		published = append(published, name)
+		roots = append(roots, root)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the tables of publication %q (pg_publication_tables): %w", pub, err)
 	}
 	if !allTables {
 		for _, t := range tables {
-			if !slices.Contains(published, t) {
+			if !slices.Contains(published, t) && !slices.Contains(roots, t) {
 				m.Missing = append(m.Missing, t)
 			}
 		}
-		for _, t := range published {
-			if !slices.Contains(tables, t) {
+		for i, t := range published {
+			if !slices.Contains(tables, t) && !slices.Contains(tables, roots[i]) {
 				m.Extra = append(m.Extra, t)
 			}
 		}

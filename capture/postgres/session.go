@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -17,11 +18,8 @@ var errDryRunDone = errors.New("capture: dry run done")
 
 // slotStatement is the replication command that creates the slot.
 func (s *Source) slotStatement() string {
-	action := "EXPORT_SNAPSHOT"
-	if s.cfg.SnapshotMode == SnapshotNever {
-		action = "NOEXPORT_SNAPSHOT"
-	}
-	return fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", pgx.Identifier{s.cfg.Slot}.Sanitize(), action)
+	o := s.slotOptions(s.cfg.SnapshotMode != SnapshotNever)
+	return fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", pgx.Identifier{s.cfg.Slot}.Sanitize(), o.SnapshotAction)
 }
 
 // errSnapshotOnlyDone ends Run after an initial_only snapshot.
@@ -48,6 +46,9 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 		if !exists {
 			s.ddl(s.slotStatement())
 		}
+		if s.needsFailover(si, exists) {
+			s.ddl(s.failoverStatement())
+		}
 		return false, errDryRunDone
 	}
 	// The replication connection comes after the checks, so a missing
@@ -57,6 +58,9 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 		return false, err
 	}
 	defer repl.Close(context.Background())
+	if err := s.enableFailover(ctx, repl, si, exists); err != nil {
+		return false, err
+	}
 	start, err := s.prepareSlot(ctx, conn, repl, si, exists, sink)
 	if err != nil {
 		return false, err
@@ -71,6 +75,11 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.P
 	if err != nil {
 		return 0, fmt.Errorf("loading the snapshot state of slot %q: %w", s.cfg.Slot, err)
 	}
+	if !exists && !(have && prog.Done && s.cfg.SnapshotMode == SnapshotInitialOnly) {
+		if err := s.missingSlot(ctx, prog, have); err != nil {
+			return 0, err
+		}
+	}
 	switch {
 	case have && prog.Done && s.cfg.SnapshotMode == SnapshotInitialOnly:
 		if exists {
@@ -81,8 +90,7 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.P
 		return 0, errSnapshotOnlyDone
 	case !exists && s.cfg.SnapshotMode == SnapshotNever:
 		s.ddl(s.slotStatement())
-		res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
-			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
+		res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput", s.slotOptions(false))
 		if err != nil {
 			return 0, fmt.Errorf("creating replication slot %q: %w", s.cfg.Slot, err)
 		}
@@ -129,4 +137,34 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.P
 // session of a process).
 func (s *Source) resumePoint(si SlotInfo) contract.LSN {
 	return max(s.confirmed, si.Confirmed)
+}
+
+// missingSlot decides on a slot that does not exist: nil when capture never
+// streamed through it (or OnMissingSlot allows a new one), else a
+// *SlotMissingError. Both are logged at ERROR when there was one.
+func (s *Source) missingSlot(ctx context.Context, prog SnapshotProgress, have bool) error {
+	var evidence []string
+	if s.confirmed > 0 {
+		evidence = append(evidence, "this process confirmed up to "+s.confirmed.String())
+	}
+	if have && prog.Done {
+		evidence = append(evidence, fmt.Sprintf("its initial snapshot completed at %s (snapshot state)", prog.Point))
+	}
+	if s.cfg.History != nil {
+		more, err := s.cfg.History(ctx)
+		if err != nil {
+			return fmt.Errorf("replication slot %q does not exist; reading whether capture streamed through it (a gap in history): %w", s.cfg.Slot, err)
+		}
+		evidence = append(evidence, more...)
+	}
+	f, ok := CheckSlotGap(s.cfg.Slot, evidence, s.cfg.OnMissingSlot)
+	if !ok {
+		return nil
+	}
+	if f.Err != nil {
+		s.log.Error("capture: stopping: "+f.Err.Error(), "slot", s.cfg.Slot)
+		return f.Err
+	}
+	s.log.Error("capture: replication slot "+s.cfg.Slot+" was dropped under capture; "+strings.TrimPrefix(f.Found, "absent, but "), "slot", s.cfg.Slot, "snapshot_mode", string(s.cfg.SnapshotMode))
+	return nil
 }

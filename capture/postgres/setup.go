@@ -29,6 +29,9 @@ func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, err
 	if err := s.refuse(CheckServer(srv, si, exists)); err != nil {
 		return si, false, err
 	}
+	if err := s.checkFailover(ctx, conn, si, exists); err != nil {
+		return si, false, err
+	}
 	tables := make([]Table, 0, len(s.cfg.Tables))
 	var findings []Finding
 	for _, name := range s.cfg.Tables {
@@ -38,6 +41,11 @@ func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, err
 		}
 		tables = append(tables, t)
 		findings = append(findings, CheckTable(t, srv))
+	}
+	for _, t := range tables {
+		if f, ok := CheckGenerated(t, srv); ok {
+			findings = append(findings, f)
+		}
 	}
 	if err := s.refuse(findings); err != nil {
 		return si, false, err
@@ -62,7 +70,7 @@ func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, err
 	if plan.Finding.Err != nil {
 		return si, false, plan.Finding.Err
 	}
-	if err := s.ensurePublication(ctx, conn, plan); err != nil {
+	if err := s.ensurePublication(ctx, conn, plan, tables); err != nil {
 		return si, false, err
 	}
 	return si, exists, s.refuse(CheckSlot(si, exists, srv.Database, 0))

@@ -32,7 +32,30 @@ type Table struct {
 	// mapping's names); IdentityIndex names the index of "index".
 	ReplicaIdentity string
 	IdentityIndex   string
-	Columns         []Column // in table order
+	// Columns are the columns capture sees, in table order: every column
+	// but the generated ones.
+	Columns []Column
+	// Generated names the generated columns (GENERATED ALWAYS AS ...
+	// STORED), in table order. pgoutput does not send them (Postgres 14-17
+	// cannot; 18 only with the publication's publish_generated_columns,
+	// which capture does not set), so capture leaves them out of the
+	// snapshot too: no event carries them, and a rule reading one fails at
+	// load ([CheckGenerated] says so).
+	Generated []string
+	// Partitioned is true for a partitioned table. Its changes are
+	// published under its own name only with the publication's
+	// publish_via_partition_root, which capture sets when it creates the
+	// publication (and requires of an existing one); Partitions are its
+	// leaf partitions, whose replica identities are the ones that count.
+	Partitioned bool
+	Partitions  []Partition
+}
+
+// Partition is a leaf partition of a partitioned [Table].
+type Partition struct {
+	Name            string // "schema.table"
+	ReplicaIdentity string // as Table.ReplicaIdentity
+	HasKey          bool   // it has a primary key
 }
 
 // Key returns the primary-key columns in table order, nil when none.
@@ -61,9 +84,10 @@ func readTable(ctx context.Context, q querier, table string) (Table, error) {
 	err := q.QueryRow(ctx, `
 SELECT c.oid IS NOT NULL, coalesce(has_table_privilege(c.oid, 'SELECT'), false),
        coalesce(pg_has_role(c.relowner, 'USAGE'), false), coalesce(c.relreplident::text, ''),
-       (SELECT i.indexrelid::regclass::text FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+       (SELECT i.indexrelid::regclass::text FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident),
+       coalesce(c.relkind = 'p', false)
 FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid`, t.quoted()).
-		Scan(&t.Exists, &t.CanSelect, &t.Owned, &ident, &index)
+		Scan(&t.Exists, &t.CanSelect, &t.Owned, &ident, &index, &t.Partitioned)
 	if err != nil {
 		return t, fmt.Errorf("reading the catalog entry of %s (pg_class, pg_index): %w", table, err)
 	}
@@ -79,7 +103,7 @@ FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid`, t
 	}
 	rows, err := q.Query(ctx, `
 SELECT a.attname, a.atttypid, t.typname, CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0::oid END,
-       coalesce(a.attnum = ANY(pk.indkey), false), a.attnotnull
+       coalesce(a.attnum = ANY(pk.indkey), false), a.attnotnull, a.attgenerated <> ''
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_index pk ON pk.indrelid = a.attrelid AND pk.indisprimary
@@ -88,15 +112,55 @@ ORDER BY a.attnum`, t.quoted())
 	if err != nil {
 		return t, fmt.Errorf("reading the columns of %s (pg_attribute): %w", table, err)
 	}
-	t.Columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Column, error) {
-		var c Column
-		err := r.Scan(&c.Name, &c.TypeOID, &c.Type, &c.ElemOID, &c.Key, &c.NotNull)
-		return c, err
+	var c Column
+	var generated bool
+	_, err = pgx.ForEachRow(rows, []any{&c.Name, &c.TypeOID, &c.Type, &c.ElemOID, &c.Key, &c.NotNull, &generated}, func() error {
+		if generated {
+			t.Generated = append(t.Generated, c.Name)
+		} else {
+			t.Columns = append(t.Columns, c)
+		}
+		return nil
 	})
 	if err != nil {
 		return t, fmt.Errorf("reading the columns of %s (pg_attribute): %w", table, err)
 	}
+	if t.Partitioned {
+		if t.Partitions, err = readPartitions(ctx, q, t); err != nil {
+			return t, err
+		}
+	}
 	return t, nil
+}
+
+// readPartitions reads the leaf partitions of a partitioned table.
+func readPartitions(ctx context.Context, q querier, t Table) ([]Partition, error) {
+	rows, err := q.Query(ctx, `
+SELECT n.nspname || '.' || c.relname, c.relreplident::text,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+FROM pg_partition_tree(to_regclass($1)) pt
+JOIN pg_class c ON c.oid = pt.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE pt.isleaf
+ORDER BY 1`, t.quoted())
+	if err != nil {
+		return nil, fmt.Errorf("reading the partitions of %s (pg_partition_tree): %w", t.Name, err)
+	}
+	var p Partition
+	var ident string
+	var out []Partition
+	_, err = pgx.ForEachRow(rows, []any{&p.Name, &ident, &p.HasKey}, func() error {
+		p.ReplicaIdentity = identityNames[ident]
+		if p.ReplicaIdentity == "" {
+			p.ReplicaIdentity = ident
+		}
+		out = append(out, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the partitions of %s (pg_partition_tree): %w", t.Name, err)
+	}
+	return out, nil
 }
 
 // Catalog returns every captured table, keyed "schema.table", read from
@@ -127,6 +191,17 @@ func (s *Source) Catalog(ctx context.Context) (map[string]Table, error) {
 // role may read it.
 func CheckTable(t Table, srv Server) Finding {
 	f := Finding{Check: "table " + t.Name, Found: "exists, SELECT granted"}
+	if t.Partitioned {
+		names := make([]string, len(t.Partitions))
+		for i, p := range t.Partitions {
+			names[i] = p.Name
+		}
+		f.Found += fmt.Sprintf("; partitioned (%s: %s): its partitions' changes are captured under %s "+
+			"(the publication publishes via the partition root)", plural(len(names), "partition"), strings.Join(names, ", "), t.Name)
+		if len(names) == 0 {
+			f.Found = fmt.Sprintf("exists, SELECT granted; partitioned, no partitions yet: their changes will be captured under %s", t.Name)
+		}
+	}
 	switch {
 	case !t.Exists:
 		f.Verdict, f.Err = Fail, &TableNotFoundError{Table: t.Name}
@@ -150,6 +225,9 @@ const NeedOldValuesReason = "it is in postgres.need_old_values"
 // not send the old values that readers (the reasons: need_old_values, rules
 // reading old values) need.
 func CheckReplicaIdentity(t Table, readers []string) Finding {
+	if t.Partitioned {
+		return checkPartitionIdentity(t, readers)
+	}
 	f := Finding{Check: "replica identity " + t.Name}
 	full := fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY FULL;", t.quoted())
 	switch key := t.Key(); t.ReplicaIdentity {
@@ -179,4 +257,75 @@ func CheckReplicaIdentity(t Table, readers []string) Finding {
 		f.Found += "; but " + strings.Join(readers, "; ") + ", which this identity does not send"
 	}
 	return f
+}
+
+// checkPartitionIdentity is CheckReplicaIdentity for a partitioned table:
+// rows live in its leaf partitions, and each leaf's own replica identity
+// decides whether Postgres lets the application update and delete them
+// once published, and which old values it sends (a partitioned table's
+// REPLICA IDENTITY does not reach its partitions).
+func checkPartitionIdentity(t Table, readers []string) Finding {
+	f := Finding{Check: "replica identity " + t.Name}
+	if len(t.Partitions) == 0 {
+		f.Found = "partitioned, no partitions yet (each partition attached later needs a primary key or REPLICA IDENTITY FULL)"
+		return f
+	}
+	var bad, notFull, found, fixBad, fixFull []string
+	for _, p := range t.Partitions {
+		schema, name := SplitTable(p.Name)
+		full := fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY FULL;", pgx.Identifier{schema, name}.Sanitize())
+		id := strings.ToUpper(p.ReplicaIdentity)
+		switch {
+		case p.ReplicaIdentity == "nothing" || p.ReplicaIdentity == "default" && !p.HasKey:
+			bad = append(bad, p.Name)
+			fixBad = append(fixBad, full)
+			id += " without a primary key"
+		case p.ReplicaIdentity == "default":
+			id += " (primary key)"
+		}
+		if p.ReplicaIdentity != "full" {
+			notFull = append(notFull, p.Name)
+			fixFull = append(fixFull, full)
+		}
+		found = append(found, p.Name+" "+id)
+	}
+	f.Found = "partitioned; partitions: " + strings.Join(found, ", ")
+	switch {
+	case len(bad) > 0:
+		f.Verdict, f.Err = Fail, &ReplicaIdentityError{Table: t.Name, Identity: "default", Partitions: bad}
+		f.Found += "; Postgres refuses UPDATE and DELETE on a published partition without a replica identity " +
+			"(the partitioned table's own REPLICA IDENTITY does not reach its partitions)"
+		f.Fix = strings.Join(fixBad, " ") + " (or add a primary key)"
+	case len(readers) > 0 && len(notFull) > 0:
+		f.Verdict, f.Fix = Warn, strings.Join(fixFull, " ")
+		f.Found += "; but " + strings.Join(readers, "; ") + ", which " + strings.Join(notFull, ", ") + " do not send"
+	}
+	return f
+}
+
+// CheckGenerated reports a table's generated columns, which capture does
+// not see (ok false: the table has none). Postgres 14-17 never publish
+// generated columns; 18 does with the publication's
+// publish_generated_columns, which capture does not set.
+func CheckGenerated(t Table, srv Server) (Finding, bool) {
+	if len(t.Generated) == 0 {
+		return Finding{}, false
+	}
+	why := fmt.Sprintf("Postgres %d does not publish generated columns (14-17 never do)", srv.VersionNum/10000)
+	if srv.VersionNum >= 180000 {
+		why = "chronicler does not ask Postgres 18's publish_generated_columns for them"
+	}
+	return Finding{
+		Check: "generated columns " + t.Name, Verdict: Warn,
+		Found: fmt.Sprintf("%s not captured: %s, so no event carries them (the snapshot leaves them out too) and a rule reading one fails at load",
+			strings.Join(t.Generated, ", "), why),
+		Fix: "compute them in the rules from the columns they are generated from (or make them ordinary columns)",
+	}, true
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -29,8 +29,11 @@ var kvSSLMode = regexp.MustCompile(`(?:^|\s)sslmode\s*=\s*'?([a-z-]*)`)
 // pgx's (and libpq's) default, and is left to apply.
 func sslModeOf(connStr string) (mode, withDefault string) {
 	if strings.HasPrefix(connStr, "postgres://") || strings.HasPrefix(connStr, "postgresql://") {
-		if u, err := url.Parse(connStr); err == nil && u.Query().Has("sslmode") {
-			return u.Query().Get("sslmode"), connStr
+		// The query alone: url.Parse refuses a multi-host URL's host list.
+		if _, query, ok := strings.Cut(connStr, "?"); ok {
+			if q, err := url.ParseQuery(query); err == nil && q.Has("sslmode") {
+				return q.Get("sslmode"), connStr
+			}
 		}
 	} else if m := kvSSLMode.FindStringSubmatch(connStr); m != nil {
 		return m[1], connStr

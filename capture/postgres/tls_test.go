@@ -19,17 +19,23 @@ import (
 // and key=value form; an explicit sslmode and PGSSLMODE are left to apply.
 func TestDefaultSSLModeVerifies(t *testing.T) {
 	t.Setenv("PGSSLMODE", "")
-	for _, u := range []string{"postgres://u@db.internal:5432/app", "postgres://u@db.internal:5432/app?application_name=x", "host=db.internal user=u dbname=app"} {
+	for _, u := range []string{"postgres://u@db.internal:5432/app", "postgres://u@db.internal:5432/app?application_name=x", "host=db.internal user=u dbname=app", "postgres://u@db.internal:5432,db.internal:5433/app"} {
 		cfg, mode, err := connConfigMode(ConnSettings{URL: u}, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", u, err)
 		}
 		tc := cfg.TLSConfig
-		if mode != "verify-full" || tc == nil || tc.InsecureSkipVerify || tc.ServerName != "db.internal" || len(cfg.Fallbacks) != 0 {
-			t.Errorf("%s: mode %q, TLS %+v, %d fallbacks; want verify-full: TLS verifying db.internal, no plaintext fallback", u, mode, tc, len(cfg.Fallbacks))
+		plainFallback := false
+		for _, f := range cfg.Fallbacks { // a multi-host URL's other hosts, never without TLS
+			plainFallback = plainFallback || f.TLSConfig == nil || f.TLSConfig.InsecureSkipVerify
+		}
+		if tc == nil {
+			t.Errorf("%s: mode %q, no TLS; want verify-full", u, mode)
+		} else if mode != "verify-full" || tc.InsecureSkipVerify || tc.ServerName != "db.internal" || plainFallback {
+			t.Errorf("%s: mode %q, TLS verifying %q (skip %v), plaintext fallback %v; want verify-full: TLS verifying db.internal, no plaintext fallback", u, mode, tc.ServerName, tc.InsecureSkipVerify, plainFallback)
 		}
 	}
-	for _, u := range []string{"postgres://u@db/app?sslmode=disable", "host=db user=u sslmode=disable"} {
+	for _, u := range []string{"postgres://u@db/app?sslmode=disable", "host=db user=u sslmode=disable", "postgres://u@db1:5432,db2:5433/app?sslmode=disable"} {
 		cfg, mode, err := connConfigMode(ConnSettings{URL: u}, nil)
 		if err != nil || mode != "disable" || cfg.TLSConfig != nil {
 			t.Errorf("%s: mode %q, TLS %v, err %v; want plaintext as asked", u, mode, cfg.TLSConfig, err)

@@ -53,7 +53,7 @@ func typeMatrixWant(id int64) map[string]any {
 		"arr_i":  []any{int64(1), nil, int64(3)},
 		"arr_t":  []any{"a,b", nil, `q"t`},
 		"arr_e":  []any{"happy", "sad"},
-		"arr_n":  []any{json.Number("1.10"), "NaN"},
+		"arr_n":  []any{json.Number("1.10"), json.Number("NaN")},
 		"arr_ts": []any{ts},
 		"arr_j":  []any{map[string]any{"a": json.Number("1")}},
 		"arr_by": []any{[]byte{1, 0xff}},

@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/preflight"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/chronicler-dev/chronicler/test/stack"
@@ -275,7 +277,18 @@ func TestCheckFailingChecksNameTheirThing(t *testing.T) {
 CREATE PUBLICATION allpub FOR ALL TABLES;
 CREATE PUBLICATION insonly FOR TABLE customers, orders, order_lines, payments WITH (publish = 'insert');
 SELECT pg_create_physical_replication_slot('phys');
-CREATE ROLE plain LOGIN;`)
+CREATE ROLE plain LOGIN;
+CREATE TABLE t_part (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE t_part_eu PARTITION OF t_part FOR VALUES IN ('eu');
+CREATE TABLE gen (id int PRIMARY KEY, a int, twice int GENERATED ALWAYS AS (a * 2) STORED);`)
+	// A slot with progress in the store, which Postgres does not have
+	// (dropped under chronicler).
+	db := kurrentdbtest.Client(t, s.store.URL())
+	if _, err := db.AppendToStream(context.Background(), contract.ProgressStream("dropped"), esdb.AppendToStreamOptions{},
+		esdb.EventData{EventType: contract.ProgressType, ContentType: esdb.ContentTypeJson,
+			Data: contract.EncodeProgress(contract.Progress{Slot: "dropped", DurableLSN: 0x16B3748})}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Rules whose topic does not exist, and rules reading payments' old
 	// values on update (payments has REPLICA IDENTITY DEFAULT).
@@ -320,6 +333,7 @@ CREATE ROLE plain LOGIN;`)
 		args  []string
 		edit  func(string) string
 		wants []want // exactly the non-ok checks
+		oks   []want // some of the ok checks
 	}{
 		{
 			name: "missing table",
@@ -364,6 +378,38 @@ CREATE ROLE plain LOGIN;`)
 			edit: func(y string) string { return strings.Replace(y, "publication: chronicler", "publication: insonly", 1) },
 			wants: []want{
 				{preflight.Fail, "postgres publication insonly", "does not publish every operation", `ALTER PUBLICATION "insonly" SET (publish = 'insert, update, delete, truncate');`},
+			},
+		},
+		{
+			name: "partitioned table and generated column",
+			edit: func(y string) string {
+				return strings.Replace(y, tables, "tables: [public.customers, public.orders, public.order_lines, public.payments, public.t_part, public.gen]\n  add_missing_tables: true", 1)
+			},
+			wants: []want{
+				{preflight.Warn, "postgres generated columns public.gen", "twice not captured", "compute them in the rules"},
+				{preflight.Fail, "postgres publication chronicler", "does not publish partitioned public.t_part via the partition root",
+					`ALTER PUBLICATION "chronicler" SET (publish_via_partition_root = true);`},
+			},
+			oks: []want{
+				{preflight.OK, "postgres table public.t_part", "partitioned (1 partition: public.t_part_eu): its partitions' changes are captured under public.t_part", ""},
+				{preflight.OK, "postgres replica identity public.t_part", "public.t_part_eu DEFAULT (primary key)", ""},
+			},
+		},
+		{
+			name: "slot dropped under chronicler",
+			edit: func(y string) string { return strings.Replace(y, "slot: check_fail_", "slot: dropped\n  # ", 1) },
+			wants: []want{
+				{preflight.Fail, "postgres slot dropped history", "the store holds its progress up to 0/16B3748", "postgres.on_missing_slot: resnapshot"},
+			},
+			oks: []want{{preflight.OK, "postgres slot dropped", "absent", ""}},
+		},
+		{
+			name: "slot dropped, resnapshot allowed",
+			edit: func(y string) string {
+				return strings.Replace(y, "slot: check_fail_", "on_missing_slot: resnapshot\n  slot: dropped\n  # ", 1)
+			},
+			wants: []want{
+				{preflight.Warn, "postgres slot dropped history", "creates it again and takes a new snapshot", "remove postgres.on_missing_slot"},
 			},
 		},
 		{
@@ -456,6 +502,11 @@ CREATE ROLE plain LOGIN;`)
 				}
 				if !found {
 					t.Errorf("no %s check %q found~%q fix~%q in:\n%s", w.status, w.name, w.found, w.fix, all)
+				}
+			}
+			for _, w := range tc.oks {
+				if c, ok := findCheck(rep, w.name); !ok || c.Status != preflight.OK || !strings.Contains(c.Found, w.found) {
+					t.Errorf("check %q = %+v; want ok, found~%q", w.name, c, w.found)
 				}
 			}
 		})

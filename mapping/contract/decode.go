@@ -1,10 +1,7 @@
 package contract
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
 )
 
 // DecodeJSON decodes a stored event's data or metadata the way promotion
@@ -15,14 +12,9 @@ import (
 // The form depends on the stored text, never on float64's precision. It
 // is the one reader of stored events' JSON.
 func DecodeJSON(b []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
+	v, err := ReadJSON(b) // at any depth
+	if err != nil {
 		return nil, err
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, fmt.Errorf("decoding JSON: trailing data after the value")
 	}
 	return Normalize(v), nil
 }

@@ -13,14 +13,22 @@
 //	bool
 //	int64            int2, int4, int8, oid
 //	float64          float4, float8
-//	json.Number      numeric/decimal, exact (the decimal text, no precision lost); NaN/Infinity as string
+//	json.Number      numeric/decimal, exact (the decimal text, no precision lost); NaN/Infinity too (not encodable)
 //	string           text types, uuid, inet/cidr/macaddr, date/time/interval (Postgres text form),
 //	                 enums (label), domains (as their base type)
 //	time.Time        timestamp and timestamptz (timestamp without time zone in UTC)
 //	[]byte           bytea
 //	map[string]any,  json/jsonb (decoded JSON, not a string of JSON)
-//	[]any            arrays (elements from this same domain) and JSON arrays
+//	[]any            arrays (elements from this same domain) and JSON arrays; an array whose
+//	                 lower bounds are not all 1 is map{"lowerBounds": []any{int64...}, "elements": []any}
 //	Unknown          composite and types capture cannot decode: the text form, flagged
+//
+// The JSON writer ([AppendJSON]) gives each of them one form whatever the
+// value (forms.go): a json.Number its exact text at any magnitude (NaN and
+// ±Infinity are refused with [ErrNotEncodable], never written as strings), a
+// time.Time RFC 3339 in UTC with a year outside 0000-9999 in the expanded
+// form ("+010000-01-01T00:00:00Z"), []byte base64. [ReadJSON] reads JSON at
+// any depth (encoding/json stops at 10,000 levels).
 //
 // # Positions
 //

@@ -42,8 +42,11 @@ var (
 // (rule outputs and metadata alike). The output is exactly what encoding/json
 // writes with SetEscapeHTML(false) (map keys sorted, []byte as base64,
 // floats in ES6 form, invalid UTF-8 as U+FFFD, U+2028/U+2029 escaped), with
-// one rule of its own: a time.Time is written in UTC, RFC 3339 with
-// nanoseconds, so a value's bytes never depend on the server's time zone.
+// rules of its own (forms.go): a time.Time is written in UTC, RFC 3339 with
+// nanoseconds (a year outside 0000-9999 in the expanded form), so a value's
+// bytes never depend on the server's time zone; a json.Number is written
+// as its exact text, and one that is not a JSON number (numeric NaN,
+// Infinity) is refused like a float NaN.
 func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
@@ -59,9 +62,9 @@ func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 	case float64:
 		return appendFloat(buf, x)
 	case json.Number:
-		return appendNumber(buf, x), nil
+		return appendNumber(buf, x)
 	case time.Time:
-		return appendTime(buf, x)
+		return appendTime(buf, x), nil
 	case []byte:
 		buf = append(buf, '"')
 		buf = base64.StdEncoding.AppendEncode(buf, x)
@@ -82,29 +85,6 @@ func AppendJSON(buf []byte, v any, pol UnchangedPolicy) ([]byte, error) {
 		return buf, ErrUnchangedValue
 	}
 	return appendReflected(buf, v, pol)
-}
-
-func appendNumber(buf []byte, x json.Number) []byte {
-	if x == "" {
-		return append(buf, '0')
-	}
-	if _, err := strconv.ParseFloat(string(x), 64); err != nil {
-		// NaN / Infinity as numeric: keep the text.
-		return AppendString(buf, string(x))
-	}
-	return append(buf, x...)
-}
-
-// appendTime writes t in UTC, RFC 3339 with nanoseconds. RFC 3339 has
-// four-digit years: refused outside [0, 9999], as encoding/json refuses them.
-func appendTime(buf []byte, t time.Time) ([]byte, error) {
-	t = t.UTC()
-	if y := t.Year(); y < 0 || y > 9999 {
-		return buf, fmt.Errorf("%w: time %s: year outside [0, 9999]", ErrNotEncodable, t)
-	}
-	buf = append(buf, '"')
-	buf = t.AppendFormat(buf, time.RFC3339Nano)
-	return append(buf, '"'), nil
 }
 
 // appendObject writes m with its keys sorted.

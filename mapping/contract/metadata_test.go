@@ -95,11 +95,12 @@ func TestParseSourceRefusesForeignMetadata(t *testing.T) {
 	}
 }
 
+// TestMetadataEncodingRefusesWhatEncodingJSONRefuses: but a year outside
+// 0000-9999, which encoding/json refuses, has a form of its own (forms.go).
 func TestMetadataEncodingRefusesWhatEncodingJSONRefuses(t *testing.T) {
 	for name, v := range map[string]any{
-		"year 10000": time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
-		"a channel":  make(chan int),
-		"NaN":        func() float64 { z := 0.0; return z / z }(),
+		"a channel": make(chan int),
+		"NaN":       func() float64 { z := 0.0; return z / z }(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			src := testSource()

@@ -46,7 +46,9 @@ type Postgres struct {
 	Publication       string   `yaml:"publication"`
 	Tables            []string `yaml:"tables"`
 	AddMissingTables  bool     `yaml:"add_missing_tables"`
+	OnMissingSlot     string   `yaml:"on_missing_slot"` // refuse (default), resnapshot
 	NeedOldValues     []string `yaml:"need_old_values"`
+	FailoverSlot      bool     `yaml:"failover_slot"`
 	StatusInterval    string   `yaml:"status_interval"`
 	HeartbeatInterval string   `yaml:"heartbeat_interval"`
 }
@@ -191,6 +193,7 @@ type Log struct {
 // Defaults is the configuration before the file and the environment.
 func Defaults() Config {
 	return Config{
+		Postgres:   Postgres{OnMissingSlot: "refuse"},
 		Snapshot:   Snapshot{Mode: "initial", ChunkRows: 10000},
 		Store:      Store{OnConflict: "stop", BatchAppend: true},
 		Kafka:      Kafka{Compression: "none", MaxRecordBytes: kafka.DefaultMaxRecordBytes, Partitions: 1, ReplicationFactor: -1, SchemaRegistry: SchemaRegistry{SubjectStrategy: "topic", Timeout: "10s"}},

@@ -134,6 +134,7 @@ func (c *Config) validatePostgres(v *validator, parts Parts) {
 			v.bad(fmt.Sprintf("postgres.tables[%d]", i), "%q is not \"schema.table\"", t)
 		}
 	}
+	oneOf(v, "postgres.on_missing_slot", p.OnMissingSlot, "refuse", "resnapshot")
 	duration(v, "postgres.status_interval", p.StatusInterval)
 	duration(v, "postgres.heartbeat_interval", p.HeartbeatInterval)
 

@@ -67,6 +67,9 @@ type checker struct {
 	opts   Options
 	scrub  *scrubber
 	checks []Check
+	// slotAbsent: the slot does not exist (read from Postgres), so the
+	// store is asked whether capture streamed through it (slotGap).
+	slotAbsent bool
 }
 
 func (c *checker) add(name string, st Status, found, fix string) {

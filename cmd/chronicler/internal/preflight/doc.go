@@ -12,13 +12,20 @@
 // wal_level, room for a slot and a walsender, REPLICATION, each table
 // (exists, SELECT), its replica identity (updates and deletes publishable;
 // the old values that postgres.need_old_values or the rules read, found by
-// loading the rules once more per table with its identity made known), the
-// publication and the slot, the slot's lag. The Postgres checks are
-// capture/postgres's own (postgres.CheckServer, CheckTable,
-// CheckReplicaIdentity, CheckPublication, CheckSlot), the ones capture
-// applies at start; this package reads through postgres.Conn and only
-// prints their findings. Rules: loaded against the tables' columns.
-// Store: a read of $all, the server version (ServerFeatures), and with
+// loading the rules once more per table with its identity made known; a
+// partitioned table's partitions), its generated columns (not captured),
+// the publication (partitioned tables via their root) and the slot, the
+// slot's lag, and what a failover needs (a standby given as postgres.url;
+// with postgres.failover_slot, on a primary the slot's failover flag,
+// synchronized_standby_slots and the slots it names, on a standby its side
+// of slot synchronization). The Postgres checks are capture/postgres's own
+// (postgres.CheckServer, CheckTable, CheckReplicaIdentity, CheckGenerated,
+// CheckPublication, CheckSlot, CheckSlotGap, CheckFailover), the ones
+// capture applies at start; this package reads through postgres.Conn and
+// only prints their findings. Rules: loaded against the tables' columns.
+// Store: a read of $all, the server version (ServerFeatures), for a slot
+// Postgres does not have, whether the store shows capture streamed through
+// it (capture.SlotHistory: a gap in history, CheckSlotGap), and with
 // capture the appends (and $maxCount) capture makes to its own streams,
 // probed without writing (store.Client.ProbeWrite). Kafka:
 // metadata, broker versions (ApiVersions), the rules' topics, the dead-

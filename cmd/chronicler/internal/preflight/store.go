@@ -73,6 +73,7 @@ func (c *checker) store(ctx context.Context) {
 		found = fmt.Sprintf("read $all: last event at commit position %d (%s in %s)", last.Pos.Commit, last.Type, last.Stream)
 	}
 	c.add("store reachable "+target, OK, found, "")
+	c.slotGap(ctx, db)
 	v, err := db.ServerVersion()
 	switch {
 	case err != nil:

@@ -1,0 +1,147 @@
+package mapping
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/chronicler-dev/chronicler/mapping/contract"
+)
+
+// TestBinaryMessageContentStaysBytes (issue 20, item 6): message.bytes is
+// a message's content as bytes, written base64, so binary content
+// (\x00ff00) arrives whole; a rule reading message.content of content that
+// is not UTF-8 text fails (its change is dead-lettered) instead of storing
+// "\u0000\ufffd\u0000". Text content reads as text, as before.
+func TestBinaryMessageContentStaysBytes(t *testing.T) {
+	rs := mustLoad(t, `
+capture:
+  - name: raw
+    on: [message]
+    prefix: app.
+    stream: {category: msg, id: message.prefix}
+    type: Raw
+    data: {bytes: message.bytes}
+  - name: text
+    on: [message]
+    prefix: app.
+    stream: {category: msg, id: message.prefix}
+    type: Text
+    data: {text: message.content}
+  - name: whole
+    on: [message]
+    prefix: app.
+    stream: {category: msg, id: message.prefix}
+    type: Whole
+    data: message
+`)
+	msg := func(content []byte) *contract.Change {
+		return &contract.Change{Op: contract.OpMessage, Message: &contract.Message{Prefix: "app.x", Content: content, Transactional: true}}
+	}
+	out, err := rs.Capture(msg([]byte{0x00, 0xff, 0x00}), nil)
+	var failed EvalErrors
+	if !errors.As(err, &failed) || len(failed) != 2 || failed[0].Rule != "text" || failed[1].Rule != "whole" ||
+		!errors.Is(failed[0].Cause, ErrBinaryContent) || !errors.Is(failed[1].Cause, ErrBinaryContent) {
+		t.Fatalf("binary content: err = %v; want rules text and whole to fail with ErrBinaryContent", err)
+	}
+	if len(out) != 1 || string(out[0].Data) != `{"bytes":"AP8A"}` || out[0].Index != 0 {
+		t.Fatalf("binary content: events %+v; want raw's {\"bytes\":\"AP8A\"} (base64 of 00 ff 00)", out)
+	}
+
+	out, err = rs.Capture(msg([]byte("héllo")), nil)
+	if err != nil || len(out) != 3 {
+		t.Fatalf("text content: %d events, %v; want 3", len(out), err)
+	}
+	got := []string{string(out[0].Data), string(out[1].Data), string(out[2].Data)}
+	want := []string{`{"bytes":"aMOpbGxv"}`, `{"text":"héllo"}`,
+		`{"bytes":"aMOpbGxv","content":"héllo","prefix":"app.x","transactional":true}`}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("text content: %q\nwant %q", got, want)
+	}
+}
+
+// TestGapsNameTheRulesASchemaChangeBreaks (issue 20, item 5): loaded with
+// Drift against a table whose column a was renamed, the rules load; Gaps
+// names each rule reading a (as new.a, old.a, key.a, or the whole row) with
+// where it reads it, and CaptureExcept fails exactly those rules. Without
+// Drift the load fails as before.
+func TestGapsNameTheRulesASchemaChangeBreaks(t *testing.T) {
+	const rules = `
+capture:
+  - name: reads-a
+    table: public.t
+    on: [insert, update]
+    stream: {category: t, id: new.id}
+    type: A
+    data: {a: new.a}
+  - name: reads-b
+    table: public.t
+    on: [insert, update]
+    stream: {category: t, id: new.id}
+    type: B
+    data: {b: new.b}
+  - name: whole-row
+    table: public.t
+    on: [insert]
+    stream: {category: t, id: new.id}
+    type: Row
+    data: new
+  - name: other-table
+    table: public.u
+    on: [insert]
+    stream: {category: u, id: new.id}
+    type: U
+    data: {a: new.a}
+`
+	then := Catalogue{
+		"public.t": {Columns: []Column{{Name: "id", Type: "int4", NotNull: true}, {Name: "a", Type: "int4"}, {Name: "b", Type: "text"}}},
+		"public.u": {Columns: []Column{{Name: "id", Type: "int4", NotNull: true}, {Name: "a", Type: "int4"}}},
+	}
+	now := Catalogue{
+		"public.t": {Columns: []Column{{Name: "id", Type: "int4", NotNull: true}, {Name: "a2", Type: "int4"}, {Name: "b", Type: "text"}}},
+		"public.u": then["public.u"],
+	}
+	if _, err := LoadBytes("r.yaml", []byte(rules), Options{Catalogue: now}); err == nil {
+		t.Fatal("without Drift, a rule reading a missing column loaded")
+	}
+	rs, err := LoadBytes("r.yaml", []byte(rules), Options{Catalogue: now, Drift: true})
+	if err != nil {
+		t.Fatalf("with Drift: %v", err)
+	}
+	gaps := rs.Gaps("public.t", []string{"id", "a2", "b"})
+	if len(gaps) != 1 || gaps[0].Rule != "reads-a" || !reflect.DeepEqual(gaps[0].Columns, []string{"a"}) || gaps[0].At != "r.yaml:8:19" {
+		t.Fatalf("Gaps after the rename, loaded against the new table = %+v; want reads-a reading a at r.yaml:8:19", gaps)
+	}
+
+	// Loaded before the rename: the whole-row rule read a too.
+	rs, err = LoadBytes("r.yaml", []byte(rules), Options{Catalogue: then, Drift: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := rs.Gaps("public.t", []string{"id", "a", "b"}); len(g) != 0 {
+		t.Fatalf("Gaps before the rename = %+v; want none", g)
+	}
+	gaps = rs.Gaps("public.t", []string{"id", "a2", "b"})
+	if len(gaps) != 2 || gaps[0].Rule != "reads-a" || gaps[1].Rule != "whole-row" || !reflect.DeepEqual(gaps[1].Columns, []string{"a"}) {
+		t.Fatalf("Gaps after the rename, loaded before = %+v; want reads-a and whole-row", gaps)
+	}
+	if g := rs.Gaps("public.u", []string{"id", "a"}); len(g) != 0 {
+		t.Fatalf("public.u has its columns: Gaps = %+v", g)
+	}
+
+	broken := map[string]bool{"reads-a": true, "whole-row": true}
+	ch := insert("t", map[string]any{"id": int64(1), "a2": int64(5), "b": "x"})
+	out, err := rs.CaptureExcept(ch, nil, func(rule string) error {
+		if broken[rule] {
+			return ErrSchemaGap
+		}
+		return nil
+	})
+	var failed EvalErrors
+	if !errors.As(err, &failed) || len(failed) != 2 || failed[0].Rule != "reads-a" || failed[1].Rule != "whole-row" || !errors.Is(failed[0].Cause, ErrSchemaGap) {
+		t.Fatalf("CaptureExcept: err = %v; want reads-a and whole-row failed with ErrSchemaGap", err)
+	}
+	if len(out) != 1 || out[0].Rule != "reads-b" || out[0].Index != 1 || string(out[0].Data) != `{"b":"x"}` {
+		t.Fatalf("CaptureExcept: events %+v; want reads-b's alone, at index 1", out)
+	}
+}
