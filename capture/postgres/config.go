@@ -49,11 +49,15 @@ type Config struct {
 	// confirmed and no connection is opened. Default nil: no guard.
 	Guard func(ctx context.Context) error
 	// URL is the connection string of the captured database (URL or key=value
-	// form; TLS per its sslmode). The replication connection uses the same
-	// settings plus replication=database. Required.
+	// form; TLS per its sslmode, DefaultSSLMode when it names none). The
+	// replication connection uses the same settings plus
+	// replication=database. Required.
 	URL string
 	// Password, when set, replaces the URL's password. Default: the URL's.
 	Password string
+	// PasswordFile, when set, is read at every connection and replaces
+	// Password (ConnSettings.PasswordFile). Default "".
+	PasswordFile string
 	// Slot is the logical replication slot name (lower-case letters, digits,
 	// underscore; at most 63). Required.
 	Slot string

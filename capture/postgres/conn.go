@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,11 +24,15 @@ const CaptureApplicationName = "chronicler-capture"
 // the HA lock's) is built from them by one function, connConfig.
 type ConnSettings struct {
 	// URL is the connection string (URL or key=value form; TLS per its
-	// sslmode). Required.
+	// sslmode, DefaultSSLMode when it names none). Required.
 	URL string
 	// Password, when set, replaces the URL's password (so it can come from
 	// a secret file). Default: the URL's.
 	Password string
+	// PasswordFile, when set, is read at every new connection (a trailing
+	// newline dropped) and replaces Password and the URL's: a rotated
+	// secret is used from the next connection on, without a restart.
+	PasswordFile string
 	// ApplicationName, when set, replaces the URL's application_name.
 	ApplicationName string
 	// Keepalive, when positive, makes the server drop the session about
@@ -45,16 +50,34 @@ func (cs ConnSettings) Validate() error {
 }
 
 // connConfig builds the pgx configuration of cs, with params (runtime
-// parameters) on top. It is the one place a connection's settings are made.
+// parameters) on top. It is the one place a connection's settings are made:
+// TLS verified by default (DefaultSSLMode), the password file read anew.
 func connConfig(cs ConnSettings, params map[string]string) (*pgx.ConnConfig, error) {
+	cfg, _, err := connConfigMode(cs, params)
+	return cfg, err
+}
+
+// connConfigMode is connConfig, with the sslmode in force.
+func connConfigMode(cs ConnSettings, params map[string]string) (*pgx.ConnConfig, string, error) {
 	if cs.URL == "" {
-		return nil, &ConfigError{Field: "url", Reason: "required: the connection string of the captured database"}
+		return nil, "", &ConfigError{Field: "url", Reason: "required: the connection string of the captured database"}
 	}
-	cfg, err := pgx.ParseConfig(cs.URL)
+	mode, connStr := sslModeOf(cs.URL)
+	cfg, err := pgx.ParseConfig(connStr)
 	if err != nil {
-		return nil, &ConfigError{Field: "url", Reason: "not a valid connection string: " + err.Error()}
+		return nil, "", &ConfigError{Field: "url", Reason: "not a valid connection string: " + err.Error()}
 	}
-	if cs.Password != "" {
+	switch {
+	case cs.PasswordFile != "":
+		b, err := os.ReadFile(cs.PasswordFile)
+		if err != nil {
+			// The error names the file, never its content.
+			return nil, "", &ConfigError{Field: "password_file", Reason: fmt.Sprintf("%s: %v (mount the secret there)", cs.PasswordFile, errors.Unwrap(err))}
+		}
+		if pw := strings.TrimRight(string(b), "\r\n"); pw != "" {
+			cfg.Password = pw
+		}
+	case cs.Password != "":
 		cfg.Password = cs.Password
 	}
 	if cs.ApplicationName != "" {
@@ -75,7 +98,7 @@ func connConfig(cs ConnSettings, params map[string]string) (*pgx.ConnConfig, err
 			cfg.RuntimeParams[k] = v
 		}
 	}
-	return cfg, nil
+	return cfg, mode, nil
 }
 
 // Timeouts bound what a Chronicler session can do to the legacy database:
@@ -124,32 +147,39 @@ func connectErr(err error) error {
 // `chronicler check` and `status`: it reads the server, the slot, the
 // tables and the publication. It is not safe for concurrent use.
 type Conn struct {
-	pg     *pgx.Conn
-	target string
+	pg      *pgx.Conn
+	target  string
+	sslMode string
 }
 
-// Connect opens a Conn. A URL that does not parse is a *ConfigError; a
-// server that cannot be reached a *ConnectError naming host:port/database
-// and user.
+// Connect opens a Conn. A URL that does not parse (or a password file that
+// cannot be read) is a *ConfigError; a server that offers no TLS when the
+// sslmode asks for it, or whose certificate does not verify, a *TLSError;
+// a server that cannot be reached otherwise a *ConnectError naming
+// host:port/database and user.
 func Connect(ctx context.Context, cs ConnSettings) (*Conn, error) {
-	pg, err := dial(ctx, cs)
+	pg, mode, err := dial(ctx, cs)
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{pg: pg, target: targetOf(&pg.Config().Config)}, nil
+	return &Conn{pg: pg, target: targetOf(&pg.Config().Config), sslMode: mode}, nil
 }
 
-// dial opens an ordinary connection with cs; errors as Connect's.
-func dial(ctx context.Context, cs ConnSettings) (*pgx.Conn, error) {
-	cfg, err := connConfig(cs, nil)
+// dial opens an ordinary connection with cs; errors as Connect's. It
+// returns the sslmode in force.
+func dial(ctx context.Context, cs ConnSettings) (*pgx.Conn, string, error) {
+	cfg, mode, err := connConfigMode(cs, nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	pg, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, &ConnectError{Target: targetOf(&cfg.Config), User: cfg.User, Err: connectErr(err)}
+		if te := tlsFailure(targetOf(&cfg.Config), mode, err); te != nil {
+			return nil, "", te
+		}
+		return nil, "", &ConnectError{Target: targetOf(&cfg.Config), User: cfg.User, Err: connectErr(err)}
 	}
-	return pg, nil
+	return pg, mode, nil
 }
 
 // Target names the server and database: host:port/database (every server
@@ -192,17 +222,21 @@ var sessionParams = map[string]string{
 
 // settings are the Source's connection settings.
 func (s *Source) settings() ConnSettings {
-	return ConnSettings{URL: s.cfg.URL, Password: s.cfg.Password, ApplicationName: CaptureApplicationName}
+	return ConnSettings{URL: s.cfg.URL, Password: s.cfg.Password, PasswordFile: s.cfg.PasswordFile, ApplicationName: CaptureApplicationName}
 }
 
 // connect opens a normal connection to the captured database.
 func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg, err := connConfig(s.settings(), sessionParams)
+	cfg, mode, err := connConfigMode(s.settings(), sessionParams)
 	if err != nil {
 		return nil, err
 	}
+	s.sslMode = mode
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
+		if te := tlsFailure(targetOf(&cfg.Config), mode, err); te != nil {
+			return nil, te
+		}
 		return nil, fmt.Errorf("connecting to %s: %w", s.target(), err)
 	}
 	return conn, nil
@@ -211,7 +245,7 @@ func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
 // connectReplication opens a logical replication connection
 // (replication=database) to the captured database.
 func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error) {
-	cfg, err := connConfig(s.settings(), sessionParams)
+	cfg, mode, err := connConfigMode(s.settings(), sessionParams)
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +255,9 @@ func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 	}
 	conn, err := pgconn.ConnectConfig(ctx, &cfg.Config)
 	if err != nil {
+		if te := tlsFailure(targetOf(&cfg.Config), mode, err); te != nil {
+			return nil, te
+		}
 		return nil, fmt.Errorf("opening a replication connection to %s: %w", s.target(), err)
 	}
 	return conn, nil

@@ -17,7 +17,9 @@
 // session:
 //
 //  1. opens a normal and a replication connection (TLS per the URL's
-//     sslmode; DateStyle=ISO, TimeZone=UTC, IntervalStyle=postgres,
+//     sslmode, [DefaultSSLMode] verify-full when it names none; the
+//     connection's security is a finding, [CheckTransport]: a warning for
+//     plaintext or an unverified certificate; DateStyle=ISO, TimeZone=UTC, IntervalStyle=postgres,
 //     extra_float_digits=3, bytea_output=hex so values have one text form;
 //     application_name [CaptureApplicationName]);
 //  2. runs the checks (below) in `chronicler check`'s order and refuses
@@ -368,11 +370,19 @@
 // # Connections
 //
 // Every connection is built by one function from [ConnSettings]: the URL,
-// a password that replaces the URL's, the application_name, and TCP
-// keepalives (the server ends the session of a silent client after about
-// 2.5 Keepalive). A URL that does not parse is a *[ConfigError]; an
+// a password that replaces the URL's (or a password file, read again at
+// every connection, so a rotated password needs no restart), the
+// application_name, and TCP keepalives (the server ends the session of a
+// silent client after about 2.5 Keepalive). A connection string without
+// sslmode (and no PGSSLMODE) gets [DefaultSSLMode], verify-full: TLS with
+// no plaintext fallback, the certificate verified against sslrootcert (else
+// the system roots) for the host named; sslmode=disable is the explicit way
+// to connect without TLS. A URL that does not parse is a *[ConfigError]; a
+// server without TLS when the sslmode requires it, or a certificate that
+// does not verify, a *[TLSError] (not retried: Run stops on it); an
 // unreachable server a *[ConnectError] naming host:port/database (every
 // server of a multi-host URL) and user, never the password.
+// [Conn.Transport] reads how a connection is secured.
 //
 // # HA lock session
 //

@@ -185,6 +185,29 @@ func (e *ConnectError) Error() string {
 // Unwrap returns the driver's error.
 func (e *ConnectError) Unwrap() error { return e.Err }
 
+// TLSError: TLS with the captured database failed in a way a retry does
+// not mend: the server offers no TLS while the sslmode asks for it (the
+// default, DefaultSSLMode, does), or its certificate does not verify
+// (unknown CA, wrong host name, expired). Run stops on it.
+type TLSError struct {
+	Target  string // host:port/database
+	SSLMode string
+	Refused bool  // the server offers no TLS
+	Err     error // the driver's error
+}
+
+func (e *TLSError) Error() string {
+	if e.Refused {
+		return fmt.Sprintf("%s does not offer TLS, and sslmode %s requires it (chronicler's default is %s): turn ssl on on the server, or set sslmode=disable in postgres.url to connect without TLS",
+			e.Target, e.SSLMode, DefaultSSLMode)
+	}
+	return fmt.Sprintf("TLS with %s (sslmode %s): the server's certificate does not verify: %v (name the CA that signed it as sslrootcert in postgres.url, and connect by a host name the certificate lists; sslmode=verify-ca checks the chain only)",
+		e.Target, e.SSLMode, e.Err)
+}
+
+// Unwrap returns the driver's error.
+func (e *TLSError) Unwrap() error { return e.Err }
+
 // SinkError wraps an error returned by the [Sink]; it stops Run.
 type SinkError struct {
 	Op  string // "begin", "change", "commit"
@@ -219,7 +242,8 @@ func transient(err error) bool {
 	}
 	var se *SinkError
 	var ge *GuardError
-	if errors.As(err, &se) || errors.As(err, &ge) {
+	var te *TLSError
+	if errors.As(err, &se) || errors.As(err, &ge) || errors.As(err, &te) {
 		return false
 	}
 	if errors.Is(err, ErrStreamEnded) {

@@ -20,7 +20,7 @@ type LockSession struct {
 
 // OpenLockSession opens a LockSession; errors as [Connect]'s.
 func OpenLockSession(ctx context.Context, cs ConnSettings) (*LockSession, error) {
-	conn, err := dial(ctx, cs)
+	conn, _, err := dial(ctx, cs)
 	if err != nil {
 		return nil, err
 	}

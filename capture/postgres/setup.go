@@ -15,6 +15,9 @@ import (
 // publication as planned, and returns the slot as read.
 func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, error) {
 	s.warnings = nil
+	if err := s.refuse([]Finding{CheckTransport(transportOf(conn, s.sslMode))}); err != nil {
+		return SlotInfo{}, false, err
+	}
 	srv, err := readServer(ctx, conn)
 	if err != nil {
 		return SlotInfo{}, false, fmt.Errorf("checking %s: %w", s.target(), err)

@@ -101,7 +101,7 @@ func RequestSnapshot(ctx context.Context, cs ConnSettings, req SnapshotRequest) 
 		}
 		req.Tables[i] = q
 	}
-	conn, err := dial(ctx, cs)
+	conn, _, err := dial(ctx, cs)
 	if err != nil {
 		return "", 0, err
 	}
@@ -133,7 +133,7 @@ func RequestSnapshot(ctx context.Context, cs ConnSettings, req SnapshotRequest) 
 // CancelSnapshot emits the cancellation of snapshot id of slot: the capture
 // stops reading it after the chunk in progress. It returns the message's LSN.
 func CancelSnapshot(ctx context.Context, cs ConnSettings, slot, id string) (contract.LSN, error) {
-	conn, err := dial(ctx, cs)
+	conn, _, err := dial(ctx, cs)
 	if err != nil {
 		return 0, err
 	}

@@ -45,7 +45,7 @@ func (f Footprint) Statements() []string {
 // Inspect connects to url and reads slot, publication pub and who holds the
 // advisory locks lockIDs (the HA locks of the instances of this slot).
 func Inspect(ctx context.Context, url, slot, pub string, lockIDs []int64) (Footprint, error) {
-	conn, err := dial(ctx, ConnSettings{URL: url})
+	conn, _, err := dial(ctx, ConnSettings{URL: url})
 	if err != nil {
 		return Footprint{Slot: slot, Publication: pub}, err
 	}
@@ -96,7 +96,7 @@ var ErrSlotActive = errors.New("the replication slot is active (a running instan
 // and refuses an active slot after that with ErrSlotActive. It returns the
 // statements run.
 func Teardown(ctx context.Context, url string, f Footprint, wait time.Duration, log *slog.Logger) ([]string, error) {
-	conn, err := dial(ctx, ConnSettings{URL: url})
+	conn, _, err := dial(ctx, ConnSettings{URL: url})
 	if err != nil {
 		return nil, err
 	}

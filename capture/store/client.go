@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 )
@@ -38,8 +40,12 @@ type Client struct {
 	direct *direct
 }
 
-// Connect parses cfg.URL and creates the client. Nothing is dialled until
-// the first call.
+// Connect parses cfg.URL and creates the client. With TLS (the default) it
+// makes one TLS handshake with each server (CheckTLS, bounded by
+// tlsCheckTimeout) and returns a *TLSError when a certificate does not
+// verify: the official client would only retry such a server, its calls
+// never answering. A server that cannot be reached is not an error here;
+// the client dials it at its first call.
 //
 // Discovery policy (the one for every client the product makes): the
 // official client closes itself for good after MaxDiscoverAttempts failed
@@ -57,13 +63,24 @@ func Connect(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the KurrentDB client for %s: %w", targetOf(conf), err)
 	}
+	c := &Client{db: db, conf: conf, target: targetOf(conf)}
+	ctx, cancel := context.WithTimeout(context.Background(), tlsCheckTimeout)
+	defer cancel()
+	if err := c.CheckTLS(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	d, err := dialDirect(conf, "the $all subscription")
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Client{db: db, conf: conf, target: targetOf(conf), direct: d}, nil
+	c.direct = d
+	return c, nil
 }
+
+// tlsCheckTimeout bounds Connect's TLS handshakes.
+const tlsCheckTimeout = 5 * time.Second
 
 // resolve is the official client's configuration for cfg.
 func (cfg ClientConfig) resolve() (*esdb.Configuration, error) {
@@ -177,4 +194,14 @@ func clientLogger(log *slog.Logger) esdb.LoggingFunc {
 			log.Debug("kurrentdb client: "+fmt.Sprintf(format, args...), "client_level", level)
 		}
 	}
+}
+
+// URLUser is the user name a connection string holds ("" when none, or
+// when it does not parse).
+func URLUser(url string) string {
+	conf, err := esdb.ParseConnectionString(url)
+	if err != nil {
+		return ""
+	}
+	return conf.Username
 }

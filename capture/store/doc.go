@@ -131,6 +131,23 @@
 // transaction at or before its commit LSN still waits for the store.
 // Without a builder a refusal stops the appender. See refused.go.
 //
+// # Security
+//
+// TLS is the official client's, from the connection string: on by default
+// and verified (tls=true, tlsVerifyCert=true, tlsCAFile naming the CA,
+// else the system roots); [Client.TransportIssue] names tls=false and
+// tlsVerifyCert=false for `check`. The official client retries a server
+// whose certificate does not verify as if it were away (its calls never
+// answer), so [Connect] makes a handshake of its own ([Client.CheckTLS]) and
+// returns a *[TLSError] naming the server.
+// Credentials (store.username, store.password) are the connection's, read
+// at Connect: a rotated password needs a restart (the client also takes
+// per-call credentials, which this package does not use). Permissions are
+// probed without writing: [Client.ProbeWrite] and
+// [Client.ProbeMetadataWrite] append expecting a revision no stream
+// reaches, which the store refuses after checking access (Access Denied:
+// no permission; wrong expected version: allowed).
+//
 // # Concurrency and backpressure
 //
 // Appends to different streams run concurrently, at most MaxInFlight at a

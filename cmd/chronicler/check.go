@@ -26,14 +26,19 @@ func newCheckCmd() *cobra.Command {
 		Long: "Check connects to everything the config names and prints one line per prerequisite: ok, warn or\n" +
 			"FAIL, the thing checked (table, slot, topic, broker), what was found and, for warn and FAIL, the fix\n" +
 			"(the SQL or setting). It writes nothing, except that the Kafka transactions probe begins and aborts\n" +
-			"an empty transaction under its own transactional id chronicler-check-<pid> (never the publisher's).\n\n" +
+			"an empty transaction under its own transactional id chronicler-<publisher_id>.check-<pid> (never the\n" +
+			"publisher's), and the store's permissions are probed with appends that expect a revision no stream\n" +
+			"reaches (refused either way, after the access check).\n\n" +
 			"Checks: postgres reachable, version (14 or later), wal_level = logical, max_replication_slots and\n" +
 			"max_wal_senders have room, the role has REPLICATION (or is superuser), each table exists and is\n" +
 			"readable, its replica identity lets updates and deletes be published (and sends the old values\n" +
 			"the rules or postgres.need_old_values read), the publication, the slot (plugin, holder, wal_status)\n" +
 			"and its lag; the store is reachable (reads $all) and its version; Kafka brokers reachable and their\n" +
 			"versions, every topic the rules name plus the dead-letter and checkpoint topics, transactions when\n" +
-			"delivery.mode is exactly_once; the rules load (problems at file:line:col).\n\n" +
+			"delivery.mode is exactly_once; the rules load (problems at file:line:col). Security: each connection\n" +
+			"(postgres tls, store tls, kafka tls) warns when plaintext or its certificate is not verified; each\n" +
+			"missing permission (Kafka ACLs per topic and transactional id, the store's $all read and writes to\n" +
+			"capture's streams) FAILs, named with the grant that fixes it.\n\n" +
 			"Secrets are never printed. --json prints {\"checks\":[{\"name\",\"status\",\"found\",\"fix\"}...],\"ok\":bool}.\n\n" +
 			"Exit codes: 0 nothing FAILed (warnings allowed); 1 something FAILed; 2 invalid config or flags.",
 		Example: "  chronicler check --config chronicler.yaml\n" +

@@ -30,7 +30,9 @@ func runPipeline(cmd *cobra.Command, cfg *config.Config, parts config.Parts) err
 	}
 	defer a.Close()
 	if cfg.HTTP.Addr != "" {
-		srv, err := opsserver.New(opsserver.Config{Addr: cfg.HTTP.Addr, PProf: cfg.HTTP.PProf, Gatherer: reg, Health: a.Health, Ready: a.Ready, Logger: log})
+		certFile, keyFile := cfg.HTTPTLSFiles()
+		srv, err := opsserver.New(opsserver.Config{Addr: cfg.HTTP.Addr, PProf: cfg.HTTP.PProf, CertFile: certFile, KeyFile: keyFile,
+			Gatherer: reg, Health: a.Health, Ready: a.Ready, Logger: log})
 		if err != nil {
 			fmt.Fprintln(cmd.ErrOrStderr(), err)
 			return exitError(2)
@@ -39,7 +41,7 @@ func runPipeline(cmd *cobra.Command, cfg *config.Config, parts config.Parts) err
 		done := make(chan struct{})
 		go func() { defer close(done); _ = srv.Run(sctx) }()
 		defer func() { stopSrv(); <-done }()
-		log.Info("http listening", "addr", srv.Addr(), "pprof", cfg.HTTP.PProf)
+		log.Info("http listening", "addr", srv.Addr(), "tls", certFile != "", "pprof", cfg.HTTP.PProf)
 	}
 	log.Info("chronicler starting", "version", versionString(), "parts", a.PartNames(), "ha", cfg.HA.Enabled)
 	if code := a.Run(ctx); code != 0 {

@@ -59,7 +59,7 @@ func runSnapshot(cmd *cobra.Command, cfg *config.Config, tables []string, where,
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 	defer cancel()
-	cs := postgres.ConnSettings{URL: cfg.Postgres.URL, Password: cfg.Postgres.Password}
+	cs := cfg.PostgresSettings("chronicler-snapshot")
 	target := config.RedactURL(cfg.PostgresURL())
 	slot := cfg.Postgres.Slot
 	if cancelID != "" {

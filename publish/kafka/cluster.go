@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -45,13 +46,15 @@ type ClusterConfig struct {
 	ReplicationFactor int16
 }
 
-// TLSConfig configures TLS. Files are PEM.
+// TLSConfig configures TLS. Files are PEM. When Enabled, the brokers'
+// certificates are verified by default: signed by CAFile's CA (else the
+// system roots) and naming the host dialled (or ServerName).
 type TLSConfig struct {
 	Enabled            bool
 	CAFile             string // default: the system roots
 	CertFile, KeyFile  string // client certificate, both or neither
 	ServerName         string // default: the broker host
-	InsecureSkipVerify bool   // tests only
+	InsecureSkipVerify bool   // accept any certificate: an explicit opt-in, `check` warns
 }
 
 // SASLConfig configures SASL authentication.
@@ -61,6 +64,11 @@ type SASLConfig struct {
 	User      string
 	Password  string // never logged
 	Token     string // OAUTHBEARER token; never logged
+	// PasswordFile and TokenFile, when set, are read at every new broker
+	// connection (a trailing newline dropped) and replace Password and
+	// Token: a rotated secret is used from the next connection on, without
+	// a restart. Default "".
+	PasswordFile, TokenFile string
 }
 
 // Validate fills defaults and returns every problem, each named by its
@@ -105,7 +113,7 @@ func (k *ClusterConfig) Validate(path string) []error {
 			errs = append(errs, fmt.Errorf("%s.sasl.user: required for %s", path, k.SASL.Mechanism))
 		}
 	case "OAUTHBEARER":
-		if k.SASL.Token == "" {
+		if k.SASL.Token == "" && k.SASL.TokenFile == "" {
 			errs = append(errs, fmt.Errorf("%s.sasl.token: required for OAUTHBEARER", path))
 		}
 	default:
@@ -151,20 +159,52 @@ func (k *ClusterConfig) ConnectionOpts() ([]kgo.Opt, error) {
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
-	switch m := strings.ToUpper(k.SASL.Mechanism); m {
+	// The mechanisms take a function franz-go calls for every connection
+	// it authenticates: the secret files are read there.
+	sc := k.SASL
+	pass := func() (string, error) { return secret(sc.Password, sc.PasswordFile, "kafka.sasl.password_file") }
+	scramAuth := func(context.Context) (scram.Auth, error) {
+		pw, err := pass()
+		return scram.Auth{User: sc.User, Pass: pw}, err
+	}
+	switch m := strings.ToUpper(sc.Mechanism); m {
 	case "PLAIN":
-		opts = append(opts, kgo.SASL(plain.Auth{User: k.SASL.User, Pass: k.SASL.Password}.AsMechanism()))
+		opts = append(opts, kgo.SASL(plain.Plain(func(context.Context) (plain.Auth, error) {
+			pw, err := pass()
+			return plain.Auth{User: sc.User, Pass: pw}, err
+		})))
 	case "SCRAM-SHA-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.User, Pass: k.SASL.Password}.AsSha256Mechanism()))
+		opts = append(opts, kgo.SASL(scram.Sha256(scramAuth)))
 	case "SCRAM-SHA-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.User, Pass: k.SASL.Password}.AsSha512Mechanism()))
+		opts = append(opts, kgo.SASL(scram.Sha512(scramAuth)))
 	case "OAUTHBEARER":
-		opts = append(opts, kgo.SASL(oauth.Auth{Token: k.SASL.Token}.AsMechanism()))
+		opts = append(opts, kgo.SASL(oauth.Oauth(func(context.Context) (oauth.Auth, error) {
+			tok, err := secret(sc.Token, sc.TokenFile, "kafka.sasl.token_file")
+			return oauth.Auth{Token: tok}, err
+		})))
 	case "":
 	default:
 		return nil, errors.New("kafka.sasl.mechanism: unsupported " + m)
 	}
 	return opts, nil
+}
+
+// secret is value, or when file is set the file's content read now (a
+// trailing newline dropped). Errors name setting and the file, never the
+// content.
+func secret(value, file, setting string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w (mount the secret there)", setting, file, errors.Unwrap(err))
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s %s is empty", setting, file)
+	}
+	return s, nil
 }
 
 // ClientOpts are the seed brokers and ConnectionOpts: a client that reads or

@@ -43,6 +43,21 @@
 // plus what was in flight), and each such record carries the same ce_id, so
 // consumers can de-duplicate.
 //
+// # Security
+//
+// [ClusterConfig] builds every client's connection: TLS when TLS.Enabled,
+// the brokers' certificates verified against CAFile (else the system
+// roots) unless InsecureSkipVerify; SASL with the password or token, or
+// the file holding it, which franz-go's mechanism reads at every new broker
+// connection (a rotated secret needs no restart).
+// [ClusterConfig.TransportIssues] names a plaintext or unverified
+// connection per broker for `check`. [RequiredACLs] lists the ACLs the
+// publisher needs (WRITE per topic, READ and WRITE on the checkpoint topic,
+// prefixed WRITE on the transactional id, CREATE on the cluster only with
+// CreateTopics); without CREATE the publisher accepts an existing
+// checkpoint topic. `check` probes transactions under
+// [ProbeTransactionalID], inside the prefix and never the publisher's id.
+//
 // # Schema registry
 //
 // The promotion rules' schemas are registered, and their values framed with

@@ -102,6 +102,14 @@ func (w *Writer) ensureCheckpointTopic(ctx context.Context) error {
 	if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
 		return nil
 	}
+	if errors.Is(err, kerr.TopicAuthorizationFailed) {
+		// A principal without CREATE is refused even for a topic that
+		// exists: with READ on it (which it needs anyway), the metadata
+		// says whether it does.
+		if d, lerr := w.adm.ListTopics(ctx, w.cfg.CheckpointTopic); lerr == nil && d.Has(w.cfg.CheckpointTopic) && d[w.cfg.CheckpointTopic].Err == nil {
+			return nil
+		}
+	}
 	var ke *kerr.Error
 	if !errors.As(err, &ke) {
 		// No broker answered: the fix is the connection, not the topic.

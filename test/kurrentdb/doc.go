@@ -1,9 +1,10 @@
 // Package kurrentdb is a KurrentDB-compatible server for tests and local
 // development. It models KurrentDB 24.10.14, the newest patch of the 24.10
 // LTS line (tag v24.10.14 of kurrent-io/KurrentDB, 2026-05-15; no later
-// 24.10 tag exists in the repository), insecure, for every official client,
-// not only the Go one Chronicler uses: a single node, or an in-process
-// cluster of nodes on one log (Cluster, below). It is built on the
+// 24.10 tag exists in the repository), insecure by default or with TLS,
+// users and stream ACLs (see "Security"), for every official client, not
+// only the Go one Chronicler uses: a single node, or an in-process cluster
+// of nodes on one log (Cluster, below). It is built on the
 // official Go client module's generated gRPC server interfaces (Streams,
 // ServerFeatures; EventStore-Client-Go/v4 v4.2.0) and follows
 // shared/kurrentdb-protocol.md where that page and the 24.10.14 source
@@ -225,6 +226,49 @@
 //     log; reserved ones complete. Close ends open calls with Unavailable
 //     (DropSubscriptions does not touch them).
 //
+// # Security
+//
+// Options.TLS serves gRPC over TLS (the certificate and key are PEM files;
+// URL then says tls=true and names Options.TLS.CAFile as tlsCAFile).
+// Options.Users turns on what a secure KurrentDB 24.10 applies to the calls
+// of the official clients, read from EventStore.Core/Authorization/
+// (LegacyAuthorizationProviderFactory.cs, LegacyStreamPermissionAssertion.cs)
+// and Streams.BatchAppend.cs; it requires TLS, as the clients send no
+// credentials over plaintext. DefaultUsers are the built-in admin ($admins)
+// and ops ($ops) with password changeit; SetPassword changes one (as the
+// users API's ResetPassword does).
+//
+//   - Authentication: basic credentials in the Authorization header of a
+//     known user with its password, or none (anonymous). Wrong ones:
+//     Unauthenticated, for every call (the real server's middleware answers
+//     HTTP 401, which gRPC clients see as Unauthenticated; the message here
+//     is the server's own). ServerFeatures needs none.
+//   - Stream access (Append, Read, subscriptions, Delete, Tombstone, each
+//     BatchAppend request): anonymous callers may do nothing
+//     (AllowAnonymousStreamAccess is off by default); writing or deleting
+//     $all is denied to all; $$X is metadata read/write of X (deleting it is
+//     denied); $admins (and the admin user) may do anything else; otherwise
+//     the roles of the first ACL that names the action decide: the stream's
+//     own "$acl" (in $$X; a string or a list per key $r, $w, $d, $mr, $mw),
+//     then the last $settings event's $systemStreamAcl (for $-streams, $all
+//     included) or $userStreamAcl, then the built-in default (user streams:
+//     "$all", every authenticated user; system streams: $admins). A role is
+//     the user's name or one of its groups. So reading $all needs $admins
+//     unless $$$all grants $r.
+//   - Denied: PermissionDenied "Access Denied" with trailer
+//     exception=access-denied (the clients' access-denied error), after the
+//     whole append request was read; a BatchAppend request is answered
+//     PermissionDenied "AccessDenied" with an AccessDenied detail on its
+//     correlation id and the call goes on (its later requests of that id
+//     are ignored, as of any id that is not pending).
+//
+// Simplified: users exist only as Options.Users and SetPassword (no users
+// service, no $users streams, no disabled accounts, no password hashing);
+// access is checked when a call starts (a subscription is not ended when
+// an ACL changes later); a $all read shows every event to whoever may read
+// $all, as the real one does; no client-certificate authentication; the
+// stream policy plugin (stream prefixes) is not modelled.
+//
 // # Memory
 //
 // The server holds an index of the log, not its events (index.go, store.go):
@@ -300,9 +344,7 @@
 // registered service lacks: "Method is unimplemented."): persistent
 // subscriptions, projections, users, operations (scavenge, shutdown, ...),
 // cluster elections and replication between nodes (see Cluster), monitoring,
-// redaction. Users and TLS come
-// with the security work. Also not implemented: ACLs and authentication
-// ($acl is stored, not enforced), $maxAge and $maxCount scavenging (data is
+// redaction. Also not implemented: $maxAge and $maxCount scavenging (data is
 // only hidden from reads, never removed), explicit transactions, the
 // $by_category / $by_correlation_id system projections, fell_behind (see
 // above).

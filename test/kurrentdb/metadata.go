@@ -12,9 +12,10 @@ import (
 // (except by soft undelete, see withTruncateBefore); unknown keys and bad
 // JSON are ignored here, as the real server does.
 type streamMeta struct {
-	maxCount       int64 // 0 = unset
-	maxAgeSeconds  int64 // 0 = unset
-	truncateBefore int64 // 0 = unset; math.MaxInt64 = soft-deleted
+	maxCount       int64      // 0 = unset
+	maxAgeSeconds  int64      // 0 = unset
+	truncateBefore int64      // 0 = unset; math.MaxInt64 = soft-deleted
+	acl            *streamACL // "$acl" (acl.go); nil = unset
 }
 
 func (m *streamMeta) softDeleted() bool { return m != nil && m.truncateBefore == math.MaxInt64 }
@@ -41,6 +42,7 @@ func parseMeta(data []byte) *streamMeta {
 	m.maxCount = num("$maxCount")
 	m.maxAgeSeconds = num("$maxAge")
 	m.truncateBefore = num("$tb")
+	m.acl = aclOf(data)
 	return m
 }
 

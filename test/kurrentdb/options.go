@@ -2,6 +2,7 @@ package kurrentdb
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
@@ -22,8 +23,8 @@ const MaxRecvMsgSize = 16<<20 - 10_000
 // loopback port, no faults.
 type Options struct {
 	// Addr is the TCP address to listen on. Default "127.0.0.1:0" (a free
-	// loopback port). Give a non-loopback host only on purpose: the server
-	// has no TLS and no authentication.
+	// loopback port). Give a non-loopback host only on purpose: by default
+	// the server has no TLS and no authentication.
 	Addr string
 	// DataDir, when set, makes the server durable: an append-only log in
 	// DataDir/kurrentdb.log, fsynced per append batch, replayed at Start.
@@ -51,6 +52,14 @@ type Options struct {
 	// NoBatchAppend models a server before 21.10: BatchAppend is neither
 	// listed by ServerFeatures nor served (Unimplemented).
 	NoBatchAppend bool
+	// TLS, when set, serves gRPC over TLS (tls.go). Default nil: plaintext,
+	// as KurrentDB --insecure.
+	TLS *TLSOptions
+	// Users, when set, turns on basic authentication and stream ACLs
+	// (auth.go, acl.go; DefaultUsers are KurrentDB's built-in accounts).
+	// It requires TLS, as KurrentDB does: its clients send no credentials
+	// over plaintext. Default nil: every call is allowed, as --insecure.
+	Users []User
 }
 
 // Faults are the fault and cost injection settings. The zero value injects
@@ -118,6 +127,23 @@ func (o Options) validate() error {
 		errs = append(errs, &ConfigError{Field: "MaxAppendEventSize", Reason: "must be > 0 bytes, or 0 for no limit"})
 	}
 	errs = append(errs, o.Faults.validate("Faults.")...)
+	if o.TLS != nil && (o.TLS.CertFile == "" || o.TLS.KeyFile == "") {
+		errs = append(errs, &ConfigError{Field: "TLS", Reason: "CertFile and KeyFile are required"})
+	} else if o.TLS != nil {
+		if _, err := o.TLS.load(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(o.Users) > 0 && o.TLS == nil {
+		errs = append(errs, &ConfigError{Field: "Users", Reason: "authentication needs TLS (set Options.TLS), as on KurrentDB: the official clients send no credentials over plaintext"})
+	}
+	seen := map[string]bool{}
+	for i, u := range o.Users {
+		if u.Name == "" || seen[u.Name] {
+			errs = append(errs, &ConfigError{Field: fmt.Sprintf("Users[%d]", i), Reason: "a name is required, once per user"})
+		}
+		seen[u.Name] = true
+	}
 	return errors.Join(errs...)
 }
 

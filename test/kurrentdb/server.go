@@ -34,6 +34,7 @@ type Server struct {
 	faults    atomic.Pointer[Faults]
 	counts    requestCounts
 	id        [16]byte // a single node's gossip instance id
+	users     *users   // nil: no authentication (auth.go)
 
 	subsMu  sync.Mutex
 	subs    map[uint64]context.CancelFunc
@@ -114,13 +115,21 @@ func serve(opts Options, st *store, lis net.Listener, cl *Cluster, member int) *
 	}
 	f := opts.Faults
 	s.faults.Store(&f)
-	s.grpc = grpc.NewServer(
+	if len(opts.Users) > 0 {
+		s.users = newUsers(opts.Users)
+	}
+	secure, err := s.secureOptions()
+	if err != nil {
+		// validate loaded the same files: they changed since.
+		panic("kurrentdb: " + err.Error())
+	}
+	s.grpc = grpc.NewServer(append([]grpc.ServerOption{
 		// The client pings every 10 s even without streams; grpc-go's default
 		// policy (5 min) would answer GOAWAY too_many_pings.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.UnknownServiceHandler(s.unimplemented),
-	)
+	}, secure...)...)
 	streams.RegisterStreamsServer(s.grpc, s)
 	serverfeatures.RegisterServerFeaturesServer(s.grpc, &features{srv: s})
 	gossip.RegisterGossipServer(s.grpc, &gossipService{srv: s})
@@ -136,8 +145,9 @@ func serve(opts Options, st *store, lis net.Listener, cl *Cluster, member int) *
 func (s *Server) Addr() string { return s.lis.Addr().String() }
 
 // URL is the connection string for the official client, e.g.
-// "esdb://127.0.0.1:2113?tls=false".
-func (s *Server) URL() string { return "esdb://" + s.Addr() + "?tls=false" }
+// "esdb://127.0.0.1:2113?tls=false" (with Options.TLS: tls=true and the CA
+// file as tlsCAFile; see tls.go).
+func (s *Server) URL() string { return s.url() }
 
 // Close stops serving (open subscriptions and BatchAppend calls end with
 // Unavailable), writes and syncs every reserved append, and closes the log

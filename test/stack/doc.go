@@ -44,6 +44,20 @@
 // or restart it. The broker's jars are resolved with Maven into the cache
 // directory the first time ([EnsureKafka]).
 //
+// # Secure mode
+//
+// [NewCerts] makes throwaway certificates with crypto/x509: a CA, a server
+// certificate for 127.0.0.1, ::1 and localhost, one for another host
+// (wrong.invalid), and a client certificate. [WithPostgresTLS] starts
+// Postgres with ssl = on and hostssl lines only (scram-sha-256, or client
+// certificates), [Postgres.RoleURL] and [Postgres.CreateLeastPrivilegeRole]
+// connect and create Chronicler's role. [StartSecureKafka] starts a
+// dedicated broker with a SASL_SSL listener (SCRAM-SHA-512), ACLs enforced
+// (StandardAuthorizer, allow.everyone.if.no.acl.found=false), one
+// super-user for the test's admin ([KafkaAdmin]) and a listener presenting
+// the wrong-host certificate ([Broker.WrongHostAddr]); [Kafka.SetSCRAM]
+// and [Kafka.SetACL] give users credentials and ACLs.
+//
 // # Schema registry
 //
 // [StartRegistry] returns a real Confluent-compatible schema registry:

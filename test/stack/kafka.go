@@ -25,6 +25,7 @@ type Broker struct {
 	who           *runAs
 	java, libDir  string
 	proc          *proc
+	sec           *brokerSecurity // nil: plaintext, no authorizer
 }
 
 // StartKafkaBroker starts a dedicated broker for the test (use it when the
@@ -41,7 +42,9 @@ func StartKafkaBroker(t testing.TB) *Broker {
 
 // NewBroker formats a fresh KRaft log directory and starts a broker on it.
 // Close stops it and removes the directory.
-func NewBroker(logf func(string, ...any)) (*Broker, error) {
+func NewBroker(logf func(string, ...any)) (*Broker, error) { return newBroker(logf, nil) }
+
+func newBroker(logf func(string, ...any), sec *KafkaSecurity) (*Broker, error) {
 	libDir, err := EnsureKafka(logf)
 	if err != nil {
 		return nil, err
@@ -59,6 +62,12 @@ func NewBroker(logf func(string, ...any)) (*Broker, error) {
 		return nil, fmt.Errorf("creating the broker directory: %w", err)
 	}
 	b := &Broker{root: root, who: who, java: java, libDir: libDir, logPath: filepath.Join(root, "kafka.log")}
+	if sec != nil {
+		if b.sec, err = b.prepareSecure(*sec); err != nil {
+			os.RemoveAll(root)
+			return nil, err
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		err = b.configure()
 		if err == nil {
@@ -86,7 +95,7 @@ func (b *Broker) configure() error {
 		return err
 	}
 	b.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-	props := strings.Join([]string{
+	lines := []string{
 		"process.roles=broker,controller",
 		"node.id=1",
 		fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", ctrl),
@@ -107,8 +116,15 @@ func (b *Broker) configure() error {
 		"group.initial.rebalance.delay.ms=0",
 		"auto.create.topics.enable=true",
 		"log.flush.interval.messages=9223372036854775807",
-		"",
-	}, "\n")
+	}
+	var format []string
+	if b.sec != nil {
+		var err error
+		if lines, format, err = b.sec.configure(b, lines, ctrl); err != nil {
+			return err
+		}
+	}
+	props := strings.Join(append(lines, ""), "\n")
 	log4j := strings.Join([]string{
 		"log4j.rootLogger=WARN, stdout",
 		"log4j.logger.kafka.server.KafkaRaftServer=INFO",
@@ -126,7 +142,7 @@ func (b *Broker) configure() error {
 	// version before the first start). A retry on a new port reformats.
 	os.RemoveAll(filepath.Join(b.root, "data"))
 	cmd, logf, err := command(b.who, filepath.Join(b.root, "format.log"), b.java, b.javaArgs("kafka.tools.StorageTool",
-		"format", "-t", "Y2hyb25pY2xlci10ZXN0cw", "-c", filepath.Join(b.root, "server.properties"))...)
+		append([]string{"format", "-t", "Y2hyb25pY2xlci10ZXN0cw", "-c", filepath.Join(b.root, "server.properties")}, format...)...)...)
 	if err != nil {
 		return err
 	}
@@ -165,7 +181,7 @@ func (b *Broker) Start() error {
 }
 
 func (b *Broker) waitReady(limit time.Duration) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr), kgo.RetryTimeout(time.Second))
+	cl, err := kgo.NewClient(append(b.ClientOpts(), kgo.RetryTimeout(time.Second))...)
 	if err != nil {
 		return err
 	}
@@ -223,6 +239,9 @@ type Kafka struct {
 	Broker *Broker
 	// Fake is set for kfake.
 	Fake *kfake.Cluster
+	// Opts reach a secure broker as its super-user (TLS and SASL); nil
+	// for a plaintext one. Client adds them.
+	Opts []kgo.Opt
 }
 
 // StartKafka returns the cluster selected by CHRONICLER_TEST_KAFKA ("real",
@@ -271,7 +290,8 @@ func StartKFake(t testing.TB, opts ...kfake.Opt) *Kafka {
 // by the test's cleanup.
 func (k *Kafka) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...)}, opts...)...)
+	base := append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...)}, k.Opts...)
+	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("stack: kafka client: %v", err)
 	}

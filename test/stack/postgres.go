@@ -35,6 +35,9 @@ type PostgresConfig struct {
 	Settings map[string]string
 	// Logf receives progress messages (installs). Default: discarded.
 	Logf func(format string, args ...any)
+	// TLS, when set, makes the cluster secure (see WithPostgresTLS).
+	// Default nil: plaintext, trust authentication.
+	TLS *PostgresTLS
 }
 
 // PostgresOption changes a PostgresConfig.
@@ -56,7 +59,8 @@ func WithPostgresVersion(major int) PostgresOption {
 }
 
 // Postgres is a running throwaway cluster. Its superuser is "postgres" with
-// trust authentication on 127.0.0.1.
+// trust authentication on 127.0.0.1 (in secure mode: TLS and a password,
+// see WithPostgresTLS).
 type Postgres struct {
 	Version int    // major version of the server
 	Port    int    // TCP port on 127.0.0.1
@@ -66,6 +70,7 @@ type Postgres struct {
 	who     *runAs
 	proc    *proc
 	logPath string
+	sec     *secureState // nil: plaintext
 }
 
 // StartPostgres starts a throwaway cluster for the test and registers its
@@ -116,6 +121,12 @@ func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
 		return nil, fmt.Errorf("creating the cluster directory: %w", err)
 	}
 	p := &Postgres{Version: cfg.Version, BinDir: bin, root: root, who: who, logPath: filepath.Join(root, "postgres.log")}
+	if cfg.TLS != nil {
+		if p.sec, err = p.prepareSecure(cfg.TLS); err != nil {
+			os.RemoveAll(root)
+			return nil, err
+		}
+	}
 	if err := p.initdb(); err != nil {
 		os.RemoveAll(root)
 		return nil, err
@@ -145,8 +156,11 @@ func (p *Postgres) dataDir() string { return filepath.Join(p.root, "data") }
 func (p *Postgres) DataDir() string { return p.dataDir() }
 
 func (p *Postgres) initdb() error {
-	cmd, logf, err := command(p.who, filepath.Join(p.root, "initdb.log"), filepath.Join(p.BinDir, "initdb"),
-		"-D", p.dataDir(), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+	args := []string{"-D", p.dataDir(), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"}
+	if p.sec != nil {
+		args = append(args, "--pwfile="+p.sec.pwFile)
+	}
+	cmd, logf, err := command(p.who, filepath.Join(p.root, "initdb.log"), filepath.Join(p.BinDir, "initdb"), args...)
 	if err != nil {
 		return err
 	}
@@ -171,6 +185,11 @@ func (p *Postgres) writeConf(extra map[string]string) error {
 		"timezone":                "'UTC'",
 		"log_timezone":            "'UTC'",
 		"log_min_messages":        "warning",
+	}
+	if p.sec != nil {
+		if err := p.sec.configure(p, settings); err != nil {
+			return err
+		}
 	}
 	for k, v := range extra {
 		settings[k] = v
@@ -281,8 +300,13 @@ func (p *Postgres) LogTail(n int) string { return tail(p.logPath, n) }
 // URL is a connection URL for the database "postgres" as the superuser.
 func (p *Postgres) URL() string { return p.DatabaseURL("postgres") }
 
-// DatabaseURL is a connection URL for db as the superuser.
+// DatabaseURL is a connection URL for db as the superuser: plaintext
+// (sslmode=disable), or in secure mode TLS verified against the test CA
+// with the superuser's password.
 func (p *Postgres) DatabaseURL(db string) string {
+	if p.sec != nil {
+		return p.sec.superURL(p, db)
+	}
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", p.Port, url.PathEscape(db))
 }
 

@@ -161,9 +161,17 @@ type DeadLetter struct {
 
 // HTTP is the operations listener.
 type HTTP struct {
-	Addr        string `yaml:"addr"`
-	PProf       bool   `yaml:"pprof"`
-	ReadyMaxLag string `yaml:"ready_max_lag"`
+	Addr        string  `yaml:"addr"`
+	PProf       bool    `yaml:"pprof"`
+	ReadyMaxLag string  `yaml:"ready_max_lag"`
+	TLS         HTTPTLS `yaml:"tls"`
+}
+
+// HTTPTLS serves the listener over TLS. Files are PEM, re-read when they
+// change.
+type HTTPTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // HA elects one active instance per slot.

@@ -72,6 +72,7 @@ func (c *Config) CaptureOptions(log *slog.Logger, reg prometheus.Registerer) cap
 		Postgres: postgres.Config{
 			URL:                      p.URL,
 			Password:                 p.Password,
+			PasswordFile:             c.secretFile(p.PasswordFile),
 			Slot:                     p.Slot,
 			Publication:              p.Publication,
 			Tables:                   append([]string(nil), p.Tables...),
@@ -131,8 +132,34 @@ func (c *Config) KafkaConfig() kafka.ClusterConfig {
 			ServerName:         k.TLS.ServerName,
 			InsecureSkipVerify: k.TLS.InsecureSkipVerify,
 		},
-		SASL: kafka.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.Username, Password: k.SASL.Password, Token: k.SASL.Token},
+		SASL: kafka.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.Username, Password: k.SASL.Password, Token: k.SASL.Token,
+			PasswordFile: c.secretFile(k.SASL.PasswordFile), TokenFile: c.secretFile(k.SASL.TokenFile)},
 	}
+}
+
+// HTTPTLSFiles are http.tls.cert_file and key_file resolved against the
+// config file's directory ("" when unset: plain HTTP).
+func (c *Config) HTTPTLSFiles() (cert, key string) {
+	return c.secretFile(c.HTTP.TLS.CertFile), c.secretFile(c.HTTP.TLS.KeyFile)
+}
+
+// PostgresSettings are the connection settings of a session of app
+// (application_name) on the captured database: postgres.url, with
+// postgres.password, or postgres.password_file read again at every
+// connection.
+func (c *Config) PostgresSettings(app string) postgres.ConnSettings {
+	return postgres.ConnSettings{URL: c.Postgres.URL, Password: c.Postgres.Password,
+		PasswordFile: c.secretFile(c.Postgres.PasswordFile), ApplicationName: app}
+}
+
+// secretFile is a *_file setting resolved against the config file's
+// directory, for the clients that read it at every connection ("" when
+// unset).
+func (c *Config) secretFile(p string) string {
+	if p == "" {
+		return ""
+	}
+	return c.rel(p)
 }
 
 // PublishConfig is the publisher's configuration without its store client,

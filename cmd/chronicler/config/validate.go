@@ -247,6 +247,9 @@ func (c *Config) validateRest(v *validator) {
 		}
 	}
 	duration(v, "http.ready_max_lag", c.HTTP.ReadyMaxLag)
+	if (c.HTTP.TLS.CertFile == "") != (c.HTTP.TLS.KeyFile == "") {
+		v.bad("http.tls", "cert_file and key_file go together (both to serve TLS, neither for plain HTTP)")
+	}
 	duration(v, "ha.keepalive", c.HA.Keepalive)
 	duration(v, "shutdown.grace", c.Shutdown.Grace)
 	oneOf(v, "log.level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error")

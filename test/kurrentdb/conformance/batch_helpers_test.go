@@ -29,14 +29,18 @@ import (
 
 // grpcConn opens a gRPC connection to the server under test, closed when
 // the test ends.
-func grpcConn(t testing.TB) *grpc.ClientConn {
+func grpcConn(t testing.TB) *grpc.ClientConn { return grpcConnTo(t, serverURL) }
+
+// grpcConnTo is grpcConn for the server of url, with url's TLS settings and
+// credentials.
+func grpcConnTo(t testing.TB, url string) *grpc.ClientConn {
 	t.Helper()
-	cfg, err := esdb.ParseConnectionString(serverURL)
+	cfg, err := esdb.ParseConnectionString(url)
 	if err != nil {
-		t.Fatalf("parsing %q: %v", serverURL, err)
+		t.Fatalf("parsing %q: %v", url, err)
 	}
 	if cfg.Address == "" {
-		t.Fatalf("%q names no single node (gossip seeds are not supported by the BatchAppend tests): use esdb://host:port", serverURL)
+		t.Fatalf("%q names no single node (gossip seeds are not supported by the BatchAppend tests): use esdb://host:port", url)
 	}
 	creds := insecure.NewCredentials()
 	if !cfg.DisableTLS {

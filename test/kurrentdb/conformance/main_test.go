@@ -66,6 +66,11 @@ func run(m *testing.M) int {
 		return 2
 	}
 	defer db.Close()
+	stop, code := startSecure()
+	if code != 0 {
+		return code
+	}
+	defer stop()
 	return m.Run()
 }
 

@@ -23,6 +23,9 @@ type Config struct {
 	URL string
 	// Password, when set, replaces the URL's password. Default: the URL's.
 	Password string
+	// PasswordFile, when set, is read at every lock session's connection
+	// and replaces Password (postgres.ConnSettings.PasswordFile).
+	PasswordFile string
 	// Key names the lock (hashed by LockID). Required.
 	Key string
 	// Slot, when set, is the replication slot whose leftover Chronicler
@@ -112,7 +115,7 @@ func (e *Elector) setErr(err error) {
 func (e *Elector) connect(ctx context.Context) (*postgres.LockSession, error) {
 	cctx, cancel := context.WithTimeout(ctx, max(10*time.Second, 2*e.cfg.Keepalive))
 	defer cancel()
-	sess, err := postgres.OpenLockSession(cctx, postgres.ConnSettings{URL: e.cfg.URL, Password: e.cfg.Password,
+	sess, err := postgres.OpenLockSession(cctx, postgres.ConnSettings{URL: e.cfg.URL, Password: e.cfg.Password, PasswordFile: e.cfg.PasswordFile,
 		ApplicationName: ApplicationName, Keepalive: e.cfg.Keepalive})
 	if err != nil {
 		return nil, fmt.Errorf("connecting for the HA lock: %w", err)

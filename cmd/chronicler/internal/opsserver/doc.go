@@ -10,6 +10,15 @@
 // Anything else is 404. The server has read-header and idle timeouts and
 // answers HEAD as well as GET.
 //
+// With Config.CertFile and KeyFile (http.tls.cert_file, key_file) it serves
+// HTTPS only (TLS 1.2 or later); the certificate is loaded at New (a file
+// that does not load is an error naming the setting) and again at the next
+// handshake after either file's modification time or size changes, so a
+// renewed certificate needs no restart (one that does not load keeps the
+// last good one). pprof is off unless Config.PProf (http.pprof) is set. To
+// keep the listener on the host, bind it to 127.0.0.1 (http.addr
+// "127.0.0.1:8080").
+//
 // # Concurrency
 //
 // New listens at once (so a busy port is reported before anything starts);

@@ -2,12 +2,15 @@ package opsserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +23,10 @@ type Config struct {
 	Addr string
 	// PProf serves /debug/pprof/. Default false.
 	PProf bool
+	// CertFile and KeyFile, both set, serve HTTPS with this certificate
+	// (PEM), re-read at the next handshake after either file changes (a
+	// renewed certificate needs no restart). Default "": plain HTTP.
+	CertFile, KeyFile string
 	// Gatherer is served on /metrics. Required.
 	Gatherer prometheus.Gatherer
 	// Health is nil while the process is alive and well. Required.
@@ -53,9 +60,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	var certs *certReloader
+	if cfg.CertFile != "" || cfg.KeyFile != "" {
+		certs = &certReloader{certFile: cfg.CertFile, keyFile: cfg.KeyFile}
+		if _, err := certs.get(nil); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, &ListenError{Addr: cfg.Addr, Err: err}
+	}
+	if certs != nil {
+		ln = tls.NewListener(ln, &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12})
 	}
 	s := &Server{cfg: cfg, ln: ln}
 	s.srv = &http.Server{Handler: Handler(cfg), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
@@ -117,4 +134,53 @@ func text(w http.ResponseWriter, code int, body string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	fmt.Fprintln(w, body)
+}
+
+// certReloader serves the certificate of its files, loaded again when
+// either file's modification time or size changes.
+type certReloader struct {
+	certFile, keyFile string
+
+	mu    sync.Mutex
+	stamp [2]fileStamp
+	cert  *tls.Certificate
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func stampOf(path string) (fileStamp, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	return fileStamp{fi.ModTime(), fi.Size()}, nil
+}
+
+// get is tls.Config.GetCertificate. A certificate that no longer loads
+// (a half-written renewal) keeps the last good one.
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var now [2]fileStamp
+	var err error
+	if now[0], err = stampOf(r.certFile); err == nil {
+		now[1], err = stampOf(r.keyFile)
+	}
+	if err == nil && r.cert != nil && now == r.stamp {
+		return r.cert, nil
+	}
+	if err == nil {
+		var c tls.Certificate
+		if c, err = tls.LoadX509KeyPair(r.certFile, r.keyFile); err == nil {
+			r.cert, r.stamp = &c, now
+			return r.cert, nil
+		}
+	}
+	if r.cert != nil {
+		return r.cert, nil
+	}
+	return nil, fmt.Errorf("http.tls.cert_file %s and key_file %s: %w", r.certFile, r.keyFile, err)
 }

@@ -79,7 +79,9 @@ func (c *checker) add(name string, st Status, found, fix string) {
 // Run checks every prerequisite cfg names and returns the report. It never
 // writes anything anywhere, except the transactions probe, which begins and
 // ends an empty transaction under its own transactional id
-// ("chronicler-check-<pid>"), never the publisher's. Unreachable systems are
+// (kafka.ProbeTransactionalID: "chronicler-<publisher_id>.check-<pid>"),
+// never the publisher's; the store's permission probes are appends the
+// store refuses either way. Unreachable systems are
 // Fail checks, not errors; Run returns when ctx ends or every check is done.
 func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	opts.defaults()

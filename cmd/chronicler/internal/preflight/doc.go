@@ -23,19 +23,35 @@
 // CheckPublication, CheckSlot, CheckSlotGap, CheckFailover), the ones
 // capture applies at start; this package reads through postgres.Conn and
 // only prints their findings. Rules: loaded against the tables' columns.
-// Store: a read of $all, the server version (ServerFeatures), and for a
-// slot Postgres does not have, whether the store shows capture streamed
-// through it (capture.SlotHistory: a gap in history, CheckSlotGap). Kafka:
+// Store: a read of $all, the server version (ServerFeatures), for a slot
+// Postgres does not have, whether the store shows capture streamed through
+// it (capture.SlotHistory: a gap in history, CheckSlotGap), and with
+// capture the appends (and $maxCount) capture makes to its own streams,
+// probed without writing (store.Client.ProbeWrite). Kafka:
 // metadata, broker versions (ApiVersions), the rules' topics, the dead-
 // letter and checkpoint topics (a creation is validated, never done), and
+// the principal's ACLs on those topics (Metadata's authorized operations),
 // with exactly_once a transaction begun and aborted under the throwaway id
-// chronicler-check-<pid>. Schema registry (kafka.schema_registry.url set):
-// reachable, its subjects and global compatibility level, and per subject
-// of the rules' schemas what it holds and the subject's level: registered
-// (version, id), new, compatible with the latest version (a start
-// registers the next), or incompatible (Fail, with the fields that
-// differ); nothing is registered. Unreachable systems are Fail checks; a
-// system that does not answer within Options.Timeout is one too.
+// chronicler-<publisher_id>.check-<pid> (kafka.ProbeTransactionalID: under
+// the publisher's prefixed ACL, never its id). Schema registry
+// (kafka.schema_registry.url set): reachable, its subjects and global
+// compatibility level, and per subject of the rules' schemas what it holds
+// and the subject's level: registered (version, id), new, compatible with
+// the latest version (a start registers the next), or incompatible (Fail,
+// with the fields that differ); nothing is registered. Unreachable systems
+// are Fail checks; a system that does not answer within Options.Timeout is
+// one too.
+//
+// Each connection's security is a check of its own, a warning when it is
+// plaintext or does not verify the server's certificate, naming the
+// connection and the setting that fixes it: "postgres tls" (as read from
+// the open connection: postgres.CheckTransport), "store tls <host:port>"
+// (the store URL's tls and tlsVerifyCert: store.Client.TransportIssue),
+// "kafka tls <broker>" per seed broker (kafka.tls: ClusterConfig.
+// TransportIssues). A server certificate that does not verify is a Fail:
+// Postgres's TLSError at connect; the store's TLSError from store.Connect
+// (a handshake of its own: the official client only retries such a
+// server); Kafka's dial error on the brokers check.
 //
 // # Status
 //
@@ -70,7 +86,11 @@
 // # Not done
 //
 //   - Whether the Kafka principal may write the topics is not probed
-//     (only describe, validated creation and the transactions probe).
+//     by producing: Metadata's authorized operations are read instead.
+//   - The store's write permission is probed on capture's own streams
+//     (progress, dead letters, snapshot), not on the rules' event streams
+//     (their categories are not listed by the rule set): a stream whose
+//     own metadata denies the user is found by run, not check.
 //   - The HA lock (ha.enabled) is not checked or reported.
 //   - lag_seconds from the progress marker's age over-states the lag when
 //     the database was idle before the pending changes.

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronicler-dev/chronicler/publish/kafka"
 )
 
 // kafka checks the brokers, their versions, every topic the publisher
@@ -21,6 +23,14 @@ func (c *checker) kafka(ctx context.Context, rf *ruleFacts) {
 	if err != nil {
 		c.add("kafka config", Fail, err.Error(), "fix the setting")
 		return
+	}
+	k := c.cfg.KafkaConfig()
+	if issues := k.TransportIssues(); len(issues) > 0 {
+		for _, is := range issues {
+			c.add("kafka tls "+is.Broker, Warn, "kafka "+is.Broker+": "+is.Found, is.Fix)
+		}
+	} else {
+		c.add("kafka tls "+brokers, OK, "TLS, certificates verified", "")
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
@@ -60,6 +70,7 @@ func (c *checker) kafka(ctx context.Context, rf *ruleFacts) {
 	}
 
 	c.topics(ctx, adm, rf)
+	c.kafkaACLs(ctx, adm, rf)
 	if c.cfg.Delivery.Mode != "at_least_once" {
 		c.transactions(ctx, opts)
 	}
@@ -145,9 +156,10 @@ func (c *checker) topics(ctx context.Context, adm *kadm.Client, rf *ruleFacts) {
 // publisher's own transactional id is never used, so the running publisher
 // is not fenced.
 func (c *checker) transactions(ctx context.Context, base []kgo.Opt) {
-	id := fmt.Sprintf("chronicler-check-%d", os.Getpid())
+	id := kafka.ProbeTransactionalID(c.cfg.PublisherID(), os.Getpid())
 	name := "kafka transactions"
 	fix := "set delivery.mode: at_least_once, or enable transactions on the cluster (transaction.state.log.* settings, and the principal's WRITE on the transactional id)"
+	txACL := kafka.ACL{Resource: "transactional-id", Name: kafka.TransactionalID(c.cfg.PublisherID()), Prefixed: true, Operation: "Write"}
 	cl, err := kgo.NewClient(append(base, kgo.TransactionalID(id))...)
 	if err != nil {
 		c.add(name, Fail, err.Error(), fix)
@@ -155,6 +167,10 @@ func (c *checker) transactions(ctx context.Context, base []kgo.Opt) {
 	}
 	defer cl.Close()
 	if _, _, err := cl.ProducerID(ctx); err != nil {
+		if errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+			c.add("kafka acl "+txACL.String(), Fail, fmt.Sprintf("%s: missing (probed with transactional id %s): the publisher's transactions need it", c.kafkaPrincipal(), id), c.aclFix(txACL))
+			return
+		}
 		c.add(name, Fail, fmt.Sprintf("initialising transactional id %s failed: %v", id, err), fix)
 		return
 	}

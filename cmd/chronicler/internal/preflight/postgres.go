@@ -33,7 +33,7 @@ func (f *pgFacts) close() {
 // pgSettings are the connection settings of check and status (app: their
 // application_name).
 func pgSettings(cfg *config.Config, app string) cpg.ConnSettings {
-	return cpg.ConnSettings{URL: cfg.Postgres.URL, Password: cfg.Postgres.Password, ApplicationName: app}
+	return cfg.PostgresSettings(app)
 }
 
 // finding adds a finding of capture/postgres as a check named "postgres ...".
@@ -64,10 +64,17 @@ func (c *checker) postgres(ctx context.Context) *pgFacts {
 	var (
 		bad *cpg.ConfigError
 		ce  *cpg.ConnectError
+		te  *cpg.TLSError
 	)
 	switch {
 	case errors.As(err, &bad):
-		c.add("postgres url", Fail, bad.Reason, "fix postgres.url (URL or key=value form)")
+		c.add("postgres "+bad.Field, Fail, bad.Reason, "fix postgres."+bad.Field)
+	case errors.As(err, &te):
+		fix := "name the CA that signed the server's certificate as sslrootcert in postgres.url, and connect by a host name the certificate lists"
+		if te.Refused {
+			fix = "turn ssl on on the server, or set sslmode=disable in postgres.url to connect without TLS"
+		}
+		c.add("postgres tls", Fail, te.Error(), fix)
 	case errors.As(err, &ce):
 		c.add("postgres reachable", Fail, fmt.Sprintf("%s as %s: %v", ce.Target, ce.User, ce.Err),
 			"check postgres.url (host, port, database, user), the password (postgres.password or password_file) and pg_hba.conf, and that the server runs")
@@ -88,6 +95,7 @@ func (c *checker) postgres(ctx context.Context) *pgFacts {
 		return nil
 	}
 	c.add("postgres reachable", OK, fmt.Sprintf("%s as %s", f.conn.Target(), f.srv.Role), "")
+	c.finding(cpg.CheckTransport(f.conn.Transport()))
 	c.findings(cpg.CheckServer(f.srv, f.slot, f.slotExists))
 	for _, name := range c.tables() {
 		t, err := f.conn.ReadTable(f.ctx, name)

@@ -5,6 +5,10 @@
 //
 //	listening esdb://127.0.0.1:PORT?tls=false
 //
+// or, with -tls-cert and -tls-key, "listening esdb://127.0.0.1:PORT?tls=true"
+// (and &tlsCAFile=... with -tls-ca). -user name:password[:group,...]
+// (repeatable) turns on basic authentication and stream ACLs; it needs TLS.
+//
 // Logs go to stderr. SIGINT/SIGTERM close it cleanly (exit 0); a second
 // signal exits at once (exit 1). Exit code 2: bad flags; 1: the server could
 // not start (invalid options, data directory in use or unreadable, address
@@ -17,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
@@ -39,9 +44,28 @@ func main() {
 	flag.BoolVar(&faults.FailAfterCommit, "fail-after-commit", false, "injected write errors happen after the write is durable")
 	flag.BoolVar(&faults.NotLeader, "not-leader", false, "answer every Streams RPC with not-leader")
 	flag.BoolVar(&opts.NoBatchAppend, "no-batch-append", false, "model a server before 21.10: BatchAppend is not served nor listed in ServerFeatures")
+	var tlsOpts kurrentdb.TLSOptions
+	flag.StringVar(&tlsOpts.CertFile, "tls-cert", "", "serve TLS with this certificate (PEM); needs -tls-key")
+	flag.StringVar(&tlsOpts.KeyFile, "tls-key", "", "the certificate's private key (PEM)")
+	flag.StringVar(&tlsOpts.CAFile, "tls-ca", "", "the CA file named as tlsCAFile in the printed URL")
+	flag.Func("user", "name:password[:group,group...] of a user (repeatable); turns on authentication and ACLs (needs TLS)", func(v string) error {
+		parts := strings.SplitN(v, ":", 3)
+		if len(parts) < 2 || parts[0] == "" {
+			return fmt.Errorf("want name:password[:group,...], got %q", v)
+		}
+		u := kurrentdb.User{Name: parts[0], Password: parts[1]}
+		if len(parts) == 3 && parts[2] != "" {
+			u.Groups = strings.Split(parts[2], ",")
+		}
+		opts.Users = append(opts.Users, u)
+		return nil
+	})
 	verbose := flag.Bool("v", false, "debug logs")
 	flag.Parse()
 	opts.Faults = faults
+	if tlsOpts.CertFile != "" || tlsOpts.KeyFile != "" {
+		opts.TLS = &tlsOpts
+	}
 
 	level := slog.LevelInfo
 	if *verbose {

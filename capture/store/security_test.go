@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/test/kurrentdb"
+	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
+	"github.com/chronicler-dev/chronicler/test/stack"
+)
+
+// TestStoreTLSVerifiedByDefault, against the KurrentDB-compatible server
+// with TLS and users: a URL without tls settings but the CA reads $all as
+// an admin; a server whose certificate names another host is refused by
+// Connect with a TLSError naming it, while the same server is read with
+// tlsVerifyCert=false (so the refusal was the verification);
+// TransportIssue names tls=false and tlsVerifyCert=false.
+func TestStoreTLSVerifiedByDefault(t *testing.T) {
+	certs := stack.NewCerts(t, "")
+	good := kurrentdbtest.Start(t, kurrentdb.Options{TLS: &kurrentdb.TLSOptions{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, CAFile: certs.CAFile}, Users: kurrentdb.DefaultUsers()})
+	wrong := kurrentdbtest.Start(t, kurrentdb.Options{TLS: &kurrentdb.TLSOptions{CertFile: certs.WrongHostCert, KeyFile: certs.WrongHostKey, CAFile: certs.CAFile}, Users: kurrentdb.DefaultUsers()})
+	read := func(url string, wait time.Duration) (*store.Client, error) {
+		t.Helper()
+		c, err := store.Connect(store.ClientConfig{URL: url, Username: "admin", Password: "changeit"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		err = store.Bounded(ctx, func(ctx context.Context) error { _, err := c.ReadLastAll(ctx); return err })
+		if !errors.Is(err, store.ErrNoAnswer) {
+			t.Cleanup(func() { c.Close() })
+		}
+		return c, err
+	}
+	// The URL names tls=true and tlsCAFile: drop tls=true to use the default.
+	goodURL := strings.Replace(good.URL(), "tls=true&", "", 1)
+	c, err := read(goodURL, 10*time.Second)
+	if err != nil {
+		t.Fatalf("verified TLS, tls left to its default: %v", err)
+	}
+	if found, _ := c.TransportIssue(); found != "" {
+		t.Errorf("verified TLS: issue %q, want none", found)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.CheckTLS(ctx); err != nil {
+		t.Errorf("CheckTLS of a verified server: %v", err)
+	}
+
+	wrongURL := strings.Replace(wrong.URL(), "tls=true&", "", 1)
+	_, err = store.Connect(store.ClientConfig{URL: wrongURL, Username: "admin", Password: "changeit"})
+	var te *store.TLSError
+	if !errors.As(err, &te) || te.Target != wrong.Addr() || !strings.Contains(err.Error(), "tlsCAFile") {
+		t.Errorf("Connect to the wrong-host server: %v; want a TLSError naming %s", err, wrong.Addr())
+	} else {
+		t.Logf("refused: %v", err)
+	}
+	c, err = read(wrongURL+"&tlsVerifyCert=false", 10*time.Second)
+	if err != nil {
+		t.Errorf("wrong-host server, tlsVerifyCert=false: %v; want it read (the refusal above was the verification)", err)
+	} else if found, fix := c.TransportIssue(); !strings.Contains(found, "certificate not verified") || !strings.Contains(fix, "tlsVerifyCert=false") {
+		t.Errorf("tlsVerifyCert=false: %q / %q", found, fix)
+	}
+	plain := kurrentdbtest.Start(t, kurrentdb.Options{})
+	c, err = read(plain.URL(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found, fix := c.TransportIssue(); !strings.HasPrefix(found, "tls=false: plaintext") || !strings.Contains(fix, "remove tls=false") {
+		t.Errorf("tls=false: %q / %q", found, fix)
+	}
+}
