@@ -156,6 +156,34 @@ func (c *Config) validate() error {
 	if len(c.Tables) == 0 {
 		bad("tables", "required: at least one \"schema.table\"")
 	}
+	c.validateTables(bad)
+	c.validateModes(bad)
+	if c.SnapshotState == nil {
+		c.SnapshotState = NewMemorySnapshotState()
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = time.Second
+	} else if c.StatusInterval < 0 {
+		bad("status_interval", "%s must be positive", c.StatusInterval)
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.ReconnectMin == 0 {
+		c.ReconnectMin = 250 * time.Millisecond
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = 30 * time.Second
+	}
+	if c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin {
+		bad("reconnect", "need 0 < reconnect_min (%s) <= reconnect_max (%s)", c.ReconnectMin, c.ReconnectMax)
+	}
+	return errors.Join(errs...)
+}
+
+// validateTables qualifies Tables and NeedOldValues and reports bad or
+// repeated names.
+func (c *Config) validateTables(bad func(field, format string, args ...any)) {
 	seen := map[string]int{}
 	for i, t := range c.Tables {
 		q, err := QualifyTable(t)
@@ -181,6 +209,11 @@ func (c *Config) validate() error {
 		}
 		c.NeedOldValues[i] = q
 	}
+}
+
+// validateModes checks the snapshot and missing-slot settings, with their
+// defaults.
+func (c *Config) validateModes(bad func(field, format string, args ...any)) {
 	switch c.SnapshotMode {
 	case "":
 		c.SnapshotMode = SnapshotInitial
@@ -203,27 +236,6 @@ func (c *Config) validate() error {
 	if c.SnapshotMaxRowsPerSecond < 0 {
 		bad("snapshot_max_rows_per_second", "%g must not be negative (0: no bound)", c.SnapshotMaxRowsPerSecond)
 	}
-	if c.SnapshotState == nil {
-		c.SnapshotState = NewMemorySnapshotState()
-	}
-	if c.StatusInterval == 0 {
-		c.StatusInterval = time.Second
-	} else if c.StatusInterval < 0 {
-		bad("status_interval", "%s must be positive", c.StatusInterval)
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = 10 * time.Second
-	}
-	if c.ReconnectMin == 0 {
-		c.ReconnectMin = 250 * time.Millisecond
-	}
-	if c.ReconnectMax == 0 {
-		c.ReconnectMax = 30 * time.Second
-	}
-	if c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin {
-		bad("reconnect", "need 0 < reconnect_min (%s) <= reconnect_max (%s)", c.ReconnectMin, c.ReconnectMax)
-	}
-	return errors.Join(errs...)
 }
 
 // QualifyTable turns "t" into "public.t" and checks "schema.table" shape.

@@ -151,7 +151,8 @@
 // # Concurrency and backpressure
 //
 // Appends to different streams run concurrently, at most MaxInFlight at a
-// time; one stream has at most one append in flight, which keeps its order.
+// time; one stream has at most one append in flight, which keeps its order
+// (dispatch.go; one batch's append loop is stream.go).
 // Consecutive queued events of one stream, from one or several
 // transactions, go in one append (up to MaxBatchEvents and MaxBatchBytes).
 // Add blocks while the bytes of queued and in-flight events exceed

@@ -1,0 +1,160 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// snapTable is a table as the snapshot reads it.
+type snapTable struct {
+	name string // "schema.table"
+	oid  uint32
+	cols []Column
+	// keyNames are the key columns (Change.Key): the primary key, else the
+	// replica identity index; nil for a table with neither (read in ctid
+	// order).
+	keyNames []string
+	// matchNames are the columns whose values name a row in the stream:
+	// the key columns, or every column for a table read in ctid order
+	// (REPLICA IDENTITY FULL sends every old value).
+	matchNames []string
+	order      []string // the SQL key expressions: quoted key columns, or ctid
+	selects    string   // the columns (and ctid) as SELECT lists them
+	keyIdx     []int    // where the order key is in a row
+	ctid       bool
+}
+
+// snapTable reads what the snapshot needs of table.
+func (s *Source) snapTable(ctx context.Context, conn *pgx.Conn, table string) (*snapTable, error) {
+	t, err := readTable(ctx, conn, table)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Exists {
+		return nil, &TableNotFoundError{Table: table}
+	}
+	st := &snapTable{name: table, cols: t.Columns}
+	if err := conn.QueryRow(ctx, "SELECT to_regclass($1)::oid", t.quoted()).Scan(&st.oid); err != nil {
+		return nil, fmt.Errorf("reading the oid of %s: %w", table, err)
+	}
+	key := map[string]bool{}
+	for _, k := range t.Key() {
+		key[k] = true
+	}
+	if len(key) == 0 && t.ReplicaIdentity == "index" {
+		rows, err := conn.Query(ctx, `SELECT a.attname FROM pg_index i
+			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+			WHERE i.indrelid = $1 AND i.indisreplident`, st.oid)
+		if err != nil {
+			return nil, fmt.Errorf("reading the replica identity index of %s: %w", table, err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("reading the replica identity index of %s: %w", table, err)
+		}
+		for _, n := range names {
+			key[n] = true
+		}
+	}
+	var selects []string
+	for i, c := range t.Columns {
+		q := pgx.Identifier{c.Name}.Sanitize()
+		selects = append(selects, q)
+		if key[c.Name] {
+			st.keyNames = append(st.keyNames, c.Name)
+			st.order = append(st.order, q)
+			st.keyIdx = append(st.keyIdx, i)
+		}
+	}
+	st.matchNames = st.keyNames
+	if len(st.keyNames) == 0 {
+		st.ctid = true
+		st.order = []string{"ctid"}
+		st.keyIdx = []int{len(t.Columns)}
+		selects = append(selects, "ctid")
+		for _, c := range t.Columns {
+			st.matchNames = append(st.matchNames, c.Name)
+		}
+	}
+	st.selects = strings.Join(selects, ", ")
+	return st, nil
+}
+
+// chunkQuery is the read of the rows with key in (lo, hi] (lo nil: from the
+// start; hi nil: up to limit rows) for which where holds, in key order.
+func (t *snapTable) chunkQuery(where string, lo, hi []string, limit int) (string, [][]byte) {
+	schema, name := SplitTable(t.name)
+	var b strings.Builder
+	fmt.Fprintf(&b, "SELECT %s FROM %s", t.selects, pgx.Identifier{schema, name}.Sanitize())
+	var conds []string
+	var args [][]byte
+	bound := func(key []string, op string) {
+		ph := make([]string, len(key))
+		for i, k := range key {
+			args = append(args, []byte(k))
+			ph[i] = "$" + strconv.Itoa(len(args))
+			if t.ctid {
+				ph[i] += "::tid"
+			}
+		}
+		conds = append(conds, fmt.Sprintf("(%s) %s (%s)", strings.Join(t.order, ", "), op, strings.Join(ph, ", ")))
+	}
+	if lo != nil {
+		bound(lo, ">")
+	}
+	if hi != nil {
+		bound(hi, "<=")
+	}
+	if where != "" {
+		conds = append(conds, "("+where+")")
+	}
+	if len(conds) > 0 {
+		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
+	}
+	fmt.Fprintf(&b, " ORDER BY %s", strings.Join(t.order, ", "))
+	if hi == nil {
+		fmt.Fprintf(&b, " LIMIT %d", limit)
+	}
+	return b.String(), args
+}
+
+var planRowsRE = regexp.MustCompile(`rows=(\d+)`)
+
+// estimateRows estimates the rows of tables: pg_class.reltuples (an exact
+// count for a table never analyzed), or the planner's estimate with where.
+func (s *Source) estimateRows(ctx context.Context, conn *pgx.Conn, tables []string, where string) (uint64, error) {
+	var total uint64
+	for _, t := range tables {
+		schema, name := SplitTable(t)
+		ident := pgx.Identifier{schema, name}.Sanitize()
+		if where != "" {
+			var plan string
+			if err := conn.QueryRow(ctx, "EXPLAIN SELECT 1 FROM "+ident+" WHERE ("+where+")").Scan(&plan); err != nil {
+				return 0, fmt.Errorf("estimating the rows of %s where %s: %w", t, where, err)
+			}
+			if m := planRowsRE.FindStringSubmatch(plan); m != nil {
+				n, _ := strconv.ParseUint(m[1], 10, 64)
+				total += n
+			}
+			continue
+		}
+		var est float64
+		if err := conn.QueryRow(ctx, `SELECT coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), 0)`, ident).Scan(&est); err != nil {
+			return 0, fmt.Errorf("estimating the rows of %s: %w", t, err)
+		}
+		if est < 0 { // never vacuumed or analyzed: count
+			var n int64
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+ident).Scan(&n); err != nil {
+				return 0, fmt.Errorf("counting the rows of %s: %w", t, err)
+			}
+			est = float64(n)
+		}
+		total += uint64(est)
+	}
+	return total, nil
+}
