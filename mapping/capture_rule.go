@@ -94,11 +94,7 @@ type captureBuild struct {
 }
 
 func (l *loader) captureRule(n ast.Node) {
-	name, ok := l.ruleName(n, "capture", l.captureNames)
-	if !ok {
-		return
-	}
-	fs, ok := l.fields(n, name, "a capture rule", captureFields)
+	name, fs, ok := l.ruleHead(n, "capture", l.captureNames, "a capture rule", captureFields)
 	if !ok {
 		return
 	}

@@ -210,6 +210,18 @@ func (l *loader) yamlError(err error) {
 	l.problems = append(l.problems, Problem{File: l.file, Message: "YAML: " + err.Error()})
 }
 
+// ruleHead reads a rule's name (unique among kind's rules) and its fields
+// (what names the rule in messages, known its allowed keys); ok is false
+// when either is unusable (a problem was reported).
+func (l *loader) ruleHead(n ast.Node, kind string, names map[string]string, what string, known []string) (string, []field, bool) {
+	name, ok := l.ruleName(n, kind, names)
+	if !ok {
+		return "", nil, false
+	}
+	fs, ok := l.fields(n, name, what, known)
+	return name, fs, ok
+}
+
 // ruleName reads the name of rule mapping n for use in later problems.
 func (l *loader) ruleName(n ast.Node, kind string, names map[string]string) (string, bool) {
 	m, ok := l.resolve(n).(*ast.MappingNode)

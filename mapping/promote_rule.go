@@ -34,11 +34,7 @@ var promoteFields = []string{"name", "description", "scope", "from", "category",
 var topicRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
 
 func (l *loader) promoteRule(n ast.Node) {
-	name, ok := l.ruleName(n, "promote", l.promoteNames)
-	if !ok {
-		return
-	}
-	fs, ok := l.fields(n, name, "a promotion rule", promoteFields)
+	name, fs, ok := l.ruleHead(n, "promote", l.promoteNames, "a promotion rule", promoteFields)
 	if !ok {
 		return
 	}
