@@ -73,6 +73,13 @@ type Config struct {
 	// FULL. Default none.
 	NeedOldValues []string
 
+	// FailoverSlot creates the slot with FAILOVER true (and turns failover
+	// on for an existing slot), so Postgres synchronizes it to the standbys
+	// that set sync_replication_slots and capture resumes on a promoted
+	// standby. Postgres 17 or later: on an older server Run refuses to
+	// start (*FailoverUnsupportedError). Default false.
+	FailoverSlot bool
+
 	// SnapshotMode is used when the slot does not exist yet. Default
 	// SnapshotInitial.
 	SnapshotMode SnapshotMode

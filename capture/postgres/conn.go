@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -91,9 +93,21 @@ var Timeouts = map[string]string{
 	"idle_in_transaction_session_timeout": "10min",
 }
 
-// targetOf names a server and database without credentials: host:port/database.
-func targetOf(pc *pgconn.Config) string {
-	return fmt.Sprintf("%s:%d/%s", pc.Host, pc.Port, pc.Database)
+// targetOf names a server and database without credentials:
+// host:port/database; a multi-host URL's servers are all named, in order
+// (host:port,host2:port2/database).
+func targetOf(pc *pgconn.Config) string { return serversOf(pc) + "/" + pc.Database }
+
+// serversOf names pc's servers, in order: host:port[,host2:port2...].
+func serversOf(pc *pgconn.Config) string {
+	hosts := []string{fmt.Sprintf("%s:%d", pc.Host, pc.Port)}
+	for _, fb := range pc.Fallbacks {
+		// pgx adds a fallback per TLS attempt (sslmode=prefer): name each server once.
+		if h := fmt.Sprintf("%s:%d", fb.Host, fb.Port); !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return strings.Join(hosts, ",")
 }
 
 // connectErr is the driver's connection error (pgconn's messages name host,
@@ -138,7 +152,8 @@ func dial(ctx context.Context, cs ConnSettings) (*pgx.Conn, error) {
 	return pg, nil
 }
 
-// Target names the server and database: host:port/database.
+// Target names the server and database: host:port/database (every server
+// of a multi-host URL: host:port,host2:port2/database).
 func (c *Conn) Target() string { return c.target }
 
 // Close closes the connection.
@@ -213,5 +228,5 @@ func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 
 // target names the database without credentials, for messages.
 func (s *Source) target() string {
-	return fmt.Sprintf("database %q on %s:%d", s.database, s.host, s.port)
+	return fmt.Sprintf("database %q on %s", s.database, s.servers)
 }

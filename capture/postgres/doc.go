@@ -216,6 +216,44 @@
 // session start and printed by `chronicler check`; one set of rules, so
 // what check passes, run accepts. A slot streamed by another process is a
 // Warn for check (an HA standby waits for it) and a refusal for this start.
+// [CheckFailover] (below) is applied and printed the same way.
+//
+// # Failover
+//
+// A logical slot lives on one server. With Config.FailoverSlot (Postgres
+// 17+, [FailoverMinVersion]; an older server is refused with
+// *[FailoverUnsupportedError]) capture creates the slot with FAILOVER true
+// (slotOptions, the one place that builds CREATE_REPLICATION_SLOT's
+// options) or turns it on for an existing slot (ALTER_REPLICATION_SLOT ...
+// (FAILOVER true), logged like the other DDL and printed by dry runs).
+// Postgres then copies the slot to every standby with
+// sync_replication_slots = on; after a promotion capture resumes from that
+// copy like from any existing slot: no new slot, no new snapshot, and what
+// the copy re-delivers (its confirmed position can trail the primary's) is
+// de-duplicated downstream like any re-delivery.
+//
+// [Conn.ReadFailover] reads what [CheckFailover] needs, naming the server
+// the connection reached (of a multi-host URL's hosts, the one that
+// answered). On a primary, with FailoverSlot: the slot's failover flag
+// (off: a Warn with the fix; run turns it on), synchronized_standby_slots
+// (empty: a Warn, since the store could then hold changes a promoted
+// standby never received) and each slot it names (missing, logical or
+// invalidated: a Fail with *[StandbySlotError], as Postgres would hold the
+// failover slot's changes back for it forever; not streamed, or streamed
+// without hot_standby_feedback: a Warn). The standby's own synchronization
+// settings are not visible from the primary, and the finding says so. On a
+// standby (in recovery), whatever FailoverSlot: a Warn with *[StandbyError],
+// which Run treats as transient, so capture pointed at a standby waits
+// until it is promoted; with FailoverSlot also the standby's
+// sync_replication_slots, hot_standby_feedback, primary_slot_name, a dbname
+// in primary_conninfo (the value itself is never kept: it may hold a
+// password), wal_level, and the slot's copy there (synced, and sync-ready:
+// a temporary copy is dropped at promotion).
+//
+// A multi-host URL with target_session_attrs=read-write
+// (postgres://u@primary,standby/app?target_session_attrs=read-write) makes
+// every connection go to the server that accepts writes, so a session
+// started after the promotion finds the new primary.
 //
 // # Reading Postgres
 //
@@ -240,8 +278,8 @@
 // a password that replaces the URL's, the application_name, and TCP
 // keepalives (the server ends the session of a silent client after about
 // 2.5 Keepalive). A URL that does not parse is a *[ConfigError]; an
-// unreachable server a *[ConnectError] naming host:port/database and user,
-// never the password.
+// unreachable server a *[ConnectError] naming host:port/database (every
+// server of a multi-host URL) and user, never the password.
 //
 // # HA lock session
 //

@@ -202,8 +202,8 @@ func (e *ProtocolError) Unwrap() error { return e.Err }
 
 // transient reports whether err is worth a reconnect: connection loss,
 // walsender termination, server shutdown or start-up, a slot still held
-// by our own previous (terminating) walsender, and no room for a slot or a
-// walsender yet.
+// by our own previous (terminating) walsender, no room for a slot or a
+// walsender yet, and a standby that may be promoted.
 func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
@@ -238,7 +238,8 @@ func transient(err error) bool {
 	}
 	var inUse *SlotInUseError
 	var noRoom *NoRoomError
-	if errors.As(err, &inUse) || errors.As(err, &noRoom) {
+	var standby *StandbyError
+	if errors.As(err, &inUse) || errors.As(err, &noRoom) || errors.As(err, &standby) {
 		return true
 	}
 	var ne net.Error
@@ -268,6 +269,33 @@ func (e *GuardError) Error() string {
 	return fmt.Sprintf("capture stopped before it would %s: %v", e.Action, e.Err)
 }
 func (e *GuardError) Unwrap() error { return e.Err }
+
+// FailoverUnsupportedError: postgres.failover_slot is set and the server's
+// major has no failover slots (they came with Postgres 17).
+type FailoverUnsupportedError struct{ Version int }
+
+func (e *FailoverUnsupportedError) Error() string {
+	return fmt.Sprintf("postgres.failover_slot is set, but Postgres %d has no failover slots (they need %d or later): set postgres.failover_slot: false, or upgrade the server",
+		e.Version, FailoverMinVersion)
+}
+
+// StandbyError: the server is a standby (in recovery); capture reads from
+// the primary. It is transient: Run retries until the server is promoted.
+type StandbyError struct{ Target string }
+
+func (e *StandbyError) Error() string {
+	return fmt.Sprintf("%s is a standby (in recovery): capture needs the primary; point postgres.url at it (a multi-host URL with target_session_attrs=read-write follows a promotion)", e.Target)
+}
+
+// StandbySlotError: synchronized_standby_slots names a slot no standby can
+// confirm through (absent, logical, invalidated): Postgres would hold back
+// the failover slot's changes for it forever.
+type StandbySlotError struct{ Slot, Reason string }
+
+func (e *StandbySlotError) Error() string {
+	return fmt.Sprintf("synchronized_standby_slots names slot %q, which %s: Postgres holds back a failover slot's changes until every slot it names has confirmed them, so capture would wait forever; fix the slot or remove it from synchronized_standby_slots",
+		e.Slot, e.Reason)
+}
 
 // SlotMissingError: the replication slot does not exist although capture
 // streamed through it before (Evidence says how capture knows). Changes

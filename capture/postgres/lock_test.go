@@ -31,6 +31,10 @@ func TestConnSettings(t *testing.T) {
 	if cfg.Password != "override" || cfg.User != "u" || targetOf(&cfg.Config) != "db:5433/app" {
 		t.Errorf("password %q user %q target %q", cfg.Password, cfg.User, targetOf(&cfg.Config))
 	}
+	cfg, err = connConfig(ConnSettings{URL: "postgres://u@db1:5433,db2:5434/app?sslmode=prefer&target_session_attrs=read-write"}, nil)
+	if err != nil || targetOf(&cfg.Config) != "db1:5433,db2:5434/app" {
+		t.Errorf("multi-host URL: %v, target %q; want db1:5433,db2:5434/app", err, targetOf(&cfg.Config))
+	}
 	cfg, err = connConfig(ConnSettings{URL: "postgres://u:fromurl@db/app?application_name=theirs"}, nil)
 	if err != nil || cfg.Password != "fromurl" || cfg.RuntimeParams["application_name"] != "theirs" || cfg.RuntimeParams["tcp_keepalives_idle"] != "" {
 		t.Errorf("without overrides: %v, password %q, params %v", err, cfg.Password, cfg.RuntimeParams)

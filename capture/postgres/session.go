@@ -18,11 +18,8 @@ var errDryRunDone = errors.New("capture: dry run done")
 
 // slotStatement is the replication command that creates the slot.
 func (s *Source) slotStatement() string {
-	action := "EXPORT_SNAPSHOT"
-	if s.cfg.SnapshotMode == SnapshotNever {
-		action = "NOEXPORT_SNAPSHOT"
-	}
-	return fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", pgx.Identifier{s.cfg.Slot}.Sanitize(), action)
+	o := s.slotOptions(s.cfg.SnapshotMode != SnapshotNever)
+	return fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", pgx.Identifier{s.cfg.Slot}.Sanitize(), o.SnapshotAction)
 }
 
 // errSnapshotOnlyDone ends Run after an initial_only snapshot.
@@ -49,6 +46,9 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 		if !exists {
 			s.ddl(s.slotStatement())
 		}
+		if s.needsFailover(si, exists) {
+			s.ddl(s.failoverStatement())
+		}
 		return false, errDryRunDone
 	}
 	// The replication connection comes after the checks, so a missing
@@ -58,6 +58,9 @@ func (s *Source) session(ctx context.Context, sink Sink) (bool, error) {
 		return false, err
 	}
 	defer repl.Close(context.Background())
+	if err := s.enableFailover(ctx, repl, si, exists); err != nil {
+		return false, err
+	}
 	start, err := s.prepareSlot(ctx, conn, repl, si, exists, sink)
 	if err != nil {
 		return false, err
@@ -87,8 +90,7 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.P
 		return 0, errSnapshotOnlyDone
 	case !exists && s.cfg.SnapshotMode == SnapshotNever:
 		s.ddl(s.slotStatement())
-		res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
-			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
+		res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput", s.slotOptions(false))
 		if err != nil {
 			return 0, fmt.Errorf("creating replication slot %q: %w", s.cfg.Slot, err)
 		}

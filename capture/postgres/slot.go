@@ -34,6 +34,14 @@ type SlotInfo struct {
 	// Confirmed (confirmed_flush_lsn) and Restart (restart_lsn) are 0 when
 	// the server reports none (NULL).
 	Confirmed, Restart contract.LSN
+	// Xmin and CatalogXmin are the slot's xmin and catalog_xmin ("" when
+	// NULL). A physical slot streamed by a standby with
+	// hot_standby_feedback = on reports them.
+	Xmin, CatalogXmin string
+	// Failover and Synced are the slot's failover and synced columns
+	// (Postgres 17+); nil when the server has none or the slot does not
+	// exist.
+	Failover, Synced *bool
 
 	// The active process, from pg_stat_activity and pg_stat_replication:
 	// "" and nil when inactive or not visible to the role.
@@ -69,6 +77,7 @@ func readSlot(ctx context.Context, q querier, name string) (SlotInfo, bool, erro
 		exists                              bool
 		current, plugin, db, walStatus      *string
 		confirmed, restart, appName, client *string
+		xmin, catalogXmin                   *string
 		flushLag                            *float64
 	)
 	var safe *int64
@@ -78,13 +87,15 @@ SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_curr
        (SELECT count(*) FROM slots)::int, s.slot_name IS NOT NULL,
        s.plugin, s.database, coalesce(s.temporary, false), coalesce(s.active, false), s.active_pid, s.wal_status,
        s.confirmed_flush_lsn::text, s.restart_lsn::text,
-       a.application_name, a.client_addr::text, extract(epoch FROM r.flush_lag)::float8, s.safe_wal_size
+       a.application_name, a.client_addr::text, extract(epoch FROM r.flush_lag)::float8, s.safe_wal_size,
+       s.xmin::text, s.catalog_xmin::text,
+       (to_jsonb(s) ->> 'failover')::bool, (to_jsonb(s) ->> 'synced')::bool -- columns of Postgres 17+
 FROM (SELECT 1) one
 LEFT JOIN slots s ON s.slot_name = $1
 LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
 LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid`, name).Scan(
 		&current, &si.ServerSlots, &exists, &plugin, &db, &si.Temporary, &si.Active, &si.ActivePID, &walStatus,
-		&confirmed, &restart, &appName, &client, &flushLag, &safe)
+		&confirmed, &restart, &appName, &client, &flushLag, &safe, &xmin, &catalogXmin, &si.Failover, &si.Synced)
 	if err != nil {
 		return si, false, fmt.Errorf("reading replication slot %q (pg_replication_slots): %w", name, err)
 	}
@@ -106,6 +117,7 @@ LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid`, name).Scan(
 	}
 	si.Plugin, si.Database, si.WALStatus, si.SafeWALSize = str(plugin), str(db), str(walStatus), safe
 	si.ApplicationName, si.ClientAddr = str(appName), str(client)
+	si.Xmin, si.CatalogXmin = str(xmin), str(catalogXmin)
 	if flushLag != nil {
 		d := time.Duration(*flushLag * float64(time.Second))
 		si.FlushLag = &d

@@ -21,8 +21,7 @@ import (
 func (s *Source) freshSnapshot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, sink Sink) (contract.LSN, error) {
 	s.phase.Store(int32(PhaseSnapshot))
 	s.ddl(s.slotStatement())
-	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput", s.slotOptions(true))
 	if err != nil {
 		return 0, fmt.Errorf("creating replication slot %q: %w", s.cfg.Slot, err)
 	}

@@ -14,11 +14,11 @@ import (
 // Source captures one database's changes through one slot and publication.
 // Create it with [New]; call [Source.Run] once.
 type Source struct {
-	cfg  Config
-	log  *slog.Logger
-	m    *metrics
-	host string
-	port uint16
+	cfg Config
+	log *slog.Logger
+	m   *metrics
+	// servers names the URL's servers (host:port, comma-separated).
+	servers string
 	// database is the captured database's name, from the URL.
 	database string
 
@@ -64,7 +64,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	}
 	return &Source{
 		cfg: cfg, log: logger, m: m,
-		host: pc.Host, port: pc.Port, database: pc.Database,
+		servers: serversOf(&pc.Config), database: pc.Database,
 		ackCh: make(chan struct{}, 1), drainCh: make(chan struct{}, 1),
 		types: newTypeCache(), dec: pgvalue.NewDecoder(),
 	}, nil

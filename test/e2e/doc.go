@@ -39,6 +39,10 @@
 //	                               violation dead-lettered with its reason, a removed required field
 //	                               refused at start (exit 1, subject and field named), a new
 //	                               optional field registered as version 2 and publishing goes on
+//	TestFailoverToPromotedStandby  Postgres 17 primary and standby, postgres.failover_slot, a
+//	                               multi-host URL: the primary crashed under load, the standby
+//	                               promoted; with HA on (chronicler restarted) and off (capture
+//	                               reconnects): the store matches the promoted database
 //
 // The capture tests run `chronicler run --only capture`; TestHATakeover and
 // TestSplitParts publish too, to a real Kafka broker (test/stack), and

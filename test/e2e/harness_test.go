@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -107,8 +108,11 @@ type env struct {
 	logf   *os.File
 	chron  *exec.Cmd
 	exited chan error
-	// startOff is the log's size when chronicler was last started.
+	// startOff is where waitLog looks from: the log's size when chronicler
+	// was last started.
 	startOff int64
+	// committed counts the transfers whose commit the workload saw succeed.
+	committed atomic.Int64
 }
 
 // setup is what a test captures: schema, rules, tables and extra
@@ -119,6 +123,7 @@ type setup struct {
 	pgExtra       string // more lines under postgres:, indented
 	extra         string // more top-level sections of the config
 	storeFlags    []string
+	pgOpts        []stack.PostgresOption // more options of the cluster
 }
 
 // httpSection is extra, with the HTTP listener off unless extra has one.
@@ -139,7 +144,7 @@ func newEnv(t *testing.T, storeFlags ...string) *env { return newEnvWith(t, tran
 func newEnvWith(t *testing.T, su setup) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
-	e.pg = stack.StartPostgres(t, stack.WithPostgresSetting("synchronous_commit", "off"))
+	e.pg = stack.StartPostgres(t, append([]stack.PostgresOption{stack.WithPostgresSetting("synchronous_commit", "off")}, su.pgOpts...)...)
 	e.dbURL = e.pg.CreateDatabase(t, "app")
 	e.pg.Exec(t, "app", su.schema)
 	e.store = startStore(t, filepath.Join(e.dir, "store-data"), su.storeFlags...)
@@ -198,6 +203,16 @@ func (e *env) startChronicler() {
 	e.chron = cmd
 	e.exited = make(chan error, 1)
 	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(cmd, e.exited)
+}
+
+// logSize is the chronicler log's size now.
+func (e *env) logSize() int64 {
+	e.t.Helper()
+	st, err := e.logf.Stat()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st.Size()
 }
 
 // killChronicler SIGKILLs chronicler (if running) and waits for it.
@@ -382,6 +397,7 @@ func (e *env) workload(ctx context.Context, n, workers int) error {
 					errs <- fmt.Errorf("transfer %d: %w", i, err)
 					return
 				}
+				e.committed.Add(1)
 			}
 		}(uint64(w))
 	}

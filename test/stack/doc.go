@@ -15,6 +15,22 @@
 //	CHRONICLER_TEST_PG_VERSION   major version (default 15, Debian's)
 //	CHRONICLER_TEST_PG_BIN       a directory with initdb and postgres; overrides the search
 //
+// [WithPostgresVersion] asks for a major regardless of the environment
+// (failover slots need 17).
+//
+// # Standby
+//
+// [Postgres.StartStandby] makes a physical streaming standby of a cluster
+// (same binaries): a physical slot on the primary, a base backup with the
+// low-level API (pg_backup_start/stop: the embedded builds have no
+// pg_basebackup), and what pg_basebackup -R writes (standby.signal,
+// primary_conninfo with dbname=postgres, primary_slot_name), with
+// hot_standby_feedback = on and, from 17, sync_replication_slots = on; it
+// returns once the primary's walsender for the slot streams.
+// [Postgres.Promote] promotes it and returns once it accepts writes;
+// [Postgres.Kill] crashes a cluster. [MultiHostURL] names several clusters
+// with target_session_attrs=read-write, so a client follows a promotion.
+//
 // # Kafka
 //
 // [StartKafka] returns the brokers to test against:

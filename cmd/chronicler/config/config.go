@@ -48,6 +48,7 @@ type Postgres struct {
 	AddMissingTables  bool     `yaml:"add_missing_tables"`
 	OnMissingSlot     string   `yaml:"on_missing_slot"` // refuse (default), resnapshot
 	NeedOldValues     []string `yaml:"need_old_values"`
+	FailoverSlot      bool     `yaml:"failover_slot"`
 	StatusInterval    string   `yaml:"status_interval"`
 	HeartbeatInterval string   `yaml:"heartbeat_interval"`
 }

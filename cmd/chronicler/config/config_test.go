@@ -109,7 +109,7 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 	samples := map[string]string{
 		"postgres.url": "postgres://u@db:5433/app", "postgres.password": "", "postgres.password_file": file("pg", "pg-secret\n"),
 		"postgres.slot": "s2", "postgres.publication": "p2", "postgres.tables": "public.a, public.b",
-		"postgres.add_missing_tables": "true", "postgres.on_missing_slot": "resnapshot", "postgres.need_old_values": "public.a", "postgres.status_interval": "2s",
+		"postgres.add_missing_tables": "true", "postgres.on_missing_slot": "resnapshot", "postgres.need_old_values": "public.a", "postgres.failover_slot": "true", "postgres.status_interval": "2s",
 		"postgres.heartbeat_interval": "20s", "snapshot.mode": "never", "snapshot.chunk_rows": "77",
 		"store.url": "esdb://store:2113?tls=false", "store.username": "admin", "store.password": "store-secret", "store.password_file": "",
 		"store.on_conflict": "reread", "store.batch_append": "false", "store.max_in_flight": "9", "store.max_pending_bytes": "1000", "store.max_batch_events": "7", "store.max_batch_bytes": "5000",

@@ -78,6 +78,7 @@ func (c *Config) CaptureOptions(log *slog.Logger, reg prometheus.Registerer) cap
 			AddMissingTables:  p.AddMissingTables,
 			OnMissingSlot:     postgres.MissingSlotPolicy(p.OnMissingSlot),
 			NeedOldValues:     append([]string(nil), p.NeedOldValues...),
+			FailoverSlot:      p.FailoverSlot,
 			SnapshotMode:      postgres.SnapshotMode(c.Snapshot.Mode),
 			SnapshotChunkRows: c.Snapshot.ChunkRows,
 			StatusInterval:    dur(p.StatusInterval),

@@ -15,14 +15,17 @@
 // loading the rules once more per table with its identity made known; a
 // partitioned table's partitions), its generated columns (not captured),
 // the publication (partitioned tables via their root) and the slot, the
-// slot's lag. The Postgres checks are capture/postgres's own
+// slot's lag, and what a failover needs (a standby given as postgres.url;
+// with postgres.failover_slot, on a primary the slot's failover flag,
+// synchronized_standby_slots and the slots it names, on a standby its side
+// of slot synchronization). The Postgres checks are capture/postgres's own
 // (postgres.CheckServer, CheckTable, CheckReplicaIdentity, CheckGenerated,
-// CheckPublication, CheckSlot, CheckSlotGap), the ones capture applies at
-// start; this package reads through postgres.Conn and only prints their
-// findings. Rules: loaded against the tables' columns. Store: a read of
-// $all, the server version (ServerFeatures), and for a slot Postgres does
-// not have, whether the store shows capture streamed through it
-// (capture.SlotHistory: a gap in history, CheckSlotGap). Kafka:
+// CheckPublication, CheckSlot, CheckSlotGap, CheckFailover), the ones
+// capture applies at start; this package reads through postgres.Conn and
+// only prints their findings. Rules: loaded against the tables' columns.
+// Store: a read of $all, the server version (ServerFeatures), and for a
+// slot Postgres does not have, whether the store shows capture streamed
+// through it (capture.SlotHistory: a gap in history, CheckSlotGap). Kafka:
 // metadata, broker versions (ApiVersions), the rules' topics, the dead-
 // letter and checkpoint topics (a creation is validated, never done), and
 // with exactly_once a transaction begun and aborted under the throwaway id

@@ -148,10 +148,26 @@ func ruleAt(p mapping.Problem) string {
 	return loc
 }
 
-// publicationAndSlot checks the publication and the replication slot.
+// publicationAndSlot checks the publication, the replication slot and
+// what a failover needs.
 func (c *checker) publicationAndSlot(pg *pgFacts) {
 	c.publication(pg)
 	c.slot(pg)
+	c.failover(pg)
+}
+
+// failover applies capture's failover rules: on a standby, that capture
+// waits for its promotion and, with postgres.failover_slot, the standby's
+// side of slot synchronization; on a primary, with postgres.failover_slot,
+// the major, the slot's failover flag, synchronized_standby_slots and the
+// standbys' synchronization sessions.
+func (c *checker) failover(pg *pgFacts) {
+	fo, err := pg.conn.ReadFailover(pg.ctx)
+	if err != nil {
+		c.add("postgres failover", Fail, err.Error(), "check that the role may read pg_settings, pg_replication_slots and pg_stat_activity")
+		return
+	}
+	c.findings(cpg.CheckFailover(fo, pg.slot, pg.slotExists, c.cfg.Postgres.FailoverSlot))
 }
 
 // publication applies capture's publication rules (the same it applies at
