@@ -1,9 +1,12 @@
 package capture
 
 import (
+	"context"
+	"fmt"
 	"path"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/store"
@@ -58,18 +61,34 @@ func (c *Capture) Status() Status {
 	return st
 }
 
-// LoadRules loads the rule files in paths and checks them exactly as Run
-// does at start: mapping.Load against the captured tables' columns, and
-// every table a capture rule names must be captured (*RulesError). It
-// returns ErrNotRunning before Run has read the catalogue.
+// LoadRules loads the rule files in paths for a reload: mapping.Load
+// against the captured tables' columns read again now (so a rule fixed
+// after a column was renamed loads), and every table a capture rule names
+// must be captured (*RulesError). Unlike the start, a rule reading a
+// column its table does not have is refused (a reload is a change the
+// operator makes now: a wrong column is a mistake to report, not a schema
+// change to ride out). It returns ErrNotRunning before Run has read the
+// catalogue.
 func (c *Capture) LoadRules(paths []string) (*mapping.RuleSet, error) {
 	c.mu.Lock()
-	cat := c.cat
+	cat, cur := c.cat, c.src
 	c.mu.Unlock()
 	if cat == nil {
 		return nil, ErrNotRunning
 	}
-	return loadRules(paths, cat)
+	if cur != nil && cur.Load() != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		fresh, err := cur.Load().Catalog(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("reading the captured tables' columns for the reload: %w", err)
+		}
+		cat = Catalogue(fresh)
+		c.mu.Lock()
+		c.cat = cat
+		c.mu.Unlock()
+	}
+	return loadRules(paths, cat, false)
 }
 
 // SwapRules makes rs (from LoadRules) the capture rule set from the next
@@ -112,12 +131,12 @@ func (c *Capture) Counts() Counts {
 	return n
 }
 
-// loadRules is the rule check of start and reload.
-func loadRules(paths []string, cat mapping.Catalogue) (*mapping.RuleSet, error) {
-	// Drift: a rule reading a column its table no longer has loads, and
-	// the pipeline dead-letters its changes (schema.go), so a schema
-	// change stops only the rules it breaks, not the pipeline.
-	rs, err := mapping.Load(paths, mapping.Options{Catalogue: cat, Drift: true})
+// loadRules is the rule check of start and reload. With drift (at start),
+// a rule reading a column its table no longer has loads, and the pipeline
+// dead-letters its changes (schema.go), so a schema change made while
+// capture was stopped stops only the rules it breaks, not the pipeline.
+func loadRules(paths []string, cat mapping.Catalogue, drift bool) (*mapping.RuleSet, error) {
+	rs, err := mapping.Load(paths, mapping.Options{Catalogue: cat, Drift: drift})
 	if err != nil {
 		return nil, err
 	}

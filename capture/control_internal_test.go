@@ -32,16 +32,16 @@ func TestLoadRulesRefusesTablesNotCaptured(t *testing.T) {
 		return []string{p}
 	}
 	for _, table := range []string{"public.orders", "public.ord*"} {
-		if _, err := loadRules(write(rule(table)), cat); err != nil {
+		if _, err := loadRules(write(rule(table)), cat, false); err != nil {
 			t.Errorf("table %s (captured): %v", table, err)
 		}
 	}
-	_, err := loadRules(write(rule("public.customer_*")), cat)
+	_, err := loadRules(write(rule("public.customer_*")), cat, false)
 	var re *RulesError
 	if !errors.As(err, &re) || re.Pattern != "public.customer_*" || !reflect.DeepEqual(re.Tables, []string{"public.items", "public.orders"}) {
 		t.Errorf("glob matching no captured table: %v; want a *RulesError naming public.customer_* and the captured tables, sorted", err)
 	}
-	_, err = loadRules(write(rule("public.customers")), cat)
+	_, err = loadRules(write(rule("public.customers")), cat, false)
 	var le *mapping.LoadError
 	if !errors.As(err, &le) || errors.As(err, &re) {
 		t.Errorf("exact table not captured: %v; want mapping's *LoadError", err)

@@ -29,9 +29,11 @@
 // with contract.AppendMetadata. Events of a change no rule matched: none;
 // the change is counted as unmatched.
 //
-// Schema changes: capture loads the rules with mapping's Options.Drift, so a
-// rule reading a column its table no longer has loads (at start and on
-// reload) instead of failing the whole pipeline. Per table, the pipeline
+// Schema changes: at start capture loads the rules with mapping's
+// Options.Drift, so a rule reading a column its table no longer has loads
+// instead of failing the whole pipeline (a reload, [Capture.LoadRules],
+// reads the tables' columns again and refuses such a rule: the fixed rule
+// loads, a typo does not). Per table, the pipeline
 // keeps the columns its last row showed (a new row carries every column of
 // the Relation message in force; a delete uses the last known, else the
 // catalogue the rules were loaded against) and, when they change or the
@@ -129,8 +131,10 @@
 // esdb+discover://, TLS and credentials as its parameters say);
 // [Capture.Run] creates the store client (store.Connect: discovery is
 // retried for as long as the store is away), creates the
-// Source, reads the catalog and loads the rules against it (a rule reading a
-// column the table does not have fails here), creates the appender and the
+// Source, reads the catalog and loads the rules against it (a rule with
+// another problem fails here; one reading a column the table does not have
+// loads, and its changes are dead-lettered: see schema changes above),
+// creates the appender and the
 // pipeline, waits (up to a minute, postgres.Source.WaitSlotFree) for
 // Postgres to release the slot if a previous instance's walsender still
 // holds it (after a crash or SIGKILL;

@@ -117,8 +117,10 @@ func Run(ctx context.Context, opts Options) error {
 // Run wires the source, the rules, the appender and the pipeline and runs
 // them until ctx is cancelled (it returns nil) or one of them fails (it
 // returns that error; the others are stopped and waited for). The rules are
-// loaded after the catalogue is read from the database, so a rule that reads
-// a column that does not exist fails here, before anything is captured.
+// loaded after the catalogue is read from the database and checked against
+// it before anything is captured; a rule reading a column its table does
+// not have (renamed or dropped while capture was stopped) loads, and the
+// pipeline dead-letters its changes (schema.go).
 func (c *Capture) Run(ctx context.Context) error {
 	o := &c.opts
 	db, err := store.Connect(store.ClientConfig{URL: o.StoreURL, Username: o.StoreUsername, Password: o.StorePassword, Logger: c.log})
@@ -190,7 +192,7 @@ func (c *Capture) readRules(ctx context.Context, src *postgres.Source) (*mapping
 		return nil, fmt.Errorf("reading the captured tables' columns: %w", err)
 	}
 	mcat := Catalogue(cat)
-	rules, err := loadRules(c.opts.RulePaths, mcat)
+	rules, err := loadRules(c.opts.RulePaths, mcat, true)
 	if err != nil {
 		return nil, err
 	}

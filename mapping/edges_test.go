@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/chronicler-dev/chronicler/mapping/contract"
@@ -143,5 +144,27 @@ capture:
 	}
 	if len(out) != 1 || out[0].Rule != "reads-b" || out[0].Index != 1 || string(out[0].Data) != `{"b":"x"}` {
 		t.Fatalf("CaptureExcept: events %+v; want reads-b's alone, at index 1", out)
+	}
+}
+
+// TestReadingAGeneratedColumnIsALoadProblem (issue 20, item 7): Postgres
+// does not publish generated columns, so a rule reading one is refused at
+// load naming it, with Drift too (it is not a renamed column).
+func TestReadingAGeneratedColumnIsALoadProblem(t *testing.T) {
+	cat := Catalogue{"public.g": {Columns: []Column{{Name: "id", Type: "int4", NotNull: true}, {Name: "a", Type: "int4"}}, Generated: []string{"twice"}}}
+	const rule = `
+capture:
+  - name: reads-twice
+    table: public.g
+    on: [insert]
+    stream: {category: g, id: new.id}
+    type: G
+    data: {twice: new.twice}
+`
+	for _, drift := range []bool{false, true} {
+		_, err := LoadBytes("r.yaml", []byte(rule), Options{Catalogue: cat, Drift: drift})
+		if err == nil || !strings.Contains(err.Error(), `column "twice" of public.g is a generated column`) {
+			t.Errorf("Drift %v: load = %v; want a problem naming the generated column twice", drift, err)
+		}
 	}
 }
