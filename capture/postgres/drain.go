@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pglogrepl"
+
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
@@ -80,7 +82,9 @@ func (s *Source) drainLoop(ctx context.Context, st *streamState) error {
 		select {
 		case <-ctx.Done():
 			st.pos.ack(contract.LSN(s.acked.Load()))
-			_ = s.sendStatus(st, st.pos.advance())
+			if err := s.sendStatus(st, st.pos.advance()); err == nil {
+				s.endStream(st)
+			}
 			return ctx.Err()
 		case <-s.ackCh:
 		case <-t.C:
@@ -93,4 +97,20 @@ func (s *Source) drainLoop(ctx context.Context, st *streamState) error {
 // difference is the slot's lag in bytes. Safe for concurrent use.
 func (s *Source) Positions() (walEnd, confirmed contract.LSN) {
 	return contract.LSN(s.walEnd.Load()), contract.LSN(s.confirmedA.Load())
+}
+
+// endStreamWait bounds endStream.
+const endStreamWait = 5 * time.Second
+
+// endStream ends the replication stream as the protocol asks: CopyDone,
+// then the server's answers read up to ReadyForQuery, so the walsender has
+// processed every status update sent before it. Closing the socket instead,
+// with WAL the walsender sent still unread in it, resets the connection,
+// and the server may drop the last status update still in its receive
+// buffer: the slot would not show the last confirmed position.
+func (s *Source) endStream(st *streamState) {
+	_ = st.repl.Conn().SetDeadline(time.Now().Add(endStreamWait))
+	if _, err := pglogrepl.SendStandbyCopyDone(context.Background(), st.repl); err != nil {
+		s.log.Debug("capture: ending the replication stream", "slot", s.cfg.Slot, "err", err)
+	}
 }
