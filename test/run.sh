@@ -84,7 +84,9 @@ mkfifo "$work/kafka.in" "$work/registry.in"
 "$work/stackd" kafka <"$work/kafka.in" >"$work/kafka.out" 2>"$work/kafka.err" &
 kafka_pid=$!
 exec 3>"$work/kafka.in"
-"$work/stackd" registry <"$work/registry.in" >"$work/registry.out" 2>"$work/registry.err" &
+# 3>&-: the registry must not hold the broker's stdin open, or closing it
+# would not stop the broker and the cleanup would wait for ever.
+"$work/stackd" registry <"$work/registry.in" >"$work/registry.out" 2>"$work/registry.err" 3>&- &
 registry_pid=$!
 exec 4>"$work/registry.in"
 # await NAME PID VAR: wait until stackd printed VAR=..., export it.
