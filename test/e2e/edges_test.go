@@ -136,6 +136,9 @@ func TestDroppedSlotWhileStoppedStopsRun(t *testing.T) {
 	}
 	e.startChronicler()
 	e.waitLog("capture: streaming")
+	// The new snapshot is read while streaming: caught up is not enough.
+	// Its last chunk is acknowledged (stored) before it logs complete.
+	e.waitLog("capture: snapshot complete")
 	e.waitCaughtUp(60 * time.Second)
 	e.stopChronicler()
 	db := e.store.client(t)
