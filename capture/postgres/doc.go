@@ -250,8 +250,9 @@
 // its snapshot (the initial one: Run returns a [SnapshotError]).
 //
 // A table without a primary key or replica identity index (REPLICA IDENTITY
-// FULL) is read in ctid order and its rows are named by ctid, which an
-// update changes: a row that an update moves across the read position
+// FULL) is read in ctid order and its rows are named by ctid (a
+// partitioned table's by tableoid and ctid: each partition numbers its
+// ctids from the start), which an update changes: a row that an update moves across the read position
 // during the snapshot, or that is updated between a crash and its chunk's
 // re-read, can have a second snapshot event or none; each comes after the
 // update, which carries the whole row (nothing is lost or out of order).

@@ -494,3 +494,44 @@ INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 100) g;`)
 	checkStream(t, pg, 100, func(int64) bool { return true }, sink)
 	t.Logf("figure: chunk reads done again while a committed change was not visible: %.0f", testutilCounter(r.src.m.snapshotWaits))
 }
+
+// TestSnapshotPartitionedWithoutKey: a partitioned table without a primary
+// key (its partitions REPLICA IDENTITY FULL) is read in position order, and
+// each partition numbers its ctids from the start: two partitions of 1,000
+// rows, read in chunks of 75, give every row exactly one snapshot event,
+// each under a key of its own (the key names the row in its event ids).
+func TestSnapshotPartitionedWithoutKey(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE h (id bigint NOT NULL, v text NOT NULL) PARTITION BY RANGE (id);
+CREATE TABLE h1 PARTITION OF h FOR VALUES FROM (1) TO (10000);
+CREATE TABLE h2 PARTITION OF h FOR VALUES FROM (10000) TO (20000);
+ALTER TABLE h1 REPLICA IDENTITY FULL; ALTER TABLE h2 REPLICA IDENTITY FULL;
+INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 1000) g;
+INSERT INTO h SELECT g, 'v0' FROM generate_series(10001, 11000) g;`)
+	sink := newMemSink()
+	cfg := baseConfig(pg, "postgres", "h")
+	cfg.SnapshotChunkRows = 75
+	r := startSource(t, cfg, sink)
+	waitFor(t, 60*time.Second, "the snapshot to finish", func() bool { return snapshotDone(r.src.cfg.SnapshotState, "") })
+	rows, keys := map[int64]int{}, map[string]int64{}
+	for _, c := range sink.changes() {
+		if c.Op != contract.OpSnapshot {
+			continue
+		}
+		id := c.New["id"].(int64)
+		rows[id]++
+		if other, ok := keys[c.Snapshot.Key]; ok {
+			t.Fatalf("ids %d and %d share the snapshot key %s", other, id, c.Snapshot.Key)
+		}
+		keys[c.Snapshot.Key] = id
+	}
+	for id := range tableContent(t, pg, "h") {
+		if rows[id] != 1 {
+			t.Errorf("id %d: %d snapshot events; want 1", id, rows[id])
+		}
+	}
+	if len(rows) != 2000 {
+		t.Errorf("%d rows snapshotted; want 2000", len(rows))
+	}
+}

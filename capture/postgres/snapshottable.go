@@ -23,11 +23,17 @@ type snapTable struct {
 	// the key columns, or every column for a table read in ctid order
 	// (REPLICA IDENTITY FULL sends every old value).
 	matchNames []string
-	order      []string // the SQL key expressions: quoted key columns, or ctid
-	selects    string   // the columns (and ctid) as SELECT lists them
+	order      []string // the SQL key expressions: quoted key columns, or the row's position
+	selects    string   // the columns (and the position) as SELECT lists them
 	keyIdx     []int    // where the order key is in a row
-	ctid       bool
+	// ctid: the table has no key; its rows are read in the order of, and
+	// named by, their position: ctid, or (tableoid, ctid) for a partitioned
+	// table, whose partitions each number their ctids from the start.
+	ctid bool
 }
+
+// positionCasts are the casts of the position expressions' bounds.
+var positionCasts = map[string]string{"tableoid": "::oid", "ctid": "::tid"}
 
 // snapTable reads what the snapshot needs of table.
 func (s *Source) snapTable(ctx context.Context, conn *pgx.Conn, table string) (*snapTable, error) {
@@ -75,8 +81,13 @@ func (s *Source) snapTable(ctx context.Context, conn *pgx.Conn, table string) (*
 	if len(st.keyNames) == 0 {
 		st.ctid = true
 		st.order = []string{"ctid"}
-		st.keyIdx = []int{len(t.Columns)}
-		selects = append(selects, "ctid")
+		if t.Partitioned {
+			st.order = []string{"tableoid", "ctid"}
+		}
+		for i, o := range st.order {
+			st.keyIdx = append(st.keyIdx, len(t.Columns)+i)
+			selects = append(selects, o)
+		}
 		for _, c := range t.Columns {
 			st.matchNames = append(st.matchNames, c.Name)
 		}
@@ -99,7 +110,7 @@ func (t *snapTable) chunkQuery(where string, lo, hi []string, limit int) (string
 			args = append(args, []byte(k))
 			ph[i] = "$" + strconv.Itoa(len(args))
 			if t.ctid {
-				ph[i] += "::tid"
+				ph[i] += positionCasts[t.order[i]]
 			}
 		}
 		conds = append(conds, fmt.Sprintf("(%s) %s (%s)", strings.Join(t.order, ", "), op, strings.Join(ph, ", ")))
