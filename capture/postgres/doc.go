@@ -296,8 +296,10 @@
 // messages, so within a message or StatusInterval of an idle stream) the
 // receive loop stops reading from the walsender and only confirms what the
 // downstream acknowledges, sending a status update for every Ack and every
-// StatusInterval, until Run's context ends; it then sends the last status
-// and returns. [Source.Positions] returns the server's WAL end and the
+// StatusInterval, until Run's context ends; it then sends the last status,
+// ends the stream with CopyDone and reads the server's answers (so the
+// walsender has processed that status before the connection closes), and
+// returns. [Source.Positions] returns the server's WAL end and the
 // confirmed position (their difference is the lag in bytes). All three are
 // safe for concurrent use.
 //
