@@ -535,3 +535,58 @@ INSERT INTO h SELECT g, 'v0' FROM generate_series(10001, 11000) g;`)
 		t.Errorf("%d rows snapshotted; want 2000", len(rows))
 	}
 }
+
+// countingState counts the saves of a MemorySnapshotState.
+type countingState struct {
+	*MemorySnapshotState
+	saves atomic.Int64
+}
+
+func (c *countingState) Save(ctx context.Context, b Snapshots) error {
+	c.saves.Add(1)
+	return c.MemorySnapshotState.Save(ctx, b)
+}
+
+// TestSnapshotSavesOncePerChunk: the initial snapshot of three tables (250
+// rows, 200 rows, none) in chunks of 100 saves its state once per chunk
+// that emitted rows (3 + 2), plus its queueing, its start and its end: a
+// table's end rides on its last chunk's save, or on the next save when its
+// last read found no row. Every row is read once and the end says done at
+// the last table.
+func TestSnapshotSavesOncePerChunk(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE a (id bigint PRIMARY KEY, v text NOT NULL);
+CREATE TABLE b (id bigint PRIMARY KEY, v text NOT NULL);
+CREATE TABLE c (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO a SELECT g, 'v0' FROM generate_series(1, 250) g;
+INSERT INTO b SELECT g, 'v0' FROM generate_series(1, 200) g;`)
+	state := &countingState{MemorySnapshotState: NewMemorySnapshotState()}
+	sink := newMemSink()
+	cfg := baseConfig(pg, "postgres", "a", "b", "c")
+	cfg.SnapshotChunkRows = 100
+	cfg.SnapshotState = state
+	startSource(t, cfg, sink)
+	waitFor(t, 30*time.Second, "the snapshot to finish", func() bool { return snapshotDone(state, "") })
+	book, _, _ := state.Load(t.Context(), "chron")
+	if e := book.Initial(); e.Rows != 450 || e.Table != 3 || e.LastKey != nil {
+		t.Errorf("the snapshot's end: %+v; want 450 rows, table 3, no last key", e)
+	}
+	if n := state.saves.Load(); n != 8 {
+		t.Errorf("%d saves of the snapshot state; want 8 (queued, started, 5 chunks, done)", n)
+	}
+	snaps := map[string]int{}
+	for _, c := range sink.changes() {
+		if c.Op == contract.OpSnapshot {
+			snaps[fmt.Sprintf("%s.%v", c.Table, c.New["id"])]++
+		}
+	}
+	if len(snaps) != 450 {
+		t.Errorf("%d rows snapshotted; want 450", len(snaps))
+	}
+	for k, n := range snaps {
+		if n != 1 {
+			t.Errorf("%s: %d snapshot events; want 1", k, n)
+		}
+	}
+}
