@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -587,6 +588,45 @@ INSERT INTO b SELECT g, 'v0' FROM generate_series(1, 200) g;`)
 	for k, n := range snaps {
 		if n != 1 {
 			t.Errorf("%s: %d snapshot events; want 1", k, n)
+		}
+	}
+}
+
+// TestSnapshotRequestOfAnUncapturedTable: any role that can connect can
+// emit a request, and RequestSnapshot only checks that the table exists and
+// that the requester may read it; capture reads captured tables only. A
+// request for a table outside Config.Tables is saved as failed, naming the
+// table, and no row of it is read, while the captured table's request
+// after it is read.
+func TestSnapshotRequestOfAnUncapturedTable(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE h (id bigint PRIMARY KEY, v text NOT NULL);
+CREATE TABLE secret (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 10) g;
+INSERT INTO secret SELECT g, 's' FROM generate_series(1, 10) g;`)
+	sink := newMemSink()
+	cfg := baseConfig(pg, "postgres", "h")
+	cfg.SnapshotMode = SnapshotNever
+	r := startSource(t, cfg, sink)
+	waitFor(t, 30*time.Second, "streaming", func() bool { return r.src.Phase() == PhaseStreaming })
+	cs := ConnSettings{URL: pg.DatabaseURL("postgres")}
+	bad, _, err := RequestSnapshot(t.Context(), cs, SnapshotRequest{Slot: "chron", Tables: []string{"h", "secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _, err := RequestSnapshot(t.Context(), cs, SnapshotRequest{Slot: "chron", Tables: []string{"h"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the captured table's snapshot", func() bool { return snapshotDone(r.src.cfg.SnapshotState, good) })
+	book, _, _ := r.src.cfg.SnapshotState.Load(t.Context(), "chron")
+	if e := book.Find(bad); e == nil || e.Status != SnapshotFailed || !strings.Contains(e.Error, "public.secret") || e.Rows != 0 {
+		t.Errorf("the request naming an uncaptured table: %+v; want failed, naming public.secret, no row read", e)
+	}
+	for _, c := range sink.changes() {
+		if c.Op == contract.OpSnapshot && (c.Table != "h" || c.Snapshot.ID != good) {
+			t.Fatalf("snapshot row of %s under snapshot %s; want only h's, under %s", c.Table, c.Snapshot.ID, good)
 		}
 	}
 }
