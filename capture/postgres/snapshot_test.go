@@ -630,3 +630,66 @@ INSERT INTO secret SELECT g, 's' FROM generate_series(1, 10) g;`)
 		}
 	}
 }
+
+// TestSnapshotCancelledWhileItStarts: a cancellation that arrives while the
+// reader estimates the snapshot's rows (here: its EXPLAIN waits for a lock
+// the test holds) is not undone when the reader marks it running: the
+// snapshot ends cancelled with no row read, and the next one is read.
+func TestSnapshotCancelledWhileItStarts(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE h (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 100) g;`)
+	sink := newMemSink()
+	cfg := baseConfig(pg, "postgres", "h")
+	cfg.SnapshotMode = SnapshotNever
+	r := startSource(t, cfg, sink)
+	waitFor(t, 30*time.Second, "streaming", func() bool { return r.src.Phase() == PhaseStreaming })
+
+	locker := pg.Connect(t, "postgres")
+	tx, err := locker.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE h IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	// The request as RequestSnapshot emits it (its own EXPLAIN would wait
+	// for the lock too).
+	emitter := pg.Connect(t, "postgres")
+	if _, err := emitMessage(t.Context(), emitter, snapshotMessage{Kind: msgRequest, Slot: "chron", ID: "first", Tables: []string{"public.h"}, Where: "v <> ''"}); err != nil {
+		t.Fatal(err)
+	}
+	watcher := pg.Connect(t, "postgres")
+	waitFor(t, 4*time.Second, "the reader's estimate to wait for the lock", func() bool {
+		var n int
+		err := watcher.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'EXPLAIN%'`).Scan(&n)
+		return err == nil && n == 1
+	})
+	if _, err := emitMessage(t.Context(), emitter, snapshotMessage{Kind: msgCancel, Slot: "chron", ID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 4*time.Second, "the cancellation to be saved", func() bool {
+		b, _, _ := r.src.cfg.SnapshotState.Load(t.Context(), "chron")
+		e := b.Find("first")
+		return e != nil && e.Status == SnapshotCancelled
+	})
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := RequestSnapshot(t.Context(), ConnSettings{URL: pg.DatabaseURL("postgres")}, SnapshotRequest{Slot: "chron", Tables: []string{"h"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the next snapshot", func() bool { return snapshotDone(r.src.cfg.SnapshotState, second) })
+	b, _, _ := r.src.cfg.SnapshotState.Load(t.Context(), "chron")
+	if e := b.Find("first"); e.Status != SnapshotCancelled || e.Rows != 0 {
+		t.Errorf("the snapshot cancelled while it started: %s with %d rows; want cancelled, none read", e.Status, e.Rows)
+	}
+	for _, c := range sink.changes() {
+		if c.Op == contract.OpSnapshot && c.Snapshot.ID == "first" {
+			t.Fatalf("row %v read by the cancelled snapshot", c.New["id"])
+		}
+	}
+}

@@ -168,7 +168,8 @@ func (s *Source) readSnapshot(ctx context.Context, conn *pgx.Conn, id string, re
 }
 
 // startSnapshot marks snapshot e running (estimating its rows the first
-// time), logs its start or resume, and returns its progress reporter.
+// time), logs its start or resume, and returns its progress reporter; a
+// snapshot cancelled meanwhile stays cancelled (errSnapshotCancelled).
 func (s *Source) startSnapshot(ctx context.Context, conn *pgx.Conn, e *Snapshot) (progress, error) {
 	now := time.Now()
 	if e.Estimated == 0 {
@@ -179,7 +180,7 @@ func (s *Source) startSnapshot(ctx context.Context, conn *pgx.Conn, e *Snapshot)
 		e.Estimated = e.Rows + est
 	}
 	resumed := e.Status == SnapshotRunning
-	if err := s.snap.update(ctx, e.ID, func(b *Snapshot) {
+	if err := s.snap.start(ctx, e.ID, func(b *Snapshot) {
 		b.Status, b.Estimated, b.UpdatedAt = SnapshotRunning, e.Estimated, now
 		if b.StartedAt.IsZero() {
 			b.StartedAt = now
