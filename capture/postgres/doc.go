@@ -250,8 +250,9 @@
 // its snapshot (the initial one: Run returns a [SnapshotError]).
 //
 // A table without a primary key or replica identity index (REPLICA IDENTITY
-// FULL) is read in ctid order and its rows are named by ctid, which an
-// update changes: a row that an update moves across the read position
+// FULL) is read in ctid order and its rows are named by ctid (a
+// partitioned table's by tableoid and ctid: each partition numbers its
+// ctids from the start), which an update changes: a row that an update moves across the read position
 // during the snapshot, or that is updated between a crash and its chunk's
 // re-read, can have a second snapshot event or none; each comes after the
 // update, which carries the whole row (nothing is lost or out of order).
@@ -295,8 +296,10 @@
 // messages, so within a message or StatusInterval of an idle stream) the
 // receive loop stops reading from the walsender and only confirms what the
 // downstream acknowledges, sending a status update for every Ack and every
-// StatusInterval, until Run's context ends; it then sends the last status
-// and returns. [Source.Positions] returns the server's WAL end and the
+// StatusInterval, until Run's context ends; it then sends the last status,
+// ends the stream with CopyDone and reads the server's answers (so the
+// walsender has processed that status before the connection closes), and
+// returns. [Source.Positions] returns the server's WAL end and the
 // confirmed position (their difference is the lag in bytes). All three are
 // safe for concurrent use.
 //

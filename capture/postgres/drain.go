@@ -54,9 +54,10 @@ func (s *Source) Phase() Phase {
 // update with everything acknowledged and returns. So a graceful stop is:
 // Drain, wait until what was delivered is acknowledged, cancel Run.
 //
-// During the initial snapshot Drain has no effect (the snapshot stops with
-// the context; its progress is saved per chunk and resumed). Safe for
-// concurrent use; idempotent.
+// A snapshot being read (they are read while streaming) drains the same
+// way: the chunk under way does not complete (its high watermark is not
+// taken), and the next session reads it again from the progress saved
+// after the last completed chunk. Safe for concurrent use; idempotent.
 func (s *Source) Drain() {
 	s.draining.Store(true)
 	select {
@@ -68,7 +69,7 @@ func (s *Source) Drain() {
 // drainLoop is the receive loop once Drain was called outside a
 // transaction: it reads nothing more from the stream and confirms every
 // ack (and every StatusInterval, so the walsender sees replies) until ctx
-// ends, then sends the last status.
+// ends, then sends the last status and ends the stream (endStream).
 func (s *Source) drainLoop(ctx context.Context, st *streamState) error {
 	s.phase.Store(int32(PhaseDraining))
 	s.log.Info("capture: draining: no new transactions are taken; confirming what is durable")

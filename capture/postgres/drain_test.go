@@ -70,3 +70,42 @@ func TestDrainStopsTakingTransactions(t *testing.T) {
 		t.Fatalf("after the drain the next Source delivered ids %v, want [4 5]", ids)
 	}
 }
+
+// TestDrainEndsWithTheLastConfirmation: a Source drained while the stream
+// carries a steady write load (WAL the walsender has sent and the drained
+// loop no longer reads) ends the stream so that, when Run returns, the
+// slot's confirmed_flush_lsn is the last position the Source confirmed:
+// the walsender processed the last status update before the connection
+// closed, rather than a reset losing it.
+func TestDrainEndsWithTheLastConfirmation(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE h (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 1000) g;`)
+	cfg := baseConfig(pg, "postgres", "h")
+	cfg.SnapshotMode = SnapshotNever
+	for round := 0; round < 5; round++ {
+		sink := newMemSink()
+		sink.asyncAck = true
+		r := startSource(t, cfg, sink)
+		waitFor(t, 30*time.Second, "streaming", func() bool { return r.src.Phase() == PhaseStreaming })
+		w := startWriter(t, pg.DatabaseURL("postgres"), 1000)
+		waitFor(t, 30*time.Second, "transactions under load", func() bool { return sink.txCount() > 200 })
+		r.src.Drain()
+		waitFor(t, 30*time.Second, "draining", func() bool { return r.src.Phase() == PhaseDraining })
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+		_, confirmed := r.src.Positions()
+		if got := slotLSN(t, pg, "chron", "confirmed_flush_lsn"); got != confirmed {
+			t.Fatalf("round %d: the slot's confirmed_flush_lsn is %s when Run returned; the Source last confirmed %s", round, got, confirmed)
+		}
+		w.stop(t)
+		pg.Exec(t, "postgres", "DELETE FROM h WHERE id > 1000000") // the next writer inserts them again
+		waitFor(t, 30*time.Second, "the slot to be released", func() bool {
+			var active bool
+			err := pg.Connect(t, "postgres").QueryRow(t.Context(), "SELECT active FROM pg_replication_slots WHERE slot_name = 'chron'").Scan(&active)
+			return err == nil && !active
+		})
+	}
+}

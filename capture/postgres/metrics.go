@@ -55,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "chronicler_capture_snapshot_rows_done", Help: "Rows of the snapshot being read (or the last one) emitted by acknowledged chunks.",
 		}),
 		snapshotRowsAll: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "chronicler_capture_snapshot_rows_estimated", Help: "Estimated rows of the snapshot being read (pg_class.reltuples, an exact count for a table never analyzed, the planner's estimate with a condition).",
+			Name: "chronicler_capture_snapshot_rows_estimated", Help: "Estimated rows of the snapshot being read (pg_class.reltuples; for a table never analyzed a count up to 8 MiB, else the planner's estimate; the planner's estimate with a condition).",
 		}),
 		snapshotRate: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chronicler_capture_snapshot_rows_per_second", Help: "Read rate of the snapshot being read since it (or its resume) started; 0 when none is.",

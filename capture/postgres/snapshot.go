@@ -99,6 +99,21 @@ func (sn *snapshotter) update(ctx context.Context, id string, f func(*Snapshot))
 	return sn.save(ctx)
 }
 
+// start applies f to snapshot id and saves, unless it is no longer active
+// (cancelled while the reader prepared it): errSnapshotCancelled then, and
+// nothing is saved.
+func (sn *snapshotter) start(ctx context.Context, id string, f func(*Snapshot)) error {
+	sn.mu.Lock()
+	e := sn.book.Find(id)
+	if e == nil || !e.Active() {
+		sn.mu.Unlock()
+		return errSnapshotCancelled
+	}
+	f(e)
+	sn.mu.Unlock()
+	return sn.save(ctx)
+}
+
 // get returns a copy of snapshot id.
 func (sn *snapshotter) get(id string) (Snapshot, bool) {
 	sn.mu.Lock()

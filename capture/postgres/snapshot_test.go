@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -493,4 +494,202 @@ INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 100) g;`)
 	waitFor(t, 30*time.Second, "the snapshot", func() bool { return snapshotDone(r.src.cfg.SnapshotState, id) })
 	checkStream(t, pg, 100, func(int64) bool { return true }, sink)
 	t.Logf("figure: chunk reads done again while a committed change was not visible: %.0f", testutilCounter(r.src.m.snapshotWaits))
+}
+
+// TestSnapshotPartitionedWithoutKey: a partitioned table without a primary
+// key (its partitions REPLICA IDENTITY FULL) is read in position order, and
+// each partition numbers its ctids from the start: two partitions of 1,000
+// rows, read in chunks of 75, give every row exactly one snapshot event,
+// each under a key of its own (the key names the row in its event ids).
+func TestSnapshotPartitionedWithoutKey(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE h (id bigint NOT NULL, v text NOT NULL) PARTITION BY RANGE (id);
+CREATE TABLE h1 PARTITION OF h FOR VALUES FROM (1) TO (10000);
+CREATE TABLE h2 PARTITION OF h FOR VALUES FROM (10000) TO (20000);
+ALTER TABLE h1 REPLICA IDENTITY FULL; ALTER TABLE h2 REPLICA IDENTITY FULL;
+INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 1000) g;
+INSERT INTO h SELECT g, 'v0' FROM generate_series(10001, 11000) g;`)
+	sink := newMemSink()
+	cfg := baseConfig(pg, "postgres", "h")
+	cfg.SnapshotChunkRows = 75
+	r := startSource(t, cfg, sink)
+	waitFor(t, 60*time.Second, "the snapshot to finish", func() bool { return snapshotDone(r.src.cfg.SnapshotState, "") })
+	rows, keys := map[int64]int{}, map[string]int64{}
+	for _, c := range sink.changes() {
+		if c.Op != contract.OpSnapshot {
+			continue
+		}
+		id := c.New["id"].(int64)
+		rows[id]++
+		if other, ok := keys[c.Snapshot.Key]; ok {
+			t.Fatalf("ids %d and %d share the snapshot key %s", other, id, c.Snapshot.Key)
+		}
+		keys[c.Snapshot.Key] = id
+	}
+	for id := range tableContent(t, pg, "h") {
+		if rows[id] != 1 {
+			t.Errorf("id %d: %d snapshot events; want 1", id, rows[id])
+		}
+	}
+	if len(rows) != 2000 {
+		t.Errorf("%d rows snapshotted; want 2000", len(rows))
+	}
+}
+
+// countingState counts the saves of a MemorySnapshotState.
+type countingState struct {
+	*MemorySnapshotState
+	saves atomic.Int64
+}
+
+func (c *countingState) Save(ctx context.Context, b Snapshots) error {
+	c.saves.Add(1)
+	return c.MemorySnapshotState.Save(ctx, b)
+}
+
+// TestSnapshotSavesOncePerChunk: the initial snapshot of three tables (250
+// rows, 200 rows, none) in chunks of 100 saves its state once per chunk
+// that emitted rows (3 + 2), plus its queueing, its start and its end: a
+// table's end rides on its last chunk's save, or on the next save when its
+// last read found no row. Every row is read once and the end says done at
+// the last table.
+func TestSnapshotSavesOncePerChunk(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE a (id bigint PRIMARY KEY, v text NOT NULL);
+CREATE TABLE b (id bigint PRIMARY KEY, v text NOT NULL);
+CREATE TABLE c (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO a SELECT g, 'v0' FROM generate_series(1, 250) g;
+INSERT INTO b SELECT g, 'v0' FROM generate_series(1, 200) g;`)
+	state := &countingState{MemorySnapshotState: NewMemorySnapshotState()}
+	sink := newMemSink()
+	cfg := baseConfig(pg, "postgres", "a", "b", "c")
+	cfg.SnapshotChunkRows = 100
+	cfg.SnapshotState = state
+	startSource(t, cfg, sink)
+	waitFor(t, 30*time.Second, "the snapshot to finish", func() bool { return snapshotDone(state, "") })
+	book, _, _ := state.Load(t.Context(), "chron")
+	if e := book.Initial(); e.Rows != 450 || e.Table != 3 || e.LastKey != nil {
+		t.Errorf("the snapshot's end: %+v; want 450 rows, table 3, no last key", e)
+	}
+	if n := state.saves.Load(); n != 8 {
+		t.Errorf("%d saves of the snapshot state; want 8 (queued, started, 5 chunks, done)", n)
+	}
+	snaps := map[string]int{}
+	for _, c := range sink.changes() {
+		if c.Op == contract.OpSnapshot {
+			snaps[fmt.Sprintf("%s.%v", c.Table, c.New["id"])]++
+		}
+	}
+	if len(snaps) != 450 {
+		t.Errorf("%d rows snapshotted; want 450", len(snaps))
+	}
+	for k, n := range snaps {
+		if n != 1 {
+			t.Errorf("%s: %d snapshot events; want 1", k, n)
+		}
+	}
+}
+
+// TestSnapshotRequestOfAnUncapturedTable: any role that can connect can
+// emit a request, and RequestSnapshot only checks that the table exists and
+// that the requester may read it; capture reads captured tables only. A
+// request for a table outside Config.Tables is saved as failed, naming the
+// table, and no row of it is read, while the captured table's request
+// after it is read.
+func TestSnapshotRequestOfAnUncapturedTable(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE h (id bigint PRIMARY KEY, v text NOT NULL);
+CREATE TABLE secret (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 10) g;
+INSERT INTO secret SELECT g, 's' FROM generate_series(1, 10) g;`)
+	sink := newMemSink()
+	cfg := baseConfig(pg, "postgres", "h")
+	cfg.SnapshotMode = SnapshotNever
+	r := startSource(t, cfg, sink)
+	waitFor(t, 30*time.Second, "streaming", func() bool { return r.src.Phase() == PhaseStreaming })
+	cs := ConnSettings{URL: pg.DatabaseURL("postgres")}
+	bad, _, err := RequestSnapshot(t.Context(), cs, SnapshotRequest{Slot: "chron", Tables: []string{"h", "secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _, err := RequestSnapshot(t.Context(), cs, SnapshotRequest{Slot: "chron", Tables: []string{"h"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the captured table's snapshot", func() bool { return snapshotDone(r.src.cfg.SnapshotState, good) })
+	book, _, _ := r.src.cfg.SnapshotState.Load(t.Context(), "chron")
+	if e := book.Find(bad); e == nil || e.Status != SnapshotFailed || !strings.Contains(e.Error, "public.secret") || e.Rows != 0 {
+		t.Errorf("the request naming an uncaptured table: %+v; want failed, naming public.secret, no row read", e)
+	}
+	for _, c := range sink.changes() {
+		if c.Op == contract.OpSnapshot && (c.Table != "h" || c.Snapshot.ID != good) {
+			t.Fatalf("snapshot row of %s under snapshot %s; want only h's, under %s", c.Table, c.Snapshot.ID, good)
+		}
+	}
+}
+
+// TestSnapshotCancelledWhileItStarts: a cancellation that arrives while the
+// reader estimates the snapshot's rows (here: its EXPLAIN waits for a lock
+// the test holds) is not undone when the reader marks it running: the
+// snapshot ends cancelled with no row read, and the next one is read.
+func TestSnapshotCancelledWhileItStarts(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE h (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 100) g;`)
+	sink := newMemSink()
+	cfg := baseConfig(pg, "postgres", "h")
+	cfg.SnapshotMode = SnapshotNever
+	r := startSource(t, cfg, sink)
+	waitFor(t, 30*time.Second, "streaming", func() bool { return r.src.Phase() == PhaseStreaming })
+
+	locker := pg.Connect(t, "postgres")
+	tx, err := locker.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE h IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	// The request as RequestSnapshot emits it (its own EXPLAIN would wait
+	// for the lock too).
+	emitter := pg.Connect(t, "postgres")
+	if _, err := emitMessage(t.Context(), emitter, snapshotMessage{Kind: msgRequest, Slot: "chron", ID: "first", Tables: []string{"public.h"}, Where: "v <> ''"}); err != nil {
+		t.Fatal(err)
+	}
+	watcher := pg.Connect(t, "postgres")
+	waitFor(t, 4*time.Second, "the reader's estimate to wait for the lock", func() bool {
+		var n int
+		err := watcher.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'EXPLAIN%'`).Scan(&n)
+		return err == nil && n == 1
+	})
+	if _, err := emitMessage(t.Context(), emitter, snapshotMessage{Kind: msgCancel, Slot: "chron", ID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 4*time.Second, "the cancellation to be saved", func() bool {
+		b, _, _ := r.src.cfg.SnapshotState.Load(t.Context(), "chron")
+		e := b.Find("first")
+		return e != nil && e.Status == SnapshotCancelled
+	})
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := RequestSnapshot(t.Context(), ConnSettings{URL: pg.DatabaseURL("postgres")}, SnapshotRequest{Slot: "chron", Tables: []string{"h"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the next snapshot", func() bool { return snapshotDone(r.src.cfg.SnapshotState, second) })
+	b, _, _ := r.src.cfg.SnapshotState.Load(t.Context(), "chron")
+	if e := b.Find("first"); e.Status != SnapshotCancelled || e.Rows != 0 {
+		t.Errorf("the snapshot cancelled while it started: %s with %d rows; want cancelled, none read", e.Status, e.Rows)
+	}
+	for _, c := range sink.changes() {
+		if c.Op == contract.OpSnapshot && c.Snapshot.ID == "first" {
+			t.Fatalf("row %v read by the cancelled snapshot", c.New["id"])
+		}
+	}
 }

@@ -169,7 +169,11 @@ func (s *Source) highWatermark(ctx context.Context, st *streamState, w *window) 
 		}
 		key := mk
 		if t.ctid {
-			key, _ = matchKey(map[string]any{"ctid": string(row[len(t.cols)])}, []string{"ctid"})
+			pos := make(map[string]any, len(t.order))
+			for i, k := range t.keyIdx {
+				pos[t.order[i]] = string(row[k])
+			}
+			key, _ = matchKey(pos, t.order)
 		}
 		c := &contract.Change{Op: contract.OpSnapshot, Schema: schema, Table: name, Key: t.keyNames, New: vals,
 			Snapshot: &contract.SnapshotRow{ID: a.snap, Key: key, Recheck: a.recheck}}

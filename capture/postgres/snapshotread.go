@@ -127,7 +127,9 @@ func (s *Source) connectSnapshot(ctx context.Context) (*pgx.Conn, error) {
 
 // readSnapshot reads snapshot id from where it stopped to its end (or its
 // cancellation), saving its progress after every chunk the downstream
-// acknowledged.
+// acknowledged. A table's end is saved with its last chunk (or with the
+// next save, when its last read returned no row), its last one with the
+// snapshot's end.
 func (s *Source) readSnapshot(ctx context.Context, conn *pgx.Conn, id string, rechecked map[string]bool) error {
 	sn := s.snap
 	e, ok := sn.get(id)
@@ -151,13 +153,9 @@ func (s *Source) readSnapshot(ctx context.Context, conn *pgx.Conn, id string, re
 		if err := s.readSnapshotTable(ctx, conn, &e, tbl, &pr, &pace, rechecked); err != nil {
 			return err
 		}
-		e.Table++
-		e.LastKey = nil
-		if err := sn.update(ctx, id, func(b *Snapshot) { b.Table, b.LastKey = e.Table, nil }); err != nil {
-			return err
-		}
 	}
 	if err := sn.update(ctx, id, func(b *Snapshot) {
+		b.Table, b.LastKey = e.Table, nil
 		b.Status, b.UpdatedAt, b.RowsPerSecond = SnapshotDone, time.Now(), pr.rate(e.Rows, time.Now())
 	}); err != nil {
 		return err
@@ -170,7 +168,8 @@ func (s *Source) readSnapshot(ctx context.Context, conn *pgx.Conn, id string, re
 }
 
 // startSnapshot marks snapshot e running (estimating its rows the first
-// time), logs its start or resume, and returns its progress reporter.
+// time), logs its start or resume, and returns its progress reporter; a
+// snapshot cancelled meanwhile stays cancelled (errSnapshotCancelled).
 func (s *Source) startSnapshot(ctx context.Context, conn *pgx.Conn, e *Snapshot) (progress, error) {
 	now := time.Now()
 	if e.Estimated == 0 {
@@ -181,7 +180,7 @@ func (s *Source) startSnapshot(ctx context.Context, conn *pgx.Conn, e *Snapshot)
 		e.Estimated = e.Rows + est
 	}
 	resumed := e.Status == SnapshotRunning
-	if err := s.snap.update(ctx, e.ID, func(b *Snapshot) {
+	if err := s.snap.start(ctx, e.ID, func(b *Snapshot) {
 		b.Status, b.Estimated, b.UpdatedAt = SnapshotRunning, e.Estimated, now
 		if b.StartedAt.IsZero() {
 			b.StartedAt = now
@@ -199,7 +198,8 @@ func (s *Source) startSnapshot(ctx context.Context, conn *pgx.Conn, e *Snapshot)
 }
 
 // readSnapshotTable reads the chunks of e's current table tbl, from e.LastKey
-// to its end, saving e's progress after each.
+// to its end, saving e's progress after each, and moves e to the next table
+// (the last chunk's save records it).
 func (s *Source) readSnapshotTable(ctx context.Context, conn *pgx.Conn, e *Snapshot, tbl *snapTable, pr *progress, pace *pacer, rechecked map[string]bool) error {
 	sn, id := s.snap, e.ID
 	for {
@@ -221,12 +221,18 @@ func (s *Source) readSnapshotTable(ctx context.Context, conn *pgx.Conn, e *Snaps
 		rechecked[id] = true
 		pace.add(out.read, started)
 		if out.read == 0 {
+			// The table ended with the chunk before: the next table's
+			// first save (or the snapshot's end) records it.
+			e.Table, e.LastKey = e.Table+1, nil
 			return nil
 		}
 		e.LastKey, e.Rows, e.Floor, e.UpdatedAt = out.hi, e.Rows+uint64(out.emitted), max(e.Floor, out.hw), time.Now()
+		if !out.full {
+			e.Table, e.LastKey = e.Table+1, nil
+		}
 		e.RowsPerSecond = pr.rate(e.Rows, e.UpdatedAt)
 		if err := sn.update(ctx, id, func(b *Snapshot) {
-			b.LastKey, b.Rows, b.Floor, b.UpdatedAt, b.RowsPerSecond = e.LastKey, e.Rows, e.Floor, e.UpdatedAt, e.RowsPerSecond
+			b.Table, b.LastKey, b.Rows, b.Floor, b.UpdatedAt, b.RowsPerSecond = e.Table, e.LastKey, e.Rows, e.Floor, e.UpdatedAt, e.RowsPerSecond
 		}); err != nil {
 			return err
 		}

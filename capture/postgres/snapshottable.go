@@ -23,11 +23,17 @@ type snapTable struct {
 	// the key columns, or every column for a table read in ctid order
 	// (REPLICA IDENTITY FULL sends every old value).
 	matchNames []string
-	order      []string // the SQL key expressions: quoted key columns, or ctid
-	selects    string   // the columns (and ctid) as SELECT lists them
+	order      []string // the SQL key expressions: quoted key columns, or the row's position
+	selects    string   // the columns (and the position) as SELECT lists them
 	keyIdx     []int    // where the order key is in a row
-	ctid       bool
+	// ctid: the table has no key; its rows are read in the order of, and
+	// named by, their position: ctid, or (tableoid, ctid) for a partitioned
+	// table, whose partitions each number their ctids from the start.
+	ctid bool
 }
+
+// positionCasts are the casts of the position expressions' bounds.
+var positionCasts = map[string]string{"tableoid": "::oid", "ctid": "::tid"}
 
 // snapTable reads what the snapshot needs of table.
 func (s *Source) snapTable(ctx context.Context, conn *pgx.Conn, table string) (*snapTable, error) {
@@ -75,8 +81,13 @@ func (s *Source) snapTable(ctx context.Context, conn *pgx.Conn, table string) (*
 	if len(st.keyNames) == 0 {
 		st.ctid = true
 		st.order = []string{"ctid"}
-		st.keyIdx = []int{len(t.Columns)}
-		selects = append(selects, "ctid")
+		if t.Partitioned {
+			st.order = []string{"tableoid", "ctid"}
+		}
+		for i, o := range st.order {
+			st.keyIdx = append(st.keyIdx, len(t.Columns)+i)
+			selects = append(selects, o)
+		}
 		for _, c := range t.Columns {
 			st.matchNames = append(st.matchNames, c.Name)
 		}
@@ -99,7 +110,7 @@ func (t *snapTable) chunkQuery(where string, lo, hi []string, limit int) (string
 			args = append(args, []byte(k))
 			ph[i] = "$" + strconv.Itoa(len(args))
 			if t.ctid {
-				ph[i] += "::tid"
+				ph[i] += positionCasts[t.order[i]]
 			}
 		}
 		conds = append(conds, fmt.Sprintf("(%s) %s (%s)", strings.Join(t.order, ", "), op, strings.Join(ph, ", ")))
@@ -125,36 +136,67 @@ func (t *snapTable) chunkQuery(where string, lo, hi []string, limit int) (string
 
 var planRowsRE = regexp.MustCompile(`rows=(\d+)`)
 
-// estimateRows estimates the rows of tables: pg_class.reltuples (an exact
-// count for a table never analyzed), or the planner's estimate with where.
+// countBytesMax bounds the tables estimateRows counts: a table never
+// vacuumed or analyzed (reltuples -1, as a partitioned table's own entry
+// stays) of at most this size on disk, its partitions' included. A count
+// reads the whole table in one statement, whose MVCC snapshot holds back
+// vacuum for as long: a larger table has the planner's estimate (from its
+// size) instead.
+const countBytesMax = 8 << 20
+
+// estimateRows estimates the rows of tables: pg_class.reltuples, a count
+// for a small table never analyzed, else the planner's estimate (always
+// with where).
 func (s *Source) estimateRows(ctx context.Context, conn *pgx.Conn, tables []string, where string) (uint64, error) {
 	var total uint64
 	for _, t := range tables {
 		schema, name := SplitTable(t)
 		ident := pgx.Identifier{schema, name}.Sanitize()
 		if where != "" {
-			var plan string
-			if err := conn.QueryRow(ctx, "EXPLAIN SELECT 1 FROM "+ident+" WHERE ("+where+")").Scan(&plan); err != nil {
+			n, err := planRows(ctx, conn, "EXPLAIN SELECT 1 FROM "+ident+" WHERE ("+where+")")
+			if err != nil {
 				return 0, fmt.Errorf("estimating the rows of %s where %s: %w", t, where, err)
 			}
-			if m := planRowsRE.FindStringSubmatch(plan); m != nil {
-				n, _ := strconv.ParseUint(m[1], 10, 64)
-				total += n
-			}
+			total += n
 			continue
 		}
 		var est float64
-		if err := conn.QueryRow(ctx, `SELECT coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), 0)`, ident).Scan(&est); err != nil {
+		var size int64
+		if err := conn.QueryRow(ctx, `SELECT coalesce(c.reltuples, 0), coalesce(CASE WHEN c.relkind = 'p'
+	THEN (SELECT sum(pg_relation_size(p.relid)) FROM pg_partition_tree(c.oid) p) ELSE pg_relation_size(c.oid) END, 0)::int8
+FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid`, ident).Scan(&est, &size); err != nil {
 			return 0, fmt.Errorf("estimating the rows of %s: %w", t, err)
 		}
-		if est < 0 { // never vacuumed or analyzed: count
+		switch {
+		case est >= 0:
+			total += uint64(est)
+		case size <= countBytesMax:
 			var n int64
 			if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+ident).Scan(&n); err != nil {
 				return 0, fmt.Errorf("counting the rows of %s: %w", t, err)
 			}
-			est = float64(n)
+			total += uint64(n)
+		default:
+			n, err := planRows(ctx, conn, "EXPLAIN SELECT 1 FROM "+ident)
+			if err != nil {
+				return 0, fmt.Errorf("estimating the rows of %s: %w", t, err)
+			}
+			total += n
 		}
-		total += uint64(est)
 	}
 	return total, nil
+}
+
+// planRows is the row count of the top node of the plan of explain (an
+// EXPLAIN statement), 0 when it names none.
+func planRows(ctx context.Context, conn *pgx.Conn, explain string) (uint64, error) {
+	var plan string
+	if err := conn.QueryRow(ctx, explain).Scan(&plan); err != nil {
+		return 0, err
+	}
+	if m := planRowsRE.FindStringSubmatch(plan); m != nil {
+		n, _ := strconv.ParseUint(m[1], 10, 64)
+		return n, nil
+	}
+	return 0, nil
 }

@@ -33,8 +33,9 @@ func snapshotOf(rep preflight.StatusReport, id string) *preflight.SnapshotStatus
 // TestSnapshotCommand (issue 16): capture streams the shop (no initial
 // snapshot, snapshot.max_rows_per_second 1000); `chronicler snapshot
 // public.customers` asks it to read the table's 3,000 rows: `status
-// --json` shows the running snapshot's table, rows done, rows estimated and
-// rate, then done with every row, at most the limit over the whole snapshot; the rows' events
+// --json` and the chronicler_capture_snapshot_* metrics show the running
+// snapshot's table, rows done, rows estimated and rate, then done with every
+// row, at most the limit over the whole snapshot; the rows' events
 // carry the snapshot's id. Requests capture cannot carry out are refused
 // naming the table; --cancel stops a second snapshot before its end.
 func TestSnapshotCommand(t *testing.T) {
@@ -78,12 +79,18 @@ SELECT 'c' || g || '@example.com', 'Customer ' || g, '+3100' || g FROM generate_
 		t.Fatalf("snapshot public.customers: exit %d\n%s%s", code, out, errOut)
 	}
 	var running *preflight.SnapshotStatus
-	waitUntil(t, ctx, "status to show the snapshot running", func() bool {
+	sawMetrics := false
+	waitUntil(t, ctx, "status and the metrics to show the snapshot running", func() bool {
 		e := snapshotOf(statusJSON(t, cfgPath), "snap-cmd-1")
 		if e != nil && e.State == "running" && e.RowsDone > 0 && e.RowsDone < 3000 {
 			running = e
 		}
-		return running != nil
+		if done := metric(reg, "chronicler_capture_snapshot_rows_done"); done > 0 && done < 3000 &&
+			metric(reg, "chronicler_capture_snapshot_rows_per_second") > 0 && metric(reg, "chronicler_capture_snapshot_eta_seconds") > 0 &&
+			metric(reg, "chronicler_capture_snapshots_pending") == 1 {
+			sawMetrics = true
+		}
+		return running != nil && sawMetrics
 	})
 	if running.Table != "public.customers" || running.RowsEstimated < 2700 || running.RowsEstimated > 3300 ||
 		running.RowsPerSecond <= 0 || running.ETASeconds == nil {
@@ -98,6 +105,12 @@ SELECT 'c' || g || '@example.com', 'Customer ' || g, '+3100' || g FROM generate_
 	// whole snapshot lasts at least 2.9s (the first chunk does not wait).
 	if done.RowsDone != 3000 || done.RowsPerSecond > limit*30/29+1 {
 		t.Errorf("done snapshot in status: %s; want 3000 rows at most %d rows/s over the snapshot", jsonOf(done), limit*30/29+1)
+	}
+	waitUntil(t, ctx, "the metrics to show the snapshot complete", func() bool {
+		return metric(reg, "chronicler_capture_snapshot_rows_done") == 3000 && metric(reg, "chronicler_capture_snapshots_pending") == 0
+	})
+	if est, rate := metric(reg, "chronicler_capture_snapshot_rows_estimated"), metric(reg, "chronicler_capture_snapshot_rows_per_second"); est < 2700 || est > 3300 || rate != 0 {
+		t.Errorf("metrics after the snapshot: rows estimated %.0f, rate %.1f; want about 3000, 0 (none is read)", est, rate)
 	}
 	if code, out, _ := runCLI("status", "--config", cfgPath); code != 0 || !strings.Contains(out, "snapshot snap-cmd-1") {
 		t.Errorf("status text: exit %d, no snapshot line\n%s", code, out)
