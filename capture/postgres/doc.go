@@ -327,9 +327,10 @@
 // the copy re-delivers (its confirmed position can trail the primary's) is
 // de-duplicated downstream like any re-delivery.
 //
-// [Conn.ReadFailover] reads what [CheckFailover] needs, naming the server
-// the connection reached (of a multi-host URL's hosts, the one that
-// answered). On a primary, with FailoverSlot: the slot's failover flag
+// [Conn.ReadFailover] reads what [CheckFailover] needs on top of what
+// [Conn.ReadServer] read (the version, recovery state and wal_level are
+// not read twice), naming the server the connection reached (of a
+// multi-host URL's hosts, the one that answered). On a primary, with FailoverSlot: the slot's failover flag
 // (off: a Warn with the fix; run turns it on), synchronized_standby_slots
 // (empty: a Warn, since the store could then hold changes a promoted
 // standby never received) and each slot it names (missing, logical or
@@ -353,7 +354,7 @@
 // # Reading Postgres
 //
 // [Connect] opens a [Conn] (ordinary connection) for the checks and status:
-// [Conn.ReadServer] (settings, role attributes, walsenders),
+// [Conn.ReadServer] (settings, role attributes, walsenders, recovery),
 // [Conn.ReadSlot] (the one query of pg_replication_slots: the slot's row
 // with plugin, database, temporary, active pid, wal_status,
 // confirmed_flush_lsn, restart_lsn, the active process's application_name,

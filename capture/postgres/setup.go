@@ -29,7 +29,7 @@ func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, err
 	if err := s.refuse(CheckServer(srv, si, exists)); err != nil {
 		return si, false, err
 	}
-	if err := s.checkFailover(ctx, conn, si, exists); err != nil {
+	if err := s.checkFailover(ctx, conn, srv, si, exists); err != nil {
 		return si, false, err
 	}
 	tables := make([]Table, 0, len(s.cfg.Tables))
