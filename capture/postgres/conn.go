@@ -49,6 +49,18 @@ func (cs ConnSettings) Validate() error {
 	return err
 }
 
+// URLPassword is the password a connection string gives a connection: its
+// own (in the user info, a password parameter or key=value), else
+// PGPASSWORD or the passfile's, as libpq's rules say; "" when there is none
+// or the string does not parse. For scrubbing printed text.
+func URLPassword(url string) string {
+	pc, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return ""
+	}
+	return pc.Password
+}
+
 // connConfig builds the pgx configuration of cs, with params (runtime
 // parameters) on top. It is the one place a connection's settings are made:
 // TLS verified by default (DefaultSSLMode), the password file read anew.
