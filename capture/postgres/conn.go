@@ -49,6 +49,18 @@ func (cs ConnSettings) Validate() error {
 	return err
 }
 
+// URLPassword is the password a connection string gives a connection: its
+// own (in the user info, a password parameter or key=value), else
+// PGPASSWORD or the passfile's, as libpq's rules say; "" when there is none
+// or the string does not parse. For scrubbing printed text.
+func URLPassword(url string) string {
+	pc, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return ""
+	}
+	return pc.Password
+}
+
 // connConfig builds the pgx configuration of cs, with params (runtime
 // parameters) on top. It is the one place a connection's settings are made:
 // TLS verified by default (DefaultSSLMode), the password file read anew.
@@ -168,18 +180,29 @@ func Connect(ctx context.Context, cs ConnSettings) (*Conn, error) {
 // dial opens an ordinary connection with cs; errors as Connect's. It
 // returns the sslmode in force.
 func dial(ctx context.Context, cs ConnSettings) (*pgx.Conn, string, error) {
-	cfg, mode, err := connConfigMode(cs, nil)
+	return dialParams(ctx, cs, nil)
+}
+
+// dialParams is dial with params (runtime parameters) on top of cs's.
+func dialParams(ctx context.Context, cs ConnSettings, params map[string]string) (*pgx.Conn, string, error) {
+	cfg, mode, err := connConfigMode(cs, params)
 	if err != nil {
 		return nil, "", err
 	}
 	pg, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		if te := tlsFailure(targetOf(&cfg.Config), mode, err); te != nil {
-			return nil, "", te
-		}
-		return nil, "", &ConnectError{Target: targetOf(&cfg.Config), User: cfg.User, Err: connectErr(err)}
+		return nil, "", connectFailure(cfg, mode, err)
 	}
 	return pg, mode, nil
+}
+
+// connectFailure is a failed connection's error: a *TLSError when TLS
+// failed, else a *ConnectError naming the servers, database and user.
+func connectFailure(cfg *pgx.ConnConfig, mode string, err error) error {
+	if te := tlsFailure(targetOf(&cfg.Config), mode, err); te != nil {
+		return te
+	}
+	return &ConnectError{Target: targetOf(&cfg.Config), User: cfg.User, Err: connectErr(err)}
 }
 
 // Target names the server and database: host:port/database (every server
@@ -225,20 +248,14 @@ func (s *Source) settings() ConnSettings {
 	return ConnSettings{URL: s.cfg.URL, Password: s.cfg.Password, PasswordFile: s.cfg.PasswordFile, ApplicationName: CaptureApplicationName}
 }
 
-// connect opens a normal connection to the captured database.
+// connect opens a normal connection to the captured database; errors as
+// Connect's.
 func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg, mode, err := connConfigMode(s.settings(), sessionParams)
+	conn, mode, err := dialParams(ctx, s.settings(), sessionParams)
 	if err != nil {
 		return nil, err
 	}
 	s.sslMode = mode
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		if te := tlsFailure(targetOf(&cfg.Config), mode, err); te != nil {
-			return nil, te
-		}
-		return nil, fmt.Errorf("connecting to %s: %w", s.target(), err)
-	}
 	return conn, nil
 }
 
@@ -255,10 +272,7 @@ func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 	}
 	conn, err := pgconn.ConnectConfig(ctx, &cfg.Config)
 	if err != nil {
-		if te := tlsFailure(targetOf(&cfg.Config), mode, err); te != nil {
-			return nil, te
-		}
-		return nil, fmt.Errorf("opening a replication connection to %s: %w", s.target(), err)
+		return nil, fmt.Errorf("opening a replication connection: %w", connectFailure(cfg, mode, err))
 	}
 	return conn, nil
 }

@@ -22,7 +22,9 @@
 //     plaintext or an unverified certificate; DateStyle=ISO, TimeZone=UTC, IntervalStyle=postgres,
 //     extra_float_digits=3, bytea_output=hex so values have one text form;
 //     application_name [CaptureApplicationName]);
-//  2. runs the checks (below) in `chronicler check`'s order and refuses
+//  2. runs the checks (below) in `chronicler check`'s order, except that
+//     the failover checks come right after the server's (a standby is
+//     recognised before anything is created), and refuses
 //     to start on a failed one: the server (version >= [MinServerVersion],
 //     wal_level=logical, room for the slot and a walsender, REPLICATION or
 //     superuser); every table (exists, SELECT granted, a replica identity
@@ -286,7 +288,9 @@
 // _snapshot_rows_done, _snapshot_rows_estimated, _snapshot_rows_per_second,
 // _snapshot_eta_seconds (the snapshot being read), _snapshots_pending,
 // _snapshot_chunks_total, _snapshot_rows_reread_total,
-// _snapshot_visibility_waits_total; registered on Config.Registerer when set.
+// _snapshot_visibility_waits_total, _slot_retained_wal_bytes and
+// _slot_safe_wal_size_bytes (read every 15 s while streaming); registered
+// on Config.Registerer when set.
 //
 // # Phases and drain
 //
@@ -330,9 +334,10 @@
 // the copy re-delivers (its confirmed position can trail the primary's) is
 // de-duplicated downstream like any re-delivery.
 //
-// [Conn.ReadFailover] reads what [CheckFailover] needs, naming the server
-// the connection reached (of a multi-host URL's hosts, the one that
-// answered). On a primary, with FailoverSlot: the slot's failover flag
+// [Conn.ReadFailover] reads what [CheckFailover] needs on top of what
+// [Conn.ReadServer] read (the version, recovery state and wal_level are
+// not read twice), naming the server the connection reached (of a
+// multi-host URL's hosts, the one that answered). On a primary, with FailoverSlot: the slot's failover flag
 // (off: a Warn with the fix; run turns it on), synchronized_standby_slots
 // (empty: a Warn, since the store could then hold changes a promoted
 // standby never received) and each slot it names (missing, logical or
@@ -356,7 +361,7 @@
 // # Reading Postgres
 //
 // [Connect] opens a [Conn] (ordinary connection) for the checks and status:
-// [Conn.ReadServer] (settings, role attributes, walsenders),
+// [Conn.ReadServer] (settings, role attributes, walsenders, recovery),
 // [Conn.ReadSlot] (the one query of pg_replication_slots: the slot's row
 // with plugin, database, temporary, active pid, wal_status,
 // confirmed_flush_lsn, restart_lsn, the active process's application_name,
@@ -391,10 +396,12 @@
 //
 // [OpenLockSession] opens the session that holds the HA election's
 // advisory lock: [LockSession.TryLock], [LockSession.Unlock],
-// [LockSession.Ping], [LockSession.Close], and
-// [LockSession.TerminateSlotHolder], which terminates the walsender holding
-// the slot only if it is a capture session ([CaptureApplicationName]). The
-// election itself lives in cmd/chronicler/internal/ha.
+// [LockSession.Ping], [LockSession.Close];
+// [LockSession.TerminateSlotHolder] (and [LockSession.TerminateSlotHolderAgain]),
+// which terminates the walsender holding the slot only if it is a capture
+// session ([CaptureApplicationName]); [LockSession.LockHolder] and
+// [LockSession.TerminateLockHolder], which end a frozen holder's session.
+// The election itself lives in cmd/chronicler/internal/ha.
 //
 // # Footprint and teardown
 //
@@ -413,8 +420,8 @@
 //     them at commit (capture's memory stays flat either way).
 //   - Binary value transfer: text is used (one decoder for stream and
 //     snapshot); not measured against binary.
-//   - Two-phase commit decoding, partitioned-table roots
-//     (publish_via_partition_root), generated columns: not handled.
+//   - Two-phase commit decoding: not handled. Generated columns are not
+//     captured (step 2 above).
 //   - JSON null inside json/jsonb decodes to nil, like SQL NULL, at the
 //     top level.
 //

@@ -22,7 +22,9 @@ const FailoverMinVersion = 17
 // synchronization.
 var failoverSettings = []string{"synchronized_standby_slots", "sync_replication_slots", "hot_standby_feedback", "primary_slot_name", "primary_conninfo"}
 
-// Failover is what the failover checks read of a server.
+// Failover is what the failover checks read of a server. VersionNum,
+// InRecovery and WALLevel are the [Server]'s, as [Conn.ReadServer] read
+// them (not read again).
 type Failover struct {
 	Target     string // host:port/database, for messages
 	VersionNum int    // server_version_num
@@ -46,13 +48,12 @@ type StandbySlot struct {
 	Exists bool
 }
 
-func readFailover(ctx context.Context, q querier, target string) (Failover, error) {
-	fo := Failover{Target: target, Settings: map[string]string{}}
+// readFailover reads the failover settings and the slots
+// synchronized_standby_slots names; the version, recovery state and
+// wal_level come from srv, already read.
+func readFailover(ctx context.Context, q querier, srv Server, target string) (Failover, error) {
+	fo := Failover{Target: target, VersionNum: srv.VersionNum, InRecovery: srv.InRecovery, WALLevel: srv.WALLevel, Settings: map[string]string{}}
 	wrap := func(err error) error { return fmt.Errorf("reading the failover settings of %s: %w", target, err) }
-	if err := q.QueryRow(ctx, "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), current_setting('wal_level')").Scan(
-		&fo.VersionNum, &fo.InRecovery, &fo.WALLevel); err != nil {
-		return fo, wrap(err)
-	}
 	rows, err := q.Query(ctx, "SELECT name, coalesce(setting, '') FROM pg_settings WHERE name = ANY($1)", failoverSettings)
 	if err != nil {
 		return fo, wrap(err)
@@ -261,9 +262,10 @@ func orUnknown(s string) string {
 	return s
 }
 
-// ReadFailover reads what [CheckFailover] needs of the server.
-func (c *Conn) ReadFailover(ctx context.Context) (Failover, error) {
-	return readFailover(ctx, c.pg, connectedTo(c.pg))
+// ReadFailover reads what [CheckFailover] needs of the server, on top of
+// srv (as [Conn.ReadServer] read it).
+func (c *Conn) ReadFailover(ctx context.Context, srv Server) (Failover, error) {
+	return readFailover(ctx, c.pg, srv, connectedTo(c.pg))
 }
 
 // connectedTo names the server conn is connected to (of a multi-host URL's
@@ -280,8 +282,8 @@ func connectedTo(conn *pgx.Conn) string {
 // postgres.failover_slot on a server without failover slots and a
 // synchronized_standby_slots capture would wait on forever, and waits on a
 // standby (a transient *StandbyError).
-func (s *Source) checkFailover(ctx context.Context, conn *pgx.Conn, si SlotInfo, exists bool) error {
-	fo, err := readFailover(ctx, conn, connectedTo(conn))
+func (s *Source) checkFailover(ctx context.Context, conn *pgx.Conn, srv Server, si SlotInfo, exists bool) error {
+	fo, err := readFailover(ctx, conn, srv, connectedTo(conn))
 	if err != nil {
 		return err
 	}

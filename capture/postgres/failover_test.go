@@ -34,7 +34,11 @@ func readFacts(t *testing.T, url, slot string) (Failover, SlotInfo, bool) {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	fo, err := c.ReadFailover(t.Context())
+	srv, err := c.ReadServer(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo, err := c.ReadFailover(t.Context(), srv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,21 @@ func TestConnectErrorNamesTheTarget(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Target != "127.0.0.1:1/app" || ce.User != "who" || strings.Contains(err.Error(), "pw@") {
 		t.Fatalf("Connect = %v; want a ConnectError for 127.0.0.1:1/app as who", err)
 	}
+	// The Source's connections fail the same way (one dialer), and a
+	// reconnect is worth it.
+	src, err := New(Config{URL: "postgres://who:pw@127.0.0.1:1/app?sslmode=disable&connect_timeout=2", Slot: "s", Publication: "p", Tables: []string{"t"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, open := range map[string]func() error{
+		"connect":            func() error { _, err := src.connect(ctx); return err },
+		"connectReplication": func() error { _, err := src.connectReplication(ctx); return err },
+	} {
+		err := open()
+		if ce = nil; !errors.As(err, &ce) || ce.Target != "127.0.0.1:1/app" || ce.User != "who" || !transient(err) {
+			t.Errorf("Source.%s = %v; want a transient ConnectError for 127.0.0.1:1/app as who", name, err)
+		}
+	}
 }
 
 // TestLockSession: one session holds an advisory lock, another cannot take

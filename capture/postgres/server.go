@@ -20,6 +20,7 @@ type Server struct {
 	MaxSlots      int  // max_replication_slots
 	MaxWALSenders int  // max_wal_senders
 	WALSenders    int  // walsenders running now (pg_stat_activity)
+	InRecovery    bool // pg_is_in_recovery(): a standby
 	// MaxSlotWALKeepMB is max_slot_wal_keep_size in MB: -1 is unlimited (a
 	// slot keeps WAL until the disk fills).
 	MaxSlotWALKeepMB int64
@@ -33,9 +34,9 @@ SELECT current_setting('server_version'), current_setting('server_version_num'):
        has_database_privilege(current_database(), 'CREATE'),
        current_setting('max_replication_slots')::int, current_setting('max_wal_senders')::int,
        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int,
-       (SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size')
+       (SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size'), pg_is_in_recovery()
 FROM pg_roles r WHERE r.rolname = current_user`).Scan(&s.Version, &s.VersionNum, &s.WALLevel, &s.Database, &s.Role,
-		&s.Replication, &s.Superuser, &s.CanCreate, &s.MaxSlots, &s.MaxWALSenders, &s.WALSenders, &s.MaxSlotWALKeepMB)
+		&s.Replication, &s.Superuser, &s.CanCreate, &s.MaxSlots, &s.MaxWALSenders, &s.WALSenders, &s.MaxSlotWALKeepMB, &s.InRecovery)
 	if err != nil {
 		return s, fmt.Errorf("reading the server settings (pg_roles, pg_stat_activity): %w", err)
 	}

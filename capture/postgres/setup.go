@@ -29,7 +29,7 @@ func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, err
 	if err := s.refuse(CheckServer(srv, si, exists)); err != nil {
 		return si, false, err
 	}
-	if err := s.checkFailover(ctx, conn, si, exists); err != nil {
+	if err := s.checkFailover(ctx, conn, srv, si, exists); err != nil {
 		return si, false, err
 	}
 	tables := make([]Table, 0, len(s.cfg.Tables))
@@ -67,8 +67,8 @@ func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, err
 	}
 	plan := CheckPublication(PublicationCheck{Publication: s.cfg.Publication, Tables: s.cfg.Tables,
 		AddMissingTables: s.cfg.AddMissingTables, Server: srv, Existing: tables}, m)
-	if plan.Finding.Err != nil {
-		return si, false, plan.Finding.Err
+	if err := s.refuse([]Finding{plan.Finding}); err != nil {
+		return si, false, err
 	}
 	if err := s.ensurePublication(ctx, conn, plan, tables); err != nil {
 		return si, false, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,8 +90,22 @@ CREATE PUBLICATION inserts_only FOR TABLE a WITH (publish = 'insert');`)
 		cfg.AddMissingTables = true
 		cfg.Slot = "adds"
 		cfg.SnapshotMode = SnapshotInitialOnly
-		if err := runOnce(t, cfg); err != nil {
+		src, err := New(cfg, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := newMemSink()
+		sink.src = src
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		if err := src.Run(ctx, sink); err != nil {
 			t.Fatalf("with AddMissingTables: Run = %v", err)
+		}
+		// The same warning check prints: the publication lacked the table.
+		if w := src.Warnings(); !slices.ContainsFunc(w, func(s string) bool {
+			return strings.HasPrefix(s, "publication narrow: lacks public.b")
+		}) {
+			t.Errorf("warnings %q; want the publication's, naming public.b", w)
 		}
 		var n int
 		if err := pg.Connect(t, "postgres").QueryRow(t.Context(), "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'narrow'").Scan(&n); err != nil || n != 2 {

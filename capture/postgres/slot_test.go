@@ -3,12 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/stack"
@@ -246,4 +248,57 @@ func TestWaitSlotFree(t *testing.T) {
 	if si, _, err := conn.ReadSlot(t.Context(), "chron"); err != nil || si.Active {
 		t.Errorf("WaitSlotFree returned while the slot is active (%+v, %v)", si, err)
 	}
+}
+
+// gaugeOf reads a gauge's value.
+func gaugeOf(g interface{ Write(*dto.Metric) error }) float64 {
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		return -2
+	}
+	return m.GetGauge().GetValue()
+}
+
+// TestSlotRetainedWALIsReported: a streaming Source exports the WAL the
+// server keeps for its slot and the slot's safe_wal_size (-1: unbounded),
+// read again while it streams, and CheckRetainedWAL reports both as read,
+// with and without a max_slot_wal_keep_size (the README's "The WAL it
+// holds is visible").
+func TestSlotRetainedWALIsReported(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t) // max_slot_wal_keep_size 4GB
+	pg.Exec(t, "postgres", "CREATE TABLE a (id int PRIMARY KEY)")
+	cfg := baseConfig(pg, "postgres", "a")
+	cfg.SnapshotMode = SnapshotNever
+	r := startSource(t, cfg, newMemSink())
+	waitFor(t, 30*time.Second, "streaming", func() bool { return r.src.Phase() == PhaseStreaming })
+	pg.Exec(t, "postgres", "INSERT INTO a SELECT generate_series(1, 1000)")
+	waitFor(t, 30*time.Second, "the slot gauges read", func() bool { return gaugeOf(r.src.m.safeWALSize) > 0 })
+	if ret := gaugeOf(r.src.m.retainedWAL); ret <= 0 {
+		t.Errorf("chronicler_capture_slot_retained_wal_bytes = %v; want the WAL kept for the slot (> 0)", ret)
+	}
+
+	c := connectAs(t, pg, "postgres")
+	si, exists, err := c.ReadSlot(t.Context(), cfg.Slot)
+	if err != nil || !exists || si.SafeWALSize == nil {
+		t.Fatalf("ReadSlot = %+v, %v, %v; want the slot with a safe_wal_size", si, exists, err)
+	}
+	ret, _ := si.Retained()
+	f := CheckRetainedWAL(si)
+	if f.Verdict != Pass || !strings.Contains(f.Found, fmt.Sprintf("%d bytes kept for the slot", ret)) ||
+		!strings.Contains(f.Found, fmt.Sprintf("; %d more bytes before the slot is in danger (safe_wal_size)", *si.SafeWALSize)) {
+		t.Errorf("bounded: %+v; want the retained bytes and the bytes left before the slot is in danger", f)
+	}
+
+	pg.Exec(t, "postgres", "ALTER SYSTEM SET max_slot_wal_keep_size = -1")
+	pg.Exec(t, "postgres", "SELECT pg_reload_conf()")
+	waitFor(t, 10*time.Second, "safe_wal_size NULL once max_slot_wal_keep_size is -1", func() bool {
+		si, _, err = c.ReadSlot(t.Context(), cfg.Slot)
+		return err == nil && si.SafeWALSize == nil
+	})
+	if f = CheckRetainedWAL(si); f.Verdict != Pass || !strings.Contains(f.Found, "no bound (max_slot_wal_keep_size -1)") {
+		t.Errorf("unbounded: %+v; want no bound", f)
+	}
+	// The stream reads the slot again every retainedEvery.
+	waitFor(t, 2*retainedEvery, "chronicler_capture_slot_safe_wal_size_bytes -1 (unbounded)", func() bool { return gaugeOf(r.src.m.safeWALSize) == -1 })
 }

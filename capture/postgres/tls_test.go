@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,5 +194,38 @@ func TestClientCertificate(t *testing.T) {
 	rc.Close(ctx)
 	if _, err := Connect(ctx, ConnSettings{URL: p.RoleURL("chronicler", "postgres")}); err == nil {
 		t.Error("connected without the client certificate: the hba cert line proved nothing")
+	}
+}
+
+// TestRunStopsOnTLSFailure: Run does not retry a TLS failure (a retry does
+// not mend it): against a server without TLS and a URL without sslmode,
+// and against a server whose certificate names another host, it returns a
+// *TLSError naming the server instead of reconnecting until its context
+// ends (which would return nil).
+func TestRunStopsOnTLSFailure(t *testing.T) {
+	t.Setenv("PGSSLMODE", "")
+	certs := stack.NewCerts(t, "")
+	plain := stack.StartPostgres(t)
+	wrong := stack.StartPostgres(t, stack.WithPostgresTLS(stack.PostgresTLS{Certs: certs, WrongHost: true}))
+	wrong.Exec(t, "postgres", "CREATE ROLE app LOGIN REPLICATION PASSWORD 'pw'")
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		port    int
+		refused bool
+	}{
+		{"server without TLS", Config{URL: strings.Replace(plain.URL(), "?sslmode=disable", "", 1)}, plain.Port, true},
+		{"certificate for another host", Config{URL: wrong.RoleURL("app", "postgres"), Password: "pw"}, wrong.Port, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Slot, cfg.Publication, cfg.Tables, cfg.HeartbeatInterval = "chron", "chron_pub", []string{"a"}, -1
+			cfg.ReconnectMin, cfg.ReconnectMax = 10*time.Millisecond, 10*time.Millisecond
+			err := runOnce(t, cfg)
+			var te *TLSError
+			if !errors.As(err, &te) || te.Refused != tc.refused || !strings.Contains(err.Error(), fmt.Sprintf("127.0.0.1:%d/postgres", tc.port)) {
+				t.Fatalf("Run = %v; want a *TLSError (refused %v) naming 127.0.0.1:%d/postgres, not retried", err, tc.refused, tc.port)
+			}
+		})
 	}
 }

@@ -266,7 +266,7 @@ func (a *App) acquire(ctx context.Context) (*ha.Lease, int) {
 	if a.parts.Capture {
 		slot = a.cfg.Postgres.Slot
 	}
-	el, err := ha.New(ha.Config{URL: a.cfg.Postgres.URL, Password: a.cfg.Postgres.Password, PasswordFile: a.cfg.PostgresSettings("").PasswordFile, Key: a.lockKey(), Slot: slot, Keepalive: a.cfg.HAKeepalive(), Logger: a.log})
+	el, err := ha.New(ha.Config{Conn: a.cfg.PostgresSettings(ha.ApplicationName), Key: a.lockKey(), Slot: slot, Keepalive: a.cfg.HAKeepalive(), Logger: a.log})
 	if err != nil {
 		a.log.Error("ha", "err", err)
 		return nil, 2

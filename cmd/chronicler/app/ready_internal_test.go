@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/internal/ha"
 )
@@ -23,7 +24,7 @@ func TestReadinessStates(t *testing.T) {
 		}
 	}
 	check("before the lock is tried", false, "starting")
-	el, err := ha.New(ha.Config{URL: "postgres://u@127.0.0.1:1/db", Key: "k"})
+	el, err := ha.New(ha.Config{Conn: postgres.ConnSettings{URL: "postgres://u@127.0.0.1:1/db"}, Key: "k"})
 	if err != nil {
 		t.Fatal(err)
 	}

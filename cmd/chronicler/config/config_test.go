@@ -312,6 +312,21 @@ http:
 	}
 }
 
+// TestBadPostgresURL: a postgres.url that does not parse is one error at
+// its line, with the parser's reason and without the URL's password (the
+// check is capture/postgres's own, so what passes here connects).
+func TestBadPostgresURL(t *testing.T) {
+	src := strings.Replace(valid, "url: postgres://u@localhost/db", "url: postgres://u:url-s3cret@localhost:notaport/db", 1)
+	errs := unwrap(t, func() error {
+		_, err := Parse(filepath.Join(validDir(t), "c.yaml"), []byte(src), All, noEnv)
+		return err
+	}())
+	if len(errs) != 1 || errs[0].Path != "postgres.url" || errs[0].Line != 2 || !strings.Contains(errs[0].Reason, "not a valid connection string") ||
+		strings.Contains(errs[0].Error(), "s3cret") {
+		t.Fatalf("got %v; want one postgres.url error at line 2 saying it is not a valid connection string, without the password", errs)
+	}
+}
+
 func TestMissingRequiredSettings(t *testing.T) {
 	for _, tc := range []struct {
 		parts Parts

@@ -10,8 +10,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/store"
 )
 
@@ -117,8 +117,15 @@ func (c *Config) validatePostgres(v *validator, parts Parts) {
 		if needPG {
 			v.bad("postgres.url", "required: the connection string of the captured database")
 		}
-	} else if _, err := pgconn.ParseConfig(p.URL); err != nil {
-		v.bad("postgres.url", "not a valid connection string: %v", err) // pgconn redacts the password
+	} else if err := (postgres.ConnSettings{URL: p.URL}).Validate(); err != nil {
+		// The connections' own check (capture/postgres, which redacts the
+		// password): what passes here, they accept.
+		reason := err.Error()
+		var ce *postgres.ConfigError
+		if errors.As(err, &ce) {
+			reason = ce.Reason
+		}
+		v.bad("postgres.url", "%s", reason)
 	}
 	if parts.Capture || (c.HA.Enabled && c.HA.LockKey == "") || (parts.Publish && c.Delivery.PublisherID == "") {
 		identifier(v, "postgres.slot", p.Slot, "the logical replication slot's name, e.g. chronicler; there is no default")

@@ -107,7 +107,7 @@
 //
 // # Example
 //
-//	el, err := ha.New(ha.Config{URL: pgURL, Key: "chronicler/orders", Slot: "orders"})
+//	el, err := ha.New(ha.Config{Conn: postgres.ConnSettings{URL: pgURL}, Key: "chronicler/orders", Slot: "orders"})
 //	if err != nil {
 //		return err
 //	}

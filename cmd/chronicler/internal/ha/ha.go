@@ -19,13 +19,10 @@ const ApplicationName = "chronicler-ha"
 
 // Config configures an Elector.
 type Config struct {
-	// URL is the captured database, where the lock lives. Required.
-	URL string
-	// Password, when set, replaces the URL's password. Default: the URL's.
-	Password string
-	// PasswordFile, when set, is read at every lock session's connection
-	// and replaces Password (postgres.ConnSettings.PasswordFile).
-	PasswordFile string
+	// Conn reaches the captured database, where the lock lives; its URL is
+	// required. The Elector sets its ApplicationName ([ApplicationName])
+	// and Keepalive (below).
+	Conn postgres.ConnSettings
 	// Key names the lock (hashed by LockID). Required.
 	Key string
 	// Slot, when set, is the replication slot whose leftover Chronicler
@@ -62,9 +59,9 @@ type Elector struct {
 // New validates cfg and returns an Elector. It does not connect.
 func New(cfg Config) (*Elector, error) {
 	var errs []error
-	if cfg.URL == "" {
+	if cfg.Conn.URL == "" {
 		errs = append(errs, &ConfigError{Field: "postgres.url", Reason: "required for the HA lock (or set ha.enabled: false)"})
-	} else if err := (postgres.ConnSettings{URL: cfg.URL}).Validate(); err != nil {
+	} else if err := (postgres.ConnSettings{URL: cfg.Conn.URL}).Validate(); err != nil {
 		errs = append(errs, &ConfigError{Field: "postgres.url", Reason: "not a valid connection string"})
 	}
 	if cfg.Key == "" {
@@ -115,8 +112,9 @@ func (e *Elector) setErr(err error) {
 func (e *Elector) connect(ctx context.Context) (*postgres.LockSession, error) {
 	cctx, cancel := context.WithTimeout(ctx, max(10*time.Second, 2*e.cfg.Keepalive))
 	defer cancel()
-	sess, err := postgres.OpenLockSession(cctx, postgres.ConnSettings{URL: e.cfg.URL, Password: e.cfg.Password, PasswordFile: e.cfg.PasswordFile,
-		ApplicationName: ApplicationName, Keepalive: e.cfg.Keepalive})
+	cs := e.cfg.Conn
+	cs.ApplicationName, cs.Keepalive = ApplicationName, e.cfg.Keepalive
+	sess, err := postgres.OpenLockSession(cctx, cs)
 	if err != nil {
 		return nil, fmt.Errorf("connecting for the HA lock: %w", err)
 	}

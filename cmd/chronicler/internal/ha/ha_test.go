@@ -45,7 +45,7 @@ func TestConfigErrorsAreCollected(t *testing.T) {
 // slot is set) with a 1s keepalive and a 50ms poll.
 func elector(t *testing.T, url, key, slot string) *ha.Elector {
 	t.Helper()
-	e, err := ha.New(ha.Config{URL: url, Key: key, Slot: slot, Keepalive: time.Second, Poll: 50 * time.Millisecond,
+	e, err := ha.New(ha.Config{Conn: postgres.ConnSettings{URL: url}, Key: key, Slot: slot, Keepalive: time.Second, Poll: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +214,7 @@ func TestTakeoverTerminatesLeftoverWalsender(t *testing.T) {
 // before the pinger's next tick), and Lost is closed.
 func TestCheckFailsOnceTheSessionEnded(t *testing.T) {
 	pg := stack.StartPostgres(t)
-	e, err := ha.New(ha.Config{URL: pg.URL(), Key: "check", Keepalive: time.Minute, Logger: slog.New(slog.DiscardHandler)})
+	e, err := ha.New(ha.Config{Conn: postgres.ConnSettings{URL: pg.URL()}, Key: "check", Keepalive: time.Minute, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestStandbyEndsAFrozenHolder(t *testing.T) {
 		return c
 	}
 	newElector := func() *ha.Elector {
-		e, err := ha.New(ha.Config{URL: pg.URL(), Key: "frozen", Keepalive: 500 * time.Millisecond, Poll: 50 * time.Millisecond,
+		e, err := ha.New(ha.Config{Conn: postgres.ConnSettings{URL: pg.URL()}, Key: "frozen", Keepalive: 500 * time.Millisecond, Poll: 50 * time.Millisecond,
 			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)

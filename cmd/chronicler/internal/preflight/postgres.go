@@ -170,7 +170,7 @@ func (c *checker) publicationAndSlot(pg *pgFacts) {
 // the major, the slot's failover flag, synchronized_standby_slots and the
 // standbys' synchronization sessions.
 func (c *checker) failover(pg *pgFacts) {
-	fo, err := pg.conn.ReadFailover(pg.ctx)
+	fo, err := pg.conn.ReadFailover(pg.ctx, pg.srv)
 	if err != nil {
 		c.add("postgres failover", Fail, err.Error(), "check that the role may read pg_settings, pg_replication_slots and pg_stat_activity")
 		return

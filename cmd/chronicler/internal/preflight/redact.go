@@ -4,8 +4,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
+	cpg "github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 )
@@ -32,9 +31,7 @@ func newScrubber(cfg *config.Config) *scrubber {
 	add(cfg.Kafka.SASL.Token)
 	add(cfg.Kafka.SchemaRegistry.Password)
 	add(cfg.Kafka.SchemaRegistry.Token)
-	if pc, err := pgconn.ParseConfig(cfg.PostgresURL()); err == nil {
-		add(pc.Password)
-	}
+	add(cpg.URLPassword(cfg.Postgres.URL))
 	add(store.URLPassword(cfg.Store.URL))
 	for _, u := range []string{cfg.Postgres.URL, cfg.PostgresURL(), cfg.Store.URL} {
 		if u != "" {

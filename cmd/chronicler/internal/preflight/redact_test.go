@@ -23,6 +23,9 @@ func TestScrubberRemovesEverySecret(t *testing.T) {
 		{"postgres url userinfo", parts{pgURL: "postgres://u:pw-url-2@db:5432/app"}, "pw-url-2"},
 		{"postgres url query", parts{pgURL: "postgres://u@db:5432/app?password=pw-query-3"}, "pw-query-3"},
 		{"postgres key=value", parts{pgURL: "host=db user=u password=pw-kv-4 dbname=app"}, "pw-kv-4"},
+		// postgres.password replaces the URL's for the connections, but the
+		// URL's own is a secret all the same.
+		{"postgres url userinfo beside postgres.password", parts{pgURL: "postgres://u:pw-url-9@db:5432/app", pgExtra: "  password: pw-setting-10\n"}, "pw-url-9"},
 		{"store url", parts{storeURL: "esdb://admin:pw-store-5@kdb:2113?tls=false"}, "pw-store-5"},
 		{"store.password", parts{storeExtra: "  password: pw-store-6\n"}, "pw-store-6"},
 		{"kafka.sasl.password", parts{kafka: "kafka:\n  brokers: [k:9092]\n  sasl:\n    mechanism: PLAIN\n    username: u\n    password: pw-sasl-7\n"}, "pw-sasl-7"},
