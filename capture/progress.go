@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
@@ -166,7 +167,9 @@ func (p *Pipeline) limitProgressStream(ctx context.Context) {
 // streamed through slot: its last progress marker and, with snapshot, a
 // completed initial snapshot (capture's Source reads that itself). A
 // missing slot with a history was dropped under capture
-// (postgres.Config.History, and `chronicler check`).
+// (postgres.Config.History, and `chronicler check`). A stream that cannot
+// be read, or whose last event does not decode, is an error: no history is
+// then stated that was not read.
 func SlotHistory(ctx context.Context, db *store.Client, slot string, snapshot bool) ([]string, error) {
 	var out []string
 	stream := contract.ProgressStream(slot)
@@ -184,17 +187,13 @@ func SlotHistory(ctx context.Context, db *store.Client, slot string, snapshot bo
 	if !snapshot {
 		return out, nil
 	}
-	stream = contract.SnapshotStream(slot)
-	if ev, err = db.ReadLast(ctx, stream); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", stream, err)
+	snaps, _, err := ReadSnapshots(ctx, db, slot)
+	if err != nil {
+		return nil, err
 	}
-	if ev != nil {
-		if st, err := contract.DecodeSnapshotState(ev.Data); err == nil {
-			for _, e := range st.Snapshots {
-				if e.Initial && e.State == "done" {
-					out = append(out, fmt.Sprintf("its initial snapshot %s completed (%s)", e.ID, stream))
-				}
-			}
+	for _, s := range snaps.List {
+		if s.Initial && s.Status == postgres.SnapshotDone {
+			out = append(out, fmt.Sprintf("its initial snapshot %s completed (%s)", s.ID, contract.SnapshotStream(slot)))
 		}
 	}
 	return out, nil
