@@ -486,10 +486,11 @@ func contentType(t esdb.ContentType) string {
 	return "application/octet-stream"
 }
 
+// fromProtoUUID reads a UUID message, structured or as a string; false
+// (and the zero UUID) when the string does not parse.
 func fromProtoUUID(u *shared.UUID) (uuid.UUID, bool) {
 	if s := u.GetStructured(); s != nil {
-		id, err := esdb.ParseUUIDFromInt64(s.GetMostSignificantBits(), s.GetLeastSignificantBits())
-		return id, err == nil
+		return uuidFromBits(uint64(s.GetMostSignificantBits()), uint64(s.GetLeastSignificantBits())), true
 	}
 	id, err := uuid.Parse(u.GetString_())
 	return id, err == nil
