@@ -83,7 +83,7 @@ func (a *Appender) attempts(ctx context.Context, at *attempt, err error) {
 // stored finishes at after its append stored at.todo, the stream now at
 // revision next; viaBatch counts it as a BatchAppend already (asyncDone).
 func (a *Appender) stored(at *attempt, next uint64, viaBatch bool) {
-	a.countLocked(func(st *Stats) {
+	a.count(func(st *Stats) {
 		st.Appends++
 		if viaBatch {
 			st.BatchAppends++
@@ -154,7 +154,7 @@ func (a *Appender) recover(ctx context.Context, at *attempt, err error) error {
 	// deadlines, aborted, connection closed: all transient for an append
 	// that carries its own ids and expected revision.
 	a.cfg.Logger.Warn("append failed; retrying", "stream", at.s.name, "events", len(at.todo), "err", err, "backoff", at.backoff.Next())
-	a.countLocked(func(st *Stats) { st.Retries++ })
+	a.count(func(st *Stats) { st.Retries++ })
 	if !at.backoff.Wait(ctx) {
 		return ErrClosed
 	}
@@ -180,7 +180,7 @@ func (a *Appender) reconcile(ctx context.Context, at *attempt, wrongVersion bool
 			return fmt.Errorf("reading %s back to %s for snapshot rows already stored: %w", at.s.name, floor, rerr)
 		}
 		a.cfg.Logger.Warn("reading stream tail after a wrong-expected-version", "stream", at.s.name, "err", rerr)
-		a.countLocked(func(st *Stats) { st.Retries++ })
+		a.count(func(st *Stats) { st.Retries++ })
 		if !at.backoff.Wait(ctx) {
 			return ErrClosed
 		}
@@ -206,7 +206,7 @@ func (a *Appender) settle(at *attempt, end streamEnd) error {
 			reason = "the stream has no readable events but is not new (deleted, or metadata only)"
 		}
 		cerr := &ConflictError{Stream: at.s.name, Expected: expectedNum(at.expected), Actual: revNum(end.rev, end.exists), Reason: reason}
-		a.countLocked(func(st *Stats) { st.Conflicts++ })
+		a.count(func(st *Stats) { st.Conflicts++ })
 		if a.cfg.OnConflict == ConflictStop || !end.exists {
 			return cerr
 		}
@@ -240,7 +240,7 @@ func (a *Appender) appendEvents(ctx context.Context, stream string, expected esd
 	if a.batch != nil {
 		next, err := a.batch.append(ctx, stream, expected, items)
 		if err == nil {
-			a.countLocked(func(st *Stats) { st.BatchAppends++ })
+			a.count(func(st *Stats) { st.BatchAppends++ })
 		}
 		if !errors.Is(err, errBatchUnsupported) {
 			return next, err
@@ -302,7 +302,7 @@ type streamEnd struct {
 // collecting their ids (the snapshot rows of a batch with Recheck: nothing
 // older can be a row read again). One read serves the tail and the recheck.
 func (a *Appender) readEnd(ctx context.Context, stream string, floor contract.LSN) (streamEnd, error) {
-	a.countLocked(func(st *Stats) { st.TailReads++ })
+	a.count(func(st *Stats) { st.TailReads++ })
 	var end streamEnd
 	page := uint64(1)
 	if floor != 0 {
