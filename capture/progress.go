@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/retry"
 	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
@@ -141,13 +142,22 @@ func (p *Pipeline) readLastMarker(ctx context.Context) (m marker, ok bool) {
 func (p *Pipeline) lastMarker(ctx context.Context) (marker, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ev, err := p.db.ReadLast(ctx, p.progressStream)
-	if err != nil || ev == nil {
-		return marker{}, err
+	return readMarker(ctx, p.db, p.progressStream)
+}
+
+// readMarker reads the last progress marker of stream (exists false when
+// the stream has none).
+func readMarker(ctx context.Context, db *store.Client, stream string) (marker, error) {
+	ev, err := db.ReadLast(ctx, stream)
+	if err != nil {
+		return marker{}, fmt.Errorf("reading %s: %w", stream, err)
+	}
+	if ev == nil {
+		return marker{}, nil
 	}
 	m, err := contract.DecodeProgress(ev.Data)
 	if err != nil {
-		return marker{}, fmt.Errorf("event %d in %s: %w", ev.Revision, p.progressStream, err)
+		return marker{}, fmt.Errorf("event %d in %s: %w", ev.Revision, stream, err)
 	}
 	return marker{lsn: m.DurableLSN, rev: ev.Revision, exists: true}, nil
 }
@@ -166,35 +176,29 @@ func (p *Pipeline) limitProgressStream(ctx context.Context) {
 // streamed through slot: its last progress marker and, with snapshot, a
 // completed initial snapshot (capture's Source reads that itself). A
 // missing slot with a history was dropped under capture
-// (postgres.Config.History, and `chronicler check`).
+// (postgres.Config.History, and `chronicler check`). A stream that cannot
+// be read, or whose last event does not decode, is an error: no history is
+// then stated that was not read.
 func SlotHistory(ctx context.Context, db *store.Client, slot string, snapshot bool) ([]string, error) {
 	var out []string
 	stream := contract.ProgressStream(slot)
-	ev, err := db.ReadLast(ctx, stream)
+	m, err := readMarker(ctx, db, stream)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", stream, err)
+		return nil, err
 	}
-	if ev != nil {
-		m, err := contract.DecodeProgress(ev.Data)
-		if err != nil {
-			return nil, fmt.Errorf("event %d in %s: %w", ev.Revision, stream, err)
-		}
-		out = append(out, fmt.Sprintf("the store holds its progress up to %s in %s", m.DurableLSN, stream))
+	if m.exists {
+		out = append(out, fmt.Sprintf("the store holds its progress up to %s in %s", m.lsn, stream))
 	}
 	if !snapshot {
 		return out, nil
 	}
-	stream = contract.SnapshotStream(slot)
-	if ev, err = db.ReadLast(ctx, stream); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", stream, err)
+	snaps, _, err := ReadSnapshots(ctx, db, slot)
+	if err != nil {
+		return nil, err
 	}
-	if ev != nil {
-		if st, err := contract.DecodeSnapshotState(ev.Data); err == nil {
-			for _, e := range st.Snapshots {
-				if e.Initial && e.State == "done" {
-					out = append(out, fmt.Sprintf("its initial snapshot %s completed (%s)", e.ID, stream))
-				}
-			}
+	for _, s := range snaps.List {
+		if s.Initial && s.Status == postgres.SnapshotDone {
+			out = append(out, fmt.Sprintf("its initial snapshot %s completed (%s)", s.ID, contract.SnapshotStream(slot)))
 		}
 	}
 	return out, nil

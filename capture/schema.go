@@ -34,24 +34,22 @@ func (p *Pipeline) schemaGaps(ch *contract.Change) func(string) error {
 		p.schema = map[string]*tableSchema{}
 	}
 	st := p.schema[table]
-	var cols []string
-	if ch.New != nil {
-		cols = make([]string, 0, len(ch.New))
-		for c := range ch.New {
-			cols = append(cols, c)
-		}
-		slices.Sort(cols)
-	}
-	switch {
-	case st != nil && st.rules == p.rules && (cols == nil || slices.Equal(cols, st.columns)):
-	default:
-		if cols == nil {
-			if st != nil {
-				cols = st.columns
-			} else {
-				cols = p.rules.Columns(table)
-				slices.Sort(cols)
+	// The usual change shows the columns last seen: compared without
+	// building and sorting a list of them (this runs for every change).
+	if st == nil || st.rules != p.rules || ch.New != nil && !sameColumns(ch.New, st.columns) {
+		var cols []string
+		switch {
+		case ch.New != nil:
+			cols = make([]string, 0, len(ch.New))
+			for c := range ch.New {
+				cols = append(cols, c)
 			}
+			slices.Sort(cols)
+		case st != nil:
+			cols = st.columns
+		default:
+			cols = p.rules.Columns(table)
+			slices.Sort(cols)
 		}
 		next := &tableSchema{rules: p.rules, columns: cols, gaps: map[string]mapping.Gap{}}
 		if cols != nil {
@@ -75,4 +73,17 @@ func (p *Pipeline) schemaGaps(ch *contract.Change) func(string) error {
 		}
 		return nil
 	}
+}
+
+// sameColumns reports whether row has exactly the columns cols.
+func sameColumns(row map[string]any, cols []string) bool {
+	if len(row) != len(cols) {
+		return false
+	}
+	for _, c := range cols {
+		if _, ok := row[c]; !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -382,7 +382,8 @@ func (a *Appender) setErrLocked(err error) {
 	}
 }
 
-func (a *Appender) countLocked(f func(*Stats)) {
+// count updates the counters under a.mu (which the caller must not hold).
+func (a *Appender) count(f func(*Stats)) {
 	a.mu.Lock()
 	f(&a.stats)
 	a.mu.Unlock()

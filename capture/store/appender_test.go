@@ -376,6 +376,21 @@ func testForeignWriterIsAConflict(t *testing.T, p appendPath) {
 			t.Fatalf("Run returned %v; want a ConflictError naming acct-cold-0", err)
 		}
 	})
+	t.Run("cold stream with a snapshot row to recheck, stop", func(t *testing.T) {
+		// The recheck's read settles the cold stream against its tail
+		// before the first append: the foreign tail is the same conflict.
+		foreign("item-7")
+		r := start(t, p.on(srv), db, store.Config{})
+		_ = r.tryFeed([]tx{{lsn: 300, events: []store.Event{snapRow("s1", 7, 300, 0, 100)}}})
+		err := r.wait()
+		var ce *store.ConflictError
+		if !errors.As(err, &ce) || ce.Stream != "item-7" || ce.Actual != 0 {
+			t.Fatalf("Run returned %v; want a ConflictError naming item-7 at revision 0", err)
+		}
+		if got := readStream(t, db, "item-7"); len(got) != 1 {
+			t.Fatalf("item-7 holds %d events; want the foreign one only", len(got))
+		}
+	})
 	t.Run("warm stream, reread", func(t *testing.T) {
 		r := start(t, p.on(srv), db, store.Config{OnConflict: store.ConflictReread})
 		txs := workload(1000, 3, 1)

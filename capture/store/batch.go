@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -111,31 +110,32 @@ var batchAppendDesc = &grpc.StreamDesc{StreamName: "BatchAppend", ServerStreams:
 var errBatchUnsupported = errors.New("the store does not support BatchAppend")
 
 // newBatchConn makes the connection the official client would make for cfg
-// (directOptions); for a cluster connection string (gossip seeds or DNS
+// (dialDirect); for a cluster connection string (gossip seeds or DNS
 // discovery) it connects to the leader, which it finds by gossip when the
 // first append needs it (leader.go).
 func newBatchConn(cfg *esdb.Configuration, log *slog.Logger) (*batchConn, error) {
 	if cfg == nil || (cfg.Address == "" && len(cfg.GossipSeeds) == 0) {
 		return nil, nil
 	}
-	opts, auth, err := directOptions(cfg)
-	if err != nil {
-		return nil, err
-	}
-	b := &batchConn{log: log, auth: auth, wake: make(chan struct{}, 1)}
+	b := &batchConn{log: log, wake: make(chan struct{}, 1)}
 	b.done, b.cancel = context.WithCancel(context.Background())
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
 	b.idBase = binary.BigEndian.Uint64(seed[:])
-	if isCluster(cfg) {
-		b.leader = newLeaderFinder(cfg, opts, b, log)
+	if !isCluster(cfg) {
+		d, err := dialDirect(cfg, "BatchAppend")
+		if err != nil {
+			return nil, err
+		}
+		b.conn, b.auth = d.conn, d.auth
 		return b, nil
 	}
-	conn, err := grpc.NewClient(cfg.Address, opts...)
+	opts, auth, err := directOptions(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store: connecting to %s for BatchAppend: %w", cfg.Address, err)
+		return nil, err
 	}
-	b.conn = conn
+	b.auth = auth
+	b.leader = newLeaderFinder(cfg, opts, b, log)
 	return b, nil
 }
 
@@ -143,10 +143,7 @@ func (b *batchConn) ctx(parent context.Context) context.Context {
 	if b.leader != nil {
 		parent = requireLeader(parent)
 	}
-	if b.auth == "" {
-		return parent
-	}
-	return metadata.AppendToOutgoingContext(parent, "authorization", b.auth)
+	return withAuth(parent, b.auth)
 }
 
 // Close ends the call (waiting appends fail with ErrClosed, queued ones
@@ -489,10 +486,11 @@ func contentType(t esdb.ContentType) string {
 	return "application/octet-stream"
 }
 
+// fromProtoUUID reads a UUID message, structured or as a string; false
+// (and the zero UUID) when the string does not parse.
 func fromProtoUUID(u *shared.UUID) (uuid.UUID, bool) {
 	if s := u.GetStructured(); s != nil {
-		id, err := esdb.ParseUUIDFromInt64(s.GetMostSignificantBits(), s.GetLeastSignificantBits())
-		return id, err == nil
+		return uuidFromBits(uint64(s.GetMostSignificantBits()), uint64(s.GetLeastSignificantBits())), true
 	}
 	id, err := uuid.Parse(u.GetString_())
 	return id, err == nil

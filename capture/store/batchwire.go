@@ -1,6 +1,8 @@
 package store
 
 import (
+	"encoding/binary"
+
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -145,9 +147,17 @@ func sizeField(num protowire.Number, n int) int {
 	return protowire.SizeTag(num) + protowire.SizeBytes(n)
 }
 
+// uuidBits is id as UUID.Structured's halves (esdb.UUIDAsInt64's, unsigned);
+// uuidFromBits is its inverse.
 func uuidBits(id uuid.UUID) (most, least uint64) {
 	m, l := esdb.UUIDAsInt64(id)
 	return uint64(m), uint64(l)
+}
+
+func uuidFromBits(most, least uint64) (id uuid.UUID) {
+	binary.BigEndian.PutUint64(id[:8], most)
+	binary.BigEndian.PutUint64(id[8:], least)
+	return id
 }
 
 // uuidInner is the size of UUID.Structured's content.

@@ -16,8 +16,9 @@ import (
 )
 
 // direct is a gRPC connection of Chronicler's own to a single-node store,
-// for the $all subscription (subscribe_direct.go). BatchAppend (batch.go)
-// dials with the same options (directOptions), to the leader on a cluster.
+// for the $all subscription (subscribe_direct.go) and BatchAppend (batch.go;
+// on a cluster BatchAppend dials the leader with the same options,
+// directOptions).
 type direct struct {
 	conn *grpc.ClientConn
 	auth string // "Basic …" when the connection string has credentials
@@ -77,9 +78,13 @@ func directOptions(cfg *esdb.Configuration) ([]grpc.DialOption, string, error) {
 }
 
 // ctx adds the credentials to a call's context.
-func (d *direct) ctx(parent context.Context) context.Context {
-	if d.auth == "" {
+func (d *direct) ctx(parent context.Context) context.Context { return withAuth(parent, d.auth) }
+
+// withAuth adds the authorization header auth (directOptions; "": none) to
+// a call's context.
+func withAuth(parent context.Context, auth string) context.Context {
+	if auth == "" {
 		return parent
 	}
-	return metadata.AppendToOutgoingContext(parent, "authorization", d.auth)
+	return metadata.AppendToOutgoingContext(parent, "authorization", auth)
 }

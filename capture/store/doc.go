@@ -52,10 +52,15 @@
 // batch holding one, and again after a wrong-expected-version, the appender
 // reads the stream backwards from its end through the events of its slot
 // positioned after that floor, and drops every rechecked event whose id is
-// already there (or earlier in the batch). The copy stored by the run that
-// crashed stays where it was, in order with the changes around it. Only the
-// first chunk a snapshot reads in a capture session carries Recheck, and a
-// read-back covers only the events a stream received since the floor.
+// already there (or earlier in the batch). That read starts at the
+// stream's last event, so it is also the tail read: after a
+// wrong-expected-version it is the only read, and it settles a cold
+// stream that exists against its tail before the first append, as a
+// wrong-expected-version would (one read per stream, no refused append).
+// The copy stored by the run that crashed stays where it was, in order
+// with the changes around it. Only the first chunk a snapshot reads in a
+// capture session carries Recheck, and a read-back covers only the events
+// a stream received since the floor.
 //
 // # Foreign writers
 //

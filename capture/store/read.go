@@ -32,8 +32,9 @@ func recorded(ev *esdb.RecordedEvent) *Recorded {
 
 // ReadLast reads the last event of stream: nil (and no error) when the
 // stream has none, does not exist or was soft-deleted. It is the one "last
-// event of a stream" read: the appender's tail, progress markers, snapshot
-// state and `chronicler status` all use it.
+// event of a stream" read: progress markers, snapshot state and
+// `chronicler status` use it, and the appender's tail reads go through the
+// same readBack.
 func (c *Client) ReadLast(ctx context.Context, stream string) (*Recorded, error) {
 	ev, err := readLast(ctx, c.db, stream)
 	if ev == nil || err != nil {
@@ -43,41 +44,32 @@ func (c *Client) ReadLast(ctx context.Context, stream string) (*Recorded, error)
 }
 
 func readLast(ctx context.Context, db *esdb.Client, stream string) (*esdb.RecordedEvent, error) {
-	rs, err := db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
-		if errorCode(err) == esdb.ErrorCodeResourceNotFound {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	if errors.Is(err, io.EOF) || errorCode(err) == esdb.ErrorCodeResourceNotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return ev.Event, nil
+	var last *esdb.RecordedEvent
+	err := readBack(ctx, db, stream, 1, func(ev *esdb.RecordedEvent) bool {
+		last = ev
+		return false
+	})
+	return last, err
 }
 
-// readBackPage is how many events readBack asks for per read.
+// readBackPage is how many events readBack asks for per read when the
+// caller reads past the last event.
 const readBackPage = 256
 
-// readBack reads stream backwards from its end, calling fn with each
-// event's id and custom metadata until fn returns false or the stream's
-// start. A stream that does not exist has no events.
-func readBack(ctx context.Context, db *esdb.Client, stream string, fn func(id [16]byte, meta []byte) bool) error {
+// readBack reads stream backwards from its end, page events per read,
+// calling fn with each event until fn returns false or the stream's start.
+// A stream that does not exist (or was soft-deleted) has no events.
+func readBack(ctx context.Context, db *esdb.Client, stream string, page uint64, fn func(*esdb.RecordedEvent) bool) error {
 	var from esdb.StreamPosition = esdb.End{}
 	for {
-		rs, err := db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: from}, readBackPage)
+		rs, err := db.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: from}, page)
 		if err != nil {
 			if errorCode(err) == esdb.ErrorCodeResourceNotFound {
 				return nil
 			}
 			return err
 		}
-		n, last := 0, uint64(0)
+		n, last := uint64(0), uint64(0)
 		for {
 			ev, err := rs.Recv()
 			if errors.Is(err, io.EOF) {
@@ -92,13 +84,13 @@ func readBack(ctx context.Context, db *esdb.Client, stream string, fn func(id [1
 			}
 			n++
 			last = ev.Event.EventNumber
-			if !fn([16]byte(ev.Event.EventID), ev.Event.UserMetadata) {
+			if !fn(ev.Event) {
 				rs.Close()
 				return nil
 			}
 		}
 		rs.Close()
-		if n < readBackPage || last == 0 {
+		if n < page || last == 0 {
 			return nil
 		}
 		from = esdb.Revision(last - 1)

@@ -133,33 +133,19 @@ func refusalOf(err error) (refusal, bool) {
 
 // maxEventSizeDetail reads the BatchAppend detail
 // event_store.client.MaximumAppendEventSizeExceeded (24.10.4+; not in the
-// Go client's protos): maxAppendEventSize is field 3.
+// Go client's protos): maxAppendEventSize is field 3 (its fields are
+// varints and strings, which walk reads; 0 when it is not there).
 func maxEventSizeDetail(d *anypb.Any) (refusal, bool) {
 	if !strings.HasSuffix(d.GetTypeUrl(), "/event_store.client.MaximumAppendEventSizeExceeded") {
 		return refusal{}, false
 	}
 	r := refusal{event: true}
-	b := d.GetValue()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			break
-		}
-		b = b[n:]
+	walk(d.GetValue(), func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) bool {
 		if num == 3 && typ == protowire.VarintType {
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				break
-			}
-			r.limit, b = int(v), b[n:]
-			continue
+			r.limit = int(v)
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			break
-		}
-		b = b[n:]
-	}
+		return true
+	})
 	return r, true
 }
 

@@ -171,3 +171,61 @@ func testStoreRefusalWithoutDeadLetterStops(t *testing.T, p appendPath) {
 		t.Fatalf("stats %+v: the refusal was retried", st)
 	}
 }
+
+// TestRefusedDeadLetterIsReplaced: a dead letter the store refuses as too
+// large is replaced by the builder's answer for it, its shortened form at
+// its own position, in its transaction (which is then durable); if the
+// store refuses that too, the appender stops with the *TooLargeError
+// instead of retrying or dropping it.
+func TestRefusedDeadLetterIsReplaced(t *testing.T) { bothPaths(t, testRefusedDeadLetterIsReplaced) }
+
+func testRefusedDeadLetterIsReplaced(t *testing.T, p appendPath) {
+	for _, c := range []struct {
+		name      string
+		shortened string // the builder's answer for a refused dead letter
+	}{
+		{"shortened form stored", `{"shortened":true}`},
+		{"shortened form refused too", blob(3000)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := kurrentdbtest.Start(t, kurrentdb.Options{MaxAppendEventSize: 2000})
+			db := kurrentdbtest.Client(t, srv.URL())
+			var dls deadLetters
+			r := start(t, p.on(srv), db, store.Config{})
+			r.a.SetDeadLetter(dlStream, func(rf store.Refused) store.Event {
+				ev := dls.build(rf)
+				if rf.Stream == dlStream {
+					ev.Data, ev.Source.Pos = []byte(c.shortened), rf.Pos
+				}
+				return ev
+			})
+			big := ev(dlStream, 100, 0, blob(3000))
+			big.Source.Pos.Index = 1 << 31
+			x := []tx{{lsn: 100, events: []store.Event{ev("acct-1", 100, 0, `{}`), big}}}
+			if c.shortened != blob(3000) {
+				r.feed(t, x)
+				r.waitDurable(t, 100)
+				got := readStream(t, db, dlStream)
+				if len(got) != 1 || got[0].data != c.shortened || got[0].meta["index"] != float64(1<<31) {
+					t.Fatalf("dead-letter stream = %+v, want the shortened form at the refused one's position", got)
+				}
+				if refused := dls.list(); len(refused) != 1 || refused[0].Pos != big.Source.Pos {
+					t.Fatalf("refused = %+v, want the dead letter at %s", refused, big.Source.Pos)
+				}
+				return
+			}
+			_ = r.tryFeed(x)
+			err := r.wait()
+			var tl *store.TooLargeError
+			if !errors.As(err, &tl) || tl.Stream != dlStream || tl.Store != "maximum append event size" {
+				t.Fatalf("Run = %v, want the store's refusal of the shortened dead letter", err)
+			}
+			if got := readStream(t, db, dlStream); len(got) != 0 {
+				t.Fatalf("dead-letter stream = %+v, want nothing stored", got)
+			}
+			if r.a.Durable() >= 100 {
+				t.Fatalf("durable %s: the transaction of the dead letter that could not be stored was reported", r.a.Durable())
+			}
+		})
+	}
+}

@@ -3,11 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb"
 	"github.com/chronicler-dev/chronicler/test/kurrentdb/kurrentdbtest"
 	"github.com/chronicler-dev/chronicler/test/stack"
@@ -73,5 +75,48 @@ func TestStoreTLSVerifiedByDefault(t *testing.T) {
 	}
 	if found, fix := c.TransportIssue(); !strings.HasPrefix(found, "tls=false: plaintext") || !strings.Contains(fix, "remove tls=false") {
 		t.Errorf("tls=false: %q / %q", found, fix)
+	}
+}
+
+// TestCredentialsOnChroniclersOwnConnection: BatchAppend and the $all
+// subscription of a single node go over a gRPC connection of Chronicler's
+// own (direct.go), which must carry the connection string's TLS settings
+// and the store user's credentials as the official client's calls do.
+// Against a server with TLS and users, where an anonymous call may not
+// append, an appender on the BatchAppend path stores an event with the
+// URL's credentials, and Subscribe, with store.username/password, delivers
+// it.
+func TestCredentialsOnChroniclersOwnConnection(t *testing.T) {
+	certs := stack.NewCerts(t, "")
+	srv := kurrentdbtest.Start(t, kurrentdb.Options{TLS: &kurrentdb.TLSOptions{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, CAFile: certs.CAFile}, Users: kurrentdb.DefaultUsers()})
+	anon, err := store.Connect(store.ClientConfig{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { anon.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if access, err := anon.ProbeWrite(ctx, "item-1"); access != store.Denied {
+		t.Fatalf("anonymous append to item-1: %v (%v); want it denied, or this test proves nothing", access, err)
+	}
+
+	r := start(t, appendPath{batch: true, url: strings.Replace(srv.URL(), "esdb://", "esdb://admin:changeit@", 1)}, nil, store.Config{})
+	r.feed(t, []tx{{lsn: 100, events: []store.Event{change(1, 100)}}})
+	r.waitDurable(t, 100)
+
+	c, err := store.Connect(store.ClientConfig{URL: srv.URL(), Username: "admin", Password: "changeit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	out := make(chan *store.Recorded, 1)
+	go c.Subscribe(ctx, store.Filter{ByStream: true, Prefixes: []string{"item-"}}, contract.StoreFrom{Start: true}, out, slog.New(slog.DiscardHandler))
+	select {
+	case ev := <-out:
+		if ev.Stream != "item-1" || string(ev.Data) != `{"id":1,"at":100}` {
+			t.Errorf("subscription delivered %s %s; want item-1's event", ev.Stream, ev.Data)
+		}
+	case <-ctx.Done():
+		t.Fatal("the subscription delivered nothing")
 	}
 }

@@ -17,9 +17,11 @@ import (
 // The loop, for one batch:
 //
 //	expected := warm ? exact rev : NoStream
+//	snapshot rows to recheck → read the stream's end: drop the rows stored;
+//	                           cold and exists → settle against the tail as below
 //	append(expected):
 //	  ok                  → stored; remember the new revision
-//	  wrong expected ver. → read the tail:
+//	  wrong expected ver. → read the tail (with the rows' recheck, if any):
 //	                          ours  → drop events at or before the tail's position
 //	                                  (already stored), expected := tail revision, again
 //	                          other → conflict (stop, or reread: expected := tail revision)
@@ -33,19 +35,21 @@ func (a *Appender) appendBatch(ctx context.Context, s *streamQ, batch []*item, r
 
 // attempts runs the loop above for at. err, when not nil, is the outcome of
 // at's first append, already made (asyncDone).
+//
+// A batch with snapshot rows to check (Event.Recheck) reads the stream's
+// end before its first append, and again after a wrong expected version
+// (the stream then holds events the read did not see): one read gives the
+// rows already stored and the tail (reconcile).
 func (a *Appender) attempts(ctx context.Context, at *attempt, err error) {
-	recheck := err == nil && needsRecheck(at.todo)
-	for {
-		if err == nil && recheck && len(at.todo) > 0 {
-			if err := a.recheck(ctx, at); err != nil {
-				if ctx.Err() != nil {
-					err = ErrClosed
-				}
-				a.finish(at.s, at.batch, 0, 0, contract.Pos{}, false, err)
-				return
-			}
-			recheck = false
+	if err == nil && needsRecheck(at.todo) {
+		// A cold stream's tail settles its expected revision here: no
+		// wrong-expected-version round trip and second read.
+		if err := a.reconcile(ctx, at, false); err != nil {
+			a.finish(at.s, at.batch, 0, 0, contract.Pos{}, false, err)
+			return
 		}
+	}
+	for {
 		if err == nil {
 			if len(at.todo) == 0 { // everything was already stored
 				a.finish(at.s, at.batch, 0, at.rev, at.tail, at.warm, nil)
@@ -67,9 +71,6 @@ func (a *Appender) attempts(ctx context.Context, at *attempt, err error) {
 		if ctx.Err() != nil {
 			err = ErrClosed
 		} else {
-			// After a wrong expected version the stream holds events this
-			// append did not know of: look for the rows again.
-			recheck = classify(err) == kindWrongVersion && needsRecheck(at.todo)
 			err = a.recover(ctx, at, err)
 		}
 		if err != nil {
@@ -82,7 +83,7 @@ func (a *Appender) attempts(ctx context.Context, at *attempt, err error) {
 // stored finishes at after its append stored at.todo, the stream now at
 // revision next; viaBatch counts it as a BatchAppend already (asyncDone).
 func (a *Appender) stored(at *attempt, next uint64, viaBatch bool) {
-	a.countLocked(func(st *Stats) {
+	a.count(func(st *Stats) {
 		st.Appends++
 		if viaBatch {
 			st.BatchAppends++
@@ -143,7 +144,7 @@ type attempt struct {
 func (a *Appender) recover(ctx context.Context, at *attempt, err error) error {
 	switch classify(err) {
 	case kindWrongVersion:
-		return a.reconcile(ctx, at)
+		return a.reconcile(ctx, at, true)
 	case kindDeleted:
 		return &DeletedError{Stream: at.s.name, Cause: err}
 	case kindFatal:
@@ -153,41 +154,64 @@ func (a *Appender) recover(ctx context.Context, at *attempt, err error) error {
 	// deadlines, aborted, connection closed: all transient for an append
 	// that carries its own ids and expected revision.
 	a.cfg.Logger.Warn("append failed; retrying", "stream", at.s.name, "events", len(at.todo), "err", err, "backoff", at.backoff.Next())
-	a.countLocked(func(st *Stats) { st.Retries++ })
+	a.count(func(st *Stats) { st.Retries++ })
 	if !at.backoff.Wait(ctx) {
 		return ErrClosed
 	}
 	return nil
 }
 
-// reconcile reads the tail after a wrong-expected-version: this slot's
-// event there means the events at or before its position are stored
-// (dropped from the batch); anything else is a conflict.
-func (a *Appender) reconcile(ctx context.Context, at *attempt) error {
-	tailRev, tailPos, ours, exists, rerr := a.readTail(ctx, at.s.name)
+// reconcile reads the stream's end (readEnd) after a wrong-expected-version
+// (wrongVersion), or before the first append of a batch with rows to
+// recheck, and settles at against its tail (after a wrong-expected-version,
+// or when the stream is cold and exists): this slot's event there means the
+// events at or before its position are stored (dropped from the batch);
+// anything else is a conflict. Then it drops the snapshot rows already
+// stored. A failed read of the tail alone is retried (nil after a backoff);
+// one that rechecks rows is the batch's error.
+func (a *Appender) reconcile(ctx context.Context, at *attempt, wrongVersion bool) error {
+	floor := recheckFloor(at.todo)
+	end, rerr := a.readEnd(ctx, at.s.name, floor)
 	if rerr != nil {
 		if ctx.Err() != nil {
 			return ErrClosed
 		}
+		if floor != 0 {
+			return fmt.Errorf("reading %s back to %s for snapshot rows already stored: %w", at.s.name, floor, rerr)
+		}
 		a.cfg.Logger.Warn("reading stream tail after a wrong-expected-version", "stream", at.s.name, "err", rerr)
-		a.countLocked(func(st *Stats) { st.Retries++ })
+		a.count(func(st *Stats) { st.Retries++ })
 		if !at.backoff.Wait(ctx) {
 			return ErrClosed
 		}
 		return nil
 	}
-	if !exists || !ours {
+	if wrongVersion || !at.warm && end.exists {
+		if err := a.settle(at, end); err != nil {
+			return err
+		}
+	}
+	if floor != 0 {
+		at.todo = end.unstored(at.todo)
+	}
+	return nil
+}
+
+// settle takes the stream's end as at's expected revision and tail; see
+// reconcile.
+func (a *Appender) settle(at *attempt, end streamEnd) error {
+	if !end.exists || !end.ours {
 		reason := "the last event is not this slot's"
-		if !exists {
+		if !end.exists {
 			reason = "the stream has no readable events but is not new (deleted, or metadata only)"
 		}
-		cerr := &ConflictError{Stream: at.s.name, Expected: expectedNum(at.expected), Actual: revNum(tailRev, exists), Reason: reason}
-		a.countLocked(func(st *Stats) { st.Conflicts++ })
-		if a.cfg.OnConflict == ConflictStop || !exists {
+		cerr := &ConflictError{Stream: at.s.name, Expected: expectedNum(at.expected), Actual: revNum(end.rev, end.exists), Reason: reason}
+		a.count(func(st *Stats) { st.Conflicts++ })
+		if a.cfg.OnConflict == ConflictStop || !end.exists {
 			return cerr
 		}
-		a.cfg.Logger.Warn("foreign write to a Chronicler stream; appending after it (store.on_conflict: reread)", "stream", at.s.name, "revision", tailRev)
-		at.expected = esdb.Revision(tailRev)
+		a.cfg.Logger.Warn("foreign write to a Chronicler stream; appending after it (store.on_conflict: reread)", "stream", at.s.name, "revision", end.rev)
+		at.expected = esdb.Revision(end.rev)
 		return nil
 	}
 	if at.warm {
@@ -196,16 +220,16 @@ func (a *Appender) reconcile(ctx context.Context, at *attempt) error {
 		// killed earlier instance whose in-flight appends landed after this
 		// one read the tail, else two instances running with one slot.
 		// De-duplication below keeps the stream right either way.
-		a.cfg.Logger.Warn("stream moved under a known revision with this slot's events (a killed instance's late appends, or a second instance on the same slot); de-duplicated", "stream", at.s.name, "expected", at.rev, "found", tailRev)
+		a.cfg.Logger.Warn("stream moved under a known revision with this slot's events (a killed instance's late appends, or a second instance on the same slot); de-duplicated", "stream", at.s.name, "expected", at.rev, "found", end.rev)
 	}
 	i := 0
-	for i < len(at.todo) && !tailPos.Less(at.todo[i].pos) {
+	for i < len(at.todo) && !end.tail.Less(at.todo[i].pos) {
 		i++
 	}
 	at.todo = at.todo[i:]
-	at.tail = tailPos
-	at.expected = esdb.Revision(tailRev)
-	at.rev, at.warm = tailRev, true
+	at.tail = end.tail
+	at.expected = esdb.Revision(end.rev)
+	at.rev, at.warm = end.rev, true
 	return nil
 }
 
@@ -216,7 +240,7 @@ func (a *Appender) appendEvents(ctx context.Context, stream string, expected esd
 	if a.batch != nil {
 		next, err := a.batch.append(ctx, stream, expected, items)
 		if err == nil {
-			a.countLocked(func(st *Stats) { st.BatchAppends++ })
+			a.count(func(st *Stats) { st.BatchAppends++ })
 		}
 		if !errors.Is(err, errBatchUnsupported) {
 			return next, err
@@ -262,17 +286,58 @@ func classify(err error) appendKind {
 	return kindTransient
 }
 
-// readTail reads the stream's last event. exists is false when the stream
-// has no readable event; ours reports whether the event is this slot's, and
-// tail is its position then.
-func (a *Appender) readTail(ctx context.Context, stream string) (rev uint64, tail contract.Pos, ours, exists bool, err error) {
-	a.countLocked(func(st *Stats) { st.TailReads++ })
-	rec, err := readLast(ctx, a.db, stream)
-	if err != nil || rec == nil {
-		return 0, contract.Pos{}, false, false, err
+// streamEnd is what a read of a stream's end found.
+type streamEnd struct {
+	exists bool         // the stream has a readable event
+	rev    uint64       // the last event's revision
+	tail   contract.Pos // its position
+	ours   bool         // it is this slot's
+	// stored: the ids of this slot's events positioned after the floor
+	// readEnd was given (nil without one).
+	stored map[[16]byte]bool
+}
+
+// readEnd reads the stream's last event and, when floor is not zero, goes
+// on backwards through this slot's events positioned after floor,
+// collecting their ids (the snapshot rows of a batch with Recheck: nothing
+// older can be a row read again). One read serves the tail and the recheck.
+func (a *Appender) readEnd(ctx context.Context, stream string, floor contract.LSN) (streamEnd, error) {
+	a.count(func(st *Stats) { st.TailReads++ })
+	var end streamEnd
+	page := uint64(1)
+	if floor != 0 {
+		page, end.stored = readBackPage, map[[16]byte]bool{}
 	}
-	src, ok := contract.ParseSource(rec.UserMetadata)
-	return rec.EventNumber, src.Pos, ok && src.Slot == a.cfg.Slot, true, nil
+	err := readBack(ctx, a.db, stream, page, func(ev *esdb.RecordedEvent) bool {
+		src, ok := contract.ParseSource(ev.UserMetadata)
+		ours := ok && src.Slot == a.cfg.Slot
+		if !end.exists {
+			end.exists, end.rev, end.tail, end.ours = true, ev.EventNumber, src.Pos, ours
+		}
+		if floor == 0 || !ours || src.Pos.CommitLSN <= floor {
+			return false
+		}
+		end.stored[[16]byte(ev.EventID)] = true
+		return true
+	})
+	return end, err
+}
+
+// unstored is items without the snapshot rows (Event.Recheck) found in the
+// stream's end, or earlier in items (a row queued twice, its first copy
+// not stored yet).
+func (end streamEnd) unstored(items []*item) []*item {
+	seen := end.stored
+	kept := items[:0:0]
+	for _, it := range items {
+		id := [16]byte(it.id)
+		if it.recheck != 0 && seen[id] {
+			continue
+		}
+		seen[id] = true
+		kept = append(kept, it)
+	}
+	return kept
 }
 
 func errorCode(err error) esdb.ErrorCode {
@@ -307,41 +372,13 @@ func needsRecheck(items []*item) bool {
 	return false
 }
 
-// recheck drops from at.todo the snapshot rows' events (Event.Recheck)
-// that are already in the stream: it reads the stream backwards from its
-// end, through the events positioned after the lowest Recheck of the batch,
-// and drops every rechecked item whose id it finds there (or earlier in
-// the batch: a row queued twice, its first copy not stored yet). A stream
-// that does not exist holds none of them.
-func (a *Appender) recheck(ctx context.Context, at *attempt) error {
+// recheckFloor is the lowest Recheck of items, 0 when none has one.
+func recheckFloor(items []*item) contract.LSN {
 	floor := contract.LSN(0)
-	for _, it := range at.todo {
+	for _, it := range items {
 		if it.recheck != 0 && (floor == 0 || it.recheck < floor) {
 			floor = it.recheck
 		}
 	}
-	stored := map[[16]byte]bool{}
-	err := readBack(ctx, a.db, at.s.name, func(id [16]byte, meta []byte) bool {
-		src, ok := contract.ParseSource(meta)
-		if !ok || src.Slot != a.cfg.Slot || src.Pos.CommitLSN <= floor {
-			return false // below the floor (or not ours): nothing older can be a re-read row
-		}
-		stored[id] = true
-		return true
-	})
-	a.countLocked(func(st *Stats) { st.TailReads++ })
-	if err != nil {
-		return fmt.Errorf("reading %s back to %s for snapshot rows already stored: %w", at.s.name, floor, err)
-	}
-	kept := at.todo[:0:0]
-	for _, it := range at.todo {
-		id := [16]byte(it.id)
-		if it.recheck != 0 && stored[id] {
-			continue
-		}
-		stored[id] = true
-		kept = append(kept, it)
-	}
-	at.todo = kept
-	return nil
+	return floor
 }

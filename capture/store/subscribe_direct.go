@@ -12,7 +12,6 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
-	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -185,12 +184,7 @@ func slowEvent(m *streams.ReadResp) *Recorded {
 	if rec == nil {
 		return nil
 	}
-	var id uuid.UUID
-	if s := rec.GetId().GetStructured(); s != nil {
-		id, _ = uuid.FromBytes(uuidBytes(uint64(s.GetMostSignificantBits()), uint64(s.GetLeastSignificantBits())))
-	} else if u, err := uuid.Parse(rec.GetId().GetString_()); err == nil {
-		id = u
-	}
+	id, _ := fromProtoUUID(rec.GetId())
 	return &Recorded{ID: id, Stream: string(rec.GetStreamIdentifier().GetStreamName()), Revision: rec.GetStreamRevision(),
 		Type: rec.GetMetadata()["type"], Data: rec.GetData(), Metadata: rec.GetCustomMetadata(),
 		Pos: contract.StorePos{Commit: rec.GetCommitPosition(), Prepare: rec.GetPreparePosition()}, Created: created(rec.GetMetadata()["created"])}
@@ -205,15 +199,6 @@ func created(ticks string) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n*100).UTC()
-}
-
-func uuidBytes(most, least uint64) []byte {
-	var b [16]byte
-	for i := range 8 {
-		b[i] = byte(most >> (56 - 8*i))
-		b[8+i] = byte(least >> (56 - 8*i))
-	}
-	return b[:]
 }
 
 // fast reads b if it is ReadResp{1 event: ReadEvent{1 event: RecordedEvent,
@@ -292,7 +277,7 @@ func (f *recordFields) field(num protowire.Number, wt protowire.Type, v uint64, 
 		if !id.uuid(body) {
 			return false
 		}
-		copy(f.ev.ID[:], uuidBytes(id.most, id.least))
+		f.ev.ID = uuidFromBits(id.most, id.least)
 		return true
 	case num == 2 && wt == protowire.BytesType:
 		var seenName bool
