@@ -302,23 +302,15 @@ func (d *jsonDecoder) sourceObject(f *typedFields) bool {
 		return true
 	}
 	for {
-		if d.i >= len(d.b) || d.b[d.i] != '"' {
-			return false
-		}
-		k, ok := d.str()
+		k, ok := d.key()
 		if !ok {
 			return false
 		}
 		d.space()
-		if d.i >= len(d.b) || d.b[d.i] != ':' {
-			return false
-		}
-		d.i++
-		d.space()
 		i, own := slices.BinarySearch(ownKeys[:], k)
 		switch {
 		case !own:
-			_, ok = d.value(1)
+			_, ok = d.value(jsonNumber) // skipped: its number forms do not matter
 		case d.i < len(d.b) && d.b[d.i] == '"':
 			f.strs[i], ok = d.str()
 			f.kinds[i] = kindString
@@ -330,7 +322,7 @@ func (d *jsonDecoder) sourceObject(f *typedFields) bool {
 				f.ints[i], f.kinds[i] = n, kindInt
 			}
 		default:
-			_, ok = d.value(1)
+			_, ok = d.value(jsonNumber) // skipped: its number forms do not matter
 			f.kinds[i] = kindOther
 		}
 		if !ok {
