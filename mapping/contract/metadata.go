@@ -135,9 +135,7 @@ func appendOwn(dst []byte, s *Source, k string) []byte {
 	case MetaCorrelation, MetaCommitLSN:
 		return append(s.Pos.CommitLSN.Append(append(dst, '"')), '"')
 	case MetaCommitTime:
-		dst = append(dst, '"')
-		dst = s.CommitTime.UTC().AppendFormat(dst, time.RFC3339Nano)
-		return append(dst, '"')
+		return appendTime(dst, s.CommitTime)
 	case MetaDatabase:
 		return AppendString(dst, s.Database)
 	case MetaIndex:
