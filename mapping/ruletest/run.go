@@ -181,7 +181,9 @@ func (r *caseRun) compareErrors(want []map[string]any) []string {
 	return nil
 }
 
-// jsonValue round-trips v through JSON so it compares like expected values.
+// jsonValue round-trips v through JSON so it compares like expected values,
+// written as the store holds it (AppendJSON, the writer of event data and
+// metadata: times in UTC, unknown types as their text).
 func jsonValue(v any) any {
 	if v == nil {
 		return nil
@@ -189,7 +191,7 @@ func jsonValue(v any) any {
 	if m, ok := v.(map[string]any); ok && m == nil {
 		return nil
 	}
-	b, err := json.Marshal(v)
+	b, err := contract.AppendJSON(nil, v, contract.UnchangedMarker)
 	if err != nil {
 		return fmt.Sprintf("<%v>", err)
 	}

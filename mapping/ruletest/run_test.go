@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/chronicler-dev/chronicler/mapping"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 const rules = `
@@ -71,6 +72,56 @@ tests:
 	for _, line := range []int{3, 4, 6, 7} {
 		if !got[line] {
 			t.Errorf("no problem at line %d: %v", line, probs)
+		}
+	}
+}
+
+// TestMetadataComparedAsStored: a rule's own metadata is compared in the
+// form the store holds (contract.AppendMetadata, through AppendJSON): a
+// time in UTC, whatever zone the rule computed it in, and a value of a
+// type capture does not decode as its text.
+func TestMetadataComparedAsStored(t *testing.T) {
+	rs, err := mapping.LoadBytes("r.yaml", []byte(`
+capture:
+  - name: a
+    table: t
+    on: [insert]
+    stream: {category: t, id: new.id}
+    type: A
+    data: {id: new.id}
+    metadata: {at: 'date(new.at, "2006-01-02T15:04:05Z07:00")', point: new.point}
+`), mapping.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, probs := Parse("t_test.yaml", []byte(`
+tests:
+  - name: as stored
+    changes: [{op: insert, table: t, new: {id: 1, at: "2024-05-01T12:00:00+02:00"}}]
+    events: [{stream: t-1, type: A, data: {id: 1}, metadata: {at: "2024-05-01T10:00:00Z"}}]
+`))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	c := cases[0]
+	c.Changes[0].New["point"] = contract.Unknown{TypeOID: 600, TypeName: "point", Text: "(1,2)"}
+	c.Events[0]["metadata"].(map[string]any)["point"] = "(1,2)"
+	if res := RunCase(rs, c); res.Failure != "" {
+		t.Fatal(res.Failure)
+	}
+	// What the store holds, for the record: the test above compares with it.
+	ev, err := rs.Capture(&c.Changes[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := contract.SourceOf(Slot, &c.Changes[0], ev[0].Rule, uint32(ev[0].Index))
+	meta, err := contract.AppendMetadata(nil, &src, ev[0].Metadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"at":"2024-05-01T10:00:00Z"`, `"point":"(1,2)"`} {
+		if !strings.Contains(string(meta), want) {
+			t.Errorf("stored metadata %s lacks %s", meta, want)
 		}
 	}
 }
