@@ -35,9 +35,9 @@ const Slot = "ruletest"
 // RunCase runs one test case against rs.
 //
 // Changes run through Capture; the resulting events become stored events
-// (stream revisions counted from 0, metadata from contract.MetadataMap with
-// slot [Slot], data decoded with contract.DecodeJSON) that run through Promote
-// one by one
+// (stream revisions counted from 0, data and metadata as the publisher
+// decodes them from the stored bytes, contract.DecodeJSON, the metadata
+// written for slot [Slot]) that run through Promote one by one
 // and then, together as one transaction, through PromoteTx. Integration
 // events are compared in that order: per-event outputs first, then
 // transaction outputs.
@@ -105,7 +105,11 @@ func (r *caseRun) capture(rs *mapping.RuleSet, changes []contract.Change) []mapp
 				r.collect(fmt.Errorf("rule %q produced invalid JSON: %w", e.Rule, err))
 			}
 			src := contract.SourceOf(Slot, ch, e.Rule, uint32(e.Index))
-			r.metas = append(r.metas, contract.MetadataMap(&src, e.Metadata))
+			meta, err := storedMetadata(&src, e.Metadata)
+			if err != nil {
+				r.collect(fmt.Errorf("rule %q: %w", e.Rule, err))
+			}
+			r.metas = append(r.metas, meta)
 			rev := revisions[e.Stream]
 			revisions[e.Stream] = rev + 1
 			stored = append(stored, mapping.StoredEvent{
@@ -116,6 +120,23 @@ func (r *caseRun) capture(rs *mapping.RuleSet, changes []contract.Change) []mapp
 		}
 	}
 	return stored
+}
+
+// storedMetadata is an event's metadata as the publisher hands it to
+// promotion rules: written as capture stores it (contract.AppendMetadata)
+// and decoded from those bytes (contract.DecodeJSON), so commitTime is its
+// RFC 3339 text and the rule's own values are in their stored form. When it
+// cannot be written, it is the unencoded map (contract.MetadataMap).
+func storedMetadata(src *contract.Source, extra map[string]any) (map[string]any, error) {
+	b, err := contract.AppendMetadata(nil, src, extra)
+	if err != nil {
+		return contract.MetadataMap(src, extra), err
+	}
+	v, err := contract.DecodeJSON(b)
+	if err != nil {
+		return contract.MetadataMap(src, extra), err
+	}
+	return v.(map[string]any), nil
 }
 
 // compareEvents compares the low-level events with the expected ones.

@@ -125,3 +125,42 @@ tests:
 		}
 	}
 }
+
+// TestPromotionSeesMetadataAsStored: promotion rules in a rule test see
+// event.metadata as the publisher hands it to them, decoded from the stored
+// bytes (contract.DecodeJSON): commitTime is its RFC 3339 text, not a Go
+// time, and the capture rule's own metadata is in its stored form.
+func TestPromotionSeesMetadataAsStored(t *testing.T) {
+	rs, err := mapping.LoadBytes("r.yaml", []byte(`
+capture:
+  - name: a
+    table: t
+    on: [insert]
+    stream: {category: t, id: new.id}
+    type: A
+    data: {id: new.id}
+    metadata: {at: 'date(new.at, "2006-01-02T15:04:05Z07:00")'}
+promote:
+  - name: p
+    from: A
+    topic: t.v1
+    type: t.v1
+    value: {commit: 'event.metadata.commitTime + "!"', at: 'event.metadata.at + "!"'}
+`), mapping.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, probs := Parse("t_test.yaml", []byte(`
+tests:
+  - name: as stored
+    tx: {commitTime: "2024-05-01T10:00:00.5+02:00"}
+    changes: [{op: insert, table: t, new: {id: 1, at: "2024-05-01T12:00:00+02:00"}}]
+    integration: [{topic: t.v1, key: "1", type: t.v1, value: {commit: "2024-05-01T08:00:00.5Z!", at: "2024-05-01T10:00:00Z!"}}]
+`))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	if res := RunCase(rs, cases[0]); res.Failure != "" {
+		t.Fatal(res.Failure)
+	}
+}
