@@ -177,39 +177,6 @@ func appendUUID(dst []byte, id [16]byte) []byte {
 	return dst
 }
 
-// MetadataMap is the metadata as a reader decodes it (mapping.DecodeJSON's
-// value domain): what promotion rules see as event.metadata, and what
-// `chronicler rules test` hands them.
-func MetadataMap(src *Source, extra map[string]any) map[string]any {
-	m := make(map[string]any, len(extra)+len(ownKeys))
-	for k, v := range extra {
-		m[k] = v
-	}
-	commit := src.Pos.CommitLSN.String()
-	m[MetaSlot] = src.Slot
-	m[MetaDatabase] = src.Database
-	m[MetaSchema] = src.Schema
-	m[MetaTable] = src.Table
-	m[MetaOp] = src.Op.String()
-	m[MetaLSN] = src.LSN.String()
-	m[MetaCommitLSN] = commit
-	m[MetaCorrelation] = commit
-	m[MetaCausation] = ChangeID(src.Slot, src.Pos.CommitLSN, src.Pos.Ordinal).String()
-	m[MetaXID] = int64(src.XID)
-	m[MetaCommitTime] = src.CommitTime.UTC()
-	m[MetaOrdinal] = int64(src.Pos.Ordinal)
-	m[MetaRule] = src.Rule
-	m[MetaIndex] = int64(src.Pos.Index)
-	if src.Snapshot != "" {
-		m[MetaSnapshot] = src.Snapshot
-		m[MetaSnapshotKey] = src.SnapshotKey
-	} else {
-		delete(m, MetaSnapshot) // a rule's own metadata never sets them
-		delete(m, MetaSnapshotKey)
-	}
-	return m
-}
-
 // ParseSource reads the source back from an event's metadata (JSON). ok is
 // false for an event that is not Chronicler's (see SourceFromMap).
 func ParseSource(meta []byte) (s Source, ok bool) {

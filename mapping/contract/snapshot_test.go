@@ -61,8 +61,8 @@ func TestSnapshotMetadata(t *testing.T) {
 		if m[MetaSnapshot] != c.snap || m[MetaSnapshotKey] != c.key || m["tenant"] != "t1" {
 			t.Errorf("metadata of %s: %s; want snapshot %v, snapshotKey %v, tenant t1", c.src.Op, b, c.snap, c.key)
 		}
-		if mm := MetadataMap(&c.src, extra); mm[MetaSnapshot] != c.snap || mm[MetaSnapshotKey] != c.key {
-			t.Errorf("MetadataMap of %s: %v", c.src.Op, mm)
+		if mm := metadataMap(&c.src, extra); mm[MetaSnapshot] != c.snap || mm[MetaSnapshotKey] != c.key {
+			t.Errorf("metadataMap of %s: %v", c.src.Op, mm)
 		}
 		if back, ok := ParseSource(b); !ok || back.Snapshot != c.src.Snapshot || back.SnapshotKey != c.src.SnapshotKey {
 			t.Errorf("ParseSource(%s) = %+v, %v", b, back, ok)

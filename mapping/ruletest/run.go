@@ -125,16 +125,16 @@ func (r *caseRun) capture(rs *mapping.RuleSet, changes []contract.Change) []mapp
 // storedMetadata is an event's metadata as the publisher hands it to
 // promotion rules: written as capture stores it (contract.AppendMetadata)
 // and decoded from those bytes (contract.DecodeJSON), so commitTime is its
-// RFC 3339 text and the rule's own values are in their stored form. When it
-// cannot be written, it is the unencoded map (contract.MetadataMap).
+// RFC 3339 text and the rule's own values are in their stored form (nil
+// with the error when it cannot be written).
 func storedMetadata(src *contract.Source, extra map[string]any) (map[string]any, error) {
 	b, err := contract.AppendMetadata(nil, src, extra)
 	if err != nil {
-		return contract.MetadataMap(src, extra), err
+		return nil, err
 	}
 	v, err := contract.DecodeJSON(b)
 	if err != nil {
-		return contract.MetadataMap(src, extra), err
+		return nil, err
 	}
 	return v.(map[string]any), nil
 }
