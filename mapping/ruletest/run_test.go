@@ -13,7 +13,7 @@ capture:
   - {name: a, table: t, on: [insert], stream: {category: t, id: new.id}, type: A, data: {x: 'new.x * 2'}}
 `
 
-func load(t *testing.T) *mapping.RuleSet {
+func load(t *testing.T, rules string) *mapping.RuleSet {
 	t.Helper()
 	rs, err := mapping.LoadBytes("r.yaml", []byte(rules), mapping.Options{})
 	if err != nil {
@@ -23,7 +23,7 @@ func load(t *testing.T) *mapping.RuleSet {
 }
 
 func TestCasePassesAndFails(t *testing.T) {
-	rs := load(t)
+	rs := load(t, rules)
 	cases, probs := Parse("t_test.yaml", []byte(`
 tests:
   - name: pass
@@ -76,12 +76,9 @@ tests:
 	}
 }
 
-// TestMetadataComparedAsStored: a rule's own metadata is compared in the
-// form the store holds (contract.AppendMetadata, through AppendJSON): a
-// time in UTC, whatever zone the rule computed it in, and a value of a
-// type capture does not decode as its text.
-func TestMetadataComparedAsStored(t *testing.T) {
-	rs, err := mapping.LoadBytes("r.yaml", []byte(`
+// zonedMetadata is a capture rule whose metadata holds a time in the zone
+// its text gives (new.at) and a column passed on as it is (new.point).
+const zonedMetadata = `
 capture:
   - name: a
     table: t
@@ -90,10 +87,14 @@ capture:
     type: A
     data: {id: new.id}
     metadata: {at: 'date(new.at, "2006-01-02T15:04:05Z07:00")', point: new.point}
-`), mapping.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`
+
+// TestMetadataComparedAsStored: a rule's own metadata is compared in the
+// form the store holds (contract.AppendMetadata, through AppendJSON): a
+// time in UTC, whatever zone the rule computed it in, and a value of a
+// type capture does not decode as its text.
+func TestMetadataComparedAsStored(t *testing.T) {
+	rs := load(t, zonedMetadata)
 	cases, probs := Parse("t_test.yaml", []byte(`
 tests:
   - name: as stored
@@ -131,25 +132,14 @@ tests:
 // bytes (contract.DecodeJSON): commitTime is its RFC 3339 text, not a Go
 // time, and the capture rule's own metadata is in its stored form.
 func TestPromotionSeesMetadataAsStored(t *testing.T) {
-	rs, err := mapping.LoadBytes("r.yaml", []byte(`
-capture:
-  - name: a
-    table: t
-    on: [insert]
-    stream: {category: t, id: new.id}
-    type: A
-    data: {id: new.id}
-    metadata: {at: 'date(new.at, "2006-01-02T15:04:05Z07:00")'}
+	rs := load(t, zonedMetadata+`
 promote:
   - name: p
     from: A
     topic: t.v1
     type: t.v1
     value: {commit: 'event.metadata.commitTime + "!"', at: 'event.metadata.at + "!"'}
-`), mapping.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	cases, probs := Parse("t_test.yaml", []byte(`
 tests:
   - name: as stored
