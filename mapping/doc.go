@@ -82,7 +82,7 @@
 // decodes stored data for promotion (integers in int64's range as int64,
 // other numbers as json.Number holding the exact text, written back digit
 // for digit). Where a rule computes, the compiler converts operands whose
-// type is unknown at load with number() (expr.go); README.md, Numbers.
+// type is unknown at load with number() (numbers.go); README.md, Numbers.
 //
 // # Unchanged TOAST values
 //

@@ -1,7 +1,9 @@
 package mapping
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -166,5 +168,47 @@ capture:
 		if err == nil || !strings.Contains(err.Error(), `column "twice" of public.g is a generated column`) {
 			t.Errorf("Drift %v: load = %v; want a problem naming the generated column twice", drift, err)
 		}
+	}
+}
+
+// TestUnencodableMetadataFailsTheRule: a capture rule whose metadata holds a
+// value JSON cannot hold (numeric NaN, a float infinity) fails at Capture,
+// with the field named, like the same value in data (its change is
+// dead-lettered), instead of returning an event whose metadata the store's
+// encoder (contract.AppendMetadata) then refuses, which stopped capture on
+// that change.
+func TestUnencodableMetadataFailsTheRule(t *testing.T) {
+	rs := mustLoad(t, `
+capture:
+  - name: priced
+    table: public.t
+    on: [insert]
+    stream: {category: t, id: new.id}
+    type: Priced
+    data: {id: new.id}
+    metadata: {tenant: new.tenant, price: new.price, ratio: {of: '1.0 / float(new.id - 1)'}}
+`)
+	for _, c := range []struct {
+		row   map[string]any
+		field string
+	}{
+		{map[string]any{"id": int64(2), "tenant": "acme", "price": json.Number("NaN")}, "metadata.price"},
+		{map[string]any{"id": int64(1), "tenant": "acme", "price": json.Number("1.50")}, "metadata.ratio.of"}, // 1/0.0: +Inf
+	} {
+		out, err := rs.Capture(insert("t", c.row), nil)
+		var es EvalErrors
+		if !errors.As(err, &es) || len(es) != 1 || es[0].Field != c.field || !errors.Is(err, contract.ErrNotEncodable) || len(out) != 0 {
+			var meta []byte
+			if len(out) == 1 {
+				src := contract.Source{Slot: "s"}
+				_, merr := contract.AppendMetadata(nil, &src, out[0].Metadata)
+				meta = []byte(fmt.Sprint(merr))
+			}
+			t.Errorf("%v: Capture = %d events (metadata encoding: %s), %v; want one failure of %s, ErrNotEncodable", c.row["price"], len(out), meta, err, c.field)
+		}
+	}
+	out, err := rs.Capture(insert("t", map[string]any{"id": int64(2), "tenant": "acme", "price": json.Number("1.50")}), nil)
+	if err != nil || len(out) != 1 || out[0].Metadata["price"] != json.Number("1.50") {
+		t.Fatalf("an encodable row: %v, %v", out, err)
 	}
 }

@@ -2,6 +2,8 @@ package mapping
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/chronicler-dev/chronicler/mapping/contract"
@@ -66,5 +68,50 @@ promote:
 	}
 	if got, want := string(integ[0].Value), `{"amount":3.14159265358979323846264338327950288419,"twice":3}`; got != want {
 		t.Fatalf("promoted value\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestEveryListedNumberOperatorConverts holds the README's list (### Numbers)
+// to the compiler: every operator and builtin it names accepts decimals
+// (json.Number) whose type is unknown at load, and a decimal compares by
+// value whatever its scale. An entry dropped from numberOperators or
+// numberBuiltins fails here.
+func TestEveryListedNumberOperatorConverts(t *testing.T) {
+	cases := []struct{ expr, want string }{
+		{"new.p == 1.5", "true"}, {"new.s == 12.34", "true"}, {"new.p != 1.5", "false"},
+		{"new.p < 2", "true"}, {"new.p > 2", "false"}, {"new.p <= 1.5", "true"}, {"new.p >= 1.5", "true"},
+		{"new.p + 1", "2.5"}, {"new.p - 1", "0.5"}, {"new.p * 2", "3"}, {"new.q / 8", "0.5"},
+		{"new.q % 3", "1"}, {"new.q ** 0.5", "2"}, {"new.p in [1.5, 2]", "true"}, {"-new.p", "-1.5"},
+		{"abs(new.n)", "1.5"}, {"ceil(new.p)", "2"}, {"floor(new.p)", "1"}, {"round(new.p)", "2"},
+		{"int(new.p)", "1"}, {"float(new.q)", "4"}, {"max(new.p, new.q)", "4"}, {"min(new.p, new.q)", "1.5"},
+		{"sum(new.l)", "4.5"}, {"sum(new.l, # * 2)", "9"}, {"mean(new.l)", "1.5"}, {"median(new.l)", "1.5"},
+		{"sort(new.l)", "[0.5,1.5,2.5]"},
+		// Where it is not applied, number() is: filter keeps the decimals as they are.
+		{"filter(new.l, number(#) > 1)", "[2.5,1.5]"},
+	}
+	var src strings.Builder
+	src.WriteString("capture:\n  - name: n\n    table: public.t\n    on: [insert]\n    stream: {category: t, id: new.id}\n    type: T\n    data:\n")
+	want := map[string]string{}
+	for i, c := range cases {
+		k := fmt.Sprintf("c%02d", i)
+		fmt.Fprintf(&src, "      %s: '%s'\n", k, c.expr)
+		want[k] = c.want
+	}
+	rs := mustLoad(t, src.String())
+	row := map[string]any{"id": int64(1), "p": json.Number("1.5"), "s": json.Number("12.3400"), "q": json.Number("4"),
+		"n": json.Number("-1.5"), "l": []any{json.Number("2.5"), json.Number("0.5"), json.Number("1.5")}}
+	out, err := rs.Capture(insert("t", row), nil)
+	if err != nil || len(out) != 1 {
+		t.Fatalf("Capture: %v, %v", out, err)
+	}
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(out[0].Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		k := fmt.Sprintf("c%02d", i)
+		if string(got[k]) != want[k] {
+			t.Errorf("%s = %s; want %s", c.expr, got[k], want[k])
+		}
 	}
 }

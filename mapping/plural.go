@@ -6,8 +6,13 @@ import "strconv"
 // "problem") is "1 problem", Count(3, "capture rule") "3 capture rules".
 // Every count the rule checker and `chronicler rules` print goes through it.
 func Count(n int, noun string) string {
+	return strconv.Itoa(n) + " " + plural(n, noun, noun+"s")
+}
+
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
 	if n == 1 {
-		return "1 " + noun
+		return one
 	}
-	return strconv.Itoa(n) + " " + noun + "s"
+	return many
 }

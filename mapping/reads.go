@@ -73,13 +73,6 @@ func driftColumn(c exprCtx, column string) {
 	}
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
 // Gap is a capture rule that reads columns its table does not have: a
 // column renamed or dropped since the rule was written.
 type Gap struct {

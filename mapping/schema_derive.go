@@ -3,6 +3,7 @@ package mapping
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 
 	exprast "github.com/expr-lang/expr/ast"
@@ -112,7 +113,7 @@ func (d *deriver) fromProducers(field string, depth int) map[string]any {
 		if c.data == nil || c.data.kind != tmplMap {
 			return nil
 		}
-		i := indexOf(c.data.keys, field)
+		i := slices.Index(c.data.keys, field)
 		if i < 0 {
 			nullable = true
 			continue
@@ -123,7 +124,7 @@ func (d *deriver) fromProducers(field string, depth int) map[string]any {
 			return nil // open, or a structure: not merged here
 		}
 		found = true
-		if indexOf(types, t) < 0 {
+		if !slices.Contains(types, t) {
 			types = append(types, t)
 		}
 	}
@@ -142,15 +143,6 @@ func (d *deriver) fromProducers(field string, depth int) map[string]any {
 		list[i] = t
 	}
 	return map[string]any{"type": list}
-}
-
-func indexOf(list []string, s string) int {
-	for i, x := range list {
-		if x == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // DeriveSchemaJSON is DeriveSchema as indented JSON.

@@ -196,7 +196,8 @@ func (t *template) appendJSON(buf []byte, ev *evaluator, pol contract.UnchangedP
 	return buf, t.field, fmt.Errorf("unknown template kind %d", t.kind)
 }
 
-// value evaluates t in env to a Go value (maps are map[string]any).
+// value evaluates t in env to a Go value (maps are map[string]any): a
+// capture rule's metadata, which the store encodes with the event's source.
 func (t *template) value(ev *evaluator) (any, string, error) {
 	switch t.kind {
 	case tmplConst:
@@ -208,6 +209,14 @@ func (t *template) value(ev *evaluator) (any, string, error) {
 		}
 		if contract.IsUnchanged(v) {
 			return nil, t.field, ErrUnchangedValue
+		}
+		// The store writes the value later (contract.AppendMetadata): one
+		// it would refuse (NaN, ±Inf) fails the rule here, naming the
+		// field, as in data, instead of failing the store's append.
+		buf, err := contract.AppendJSON(ev.buf[:0], v, contract.UnchangedMarker)
+		ev.buf = buf
+		if err != nil {
+			return nil, t.field, err
 		}
 		return v, "", nil
 	case tmplMap:

@@ -32,7 +32,8 @@ type StoredEvent struct {
 	Type     string
 	Data     any // decoded JSON
 	// Metadata is the event's custom metadata: the source position written by
-	// capture (contract.Source's keys, contract.MetadataMap) merged with the capture rule's metadata.
+	// capture (contract.Source's keys, contract.AppendMetadata) merged with the capture rule's metadata,
+	// as DecodeJSON reads it back.
 	Metadata map[string]any
 	Created  time.Time
 }

@@ -18,27 +18,18 @@ import (
 // It gives exactly the value (or the error) of encoding/json's Decoder with
 // UseNumber followed by [Normalize] (decodeJSONStd), which was a fifth of
 // the publisher's CPU per event in test/bench: a document is parsed once,
-// without reflection, and a malformed one (where the error text matters) is
-// handed to encoding/json for its error. FuzzDecodeJSON holds the two to
-// the same results.
+// without reflection, at any depth, and a malformed one (where the error
+// text matters) is handed to encoding/json for its error. FuzzDecodeJSON
+// holds the two to the same results.
 func DecodeJSON(b []byte) (any, error) {
-	// One copy of the document as a string: every string without escapes
-	// (most keys and values) is a slice of it, not an allocation of its own.
-	d := jsonDecoder{b: b, s: string(b)}
-	d.space()
-	v, ok := d.value(0)
-	if ok {
-		d.space()
-		if d.i == len(d.b) {
-			return v, nil
-		}
+	if v, _, ok := parseJSON(b, number); ok {
+		return v, nil
 	}
 	return decodeJSONStd(b)
 }
 
-// decodeJSONStd is DecodeJSON through encoding/json (ReadJSON, at any
-// depth): the reference the fast parser is held to, the source of its
-// errors, and the reader of documents nested deeper than maxDepth.
+// decodeJSONStd is DecodeJSON through encoding/json (ReadJSON): the
+// reference the fast parser is held to and the source of its errors.
 func decodeJSONStd(b []byte) (any, error) {
 	v, err := ReadJSON(b)
 	if err != nil {
@@ -77,12 +68,28 @@ func number(s string) any {
 	return json.Number(s)
 }
 
-// maxDepth bounds nesting as encoding/json does (10,000); deeper documents
-// go to encoding/json for its error.
-const maxDepth = 10000
+// jsonNumber is a JSON number's value as ReadJSON gives it: its text.
+func jsonNumber(s string) any { return json.Number(s) }
 
-// jsonDecoder parses one JSON document. Its methods report ok false on
-// anything that is not valid JSON; DecodeJSON then asks encoding/json.
+// parseJSON parses one JSON document (space around it allowed), its numbers
+// made by num. ok is false on anything that is not valid JSON, and at is
+// then the offset where parsing stopped.
+func parseJSON(b []byte, num func(string) any) (v any, at int, ok bool) {
+	// One copy of the document as a string: every string without escapes
+	// (most keys and values) is a slice of it, not an allocation of its own.
+	d := jsonDecoder{b: b, s: string(b)}
+	if v, ok = d.value(num); !ok {
+		return nil, d.i, false
+	}
+	d.space()
+	return v, d.i, d.i == len(d.b)
+}
+
+// jsonDecoder parses one JSON document, the same way at any depth: it keeps
+// the open objects and arrays on a stack of its own, not the call stack,
+// so nesting is bounded by memory only (a goroutine that overflows its
+// stack kills the process; encoding/json stops at 10,000 levels instead).
+// Its methods report ok false on anything that is not valid JSON.
 type jsonDecoder struct {
 	b       []byte
 	s       string // b's bytes
@@ -90,23 +97,129 @@ type jsonDecoder struct {
 	scratch []byte // for strings with escapes
 }
 
+// container is an object or an array value being read.
+type container struct {
+	obj map[string]any // nil for an array
+	arr []any
+	key string // obj's pending key
+}
+
+// value reads one value (and the space before it), its numbers made by num.
+func (d *jsonDecoder) value(num func(string) any) (any, bool) {
+	var shallow [8]container // most documents: no allocation for the stack
+	open := shallow[:0]
+	for {
+		d.space()
+		if n := len(open); n > 0 && open[n-1].obj != nil {
+			k, ok := d.key()
+			if !ok {
+				return nil, false
+			}
+			open[n-1].key = k
+			d.space()
+		}
+		if d.i >= len(d.b) {
+			return nil, false
+		}
+		var v any
+		ok := true
+		switch c := d.b[d.i]; {
+		case c == '{' || c == '[':
+			d.i++
+			d.space()
+			if c == '{' && !d.eat('}') {
+				open = append(open, container{obj: make(map[string]any)})
+				continue
+			}
+			if c == '[' && !d.eat(']') {
+				open = append(open, container{arr: []any{}})
+				continue
+			}
+			if c == '{' {
+				v = make(map[string]any)
+			} else {
+				v = []any{}
+			}
+		case c == '"':
+			v, ok = d.str()
+		case c == '-' || c >= '0' && c <= '9':
+			var text string
+			if text, ok = d.numText(); ok {
+				v = num(text)
+			}
+		case c == 't':
+			v, ok = true, d.lit("true")
+		case c == 'f':
+			v, ok = false, d.lit("false")
+		case c == 'n':
+			v, ok = nil, d.lit("null")
+		default:
+			ok = false
+		}
+		if !ok {
+			return nil, false
+		}
+		for { // v is complete: add it to its container, closing those that end
+			n := len(open)
+			if n == 0 {
+				return v, true
+			}
+			top := &open[n-1]
+			if top.obj != nil {
+				top.obj[top.key] = v // a repeated key: the last value, as encoding/json
+			} else {
+				top.arr = append(top.arr, v)
+			}
+			d.space()
+			if d.eat(',') {
+				break
+			}
+			if top.obj != nil && !d.eat('}') || top.obj == nil && !d.eat(']') {
+				return nil, false
+			}
+			if top.obj != nil {
+				v = top.obj
+			} else {
+				v = top.arr
+			}
+			open = open[:n-1]
+		}
+	}
+}
+
+// key reads an object's key and the ':' after it.
+func (d *jsonDecoder) key() (string, bool) {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return "", false
+	}
+	k, ok := d.str()
+	if !ok {
+		return "", false
+	}
+	d.space()
+	return k, d.eat(':')
+}
+
 // after reads what follows a member or an element: a comma (more: true,
 // and the space after it) or end, the object's or the array's.
 func (d *jsonDecoder) after(end byte) (more, ok bool) {
 	d.space()
-	if d.i >= len(d.b) {
-		return false, false
-	}
-	switch d.b[d.i] {
-	case ',':
-		d.i++
+	switch {
+	case d.eat(','):
 		d.space()
 		return true, true
-	case end:
-		d.i++
+	case d.eat(end):
 		return false, true
 	}
 	return false, false
+}
+
+func (d *jsonDecoder) eat(c byte) bool {
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
 }
 
 func (d *jsonDecoder) space() {
@@ -120,145 +233,61 @@ func (d *jsonDecoder) space() {
 	}
 }
 
-func (d *jsonDecoder) value(depth int) (any, bool) {
-	if d.i >= len(d.b) {
-		return nil, false
-	}
-	switch c := d.b[d.i]; {
-	case c == '{':
-		return d.object(depth + 1)
-	case c == '[':
-		return d.array(depth + 1)
-	case c == '"':
-		s, ok := d.str()
-		return s, ok
-	case c == '-' || c >= '0' && c <= '9':
-		return d.num()
-	case c == 't':
-		return true, d.lit("true")
-	case c == 'f':
-		return false, d.lit("false")
-	case c == 'n':
-		return nil, d.lit("null")
-	}
-	return nil, false
-}
-
 func (d *jsonDecoder) lit(s string) bool {
-	if len(d.b)-d.i < len(s) || string(d.b[d.i:d.i+len(s)]) != s {
+	if len(d.b)-d.i < len(s) || d.s[d.i:d.i+len(s)] != s {
 		return false
 	}
 	d.i += len(s)
 	return true
 }
 
-func (d *jsonDecoder) object(depth int) (any, bool) {
-	if depth > maxDepth {
-		return nil, false
-	}
-	d.i++ // {
-	m := make(map[string]any)
-	d.space()
-	if d.i < len(d.b) && d.b[d.i] == '}' {
-		d.i++
-		return m, true
-	}
-	for {
-		if d.i >= len(d.b) || d.b[d.i] != '"' {
-			return nil, false
-		}
-		k, ok := d.str()
-		if !ok {
-			return nil, false
-		}
-		d.space()
-		if d.i >= len(d.b) || d.b[d.i] != ':' {
-			return nil, false
-		}
-		d.i++
-		d.space()
-		v, ok := d.value(depth)
-		if !ok {
-			return nil, false
-		}
-		m[k] = v // a repeated key: the last value, as encoding/json
-		if more, ok := d.after('}'); !ok || !more {
-			return m, ok
-		}
-	}
-}
-
-func (d *jsonDecoder) array(depth int) (any, bool) {
-	if depth > maxDepth {
-		return nil, false
-	}
-	d.i++ // [
-	a := []any{}
-	d.space()
-	if d.i < len(d.b) && d.b[d.i] == ']' {
-		d.i++
-		return a, true
-	}
-	for {
-		v, ok := d.value(depth)
-		if !ok {
-			return nil, false
-		}
-		a = append(a, v)
-		if more, ok := d.after(']'); !ok || !more {
-			return a, ok
-		}
-	}
-}
-
-// num scans a number (numText) and returns its value.
-func (d *jsonDecoder) num() (any, bool) {
-	text, ok := d.numText()
-	if !ok {
-		return nil, false
-	}
-	return number(text), true
-}
-
-// numText scans a number by JSON's grammar, -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?,
-// and returns its text.
+// numText scans a number and returns its text.
 func (d *jsonDecoder) numText() (string, bool) {
-	start := d.i
+	end := numberEnd(d.s, d.i)
+	if end < 0 {
+		return "", false
+	}
+	text := d.s[d.i:end]
+	d.i = end
+	return text, true
+}
+
+// numberEnd returns where the JSON number starting at s[i] ends, -1 when
+// none starts there: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func numberEnd(s string, i int) int {
 	digits := func() int {
 		n := 0
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
 			n++
 		}
 		return n
 	}
-	if d.b[d.i] == '-' {
-		d.i++
+	if i < len(s) && s[i] == '-' {
+		i++
 	}
-	if d.i >= len(d.b) {
-		return "", false
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return -1
 	}
-	if d.b[d.i] == '0' {
-		d.i++
-	} else if digits() == 0 {
-		return "", false
-	}
-	if d.i < len(d.b) && d.b[d.i] == '.' {
-		d.i++
+	if i < len(s) && s[i] == '.' {
+		i++
 		if digits() == 0 {
-			return "", false
+			return -1
 		}
 	}
-	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
-		d.i++
-		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
-			d.i++
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
 		}
 		if digits() == 0 {
-			return "", false
+			return -1
 		}
 	}
-	return d.s[start:d.i], true
+	return i
 }
 
 // str scans a string, decoding escapes and replacing invalid UTF-8 (and

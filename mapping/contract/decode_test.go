@@ -66,7 +66,7 @@ func FuzzDecodeJSON(f *testing.F) {
 }
 
 // TestDecodeJSONReadsMetadataBack: what AppendMetadata writes reads back
-// through DecodeJSON to the map MetadataMap builds (the promotion rules'
+// through DecodeJSON to the map metadataMap builds (the promotion rules'
 // event.metadata), the time as its RFC 3339 text.
 func TestDecodeJSONReadsMetadataBack(t *testing.T) {
 	src := testSource()
@@ -79,7 +79,7 @@ func TestDecodeJSONReadsMetadataBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := MetadataMap(&src, extra)
+	want := metadataMap(&src, extra)
 	want[MetaCommitTime] = src.CommitTime.UTC().Format(time.RFC3339Nano)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("read back %#v\nwant %#v", got, want)

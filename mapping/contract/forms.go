@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // One JSON form per type: a value's JSON type and form depend on its
@@ -52,44 +51,8 @@ func appendTime(buf []byte, t time.Time) []byte {
 	return append(buf, '"')
 }
 
-// isJSONNumber reports whether s is a JSON number literal:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func isJSONNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	digits := func() int {
-		n := 0
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-			n++
-		}
-		return n
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case digits() == 0:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return i == len(s)
-}
+// isJSONNumber reports whether s is a JSON number literal.
+func isJSONNumber(s string) bool { return numberEnd(s, 0) == len(s) }
 
 // appendNumber writes a json.Number: its exact text, which must be a JSON
 // number (numeric NaN and ±Infinity are not).
@@ -105,8 +68,9 @@ func appendNumber(buf []byte, x json.Number) ([]byte, error) {
 
 // ReadJSON decodes one JSON value with numbers as json.Number, at any
 // depth: encoding/json stops at 10,000 levels, and a json or jsonb value
-// (or a stored event) nested deeper is read by readDeep instead. Trailing
-// data after the value is an error.
+// (or a stored event) nested deeper is read by DecodeJSON's parser instead
+// (parseJSON), which reads strings as encoding/json does. Trailing data
+// after the value is an error.
 func ReadJSON(b []byte) (any, error) {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
@@ -114,7 +78,11 @@ func ReadJSON(b []byte) (any, error) {
 	err := d.Decode(&v)
 	var se *json.SyntaxError
 	if errors.As(err, &se) && strings.Contains(se.Error(), "exceeded max depth") {
-		return readDeep(b)
+		v, at, ok := parseJSON(b, jsonNumber)
+		if !ok {
+			return nil, fmt.Errorf("decoding JSON: invalid at offset %d", at)
+		}
+		return v, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decoding JSON: %w", err)
@@ -123,156 +91,4 @@ func ReadJSON(b []byte) (any, error) {
 		return nil, errors.New("decoding JSON: trailing data after the value")
 	}
 	return v, nil
-}
-
-// readDeep parses one JSON value with a stack of its own rather than the
-// call stack, so depth is bounded by memory only. Strings with escapes (or
-// invalid UTF-8) are decoded by encoding/json, so they read as they would
-// at a shallower depth.
-func readDeep(b []byte) (any, error) {
-	type frame struct {
-		obj map[string]any // nil for an array
-		arr []any
-		key string // obj's pending key
-	}
-	p := &deepParser{b: b}
-	var stack []*frame
-	for {
-		p.space()
-		if n := len(stack); n > 0 && stack[n-1].obj != nil {
-			k, err := p.str()
-			if err != nil {
-				return nil, err
-			}
-			if p.space(); !p.eat(':') {
-				return nil, p.fail("':' after an object key")
-			}
-			stack[n-1].key = k
-			p.space()
-		}
-		var v any
-		switch {
-		case p.eat('{'):
-			if p.space(); !p.eat('}') {
-				stack = append(stack, &frame{obj: map[string]any{}})
-				continue
-			}
-			v = map[string]any{}
-		case p.eat('['):
-			if p.space(); !p.eat(']') {
-				stack = append(stack, &frame{arr: []any{}})
-				continue
-			}
-			v = []any{}
-		default:
-			var err error
-			if v, err = p.scalar(); err != nil {
-				return nil, err
-			}
-		}
-		for { // v is complete: add it to its container, closing those that end
-			if len(stack) == 0 {
-				if p.space(); p.i != len(p.b) {
-					return nil, errors.New("decoding JSON: trailing data after the value")
-				}
-				return v, nil
-			}
-			top := stack[len(stack)-1]
-			if top.obj != nil {
-				top.obj[top.key] = v
-			} else {
-				top.arr = append(top.arr, v)
-			}
-			if p.space(); p.eat(',') {
-				break
-			}
-			if top.obj != nil && !p.eat('}') || top.obj == nil && !p.eat(']') {
-				return nil, p.fail("',' or the end of the object or array")
-			}
-			stack = stack[:len(stack)-1]
-			if top.obj != nil {
-				v = top.obj
-			} else {
-				v = top.arr
-			}
-		}
-	}
-}
-
-type deepParser struct {
-	b []byte
-	i int
-}
-
-func (p *deepParser) fail(want string) error {
-	return fmt.Errorf("decoding JSON: want %s at offset %d", want, p.i)
-}
-
-func (p *deepParser) space() {
-	for p.i < len(p.b) && (p.b[p.i] == ' ' || p.b[p.i] == '\t' || p.b[p.i] == '\n' || p.b[p.i] == '\r') {
-		p.i++
-	}
-}
-
-func (p *deepParser) eat(c byte) bool {
-	if p.i < len(p.b) && p.b[p.i] == c {
-		p.i++
-		return true
-	}
-	return false
-}
-
-func (p *deepParser) str() (string, error) {
-	start := p.i
-	if !p.eat('"') {
-		return "", p.fail("a string")
-	}
-	plain := true
-	for p.i < len(p.b) {
-		switch c := p.b[p.i]; {
-		case c == '"':
-			p.i++
-			raw := p.b[start:p.i]
-			if plain && utf8.Valid(raw) {
-				return string(raw[1 : len(raw)-1]), nil
-			}
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return "", fmt.Errorf("decoding JSON: %w", err)
-			}
-			return s, nil
-		case c == '\\':
-			plain = false
-			p.i += 2
-		case c < 0x20:
-			return "", p.fail("no control character in a string")
-		default:
-			p.i++
-		}
-	}
-	return "", p.fail("the end of the string")
-}
-
-func (p *deepParser) scalar() (any, error) {
-	for _, lit := range [...]struct {
-		text string
-		v    any
-	}{{"true", true}, {"false", false}, {"null", nil}} {
-		if bytes.HasPrefix(p.b[p.i:], []byte(lit.text)) {
-			p.i += len(lit.text)
-			return lit.v, nil
-		}
-	}
-	if p.i < len(p.b) && p.b[p.i] == '"' {
-		return p.str()
-	}
-	start := p.i
-	for p.i < len(p.b) && strings.IndexByte("+-.0123456789eE", p.b[p.i]) >= 0 {
-		p.i++
-	}
-	if n := string(p.b[start:p.i]); isJSONNumber(n) {
-		return json.Number(n), nil
-	}
-	p.i = start
-	return nil, p.fail("a value")
 }

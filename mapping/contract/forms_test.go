@@ -10,7 +10,7 @@ import (
 )
 
 // TestReadJSONAtAnyDepth: a value nested deeper than encoding/json's 10,000
-// levels is read (token by token) to the same value a shallow one gives,
+// levels is read (by DecodeJSON's parser, with a stack of its own) to the same value a shallow one gives,
 // empty and repeated keys included, and DecodeJSON (the publisher's reader)
 // reads it too.
 func TestReadJSONAtAnyDepth(t *testing.T) {

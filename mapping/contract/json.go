@@ -187,7 +187,8 @@ func appendFloat(buf []byte, f float64) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string (invalid UTF-8 becomes U+FFFD).
+// AppendString appends s as a JSON string (invalid UTF-8 becomes U+FFFD),
+// as AppendJSON writes every string.
 func AppendString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	start := 0

@@ -135,9 +135,7 @@ func appendOwn(dst []byte, s *Source, k string) []byte {
 	case MetaCorrelation, MetaCommitLSN:
 		return append(s.Pos.CommitLSN.Append(append(dst, '"')), '"')
 	case MetaCommitTime:
-		dst = append(dst, '"')
-		dst = s.CommitTime.UTC().AppendFormat(dst, time.RFC3339Nano)
-		return append(dst, '"')
+		return appendTime(dst, s.CommitTime)
 	case MetaDatabase:
 		return AppendString(dst, s.Database)
 	case MetaIndex:
@@ -177,39 +175,6 @@ func appendUUID(dst []byte, id [16]byte) []byte {
 		dst = append(dst, hex[b>>4], hex[b&0x0F])
 	}
 	return dst
-}
-
-// MetadataMap is the metadata as a reader decodes it (mapping.DecodeJSON's
-// value domain): what promotion rules see as event.metadata, and what
-// `chronicler rules test` hands them.
-func MetadataMap(src *Source, extra map[string]any) map[string]any {
-	m := make(map[string]any, len(extra)+len(ownKeys))
-	for k, v := range extra {
-		m[k] = v
-	}
-	commit := src.Pos.CommitLSN.String()
-	m[MetaSlot] = src.Slot
-	m[MetaDatabase] = src.Database
-	m[MetaSchema] = src.Schema
-	m[MetaTable] = src.Table
-	m[MetaOp] = src.Op.String()
-	m[MetaLSN] = src.LSN.String()
-	m[MetaCommitLSN] = commit
-	m[MetaCorrelation] = commit
-	m[MetaCausation] = ChangeID(src.Slot, src.Pos.CommitLSN, src.Pos.Ordinal).String()
-	m[MetaXID] = int64(src.XID)
-	m[MetaCommitTime] = src.CommitTime.UTC()
-	m[MetaOrdinal] = int64(src.Pos.Ordinal)
-	m[MetaRule] = src.Rule
-	m[MetaIndex] = int64(src.Pos.Index)
-	if src.Snapshot != "" {
-		m[MetaSnapshot] = src.Snapshot
-		m[MetaSnapshotKey] = src.SnapshotKey
-	} else {
-		delete(m, MetaSnapshot) // a rule's own metadata never sets them
-		delete(m, MetaSnapshotKey)
-	}
-	return m
 }
 
 // ParseSource reads the source back from an event's metadata (JSON). ok is
@@ -302,23 +267,15 @@ func (d *jsonDecoder) sourceObject(f *typedFields) bool {
 		return true
 	}
 	for {
-		if d.i >= len(d.b) || d.b[d.i] != '"' {
-			return false
-		}
-		k, ok := d.str()
+		k, ok := d.key()
 		if !ok {
 			return false
 		}
 		d.space()
-		if d.i >= len(d.b) || d.b[d.i] != ':' {
-			return false
-		}
-		d.i++
-		d.space()
 		i, own := slices.BinarySearch(ownKeys[:], k)
 		switch {
 		case !own:
-			_, ok = d.value(1)
+			_, ok = d.value(jsonNumber) // skipped: its number forms do not matter
 		case d.i < len(d.b) && d.b[d.i] == '"':
 			f.strs[i], ok = d.str()
 			f.kinds[i] = kindString
@@ -330,7 +287,7 @@ func (d *jsonDecoder) sourceObject(f *typedFields) bool {
 				f.ints[i], f.kinds[i] = n, kindInt
 			}
 		default:
-			_, ok = d.value(1)
+			_, ok = d.value(jsonNumber) // skipped: its number forms do not matter
 			f.kinds[i] = kindOther
 		}
 		if !ok {

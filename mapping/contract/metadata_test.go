@@ -13,10 +13,10 @@ import (
 )
 
 // reference is the encoding AppendMetadata must equal: encoding/json,
-// without HTML escaping, of the metadata as a map (MetadataMap), with every
+// without HTML escaping, of the metadata as a map (metadataMap), with every
 // time in UTC (the contract's one rule of its own).
 func reference(src *Source, extra map[string]any) ([]byte, error) {
-	m := MetadataMap(src, extra)
+	m := metadataMap(src, extra)
 	for k, v := range m {
 		if t, ok := v.(time.Time); ok {
 			m[k] = t.UTC()
@@ -183,7 +183,7 @@ func TestMetadataMapHasTheSourcePosition(t *testing.T) {
 	ch := &Change{Op: OpInsert, Database: "shop", Schema: "public", Table: "customers", LSN: 0x16B3700, Ordinal: 3,
 		Tx: Tx{XID: 9, CommitLSN: 0x16B3748, CommitTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	src := SourceOf("slot_a", ch, "second", 1)
-	m := MetadataMap(&src, map[string]any{"source": "public.customers", "rule": "not the rule"})
+	m := metadataMap(&src, map[string]any{"source": "public.customers", "rule": "not the rule"})
 	want := map[string]any{
 		MetaCommitLSN: "0/16B3748", MetaXID: int64(9), MetaOrdinal: int64(3), MetaTable: "customers",
 		MetaSchema: "public", MetaOp: "insert", MetaRule: "second", MetaIndex: int64(1), MetaSlot: "slot_a",
@@ -191,7 +191,7 @@ func TestMetadataMapHasTheSourcePosition(t *testing.T) {
 		MetaCausation: ChangeID("slot_a", 0x16B3748, 3).String(), MetaCommitTime: ch.Tx.CommitTime,
 	}
 	if !reflect.DeepEqual(m, want) {
-		t.Errorf("MetadataMap = %v\nwant %v", m, want)
+		t.Errorf("metadataMap = %v\nwant %v", m, want)
 	}
 	b, err := AppendMetadata(nil, &src, map[string]any{"source": "public.customers"})
 	if err != nil {
@@ -240,4 +240,37 @@ func BenchmarkIDs(b *testing.B) {
 		_ = EventID("chronicler", p)
 		_ = ChangeID("chronicler", p.CommitLSN, p.Ordinal)
 	}
+}
+
+// metadataMap is the metadata as a map of Go values (commitTime a
+// time.Time): the oracle the tests hold AppendMetadata's bytes to. Readers
+// (the publisher, rule tests) decode the stored bytes with DecodeJSON.
+func metadataMap(src *Source, extra map[string]any) map[string]any {
+	m := make(map[string]any, len(extra)+len(ownKeys))
+	for k, v := range extra {
+		m[k] = v
+	}
+	commit := src.Pos.CommitLSN.String()
+	m[MetaSlot] = src.Slot
+	m[MetaDatabase] = src.Database
+	m[MetaSchema] = src.Schema
+	m[MetaTable] = src.Table
+	m[MetaOp] = src.Op.String()
+	m[MetaLSN] = src.LSN.String()
+	m[MetaCommitLSN] = commit
+	m[MetaCorrelation] = commit
+	m[MetaCausation] = ChangeID(src.Slot, src.Pos.CommitLSN, src.Pos.Ordinal).String()
+	m[MetaXID] = int64(src.XID)
+	m[MetaCommitTime] = src.CommitTime.UTC()
+	m[MetaOrdinal] = int64(src.Pos.Ordinal)
+	m[MetaRule] = src.Rule
+	m[MetaIndex] = int64(src.Pos.Index)
+	if src.Snapshot != "" {
+		m[MetaSnapshot] = src.Snapshot
+		m[MetaSnapshotKey] = src.SnapshotKey
+	} else {
+		delete(m, MetaSnapshot) // a rule's own metadata never sets them
+		delete(m, MetaSnapshotKey)
+	}
+	return m
 }

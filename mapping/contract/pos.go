@@ -55,8 +55,8 @@ func EventID(slot string, p Pos) uuid.UUID {
 // was emitted at, so the same row read again (after a crash, at a new
 // position) has the same id, and a new snapshot of it a new one.
 func SnapshotEventID(slot, snapshot, table, key string, index uint32) uuid.UUID {
-	b := make([]byte, 0, len(slot)+len(snapshot)+len(table)+len(key)+32)
-	b = append(append(b, slot...), "/snapshot/"...)
+	var buf [256]byte // most names: no allocation
+	b := append(append(append(buf[:0], idSpace[:]...), slot...), "/snapshot/"...)
 	b = strconv.AppendQuote(b, snapshot)
 	b = append(b, '/')
 	b = strconv.AppendQuote(b, table)
@@ -64,7 +64,7 @@ func SnapshotEventID(slot, snapshot, table, key string, index uint32) uuid.UUID 
 	b = strconv.AppendQuote(b, key)
 	b = append(b, '/')
 	b = strconv.AppendUint(b, uint64(index), 10)
-	return uuid.NewSHA1(idSpace, b)
+	return nameID(b)
 }
 
 // ChangeID is the deterministic id of the source change at (commit LSN,
@@ -76,8 +76,9 @@ func ChangeID(slot string, commit LSN, ordinal uint64) uuid.UUID {
 
 // nameID is uuid.NewSHA1(idSpace, name) for b = idSpace's bytes followed by
 // name, computed on the caller's buffer: uuid.NewSHA1 allocates a hash and
-// its sum, twice per event (EventID and the $causationId). The bytes are
-// the same (TestIDsAreTheFormerFmtDerivedOnes, FuzzIDs).
+// its sum, twice per event (EventID and the $causationId), and once more per
+// snapshot row's event (SnapshotEventID). The bytes are the same
+// (TestIDsAreTheFormerFmtDerivedOnes, FuzzIDs, TestSnapshotEventIDs).
 func nameID(b []byte) uuid.UUID {
 	sum := sha1.Sum(b)
 	var id uuid.UUID

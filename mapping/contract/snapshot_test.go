@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // TestSnapshotEventIDs: a snapshot row's event id depends on the slot, the
@@ -25,6 +27,23 @@ func TestSnapshotEventIDs(t *testing.T) {
 	} {
 		if id == base {
 			t.Errorf("a different %s gives the same id", name)
+		}
+	}
+	// The ids are stored: a row read again by a later build must get the
+	// same one, so the derivation is pinned (the name hashed, and the ids
+	// it gave when snapshots were introduced).
+	for _, c := range []struct {
+		slot, snapshot, table, key string
+		index                      uint32
+		name, id                   string
+	}{
+		{"s", "initial-0/10", "public.items", "[1]", 0, `s/snapshot/"initial-0/10"/"public.items"/"[1]"/0`, "b15f5d3e-22c1-53da-a0bd-6bd469f29226"},
+		{"chronicler", `snap-"2"`, "public.ünï", `["a","b"]`, ^uint32(0), `chronicler/snapshot/"snap-\"2\""/"public.ünï"/"[\"a\",\"b\"]"/4294967295`, "bf76b1e8-a933-5a73-9516-583cd1717329"},
+	} {
+		got := SnapshotEventID(c.slot, c.snapshot, c.table, c.key, c.index)
+		if want := uuid.UUID(fmtID(c.name)); got != want || got.String() != c.id {
+			t.Errorf("SnapshotEventID(%q, %q, %q, %q, %d) = %s; want %s = NewSHA1 of %s (the stored ids must not change)",
+				c.slot, c.snapshot, c.table, c.key, c.index, got, c.id, c.name)
 		}
 	}
 	src := Source{Slot: "s", Schema: "public", Table: "items", Pos: Pos{CommitLSN: 500, Ordinal: 3}, Snapshot: "initial-0/10", SnapshotKey: "[1]"}
@@ -61,8 +80,8 @@ func TestSnapshotMetadata(t *testing.T) {
 		if m[MetaSnapshot] != c.snap || m[MetaSnapshotKey] != c.key || m["tenant"] != "t1" {
 			t.Errorf("metadata of %s: %s; want snapshot %v, snapshotKey %v, tenant t1", c.src.Op, b, c.snap, c.key)
 		}
-		if mm := MetadataMap(&c.src, extra); mm[MetaSnapshot] != c.snap || mm[MetaSnapshotKey] != c.key {
-			t.Errorf("MetadataMap of %s: %v", c.src.Op, mm)
+		if mm := metadataMap(&c.src, extra); mm[MetaSnapshot] != c.snap || mm[MetaSnapshotKey] != c.key {
+			t.Errorf("metadataMap of %s: %v", c.src.Op, mm)
 		}
 		if back, ok := ParseSource(b); !ok || back.Snapshot != c.src.Snapshot || back.SnapshotKey != c.src.SnapshotKey {
 			t.Errorf("ParseSource(%s) = %+v, %v", b, back, ok)

@@ -13,9 +13,9 @@
 // Values: YAML integers are int64, other numbers float64, strings stay
 // strings (a timestamptz column is given as a string, not a time.Time; not
 // done yet: typed fixtures). Changes run through Capture; their events become
-// stored events (data decoded with contract.DecodeJSON, metadata from
-// contract.MetadataMap with slot "ruletest") and run through Promote one by
-// one, then through
+// stored events (data and metadata as the publisher decodes them from the
+// stored bytes, contract.DecodeJSON; the metadata written for slot
+// "ruletest") and run through Promote one by one, then through
 // PromoteTx as one transaction; integration events are compared in that
 // order. A failure prints a line diff of expected (-) against got (+).
 // Every expected integration value is also validated against the schema of

@@ -35,9 +35,9 @@ const Slot = "ruletest"
 // RunCase runs one test case against rs.
 //
 // Changes run through Capture; the resulting events become stored events
-// (stream revisions counted from 0, metadata from contract.MetadataMap with
-// slot [Slot], data decoded with contract.DecodeJSON) that run through Promote
-// one by one
+// (stream revisions counted from 0, data and metadata as the publisher
+// decodes them from the stored bytes, contract.DecodeJSON, the metadata
+// written for slot [Slot]) that run through Promote one by one
 // and then, together as one transaction, through PromoteTx. Integration
 // events are compared in that order: per-event outputs first, then
 // transaction outputs.
@@ -105,7 +105,11 @@ func (r *caseRun) capture(rs *mapping.RuleSet, changes []contract.Change) []mapp
 				r.collect(fmt.Errorf("rule %q produced invalid JSON: %w", e.Rule, err))
 			}
 			src := contract.SourceOf(Slot, ch, e.Rule, uint32(e.Index))
-			r.metas = append(r.metas, contract.MetadataMap(&src, e.Metadata))
+			meta, err := storedMetadata(&src, e.Metadata)
+			if err != nil {
+				r.collect(fmt.Errorf("rule %q: %w", e.Rule, err))
+			}
+			r.metas = append(r.metas, meta)
 			rev := revisions[e.Stream]
 			revisions[e.Stream] = rev + 1
 			stored = append(stored, mapping.StoredEvent{
@@ -116,6 +120,23 @@ func (r *caseRun) capture(rs *mapping.RuleSet, changes []contract.Change) []mapp
 		}
 	}
 	return stored
+}
+
+// storedMetadata is an event's metadata as the publisher hands it to
+// promotion rules: written as capture stores it (contract.AppendMetadata)
+// and decoded from those bytes (contract.DecodeJSON), so commitTime is its
+// RFC 3339 text and the rule's own values are in their stored form (nil
+// with the error when it cannot be written).
+func storedMetadata(src *contract.Source, extra map[string]any) (map[string]any, error) {
+	b, err := contract.AppendMetadata(nil, src, extra)
+	if err != nil {
+		return nil, err
+	}
+	v, err := contract.DecodeJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]any), nil
 }
 
 // compareEvents compares the low-level events with the expected ones.
@@ -181,7 +202,9 @@ func (r *caseRun) compareErrors(want []map[string]any) []string {
 	return nil
 }
 
-// jsonValue round-trips v through JSON so it compares like expected values.
+// jsonValue round-trips v through JSON so it compares like expected values,
+// written as the store holds it (AppendJSON, the writer of event data and
+// metadata: times in UTC, unknown types as their text).
 func jsonValue(v any) any {
 	if v == nil {
 		return nil
@@ -189,7 +212,7 @@ func jsonValue(v any) any {
 	if m, ok := v.(map[string]any); ok && m == nil {
 		return nil
 	}
-	b, err := json.Marshal(v)
+	b, err := contract.AppendJSON(nil, v, contract.UnchangedMarker)
 	if err != nil {
 		return fmt.Sprintf("<%v>", err)
 	}
