@@ -273,11 +273,7 @@ func TestReadsFromTheLog(t *testing.T) {
 			if mode == "data dir" {
 				opts.DataDir = t.TempDir()
 			}
-			srv, err := kurrentdb.Start(opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = srv.Close() })
+			srv := kurrentdbtest.Start(t, opts)
 			db := kurrentdbtest.Client(t, srv.URL())
 			w := writeStore(t, db)
 			all := checkReads(t, db, w)
