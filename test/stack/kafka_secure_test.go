@@ -71,6 +71,22 @@ func TestSecureKafka(t *testing.T) {
 	} else {
 		t.Logf("wrong-host listener: %v", err)
 	}
+	// The control: the same listener, verified for the name its
+	// certificate carries, answers, so the refusal above is the host
+	// name's, not the CA's or a listener that does not answer.
+	named := certs.ClientTLS()
+	named.ServerName = "wrong.invalid"
+	right, err := kgo.NewClient(kgo.SeedBrokers(k.Broker.WrongHostAddr()), kgo.DialTLSConfig(named))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer right.Close()
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	err = right.Ping(rctx)
+	rcancel()
+	if err != nil {
+		t.Errorf("the wrong-host listener verified as wrong.invalid: %v; want an answer", err)
+	}
 }
 
 func (k *Kafka) clientAs(t *testing.T, user, pw string, certs *Certs) *kgo.Client {
