@@ -52,6 +52,19 @@ func TestSecureKafka(t *testing.T) {
 	if err != nil {
 		t.Errorf("alice with WRITE: %v", err)
 	}
+	plain, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	err = plain.Ping(lctx)
+	lcancel()
+	if err == nil {
+		t.Error("a plaintext client without SASL was answered: the broker serves more than SASL_SSL")
+	} else {
+		t.Logf("plaintext client: %v", err)
+	}
 	bctx, bcancel := context.WithTimeout(ctx, 10*time.Second)
 	err = alice("wrong").Ping(bctx)
 	bcancel()
