@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -83,14 +84,8 @@ func testFailover(t *testing.T, ha bool) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- e.workload(ctx, 1<<30, 4) }()
-	deadline := time.Now().Add(2 * time.Minute)
-	for e.committed.Load() < int64(phase1) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the workload committed %d transfers in 2 minutes; want %d before the crash", e.committed.Load(), phase1)
-		}
-		e.checkRunning()
-		time.Sleep(10 * time.Millisecond) // polling interval, with a deadline
-	}
+	waitUntil(t, e, 2*time.Minute, fmt.Sprintf("%d committed transfers before the standby is cut off", phase1),
+		func() bool { return e.committed.Load() >= int64(phase1) })
 	// The standby falls behind: it is cut off from the primary (its
 	// primary_conninfo emptied, so its walreceiver stops) while the primary
 	// goes on committing. Without synchronized_standby_slots chronicler
@@ -98,27 +93,16 @@ func testFailover(t *testing.T, ha bool) {
 	standby.Exec(t, "postgres", "ALTER SYSTEM SET primary_conninfo = ''")
 	standby.Exec(t, "postgres", "SELECT pg_reload_conf()")
 	sc := standby.Connect(t, "postgres")
-	for {
+	waitUntil(t, e, time.Minute, "stop of the standby's walreceiver", func() bool {
 		var receivers int
 		if err := sc.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_wal_receiver").Scan(&receivers); err != nil {
 			t.Fatal(err)
 		}
-		if receivers == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the standby's walreceiver did not stop")
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, with a deadline
-	}
+		return receivers == 0
+	})
 	paused := e.committed.Load()
-	for e.committed.Load() < paused+int64(phase1/5) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the workload committed %d transfers in 2 minutes; want %d before the crash", e.committed.Load(), paused+int64(phase1/5))
-		}
-		e.checkRunning()
-		time.Sleep(10 * time.Millisecond) // polling interval, with a deadline
-	}
+	waitUntil(t, e, time.Minute, fmt.Sprintf("%d more committed transfers before the crash", phase1/5),
+		func() bool { return e.committed.Load() >= paused+int64(phase1/5) })
 	time.Sleep(500 * time.Millisecond) // past wal_writer_delay (200ms): the last commits are flushed on the primary
 	primary.Kill()
 	killedAt := time.Now()

@@ -99,6 +99,22 @@ func (in *instance) stop(t *testing.T) {
 	}
 }
 
+// waitExit1 waits up to limit for the instance to exit with code 1 (when
+// names the moment, for the messages).
+func (in *instance) waitExit1(t *testing.T, limit time.Duration, when string) {
+	t.Helper()
+	select {
+	case err := <-in.exited:
+		in.cmd = nil
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("%s exited with %v %s, want code 1", in.name, err, when)
+		}
+	case <-time.After(limit):
+		t.Fatalf("%s still runs %s %s", in.name, limit, when)
+	}
+}
+
 // readyz returns /readyz's status code and body ("" if unreachable).
 func (in *instance) readyz() (int, string) { return readyz(in.http) }
 
@@ -177,27 +193,9 @@ func TestHALockLost(t *testing.T) {
 	if err := e.workload(context.Background(), 300, 2); err != nil {
 		t.Fatal(err)
 	}
-	conn := e.conn()
-	defer conn.Close(context.Background())
-	var n int
-	if err := conn.QueryRow(context.Background(),
-		"SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND s.application_name = 'chronicler-ha'").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 1 {
-		t.Fatalf("terminated %d lock sessions, want 1 (the active instance's)", n)
-	}
+	e.terminateLockSession()
 	began := time.Now()
-	select {
-	case err := <-a.exited:
-		a.cmd = nil
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-			t.Fatalf("the instance that lost its lock exited with %v, want code 1", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the instance whose lock session was killed still runs 15s later (keepalive 2s)")
-	}
+	a.waitExit1(t, 15*time.Second, "after its lock session was killed (keepalive 2s)")
 	t.Logf("figure: lost lock noticed and process exited %s after its session was killed (ha.keepalive 2s)", time.Since(began).Round(time.Millisecond))
 	e.waitRole(b, "active", 15*time.Second)
 	t.Logf("figure: standby active %s after the lock session was killed", time.Since(began).Round(time.Millisecond))
@@ -296,24 +294,9 @@ func TestHATakeover(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// The workload runs in rounds of 300 transfers until the kills are
-	// done, so both kills happen under load.
-	stopWork := make(chan struct{})
-	work := make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case <-stopWork:
-				work <- nil
-				return
-			default:
-			}
-			if err := e.workload(ctx, 300, 2); err != nil {
-				work <- err
-				return
-			}
-		}
-	}()
+	// The workload runs in rounds until the kills are done, so both kills
+	// happen under load.
+	work, stopWork := e.loadInRounds(ctx)
 
 	active, standby := insts[0], insts[1]
 	var takeovers []time.Duration
@@ -334,7 +317,7 @@ func TestHATakeover(t *testing.T) {
 		e.waitRole(active, "standby", 30*time.Second)
 		active, standby = standby, active
 	}
-	close(stopWork)
+	stopWork()
 	if err := <-work; err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -111,16 +109,7 @@ func TestHALockSessionEndedTenTimes(t *testing.T) {
 		_, base := e.captureWalsender(ctx)
 		stop := make(chan struct{})
 		bad := e.watchOld(active, pid, base, stop)
-		select {
-		case err := <-active.exited:
-			active.cmd = nil
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-				t.Fatalf("round %d: the instance that lost its lock exited with %v, want code 1", round+1, err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Fatalf("round %d: the instance whose lock session ended still runs 15s later", round+1)
-		}
+		active.waitExit1(t, 15*time.Second, fmt.Sprintf("after its lock session ended (round %d)", round+1))
 		e.waitRole(standby, "active", 15*time.Second)
 		close(stop)
 		for _, v := range <-bad {
@@ -172,16 +161,7 @@ func TestHAFrozenActiveIsReplaced(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-a.exited:
-		a.cmd = nil
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-			t.Fatalf("the resumed instance exited with %v, want code 1", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the resumed instance still runs 15s after SIGCONT")
-	}
+	a.waitExit1(t, 15*time.Second, "after SIGCONT (resumed)")
 	log, _ := os.ReadFile(a.log.Name())
 	for _, want := range []string{"did not run for a while", "lost the HA lock session"} {
 		if !strings.Contains(string(log), want) {

@@ -294,6 +294,20 @@ func (e *env) checkRunning() {
 	}
 }
 
+// waitUntil polls cond until it holds, failing after limit or when
+// chronicler exits.
+func waitUntil(t *testing.T, e *env, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		e.checkRunning()
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s", what, limit)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, with a deadline
+	}
+}
+
 func (e *env) conn() *pgx.Conn {
 	e.t.Helper()
 	conn, err := pgx.Connect(context.Background(), e.dbURL)

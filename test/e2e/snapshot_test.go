@@ -126,20 +126,6 @@ FROM pg_stat_activity WHERE application_name = 'chronicler-capture' AND backend_
 	}
 }
 
-// waitUntil polls cond until it holds, failing after limit or when
-// chronicler exits.
-func waitUntil(t *testing.T, e *env, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		e.checkRunning()
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %s", what, limit)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, with a deadline
-	}
-}
-
 // savedSnapshot returns snapshot id's saved entry (id "": the initial
 // one) from the last save in chronicler-snapshot-<slot>, nil before there
 // is one.

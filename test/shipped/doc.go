@@ -24,7 +24,8 @@
 //     start with capture:, promote: or tests:.
 //
 // Snippets are extracted from the files themselves, never copied, and a
-// problem is reported at its line in the file that ships it. mapping/testdata
-// testdata/broken is skipped: its fixtures are broken on purpose and mapping's own tests
-// assert their problems (this test checks that they still fail).
+// problem is reported at its line in the file that ships it.
+// mapping/testdata/broken is skipped: its fixtures are broken on purpose and
+// mapping's own tests assert their problems (this test checks that it still
+// holds rule files and that each still fails to load).
 package shipped

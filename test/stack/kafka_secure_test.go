@@ -52,6 +52,19 @@ func TestSecureKafka(t *testing.T) {
 	if err != nil {
 		t.Errorf("alice with WRITE: %v", err)
 	}
+	plain, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	err = plain.Ping(lctx)
+	lcancel()
+	if err == nil {
+		t.Error("a plaintext client without SASL was answered: the broker serves more than SASL_SSL")
+	} else {
+		t.Logf("plaintext client: %v", err)
+	}
 	bctx, bcancel := context.WithTimeout(ctx, 10*time.Second)
 	err = alice("wrong").Ping(bctx)
 	bcancel()
@@ -70,6 +83,22 @@ func TestSecureKafka(t *testing.T) {
 		t.Error("a client verifying the host accepted the wrong-host certificate")
 	} else {
 		t.Logf("wrong-host listener: %v", err)
+	}
+	// The control: the same listener, verified for the name its
+	// certificate carries, answers, so the refusal above is the host
+	// name's, not the CA's or a listener that does not answer.
+	named := certs.ClientTLS()
+	named.ServerName = "wrong.invalid"
+	right, err := kgo.NewClient(kgo.SeedBrokers(k.Broker.WrongHostAddr()), kgo.DialTLSConfig(named))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer right.Close()
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	err = right.Ping(rctx)
+	rcancel()
+	if err != nil {
+		t.Errorf("the wrong-host listener verified as wrong.invalid: %v; want an answer", err)
 	}
 }
 
