@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -218,6 +219,7 @@ func (s *Source) readSnapshotTable(ctx context.Context, conn *pgx.Conn, e *Snaps
 		if err != nil {
 			return err
 		}
+		tbl = out.tbl
 		rechecked[id] = true
 		pace.add(out.read, started)
 		if out.read == 0 {
@@ -246,6 +248,7 @@ func (s *Source) readSnapshotTable(ctx context.Context, conn *pgx.Conn, e *Snaps
 
 // chunkOutcome is one completed chunk.
 type chunkOutcome struct {
+	tbl     *snapTable   // the table as last described (again after DDL)
 	read    int          // rows the first read returned
 	full    bool         // it returned a whole chunk: the table may go on
 	hi      []string     // the key (text forms) of its last row
@@ -259,20 +262,24 @@ type chunkOutcome struct {
 // range again and emit only those rows. It waits until the downstream
 // acknowledged every attempt that emitted rows.
 func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, e *Snapshot, tbl *snapTable, recheck contract.LSN) (chunkOutcome, error) {
-	var out chunkOutcome
+	out := chunkOutcome{tbl: tbl}
 	limit := s.cfg.SnapshotChunkRows
 	if r := s.cfg.SnapshotMaxRowsPerSecond; r > 0 && float64(limit) > r {
 		limit = max(1, int(r))
 	}
 	var only map[string]bool
 	var hi []string
-	rereads, waited := 0, time.Duration(0)
+	rereads, redescribed, waited := 0, 0, time.Duration(0)
 	wait := retry.Backoff{First: 20 * time.Millisecond, Max: time.Second}
 	for {
 		a := &attempt{nonce: newNonce(), snap: e.ID, tbl: tbl, only: only, recheck: recheck, result: make(chan attemptResult, 1)}
 		rows, r, err := s.attemptChunk(ctx, conn, a, e.Where, e.LastKey, hi, limit)
 		if err != nil {
-			return out, err
+			if tbl, err = s.redescribe(ctx, conn, e.ID, tbl, err, &redescribed); err != nil {
+				return out, err
+			}
+			out.tbl = tbl
+			continue
 		}
 		if len(r.waitFor) > 0 {
 			// The read may have missed a change the stream delivered
@@ -321,6 +328,28 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, e *Snapshot, tbl
 	}
 }
 
+// maxRedescribes bounds how often in a row one chunk's table is described
+// again because its columns changed (tableChangedError): a condition
+// (--where) naming a column the table no longer has fails every time.
+const maxRedescribes = 3
+
+// redescribe answers a chunk attempt's error: a tableChangedError, within
+// maxRedescribes in a row (*n counts them), gives tbl as the catalog
+// describes it now, to read the chunk again with; any other error is
+// returned.
+func (s *Source) redescribe(ctx context.Context, conn *pgx.Conn, snap string, tbl *snapTable, err error, n *int) (*snapTable, error) {
+	var tc *tableChangedError
+	if !errors.As(err, &tc) {
+		return nil, err
+	}
+	if *n++; *n > maxRedescribes {
+		return nil, err
+	}
+	s.log.Info("capture: a table's columns changed while a snapshot read it; the chunk is read again with its columns now",
+		"snapshot", snap, "table", tbl.name, "reason", err)
+	return s.snapTable(ctx, conn, tbl.name)
+}
+
 // attemptChunk is one attempt: low watermark, the read in a short
 // REPEATABLE READ transaction with its MVCC snapshot, high watermark, then
 // the receive loop's decision at the high watermark.
@@ -354,7 +383,8 @@ const snapshotQuery = `SELECT pg_current_snapshot()::text,
 // readRows reads one chunk in a REPEATABLE READ, READ ONLY transaction: the
 // rows with key in (lo, hi] (hi nil: the first limit rows after lo) that
 // hold for where, in key order, as text, and the transaction's MVCC
-// snapshot. The transaction lasts two statements.
+// snapshot. The transaction lasts two round trips (the MVCC snapshot;
+// the chunk and the table's columns, checked against t: tableChangedError).
 func (s *Source) readRows(ctx context.Context, conn *pgx.Conn, t *snapTable, where string, lo, hi []string, limit int) ([][][]byte, *visibility, error) {
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -370,18 +400,67 @@ func (s *Source) readRows(ctx context.Context, conn *pgx.Conn, t *snapTable, whe
 	if err != nil {
 		return nil, nil, &ProtocolError{Err: err}
 	}
+	// The chunk and, in the same round trip, the table's columns as the
+	// chunk's read saw them: the read holds the table's lock until the
+	// transaction ends, so no DDL commits between the two.
 	q, args := t.chunkQuery(where, lo, hi, limit)
-	res := tx.Conn().PgConn().ExecParams(ctx, q, args, nil, nil, []int16{pgx.TextFormatCode}).Read()
-	if res.Err != nil {
+	var b pgconn.Batch
+	b.ExecParams(q, args, nil, nil, []int16{pgx.TextFormatCode})
+	b.ExecParams(columnsQuery, [][]byte{[]byte(strconv.FormatUint(uint64(t.oid), 10))}, nil, nil, nil)
+	res, err := tx.Conn().PgConn().ExecBatch(ctx, &b).ReadAll()
+	if err != nil {
 		if where != "" {
-			return nil, nil, fmt.Errorf("reading a snapshot chunk of %s where %s: %w", t.name, where, res.Err)
+			err = fmt.Errorf("reading a snapshot chunk of %s where %s: %w", t.name, where, err)
+		} else {
+			err = fmt.Errorf("reading a snapshot chunk of %s: %w", t.name, err)
 		}
-		return nil, nil, fmt.Errorf("reading a snapshot chunk of %s: %w", t.name, res.Err)
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "42703" { // undefined_column: renamed or dropped
+			err = &tableChangedError{err: err}
+		}
+		return nil, nil, err
+	}
+	if len(res) != 2 {
+		return nil, nil, &ProtocolError{Err: fmt.Errorf("a snapshot chunk read of %s returned %d results, want 2", t.name, len(res))}
+	}
+	if err := t.sameColumns(res[1].Rows); err != nil {
+		return nil, nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, nil, fmt.Errorf("ending a snapshot read of %s: %w", t.name, err)
 	}
-	return res.Rows, vis, nil
+	return res[0].Rows, vis, nil
+}
+
+// columnsQuery lists a table's columns as readTable does: name and type,
+// in attnum order (generated ones too: sameColumns skips them).
+const columnsQuery = `SELECT attname, atttypid, attgenerated <> '' FROM pg_attribute
+	WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
+
+// tableChangedError: a chunk read found the table's columns other than
+// when the snapshot described it (a column renamed, dropped, added or
+// changed type by DDL meanwhile). The reader describes the table again and
+// reads the chunk again; the chunk's rows were not emitted.
+type tableChangedError struct{ err error }
+
+func (e *tableChangedError) Error() string { return e.err.Error() }
+func (e *tableChangedError) Unwrap() error { return e.err }
+
+// sameColumns is nil when rows (columnsQuery's, as text) are t's columns.
+func (t *snapTable) sameColumns(rows [][][]byte) error {
+	var now []string
+	for _, r := range rows {
+		if string(r[2]) != "t" {
+			now = append(now, string(r[0])+" "+string(r[1]))
+		}
+	}
+	was := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		was[i] = c.Name + " " + strconv.FormatUint(uint64(c.TypeOID), 10)
+	}
+	if !slices.Equal(now, was) {
+		return &tableChangedError{err: fmt.Errorf("the columns of %s changed while a snapshot read it: (name, type oid) %v, then %v", t.name, was, now)}
+	}
+	return nil
 }
 
 // waitAcked waits until the downstream acknowledged every transaction up to
