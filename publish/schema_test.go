@@ -42,7 +42,8 @@ func schemaRules(extra, extraSchema, required string) string {
 // so a read_committed consumer decodes each record with the id it carries
 // (franz-go's Serde); a value that violates the schema is dead-lettered
 // with the violation; a rule reload with an incompatible schema is refused
-// by CheckSchemas, and a compatible one (a new optional field) registers
+// by CheckSchemas, and so is a second instance starting with it, before it
+// fences the running one; a compatible one (a new optional field) registers
 // version 2 and its values carry the new id.
 func TestPublishWithSchemaRegistry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -109,6 +110,14 @@ func TestPublishWithSchemaRegistry(t *testing.T) {
 	var ie *registry.IncompatibleError
 	if !errors.As(err, &ie) || ie.Subject != subject || !strings.Contains(err.Error(), `field "seq" removed`) {
 		t.Fatalf("the incompatible reload: %v; want an *IncompatibleError naming %s and seq", err, subject)
+	}
+	// A second instance started with those rules is refused before it
+	// takes the transactional id: the running publisher is not fenced (it
+	// goes on publishing below).
+	second := cfg
+	second.Rules = removed
+	if err := start(t, second).wait(t, time.Minute); !errors.As(err, &ie) {
+		t.Fatalf("a second instance with the incompatible rules: %v; want an *IncompatibleError, before it fences the running one", err)
 	}
 	// A compatible one registers version 2, and its values carry its id.
 	optional := loadRulesText(t, n, schemaRules(", note: event.data.email", "\n        note: {type: string}", ", seq"))

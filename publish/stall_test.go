@@ -108,3 +108,33 @@ func TestStopDuringAStuckCommitIsGraceError(t *testing.T) {
 	r.waitThrough(t, s.last)
 	exp.check(t, readTopic(t, k, n.customers))
 }
+
+// TestStopDuringACommitFinishesIt: a graceful stop (ctx's end) while a
+// commit is under way lets that commit go on within Config.Grace: when the
+// broker answers in time, the batch is committed and Run returns nil; every
+// event is published once, without another run.
+func TestStopDuringACommitFinishesIt(t *testing.T) {
+	k := stack.StartKFake(t)
+	db, n, s := startStore(t)
+	exp := newExpectation()
+	lsn := uint64(0)
+	cfg := config(db, loadRulesText(t, n, perEventRulesYAML), k, n, kafka.ExactlyOnce)
+	// One batch of the five events: its commit starts at the fifth.
+	cfg.BatchInterval, cfg.BatchRecords, cfg.Grace = time.Hour, 5, time.Minute
+	stalled, release := stallProduce(t, k)
+	r := start(t, cfg)
+	exp.customers(s, &lsn, 5)
+	waitStalled(t, stalled)
+	r.cancel()
+	// Time for the end of ctx to reach the commit (a commit bound to ctx
+	// would be abandoned now); no assertion depends on it.
+	time.Sleep(200 * time.Millisecond)
+	release()
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run after a stop during a commit the broker then answered: %v; want nil", err)
+	}
+	if st := r.p.Stats(); st.Commits == 0 || st.Through.Commit < s.last {
+		t.Fatalf("stats %+v: want the batch under way committed, through %d", st, s.last)
+	}
+	exp.check(t, readTopic(t, k, n.customers))
+}

@@ -55,7 +55,9 @@
 // publisher needs (WRITE per topic, READ and WRITE on the checkpoint topic,
 // prefixed WRITE on the transactional id, CREATE on the cluster only with
 // CreateTopics); without CREATE the publisher accepts an existing
-// checkpoint topic. `check` probes transactions under
+// checkpoint topic. [ProbeACLs] reads which of the topic ACLs the
+// principal holds (Metadata's authorized operations, KIP-430), for
+// `check`. `check` probes transactions under
 // [ProbeTransactionalID], inside the prefix and never the publisher's id.
 //
 // # Schema registry

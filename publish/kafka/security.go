@@ -1,6 +1,14 @@
 package kafka
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
 
 // TransportIssue is one way the configuration leaves the connection to a
 // broker open to the network: plaintext, or a certificate not verified.
@@ -114,4 +122,100 @@ func RequiredACLs(topics []string, deadLetterTopic, checkpointTopic, publisherID
 		out = append(out, ACL{Resource: "cluster", Operation: "Create", Why: "kafka.create_topics: the publisher creates missing topics"})
 	}
 	return out
+}
+
+// Grant is what a broker says about one ACL of the principal a client
+// authenticates as ([ProbeACLs]).
+type Grant int
+
+const (
+	// GrantUnknown: the answer does not say (ACLGrant.Err tells why: no
+	// broker answered, a broker before Kafka 2.3 reports no operations).
+	GrantUnknown Grant = iota
+	// Granted: the topic's authorized operations include the ACL's.
+	Granted
+	// NotGranted: the topic's authorized operations lack the ACL's.
+	NotGranted
+	// Undescribable: the principal may not even describe the topic
+	// (TOPIC_AUTHORIZATION_FAILED), so it has none of its operations (READ
+	// and WRITE imply DESCRIBE).
+	Undescribable
+	// NoTopic: the topic does not exist, so it has no operations to read.
+	NoTopic
+)
+
+// ACLGrant is one ACL and what the broker says of it.
+type ACLGrant struct {
+	ACL
+	Grant Grant
+	Err   error // why, with GrantUnknown; the broker's error, with Undescribable
+}
+
+// ProbeACLs reads whether the principal adm authenticates as holds each
+// topic ACL of need, in need's order, from what a principal without the
+// right to read ACLs may read: the topics' authorized operations in a
+// Metadata response (KIP-430), one request per topic. ACLs on other
+// resources are left out: the transactional id is probed by initialising
+// a producer under ProbeTransactionalID, CREATE on the cluster by
+// validating a topic creation.
+func ProbeACLs(ctx context.Context, adm *kadm.Client, need []ACL) []ACLGrant {
+	type answer struct {
+		ops []kadm.ACLOperation
+		err error
+	}
+	answers := map[string]answer{}
+	var out []ACLGrant
+	for _, a := range need {
+		if a.Resource != "topic" {
+			continue
+		}
+		ans, ok := answers[a.Name]
+		if !ok {
+			ans.ops, ans.err = topicOps(ctx, adm, a.Name)
+			answers[a.Name] = ans
+		}
+		g := ACLGrant{ACL: a, Err: ans.err}
+		switch {
+		case errors.Is(ans.err, kerr.TopicAuthorizationFailed):
+			g.Grant = Undescribable
+		case errors.Is(ans.err, kerr.UnknownTopicOrPartition):
+			g.Grant, g.Err = NoTopic, nil
+		case ans.err != nil:
+			g.Grant = GrantUnknown
+		case slices.Contains(ans.ops, aclOp(a.Operation)):
+			g.Grant = Granted
+		default:
+			g.Grant = NotGranted
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// topicOps is the principal's authorized operations on topic, as the
+// Metadata response reports them.
+func topicOps(ctx context.Context, adm *kadm.Client, topic string) ([]kadm.ACLOperation, error) {
+	m, err := adm.Metadata(kadm.WithAuthorizedOps(ctx), topic)
+	if err != nil {
+		return nil, err
+	}
+	d := m.Topics[topic]
+	if d.Err != nil {
+		return nil, d.Err
+	}
+	if len(d.AuthorizedOperations) == 0 {
+		return nil, errors.New("the broker reports no authorized operations (a broker before Kafka 2.3)")
+	}
+	return d.AuthorizedOperations, nil
+}
+
+// aclOp is the kadm operation of an ACL's Operation.
+func aclOp(op string) kadm.ACLOperation {
+	switch op {
+	case "Read":
+		return kadm.OpRead
+	case "Create":
+		return kadm.OpCreate
+	}
+	return kadm.OpWrite
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -105,4 +106,84 @@ func TestTransportIssues(t *testing.T) {
 	if len(got) != 2 || got[1].Broker != "k2:9092" || !strings.HasPrefix(got[0].Found, "plaintext (SASL PLAIN") || !strings.Contains(got[0].Fix, "kafka.tls.enabled") || strings.Contains(got[0].Found, "hunter2") {
 		t.Errorf("plaintext: %+v", got)
 	}
+}
+
+// TestProbeACLs, against a real broker enforcing ACLs, as a principal with
+// WRITE on one topic only: WRITE there is Granted and READ NotGranted, a
+// topic without any ACL for it is Undescribable, a missing topic it may
+// describe is NoTopic, and ACLs on other resources are left out; in need's
+// order.
+func TestProbeACLs(t *testing.T) {
+	certs := stack.NewCerts(t, "")
+	k := stack.StartSecureKafka(t, stack.KafkaSecurity{Certs: certs})
+	k.SetSCRAM(t, "chronicler", "pw")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, topic := range []string{"granted", "hidden"} {
+		if _, err := k.Admin(t).CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k.SetACL(t, "User:chronicler", "topic", "granted", false, "Write", true)
+	k.SetACL(t, "User:chronicler", "topic", "absent", false, "Write", true)
+	cfg := ClusterConfig{Brokers: k.Brokers, TLS: TLSConfig{Enabled: true, CAFile: certs.CAFile},
+		SASL: SASLConfig{Mechanism: "SCRAM-SHA-512", User: "chronicler", Password: "pw"}}
+	opts, err := cfg.ClientOpts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	need := []ACL{
+		{Resource: "topic", Name: "granted", Operation: "Write"},
+		{Resource: "transactional-id", Name: "chronicler-x", Prefixed: true, Operation: "Write"},
+		{Resource: "topic", Name: "granted", Operation: "Read"},
+		{Resource: "topic", Name: "hidden", Operation: "Write"},
+		{Resource: "topic", Name: "absent", Operation: "Write"},
+	}
+	want := []Grant{Granted, NotGranted, Undescribable, NoTopic}
+	var got []ACLGrant
+	// ACLs reach the broker through the metadata log: poll until they show.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		got = ProbeACLs(ctx, kadm.NewClient(cl), need)
+		if grants(got) == grantNames(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // poll interval, with the deadline above
+	}
+	if grants(got) != grantNames(want) {
+		for _, g := range got {
+			t.Logf("%s: %s, err %v", g.ACL, grantNames([]Grant{g.Grant}), g.Err)
+		}
+		t.Fatalf("grants %s, want %s", grants(got), grantNames(want))
+	}
+	for i, n := range []string{"granted", "granted", "hidden", "absent"} {
+		if got[i].Name != n || got[i].Resource != "topic" {
+			t.Errorf("grant %d is for %s, want topic %s (need's order, topics only)", i, got[i].ACL, n)
+		}
+	}
+	if !errors.Is(got[2].Err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("undescribable: err %v, want TOPIC_AUTHORIZATION_FAILED", got[2].Err)
+	}
+}
+
+// grants names each grant's Grant.
+func grants(gs []ACLGrant) string {
+	out := make([]Grant, len(gs))
+	for i, g := range gs {
+		out[i] = g.Grant
+	}
+	return grantNames(out)
+}
+
+func grantNames(gs []Grant) string {
+	names := map[Grant]string{GrantUnknown: "unknown", Granted: "granted", NotGranted: "not granted", Undescribable: "undescribable", NoTopic: "no topic"}
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = names[g]
+	}
+	return strings.Join(out, ", ")
 }

@@ -62,7 +62,9 @@ func registryRuleText(topic string, withSeq bool, value, props string) string {
 //     registered, nothing published;
 //  3. a compatible change (a new optional field) registers version 2 and
 //     publishing goes on where it stopped: every event exactly once, the
-//     new records carrying version 2's id.
+//     new records carrying version 2's id;
+//  4. the incompatible change of 2 as a reload (SIGHUP) is refused while
+//     the running rules stay: publishing goes on with version 2.
 func TestSchemaRegistryContract(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -248,18 +250,42 @@ func TestSchemaRegistryContract(t *testing.T) {
 			t.Errorf("customer %d after the compatible change: %+v (published %v)", i, v, ok)
 		}
 	}
+	// 4. The same incompatible change as a reload (SIGHUP) while it runs:
+	// refused, the running rules stay, publishing goes on with version 2.
+	writeRules(registryRuleText(topic, false, "", ""))
+	off, _ = logf.Seek(0, 1)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(tailFrom(t, logPath, off), "rule reload refused"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal of the incompatible reload within a minute:\n%s", tailFrom(t, logPath, off))
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, with a deadline
+	}
+	if out := tailFrom(t, logPath, off); !strings.Contains(out, `field \"seq\" removed`) {
+		t.Errorf("the reload's refusal does not name the removed field:\n%s", out)
+	}
+	appendCustomers(60, 65, nil)
+	consume(64, 1)
+	if ids[v2.ID] != 15 {
+		t.Errorf("schema ids %v after the refused reload; want 15 × %d (v2: the running rules)", ids, v2.ID)
+	}
+	if vs, err := srcl.SubjectVersions(ctx, subject); err != nil || len(vs) != 2 {
+		t.Errorf("versions %v %v after the refused reload; want 2", vs, err)
+	}
 	// Nothing published twice across the stop, the refusal and the restart.
 	drain, stopDrain := context.WithTimeout(ctx, 3*time.Second)
 	for drain.Err() == nil {
 		cl.PollFetches(drain).EachRecord(func(r *kgo.Record) {
 			if r.Topic == topic {
-				t.Errorf("an extra record after the 59 expected: offset %d %q", r.Offset, r.Value)
+				t.Errorf("an extra record after the 64 expected: offset %d %q", r.Offset, r.Value)
 			}
 		})
 	}
 	stopDrain()
-	if len(seen) != 59 {
-		t.Errorf("%d distinct ce_id for 59 records", len(seen))
+	if len(seen) != 64 {
+		t.Errorf("%d distinct ce_id for 64 records", len(seen))
 	}
 	stopPublisher(t, cmd, done, 0)
 }

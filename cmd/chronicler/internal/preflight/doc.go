@@ -30,7 +30,8 @@
 // probed without writing (store.Client.ProbeWrite). Kafka:
 // metadata, broker versions (ApiVersions), the rules' topics, the dead-
 // letter and checkpoint topics (a creation is validated, never done), and
-// the principal's ACLs on those topics (Metadata's authorized operations),
+// the principal's ACLs on those topics (kafka.ProbeACLs: Metadata's
+// authorized operations),
 // with exactly_once a transaction begun and aborted under the throwaway id
 // chronicler-<publisher_id>.check-<pid> (kafka.ProbeTransactionalID: under
 // the publisher's prefixed ACL, never its id). Schema registry

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/chronicler-dev/chronicler/capture/store"
 	"github.com/chronicler-dev/chronicler/cmd/chronicler/config"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
@@ -241,6 +242,9 @@ func ReadStatus(ctx context.Context, cfg *config.Config, opts StatusOptions) (*S
 		st.rep.DeadLetters.PublishTopic = cfg.DeadLetter.Topic
 		st.readPublisher(ctx)
 	}
+	if st.db != nil {
+		_ = st.db.Close()
+	}
 	st.rep.unknownSections(st.errs)
 	return st.rep, errors.Join(st.errs...)
 }
@@ -253,6 +257,10 @@ type statusReader struct {
 	errs  []error
 
 	marker *time.Time // the last progress marker's time, for lag_seconds
+	// db is the store's client, opened once by readStore (nil when the
+	// store did not answer, or a call may still be inside it) and closed
+	// by ReadStatus.
+	db *store.Client
 }
 
 func (s *statusReader) fail(section string, err error) {

@@ -70,7 +70,7 @@ func countCommitted(ctx context.Context, base []kgo.Opt, topic string) (int64, e
 }
 
 // publisherLag counts the events after the checkpoint that the
-// publisher's subscription delivers.
+// publisher's subscription delivers, through readStore's client.
 func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 	end := s.rep.Store
 	if end == nil || s.storeFailed() {
@@ -91,14 +91,13 @@ func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 	if rs, err := mapping.Load(s.cfg.Rules.Paths, mapping.Options{}); err == nil {
 		match = publish.MatchesInterest(rs.Interest())
 	}
-	db, _, err := openStore(s.cfg)
-	if err != nil {
+	db := s.db
+	if db == nil {
 		return
 	}
 	var n int64
 	capped := false
-	err = store.Bounded(ctx, func(ctx context.Context) error {
-		defer db.Close()
+	err := store.Bounded(ctx, func(ctx context.Context) error {
 		from := contract.StoreFrom{Start: true}
 		if ps.Checkpoint != nil {
 			from = contract.After(contract.StorePos{Commit: through.Commit, Prepare: through.Prepare})
@@ -117,6 +116,9 @@ func (s *statusReader) publisherLag(ctx context.Context, ps *PublisherStatus) {
 			return true
 		})
 	})
+	if errors.Is(err, store.ErrNoAnswer) {
+		s.db = nil // the read may still be inside the client: not closed
+	}
 	if err != nil {
 		s.fail("publisher_lag", fmt.Errorf("counting the events after the checkpoint: %w", err))
 		return

@@ -9,8 +9,9 @@ import (
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
-// readStore reads the last progress marker, the end of $all and the
-// capture dead-letter count.
+// readStore reads the last progress marker, the end of $all, the capture
+// dead-letter count and the snapshots, and keeps the client (s.db) when
+// the store answered.
 func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 	ss := &StoreStatus{ProgressStream: progressStream}
 	s.rep.Store = ss
@@ -48,7 +49,7 @@ func (s *statusReader) readStore(ctx context.Context, progressStream string) {
 		s.fail("store", fmt.Errorf("%s: %w", target, err))
 		return
 	}
-	defer db.Close()
+	s.db = db // the publisher lag reads through it; ReadStatus closes it
 	if marker != nil {
 		if p, err := contract.DecodeProgress(marker.Data); err != nil {
 			s.fail("store", fmt.Errorf("event %d in %s: %w", marker.Revision, progressStream, err))
