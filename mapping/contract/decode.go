@@ -38,6 +38,28 @@ func decodeJSONStd(b []byte) (any, error) {
 	return Normalize(v), nil
 }
 
+// scalar reads the string, number, true, false or null starting with c at
+// d.i.
+func (d *jsonDecoder) scalar(c byte, num func(string) any) (any, bool) {
+	switch {
+	case c == '"':
+		return d.str()
+	case c == '-' || c >= '0' && c <= '9':
+		text, ok := d.numText()
+		if !ok {
+			return nil, false
+		}
+		return num(text), true
+	case c == 't':
+		return true, d.lit("true")
+	case c == 'f':
+		return false, d.lit("false")
+	case c == 'n':
+		return nil, d.lit("null")
+	}
+	return nil, false
+}
+
 // Normalize converts json.Number values (recursively) to int64 when they
 // are integers in int64's range, leaving every other number as json.Number
 // and other values as they are.
@@ -122,9 +144,7 @@ func (d *jsonDecoder) value(num func(string) any) (any, bool) {
 			return nil, false
 		}
 		var v any
-		ok := true
-		switch c := d.b[d.i]; {
-		case c == '{' || c == '[':
+		if c := d.b[d.i]; c == '{' || c == '[' {
 			d.i++
 			d.space()
 			if c == '{' && !d.eat('}') {
@@ -140,23 +160,9 @@ func (d *jsonDecoder) value(num func(string) any) (any, bool) {
 			} else {
 				v = []any{}
 			}
-		case c == '"':
-			v, ok = d.str()
-		case c == '-' || c >= '0' && c <= '9':
-			var text string
-			if text, ok = d.numText(); ok {
-				v = num(text)
-			}
-		case c == 't':
-			v, ok = true, d.lit("true")
-		case c == 'f':
-			v, ok = false, d.lit("false")
-		case c == 'n':
-			v, ok = nil, d.lit("null")
-		default:
-			ok = false
-		}
-		if !ok {
+		} else if s, ok := d.scalar(c, num); ok {
+			v = s
+		} else {
 			return nil, false
 		}
 		for { // v is complete: add it to its container, closing those that end
