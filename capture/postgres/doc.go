@@ -147,7 +147,7 @@
 // with [RequestSnapshot] (`chronicler snapshot`) are read the same way:
 // while streaming goes on, in chunks by primary key (the replica identity
 // index, else ctid), each chunk in a REPEATABLE READ, READ ONLY transaction
-// of two round trips. No transaction stays open longer than one chunk's
+// of one round trip. No transaction stays open longer than one chunk's
 // read, so vacuum is never held back for a whole table. This is the
 // watermark method of Netflix's DBLog (Debezium's incremental snapshots),
 // with the read's MVCC snapshot deciding which rows to drop.
@@ -161,11 +161,13 @@
 //
 //  1. low watermark: pg_logical_emit_message(true, [SnapshotPrefix],
 //     {kind: low, attempt: nonce}) in a transaction of its own;
-//  2. the read: BEGIN REPEATABLE READ; pg_current_snapshot() (xmin, xmax,
-//     the transactions in progress, and which of these pg_xact_status
-//     already calls committed); SELECT the next SnapshotChunkRows rows
-//     after the last completed key (a re-read: the chunk's key range) and,
-//     in the same round trip, the table's columns from pg_attribute; COMMIT;
+//  2. the read: BEGIN REPEATABLE READ, READ ONLY; then in one round trip
+//     LOCK TABLE ... IN ACCESS SHARE MODE (the lock a SELECT takes, taken
+//     before the transaction's snapshot), pg_current_snapshot() (xmin,
+//     xmax, the transactions in progress, and which of these
+//     pg_xact_status already calls committed), SELECT the next
+//     SnapshotChunkRows rows after the last completed key (a re-read: the
+//     chunk's key range) and the table's columns from pg_attribute; COMMIT;
 //  3. high watermark: the same message with kind high.
 //
 // The watermarks come back through the slot in WAL order with the
@@ -252,16 +254,18 @@
 // its snapshot (the initial one: Run returns a [SnapshotError]).
 //
 // DDL while a table is read: a chunk read that names a column the table no
-// longer has (renamed, dropped: SQLSTATE 42703), or whose pg_attribute read
-// (taken under the chunk read's lock, so no DDL commits between the two)
-// shows other columns or types than the table was described with (one
-// added, a type changed), emits nothing; the table is described again and
-// the chunk read again, logged at INFO. So each row's snapshot event has
-// the columns its table had when its chunk was read, as the changes
-// streamed around it do. Three such changes in a row for one chunk fail
-// the snapshot (a --where naming a column the table no longer has fails
-// this way). A change of which columns form the key while the table is
-// read is not handled: request a new snapshot of the table after one.
+// longer has (renamed, dropped: SQLSTATE 42703), or whose pg_attribute
+// read shows other columns or types than the table was described with (one
+// added, a type changed), emits nothing. The lock comes before the
+// transaction's snapshot, so that snapshot shows every DDL the chunk's
+// SELECT sees and no DDL commits until the read ends: the check is exact.
+// Then the table is described again and the chunk read again, logged at
+// INFO. So each row's snapshot event has the columns its table had when
+// its chunk was read, as the changes streamed around it do. Three such
+// changes in a row for one chunk fail the snapshot (a --where naming a
+// column the table no longer has fails this way). A change of which
+// columns form the key while the table is read is not handled: request a
+// new snapshot of the table after one.
 //
 // A table without a primary key or replica identity index (REPLICA IDENTITY
 // FULL) is read in ctid order and its rows are named by ctid (a

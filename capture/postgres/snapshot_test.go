@@ -703,35 +703,8 @@ INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 100) g;`)
 // table had when its chunk was read, in that order.
 func TestSnapshotTableChangedWhileRead(t *testing.T) {
 	t.Parallel()
-	pg := stack.StartPostgres(t)
-	pg.Exec(t, "postgres", `CREATE TABLE h (id bigint PRIMARY KEY, v text NOT NULL);
-INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 2000) g;`)
-	sink := newMemSink()
-	cfg := baseConfig(pg, "postgres", "h")
-	cfg.SnapshotChunkRows = 50
-	cfg.SnapshotMaxRowsPerSecond = 500
-	r := startSource(t, cfg, sink)
-	snapRows := func() int {
-		n := 0
-		for _, c := range sink.changes() {
-			if c.Op == contract.OpSnapshot {
-				n++
-			}
-		}
-		return n
-	}
-	waitSnap := func(what string, cond func() bool) {
-		t.Helper()
-		waitFor(t, 60*time.Second, what, func() bool {
-			select {
-			case err := <-r.done:
-				r.done <- err
-				t.Fatalf("Run returned: %v", err)
-			default:
-			}
-			return cond()
-		})
-	}
+	pg, r, snapRows, waitSnap := startDDLSnapshot(t)
+	sink := r.sink
 	waitSnap("300 snapshot rows", func() bool { return snapRows() >= 300 })
 	pg.Exec(t, "postgres", `ALTER TABLE h RENAME v TO w`)
 	at := snapRows()
@@ -769,4 +742,91 @@ INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 2000) g;`)
 		}
 	}
 	t.Logf("figure: snapshot rows per column set %v: %v", phases, seen)
+}
+
+// startDDLSnapshot starts a Source whose initial snapshot reads the 2000
+// rows of h (id, v) in chunks of 50 at 500 rows a second, and returns it
+// with a count of the snapshot rows delivered and a wait that fails the
+// test as soon as Run returns.
+func startDDLSnapshot(t *testing.T) (*stack.Postgres, *running, func() int, func(string, func() bool)) {
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE h (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO h SELECT g, 'v0' FROM generate_series(1, 2000) g;`)
+	sink := newMemSink()
+	cfg := baseConfig(pg, "postgres", "h")
+	cfg.SnapshotChunkRows = 50
+	cfg.SnapshotMaxRowsPerSecond = 500
+	r := startSource(t, cfg, sink)
+	snapRows := func() int {
+		n := 0
+		for _, c := range sink.changes() {
+			if c.Op == contract.OpSnapshot {
+				n++
+			}
+		}
+		return n
+	}
+	waitSnap := func(what string, cond func() bool) {
+		t.Helper()
+		waitFor(t, 60*time.Second, what, func() bool {
+			select {
+			case err := <-r.done:
+				r.done <- err
+				t.Fatalf("Run returned: %v", err)
+			default:
+			}
+			return cond()
+		})
+	}
+	return pg, r, snapRows, waitSnap
+}
+
+// TestSnapshotSeesDDLCommittedWhileItsReadWaits: a column added by a
+// transaction that holds the table's lock while a chunk read waits for it
+// is in that chunk's rows and every later one. The read takes the lock
+// before its MVCC snapshot, so its pg_attribute read shows the column the
+// chunk's SELECT sees; with the snapshot taken first, it showed the old
+// columns and the rows went out without it.
+func TestSnapshotSeesDDLCommittedWhileItsReadWaits(t *testing.T) {
+	t.Parallel()
+	pg, r, snapRows, waitSnap := startDDLSnapshot(t)
+	waitSnap("300 snapshot rows", func() bool { return snapRows() >= 300 })
+	ctx := t.Context()
+	ddl, err := pgx.Connect(ctx, pg.DatabaseURL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ddl.Close(context.Background())
+	tx, err := ddl.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `ALTER TABLE h ADD COLUMN x int NOT NULL DEFAULT 7`); err != nil {
+		t.Fatal(err)
+	}
+	waitSnap("a chunk read waiting for the table's lock", func() bool {
+		var n int
+		err := ddl.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()`).Scan(&n)
+		return err == nil && n > 0
+	})
+	before := snapRows()
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitSnap("the snapshot to finish", func() bool { return snapshotDone(r.src.cfg.SnapshotState, "") })
+	var snaps []*contract.Change
+	for _, c := range r.sink.changes() {
+		if c.Op == contract.OpSnapshot {
+			snaps = append(snaps, c)
+		}
+	}
+	if len(snaps) != 2000 {
+		t.Errorf("%d snapshot rows; want 2000", len(snaps))
+	}
+	for _, c := range snaps[before:] {
+		if _, ok := c.New["x"]; !ok {
+			t.Fatalf("snapshot row %v, read after the column x was added, lacks it", c.New)
+		}
+	}
+	t.Logf("figure: %d snapshot rows before the DDL committed, %d after, all with the new column", before, len(snaps)-before)
 }
