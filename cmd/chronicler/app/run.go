@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,8 +29,12 @@ func (p *parts) start(ctx context.Context, name string, run func(context.Context
 	go func() {
 		defer p.wg.Done()
 		if err := run(ctx); err != nil {
+			named := err
+			if !strings.HasPrefix(err.Error(), name+": ") { // a part's own errors may name it already
+				named = fmt.Errorf("%s: %w", name, err)
+			}
 			p.mu.Lock()
-			p.errs = append(p.errs, fmt.Errorf("%s: %w", name, err))
+			p.errs = append(p.errs, named)
 			p.mu.Unlock()
 			failed(err)
 		}
