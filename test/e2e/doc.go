@@ -33,7 +33,8 @@
 //	                               refused without add_missing_tables (the ALTER PUBLICATION named),
 //	                               then the same process captures b: every row's snapshot event
 //	                               once, showing exactly the writes before it; every write
-//	                               committed after the reload once, in order; a's updates once
+//	                               committed after the reload once, in order; removing a refused;
+//	                               a's updates once
 //	TestHATakeover                 two `chronicler run` (capture + publish, real Kafka), the
 //	                               active one SIGKILLed twice under load: the standby is active
 //	                               within 15s (figure: lines), store and Kafka exactly once

@@ -197,13 +197,15 @@ func addedSnapshot(t *testing.T, db *esdb.Client, table string) map[string]any {
 // TestTableAddedByReloadUnderLoad (issue 16): chronicler captures a under
 // writes; b, with rows, is written too. A reload (SIGHUP) whose config
 // adds b to postgres.tables without add_missing_tables is refused with the
-// ALTER PUBLICATION statement; with it, the same process adds b: every
+// ALTER PUBLICATION statement; with it, the same process adds b (and warns
+// that a changed heartbeat_interval needs a restart): every
 // row b had gets one snapshot event, every write to b committed after the
 // reload took effect has its event once, each row's stream shows its
 // writes in commit order with the snapshot event showing exactly the
 // writes before it, and the last event of each row is the table's row.
-// a's updates are each stored once, in order, throughout. Capture is
-// never restarted ("capture: streaming" once).
+// A reload removing a is refused, and a's updates are each stored once,
+// in order, throughout. Capture is never restarted ("capture: streaming"
+// once).
 func TestTableAddedByReloadUnderLoad(t *testing.T) {
 	e := newEnvWith(t, setup{
 		schema: fmt.Sprintf(`CREATE TABLE a (id int PRIMARY KEY, v text NOT NULL);
@@ -242,15 +244,29 @@ INSERT INTO b SELECT g, 'v0' FROM generate_series(1, %d) g;`, addRows),
 	e.requireLogged(`ALTER PUBLICATION \"chaos\" ADD TABLE \"public\".\"b\"`)
 	e.requireLogged("add_missing_tables: true")
 
-	writeFile(t, e.cfg, strings.Replace(withB, "add_missing_tables: false", "add_missing_tables: true", 1))
+	// With add_missing_tables, and a setting a reload does not apply.
+	added := strings.Replace(withB, "add_missing_tables: false", "add_missing_tables: true", 1)
+	added = strings.Replace(added, "heartbeat_interval: 1s", "heartbeat_interval: 2s", 1)
+	writeFile(t, e.cfg, added)
 	before := wb.n.Load() // b's writes 0..before-1 committed before the reload
 	hup()
 	e.waitLog("capture: tables added to the captured set")
 	after := wb.n.Load() + 1 // b's writes from here on committed after the ALTER
+	e.requireLogged("need a restart")
+	e.requireLogged("postgres.heartbeat_interval")
 	waitUntil(t, e, 3*time.Minute, "b's snapshot done", func() bool {
 		s := addedSnapshot(t, db, "public.b")
 		return s != nil && s["state"] == "done"
 	})
+
+	// Removing a is refused; a's updates go on being captured (checkA).
+	writeFile(t, e.cfg, strings.Replace(added, "tables: [public.a, public.b]", "tables: [public.b]", 1))
+	hup()
+	waitUntil(t, e, time.Minute, "the removal refused", func() bool {
+		b, _ := os.ReadFile(e.logf.Name())
+		return strings.Count(string(b), "rule reload refused") == 2
+	})
+	e.requireLogged("postgres.tables no longer lists public.a")
 	time.Sleep(2 * time.Second) // more writes after the snapshot, not a wait for a result
 	wa.stop(t)
 	wb.stop(t)
