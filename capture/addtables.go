@@ -51,6 +51,9 @@ func (c *Capture) LoadRulesWith(paths []string, t *Tables) (*mapping.RuleSet, er
 	if cur != nil {
 		src = cur.Load()
 	}
+	if src == nil && t != nil {
+		return nil, ErrNotRunning // the source is not wired yet: tables cannot be checked
+	}
 	if src == nil {
 		return loadRules(paths, cat, false)
 	}

@@ -212,7 +212,8 @@
 // The Sink methods are called from the source's one goroutine; Durable from
 // the appender's goroutines; Run owns the progress writer. Stats,
 // SwapRules, LagSeconds, Committed, Acked and Capture's Status, LoadRules,
-// SwapRules and Counts may be called from anywhere.
+// SwapRules and Counts may be called from anywhere; LoadRulesWith and the
+// SwapRules that follows it from one goroutine at a time (the reloader's).
 //
 // # Not done yet
 //
