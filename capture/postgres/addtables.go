@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -108,17 +109,18 @@ func (s *Source) PrepareTables(ctx context.Context, tables []string, addMissing 
 	return a, nil
 }
 
-// qualifyAll qualifies table names ("t" is "public.t").
+// qualifyAll qualifies table names ("t" is "public.t"); a bad or repeated
+// name is a *ConfigError, as at New.
 func qualifyAll(tables []string) ([]string, error) {
-	out := make([]string, len(tables))
-	for i, t := range tables {
-		q, err := QualifyTable(t)
-		if err != nil {
-			return nil, &ConfigError{Field: fmt.Sprintf("tables[%d]", i), Reason: err.Error()}
-		}
-		out[i] = q
+	c := Config{Tables: slices.Clone(tables)}
+	var errs []error
+	c.validateTables(func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	})
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
-	return out, nil
+	return c.Tables, nil
 }
 
 // checkAdded applies the session start's table checks to a table to add:

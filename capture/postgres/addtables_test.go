@@ -47,7 +47,8 @@ func streamingA(t *testing.T, more string, sink *memSink) (*stack.Postgres, *run
 // usable replica identity (naming it and the fix; the publication stays
 // as it was and the application's UPDATE on the table still works), a new
 // table the publication lacks while add_missing_tables is off (with the
-// ALTER PUBLICATION statement), and a table removed from the list.
+// ALTER PUBLICATION statement), a repeated table, and a table removed
+// from the list.
 func TestAddTablesRefused(t *testing.T) {
 	t.Parallel()
 	_, r, conn := streamingA(t, `CREATE TABLE nokey (id int, v text); INSERT INTO nokey VALUES (1, 'x');`, newMemSink())
@@ -81,6 +82,14 @@ func TestAddTablesRefused(t *testing.T) {
 		if !errors.As(err, &ae) || !errors.As(err, &me) || !slices.Equal(me.Missing, []string{"public.b"}) ||
 			!strings.Contains(ae.Fix, `ALTER PUBLICATION "chron_pub" ADD TABLE "public"."b";`) || !strings.Contains(ae.Fix, "postgres.add_missing_tables: true") {
 			t.Fatalf("PrepareTables = %v; want a TableAddError with the ALTER PUBLICATION statement and add_missing_tables", err)
+		}
+		unchanged(t)
+	})
+	t.Run("repeated", func(t *testing.T) {
+		_, err := r.src.PrepareTables(ctx, []string{"a", "b", "public.b"}, true)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != "tables[2]" {
+			t.Fatalf("PrepareTables = %v; want a ConfigError for tables[2]", err)
 		}
 		unchanged(t)
 	})
