@@ -1,12 +1,9 @@
 package capture
 
 import (
-	"context"
-	"fmt"
 	"path"
 	"sort"
 	"sync/atomic"
-	"time"
 
 	"github.com/chronicler-dev/chronicler/capture/postgres"
 	"github.com/chronicler-dev/chronicler/capture/store"
@@ -68,31 +65,22 @@ func (c *Capture) Status() Status {
 // column its table does not have is refused (a reload is a change the
 // operator makes now: a wrong column is a mistake to report, not a schema
 // change to ride out). It returns ErrNotRunning before Run has read the
-// catalogue.
+// catalogue. [Capture.LoadRulesWith] also adds tables.
 func (c *Capture) LoadRules(paths []string) (*mapping.RuleSet, error) {
-	c.mu.Lock()
-	cat, cur := c.cat, c.src
-	c.mu.Unlock()
-	if cat == nil {
-		return nil, ErrNotRunning
-	}
-	if cur != nil && cur.Load() != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		fresh, err := cur.Load().Catalog(ctx)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("reading the captured tables' columns for the reload: %w", err)
-		}
-		cat = Catalogue(fresh)
-		c.mu.Lock()
-		c.cat = cat
-		c.mu.Unlock()
-	}
-	return loadRules(paths, cat, false)
+	return c.LoadRulesWith(paths, nil)
 }
 
 // SwapRules makes rs (from LoadRules) the capture rule set from the next
 // source transaction on. The channel is closed once it took effect.
+//
+// When rs came from LoadRulesWith with tables to add, SwapRules then adds
+// them (addTables): the publication gets them (ALTER PUBLICATION, with
+// postgres.add_missing_tables), the source captures them, and a snapshot
+// of those rs has snapshot rules for is requested. The rules are handed
+// to the pipeline first: the swap takes effect at the pipeline's next
+// Begin, and every change of a new table is in a transaction that commits
+// after the ALTER, so its Begin comes after the swap. An error there
+// leaves rs in force (its rules for a table not streamed match nothing).
 func (c *Capture) SwapRules(rs *mapping.RuleSet) (<-chan struct{}, error) {
 	c.mu.Lock()
 	pipe := c.pipe
@@ -100,7 +88,8 @@ func (c *Capture) SwapRules(rs *mapping.RuleSet) (<-chan struct{}, error) {
 	if pipe == nil {
 		return nil, ErrNotRunning
 	}
-	return pipe.SwapRules(rs), nil
+	took := pipe.SwapRules(rs)
+	return took, c.addTables(rs)
 }
 
 // Counts are a capture's counters since its Run started (zero before).

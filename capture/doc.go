@@ -176,6 +176,17 @@
 // transaction is always mapped by one rule set, and transactions after the
 // swap by the new one.
 //
+// Tables added by a reload ([Capture.LoadRulesWith], addtables.go): given
+// postgres.tables and postgres.add_missing_tables as the configuration
+// file says now ([Tables]), LoadRulesWith has the source check the new
+// tables and describe them (postgres.Source.PrepareTables) and loads the
+// rules against the captured tables and them; SwapRules of that set hands
+// it to the pipeline first, then has the source add the tables to the
+// publication and its captured set and request a snapshot of those the set
+// has snapshot rules for (postgres.Source.AddTables; the order and its
+// guarantees are in capture/postgres's doc, "Tables added while running").
+// A failure there is SwapRules' error, with the new rules in force.
+//
 // Lag ([Pipeline.LagSeconds]): now minus the commit time of the oldest
 // transaction received and not yet confirmed to the source (snapshot rows
 // are part of their chunk's high watermark transaction); 0 when everything received is confirmed. In
@@ -201,7 +212,8 @@
 // The Sink methods are called from the source's one goroutine; Durable from
 // the appender's goroutines; Run owns the progress writer. Stats,
 // SwapRules, LagSeconds, Committed, Acked and Capture's Status, LoadRules,
-// SwapRules and Counts may be called from anywhere.
+// SwapRules and Counts may be called from anywhere; LoadRulesWith and the
+// SwapRules that follows it from one goroutine at a time (the reloader's).
 //
 // # Not done yet
 //
@@ -214,8 +226,8 @@
 //     discovery without honouring their context, so Run may not return
 //     after a *GraceError until the store answers (the command exits
 //     anyway; see Graceful stop).
-//   - A rule reload cannot add tables: postgres.tables (the publication)
-//     is read at start; a rule naming a table not captured is refused.
+//   - A reload cannot stop capturing a table: removing one from
+//     postgres.tables is refused until a restart.
 //   - Publishing (Kafka) is wired by the composition root
 //     (cmd/chronicler/app), not by this package.
 //

@@ -69,6 +69,6 @@ type RulesError struct {
 }
 
 func (e *RulesError) Error() string {
-	return fmt.Sprintf("capture rules: table %s is not captured (postgres.tables: %v): add it to postgres.tables and restart, or change the rule",
+	return fmt.Sprintf("capture rules: table %s is not captured (postgres.tables: %v): add it to postgres.tables (a reload adds it while running), or change the rule",
 		e.Pattern, e.Tables)
 }

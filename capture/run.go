@@ -77,6 +77,9 @@ type Capture struct {
 	// counted is the last Run's pipeline, for Counts (pipe is nil again
 	// once Run returned).
 	counted *Pipeline
+	// prepared is the table addition LoadRulesWith checked with a rule
+	// set, for SwapRules of that set.
+	prepared *prepared
 	// now makes the end of Run's context stop everything at once, without
 	// the graceful drain (StopNow).
 	now atomic.Bool
@@ -316,6 +319,7 @@ func runSource(ctx context.Context, src *postgres.Source, cfg postgres.Config, s
 			return nil
 		}
 		waited += time.Second
+		cfg.Tables = cur.Load().Tables() // with those a reload added
 		if src, err = postgres.New(cfg, log); err != nil {
 			return err
 		}

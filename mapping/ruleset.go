@@ -3,10 +3,13 @@ package mapping
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // RuleSet is a compiled, immutable set of capture and promotion rules. It is
@@ -139,6 +142,16 @@ func (rs *RuleSet) TablePatterns() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Handles reports whether a capture rule matches table ("schema.table") on
+// op (capture asks which added tables have snapshot rules).
+func (rs *RuleSet) Handles(table string, op contract.Op) bool {
+	schema, name, ok := strings.Cut(table, ".")
+	if !ok || op <= 0 || int(op) >= numOps {
+		return false
+	}
+	return len(rs.rulesFor(schema, name).byOp[op]) > 0
 }
 
 // rulesFor returns the capture rules of a table, resolving globs once per

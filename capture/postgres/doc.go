@@ -280,6 +280,47 @@
 // created in the database. [MemorySnapshotState] survives reconnects only;
 // capture.StoreSnapshotState keeps the state in the store.
 //
+// # Tables added while running
+//
+// The captured set ([Source.Tables], an immutable list behind an atomic
+// pointer) is Config.Tables at New; a reload of postgres.tables grows it:
+//
+//  1. [Source.PrepareTables] checks the new list, changing nothing: a table
+//     dropped from it is a *[TablesRemovedError] (restart to stop capturing
+//     one; slot and publication stay); each new one gets [CheckTable] and
+//     [CheckReplicaIdentity] as at a session start (so one whose UPDATEs
+//     would fail is never published) and is described; the publication
+//     must have it, or add_missing_tables (as the file says now) must let
+//     capture add it (the role owns it). A refusal is a *[TableAddError]
+//     with the fix (the ALTER TABLE, or the ALTER PUBLICATION for the owner
+//     "(or set postgres.add_missing_tables: true)").
+//  2. capture loads the rules against both and swaps them in.
+//  3. [Source.AddTables] runs ALTER PUBLICATION ... ADD TABLE for what the
+//     publication lacks (logged), then grows the set, both under the mutex
+//     setup holds while it compares the publication with the set. pgoutput
+//     decodes each change with the catalogue as of its place in the WAL:
+//     the table's changes are published from the ALTER's commit on, in
+//     transactions whose Begin reaches the pipeline after the swap.
+//  4. For new tables with snapshot rules, AddTables waits (up to 30 s, then
+//     warns) until the transactions open at the ALTER's commit ended, then
+//     requests their snapshot as [RequestSnapshot] does (after the ALTER in
+//     WAL), read as any requested snapshot (above).
+//
+// A failure after step 2 leaves the rules in force (matching nothing of a
+// table not streamed), set and publication as the step left them; the next
+// reload starts at step 1. After a restart or HA takeover the file lists
+// the table and a requested snapshot resumes at its chunk.
+//
+// Caveat, a transaction that began before the ALTER and commits after it:
+// its writes to the table before the ALTER's commit are published by no
+// version; its writes after it only by servers with Postgres' fix "Fix
+// data loss in logical replication" (commit 4909b38af0, 2025: catalogue
+// invalidations distributed to the concurrent transactions being decoded;
+// patches for 13 to 17 on pgsql-hackers, a follow-up of 2025-06-16 bounds
+// its memory; its first minor releases are not recorded here): without it
+// they may be dropped. With snapshot rules, step 4's wait makes the
+// snapshot read those rows after such transactions; else they are lost.
+//
 // # Types
 //
 // Values are decoded by capture/pgvalue from their text form by column type

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -357,3 +358,31 @@ func (e *SlotMissingError) Error() string {
 		"To take a new initial snapshot (the rows as they are now; the changes in the gap are not recovered) and stream on from a new slot, set postgres.on_missing_slot: resnapshot for one start",
 		e.Slot, strings.Join(e.Evidence, "; "))
 }
+
+// TablesRemovedError: a reload's postgres.tables no longer lists tables
+// capture captures. A running capture only adds tables.
+type TablesRemovedError struct {
+	Tables      []string
+	Publication string
+}
+
+func (e *TablesRemovedError) Error() string {
+	return fmt.Sprintf("postgres.tables no longer lists %s: a reload only adds tables, so capture goes on capturing it; restart to stop capturing a table "+
+		"(the slot and publication %q stay as they are: ALTER PUBLICATION %s DROP TABLE %s; stops publishing it)",
+		strings.Join(e.Tables, ", "), e.Publication, pgx.Identifier{e.Publication}.Sanitize(), QuoteTables(e.Tables))
+}
+
+// TableAddError: a table a reload adds to postgres.tables cannot be
+// captured as it is (Found), and what to do (Fix). Err is the finding's
+// typed error, when it has one.
+type TableAddError struct {
+	Table      string
+	Found, Fix string
+	Err        error
+}
+
+func (e *TableAddError) Error() string {
+	return fmt.Sprintf("adding %s to the captured tables: %s (fix: %s)", e.Table, e.Found, e.Fix)
+}
+
+func (e *TableAddError) Unwrap() error { return e.Err }

@@ -144,20 +144,20 @@ func absentPublication(in PublicationCheck, f Finding, qpub string) Finding {
 // ensurePublication carries out a plan whose finding let capture start:
 // it creates the publication (with publish_via_partition_root when a
 // table is partitioned), or adds the missing tables.
-func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, plan PublicationPlan, tables []Table) error {
+func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, plan PublicationPlan, names []string, tables []Table) error {
 	pub := pgx.Identifier{s.cfg.Publication}.Sanitize()
 	switch {
 	case plan.Create:
-		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s%s", pub, QuoteTables(s.cfg.Tables), viaRoot(tables))
+		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s%s", pub, QuoteTables(names), viaRoot(tables))
 		if s.ddl(sql) {
 			return nil
 		}
 		if _, err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("creating publication %q for %s: %w", s.cfg.Publication, strings.Join(s.cfg.Tables, ", "), err)
+			return fmt.Errorf("creating publication %q for %s: %w", s.cfg.Publication, strings.Join(names, ", "), err)
 		}
-		s.log.Info("capture: created publication", "publication", s.cfg.Publication, "tables", s.cfg.Tables)
+		s.log.Info("capture: created publication", "publication", s.cfg.Publication, "tables", names)
 	case len(plan.Add) > 0:
-		sql := fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", pub, QuoteTables(plan.Add))
+		sql := alterAdd(s.cfg.Publication, plan.Add)
 		if s.ddl(sql) {
 			return nil
 		}

@@ -32,12 +32,25 @@ func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, err
 	if err := s.checkFailover(ctx, conn, srv, si, exists); err != nil {
 		return si, false, err
 	}
-	tables := make([]Table, 0, len(s.cfg.Tables))
+	if err := s.setupTables(ctx, conn, srv); err != nil {
+		return si, false, err
+	}
+	return si, exists, s.refuse(CheckSlot(si, exists, srv.Database, 0))
+}
+
+// setupTables checks the captured tables and their replica identities,
+// then the publication, and creates or widens it as planned. It holds
+// tablesMu, so a reload adding tables (AddTables) waits for it.
+func (s *Source) setupTables(ctx context.Context, conn *pgx.Conn, srv Server) error {
+	s.tablesMu.Lock()
+	defer s.tablesMu.Unlock()
+	set := s.captured()
+	tables := make([]Table, 0, len(set.tables))
 	var findings []Finding
-	for _, name := range s.cfg.Tables {
+	for _, name := range set.tables {
 		t, err := readTable(ctx, conn, name)
 		if err != nil {
-			return si, false, err
+			return err
 		}
 		tables = append(tables, t)
 		findings = append(findings, CheckTable(t, srv))
@@ -48,7 +61,7 @@ func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, err
 		}
 	}
 	if err := s.refuse(findings); err != nil {
-		return si, false, err
+		return err
 	}
 	findings = findings[:0]
 	for _, t := range tables {
@@ -59,19 +72,19 @@ func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, err
 		findings = append(findings, CheckReplicaIdentity(t, readers))
 	}
 	if err := s.refuse(findings); err != nil {
-		return si, false, err
+		return err
 	}
-	m, err := comparePublication(ctx, conn, s.cfg.Publication, s.cfg.Tables)
+	m, err := comparePublication(ctx, conn, s.cfg.Publication, set.tables)
 	if err != nil {
-		return si, false, err
+		return err
 	}
-	plan := CheckPublication(PublicationCheck{Publication: s.cfg.Publication, Tables: s.cfg.Tables,
-		AddMissingTables: s.cfg.AddMissingTables, Server: srv, Existing: tables}, m)
+	plan := CheckPublication(PublicationCheck{Publication: s.cfg.Publication, Tables: set.tables,
+		AddMissingTables: set.addMissing, Server: srv, Existing: tables}, m)
 	if err := s.refuse([]Finding{plan.Finding}); err != nil {
-		return si, false, err
+		return err
 	}
-	if err := s.ensurePublication(ctx, conn, plan, tables); err != nil {
-		return si, false, err
+	if err := s.ensurePublication(ctx, conn, plan, set.tables, tables); err != nil {
+		return err
 	}
-	return si, exists, s.refuse(CheckSlot(si, exists, srv.Database, 0))
+	return nil
 }

@@ -154,7 +154,7 @@ func (sn *snapshotter) startInitial(ctx context.Context, floor contract.LSN) (st
 		}
 	}
 	now := time.Now()
-	sn.book.List = append([]Snapshot{{ID: id, Initial: true, Tables: append([]string(nil), sn.s.cfg.Tables...),
+	sn.book.List = append([]Snapshot{{ID: id, Initial: true, Tables: sn.s.Tables(),
 		Status: SnapshotQueued, Floor: floor, RequestedAt: now}}, list...)
 	sn.mu.Unlock()
 	return id, sn.save(ctx)
@@ -175,7 +175,7 @@ func (sn *snapshotter) request(ctx context.Context, m snapshotMessage, lsn contr
 		e.Status, e.Error = SnapshotFailed, "the request names no table"
 	}
 	for _, t := range m.Tables {
-		if !slices.Contains(sn.s.cfg.Tables, t) {
+		if !slices.Contains(sn.s.captured().tables, t) {
 			e.Status = SnapshotFailed
 			e.Error = fmt.Sprintf("%s is not captured (postgres.tables): add it to postgres.tables (and the publication) first", t)
 			break

@@ -143,7 +143,7 @@ func (s *Source) readSnapshot(ctx context.Context, conn *pgx.Conn, id string, re
 	pace := pacer{rate: s.cfg.SnapshotMaxRowsPerSecond}
 	for e.Table < len(e.Tables) {
 		table := e.Tables[e.Table]
-		if !slices.Contains(s.cfg.Tables, table) {
+		if !slices.Contains(s.captured().tables, table) {
 			return &SnapshotTableError{Table: table, Reason: "is no longer captured (postgres.tables)"}
 		}
 		tbl, err := s.snapTable(ctx, conn, table)

@@ -40,6 +40,11 @@ type Source struct {
 
 	snap *snapshotter // snapshots: state, requests, the reader's attempts
 
+	// set is the captured set in force (captured); tablesMu serialises its
+	// growth (AddTables) with a session's publication check (setup).
+	set      atomic.Pointer[capturedSet]
+	tablesMu sync.Mutex
+
 	// Owned by the Run goroutine.
 	types     *typeCache
 	dec       *pgvalue.Decoder
@@ -73,6 +78,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 		ackCh: make(chan struct{}, 1), drainCh: make(chan struct{}, 1), ackBcast: make(chan struct{}),
 		types: newTypeCache(), dec: pgvalue.NewDecoder(),
 	}
+	s.set.Store(&capturedSet{tables: cfg.Tables, addMissing: cfg.AddMissingTables})
 	s.snap = newSnapshotter(s)
 	return s, nil
 }

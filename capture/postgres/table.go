@@ -173,8 +173,9 @@ func (s *Source) Catalog(ctx context.Context) (map[string]Table, error) {
 		return nil, err
 	}
 	defer conn.Close(context.Background())
-	out := make(map[string]Table, len(s.cfg.Tables))
-	for _, name := range s.cfg.Tables {
+	tables := s.captured().tables
+	out := make(map[string]Table, len(tables))
+	for _, name := range tables {
 		t, err := readTable(ctx, conn, name)
 		if err != nil {
 			return nil, err

@@ -39,7 +39,8 @@ Postgres advisory lock); the others wait as standbys and take over when it dies.
 
 Signals: SIGTERM/SIGINT stop gracefully within shutdown.grace (no new changes are taken, stored
 positions are confirmed to Postgres, the open Kafka batch is committed); a second signal exits at
-once. SIGHUP reloads the rules (also done when the files change, with rules.reload).
+once. SIGHUP reloads the rules and the config file's postgres.tables (a table added there is
+captured from then on; also done when the files change, with rules.reload).
 
 --dry-run runs capture's checks against the database and prints the statements run would execute
 there (CREATE PUBLICATION, the slot's creation), changing nothing.

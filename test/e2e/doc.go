@@ -29,6 +29,12 @@
 //	                               a margin (the old hang), nothing lost after a restart
 //	TestRuleReloadInRun            rule reload in a running chronicler: a good change applies,
 //	                               a broken file is refused and counted, SIGHUP reloads
+//	TestTableAddedByReloadUnderLoad  under writes to a and b, a reload adds b to postgres.tables:
+//	                               refused without add_missing_tables (the ALTER PUBLICATION named),
+//	                               then the same process captures b: every row's snapshot event
+//	                               once, showing exactly the writes before it; every write
+//	                               committed after the reload once, in order; removing a refused;
+//	                               a's updates once
 //	TestHATakeover                 two `chronicler run` (capture + publish, real Kafka), the
 //	                               active one SIGKILLed twice under load: the standby is active
 //	                               within 15s (figure: lines), store and Kafka exactly once

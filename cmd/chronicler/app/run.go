@@ -136,7 +136,7 @@ func (a *App) startReload(ctx context.Context) func() {
 	if !a.cfg.Rules.Reload {
 		interval = 0
 	}
-	rl, err := reload.New(reload.Config{Paths: a.cfg.Rules.Paths, Interval: interval, Signals: a.hup,
+	rl, err := reload.New(reload.Config{Paths: a.cfg.Rules.Paths, Also: a.configFiles(), Interval: interval, Signals: a.hup,
 		Load: a.loadRules, Apply: a.applyRules, Registerer: a.reg, Logger: a.log})
 	if err != nil {
 		a.log.Warn("rule reload is off", "err", err)
@@ -151,12 +151,18 @@ func (a *App) startReload(ctx context.Context) func() {
 // schemaCheckTimeout bounds a reload's registration of its schemas.
 const schemaCheckTimeout = time.Minute
 
-// loadRules is the reload check: as at start for every part that runs.
+// loadRules is the reload check: as at start for every part that runs,
+// with capture's tables as the configuration file lists them now
+// (reloadTables).
 func (a *App) loadRules(paths []string) (*mapping.RuleSet, error) {
 	var rs *mapping.RuleSet
 	var err error
 	if a.cap != nil {
-		rs, err = a.cap.LoadRules(paths)
+		var tables *capture.Tables
+		if tables, err = a.reloadTables(); err != nil {
+			return nil, err
+		}
+		rs, err = a.cap.LoadRulesWith(paths, tables)
 		if errors.Is(err, capture.ErrNotRunning) {
 			return nil, fmt.Errorf("%w: %v", reload.ErrNotReady, err)
 		}
@@ -181,14 +187,22 @@ func (a *App) loadRules(paths []string) (*mapping.RuleSet, error) {
 	return rs, nil
 }
 
+// applyRules swaps rs into the parts. Capture's adding of new tables
+// comes after its swap; when it fails, rs is in force in every part and
+// the error is a *reload.AppliedError.
 func (a *App) applyRules(rs *mapping.RuleSet) error {
+	var added error
 	if a.cap != nil {
-		if _, err := a.cap.SwapRules(rs); err != nil {
+		_, err := a.cap.SwapRules(rs)
+		if errors.Is(err, capture.ErrNotRunning) {
 			return err
+		}
+		if err != nil {
+			added = &reload.AppliedError{Err: err}
 		}
 	}
 	if a.pub != nil {
 		a.pub.SwapRules(rs)
 	}
-	return nil
+	return added
 }

@@ -33,6 +33,11 @@
 // TestEveryKeyHasEnvOverride keep that file and the environment overrides in
 // step with this package.
 //
+// [Changed] names the settings (paths, never values) that differ between
+// two configurations: a reload of `chronicler run` reads the file again and
+// applies only postgres.tables and postgres.add_missing_tables, and warns
+// with it about the others (they need a restart).
+//
 // Concurrency: Load is a pure function of the file and the environment; a
 // *Config is a value.
 //

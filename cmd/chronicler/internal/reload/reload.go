@@ -22,6 +22,10 @@ var ErrNotReady = errors.New("reload: the pipeline is not ready to check rules y
 type Config struct {
 	// Paths are the rule files and directories (rules.paths). Required.
 	Paths []string
+	// Also are more files whose content changes trigger a reload (the
+	// configuration file, whose postgres.tables a reload applies); they are
+	// hashed with the rule files. Optional.
+	Also []string
 	// Interval is the polling period; 0 turns polling off (SIGHUP only).
 	Interval time.Duration
 	// Signals delivers SIGHUP (or anything meaning "reload now"). Optional.
@@ -86,7 +90,7 @@ func New(cfg Config) (*Reloader, error) {
 			return nil, err
 		}
 	}
-	h, err := Hash(cfg.Paths)
+	h, err := r.hash()
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +123,7 @@ func (r *Reloader) Run(ctx context.Context) error {
 // try reloads when forced or when the files' content changed since the
 // last attempt.
 func (r *Reloader) try(force bool) {
-	h, err := Hash(r.cfg.Paths)
+	h, err := r.hash()
 	if err != nil {
 		if force || r.seen != "unreadable" {
 			r.refuse(err)
@@ -139,16 +143,50 @@ func (r *Reloader) try(force bool) {
 	if err == nil {
 		err = r.cfg.Apply(rs)
 	}
-	if err != nil {
+	var applied *AppliedError
+	if err != nil && !errors.As(err, &applied) {
 		r.refuse(err)
 		return
 	}
-	r.reloads.WithLabelValues("ok").Inc()
+	if applied != nil {
+		r.reloads.WithLabelValues("error").Inc()
+		r.cfg.Logger.Error("rules reloaded, but what came with them failed; the new rules are in force (fix it; the files are checked again when they change or on SIGHUP)",
+			"hash", short(h), "err", applied.Err)
+	} else {
+		r.reloads.WithLabelValues("ok").Inc()
+	}
 	r.info.Reset()
 	r.info.WithLabelValues(short(h)).Set(1)
 	r.cfg.Logger.Info("rules reloaded; the new set applies from the next transaction (capture) and batch (publish)",
 		"hash", short(h), "previous", short(r.current), "files", len(rs.Files()), "capture_rules", len(rs.CaptureRules()), "promotion_rules", len(rs.PromotionRules()))
 	r.current = h
+}
+
+// AppliedError is an Apply's error after it swapped the set in: the set is
+// in force, and something that came with it failed (capture: adding the
+// tables of postgres.tables). It is counted and logged as an error.
+type AppliedError struct{ Err error }
+
+func (e *AppliedError) Error() string { return e.Err.Error() }
+func (e *AppliedError) Unwrap() error { return e.Err }
+
+// hash is Hash of the rule paths and the Also files.
+func (r *Reloader) hash() (string, error) {
+	h, err := Hash(r.cfg.Paths)
+	if err != nil || len(r.cfg.Also) == 0 {
+		return h, err
+	}
+	sum := sha256.New()
+	sum.Write([]byte(h))
+	for _, f := range r.cfg.Also {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", f, err)
+		}
+		fmt.Fprintf(sum, "\x00%s\x00%d\x00", f, len(b))
+		sum.Write(b)
+	}
+	return hex.EncodeToString(sum.Sum(nil)), nil
 }
 
 func (r *Reloader) refuse(err error) {

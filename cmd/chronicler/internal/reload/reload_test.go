@@ -91,13 +91,7 @@ func startNotReady(t *testing.T, paths []string, interval time.Duration, notRead
 			return nil
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = r.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runReloader(t, r, err)
 	return f
 }
 
@@ -286,4 +280,60 @@ func TestHashCoversSchemaFiles(t *testing.T) {
 	if before == after {
 		t.Fatal("the hash did not change with the schema file")
 	}
+}
+
+// TestAlsoFilesAndAppliedError: a change to an Also file (the
+// configuration file) alone triggers a reload; an Apply that fails after
+// swapping the set in (*AppliedError) is counted as an error, and its set
+// is the one in force: the same content is not tried again by polling.
+func TestAlsoFilesAndAppliedError(t *testing.T) {
+	dir := t.TempDir()
+	p, cfg := filepath.Join(dir, "rules.yaml"), filepath.Join(t.TempDir(), "chronicler.yaml")
+	write(t, p, rulesV1)
+	write(t, cfg, "postgres: {tables: [a]}\n")
+	reg := prometheus.NewRegistry()
+	var mu sync.Mutex
+	applies, fail := 0, false
+	r, err := reload.New(reload.Config{
+		Paths: []string{dir}, Also: []string{cfg}, Interval: 10 * time.Millisecond, Registerer: reg,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Load:   func(p []string) (*mapping.RuleSet, error) { return mapping.Load(p, mapping.Options{}) },
+		Apply: func(*mapping.RuleSet) error {
+			mu.Lock()
+			defer mu.Unlock()
+			applies++
+			if fail {
+				return &reload.AppliedError{Err: errors.New("adding public.b failed")}
+			}
+			return nil
+		},
+	})
+	runReloader(t, r, err)
+	f := &fixture{t: t, reg: reg}
+
+	write(t, cfg, "postgres: {tables: [a, b]}\n")
+	f.waitCount("ok", 1)
+	mu.Lock()
+	fail = true
+	mu.Unlock()
+	write(t, cfg, "postgres: {tables: [a, b, c]}\n")
+	f.waitCount("error", 1)
+	time.Sleep(100 * time.Millisecond) // ten polls of the same content
+	mu.Lock()
+	defer mu.Unlock()
+	if applies != 2 || f.count("ok") != 1 || f.count("error") != 1 {
+		t.Fatalf("applies %d, ok %v, error %v; want 2, 1, 1 (the applied set is not tried again)", applies, f.count("ok"), f.count("error"))
+	}
+}
+
+// runReloader runs r (made with error err) until the test ends.
+func runReloader(t *testing.T, r *reload.Reloader, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
