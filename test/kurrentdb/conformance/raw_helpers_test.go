@@ -54,8 +54,14 @@ type rawAppendResult struct {
 // even when a Send fails (the server may end the call early).
 func rawAppend(t testing.TB, stream string, events ...rawEvent) rawAppendResult {
 	t.Helper()
+	return rawAppendOn(t, grpcConn(t), stream, events...)
+}
+
+// rawAppendOn is rawAppend on conn (another server, other credentials).
+func rawAppendOn(t testing.TB, conn *grpc.ClientConn, stream string, events ...rawEvent) rawAppendResult {
+	t.Helper()
 	var tr metadata.MD
-	call, err := streams.NewStreamsClient(grpcConn(t)).Append(ctx(t), grpc.Trailer(&tr))
+	call, err := streams.NewStreamsClient(conn).Append(ctx(t), grpc.Trailer(&tr))
 	if err != nil {
 		t.Fatalf("Append: %v", err)
 	}
