@@ -147,7 +147,7 @@
 // with [RequestSnapshot] (`chronicler snapshot`) are read the same way:
 // while streaming goes on, in chunks by primary key (the replica identity
 // index, else ctid), each chunk in a REPEATABLE READ, READ ONLY transaction
-// of one round trip. No transaction stays open longer than one chunk's
+// of three round trips. No transaction stays open longer than one chunk's
 // read, so vacuum is never held back for a whole table. This is the
 // watermark method of Netflix's DBLog (Debezium's incremental snapshots),
 // with the read's MVCC snapshot deciding which rows to drop.
