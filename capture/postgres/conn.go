@@ -251,12 +251,8 @@ func (s *Source) settings() ConnSettings {
 // connect opens a normal connection to the captured database; errors as
 // Connect's.
 func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
-	conn, mode, err := dialParams(ctx, s.settings(), sessionParams)
-	if err != nil {
-		return nil, err
-	}
-	s.sslMode = mode
-	return conn, nil
+	conn, _, err := dialParams(ctx, s.settings(), sessionParams)
+	return conn, err
 }
 
 // connectReplication opens a logical replication connection

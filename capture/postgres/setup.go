@@ -15,7 +15,8 @@ import (
 // publication as planned, and returns the slot as read.
 func (s *Source) setup(ctx context.Context, conn *pgx.Conn) (SlotInfo, bool, error) {
 	s.warnings = nil
-	if err := s.refuse([]Finding{CheckTransport(transportOf(conn, s.sslMode))}); err != nil {
+	mode, _ := sslModeOf(s.cfg.URL) // the mode connect asked for: the same for every connection
+	if err := s.refuse([]Finding{CheckTransport(transportOf(conn, mode))}); err != nil {
 		return SlotInfo{}, false, err
 	}
 	srv, err := readServer(ctx, conn)

@@ -52,7 +52,6 @@ type Source struct {
 	streamed  bool         // a session reached streaming at least once
 	warnings  []string
 	planned   []string // the DDL a DryRun would run
-	sslMode   string   // in force for the last connection
 }
 
 // New validates cfg (every problem is reported, joined) and returns a
