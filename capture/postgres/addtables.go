@@ -84,7 +84,7 @@ func (s *Source) PrepareTables(ctx context.Context, tables []string, addMissing 
 	if len(added) == 0 {
 		return a, nil
 	}
-	conn, _, err := dialParams(ctx, s.settings(), sessionParams)
+	conn, err := s.connect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("checking the tables to add: %w", err)
 	}
@@ -194,7 +194,7 @@ func (s *Source) AddTables(ctx context.Context, a *TableAddition, snapshot []str
 	if len(a.Tables) == 0 {
 		return "", nil
 	}
-	conn, _, err := dialParams(ctx, s.settings(), sessionParams)
+	conn, err := s.connect(ctx)
 	if err != nil {
 		return "", fmt.Errorf("adding %s: %w", strings.Join(a.Names(), ", "), err)
 	}

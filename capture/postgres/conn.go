@@ -249,7 +249,8 @@ func (s *Source) settings() ConnSettings {
 }
 
 // connect opens a normal connection to the captured database; errors as
-// Connect's.
+// Connect's. Safe for concurrent use (a reload's PrepareTables, AddTables
+// and Catalog call it beside Run).
 func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
 	conn, _, err := dialParams(ctx, s.settings(), sessionParams)
 	return conn, err
