@@ -126,13 +126,9 @@ func qualifyAll(tables []string) ([]string, error) {
 // checkAdded applies the session start's table checks to a table to add:
 // the first failed finding refuses it; warnings are logged.
 func (s *Source) checkAdded(t Table, srv Server) error {
-	var readers []string
-	if slices.Contains(s.cfg.NeedOldValues, t.Name) {
-		readers = append(readers, NeedOldValuesReason)
-	}
 	findings := []Finding{CheckTable(t, srv)}
 	if t.Exists {
-		findings = append(findings, CheckReplicaIdentity(t, readers))
+		findings = append(findings, s.checkIdentity(t))
 	}
 	if f, ok := CheckGenerated(t, srv); ok {
 		findings = append(findings, f)

@@ -66,11 +66,7 @@ func (s *Source) setupTables(ctx context.Context, conn *pgx.Conn, srv Server) er
 	}
 	findings = findings[:0]
 	for _, t := range tables {
-		var readers []string
-		if slices.Contains(s.cfg.NeedOldValues, t.Name) {
-			readers = append(readers, NeedOldValuesReason)
-		}
-		findings = append(findings, CheckReplicaIdentity(t, readers))
+		findings = append(findings, s.checkIdentity(t))
 	}
 	if err := s.refuse(findings); err != nil {
 		return err
@@ -88,4 +84,14 @@ func (s *Source) setupTables(ctx context.Context, conn *pgx.Conn, srv Server) er
 		return err
 	}
 	return nil
+}
+
+// checkIdentity is CheckReplicaIdentity of t, with need_old_values as the
+// reader of its old values when it lists t.
+func (s *Source) checkIdentity(t Table) Finding {
+	var readers []string
+	if slices.Contains(s.cfg.NeedOldValues, t.Name) {
+		readers = append(readers, NeedOldValuesReason)
+	}
+	return CheckReplicaIdentity(t, readers)
 }
