@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"os"
 	"time"
@@ -178,13 +179,9 @@ func (r *Reloader) hash() (string, error) {
 	}
 	sum := sha256.New()
 	sum.Write([]byte(h))
-	for _, f := range r.cfg.Also {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", fmt.Errorf("reading %s: %w", f, err)
-		}
-		fmt.Fprintf(sum, "\x00%s\x00%d\x00", f, len(b))
-		sum.Write(b)
+	sum.Write([]byte{0})
+	if err := hashFiles(sum, r.cfg.Also); err != nil {
+		return "", err
 	}
 	return hex.EncodeToString(sum.Sum(nil)), nil
 }
@@ -204,15 +201,23 @@ func Hash(paths []string) (string, error) {
 	}
 	files = append(files, mapping.SchemaFiles(paths)...)
 	h := sha256.New()
+	if err := hashFiles(h, files); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashFiles writes each file's name, length and content to h.
+func hashFiles(h hash.Hash, files []string) error {
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return "", fmt.Errorf("reading rule file: %w", err)
+			return fmt.Errorf("reading a file the reload watches: %w", err) // the error names it
 		}
 		fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
 		h.Write(b)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return nil
 }
 
 func short(h string) string { return h[:min(12, len(h))] }
