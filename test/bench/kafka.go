@@ -65,8 +65,11 @@ type consumer struct {
 	keep      bool
 	arrivals  []time.Time
 	latencies []time.Duration
-	badTime   int64
-	done      chan struct{}
+	// produced: per record, its producer timestamp minus ce_time (the
+	// part of the latency before the publisher's Kafka transaction).
+	produced []time.Duration
+	badTime  int64
+	done     chan struct{}
 }
 
 func startConsumer(brokers []string, topic string, from int64, latencies bool) (*consumer, error) {
@@ -107,6 +110,7 @@ func (c *consumer) run() {
 				}
 				c.arrivals = append(c.arrivals, now)
 				c.latencies = append(c.latencies, now.Sub(at))
+				c.produced = append(c.produced, r.Timestamp.Sub(at))
 			}
 		})
 		if n > 0 {

@@ -145,6 +145,9 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	r.LatencyP50Ms = ms(quantile(sorted, 0.50))
 	r.LatencyP99Ms = ms(quantile(sorted, 0.99))
 	r.LatencyMaxMs = ms(sorted[len(sorted)-1])
+	produced := slices.Clone(cons.produced[1:])
+	slices.Sort(produced)
+	r.ProducedP50Ms, r.ProducedP99Ms = ms(quantile(produced, 0.50)), ms(quantile(produced, 0.99))
 	r.latencies, r.arrivals, r.start = lat, arr, start
 	r.WorkloadDesc = fmt.Sprintf("pgbench TPC-B-like at %d tx/s (--rate), scale %d, %d clients, %s: %d transactions", o.rate, o.scale, o.clients, o.latencyDuration, txs)
 	return r, nil

@@ -60,16 +60,20 @@ type Result struct {
 	MachineCPUs         int      `json:"machine_cpus,omitempty"`
 	// MachineCeiling is MachineCPUs × 1e6 / MachineCPUSecPerM: the
 	// changes/s at which these processes alone would fill every CPU.
-	MachineCeiling  *float64 `json:"machine_ceiling_changes_per_sec,omitempty"`
-	CPUUnknown      []string `json:"cpu_unknown,omitempty"` // what could not be measured, and why
-	RateTxPerSec    int      `json:"rate_tx_per_sec,omitempty"`
-	LatencyP50Ms    float64  `json:"latency_p50_ms,omitempty"`
-	LatencyP99Ms    float64  `json:"latency_p99_ms,omitempty"`
-	LatencyMaxMs    float64  `json:"latency_max_ms,omitempty"`
-	SlotLagP50Bytes int64    `json:"slot_lag_p50_bytes,omitempty"` // latency run: WAL written minus confirmed by capture, sampled every 250 ms
-	SlotLagMaxBytes int64    `json:"slot_lag_max_bytes,omitempty"`
-	Goals           []Goal   `json:"goals"`
-	GoalsHeld       bool     `json:"goals_held"`
+	MachineCeiling *float64 `json:"machine_ceiling_changes_per_sec,omitempty"`
+	CPUUnknown     []string `json:"cpu_unknown,omitempty"` // what could not be measured, and why
+	RateTxPerSec   int      `json:"rate_tx_per_sec,omitempty"`
+	LatencyP50Ms   float64  `json:"latency_p50_ms,omitempty"`
+	LatencyP99Ms   float64  `json:"latency_p99_ms,omitempty"`
+	LatencyMaxMs   float64  `json:"latency_max_ms,omitempty"`
+	// ProducedP50Ms, ProducedP99Ms: the latency run's commit to the
+	// record's producer timestamp, the part before the Kafka transaction.
+	ProducedP50Ms   float64 `json:"produced_p50_ms,omitempty"`
+	ProducedP99Ms   float64 `json:"produced_p99_ms,omitempty"`
+	SlotLagP50Bytes int64   `json:"slot_lag_p50_bytes,omitempty"` // latency run: WAL written minus confirmed by capture, sampled every 250 ms
+	SlotLagMaxBytes int64   `json:"slot_lag_max_bytes,omitempty"`
+	Goals           []Goal  `json:"goals"`
+	GoalsHeld       bool    `json:"goals_held"`
 
 	start     time.Time
 	series    []progress      // the worker's progress lines
@@ -224,7 +228,7 @@ func (r *Result) line() string {
 	}
 	s += r.cpuLine()
 	if r.LatencyP99Ms > 0 {
-		s += fmt.Sprintf("  latency p50 %.1f ms p99 %.1f ms max %.1f ms", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
+		s += fmt.Sprintf("  latency p50 %.1f ms p99 %.1f ms max %.1f ms (to the producer: p50 %.1f ms p99 %.1f ms)", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.ProducedP50Ms, r.ProducedP99Ms)
 	}
 	if len(r.Goals) > 0 {
 		s += "  [" + describeGoals(r.Goals, false) + "]"
