@@ -40,7 +40,12 @@
 // rules are swapped, asks RuleSet.Gaps which rules read a missing column
 // (schema.go). Those rules are not evaluated (RuleSet.CaptureExcept): each
 // of their changes is dead-lettered with mapping.ErrSchemaGap naming the
-// rule, the column and where it is read, logged at ERROR once per gap.
+// rule, the column and where it is read, logged at ERROR once per gap. A
+// rule that no longer compiles against the column types (a type changed
+// while capture was stopped) loads at start under Drift too, and Gaps
+// reports it with its type problem (mapping.Gap.Retyped); a type change
+// while running is not a gap (the change carries values, not types): the
+// rule meets the new values as they come.
 //
 // # Dead letters
 //

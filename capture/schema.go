@@ -56,8 +56,8 @@ func (p *Pipeline) schemaGaps(ch *contract.Change) func(string) error {
 			for _, g := range p.rules.Gaps(table, cols) {
 				next.gaps[g.Rule] = g
 				if st == nil || st.gaps[g.Rule].Rule == "" || st.rules != p.rules {
-					p.cfg.Logger.Error("capture: a rule reads columns its table does not have (renamed or dropped): its changes are dead-lettered until the rule is fixed and reloaded",
-						"table", table, "rule", g.Rule, "columns", g.Columns, "at", g.At, "lsn", ch.LSN.String())
+					p.cfg.Logger.Error("capture: a rule no longer fits its table's columns (a column renamed or dropped, or its type changed): its changes are dead-lettered until the rule is fixed and reloaded",
+						"table", table, "rule", g.Rule, "problem", g.String(), "lsn", ch.LSN.String())
 				}
 			}
 		}

@@ -31,6 +31,10 @@ type captureRule struct {
 	metadata  *template
 	unchanged contract.UnchangedPolicy
 	reads     reads
+	// retyped is set when the rule loaded under Options.Drift only with its
+	// table's columns typed any (retypedCapture): the type problem it has
+	// against the columns now, as file:line:col: message.
+	retyped string
 }
 
 type tablePattern struct {
@@ -90,6 +94,7 @@ type captureBuild struct {
 	ruleNode ast.Node
 
 	isMessage, hasRowOps, update bool
+	untyped                      bool     // type the table's columns any (retypedCapture)
 	tables                       []string // catalogued tables matched, for column checks
 }
 
@@ -99,7 +104,22 @@ func (l *loader) captureRule(n ast.Node) {
 		return
 	}
 	before := len(l.problems)
-	b := &captureBuild{l: l, name: name, r: &captureRule{name: name}, byKey: map[string]field{}, ruleNode: l.resolve(n)}
+	r := l.buildCapture(n, name, fs, false)
+	if len(l.problems) > before && l.opts.Drift {
+		r = l.retypedCapture(n, name, fs, before, r)
+	}
+	if len(l.problems) > before {
+		return
+	}
+	r.idx = len(l.capture)
+	l.capture = append(l.capture, r)
+}
+
+// buildCapture compiles one capture rule, adding its problems to l. untyped
+// compiles its expressions with its table's columns typed any
+// (retypedCapture).
+func (l *loader) buildCapture(n ast.Node, name string, fs []field, untyped bool) *captureRule {
+	b := &captureBuild{l: l, name: name, r: &captureRule{name: name}, byKey: map[string]field{}, ruleNode: l.resolve(n), untyped: untyped}
 	line, col := pos(n)
 	b.r.reads = reads{columns: map[string]string{}, at: fmt.Sprintf("%s:%d:%d", l.file, line, col)}
 	l.reads = &b.r.reads
@@ -121,11 +141,29 @@ func (l *loader) captureRule(n ast.Node) {
 	b.stream(c)
 	b.event(c)
 	b.neverThere()
+	return b.r
+}
+
+// retypedCapture is Options.Drift's answer to a capture rule that does not
+// compile against its table's column types (a column's type changed since
+// the rule was written, e.g. ALTER COLUMN qty TYPE text under new.qty * 2):
+// when the rule compiles with the columns typed any, it loads with its
+// first problem kept as its retyped note, so [RuleSet.Gaps] reports it and
+// capture dead-letters its changes, and a restart after the change stops
+// only this rule. Any other problem stays a load problem: the problems of
+// the first build are put back and r is returned.
+func (l *loader) retypedCapture(n ast.Node, name string, fs []field, before int, r *captureRule) *captureRule {
+	typed := slices.Clone(l.problems[before:])
+	l.problems = l.problems[:before]
+	untyped := l.buildCapture(n, name, fs, true)
 	if len(l.problems) > before {
-		return
+		l.problems = append(l.problems[:before], typed...)
+		return r
 	}
-	b.r.idx = len(l.capture)
-	l.capture = append(l.capture, b.r)
+	first := typed[0]
+	first.Rule = "" // the gap names the rule
+	untyped.retyped = first.String()
+	return untyped
 }
 
 // operations compiles on: the operations, and whether the rule is a
@@ -209,7 +247,7 @@ func (b *captureBuild) source() {
 func (b *captureBuild) env() exprCtx {
 	cols := anyMap
 	if len(b.tables) == 1 {
-		cols = typesMapFor(b.l.opts.Catalogue[b.tables[0]])
+		cols = typesMapFor(b.l.opts.Catalogue[b.tables[0]], b.untyped)
 	}
 	c := exprCtx{rule: b.name, env: captureEnv(cols), tables: b.tables, update: b.update}
 	if len(b.r.tables) > 0 && len(b.tables) == 0 {

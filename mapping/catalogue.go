@@ -7,11 +7,12 @@ import (
 )
 
 // typesMapFor returns the strict expression type of a row of table t: a map
-// with exactly the table's columns, typed by their Postgres types.
-func typesMapFor(t Table) types.Map {
+// with exactly the table's columns, typed by their Postgres types (untyped:
+// every column typed any).
+func typesMapFor(t Table, untyped bool) types.Map {
 	m := make(types.Map, len(t.Columns))
 	for _, c := range t.Columns {
-		if c.NotNull {
+		if c.NotNull && !untyped {
 			m[c.Name] = pgType(c.Type)
 		} else {
 			m[c.Name] = types.Any // NULL is nil: no static type holds it

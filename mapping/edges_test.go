@@ -149,6 +149,60 @@ capture:
 	}
 }
 
+// TestRetypedColumnIsAGap: a NOT NULL column's type changed since the rule
+// was written (ALTER COLUMN qty TYPE text), so new.qty * 2 no longer
+// compiles against the table. Without Drift that is a load problem (check
+// and reload refuse it); with Drift the rule loads and Gaps names it with
+// the type problem and where it is, so capture dead-letters its changes and
+// a restart does not fail the pipeline. The other rule is no gap, and a
+// problem that typing the columns any does not cure stays a load problem.
+func TestRetypedColumnIsAGap(t *testing.T) {
+	const rules = `
+capture:
+  - name: doubles-qty
+    table: public.t
+    on: [insert]
+    stream: {category: t, id: new.id}
+    type: Doubled
+    data: {twice: new.qty * 2}
+  - name: reads-id
+    table: public.t
+    on: [insert]
+    stream: {category: seen, id: new.id}
+    type: Seen
+    data: {id: new.id}
+`
+	then := Catalogue{"public.t": {Columns: []Column{{Name: "id", Type: "int4", NotNull: true}, {Name: "qty", Type: "int4", NotNull: true}}}}
+	now := Catalogue{"public.t": {Columns: []Column{{Name: "id", Type: "int4", NotNull: true}, {Name: "qty", Type: "text", NotNull: true}}}}
+	rs, err := LoadBytes("r.yaml", []byte(rules), Options{Catalogue: then, Drift: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := rs.Gaps("public.t", []string{"id", "qty"}); len(g) != 0 {
+		t.Fatalf("Gaps before the type change = %+v; want none", g)
+	}
+	if _, err := LoadBytes("r.yaml", []byte(rules), Options{Catalogue: now}); err == nil || !strings.Contains(err.Error(), "r.yaml:8:") {
+		t.Fatalf("without Drift, against the retyped table: %v; want a load problem at r.yaml:8", err)
+	}
+	rs, err = LoadBytes("r.yaml", []byte(rules), Options{Catalogue: now, Drift: true})
+	if err != nil {
+		t.Fatalf("with Drift, against the retyped table: %v", err)
+	}
+	gaps := rs.Gaps("public.t", []string{"id", "qty"})
+	if len(gaps) != 1 || gaps[0].Rule != "doubles-qty" || len(gaps[0].Columns) != 0 || !strings.HasPrefix(gaps[0].Retyped, "r.yaml:8:") {
+		t.Fatalf("Gaps after the type change = %+v; want doubles-qty alone, retyped at r.yaml:8", gaps)
+	}
+	if s := gaps[0].String(); !strings.Contains(s, `rule "doubles-qty" does not compile against the column types public.t has now`) {
+		t.Fatalf("the gap reads %q; want it to name the rule, the table and the type problem", s)
+	}
+
+	// Typing the columns any does not cure a problem of another kind.
+	bad := strings.Replace(rules, "new.qty * 2", `new.qty * "2"`, 1)
+	if _, err := LoadBytes("r.yaml", []byte(bad), Options{Catalogue: now, Drift: true}); err == nil {
+		t.Fatal(`new.qty * "2" loaded with Drift; want a load problem (it fails whatever qty's type)`)
+	}
+}
+
 // TestReadingAGeneratedColumnIsALoadProblem (issue 20, item 7): Postgres
 // does not publish generated columns, so a rule reading one is refused at
 // load naming it, with Drift too (it is not a renamed column).

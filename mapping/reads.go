@@ -73,8 +73,10 @@ func driftColumn(c exprCtx, column string) {
 	}
 }
 
-// Gap is a capture rule that reads columns its table does not have: a
-// column renamed or dropped since the rule was written.
+// Gap is a capture rule that no longer fits its table: it reads columns the
+// table does not have (a column renamed or dropped since the rule was
+// written), or it does not compile against the types the table's columns
+// have now (a column's type changed; Options.Drift).
 type Gap struct {
 	Rule    string
 	Table   string   // "schema.table"
@@ -82,16 +84,26 @@ type Gap struct {
 	// At is the file:line:col of the first read of Columns[0] (of the rule,
 	// when it reads a whole row).
 	At string
+	// Retyped is the type problem the rule has against the table's column
+	// types (file:line:col: message), "" when it has none.
+	Retyped string
 }
 
 func (g Gap) String() string {
-	return fmt.Sprintf("rule %q (%s) reads %s %s of %s, which the table does not have", g.Rule, g.At,
-		plural(len(g.Columns), "column", "columns"), strings.Join(g.Columns, ", "), g.Table)
+	var parts []string
+	if len(g.Columns) > 0 {
+		parts = append(parts, fmt.Sprintf("rule %q (%s) reads %s %s of %s, which the table does not have", g.Rule, g.At,
+			plural(len(g.Columns), "column", "columns"), strings.Join(g.Columns, ", "), g.Table))
+	}
+	if g.Retyped != "" {
+		parts = append(parts, fmt.Sprintf("rule %q does not compile against the column types %s has now: %s", g.Rule, g.Table, g.Retyped))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // ErrSchemaGap is the cause (errors.Is) of a rule that was not evaluated
-// because it reads columns its table no longer has ([RuleSet.Gaps]).
-var ErrSchemaGap = errors.New("the rule reads columns the table no longer has (renamed or dropped)")
+// because it no longer fits its table's columns ([RuleSet.Gaps]).
+var ErrSchemaGap = errors.New("the rule does not fit its table's columns now (a column renamed or dropped, or its type changed)")
 
 // ErrBinaryContent is the cause of a message rule that reads
 // message.content of a message whose content is not UTF-8 text: reading it
@@ -131,6 +143,9 @@ func (rs *RuleSet) Gaps(table string, columns []string) []Gap {
 			if at, ok := r.reads.columns[g.Columns[0]]; ok {
 				g.At = at
 			}
+		}
+		g.Retyped = r.retyped
+		if len(g.Columns) > 0 || g.Retyped != "" {
 			out = append(out, g)
 		}
 	}

@@ -104,9 +104,10 @@ type Options struct {
 	// checked and every column has type any.
 	Catalogue Catalogue
 	// Drift, with a Catalogue, accepts a capture rule that reads a column
-	// its table lacks (renamed or dropped since the rule was written): the
-	// column is typed any and [RuleSet.Gaps] reports the rule, where
-	// without Drift it is a load problem. Capture sets it, so a schema
+	// its table lacks (renamed or dropped since the rule was written), or
+	// that compiles only with its table's columns typed any (a column's
+	// type changed): the column is typed any and [RuleSet.Gaps] reports
+	// the rule, where without Drift it is a load problem. Capture sets it, so a schema
 	// change stops only the rules it breaks (their changes are
 	// dead-lettered); `chronicler rules check` and `chronicler check` do
 	// not. Default false.

@@ -45,7 +45,7 @@ func TestRenamedColumnDeadLettersOnlyItsRule(t *testing.T) {
 	e.pg.Exec(t, "app", `INSERT INTO items VALUES (1, 'a')`)
 	e.pg.Exec(t, "app", `ALTER TABLE items RENAME note TO note2; INSERT INTO items VALUES (2, 'b')`)
 	e.waitCaughtUp(60 * time.Second)
-	e.waitLog("a rule reads columns its table does not have")
+	e.waitLog("a rule no longer fits its table's columns")
 	e.stopChronicler()
 
 	e.startChronicler()
@@ -74,6 +74,67 @@ func TestRenamedColumnDeadLettersOnlyItsRule(t *testing.T) {
 	for i, d := range dl {
 		if msg, _ := d.Data["error"].(string); d.Data["rule"] != "reads-note" || !strings.Contains(msg, "column note of public.items") {
 			t.Errorf("dead letter %d: %+v; want rule reads-note naming column note", i, d.Data)
+		}
+	}
+}
+
+// TestRetypedColumnDeadLettersOnlyItsRule (issue 20, item 5, a type
+// change): ALTER COLUMN qty TYPE text while chronicler is stopped, under a
+// rule computing new.qty * 2. The restart runs (it used to exit: the rules
+// did not load against the table's new types), the rule's changes are
+// dead-lettered with the type problem, and the other rule goes on.
+func TestRetypedColumnDeadLettersOnlyItsRule(t *testing.T) {
+	e := newEnvWith(t, setup{schema: `CREATE TABLE stock (id int PRIMARY KEY, qty int NOT NULL);`, tables: "[public.stock]", rules: `capture:
+  - name: doubles-qty
+    table: public.stock
+    on: [insert]
+    stream: {category: stock, id: new.id}
+    type: Doubled
+    data: {twice: new.qty * 2}
+  - name: reads-id
+    table: public.stock
+    on: [insert]
+    stream: {category: seen, id: new.id}
+    type: Seen
+    data: {id: new.id}
+`})
+	e.startChronicler()
+	e.waitLog("capture: snapshot complete")
+	e.pg.Exec(t, "app", `INSERT INTO stock VALUES (1, 5)`)
+	e.waitCaughtUp(60 * time.Second)
+	e.stopChronicler()
+	e.pg.Exec(t, "app", `ALTER TABLE stock ALTER COLUMN qty TYPE text; INSERT INTO stock VALUES (2, '7')`)
+
+	e.startChronicler()
+	e.waitLog("capture: streaming")
+	e.pg.Exec(t, "app", `INSERT INTO stock VALUES (3, '8')`)
+	e.waitCaughtUp(60 * time.Second)
+	e.waitLog("a rule no longer fits its table's columns")
+	e.checkRunning()
+	e.stopChronicler()
+
+	db := e.store.client(t)
+	if got := readAll(t, db, "stock-1"); len(got) != 1 || fmt.Sprint(got[0].Data["twice"]) != "10" {
+		t.Errorf("stock-1: %+v; want one event with twice 10", got)
+	}
+	for id := 1; id <= 3; id++ {
+		if id > 1 {
+			if got := readAll(t, db, fmt.Sprintf("stock-%d", id)); len(got) != 0 {
+				t.Errorf("stock-%d after the type change: %+v; want none", id, got)
+			}
+		}
+		if got := readAll(t, db, fmt.Sprintf("seen-%d", id)); len(got) != 1 {
+			t.Errorf("seen-%d: %d events; want 1", id, len(got))
+		}
+	}
+	dl := readAll(t, db, "chronicler-deadletter-"+slot)
+	if len(dl) != 2 {
+		t.Fatalf("dead letters: %d; want 2 (ids 2 and 3): %+v", len(dl), dl)
+	}
+	for i, d := range dl {
+		msg, _ := d.Data["error"].(string)
+		if d.Data["rule"] != "doubles-qty" || !strings.Contains(msg, "does not compile against the column types public.stock has now") || !strings.Contains(msg, "mismatched types") {
+			t.Errorf("dead letter %d: %+v; want rule doubles-qty naming the type problem", i, d.Data)
 		}
 	}
 }
