@@ -329,7 +329,11 @@
 // Types are looked up in pg_type when a Relation message names them (the
 // current catalog, cached; a Type message evicts the entry). Relation
 // messages apply from their point of the stream on: ALTER TABLE mid-stream
-// changes the columns of later changes only. A value that does not parse is
+// changes the columns of later changes only. One that changes a table's
+// columns within a session (added, dropped, renamed, another type) is
+// logged at WARN naming each and counted
+// (chronicler_capture_schema_changes_total{table}), since a rule reading a
+// retyped column meets values of the new type from that change on. A value that does not parse is
 // delivered as contract.Unknown and counted (chronicler_capture_decode_fallbacks_total).
 // NULL is nil; an unchanged TOASTed value (pgoutput 'u') is contract.Unchanged.
 // Old values: a full old tuple (REPLICA IDENTITY FULL) gives every column;
@@ -340,7 +344,8 @@
 // # Metrics
 //
 // chronicler_capture_changes_total{op}, _transactions_total,
-// _decode_fallbacks_total{type}, _reconnects_total, _heartbeats_total,
+// _decode_fallbacks_total{type}, _schema_changes_total{table},
+// _reconnects_total, _heartbeats_total,
 // _lag_bytes, _confirmed_lsn_bytes, _server_wal_end_bytes,
 // _snapshot_rows_done, _snapshot_rows_estimated, _snapshot_rows_per_second,
 // _snapshot_eta_seconds (the snapshot being read), _snapshots_pending,

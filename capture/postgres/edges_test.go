@@ -1,12 +1,15 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -372,4 +375,78 @@ func TestBinaryMessageContentArrivesAsBytes(t *testing.T) {
 		t.Fatalf("positions: standalone %s, transaction %s, %d replays (%v); want the standalone first, distinct",
 			got[0].Tx.CommitLSN, got[1].Tx.CommitLSN, sink.replays, sink.mismatch)
 	}
+}
+
+// TestColumnChangesWhileStreamingAreReported (issue 20, item 5, a type
+// change while running): a Relation message that changes the table's
+// columns (a type change, a rename, an added column) is logged at WARN
+// once, naming each, and counted; the change after it carries the new
+// type's value. A Relation message sent again without a column change
+// (after ALTER TABLE ... SET (fillfactor)) is not reported.
+func TestColumnChangesWhileStreamingAreReported(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t)
+	pg.Exec(t, "postgres", `CREATE TABLE s (id int PRIMARY KEY, qty int NOT NULL, note text)`)
+	logs := &lockedBuffer{}
+	cfg := baseConfig(pg, "postgres", "s")
+	cfg.StatusInterval, cfg.ReconnectMin, cfg.ReconnectMax = 50*time.Millisecond, 50*time.Millisecond, time.Second
+	src, err := New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newMemSink()
+	sink.src = src
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitForSlotActive(t, pg, "chron")
+	pg.Exec(t, "postgres", `INSERT INTO s VALUES (1, 5, 'a')`)
+	pg.Exec(t, "postgres", `ALTER TABLE s SET (fillfactor = 90); INSERT INTO s VALUES (2, 6, 'b')`)
+	pg.Exec(t, "postgres", `ALTER TABLE s ALTER COLUMN qty TYPE text; ALTER TABLE s RENAME note TO remark;
+ALTER TABLE s ADD COLUMN extra int; INSERT INTO s VALUES (3, '7', 'c', 1)`)
+	inserts := func() []*contract.Change { // the snapshot read while streaming may add its own
+		return slices.DeleteFunc(sink.changes(), func(c *contract.Change) bool { return c.Op != contract.OpInsert })
+	}
+	waitFor(t, 30*time.Second, "three inserts", func() bool { return len(inserts()) >= 3 })
+
+	got := inserts()
+	if got[1].New["qty"] != int64(6) || got[2].New["qty"] != "7" || got[2].New["remark"] != "c" {
+		t.Fatalf("rows %v and %v; want qty 6 (int4), then qty \"7\" (text) and remark c", got[1].New, got[2].New)
+	}
+	if n := testutilCounter(src.m.schemaChanges.WithLabelValues("public.s")); n != 1 {
+		t.Errorf("chronicler_capture_schema_changes_total{table=public.s} = %v; want 1", n)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "capture: the table's columns changed"); n != 1 {
+		t.Fatalf("%d column-change lines; want 1:\n%s", n, out)
+	}
+	for _, want := range []string{"table=public.s", "added=\"[remark extra]\"", "dropped=[note]", "retyped=\"[qty int4 → text]\"", "level=WARN"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log has no %s:\n%s", want, out)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test to share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

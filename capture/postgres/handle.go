@@ -3,10 +3,13 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pglogrepl"
 
+	"github.com/chronicler-dev/chronicler/capture/pgvalue"
 	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
@@ -28,6 +31,9 @@ func (s *Source) handle(ctx context.Context, st *streamState, xld pglogrepl.XLog
 		rel, err := s.resolveRelation(ctx, st, m)
 		if err != nil {
 			return err
+		}
+		if prev := st.relations[m.RelationID]; prev != nil {
+			s.columnsChanged(prev, rel, lsn)
 		}
 		st.relations[m.RelationID] = rel
 	case *pglogrepl.TypeMessage:
@@ -205,4 +211,38 @@ func (s *Source) resolveRelation(ctx context.Context, st *streamState, m *pglogr
 		rel.key = identity
 	}
 	return rel, nil
+}
+
+// columnsChanged logs at WARN, and counts, a Relation message that changes
+// a table's columns within a session (ALTER TABLE while capture runs):
+// columns added, dropped (a rename is both) or given another type. The
+// pipeline dead-letters the changes of a rule reading a column that is gone
+// (capture's schema gaps); a type change it cannot see, as a change carries
+// values, not types: this line is what says that a rule now meets values of
+// another type. Relation messages that do not change the columns (sent
+// again after any ALTER or a reconnect) are not reported.
+func (s *Source) columnsChanged(prev, rel *relation, lsn contract.LSN) {
+	was := make(map[string]*pgvalue.Type, len(prev.cols))
+	for _, c := range prev.cols {
+		was[c.name] = c.typ
+	}
+	var added, retyped []string
+	for _, c := range rel.cols {
+		t, ok := was[c.name]
+		switch {
+		case !ok:
+			added = append(added, c.name)
+		case t.OID != c.typ.OID:
+			retyped = append(retyped, fmt.Sprintf("%s %s → %s", c.name, t.Name, c.typ.Name))
+		}
+		delete(was, c.name)
+	}
+	dropped := slices.Sorted(maps.Keys(was))
+	if len(added)+len(dropped)+len(retyped) == 0 {
+		return
+	}
+	table := rel.schema + "." + rel.table
+	s.m.schemaChanges.WithLabelValues(table).Inc()
+	s.log.Warn("capture: the table's columns changed: rules reading a column that is gone dead-letter their changes; rules reading a retyped column now meet values of the new type (restart or reload to check them against it)",
+		"table", table, "added", added, "dropped", dropped, "retyped", retyped, "lsn", lsn.String())
 }

@@ -23,6 +23,7 @@ type metrics struct {
 	snapshotChunks   prometheus.Counter
 	snapshotRequeued prometheus.Counter
 	snapshotWaits    prometheus.Counter
+	schemaChanges    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -75,6 +76,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		snapshotWaits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chronicler_capture_snapshot_visibility_waits_total", Help: "Chunk reads done again because a transaction streamed before the low watermark was not visible to the read yet (committed, not yet ended: e.g. waiting for a synchronous standby).",
 		}),
+		schemaChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chronicler_capture_schema_changes_total", Help: "Relation messages that changed a table's columns while streaming (added, dropped, renamed or retyped), by table.",
+		}, []string{"table"}),
 		retainedWAL: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chronicler_capture_slot_retained_wal_bytes", Help: "WAL the server keeps on disk for the slot (pg_current_wal_lsn - restart_lsn), read every 15s while streaming.",
 		}),
@@ -85,7 +89,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.changes, m.transactions, m.decodeFallbacks, m.reconnects, m.heartbeats,
 			m.lagBytes, m.confirmedLSN, m.serverWALEnd, m.snapshotRowsDone, m.snapshotRowsAll, m.snapshotRate, m.snapshotETA, m.retainedWAL, m.safeWALSize,
-			m.snapshotsPending, m.snapshotChunks, m.snapshotRequeued, m.snapshotWaits} {
+			m.snapshotsPending, m.snapshotChunks, m.snapshotRequeued, m.snapshotWaits, m.schemaChanges} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
