@@ -87,8 +87,10 @@ type Table struct {
 	ReplicaIdentity string
 	Key             []string // primary key / replica identity columns
 	// Generated are columns the table has that capture never sees
-	// (generated columns: Postgres does not publish them). A rule reading
-	// one is a load problem, with or without Options.Drift.
+	// (generated columns Postgres does not publish: all of them before 18,
+	// VIRTUAL ones on 18, STORED ones too without the publication's
+	// publish_generated_columns). A rule reading one is a load problem,
+	// with or without Options.Drift.
 	Generated []string
 }
 

@@ -94,7 +94,7 @@ func (s *Source) PrepareTables(ctx context.Context, tables []string, addMissing 
 		return nil, fmt.Errorf("checking the tables to add on %s: %w", s.target(), err)
 	}
 	for _, name := range added {
-		t, err := readTable(ctx, conn, name)
+		t, err := readTable(ctx, conn, name, s.genStored.Load())
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +130,7 @@ func (s *Source) checkAdded(t Table, srv Server) error {
 	if t.Exists {
 		findings = append(findings, s.checkIdentity(t))
 	}
-	if f, ok := CheckGenerated(t, srv); ok {
+	if f, ok := CheckGenerated(t, srv, s.cfg.Publication); ok {
 		findings = append(findings, f)
 	}
 	for _, f := range findings {

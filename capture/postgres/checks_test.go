@@ -115,7 +115,7 @@ CREATE ROLE plain LOGIN; GRANT SELECT ON pk TO plain;`)
 	}
 	read := func(c *Conn, name string) Table {
 		t.Helper()
-		tb, err := c.ReadTable(ctx, name)
+		tb, err := c.ReadTable(ctx, name, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ CREATE ROLE nocreate LOGIN; CREATE ROLE creator LOGIN; GRANT CREATE ON DATABASE 
 		}
 		var existing []Table
 		for _, name := range tables {
-			tb, err := c.ReadTable(ctx, name)
+			tb, err := c.ReadTable(ctx, name, false)
 			if err != nil {
 				t.Fatal(err)
 			}

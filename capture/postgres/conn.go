@@ -222,8 +222,17 @@ func (c *Conn) ReadSlot(ctx context.Context, name string) (SlotInfo, bool, error
 
 // ReadTable reads what the checks and the catalogue need of table
 // ("schema.table"); a table that does not exist is Table.Exists false.
-func (c *Conn) ReadTable(ctx context.Context, table string) (Table, error) {
-	return readTable(ctx, c.pg, table)
+// genStored says whether the publication sends STORED generated columns
+// ([Conn.PublishesGenerated]): they are Columns then, else Generated.
+func (c *Conn) ReadTable(ctx context.Context, table string, genStored bool) (Table, error) {
+	return readTable(ctx, c.pg, table, genStored)
+}
+
+// PublishesGenerated reports whether publication pub sends STORED
+// generated columns: on Postgres 18 when it has publish_generated_columns
+// = stored, or when it does not exist yet (capture creates it so).
+func (c *Conn) PublishesGenerated(ctx context.Context, pub string) (bool, error) {
+	return publishesGenerated(ctx, c.pg, pub)
 }
 
 // ComparePublication reads publication pub and compares it with tables;

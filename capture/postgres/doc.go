@@ -35,13 +35,19 @@
 //     REPLICA IDENTITY is not FULL. A partitioned table's rows live in its
 //     leaf partitions, so their replica identities are the ones checked
 //     (the partitioned table's own does not reach them). A table's
-//     generated columns are not captured (pgoutput on 14-17 never sends
-//     them; capture does not set 18's publish_generated_columns): they are
-//     left out of Table.Columns and the snapshot, and a warning names them;
+//     generated columns that pgoutput does not send are not captured: on
+//     14-17 none is sent; on 18 the STORED ones are when the publication
+//     has publish_generated_columns = stored (capture creates it so; an
+//     existing one is read from pg_publication.pubgencols), the VIRTUAL
+//     ones never. Those not sent are left out of Table.Columns and the
+//     snapshot, and a warning names them (with the ALTER PUBLICATION that
+//     sends the STORED ones); the ones sent are ordinary columns, in the
+//     snapshot too;
 //  3. creates the publication FOR TABLE the configured tables (when the
 //     role may: CREATE on the database and owner of the tables), WITH
 //     (publish_via_partition_root = true) when one is partitioned, so its
-//     partitions' changes come under its own name; or checks an existing
+//     partitions' changes come under its own name, and on 18 with
+//     publish_generated_columns = stored; or checks an existing
 //     one publishes exactly them and all four operations, and publishes a
 //     partitioned table via its root (a partition of a configured
 //     partitioned table is not an extra table; the fix for a publication
@@ -483,7 +489,7 @@
 //   - Binary value transfer: text is used (one decoder for stream and
 //     snapshot); not measured against binary.
 //   - Two-phase commit decoding: not handled. Generated columns are not
-//     captured (step 2 above).
+//     captured before Postgres 18, nor VIRTUAL ones on 18 (step 2 above).
 //   - JSON null inside json/jsonb decodes to nil, like SQL NULL, at the
 //     top level.
 //

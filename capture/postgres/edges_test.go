@@ -81,7 +81,7 @@ func TestPartitionedTableIsCapturedUnderItsName(t *testing.T) {
 	}
 	defer c.Close(t.Context())
 	srv, _ := c.ReadServer(t.Context())
-	tp, _ := c.ReadTable(t.Context(), "public.t_part")
+	tp, _ := c.ReadTable(t.Context(), "public.t_part", false)
 	mm, _ := c.ComparePublication(t.Context(), "legacy", []string{"public.t_part"})
 	plan := CheckPublication(PublicationCheck{Publication: "legacy", Tables: []string{"public.t_part"}, Server: srv, Existing: []Table{tp}}, mm)
 	if plan.Finding.Verdict != Fail || !strings.Contains(plan.Finding.Fix, "SET (publish_via_partition_root = true)") || strings.Contains(plan.Finding.Fix, "ADD TABLE") {
@@ -137,7 +137,7 @@ func readTableFor(t *testing.T, pg *stack.Postgres, name string) (Table, error) 
 		return Table{}, err
 	}
 	defer c.Close(t.Context())
-	return c.ReadTable(t.Context(), name)
+	return c.ReadTable(t.Context(), name, false)
 }
 
 // TestGeneratedColumnsAreNamedAndLeftOut (issue 20, item 7): pgoutput on
@@ -164,6 +164,86 @@ INSERT INTO g (id, a) VALUES (1, 10);`)
 		return strings.HasPrefix(s, "generated columns public.g: twice not captured")
 	}) {
 		t.Errorf("warnings %q; want one naming the generated column twice", w)
+	}
+}
+
+// TestStoredGeneratedColumnsCapturedOnPostgres18 (issue 20, item 7): on
+// Postgres 18 capture creates its publication with
+// publish_generated_columns = stored, so a STORED generated column is
+// captured like any other, in the snapshot and in the stream alike, while a
+// VIRTUAL one (never published) is left out of both and named in a
+// warning. A publication created without the option leaves the STORED one
+// out too, and the check names it with the fix.
+func TestStoredGeneratedColumnsCapturedOnPostgres18(t *testing.T) {
+	t.Parallel()
+	pg := stack.StartPostgres(t, stack.WithPostgresVersion(18))
+	pg.Exec(t, "postgres", `CREATE TABLE g (id int PRIMARY KEY, a int,
+  twice int GENERATED ALWAYS AS (a * 2) STORED, half int GENERATED ALWAYS AS (a / 2) VIRTUAL);
+INSERT INTO g (id, a) VALUES (1, 10);`)
+	sink := newMemSink()
+	r := startSource(t, baseConfig(pg, "postgres", "g"), sink)
+	waitFor(t, 30*time.Second, "the snapshot", func() bool { return len(sink.changes()) >= 1 })
+	waitForSlotActive(t, pg, "chron")
+	pg.Exec(t, "postgres", `INSERT INTO g (id, a) VALUES (2, 20)`)
+	waitFor(t, 30*time.Second, "the insert", func() bool { return len(sink.changes()) >= 2 })
+	ops := map[contract.Op]bool{}
+	for _, c := range sink.changes() {
+		ops[c.Op] = true
+		a, _ := c.New["a"].(int64)
+		if want := map[string]any{"id": c.New["id"], "a": a, "twice": 2 * a}; a == 0 || !reflect.DeepEqual(c.New, want) {
+			t.Errorf("%s change: %v; want id, a and twice = 2a (half is VIRTUAL: never published)", c.Op, c.New)
+		}
+	}
+	if !ops[contract.OpSnapshot] || !ops[contract.OpInsert] {
+		t.Errorf("operations %v; want a snapshot row and a streamed insert", ops)
+	}
+	w := r.src.Warnings()
+	if !slices.ContainsFunc(w, func(s string) bool {
+		return strings.HasPrefix(s, "generated columns public.g: half not captured: Postgres never publishes VIRTUAL generated columns")
+	}) {
+		t.Errorf("warnings %q; want one naming half alone (VIRTUAL)", w)
+	}
+	c, err := Connect(t.Context(), ConnSettings{URL: pg.DatabaseURL("postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(t.Context())
+	var gen string
+	if err := c.pg.QueryRow(t.Context(), "SELECT pubgencols::text FROM pg_publication WHERE pubname = 'chron_pub'").Scan(&gen); err != nil || gen != "s" {
+		t.Errorf("chron_pub pubgencols = %q (%v); want s", gen, err)
+	}
+
+	// A publication made without the option: STORED ones are left out too.
+	pg.Exec(t, "postgres", `CREATE PUBLICATION plain FOR TABLE g`)
+	srv, err := c.ReadServer(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		pub       string
+		columns   []string
+		generated []string
+	}{{"chron_pub", []string{"id", "a", "twice"}, []string{"half"}}, {"plain", []string{"id", "a"}, []string{"twice", "half"}}} {
+		genStored, err := c.PublishesGenerated(t.Context(), tc.pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb, err := c.ReadTable(t.Context(), "public.g", genStored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cols []string
+		for _, col := range tb.Columns {
+			cols = append(cols, col.Name)
+		}
+		if !slices.Equal(cols, tc.columns) || !slices.Equal(tb.Generated, tc.generated) {
+			t.Errorf("publication %s: columns %v, generated %v; want %v and %v", tc.pub, cols, tb.Generated, tc.columns, tc.generated)
+		}
+		f, _ := CheckGenerated(tb, srv, tc.pub)
+		fixed := strings.Contains(f.Fix, `ALTER PUBLICATION "plain" SET (publish_generated_columns = stored)`)
+		if fixed != (tc.pub == "plain") {
+			t.Errorf("publication %s: fix %q; want the ALTER PUBLICATION only for plain", tc.pub, f.Fix)
+		}
 	}
 }
 

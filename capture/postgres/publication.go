@@ -102,21 +102,55 @@ func leafNamed(existing []Table, m *PublicationMismatchError) []string {
 	return out
 }
 
-// viaRoot is the publication's WITH clause when a configured table is
-// partitioned: its partitions' changes are then published under its name.
-func viaRoot(existing []Table) string {
+// withClause is the WITH clause of the publication capture creates:
+// publish_via_partition_root when a configured table is partitioned (its
+// partitions' changes are then published under its name), and on Postgres
+// 18 publish_generated_columns = stored (STORED generated columns are
+// then sent, and captured, like the others).
+func withClause(existing []Table, srv Server) string {
+	var opts []string
 	for _, t := range existing {
 		if t.Partitioned {
-			return " WITH (publish_via_partition_root = true)"
+			opts = append(opts, "publish_via_partition_root = true")
+			break
 		}
 	}
-	return ""
+	if srv.VersionNum >= 180000 {
+		opts = append(opts, "publish_generated_columns = stored")
+	}
+	if len(opts) == 0 {
+		return ""
+	}
+	return " WITH (" + strings.Join(opts, ", ") + ")"
+}
+
+// publishesGenerated reports whether publication pub sends STORED
+// generated columns: on Postgres 18 when it has publish_generated_columns
+// = stored (pg_publication.pubgencols 's'), or when it does not exist yet
+// (capture creates it so, [withClause]); never before 18.
+func publishesGenerated(ctx context.Context, q querier, pub string) (bool, error) {
+	var version int
+	if err := q.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		return false, fmt.Errorf("reading server_version_num: %w", err)
+	}
+	if version < 180000 {
+		return false, nil
+	}
+	var gen string
+	err := q.QueryRow(ctx, "SELECT pubgencols::text FROM pg_publication WHERE pubname = $1", pub).Scan(&gen)
+	if err == pgx.ErrNoRows {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading publication %q (pg_publication.pubgencols): %w", pub, err)
+	}
+	return gen == genStoredKind, nil
 }
 
 // absentPublication is the finding of a publication that does not exist:
 // capture creates it if the role may.
 func absentPublication(in PublicationCheck, f Finding, qpub string) Finding {
-	create := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s%s;", qpub, QuoteTables(in.Tables), viaRoot(in.Existing))
+	create := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s%s;", qpub, QuoteTables(in.Tables), withClause(in.Existing, in.Server))
 	srv := in.Server
 	var notOwned []string
 	for _, t := range in.Existing {
@@ -136,19 +170,19 @@ func absentPublication(in PublicationCheck, f Finding, qpub string) Finding {
 		f.Found = "absent, and role " + srv.Role + " does not own " + strings.Join(notOwned, ", ") + " (needed to publish them)"
 		f.Fix = "run as the tables' owner: " + create
 	default:
-		f.Found = "absent: chronicler run creates it FOR TABLE " + strings.Join(in.Tables, ", ") + viaRoot(in.Existing)
+		f.Found = "absent: chronicler run creates it FOR TABLE " + strings.Join(in.Tables, ", ") + withClause(in.Existing, in.Server)
 	}
 	return f
 }
 
 // ensurePublication carries out a plan whose finding let capture start:
-// it creates the publication (with publish_via_partition_root when a
-// table is partitioned), or adds the missing tables.
-func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, plan PublicationPlan, names []string, tables []Table) error {
+// it creates the publication (with [withClause]'s options), or adds the
+// missing tables.
+func (s *Source) ensurePublication(ctx context.Context, conn *pgx.Conn, plan PublicationPlan, names []string, tables []Table, srv Server) error {
 	pub := pgx.Identifier{s.cfg.Publication}.Sanitize()
 	switch {
 	case plan.Create:
-		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s%s", pub, QuoteTables(names), viaRoot(tables))
+		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s%s", pub, QuoteTables(names), withClause(tables, srv))
 		if s.ddl(sql) {
 			return nil
 		}

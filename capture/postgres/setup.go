@@ -46,10 +46,15 @@ func (s *Source) setupTables(ctx context.Context, conn *pgx.Conn, srv Server) er
 	s.tablesMu.Lock()
 	defer s.tablesMu.Unlock()
 	set := s.captured()
+	genStored, err := publishesGenerated(ctx, conn, s.cfg.Publication)
+	if err != nil {
+		return err
+	}
+	s.genStored.Store(genStored)
 	tables := make([]Table, 0, len(set.tables))
 	var findings []Finding
 	for _, name := range set.tables {
-		t, err := readTable(ctx, conn, name)
+		t, err := readTable(ctx, conn, name, genStored)
 		if err != nil {
 			return err
 		}
@@ -57,7 +62,7 @@ func (s *Source) setupTables(ctx context.Context, conn *pgx.Conn, srv Server) er
 		findings = append(findings, CheckTable(t, srv))
 	}
 	for _, t := range tables {
-		if f, ok := CheckGenerated(t, srv); ok {
+		if f, ok := CheckGenerated(t, srv, s.cfg.Publication); ok {
 			findings = append(findings, f)
 		}
 	}
@@ -80,7 +85,7 @@ func (s *Source) setupTables(ctx context.Context, conn *pgx.Conn, srv Server) er
 	if err := s.refuse([]Finding{plan.Finding}); err != nil {
 		return err
 	}
-	if err := s.ensurePublication(ctx, conn, plan, set.tables, tables); err != nil {
+	if err := s.ensurePublication(ctx, conn, plan, set.tables, tables, srv); err != nil {
 		return err
 	}
 	return nil

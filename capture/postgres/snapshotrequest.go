@@ -107,7 +107,7 @@ func RequestSnapshot(ctx context.Context, cs ConnSettings, req SnapshotRequest) 
 	}
 	defer conn.Close(context.Background())
 	for _, name := range req.Tables {
-		t, err := readTable(ctx, conn, name)
+		t, err := readTable(ctx, conn, name, false) // existence and privilege only
 		if err != nil {
 			return "", 0, err
 		}

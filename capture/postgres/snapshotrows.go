@@ -94,10 +94,11 @@ func readError(t *snapTable, where string, res []*pgconn.Result, err error) erro
 	return err
 }
 
-// columnsQuery lists a table's columns as readTable does: name and type,
-// in attnum order (generated ones too: sameColumns skips them). Read in the
-// chunk's transaction, after its lock, it shows the columns the chunk has.
-const columnsQuery = `SELECT attname, atttypid, attgenerated <> '' FROM pg_attribute
+// columnsQuery lists a table's columns as readTable does: name, type and
+// attgenerated, in attnum order (generated ones too: sameColumns skips the
+// ones pgoutput does not send). Read in the chunk's transaction, after its
+// lock, it shows the columns the chunk has.
+const columnsQuery = `SELECT attname, atttypid, attgenerated::text FROM pg_attribute
 	WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
 
 // tableChangedError: a chunk read found the table's columns other than
@@ -113,7 +114,7 @@ func (e *tableChangedError) Unwrap() error { return e.err }
 func (t *snapTable) sameColumns(rows [][][]byte) error {
 	var now []string
 	for _, r := range rows {
-		if string(r[2]) != "t" {
+		if !leftOut(string(r[2]), t.genStored) {
 			now = append(now, string(r[0])+" "+string(r[1]))
 		}
 	}

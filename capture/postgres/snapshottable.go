@@ -15,6 +15,9 @@ type snapTable struct {
 	name string // "schema.table"
 	oid  uint32
 	cols []Column
+	// genStored: the publication sends STORED generated columns, so they
+	// are in cols (Source.genStored when the table was described).
+	genStored bool
 	// keyNames are the key columns (Change.Key): the primary key, else the
 	// replica identity index; nil for a table with neither (read in ctid
 	// order).
@@ -37,14 +40,15 @@ var positionCasts = map[string]string{"tableoid": "::oid", "ctid": "::tid"}
 
 // snapTable reads what the snapshot needs of table.
 func (s *Source) snapTable(ctx context.Context, conn *pgx.Conn, table string) (*snapTable, error) {
-	t, err := readTable(ctx, conn, table)
+	genStored := s.genStored.Load()
+	t, err := readTable(ctx, conn, table, genStored)
 	if err != nil {
 		return nil, err
 	}
 	if !t.Exists {
 		return nil, &TableNotFoundError{Table: table}
 	}
-	st := &snapTable{name: table, cols: t.Columns}
+	st := &snapTable{name: table, cols: t.Columns, genStored: genStored}
 	if err := conn.QueryRow(ctx, "SELECT to_regclass($1)::oid", t.quoted()).Scan(&st.oid); err != nil {
 		return nil, fmt.Errorf("reading the oid of %s: %w", table, err)
 	}

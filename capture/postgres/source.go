@@ -44,6 +44,10 @@ type Source struct {
 	// growth (AddTables) with a session's publication check (setup).
 	set      atomic.Pointer[capturedSet]
 	tablesMu sync.Mutex
+	// genStored: the publication sends STORED generated columns (Postgres
+	// 18, publish_generated_columns = stored), as setup read it; the
+	// snapshot and added tables describe columns by it.
+	genStored atomic.Bool
 
 	// Owned by the Run goroutine.
 	types     *typeCache

@@ -33,15 +33,20 @@ type Table struct {
 	ReplicaIdentity string
 	IdentityIndex   string
 	// Columns are the columns capture sees, in table order: every column
-	// but the generated ones.
+	// but the generated ones pgoutput does not send.
 	Columns []Column
-	// Generated names the generated columns (GENERATED ALWAYS AS ...
-	// STORED), in table order. pgoutput does not send them (Postgres 14-17
-	// cannot; 18 only with the publication's publish_generated_columns,
-	// which capture does not set), so capture leaves them out of the
-	// snapshot too: no event carries them, and a rule reading one fails at
-	// load ([CheckGenerated] says so).
+	// Generated names the generated columns capture does not see, in table
+	// order. pgoutput does not send them: Postgres 14-17 never sends a
+	// generated column; 18 sends the STORED ones when the publication has
+	// publish_generated_columns = stored (which capture sets when it
+	// creates the publication; they are in Columns then), never the
+	// VIRTUAL ones. Capture leaves them out of the snapshot too: no event
+	// carries them, and a rule reading one fails at load ([CheckGenerated]
+	// says so).
 	Generated []string
+	// storedLeftOut are the STORED ones among Generated (Postgres 18 would
+	// send them with publish_generated_columns = stored).
+	storedLeftOut []string
 	// Partitioned is true for a partitioned table. Its changes are
 	// published under its own name only with the publication's
 	// publish_via_partition_root, which capture sets when it creates the
@@ -77,7 +82,10 @@ func (t Table) quoted() string {
 
 var identityNames = map[string]string{"d": "default", "f": "full", "i": "index", "n": "nothing"}
 
-func readTable(ctx context.Context, q querier, table string) (Table, error) {
+// readTable reads table; genStored says whether the publication sends
+// STORED generated columns (Postgres 18's publish_generated_columns =
+// stored, [publishesGenerated]): they are captured columns then.
+func readTable(ctx context.Context, q querier, table string, genStored bool) (Table, error) {
 	t := Table{Name: table}
 	var ident string
 	var index *string
@@ -103,7 +111,7 @@ FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid`, t
 	}
 	rows, err := q.Query(ctx, `
 SELECT a.attname, a.atttypid, t.typname, CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0::oid END,
-       coalesce(a.attnum = ANY(pk.indkey), false), a.attnotnull, a.attgenerated <> ''
+       coalesce(a.attnum = ANY(pk.indkey), false), a.attnotnull, a.attgenerated::text
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_index pk ON pk.indrelid = a.attrelid AND pk.indisprimary
@@ -113,12 +121,16 @@ ORDER BY a.attnum`, t.quoted())
 		return t, fmt.Errorf("reading the columns of %s (pg_attribute): %w", table, err)
 	}
 	var c Column
-	var generated bool
+	var generated string
 	_, err = pgx.ForEachRow(rows, []any{&c.Name, &c.TypeOID, &c.Type, &c.ElemOID, &c.Key, &c.NotNull, &generated}, func() error {
-		if generated {
-			t.Generated = append(t.Generated, c.Name)
-		} else {
+		switch {
+		case !leftOut(generated, genStored):
 			t.Columns = append(t.Columns, c)
+		case generated == genStoredKind:
+			t.storedLeftOut = append(t.storedLeftOut, c.Name)
+			fallthrough
+		default:
+			t.Generated = append(t.Generated, c.Name)
 		}
 		return nil
 	})
@@ -173,10 +185,14 @@ func (s *Source) Catalog(ctx context.Context) (map[string]Table, error) {
 		return nil, err
 	}
 	defer conn.Close(context.Background())
+	genStored, err := publishesGenerated(ctx, conn, s.cfg.Publication)
+	if err != nil {
+		return nil, err
+	}
 	tables := s.captured().tables
 	out := make(map[string]Table, len(tables))
 	for _, name := range tables {
-		t, err := readTable(ctx, conn, name)
+		t, err := readTable(ctx, conn, name, genStored)
 		if err != nil {
 			return nil, err
 		}
@@ -304,23 +320,44 @@ func checkPartitionIdentity(t Table, readers []string) Finding {
 	return f
 }
 
-// CheckGenerated reports a table's generated columns, which capture does
-// not see (ok false: the table has none). Postgres 14-17 never publish
-// generated columns; 18 does with the publication's
-// publish_generated_columns, which capture does not set.
-func CheckGenerated(t Table, srv Server) (Finding, bool) {
+// genStoredKind is pg_attribute.attgenerated of a STORED generated column
+// ('v' is VIRTUAL, Postgres 18; ” not generated).
+const genStoredKind = "s"
+
+// leftOut reports whether a column of attgenerated kind is one pgoutput
+// does not send: a VIRTUAL one never, a STORED one unless the publication
+// sends them (genStored).
+func leftOut(kind string, genStored bool) bool {
+	return kind != "" && !(kind == genStoredKind && genStored)
+}
+
+// CheckGenerated reports a table's generated columns that capture does not
+// see (ok false: it sees all of them, or the table has none). Postgres
+// 14-17 never publish generated columns; 18 publishes the STORED ones with
+// the publication's publish_generated_columns = stored (capture sets it
+// when it creates publication), never the VIRTUAL ones.
+func CheckGenerated(t Table, srv Server, publication string) (Finding, bool) {
 	if len(t.Generated) == 0 {
 		return Finding{}, false
 	}
-	why := fmt.Sprintf("Postgres %d does not publish generated columns (14-17 never do)", srv.VersionNum/10000)
+	why := fmt.Sprintf("Postgres %d does not publish generated columns (14-17 never do; 18 publishes the STORED ones)", srv.VersionNum/10000)
+	fix := "compute them in the rules from the columns they are generated from (or make them ordinary columns)"
 	if srv.VersionNum >= 180000 {
-		why = "chronicler does not ask Postgres 18's publish_generated_columns for them"
+		var reasons []string
+		if n := len(t.Generated) - len(t.storedLeftOut); n > 0 {
+			reasons = append(reasons, "Postgres never publishes VIRTUAL generated columns")
+		}
+		if len(t.storedLeftOut) > 0 {
+			reasons = append(reasons, fmt.Sprintf("publication %s does not publish STORED ones (%s) without publish_generated_columns = stored", publication, strings.Join(t.storedLeftOut, ", ")))
+			fix = fmt.Sprintf("ALTER PUBLICATION %s SET (publish_generated_columns = stored); for the others, ", pgx.Identifier{publication}.Sanitize()) + fix
+		}
+		why = strings.Join(reasons, "; ")
 	}
 	return Finding{
 		Check: "generated columns " + t.Name, Verdict: Warn,
 		Found: fmt.Sprintf("%s not captured: %s, so no event carries them (the snapshot leaves them out too) and a rule reading one fails at load",
 			strings.Join(t.Generated, ", "), why),
-		Fix: "compute them in the rules from the columns they are generated from (or make them ordinary columns)",
+		Fix: fix,
 	}, true
 }
 

@@ -97,14 +97,18 @@ func (c *checker) postgres(ctx context.Context) *pgFacts {
 	c.add("postgres reachable", OK, fmt.Sprintf("%s as %s", f.conn.Target(), f.srv.Role), "")
 	c.finding(cpg.CheckTransport(f.conn.Transport()))
 	c.findings(cpg.CheckServer(f.srv, f.slot, f.slotExists))
+	genStored, err := f.conn.PublishesGenerated(f.ctx, c.cfg.Postgres.Publication)
+	if err != nil {
+		c.add("postgres publication "+c.cfg.Postgres.Publication, Fail, err.Error(), "check that the role may read pg_publication")
+	}
 	for _, name := range c.tables() {
-		t, err := f.conn.ReadTable(f.ctx, name)
+		t, err := f.conn.ReadTable(f.ctx, name, genStored)
 		if err != nil {
 			c.add("postgres table "+name, Fail, err.Error(), "check that the role may read pg_class, pg_index and pg_attribute")
 			continue
 		}
 		c.finding(cpg.CheckTable(t, f.srv))
-		if g, ok := cpg.CheckGenerated(t, f.srv); ok {
+		if g, ok := cpg.CheckGenerated(t, f.srv, c.cfg.Postgres.Publication); ok {
 			c.finding(g)
 		}
 		if t.Exists {
