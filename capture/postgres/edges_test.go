@@ -61,9 +61,12 @@ func TestPartitionedTableIsCapturedUnderItsName(t *testing.T) {
 	startSource(t, cfg, sink)
 	waitForSlotActive(t, pg, "chron")
 	pg.Exec(t, "postgres", `INSERT INTO t_part VALUES (4, 'eu', 'd')`)
+	// The restart reads the table again (the memSink keeps no snapshot
+	// state), so snapshot rows may come after the insert: look for it.
 	waitFor(t, 30*time.Second, "the insert after the restart", func() bool {
-		ch := sink.changes()
-		return len(ch) > 0 && ch[len(ch)-1].New["id"] == int64(4)
+		return slices.ContainsFunc(sink.changes(), func(c *contract.Change) bool {
+			return c.Op == contract.OpInsert && c.New["id"] == int64(4)
+		})
 	})
 
 	// A publication made without publish_via_partition_root (as capture
