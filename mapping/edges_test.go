@@ -266,3 +266,71 @@ capture:
 		t.Fatalf("an encodable row: %v, %v", out, err)
 	}
 }
+
+// TestJSONColumnIsItsText (issue 20, item 7): a json column reaches the
+// event as its text, key order and duplicate keys included; fromJSON reads
+// a member of it exactly (every digit); reading a member of the column
+// itself is a load problem that names the column and the fix.
+func TestJSONColumnIsItsText(t *testing.T) {
+	cat := Catalogue{"public.d": {Columns: []Column{{Name: "id", Type: "int4", NotNull: true}, {Name: "doc", Type: "json"}}}}
+	const rules = `
+capture:
+  - name: doc
+    table: public.d
+    on: [insert]
+    stream: {category: d, id: new.id}
+    type: Doc
+    data: {doc: new.doc, a: fromJSON(new.doc).a, n: fromJSON(new.doc).n, none: fromJSON(new.none)}
+`
+	rs, err := LoadBytes("r.yaml", []byte(strings.Replace(rules, ", none: fromJSON(new.none)", "", 1)), Options{Catalogue: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const doc = `{"b": 1, "a": 2, "a": 3, "n": 123456789012345678901234567890.5}`
+	out, err := rs.Capture(insert("d", map[string]any{"id": int64(1), "doc": doc}), nil)
+	if err != nil || len(out) != 1 {
+		t.Fatalf("Capture = %v, %v; want one event", out, err)
+	}
+	want := `{"doc":"{\"b\": 1, \"a\": 2, \"a\": 3, \"n\": 123456789012345678901234567890.5}","a":3,"n":123456789012345678901234567890.5}`
+	if got := string(out[0].Data); got != want {
+		t.Errorf("data = %s\nwant   %s", got, want)
+	}
+	if _, err := rs.Capture(insert("d", map[string]any{"id": int64(2), "doc": nil}), nil); err == nil {
+		t.Error("fromJSON(nil).a: no error; want the rule to fail on a row whose doc is NULL (nil has no members)")
+	}
+
+	for _, c := range []struct{ expr, ref, at, hint string }{
+		{"new.doc.a", "new.doc", "r.yaml:8:37", "fromJSON(new.doc).a"},
+		{`'old.doc["a b"]'`, "old.doc", "r.yaml:8:38", "fromJSON(old.doc)[...]"},
+	} {
+		bad := strings.Replace(rules, "fromJSON(new.doc).a, n: fromJSON(new.doc).n, none: fromJSON(new.none)", c.expr, 1)
+		_, err := LoadBytes("r.yaml", []byte(bad), Options{Catalogue: cat})
+		if err == nil || !strings.Contains(err.Error(), c.at) || !strings.Contains(err.Error(), c.ref+" is a json column of public.d") || !strings.Contains(err.Error(), c.hint) {
+			t.Errorf("%s: load = %v; want a problem at %s naming the json column and %s", c.expr, err, c.at, c.hint)
+		}
+	}
+}
+
+// TestFromJSONIsExact: fromJSON decodes as capture decodes jsonb, numbers
+// with every digit; nil and an unchanged value pass through.
+func TestFromJSONIsExact(t *testing.T) {
+	for _, c := range []struct {
+		in   any
+		want any
+	}{
+		{`{"n": 12345678901234567890, "f": 0.1}`, map[string]any{"n": json.Number("12345678901234567890"), "f": json.Number("0.1")}},
+		{[]byte(`[1]`), []any{json.Number("1")}},
+		{nil, nil},
+		{contract.Unchanged, contract.Unchanged},
+	} {
+		got, err := fnFromJSON(c.in)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("fromJSON(%v) = %#v, %v; want %#v", c.in, got, err, c.want)
+		}
+	}
+	for _, in := range []any{`{"a":`, int64(1)} {
+		if got, err := fnFromJSON(in); err == nil {
+			t.Errorf("fromJSON(%#v) = %#v; want an error", in, got)
+		}
+	}
+}

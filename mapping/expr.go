@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/expr-lang/expr"
 	exprast "github.com/expr-lang/expr/ast"
@@ -90,14 +91,14 @@ func pgType(name string) types.Type {
 	case "bool", "boolean":
 		return types.Bool
 	case "text", "varchar", "bpchar", "char", "name", "citext", "uuid", "inet", "cidr", "macaddr",
-		"date", "time", "timetz", "interval", "character varying", "character":
+		"date", "time", "timetz", "interval", "character varying", "character", "json":
 		return types.String
 	case "timestamp", "timestamptz":
 		return timeType
 	case "bytea":
 		return types.TypeOf([]byte(nil))
 	}
-	// numeric (json.Number), json/jsonb, arrays, enums, composites: any.
+	// numeric (json.Number), jsonb, arrays, enums, composites: any.
 	return types.Any
 }
 
@@ -189,6 +190,7 @@ func (l *loader) inspectTree(c exprCtx, n yamlast.Node, src string, root exprast
 			l.checkCall(c, n, src, node, x.Name, len(x.Arguments))
 		case *exprast.MemberNode:
 			l.checkColumn(c, n, src, x)
+			l.checkJSONMember(c, n, src, x)
 			if p, ok := x.Property.(*exprast.StringNode); ok {
 				if p.Value == "metadata" {
 					e.uses |= varMetadata
@@ -284,6 +286,41 @@ func (l *loader) checkColumn(c exprCtx, n yamlast.Node, src string, m *exprast.M
 			return
 		}
 	}
+}
+
+// checkJSONMember refuses a member or element read of a json column
+// (new.doc.x, old.doc["x"], new.doc[0]): the column is its text, a string,
+// so the read could only fail for every change.
+func (l *loader) checkJSONMember(c exprCtx, n yamlast.Node, src string, m *exprast.MemberNode) {
+	col, ok := m.Node.(*exprast.MemberNode)
+	if !ok || c.tables == nil {
+		return
+	}
+	id, ok := col.Node.(*exprast.IdentifierNode)
+	prop, named := col.Property.(*exprast.StringNode)
+	if !ok || !named || (id.Value != "new" && id.Value != "old") {
+		return
+	}
+	for _, qt := range c.tables {
+		for _, cc := range l.opts.Catalogue[qt].Columns {
+			if cc.Name == prop.Value && strings.EqualFold(cc.Type, "json") {
+				ref := id.Value + "." + prop.Value
+				l.addExpr(c, n, src, m.Property.Location().From,
+					fmt.Sprintf("%s is a json column of %s: rules see its text as stored (a string, so that its key order and duplicate keys reach the event), which has no members", ref, qt),
+					fmt.Sprintf("decode it first: fromJSON(%s) is its value, e.g. fromJSON(%s)%s; or make the column jsonb", ref, ref, memberText(m)))
+				return
+			}
+		}
+	}
+}
+
+// memberText is how a member read is written after its base: .name for a
+// named one, else [...].
+func memberText(m *exprast.MemberNode) string {
+	if p, ok := m.Property.(*exprast.StringNode); ok && isIdent(p.Value) {
+		return "." + p.Value
+	}
+	return "[...]"
 }
 
 // exprProblem reports a parse or type-check error of expr at its position.
@@ -404,4 +441,14 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// isIdent reports whether s can follow a dot in an expression.
+func isIdent(s string) bool {
+	for i, r := range s {
+		if r != '_' && !unicode.IsLetter(r) && (i == 0 || !unicode.IsDigit(r)) {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -29,6 +29,10 @@ import (
 //	number(v) any            a decimal (json.Number) as int64 when integral, else float64; a list's
 //	                         decimals likewise; other values unchanged (applied by itself where a rule
 //	                         computes, see numbers.go)
+//	fromJSON(s) any          expr's fromJSON, exact: the value s holds as capture decodes a jsonb
+//	                         column (numbers json.Number with every digit, any depth); nil and
+//	                         an unchanged value pass through. A json column is its text, so
+//	                         fromJSON(new.doc).x reads a member of it
 var helperFuncs = []expr.Option{
 	expr.Function("unchanged", fnUnchanged, new(func(any) bool)),
 	expr.Function("coalesce", fnCoalesce),
@@ -40,12 +44,26 @@ var helperFuncs = []expr.Option{
 	expr.Function("pascal", caseFunc(toPascal), new(func(string) string)),
 	expr.Function("kebab", caseFunc(toKebab), new(func(string) string)),
 	expr.Function("number", fnNumber, new(func(any) any)),
+	expr.Function("fromJSON", fnFromJSON, new(func(any) any)),
 }
 
 // helperNames lists the helper function names (for error hints).
 var helperNames = []string{"unchanged", "coalesce", "id", "uuid5", "text", "snake", "camel", "pascal", "kebab"}
 
 func fnUnchanged(args ...any) (any, error) { return contract.IsUnchanged(args[0]), nil }
+
+func fnFromJSON(args ...any) (any, error) {
+	if args[0] == nil || contract.IsUnchanged(args[0]) {
+		return args[0], nil
+	}
+	switch s := args[0].(type) {
+	case string:
+		return contract.ReadJSON([]byte(s))
+	case []byte:
+		return contract.ReadJSON(s)
+	}
+	return nil, fmt.Errorf("fromJSON takes a string holding JSON, not %T", args[0])
+}
 
 func fnCoalesce(args ...any) (any, error) {
 	for _, a := range args {

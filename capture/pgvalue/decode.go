@@ -163,7 +163,7 @@ func decodeNumeric(text []byte) (any, error) {
 	return json.Number(text), nil
 }
 
-// decodeJSON decodes json and jsonb at any depth (contract.ReadJSON).
+// decodeJSON decodes jsonb at any depth (contract.ReadJSON).
 func decodeJSON(text []byte) (any, error) { return contract.ReadJSON(text) }
 
 func timeOrInfinity(t time.Time, inf pgtype.InfinityModifier) any {

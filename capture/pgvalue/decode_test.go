@@ -47,7 +47,12 @@ func TestDecodeBuiltins(t *testing.T) {
 		{pgtype.ByteaOID, `\x00ff10`, []byte{0, 0xff, 0x10}},
 		{pgtype.ByteaOID, `\x`, []byte{}},
 		{pgtype.JSONBOID, `{"a": [1, 2.50, "x", null, true]}`, map[string]any{"a": []any{json.Number("1"), json.Number("2.50"), "x", nil, true}}},
-		{pgtype.JSONOID, `"s"`, "s"},
+		{pgtype.JSONOID, `"s"`, `"s"`},
+		// json is its text: key order, duplicate keys, spacing and a JSON
+		// null all kept.
+		{pgtype.JSONOID, `{"b": 1, "a": 2, "b": 3}`, `{"b": 1, "a": 2, "b": 3}`},
+		{pgtype.JSONOID, `null`, `null`},
+		{pgtype.JSONArrayOID, `{"{\"b\": 1, \"a\": 2}",NULL}`, []any{`{"b": 1, "a": 2}`, nil}},
 		{pgtype.TimestampOID, "2024-02-29 13:14:15.123456", ts},
 		{pgtype.TimestamptzOID, "2024-02-29 15:14:15.123456+02", ts},
 		{pgtype.TimestamptzOID, "infinity", "infinity"},

@@ -25,7 +25,9 @@
 //	uuid, inet, cidr, macaddr, macaddr8, date, time, timetz, interval, money, bit, varbit, xml
 //	                           string, the Postgres text form unchanged
 //	timestamp, timestamptz     time.Time in UTC (pgtype's text decoder; years after 9999 and BC by forms.go); ±infinity as the string "infinity"/"-infinity"
-//	json, jsonb                decoded JSON at any depth (map[string]any, []any, string, json.Number, bool, nil)
+//	json                       string, the text as stored (key order, duplicate keys and spacing kept;
+//	                           a JSON null is "null", not nil)
+//	jsonb                      decoded JSON at any depth (map[string]any, []any, string, json.Number, bool, nil)
 //	arrays                     []any of the element type's values, nested []any for more dimensions;
 //	                           with lower bounds not all 1, map{"lowerBounds": [...], "elements": [...]}
 //	enum                       string (the label)

@@ -17,9 +17,10 @@ import (
 // decode to the same Go type as their ordinary neighbours and are written
 // with the same JSON type (issue 20, item 7): a numeric beyond float64's
 // range is still an exact JSON number, a timestamp after 9999 (or before
-// Christ) still a time written as a string, JSON nested deeper than
-// encoding/json's 10,000 levels still decoded JSON, and an array whose
-// lower bound is not 1 keeps it.
+// Christ) still a time written as a string, jsonb nested deeper than
+// encoding/json's 10,000 levels still decoded JSON, json always its text
+// (keys in order, duplicates kept), and an array whose lower bound is not 1
+// keeps it.
 func TestValueFormsDependOnTheTypeOnly(t *testing.T) {
 	d := NewDecoder()
 	write := func(oid uint32, text string) (any, string) {
@@ -64,10 +65,15 @@ func TestValueFormsDependOnTheTypeOnly(t *testing.T) {
 
 	const depth = 10_001
 	deep := strings.Repeat(`{"a":[`, depth) + "1" + strings.Repeat("]}", depth)
-	for _, oid := range []uint32{pgtype.JSONOID, pgtype.JSONBOID} {
-		v, out := write(oid, deep)
-		if _, ok := v.(map[string]any); !ok || out != deep {
-			t.Errorf("json nested %d deep (oid %d): decoded %T, written back differently (%d bytes, want %d)", depth, oid, v, len(out), len(deep))
+	if v, out := write(pgtype.JSONBOID, deep); !isMap(v) || out != deep {
+		t.Errorf("jsonb nested %d deep: decoded %T, written back differently (%d bytes, want %d)", depth, v, len(out), len(deep))
+	}
+	// json is its text, a string at any depth, with every key kept where
+	// it was.
+	for _, text := range []string{deep, `{"b":1,"a":2,"b":3}`, `[1]`, `1e400`} {
+		v, out := write(pgtype.JSONOID, text)
+		if want, _ := json.Marshal(text); v != text || out != string(want) {
+			t.Errorf("json %.40q: decoded %T %.40q, written %.40s; want the text as a string", text, v, v, out)
 		}
 	}
 
@@ -106,4 +112,9 @@ func mustDecode(t *testing.T, d *Decoder, oid uint32, text string) any {
 		t.Fatal(err)
 	}
 	return v
+}
+
+func isMap(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
 }

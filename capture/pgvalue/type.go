@@ -16,9 +16,9 @@ const (
 	KindInt
 	KindFloat
 	KindNumeric
-	KindString // the text unchanged
+	KindString // the text unchanged (json too: its text is the value, exactly)
 	KindBytea
-	KindJSON
+	KindJSON        // jsonb: decoded
 	KindTimestamp   // timestamp without time zone, read as UTC
 	KindTimestamptz // timestamp with time zone
 	KindArray
@@ -38,34 +38,37 @@ type Type struct {
 
 // builtinKinds maps the base types capture decodes natively.
 var builtinKinds = map[uint32]Kind{
-	pgtype.BoolOID:        KindBool,
-	pgtype.Int2OID:        KindInt,
-	pgtype.Int4OID:        KindInt,
-	pgtype.Int8OID:        KindInt,
-	pgtype.OIDOID:         KindInt,
-	pgtype.Float4OID:      KindFloat,
-	pgtype.Float8OID:      KindFloat,
-	pgtype.NumericOID:     KindNumeric,
-	pgtype.TextOID:        KindString,
-	pgtype.VarcharOID:     KindString,
-	pgtype.BPCharOID:      KindString,
-	pgtype.NameOID:        KindString,
-	pgtype.QCharOID:       KindString,
-	pgtype.UUIDOID:        KindString,
-	pgtype.InetOID:        KindString,
-	pgtype.CIDROID:        KindString,
-	pgtype.MacaddrOID:     KindString,
-	pgtype.Macaddr8OID:    KindString,
-	pgtype.DateOID:        KindString,
-	pgtype.TimeOID:        KindString,
-	pgtype.TimetzOID:      KindString,
-	pgtype.IntervalOID:    KindString,
-	pgtype.BitOID:         KindString,
-	pgtype.VarbitOID:      KindString,
-	pgtype.XMLOID:         KindString,
-	790:                   KindString, // money: its text depends on lc_monetary, so never a number
-	pgtype.ByteaOID:       KindBytea,
-	pgtype.JSONOID:        KindJSON,
+	pgtype.BoolOID:     KindBool,
+	pgtype.Int2OID:     KindInt,
+	pgtype.Int4OID:     KindInt,
+	pgtype.Int8OID:     KindInt,
+	pgtype.OIDOID:      KindInt,
+	pgtype.Float4OID:   KindFloat,
+	pgtype.Float8OID:   KindFloat,
+	pgtype.NumericOID:  KindNumeric,
+	pgtype.TextOID:     KindString,
+	pgtype.VarcharOID:  KindString,
+	pgtype.BPCharOID:   KindString,
+	pgtype.NameOID:     KindString,
+	pgtype.QCharOID:    KindString,
+	pgtype.UUIDOID:     KindString,
+	pgtype.InetOID:     KindString,
+	pgtype.CIDROID:     KindString,
+	pgtype.MacaddrOID:  KindString,
+	pgtype.Macaddr8OID: KindString,
+	pgtype.DateOID:     KindString,
+	pgtype.TimeOID:     KindString,
+	pgtype.TimetzOID:   KindString,
+	pgtype.IntervalOID: KindString,
+	pgtype.BitOID:      KindString,
+	pgtype.VarbitOID:   KindString,
+	pgtype.XMLOID:      KindString,
+	790:                KindString, // money: its text depends on lc_monetary, so never a number
+	pgtype.ByteaOID:    KindBytea,
+	// json keeps its text as the application wrote it (key order,
+	// duplicate keys, spacing): that text is the value, so it is a string;
+	// jsonb is already normalised by Postgres, so decoding it loses nothing.
+	pgtype.JSONOID:        KindString,
 	pgtype.JSONBOID:       KindJSON,
 	pgtype.TimestampOID:   KindTimestamp,
 	pgtype.TimestamptzOID: KindTimestamptz,

@@ -490,8 +490,8 @@
 //     snapshot); not measured against binary.
 //   - Two-phase commit decoding: not handled. Generated columns are not
 //     captured before Postgres 18, nor VIRTUAL ones on 18 (step 2 above).
-//   - JSON null inside json/jsonb decodes to nil, like SQL NULL, at the
-//     top level.
+//   - JSON null inside jsonb decodes to nil, like SQL NULL, at the top
+//     level (a json column is its text, so its null is "null").
 //
 // # Example
 //

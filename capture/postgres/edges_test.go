@@ -253,21 +253,24 @@ INSERT INTO g (id, a) VALUES (1, 10);`)
 // TestValueFormsThroughSnapshotAndStream (issue 20, item 7): values at the
 // edges of their types, as the real server prints them, decode in the
 // snapshot and the stream to the same Go type as their ordinary neighbours
-// (none falls back to contract.Unknown text).
+// (none falls back to contract.Unknown text); a json value is its text, key
+// order, duplicate keys and spacing included, at any depth.
 func TestValueFormsThroughSnapshotAndStream(t *testing.T) {
 	t.Parallel()
 	pg := stack.StartPostgres(t)
 	const depth = 10_001
 	deep := strings.Repeat(`{"a":[`, depth) + "1" + strings.Repeat("]}", depth)
-	// json keeps its text; Postgres's parser needs a deeper stack than the
-	// default 2MB to read 10,001 levels.
-	pg.Exec(t, "postgres", `CREATE TABLE v (id int PRIMARY KEY, n numeric, ts timestamp, tz timestamptz, j json, arr int[]);`)
+	const dups = `{"b": 1, "a": 2,  "a": 3}`
+	// Postgres's JSON parser needs a deeper stack than the default 2MB to
+	// read 10,001 levels.
+	pg.Exec(t, "postgres", `CREATE TABLE v (id int PRIMARY KEY, n numeric, ts timestamp, tz timestamptz, j json, jb jsonb, arr int[]);`)
 	insert := func(base int) string {
 		return strings.ReplaceAll(`SET max_stack_depth = '7MB'; INSERT INTO v VALUES
-($ID+1, 1.5, '2024-02-29 13:14:15', '2024-02-29 13:14:15+00', '{"a":1}', '{7,8,9}'),
+($ID+1, 1.5, '2024-02-29 13:14:15', '2024-02-29 13:14:15+00', '`+dups+`', '{"a":1}', '{7,8,9}'),
 ($ID+2, 1e400, '10000-01-01 00:00:00', '294276-12-31 23:59:59.999999+00',
-  (repeat('{"a":[', 10001) || '1' || repeat(']}', 10001))::json, '[0:2]={7,8,9}'),
-($ID+3, -1e-300, '0044-03-15 12:00:00 BC', '0044-03-15 12:00:00+00 BC', '[]', '[-1:0][1:1]={{1},{2}}');`, "$ID", itoa(base))
+  (repeat('{"a":[', 10001) || '1' || repeat(']}', 10001))::json,
+  (repeat('{"a":[', 10001) || '1' || repeat(']}', 10001))::jsonb, '[0:2]={7,8,9}'),
+($ID+3, -1e-300, '0044-03-15 12:00:00 BC', '0044-03-15 12:00:00+00 BC', 'null', '[]', '[-1:0][1:1]={{1},{2}}');`, "$ID", itoa(base))
 	}
 	pg.Exec(t, "postgres", insert(0))
 	sink := newMemSink()
@@ -277,6 +280,7 @@ func TestValueFormsThroughSnapshotAndStream(t *testing.T) {
 	pg.Exec(t, "postgres", insert(10))
 	waitFor(t, 60*time.Second, "the stream", func() bool { return len(sink.changes()) >= 6 })
 	got := sink.changes()
+	wantJ := map[int64]string{1: dups, 2: deep, 3: "null"}
 	for i, c := range got {
 		row := c.New
 		_, num := row["n"].(json.Number)
@@ -284,6 +288,9 @@ func TestValueFormsThroughSnapshotAndStream(t *testing.T) {
 		_, tz := row["tz"].(time.Time)
 		if !num || !ts || !tz {
 			t.Errorf("%s row %v: n %T, ts %T, tz %T; want json.Number, time.Time, time.Time", c.Op, row["id"], row["n"], row["ts"], row["tz"])
+		}
+		if j := row["j"]; j != wantJ[row["id"].(int64)%10] {
+			t.Errorf("%s row %v: j is %T %.40q; want the json text %.40q", c.Op, row["id"], j, j, wantJ[row["id"].(int64)%10])
 		}
 		switch row["id"].(int64) % 10 {
 		case 1:
@@ -294,8 +301,8 @@ func TestValueFormsThroughSnapshotAndStream(t *testing.T) {
 			if s := string(row["n"].(json.Number)); s != "1"+strings.Repeat("0", 400) {
 				t.Errorf("%s row 2: n %.30s... (%d digits); want 1 and 400 zeros", c.Op, s, len(s))
 			}
-			if b, err := contract.AppendJSON(nil, row["j"], contract.UnchangedError); err != nil || string(b) != deep {
-				t.Errorf("%s row 2: j is %T, written back %d bytes (%v); want the %d-deep document", c.Op, row["j"], len(b), err, depth)
+			if b, err := contract.AppendJSON(nil, row["jb"], contract.UnchangedError); err != nil || string(b) != deep {
+				t.Errorf("%s row 2: jb is %T, written back %d bytes (%v); want the %d-deep document", c.Op, row["jb"], len(b), err, depth)
 			}
 			if want := map[string]any{"lowerBounds": []any{int64(0)}, "elements": []any{int64(7), int64(8), int64(9)}}; !reflect.DeepEqual(row["arr"], want) {
 				t.Errorf("%s row 2: arr %#v; want %#v", c.Op, row["arr"], want)

@@ -24,7 +24,9 @@ import (
 //     "+010000-01-01T00:00:00Z", "-000043-03-15T00:00:00Z" (44 BC is year
 //     -43, as in ISO 8601). ±infinity stays the string "infinity" /
 //     "-infinity".
-//   - json, jsonb: the decoded value, at any depth.
+//   - jsonb: the decoded value, at any depth. json: its text, a string
+//     (key order and duplicate keys are the application's data; decoding
+//     would drop them).
 //   - bytea and message contents: bytes, written base64.
 
 // appendTime writes t in UTC: RFC 3339 with nanoseconds for years
