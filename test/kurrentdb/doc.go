@@ -275,7 +275,13 @@
 // per record its position and the previous event of its stream (8 bytes),
 // per stream about 13 bytes (a hash table of tails, the names checked
 // against the log), all in mmap'd memory outside the Go heap; the metadata
-// of streams that have some, and tombstones, in maps. Event bodies are read
+// of streams that have some, and tombstones, in maps. With a data directory
+// the 8 bytes per record are in two unlinked scratch files there (shared
+// mappings, rebuilt from the log at every start), of which only the two
+// newest 1 MiB chunks stay resident: older ones are dropped from the
+// resident set as the arrays grow, and a read of an old stream faults its
+// pages back from the page cache (or the disk). So in durable mode the
+// resident index grows with the streams, not with the events. Event bodies are read
 // back from the log (pread on the file, or the in-memory log's bytes)
 // through a record cache bounded by Options.CacheSize (default 16 MiB):
 // appended records go in, so live subscribers and tail reads rarely touch

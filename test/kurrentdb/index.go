@@ -2,14 +2,19 @@ package kurrentdb
 
 import (
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"math"
+	"os"
 )
 
 // index locates every record of the log without holding any of them: the
 // bodies stay in the log (the file with Options.DataDir, else memlog.go) and
 // are read back through the record cache (cache.go). Per record it keeps 8
 // bytes, per stream about 13; all of it outside the Go heap (offheap.go).
+// With a data directory the 8 bytes per record live in scratch files
+// (onDisk), and only the newest of them stay in memory: what the server
+// holds resident grows with its streams, not with its events.
 //
 //   - Records are numbered in log order by their ordinal (0, 1, ...; at
 //     most 2^32 - 2 of them). pos gives an ordinal's position: a base per
@@ -45,6 +50,28 @@ var errIndexFull = errors.New("the log holds the most records the index can numb
 
 func newIndex() *index {
 	return &index{table: streamTable{seed: maphash.MakeSeed()}, skips: map[uint32][]uint32{}}
+}
+
+// onDisk puts the per-record arrays (posOff, prev) in two scratch files in
+// dir, created and unlinked at once: the index is rebuilt from the log at
+// every start, so nothing of it needs to outlive the process, and a killed
+// server leaves nothing behind. Call it before the first add.
+func (ix *index) onDisk(dir string) error {
+	for _, a := range []*u32s{&ix.posOff, &ix.prev} {
+		f, err := os.CreateTemp(dir, "index-*.scratch")
+		if err != nil {
+			return fmt.Errorf("kurrentdb: creating an index file in %s: %w", dir, err)
+		}
+		if err := os.Remove(f.Name()); err != nil {
+			f.Close()
+			return fmt.Errorf("kurrentdb: unlinking the index file %s: %w", f.Name(), err)
+		}
+		if err := a.backFile(f); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return nil
 }
 
 func (ix *index) pos(ord uint32) uint64 {
@@ -125,10 +152,21 @@ func (ix *index) span(tail uint32, tailRev, lo, hi int64, back bool) []loc {
 	return out
 }
 
-// memory is the memory the index has mapped, in bytes.
+// memory is the memory the index holds mapped, in bytes (with onDisk, the
+// per-record arrays' newest chunks only; fileBytes has the rest).
 func (ix *index) memory() int {
 	return ix.posOff.bytes() + ix.prev.bytes() + ix.table.bytes() + 8*cap(ix.posBase)
 }
+
+// evict drops the per-record arrays' older chunks from the resident set
+// (onDisk only; u32s.evict).
+func (ix *index) evict() {
+	ix.posOff.evict()
+	ix.prev.evict()
+}
+
+// fileBytes is the size of the index's scratch files (0 in memory).
+func (ix *index) fileBytes() int { return ix.posOff.fileBytes() + ix.prev.fileBytes() }
 
 func (ix *index) free() {
 	ix.posOff.free()

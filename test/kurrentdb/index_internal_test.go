@@ -3,7 +3,10 @@ package kurrentdb
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestIndexChainsAndSkips: streams of every length up to several skip
@@ -169,4 +172,92 @@ func TestIDCacheModelsTheRealBound(t *testing.T) {
 	if len(c.m) > 11 {
 		t.Fatalf("%d ids held, want at most 11 (the bound is checked before each put)", len(c.m))
 	}
+}
+
+// TestIndexOnDiskKeepsOnlyItsNewestChunksResident: with a data directory the
+// per-record arrays live in unlinked scratch files; every value reads back
+// exactly after its chunk was dropped from memory, and the dropped chunks
+// hold no resident pages (read from /proc/self/smaps for their mappings)
+// until read again.
+func TestIndexOnDiskKeepsOnlyItsNewestChunksResident(t *testing.T) {
+	dir := t.TempDir()
+	ix := newIndex()
+	defer ix.free()
+	if err := ix.onDisk(dir); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("the data directory holds %d entries; want the scratch files unlinked at once", len(left))
+	}
+	const n = 4*chunkLen + 10 // five chunks per array
+	prev := uint32(noOrd)
+	for i := range uint32(n) {
+		ord, err := ix.add(16+uint64(i)*100, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix.link(prev, ord, int64(i))
+		prev = ord
+	}
+	for _, a := range []*u32s{&ix.posOff, &ix.prev} {
+		for c, b := range a.raw {
+			rss := residentKiB(t, b)
+			if old := c < len(a.raw)-keptChunks; old && rss != 0 {
+				t.Errorf("chunk %d of %d: %d KiB resident; want 0 (dropped)", c, len(a.raw), rss)
+			} else if !old && rss == 0 {
+				t.Errorf("chunk %d of %d (kept): nothing resident", c, len(a.raw))
+			}
+		}
+	}
+	if got, want := ix.memory()-ix.table.bytes()-8*cap(ix.posBase), 2*keptChunks*chunkBytes; got != want {
+		t.Errorf("memory() counts %d bytes of arrays; want %d (the kept chunks)", got, want)
+	}
+	if got, want := ix.fileBytes(), 2*5*chunkBytes; got != want {
+		t.Errorf("fileBytes() = %d; want %d", got, want)
+	}
+	for _, o := range []uint32{0, 1, chunkLen - 1, chunkLen, 3*chunkLen + 7, n - 1} {
+		if got, want := ix.pos(o), 16+uint64(o)*100; got != want {
+			t.Errorf("pos(%d) = %d; want %d", o, got, want)
+		}
+		if got := ix.ordOf(n-1, n-1, int64(o)); got != o {
+			t.Errorf("ordOf(revision %d) = %d; want %d", o, got, o)
+		}
+	}
+	if residentKiB(t, ix.posOff.raw[0]) == 0 {
+		t.Error("chunk 0 read back, but nothing of it is resident: the test does not see residency")
+	}
+	ix.evict() // what the writer does every indexEvictEvery
+	if kib := residentKiB(t, ix.posOff.raw[0]); kib != 0 {
+		t.Errorf("chunk 0 after evict: %d KiB resident; want 0", kib)
+	}
+	if got := ix.pos(0); got != 16 {
+		t.Errorf("pos(0) after evict = %d; want 16", got)
+	}
+}
+
+// residentKiB is the Rss of the mapping that starts at b, from
+// /proc/self/smaps.
+func residentKiB(t *testing.T, b []byte) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := fmt.Sprintf("%x-", uintptr(unsafe.Pointer(&b[0])))
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			in = strings.HasPrefix(line, start)
+			continue
+		}
+		if in && strings.HasPrefix(line, "Rss:") {
+			var kib int
+			if _, err := fmt.Sscanf(strings.TrimPrefix(line, "Rss:"), "%d", &kib); err != nil {
+				t.Fatalf("smaps line %q: %v", line, err)
+			}
+			return kib
+		}
+	}
+	t.Fatalf("no mapping at %s in /proc/self/smaps", start)
+	return 0
 }

@@ -650,12 +650,22 @@ func (st *store) release() {
 	st.unsynced = nil
 }
 
+// evictIndex drops the index's older chunks from memory (index.evict).
+func (st *store) evictIndex() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ix != nil {
+		st.ix.evict()
+	}
+}
+
 // Footprint is what a server holds, for benchmarks and logs.
 type Footprint struct {
 	Records     int   // records in the log (events, tombstones, metadata)
 	Streams     int   // streams with at least one event
 	LogBytes    int64 // bytes of the log
-	IndexBytes  int   // memory mapped for the index (outside the Go heap)
+	IndexBytes  int   // memory the index holds mapped (outside the Go heap); with a data directory its per-record arrays' newest chunks only
+	IndexFile   int   // bytes of the index in scratch files in the data directory (0 in memory)
 	MemLogBytes int   // memory mapped for the in-memory log (0 with a data directory)
 	CacheHits   int64 // record cache hits since start
 	CacheMisses int64 // record cache misses (read from the log) since start
@@ -665,7 +675,7 @@ func (st *store) footprint() Footprint {
 	st.mu.Lock()
 	var f Footprint
 	if st.ix != nil {
-		f.Records, f.IndexBytes = int(st.ix.n), st.ix.memory()
+		f.Records, f.IndexBytes, f.IndexFile = int(st.ix.n), st.ix.memory(), st.ix.fileBytes()
 		for i := range st.ix.table.shards {
 			f.Streams += st.ix.table.shards[i].used
 		}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // logFileName is the log inside Options.DataDir.
@@ -67,6 +68,10 @@ func openWAL(dir string, st *store) (*wal, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		return nil, &StorageError{Path: path, Op: "locking (is another server using this data directory?)", Err: err}
+	}
+	if err := st.ix.onDisk(dir); err != nil {
+		f.Close()
+		return nil, &StorageError{Path: dir, Op: "creating the index files", Err: err}
 	}
 	w := &wal{path: path, f: f, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), st: st}
 	st.lr = f
@@ -223,9 +228,14 @@ func (w *wal) enqueue(frame []byte, upTo uint32, end uint64) {
 
 func (w *wal) run() {
 	defer close(w.done)
+	evict := time.NewTicker(indexEvictEvery)
+	defer evict.Stop()
 	for {
 		select {
 		case <-w.kick:
+		case <-evict.C:
+			w.st.evictIndex()
+			continue
 		case <-w.stop:
 			w.flush() // whatever was reserved before Close
 			return
@@ -235,6 +245,13 @@ func (w *wal) run() {
 		}
 	}
 }
+
+// indexEvictEvery is how often the writer drops the index's older chunks
+// from the resident set (index.evict): appends drop them as the arrays
+// grow, but reads fault old chunks back in (a catch-up read of $all walks
+// every record's position), and without appends nothing else would drop
+// them again.
+const indexEvictEvery = time.Second
 
 // flush writes and syncs everything queued; false after a storage error.
 func (w *wal) flush() bool {

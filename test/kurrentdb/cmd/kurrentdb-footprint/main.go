@@ -4,7 +4,7 @@
 // directory, appends events through one BatchAppend call (each request one
 // event, expected revision any, as Chronicler's bulk load appends), and at
 // each checkpoint prints the child's resident set, its peak, its Go heap,
-// the index's mapped memory, the server CPU per event appended and the
+// the index's mapped memory and scratch files, the server CPU per event appended and the
 // share of it the garbage collector took. Then it reads every event back
 // through a $all subscription from the start (catch-up, read from the log,
 // not the cache) and restarts the server on the same directory (replay).
@@ -301,7 +301,7 @@ func (r *run) main() error {
 		return err
 	}
 	r.prevAt = time.Now()
-	fmt.Printf("\n%-14s %12s %8s %8s %8s %9s %9s %10s %9s %6s %5s %10s\n", "phase", "events", "RSS MiB", "peak MiB", "heap MiB", "index MiB", "log MiB", "CPU µs/ev", "alloc B/ev", "GC %", "GCs", "events/s")
+	fmt.Printf("\n%-14s %12s %8s %8s %8s %9s %9s %9s %10s %9s %6s %5s %10s\n", "phase", "events", "RSS MiB", "peak MiB", "heap MiB", "index MiB", "idx file", "log MiB", "CPU µs/ev", "alloc B/ev", "GC %", "GCs", "events/s")
 	for _, target := range r.targets {
 		if err := r.appendUpTo(conn, target); err != nil {
 			return err
@@ -334,8 +334,8 @@ func (r *run) main() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-14s %12d %8.0f %8.0f %8.0f %9.0f %9.0f %10s %9s %6s %5s %10s   (replay + start %.1f s, %.1f CPU s)\n", "restart",
-		s.Footprint.Records, mib(s.RSS), mib(s.HWM), mib(int64(s.Heap)), mib(int64(s.Footprint.IndexBytes)), mib(s.Footprint.LogBytes), "-", "-", "-", "-", "-",
+	fmt.Printf("%-14s %12d %8.0f %8.0f %8.0f %9.0f %9.0f %9.0f %10s %9s %6s %5s %10s   (replay + start %.1f s, %.1f CPU s)\n", "restart",
+		s.Footprint.Records, mib(s.RSS), mib(s.HWM), mib(int64(s.Heap)), mib(int64(s.Footprint.IndexBytes)), mib(int64(s.Footprint.IndexFile)), mib(s.Footprint.LogBytes), "-", "-", "-", "-", "-",
 		took.Seconds(), s.CPU)
 	return c2.stop()
 }
@@ -364,8 +364,8 @@ func (r *run) report(c *child, phase string, stored, events int) error {
 	}
 	cpu, gc := s.CPU-r.prev.CPU, s.GCCPU-r.prev.GCCPU
 	wall := time.Since(r.prevAt)
-	fmt.Printf("%-14s %12d %8.0f %8.0f %8.0f %9.0f %9.0f %10.1f %9.0f %6.1f %5d %10.0f\n", phase, stored,
-		mib(s.RSS), mib(s.HWM), mib(int64(s.Heap)), mib(int64(s.Footprint.IndexBytes)), mib(s.Footprint.LogBytes),
+	fmt.Printf("%-14s %12d %8.0f %8.0f %8.0f %9.0f %9.0f %9.0f %10.1f %9.0f %6.1f %5d %10.0f\n", phase, stored,
+		mib(s.RSS), mib(s.HWM), mib(int64(s.Heap)), mib(int64(s.Footprint.IndexBytes)), mib(int64(s.Footprint.IndexFile)), mib(s.Footprint.LogBytes),
 		cpu/float64(events)*1e6, float64(s.Allocs-r.prev.Allocs)/float64(events), 100*gc/max(cpu, 1e-9), s.GCs-r.prev.GCs,
 		float64(events)/wall.Seconds())
 	r.prev, r.prevAt = s, time.Now()
