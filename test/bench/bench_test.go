@@ -42,7 +42,7 @@ func TestBenchSmoke(t *testing.T) {
 	o := defaultOptions()
 	o.scenario, o.workload = "capture,store-0ms,full,publish,latency", "pgbench,wide"
 	o.scale, o.txPerClient, o.clients = 1, 500, 1
-	o.wideRows, o.rate, o.latencyDuration = 1000, 50, 2*time.Second
+	o.wideRows, o.rate, o.latencyDuration, o.latencyWarmup = 1000, 50, 2*time.Second, time.Second
 	o.brokers, o.outDir = strings.Join(k.Brokers, ","), t.TempDir()
 	began := time.Now()
 	results, err := run(context.Background(), o, slog.New(slog.DiscardHandler))
@@ -78,7 +78,8 @@ func TestBenchSmoke(t *testing.T) {
 			t.Fatalf("%s: incomplete figures: %+v", key, r)
 		}
 		if r.Scenario == "latency" {
-			if r.LatencyP50Ms <= 0 || r.LatencyMaxMs < r.LatencyP99Ms || r.LatencyP99Ms < r.LatencyP50Ms || len(r.Goals) != 1 {
+			if r.LatencyP50Ms <= 0 || r.LatencyMaxMs < r.LatencyP99Ms || r.LatencyP99Ms < r.LatencyP50Ms || len(r.Goals) != 1 ||
+				r.WarmupP50Ms <= 0 || r.WarmupP99Ms < r.WarmupP50Ms {
 				t.Fatalf("%s: latency figures out of order: %+v", key, r)
 			}
 		} else if r.LimitSeconds <= 0 || r.LimitChangesSec <= 0 || r.RatioToLimit <= 0 || r.RecvlogicalSeconds <= 0 || r.RatioToRecvlogical <= 0 || r.WALBytes <= 0 ||

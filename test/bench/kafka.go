@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,7 +94,8 @@ func (c *consumer) run() {
 			return
 		}
 		now := time.Now()
-		var n int64
+		var n, bad int64
+		var lat, prod []time.Duration
 		fs.EachRecord(func(r *kgo.Record) {
 			n++
 			if !c.keep {
@@ -105,22 +107,35 @@ func (c *consumer) run() {
 				}
 				at, err := time.Parse(time.RFC3339Nano, string(h.Value))
 				if err != nil {
-					c.badTime++
+					bad++
 					continue
 				}
-				c.arrivals = append(c.arrivals, now)
-				c.latencies = append(c.latencies, now.Sub(at))
-				c.produced = append(c.produced, r.Timestamp.Sub(at))
+				lat = append(lat, now.Sub(at))
+				prod = append(prod, r.Timestamp.Sub(at))
 			}
 		})
 		if n > 0 {
 			c.mu.Lock()
 			c.count += n
+			c.badTime += bad
+			c.latencies = append(c.latencies, lat...)
+			c.produced = append(c.produced, prod...)
+			for range lat {
+				c.arrivals = append(c.arrivals, now)
+			}
 			close(c.changed)
 			c.changed = make(chan struct{})
 			c.mu.Unlock()
 		}
 	}
+}
+
+// latencySlice is a copy of the latencies of records i..j-1 (as read so
+// far; safe while the consumer runs).
+func (c *consumer) latencySlice(i, j int64) []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.latencies[min(i, int64(len(c.latencies))):min(j, int64(len(c.latencies)))])
 }
 
 // waitCount waits until n records have been read, or fails after limit

@@ -60,13 +60,32 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	}
 	defer c.stop()
 
-	// Warm up: one transaction all the way to Kafka, so the run measures
-	// the live pipeline, not its start.
+	// Warm up, so the run measures the live pipeline, not its start: one
+	// transaction all the way to Kafka, then (-latency-warmup) the same
+	// rate for a while. A broker the bench has just started compiles its
+	// hot paths in those first seconds (its p99 was 200-350 ms per second
+	// for about 10 s, then under 100); a production broker is long warm.
+	// The warm-up's own latencies are reported apart (WarmupP99Ms).
 	if _, err := runPgbench(ctx, b.pg, "-t", "1", "-c", "1"); err != nil {
 		return r, err
 	}
-	if _, err := cons.waitCount(ctx, 1, 2*time.Minute, c.exited, c.stderrTail); err != nil {
+	warm := int64(1)
+	if _, err := cons.waitCount(ctx, warm, 2*time.Minute, c.exited, c.stderrTail); err != nil {
 		return r, fmt.Errorf("warm-up: %w", err)
+	}
+	if secs := int(o.latencyWarmup / time.Second); secs > 0 {
+		txs, err := runPgbench(ctx, b.pg, "-R", strconv.Itoa(o.rate), "-T", strconv.Itoa(secs),
+			"-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(o.clients))
+		if err != nil {
+			return r, err
+		}
+		warm += txs
+		if _, err := cons.waitCount(ctx, warm, limit, c.exited, c.stderrTail); err != nil {
+			return r, fmt.Errorf("warm-up at %d tx/s: %w", o.rate, err)
+		}
+		w := slices.Clone(cons.latencySlice(1, warm))
+		slices.Sort(w)
+		r.WarmupP50Ms, r.WarmupP99Ms = ms(quantile(w, 0.50)), ms(quantile(w, 0.99))
 	}
 	cpu0, _, err := c.usage()
 	if err != nil {
@@ -106,7 +125,7 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	}
 	stopLag()
 	lags := <-lagDone
-	doneAt, err := cons.waitCount(ctx, 1+txs, limit, c.exited, c.stderrTail)
+	doneAt, err := cons.waitCount(ctx, warm+txs, limit, c.exited, c.stderrTail)
 	if err != nil {
 		return r, fmt.Errorf("topic %s: %w", w.topic, err)
 	}
@@ -127,13 +146,13 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 		return r, err
 	}
 	cons.close()
-	if n := cons.total(); n != 1+txs {
-		return r, fmt.Errorf("topic %s: %d integration events read; want exactly %d", w.topic, n, 1+txs)
+	if n := cons.total(); n != warm+txs {
+		return r, fmt.Errorf("topic %s: %d integration events read; want exactly %d", w.topic, n, warm+txs)
 	}
-	if cons.badTime > 0 || int64(len(cons.latencies)) != 1+txs {
-		return r, fmt.Errorf("topic %s: %d records without a readable ce_time header", w.topic, 1+txs-int64(len(cons.latencies)))
+	if cons.badTime > 0 || int64(len(cons.latencies)) != warm+txs {
+		return r, fmt.Errorf("topic %s: %d records without a readable ce_time header", w.topic, warm+txs-int64(len(cons.latencies)))
 	}
-	lat, arr := cons.latencies[1:], cons.arrivals[1:] // without the warm-up
+	lat, arr := cons.latencies[warm:], cons.arrivals[warm:] // without the warm-up
 	r.Seconds = doneAt.Sub(start).Seconds()
 	r.ChangesPerSec = float64(r.Changes) / r.Seconds
 	r.EventsPerSec = float64(r.Events) / r.Seconds
@@ -145,11 +164,11 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	r.LatencyP50Ms = ms(quantile(sorted, 0.50))
 	r.LatencyP99Ms = ms(quantile(sorted, 0.99))
 	r.LatencyMaxMs = ms(sorted[len(sorted)-1])
-	produced := slices.Clone(cons.produced[1:])
+	produced := slices.Clone(cons.produced[warm:])
 	slices.Sort(produced)
 	r.ProducedP50Ms, r.ProducedP99Ms = ms(quantile(produced, 0.50)), ms(quantile(produced, 0.99))
 	r.latencies, r.arrivals, r.start = lat, arr, start
-	r.WorkloadDesc = fmt.Sprintf("pgbench TPC-B-like at %d tx/s (--rate), scale %d, %d clients, %s: %d transactions", o.rate, o.scale, o.clients, o.latencyDuration, txs)
+	r.WorkloadDesc = fmt.Sprintf("pgbench TPC-B-like at %d tx/s (--rate), scale %d, %d clients, %s after a %s warm-up at that rate: %d transactions", o.rate, o.scale, o.clients, o.latencyDuration, o.latencyWarmup, txs)
 	return r, nil
 }
 

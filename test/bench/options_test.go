@@ -20,6 +20,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"too few wide rows", func(o *options) { o.wideRows = 10 }, false, 0},
 		{"zero rate", func(o *options) { o.rate = 0 }, false, 0},
 		{"sub-second duration", func(o *options) { o.duration = time.Millisecond }, false, 0},
+		{"negative warm-up", func(o *options) { o.latencyWarmup = -time.Second }, false, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

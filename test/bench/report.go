@@ -55,6 +55,7 @@ func command(o options) string {
 	add(o.wideRows != d.wideRows, "wide-rows", o.wideRows)
 	add(o.rate != d.rate, "rate", o.rate)
 	add(o.latencyDuration != d.latencyDuration, "latency-duration", o.latencyDuration)
+	add(o.latencyWarmup != d.latencyWarmup, "latency-warmup", o.latencyWarmup)
 	add(o.batchInterval != 0, "batch-interval", o.batchInterval)
 	add(o.maxPending != 0, "max-pending-bytes", o.maxPending)
 	add(o.noBatchAppend, "no-batch-append", true)

@@ -68,8 +68,12 @@ type Result struct {
 	LatencyMaxMs   float64  `json:"latency_max_ms,omitempty"`
 	// ProducedP50Ms, ProducedP99Ms: the latency run's commit to the
 	// record's producer timestamp, the part before the Kafka transaction.
-	ProducedP50Ms   float64 `json:"produced_p50_ms,omitempty"`
-	ProducedP99Ms   float64 `json:"produced_p99_ms,omitempty"`
+	ProducedP50Ms float64 `json:"produced_p50_ms,omitempty"`
+	ProducedP99Ms float64 `json:"produced_p99_ms,omitempty"`
+	// WarmupP50Ms, WarmupP99Ms: the latency run's warm-up at the same rate
+	// (-latency-warmup), not counted in the figures above.
+	WarmupP50Ms     float64 `json:"warmup_p50_ms,omitempty"`
+	WarmupP99Ms     float64 `json:"warmup_p99_ms,omitempty"`
 	SlotLagP50Bytes int64   `json:"slot_lag_p50_bytes,omitempty"` // latency run: WAL written minus confirmed by capture, sampled every 250 ms
 	SlotLagMaxBytes int64   `json:"slot_lag_max_bytes,omitempty"`
 	Goals           []Goal  `json:"goals"`
@@ -229,6 +233,9 @@ func (r *Result) line() string {
 	s += r.cpuLine()
 	if r.LatencyP99Ms > 0 {
 		s += fmt.Sprintf("  latency p50 %.1f ms p99 %.1f ms max %.1f ms (to the producer: p50 %.1f ms p99 %.1f ms)", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.ProducedP50Ms, r.ProducedP99Ms)
+		if r.WarmupP99Ms > 0 {
+			s += fmt.Sprintf(" (warm-up, not counted: p50 %.1f ms p99 %.1f ms)", r.WarmupP50Ms, r.WarmupP99Ms)
+		}
 	}
 	if len(r.Goals) > 0 {
 		s += "  [" + describeGoals(r.Goals, false) + "]"
