@@ -2,7 +2,6 @@ package kurrentdb
 
 import (
 	"errors"
-	"fmt"
 	"hash/maphash"
 	"math"
 	"os"
@@ -60,11 +59,11 @@ func (ix *index) onDisk(dir string) error {
 	for _, a := range []*u32s{&ix.posOff, &ix.prev} {
 		f, err := os.CreateTemp(dir, "index-*.scratch")
 		if err != nil {
-			return fmt.Errorf("kurrentdb: creating an index file in %s: %w", dir, err)
+			return err // names the path; openWAL says what it was for
 		}
 		if err := os.Remove(f.Name()); err != nil {
 			f.Close()
-			return fmt.Errorf("kurrentdb: unlinking the index file %s: %w", f.Name(), err)
+			return err
 		}
 		if err := a.backFile(f); err != nil {
 			f.Close()

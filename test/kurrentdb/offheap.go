@@ -82,10 +82,10 @@ func (a *u32s) set(i, v uint32) error {
 // must be empty. The array owns f from then on (free closes it).
 func (a *u32s) backFile(f *os.File) error {
 	if len(a.chunks) != 0 {
-		return fmt.Errorf("kurrentdb: backing a non-empty index array by %s", f.Name())
+		return fmt.Errorf("backing a non-empty index array by %s", f.Name())
 	}
 	if err := f.Truncate(0); err != nil {
-		return fmt.Errorf("kurrentdb: emptying the index file %s: %w", f.Name(), err)
+		return err // an *os.PathError: it names the file
 	}
 	a.file = f
 	return nil
