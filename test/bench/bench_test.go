@@ -115,8 +115,9 @@ func TestBenchSmoke(t *testing.T) {
 // scenario has, each positive (never how much): the server child (all but
 // capture), the walsender of its slot (all but publish), the Kafka broker
 // (full, publish, latency), their sum with the worker's and its ceiling,
-// and the references': the limit's backend and pg_recvlogical with its
-// walsender (all but the latency run, which has no references).
+// the references': the limit's backend and pg_recvlogical with its
+// walsender (all but the latency run, which has no references), and the
+// machine as a whole (/proc/stat).
 //
 // The one figure allowed to be unknown is the walsender of a pg_recvlogical
 // drain: the smoke test's drains last a few ms, and on a loaded machine its
@@ -156,6 +157,12 @@ func checkMachineCPU(t *testing.T, key string, r *Result) {
 		math.Abs(*r.MachineCeiling-float64(r.MachineCPUs)*1e6/sum) > 1e-6**r.MachineCeiling {
 		t.Fatalf("%s: machine %.3f CPU s per M changes, ceiling %.1f on %d CPUs; want the sum of its parts %.3f and CPUs × 1e6 / it",
 			key, *r.MachineCPUSecPerM, *r.MachineCeiling, r.MachineCPUs, sum)
+	}
+	// The machine as a whole, every figure read (that it counts what runs
+	// on it: TestHostTimesCountThisProcess).
+	if r.HostBusyCPUs == nil || *r.HostBusyCPUs <= 0 || r.HostOutsideCPUs == nil || r.HostStealCPUs == nil || *r.HostStealCPUs < 0 {
+		t.Fatalf("%s: the machine busy %s CPUs, outside %s, steal %s; want busy > 0 and every figure read",
+			key, cpusFig(r.HostBusyCPUs), cpusFig(r.HostOutsideCPUs), cpusFig(r.HostStealCPUs))
 	}
 	refs := r.Scenario != "latency"
 	pos("limit backend", r.LimitCPUSecPerM, refs)

@@ -29,7 +29,9 @@
 // decoding the scenario's slot (found by the slot's active_pid as soon as it
 // is active, read before the worker stops; unknown, never zero, if it has
 // exited). The limit's CPU is its backend's; pg_recvlogical's is its own
-// plus its walsender's. A worker prints a JSON progress line every 100 ms
+// plus its walsender's. The machine as a whole (/proc/stat over the same
+// interval: CPUs busy, the part outside those processes, and steal) says
+// whether a run had the machine to itself. A worker prints a JSON progress line every 100 ms
 // on stdout and stops on SIGTERM, writing its profiles; the parent owns
 // every child and stops each one when its scenario ends, also on failure.
 //

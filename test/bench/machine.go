@@ -10,8 +10,8 @@ import (
 // figures alone.
 func machineCPU(results []Result) string {
 	var b strings.Builder
-	b.WriteString("## Machine CPU\n\nCPU seconds per million changes of every process doing a scenario's work on this machine, over the same interval as its throughput: the worker, the KurrentDB-compatible server child and the Kafka broker (utime + stime from `/proc/<pid>/stat`), and the Postgres walsender decoding the scenario's slot (its run time from `/proc/<pid>/schedstat`); the sum, and the ceiling it implies, the machine's CPUs × 10^6 / the sum, also as a ratio to the limit's changes/s. The limit is a backend decoding the same WAL (`pg_logical_slot_get_binary_changes`, its CPU from `/proc/<pid>/schedstat`; no client); pg_recvlogical's is its walsender's plus its own (from wait4); each the mean of its two drains. Not counted: Postgres's other backends and the bench's own process (its Kafka consumer). ? means unknown (see below the table).\n\n")
-	b.WriteString("| workload | scenario | worker | server | walsender | broker | sum | ceiling changes/s (× limit) | CPUs busy | limit: backend | pg_recvlogical: walsender + client |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("## Machine CPU\n\nCPU seconds per million changes of every process doing a scenario's work on this machine, over the same interval as its throughput: the worker, the KurrentDB-compatible server child and the Kafka broker (utime + stime from `/proc/<pid>/stat`), and the Postgres walsender decoding the scenario's slot (its run time from `/proc/<pid>/schedstat`); the sum, and the ceiling it implies, the machine's CPUs × 10^6 / the sum, also as a ratio to the limit's changes/s. The limit is a backend decoding the same WAL (`pg_logical_slot_get_binary_changes`, its CPU from `/proc/<pid>/schedstat`; no client); pg_recvlogical's is its walsender's plus its own (from wait4); each the mean of its two drains. Not counted: Postgres's other backends and the bench's own process (its Kafka consumer). The machine's columns are from `/proc/stat` over the same interval, in mean CPUs: busy in any process, of which outside these processes (Postgres's other backends, pgbench, the bench's consumer and anything else that ran), and steal (the hypervisor running other guests while this one had work): a run with much outside or steal did not have the machine to itself. ? means unknown (see below the table).\n\n")
+	b.WriteString("| workload | scenario | worker | server | walsender | broker | sum | ceiling changes/s (× limit) | CPUs busy | machine: busy (outside), steal | limit: backend | pg_recvlogical: walsender + client |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var unknown []string
 	for _, r := range results {
 		ceiling, busy, limit, recv := "?", "?", "", ""
@@ -34,9 +34,13 @@ func machineCPU(results []Result) string {
 			}
 			return cpuFig(v)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Workload, r.Scenario, r.CPUSecPerMChanges,
+		host := "?"
+		if r.HostBusyCPUs != nil {
+			host = fmt.Sprintf("%.2f (%s), %.2f", *r.HostBusyCPUs, cpusFig(r.HostOutsideCPUs), *r.HostStealCPUs)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Workload, r.Scenario, r.CPUSecPerMChanges,
 			part(usesServer(r.Scenario), r.ServerCPUSecPerM), part(usesWalsender(r.Scenario), r.WalsenderCPUSecPerM),
-			part(usesBroker(r.Scenario), r.BrokerCPUSecPerM), cpuFig(r.MachineCPUSecPerM), ceiling, busy, limit, recv)
+			part(usesBroker(r.Scenario), r.BrokerCPUSecPerM), cpuFig(r.MachineCPUSecPerM), ceiling, busy, host, limit, recv)
 		for _, u := range r.CPUUnknown {
 			unknown = append(unknown, fmt.Sprintf("- %s %s: %s\n", r.Workload, r.Scenario, u))
 		}
@@ -108,4 +112,12 @@ func cpuFig(v *float64) string {
 		return "?"
 	}
 	return fmt.Sprintf("%.1f", *v)
+}
+
+// cpusFig is a figure in CPUs, or "?" when unknown.
+func cpusFig(v *float64) string {
+	if v == nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.2f", *v)
 }

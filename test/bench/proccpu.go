@@ -293,6 +293,8 @@ type others struct {
 	broker0   float64
 	brokerErr error
 	useBroker bool
+	host0     hostTimes // the machine's CPU times at the interval's start
+	hostErr   error
 }
 
 // brokers is what the bench knows of the Kafka broker processes: found on
@@ -320,6 +322,7 @@ func watchOthers(ctx context.Context, pgURL string, srv *child, slot string, kaf
 
 // readStart reads the server's and the broker's CPU at the interval's start.
 func (o *others) readStart() {
+	o.host0, o.hostErr = readHostTimes()
 	if o.srv != nil {
 		o.srv0, _, o.srvErr = o.srv.usage()
 	}
@@ -353,9 +356,9 @@ func brokerCPU(procs []procRef) (float64, error) {
 }
 
 // end sets r's server, walsender and broker figures (per million of
-// r.Changes), or names in r.CPUUnknown what could not be read, and the
+// r.Changes), or names in r.CPUUnknown what could not be read, the
 // machine sum with the worker's r.CPUSecPerMChanges when every part is
-// known.
+// known, and the machine's load as a whole (endHost).
 func (o *others) end(r *Result) {
 	sum := r.CPUSecPerMChanges
 	known := true
@@ -388,6 +391,26 @@ func (o *others) end(r *Result) {
 		r.BrokerCPUSecPerM = part("broker", cpu, o.broker0, err)
 	}
 	r.setMachine(sum, known)
+	o.endHost(r, sum*float64(r.Changes)/1e6, known)
+}
+
+// endHost sets r's figures of the machine as a whole since the interval's
+// start; counted is the measured processes' CPU seconds (known false: not
+// every one could be read, so the part outside them is unknown).
+func (o *others) endHost(r *Result, counted float64, known bool) {
+	h1, err := readHostTimes()
+	var l hostLoad
+	if err = errors.Join(o.hostErr, err); err == nil {
+		l, err = between(o.host0, h1, counted)
+	}
+	if err != nil {
+		r.CPUUnknown = append(r.CPUUnknown, "the machine: "+err.Error())
+		return
+	}
+	r.HostBusyCPUs, r.HostStealCPUs = &l.busy, &l.steal
+	if known {
+		r.HostOutsideCPUs = &l.outside
+	}
 }
 
 func (o *others) stop() {

@@ -61,11 +61,20 @@ type Result struct {
 	// MachineCeiling is MachineCPUs × 1e6 / MachineCPUSecPerM: the
 	// changes/s at which these processes alone would fill every CPU.
 	MachineCeiling *float64 `json:"machine_ceiling_changes_per_sec,omitempty"`
-	CPUUnknown     []string `json:"cpu_unknown,omitempty"` // what could not be measured, and why
-	RateTxPerSec   int      `json:"rate_tx_per_sec,omitempty"`
-	LatencyP50Ms   float64  `json:"latency_p50_ms,omitempty"`
-	LatencyP99Ms   float64  `json:"latency_p99_ms,omitempty"`
-	LatencyMaxMs   float64  `json:"latency_max_ms,omitempty"`
+	// The machine as a whole over the same interval (/proc/stat), in mean
+	// CPUs: busy in any process; the part of that the processes above do
+	// not account for (Postgres's other backends, pgbench, the bench's own
+	// consumer, and anything else that ran); and steal, the time the
+	// hypervisor ran other guests while this one had work. A run with much
+	// outside or steal did not have the machine to itself.
+	HostBusyCPUs    *float64 `json:"host_busy_cpus,omitempty"`
+	HostOutsideCPUs *float64 `json:"host_outside_cpus,omitempty"`
+	HostStealCPUs   *float64 `json:"host_steal_cpus,omitempty"`
+	CPUUnknown      []string `json:"cpu_unknown,omitempty"` // what could not be measured, and why
+	RateTxPerSec    int      `json:"rate_tx_per_sec,omitempty"`
+	LatencyP50Ms    float64  `json:"latency_p50_ms,omitempty"`
+	LatencyP99Ms    float64  `json:"latency_p99_ms,omitempty"`
+	LatencyMaxMs    float64  `json:"latency_max_ms,omitempty"`
 	// ProducedP50Ms, ProducedP99Ms: the latency run's commit to the
 	// record's producer timestamp, the part before the Kafka transaction.
 	ProducedP50Ms float64 `json:"produced_p50_ms,omitempty"`
@@ -269,6 +278,9 @@ func (r *Result) cpuLine() string {
 	s += "  machine " + f(r.MachineCPUSecPerM) + " CPU s/M changes"
 	if r.MachineCeiling != nil {
 		s += fmt.Sprintf(" (ceiling %.0f changes/s on %d CPUs)", *r.MachineCeiling, r.MachineCPUs)
+	}
+	if r.HostBusyCPUs != nil {
+		s += fmt.Sprintf("  host %.2f of %d CPUs busy (%s outside these processes), steal %.2f", *r.HostBusyCPUs, runtime.NumCPU(), cpusFig(r.HostOutsideCPUs), *r.HostStealCPUs)
 	}
 	if r.LimitChangesSec > 0 {
 		s += "  limit: backend " + f(r.LimitCPUSecPerM) + " CPU s/M changes"
