@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -69,6 +68,7 @@ type consumer struct {
 	// produced: per record, its producer timestamp minus ce_time (the
 	// part of the latency before the publisher's Kafka transaction).
 	produced []time.Duration
+	commits  []time.Time // per record, its ce_time
 	badTime  int64
 	done     chan struct{}
 }
@@ -96,6 +96,7 @@ func (c *consumer) run() {
 		now := time.Now()
 		var n, bad int64
 		var lat, prod []time.Duration
+		var commits []time.Time
 		fs.EachRecord(func(r *kgo.Record) {
 			n++
 			if !c.keep {
@@ -112,6 +113,7 @@ func (c *consumer) run() {
 				}
 				lat = append(lat, now.Sub(at))
 				prod = append(prod, r.Timestamp.Sub(at))
+				commits = append(commits, at)
 			}
 		})
 		if n > 0 {
@@ -120,6 +122,7 @@ func (c *consumer) run() {
 			c.badTime += bad
 			c.latencies = append(c.latencies, lat...)
 			c.produced = append(c.produced, prod...)
+			c.commits = append(c.commits, commits...)
 			for range lat {
 				c.arrivals = append(c.arrivals, now)
 			}
@@ -128,14 +131,6 @@ func (c *consumer) run() {
 			c.mu.Unlock()
 		}
 	}
-}
-
-// latencySlice is a copy of the latencies of records i..j-1 (as read so
-// far; safe while the consumer runs).
-func (c *consumer) latencySlice(i, j int64) []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.latencies[min(i, int64(len(c.latencies))):min(j, int64(len(c.latencies)))])
 }
 
 // waitCount waits until n records have been read, or fails after limit

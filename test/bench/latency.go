@@ -16,6 +16,14 @@ import (
 // through the full pipeline to Kafka, live. Each integration event's
 // latency is the instant a read_committed consumer receives it minus its
 // source commit time (ce_time), on the same machine's clock.
+//
+// After one transaction all the way to Kafka, one pgbench run at the rate
+// lasts the warm-up and the measured run: the measured run is every
+// transaction committed from the warm-up's end on, in the steady state.
+// (Two pgbench runs left the pipeline idle for about a second between them
+// while the bench waited for the warm-up's last records, and the second
+// run's start, four new connections after a pause, was the measured run's
+// worst second in each of the runs timed for it.)
 func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, error) {
 	o := b.o
 	r := Result{Scenario: "latency", Workload: "pgbench-rate"}
@@ -29,31 +37,24 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	if err != nil {
 		return r, err
 	}
-	w, slot, c, cons, procs := rig.w, rig.slot, rig.c, rig.cons, rig.procs
-	warm, err := b.warmUp(ctx, c, cons, &r)
+	w, c, cons := rig.w, rig.c, rig.cons
+	if _, err := runPgbench(ctx, b.pg, "-t", "1", "-c", "1"); err != nil {
+		return r, err
+	}
+	if _, err := cons.waitCount(ctx, 1, 2*time.Minute, c.exited, c.stderrTail); err != nil {
+		return r, fmt.Errorf("the first transaction: %w", err)
+	}
+	m, err := b.measureAtRate(ctx, rig)
 	if err != nil {
 		return r, err
 	}
-	cpu0, _, err := c.usage()
-	if err != nil {
-		return r, err
-	}
-	procs.mark()
-	stopLag := sampleSlotLag(ctx, b.pg.URL(), slot)
-	defer stopLag()
-	start := time.Now()
-	txs, err := runPgbench(ctx, b.pg, "-R", strconv.Itoa(o.rate), "-T", strconv.Itoa(int(o.latencyDuration/time.Second)),
-		"-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(o.clients))
-	if err != nil {
-		return r, err
-	}
-	lags := stopLag()
-	doneAt, err := cons.waitCount(ctx, warm+txs, limit, c.exited, c.stderrTail)
+	all := 1 + m.txs
+	doneAt, err := cons.waitCount(ctx, all, limit, c.exited, c.stderrTail)
 	if err != nil {
 		return r, fmt.Errorf("topic %s: %w", w.topic, err)
 	}
-	if len(lags) > 0 {
-		sl := slices.Clone(lags)
+	if len(m.lags) > 0 {
+		sl := slices.Clone(m.lags)
 		slices.Sort(sl)
 		r.SlotLagP50Bytes, r.SlotLagMaxBytes = sl[len(sl)/2], sl[len(sl)-1]
 	}
@@ -61,28 +62,31 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	if err != nil {
 		return r, err
 	}
-	r.Transactions, r.Changes, r.Events, r.Records = txs, 4*txs, 4*txs, txs // as the pgbench workload
-	r.CPUSecPerMChanges = (cpu1 - cpu0) / float64(r.Changes) * 1e6
-	procs.end(&r)
+	cons.close()
+	if n := cons.total(); n != all {
+		return r, fmt.Errorf("topic %s: %d integration events read; want exactly %d", w.topic, n, all)
+	}
+	if cons.badTime > 0 || int64(len(cons.latencies)) != all {
+		return r, fmt.Errorf("topic %s: %d records without a readable ce_time header", w.topic, all-int64(len(cons.latencies)))
+	}
+	measured := r.latencyFigures(cons, m.start)
+	if measured == 0 {
+		return r, fmt.Errorf("topic %s: none of the %d transactions committed after the %s warm-up", w.topic, m.txs, o.latencyWarmup)
+	}
+	r.Transactions, r.Changes, r.Events, r.Records = measured, 4*measured, 4*measured, measured // as the pgbench workload
+	r.CPUSecPerMChanges = (cpu1 - m.cpu0) / float64(r.Changes) * 1e6
+	rig.procs.end(&r)
 	r.series = c.progressSeries()
 	if err := c.stop(); err != nil {
 		return r, err
 	}
-	cons.close()
-	if n := cons.total(); n != warm+txs {
-		return r, fmt.Errorf("topic %s: %d integration events read; want exactly %d", w.topic, n, warm+txs)
-	}
-	if cons.badTime > 0 || int64(len(cons.latencies)) != warm+txs {
-		return r, fmt.Errorf("topic %s: %d records without a readable ce_time header", w.topic, warm+txs-int64(len(cons.latencies)))
-	}
-	r.Seconds = doneAt.Sub(start).Seconds()
+	r.Seconds = doneAt.Sub(m.start).Seconds()
 	r.ChangesPerSec = float64(r.Changes) / r.Seconds
 	r.EventsPerSec = float64(r.Events) / r.Seconds
 	r.RecordsPerSec = float64(r.Records) / r.Seconds
 	r.PeakRSSMiB = rss
 	r.RateTxPerSec = o.rate
-	r.latencyFigures(cons, warm, start)
-	r.WorkloadDesc = fmt.Sprintf("pgbench TPC-B-like at %d tx/s (--rate), scale %d, %d clients, %s after a %s warm-up at that rate: %d transactions", o.rate, o.scale, o.clients, o.latencyDuration, o.latencyWarmup, txs)
+	r.WorkloadDesc = fmt.Sprintf("pgbench TPC-B-like at %d tx/s (--rate), scale %d, %d clients: one run of %s, the first %s a warm-up; %d transactions committed after it measured", o.rate, o.scale, o.clients, o.latencyWarmup+o.latencyDuration, o.latencyWarmup, measured)
 	return r, nil
 }
 
@@ -94,39 +98,53 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// warmUp runs one transaction all the way to Kafka, then (-latency-warmup)
-// pgbench at the run's rate, so the run measures the live pipeline, not
-// its start: a broker the bench has just started compiles its hot paths in
-// those first seconds (its p99 was 200-350 ms per second for about 10 s,
-// then under 100), where a production broker is long warm. The warm-up's
-// own latencies go to r apart (WarmupP50Ms, WarmupP99Ms). It returns the
-// integration events the warm-up produced.
-func (b *bench) warmUp(ctx context.Context, c *child, cons *consumer, r *Result) (int64, error) {
+// atRate is what measureAtRate saw: the measured run's start (the
+// warm-up's end), the worker's CPU then, pgbench's transactions (warm-up
+// and measured run) and the slot's lag samples over the measured run.
+type atRate struct {
+	start time.Time
+	cpu0  float64
+	txs   int64
+	lags  []int64
+}
+
+// measureAtRate runs pgbench at the rate for -latency-warmup plus
+// -latency-duration and, when the warm-up has passed, starts the measured
+// interval: the worker's CPU, the other processes' (procs.mark) and the
+// slot's lag sampling. It returns when pgbench has ended. A just-started
+// broker compiles its hot paths in its first seconds (its p99 was 200-350
+// ms per second for about 10 s, then under 100), where a production broker
+// is long warm; the warm-up's latencies are reported apart.
+func (b *bench) measureAtRate(ctx context.Context, rig *latencyRig) (atRate, error) {
 	o := b.o
-	if _, err := runPgbench(ctx, b.pg, "-t", "1", "-c", "1"); err != nil {
-		return 0, err
+	var m atRate
+	type result struct {
+		txs int64
+		err error
 	}
-	warm := int64(1)
-	if _, err := cons.waitCount(ctx, warm, 2*time.Minute, c.exited, c.stderrTail); err != nil {
-		return 0, fmt.Errorf("warm-up: %w", err)
+	done := make(chan result, 1)
+	go func() {
+		txs, err := runPgbench(ctx, b.pg, "-R", strconv.Itoa(o.rate), "-T", strconv.Itoa(int((o.latencyWarmup+o.latencyDuration)/time.Second)),
+			"-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(o.clients))
+		done <- result{txs, err}
+	}()
+	select {
+	case <-time.After(o.latencyWarmup):
+	case res := <-done:
+		return m, fmt.Errorf("pgbench ended within the warm-up: %d transactions, %v", res.txs, res.err)
 	}
-	secs := int(o.latencyWarmup / time.Second)
-	if secs == 0 {
-		return warm, nil
+	var err error
+	if m.cpu0, _, err = rig.c.usage(); err != nil {
+		<-done
+		return m, err
 	}
-	txs, err := runPgbench(ctx, b.pg, "-R", strconv.Itoa(o.rate), "-T", strconv.Itoa(secs),
-		"-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(o.clients))
-	if err != nil {
-		return 0, err
-	}
-	warm += txs
-	if _, err := cons.waitCount(ctx, warm, limit, c.exited, c.stderrTail); err != nil {
-		return 0, fmt.Errorf("warm-up at %d tx/s: %w", o.rate, err)
-	}
-	w := cons.latencySlice(1, warm)
-	slices.Sort(w)
-	r.WarmupP50Ms, r.WarmupP99Ms = ms(quantile(w, 0.50)), ms(quantile(w, 0.99))
-	return warm, nil
+	rig.procs.mark()
+	stopLag := sampleSlotLag(ctx, b.pg.URL(), rig.slot)
+	defer stopLag()
+	m.start = time.Now()
+	res := <-done
+	m.txs, m.lags = res.txs, stopLag()
+	return m, res.err
 }
 
 // sampleSlotLag samples the slot's lag (WAL written minus what capture
@@ -162,19 +180,37 @@ func sampleSlotLag(ctx context.Context, url, slot string) (stop func() []int64) 
 	})
 }
 
-// latencyFigures sets the run's latency figures from what cons read after
-// the warm-up's warm records (cons closed).
-func (r *Result) latencyFigures(cons *consumer, warm int64, start time.Time) {
-	lat, arr := cons.latencies[warm:], cons.arrivals[warm:]
+// latencyFigures sets the run's latency figures (cons closed): the
+// measured run's from the records committed at or after start, the
+// warm-up's from those before it (the first transaction aside); it returns
+// how many were measured.
+func (r *Result) latencyFigures(cons *consumer, start time.Time) int64 {
+	var lat, prod, warm []time.Duration
+	var arr []time.Time
+	for i, at := range cons.commits {
+		switch {
+		case !at.Before(start):
+			lat, prod, arr = append(lat, cons.latencies[i]), append(prod, cons.produced[i]), append(arr, cons.arrivals[i])
+		case i > 0:
+			warm = append(warm, cons.latencies[i])
+		}
+	}
+	if len(warm) > 0 {
+		slices.Sort(warm)
+		r.WarmupP50Ms, r.WarmupP99Ms = ms(quantile(warm, 0.50)), ms(quantile(warm, 0.99))
+	}
+	r.latencies, r.arrivals, r.start = lat, arr, start
+	if len(lat) == 0 {
+		return 0
+	}
 	sorted := slices.Clone(lat)
 	slices.Sort(sorted)
 	r.LatencyP50Ms = ms(quantile(sorted, 0.50))
 	r.LatencyP99Ms = ms(quantile(sorted, 0.99))
 	r.LatencyMaxMs = ms(sorted[len(sorted)-1])
-	produced := slices.Clone(cons.produced[warm:])
-	slices.Sort(produced)
-	r.ProducedP50Ms, r.ProducedP99Ms = ms(quantile(produced, 0.50)), ms(quantile(produced, 0.99))
-	r.latencies, r.arrivals, r.start = lat, arr, start
+	slices.Sort(prod)
+	r.ProducedP50Ms, r.ProducedP99Ms = ms(quantile(prod, 0.50)), ms(quantile(prod, 0.99))
+	return int64(len(lat))
 }
 
 // latencyRig is what the latency run runs on: its slot, the store server,

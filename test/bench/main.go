@@ -76,7 +76,7 @@ func main() {
 	flag.IntVar(&o.wideRows, "wide-rows", o.wideRows, "rows the wide workload inserts and then updates (even: 1,000 or more)")
 	flag.IntVar(&o.rate, "rate", o.rate, "transactions per second of the steady-rate latency run")
 	flag.DurationVar(&o.latencyDuration, "latency-duration", o.latencyDuration, "length of the steady-rate latency run (whole seconds)")
-	flag.DurationVar(&o.latencyWarmup, "latency-warmup", o.latencyWarmup, "the same rate through the pipeline before the latency run, not counted in its figures (whole seconds; 0: one transaction)")
+	flag.DurationVar(&o.latencyWarmup, "latency-warmup", o.latencyWarmup, "the first part of the steady-rate run, not counted in its figures but reported apart (whole seconds; 0: none)")
 	flag.DurationVar(&o.batchInterval, "batch-interval", 0, "the publisher's BatchInterval (0: its default, 100ms)")
 	flag.IntVar(&o.maxPending, "max-pending-bytes", 0, "the appender's MaxPendingBytes (0: its default, 8 MiB)")
 	flag.BoolVar(&o.noBatchAppend, "no-batch-append", false, "append with one AppendToStream call per stream instead of BatchAppend (store.batch_append: false)")
@@ -153,7 +153,7 @@ func (o options) validate() ([]string, []string, error) {
 		errs = append(errs, fmt.Errorf("-duration %s, -latency-duration %s: each at least 1s", o.duration, o.latencyDuration))
 	}
 	if o.latencyWarmup < 0 {
-		errs = append(errs, fmt.Errorf("-latency-warmup %s: want 0 (one transaction) or more", o.latencyWarmup))
+		errs = append(errs, fmt.Errorf("-latency-warmup %s: want 0 (none) or more", o.latencyWarmup))
 	}
 	return scenarios, workloads, errors.Join(errs...)
 }

@@ -90,7 +90,7 @@ func charts(results []Result) []chart {
 		}
 		p50, p99, pmax := latencySeries(&r)
 		c := chart{file: "latency-time.png", title: fmt.Sprintf("Commit-to-Kafka latency at %d tx/s, per second", r.RateTxPerSec),
-			xLabel: "seconds since pgbench started", yLabel: "ms", xMax: r.Seconds,
+			xLabel: "seconds since the warm-up ended", yLabel: "ms", xMax: r.Seconds,
 			lines: []line{{label: "p50", xy: p50}, {label: "p99", xy: p99}, {label: "max", xy: pmax}}}
 		c.lines = append(c.lines, line{label: fmt.Sprintf("goal: p99 ≤ %d ms", latencyGoalMs), xy: flat(latencyGoalMs, c.xMax), reference: true})
 		out = append(out, c)
