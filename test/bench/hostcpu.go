@@ -14,7 +14,6 @@ import (
 type hostTimes struct {
 	at    time.Time
 	busy  float64 // user, nice, system, irq, softirq (guest time is counted in user)
-	idle  float64 // idle, iowait
 	steal float64 // time the hypervisor ran other guests while this one wanted a CPU
 }
 
@@ -35,7 +34,8 @@ func readHostTimes() (hostTimes, error) {
 
 // parseHostTimes reads /proc/stat's first line: "cpu" and the clock ticks
 // in user, nice, system, idle, iowait, irq, softirq, steal (and guest,
-// guest_nice, which user and nice already hold).
+// guest_nice, which user and nice already hold). Idle and iowait are not
+// kept: busy and steal are what the bench reports.
 func parseHostTimes(line string) (hostTimes, error) {
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
@@ -52,7 +52,7 @@ func parseHostTimes(line string) (hostTimes, error) {
 		return hostTimes{}, fmt.Errorf("first line %q: %w", line, err)
 	}
 	sec := func(ticks uint64) float64 { return float64(ticks) / clockTicks }
-	return hostTimes{busy: sec(t[0] + t[1] + t[2] + t[5] + t[6]), idle: sec(t[3] + t[4]), steal: sec(t[7])}, nil
+	return hostTimes{busy: sec(t[0] + t[1] + t[2] + t[5] + t[6]), steal: sec(t[7])}, nil
 }
 
 // hostLoad is what the machine as a whole did between two readings, as

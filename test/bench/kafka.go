@@ -53,24 +53,17 @@ func prepareTopic(ctx context.Context, brokers []string, topic string) (int64, e
 
 // consumer reads a topic's partition 0 from an offset with
 // isolation.level=read_committed and counts the records; with latencies it
-// also keeps, for each record, when it arrived and its delay since the
-// source commit (the ce_time header: the commit time Postgres recorded, on
-// the same machine's clock).
+// also keeps each record's times (recordTimes).
 type consumer struct {
 	cl *kgo.Client
 
-	mu        sync.Mutex
-	count     int64
-	changed   chan struct{}
-	keep      bool
-	arrivals  []time.Time
-	latencies []time.Duration
-	// produced: per record, its producer timestamp minus ce_time (the
-	// part of the latency before the publisher's Kafka transaction).
-	produced []time.Duration
-	commits  []time.Time // per record, its ce_time
-	badTime  int64
-	done     chan struct{}
+	mu      sync.Mutex
+	count   int64
+	changed chan struct{}
+	keep    bool
+	times   []recordTimes // with latencies: per record read, in order
+	badTime int64
+	done    chan struct{}
 }
 
 func startConsumer(brokers []string, topic string, from int64, latencies bool) (*consumer, error) {
@@ -86,6 +79,20 @@ func startConsumer(brokers []string, topic string, from int64, latencies bool) (
 	return c, nil
 }
 
+// recordTimes is one record's times: its source commit (the ce_time
+// header, the commit time Postgres recorded), its producer timestamp, and
+// when the consumer received it, all on this machine's clock.
+type recordTimes struct {
+	commit, produced, arrived time.Time
+}
+
+// latency is commit to Kafka: the consumer's receipt minus the commit.
+func (t recordTimes) latency() time.Duration { return t.arrived.Sub(t.commit) }
+
+// toProducer is the part of the latency before the publisher's Kafka
+// transaction: the producer timestamp minus the commit.
+func (t recordTimes) toProducer() time.Duration { return t.produced.Sub(t.commit) }
+
 func (c *consumer) run() {
 	defer close(c.done)
 	for {
@@ -95,8 +102,7 @@ func (c *consumer) run() {
 		}
 		now := time.Now()
 		var n, bad int64
-		var lat, prod []time.Duration
-		var commits []time.Time
+		var times []recordTimes
 		fs.EachRecord(func(r *kgo.Record) {
 			n++
 			if !c.keep {
@@ -111,21 +117,14 @@ func (c *consumer) run() {
 					bad++
 					continue
 				}
-				lat = append(lat, now.Sub(at))
-				prod = append(prod, r.Timestamp.Sub(at))
-				commits = append(commits, at)
+				times = append(times, recordTimes{commit: at, produced: r.Timestamp, arrived: now})
 			}
 		})
 		if n > 0 {
 			c.mu.Lock()
 			c.count += n
 			c.badTime += bad
-			c.latencies = append(c.latencies, lat...)
-			c.produced = append(c.produced, prod...)
-			c.commits = append(c.commits, commits...)
-			for range lat {
-				c.arrivals = append(c.arrivals, now)
-			}
+			c.times = append(c.times, times...)
 			close(c.changed)
 			c.changed = make(chan struct{})
 			c.mu.Unlock()

@@ -66,8 +66,8 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 	if n := cons.total(); n != all {
 		return r, fmt.Errorf("topic %s: %d integration events read; want exactly %d", w.topic, n, all)
 	}
-	if cons.badTime > 0 || int64(len(cons.latencies)) != all {
-		return r, fmt.Errorf("topic %s: %d records without a readable ce_time header", w.topic, all-int64(len(cons.latencies)))
+	if cons.badTime > 0 || int64(len(cons.times)) != all {
+		return r, fmt.Errorf("topic %s: %d records without a readable ce_time header", w.topic, all-int64(len(cons.times)))
 	}
 	measured := r.latencyFigures(cons, m.start)
 	if measured == 0 {
@@ -122,6 +122,8 @@ func (b *bench) measureAtRate(ctx context.Context, rig *latencyRig) (atRate, err
 		txs int64
 		err error
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan result, 1)
 	go func() {
 		txs, err := runPgbench(ctx, b.pg, "-R", strconv.Itoa(o.rate), "-T", strconv.Itoa(int((o.latencyWarmup+o.latencyDuration)/time.Second)),
@@ -135,6 +137,7 @@ func (b *bench) measureAtRate(ctx context.Context, rig *latencyRig) (atRate, err
 	}
 	var err error
 	if m.cpu0, _, err = rig.c.usage(); err != nil {
+		cancel() // pgbench is not waited for to its end
 		<-done
 		return m, err
 	}
@@ -187,12 +190,12 @@ func sampleSlotLag(ctx context.Context, url, slot string) (stop func() []int64) 
 func (r *Result) latencyFigures(cons *consumer, start time.Time) int64 {
 	var lat, prod, warm []time.Duration
 	var arr []time.Time
-	for i, at := range cons.commits {
+	for i, t := range cons.times {
 		switch {
-		case !at.Before(start):
-			lat, prod, arr = append(lat, cons.latencies[i]), append(prod, cons.produced[i]), append(arr, cons.arrivals[i])
+		case !t.commit.Before(start):
+			lat, prod, arr = append(lat, t.latency()), append(prod, t.toProducer()), append(arr, t.arrived)
 		case i > 0:
-			warm = append(warm, cons.latencies[i])
+			warm = append(warm, t.latency())
 		}
 	}
 	if len(warm) > 0 {

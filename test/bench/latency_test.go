@@ -14,10 +14,7 @@ func TestLatencyFiguresSplitByCommitTime(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	c := &consumer{}
 	add := func(commit time.Time, lat, prod time.Duration) {
-		c.commits = append(c.commits, commit)
-		c.latencies = append(c.latencies, lat)
-		c.produced = append(c.produced, prod)
-		c.arrivals = append(c.arrivals, commit.Add(lat))
+		c.times = append(c.times, recordTimes{commit: commit, produced: commit.Add(prod), arrived: commit.Add(lat)})
 	}
 	add(start.Add(-30*time.Second), ms(900), ms(800)) // the first transaction: in neither
 	add(start.Add(-time.Second), ms(40), ms(10))      // warm-up
@@ -40,7 +37,7 @@ func TestLatencyFiguresSplitByCommitTime(t *testing.T) {
 		t.Fatalf("plot series: %d latencies, %d arrivals, start %v; want 3, 3, %v", len(r.latencies), len(r.arrivals), r.start, start)
 	}
 	var none Result
-	if n := none.latencyFigures(&consumer{commits: c.commits[:3], latencies: c.latencies[:3], produced: c.produced[:3], arrivals: c.arrivals[:3]}, start); n != 0 || none.LatencyP99Ms != 0 {
+	if n := none.latencyFigures(&consumer{times: c.times[:3]}, start); n != 0 || none.LatencyP99Ms != 0 {
 		t.Fatalf("nothing after the start: measured %d, p99 %v; want 0", n, none.LatencyP99Ms)
 	}
 }
