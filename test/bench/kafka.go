@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,18 +81,45 @@ func startConsumer(brokers []string, topic string, from int64, latencies bool) (
 }
 
 // recordTimes is one record's times: its source commit (the ce_time
-// header, the commit time Postgres recorded), its producer timestamp, and
-// when the consumer received it, all on this machine's clock.
+// header, the commit time Postgres recorded), when the store wrote its
+// event (resolved after the run, storedTimes), its producer timestamp, and
+// when the consumer received it, all on this machine's clock. event is the
+// stored event's id: ce_id up to its "/" (publish/doc.go, Records).
 type recordTimes struct {
-	commit, produced, arrived time.Time
+	commit, stored, produced, arrived time.Time
+	event                             string
 }
 
 // latency is commit to Kafka: the consumer's receipt minus the commit.
 func (t recordTimes) latency() time.Duration { return t.arrived.Sub(t.commit) }
 
+// toStore is the capture stage: the store's write of the event minus the
+// commit.
+func (t recordTimes) toStore() time.Duration { return t.stored.Sub(t.commit) }
+
 // toProducer is the part of the latency before the publisher's Kafka
 // transaction: the producer timestamp minus the commit.
 func (t recordTimes) toProducer() time.Duration { return t.produced.Sub(t.commit) }
+
+// headerTimes reads a record's ce_time and ce_id headers: false when
+// either is missing or ce_time does not parse.
+func headerTimes(r *kgo.Record) (recordTimes, bool) {
+	var t recordTimes
+	var haveTime bool
+	for _, h := range r.Headers {
+		switch h.Key {
+		case kafka.HeaderTime:
+			at, err := time.Parse(time.RFC3339Nano, string(h.Value))
+			if err != nil {
+				return t, false
+			}
+			t.commit, haveTime = at, true
+		case kafka.HeaderID:
+			t.event, _, _ = strings.Cut(string(h.Value), "/")
+		}
+	}
+	return t, haveTime && t.event != ""
+}
 
 func (c *consumer) run() {
 	defer close(c.done)
@@ -108,17 +136,13 @@ func (c *consumer) run() {
 			if !c.keep {
 				return
 			}
-			for _, h := range r.Headers {
-				if h.Key != kafka.HeaderTime {
-					continue
-				}
-				at, err := time.Parse(time.RFC3339Nano, string(h.Value))
-				if err != nil {
-					bad++
-					continue
-				}
-				times = append(times, recordTimes{commit: at, produced: r.Timestamp, arrived: now})
+			t, ok := headerTimes(r)
+			if !ok {
+				bad++
+				return
 			}
+			t.produced, t.arrived = r.Timestamp, now
+			times = append(times, t)
 		})
 		if n > 0 {
 			c.mu.Lock()

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chronicler-dev/chronicler/capture/store"
+	"github.com/chronicler-dev/chronicler/mapping/contract"
 )
 
 // runLatency is the steady-rate run: pgbench at a fixed rate (--rate)
@@ -67,7 +70,10 @@ func (b *bench) runLatency(ctx context.Context, pgbenchReady bool) (Result, erro
 		return r, fmt.Errorf("topic %s: %d integration events read; want exactly %d", w.topic, n, all)
 	}
 	if cons.badTime > 0 || int64(len(cons.times)) != all {
-		return r, fmt.Errorf("topic %s: %d records without a readable ce_time header", w.topic, all-int64(len(cons.times)))
+		return r, fmt.Errorf("topic %s: %d records without a readable ce_time or ce_id header", w.topic, all-int64(len(cons.times)))
+	}
+	if err := storedTimes(ctx, rig.srv.listenAddr(), cons.times); err != nil {
+		return r, err
 	}
 	measured := r.latencyFigures(cons, m.start)
 	if measured == 0 {
@@ -183,17 +189,17 @@ func sampleSlotLag(ctx context.Context, url, slot string) (stop func() []int64) 
 	})
 }
 
-// latencyFigures sets the run's latency figures (cons closed): the
-// measured run's from the records committed at or after start, the
-// warm-up's from those before it (the first transaction aside); it returns
-// how many were measured.
+// latencyFigures sets the run's latency figures (cons closed, stored
+// times resolved): the measured run's from the records committed at or
+// after start, the warm-up's from those before it (the first transaction
+// aside); it returns how many were measured.
 func (r *Result) latencyFigures(cons *consumer, start time.Time) int64 {
-	var lat, prod, warm []time.Duration
-	var arr []time.Time
+	var measured []recordTimes
+	var warm []time.Duration
 	for i, t := range cons.times {
 		switch {
 		case !t.commit.Before(start):
-			lat, prod, arr = append(lat, t.latency()), append(prod, t.toProducer()), append(arr, t.arrived)
+			measured = append(measured, t)
 		case i > 0:
 			warm = append(warm, t.latency())
 		}
@@ -202,18 +208,82 @@ func (r *Result) latencyFigures(cons *consumer, start time.Time) int64 {
 		slices.Sort(warm)
 		r.WarmupP50Ms, r.WarmupP99Ms = ms(quantile(warm, 0.50)), ms(quantile(warm, 0.99))
 	}
-	r.latencies, r.arrivals, r.start = lat, arr, start
-	if len(lat) == 0 {
+	r.start, r.latencies, r.arrivals = start, nil, nil
+	if len(measured) == 0 {
 		return 0
 	}
-	sorted := slices.Clone(lat)
-	slices.Sort(sorted)
-	r.LatencyP50Ms = ms(quantile(sorted, 0.50))
-	r.LatencyP99Ms = ms(quantile(sorted, 0.99))
-	r.LatencyMaxMs = ms(sorted[len(sorted)-1])
+	lat, stored, prod := make([]time.Duration, len(measured)), make([]time.Duration, len(measured)), make([]time.Duration, len(measured))
+	for i, t := range measured {
+		lat[i], stored[i], prod[i] = t.latency(), t.toStore(), t.toProducer()
+		r.arrivals = append(r.arrivals, t.arrived)
+	}
+	r.latencies = slices.Clone(lat)
+	slices.Sort(lat)
+	r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs = ms(quantile(lat, 0.50)), ms(quantile(lat, 0.99)), ms(lat[len(lat)-1])
+	slices.Sort(stored)
+	r.StoredP50Ms, r.StoredP99Ms = ms(quantile(stored, 0.50)), ms(quantile(stored, 0.99))
 	slices.Sort(prod)
 	r.ProducedP50Ms, r.ProducedP99Ms = ms(quantile(prod, 0.50)), ms(quantile(prod, 0.99))
-	return int64(len(lat))
+	r.Tail = tailStages(measured, quantile(lat, 0.99))
+	return int64(len(measured))
+}
+
+// tailStages is where the slowest records' time went: the mean of each
+// stage over the records whose latency is at least p99.
+func tailStages(measured []recordTimes, p99 time.Duration) *Stages {
+	var sum [3]time.Duration
+	var n int
+	for _, t := range measured {
+		if t.latency() < p99 {
+			continue
+		}
+		sum[0] += t.toStore()
+		sum[1] += t.produced.Sub(t.stored)
+		sum[2] += t.arrived.Sub(t.produced)
+		n++
+	}
+	mean := func(d time.Duration) float64 { return round2(ms(d) / float64(n)) }
+	return &Stages{Records: n, CaptureMs: mean(sum[0]), PromoteMs: mean(sum[1]), KafkaMs: mean(sum[2])}
+}
+
+// Stages splits a latency in three: capture (the source commit to the
+// store writing the event: the walsender, decoding, the rules and the
+// append), promotion (the store to the producer timestamp: the $all
+// subscription, the promotion rules and the produce call) and Kafka (the
+// producer timestamp to the consumer: the transaction's commit and the
+// read_committed fetch).
+type Stages struct {
+	Records   int     `json:"records"`
+	CaptureMs float64 `json:"capture_ms"`
+	PromoteMs float64 `json:"promote_ms"`
+	KafkaMs   float64 `json:"kafka_ms"`
+}
+
+// storedTimes sets each record's stored time: the time the store server
+// wrote its event ($all read through the project's store client, events
+// matched by id). A record whose event is not in the store is an error.
+func storedTimes(ctx context.Context, url string, times []recordTimes) error {
+	db, err := store.Connect(store.ClientConfig{URL: url})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	created := make(map[string]time.Time, 4*len(times))
+	err = db.ReadAll(ctx, contract.StoreFrom{Start: true}, math.MaxUint64, func(ev *store.Recorded) bool {
+		created[ev.ID.String()] = ev.Created
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("reading the store's events for their stored times: %w", err)
+	}
+	for i := range times {
+		at, ok := created[times[i].event]
+		if !ok {
+			return fmt.Errorf("record with ce_id %s/...: no such event in the store (%d events read)", times[i].event, len(created))
+		}
+		times[i].stored = at
+	}
+	return nil
 }
 
 // latencyRig is what the latency run runs on: its slot, the store server,
@@ -222,6 +292,7 @@ type latencyRig struct {
 	w      *workload
 	slot   string
 	c      *child
+	srv    *child // the store server
 	cons   *consumer
 	procs  *others
 	closes []func() // in the order to call them
@@ -245,6 +316,7 @@ func (b *bench) startLatencyRig(ctx context.Context) (*latencyRig, error) {
 	if err != nil {
 		return rg, err
 	}
+	rg.srv = srv
 	rg.onClose(func() { _ = srv.stop() })
 	from, err := prepareTopic(ctx, b.brokers, rg.w.topic)
 	if err != nil {

@@ -75,6 +75,13 @@ type Result struct {
 	LatencyP50Ms    float64  `json:"latency_p50_ms,omitempty"`
 	LatencyP99Ms    float64  `json:"latency_p99_ms,omitempty"`
 	LatencyMaxMs    float64  `json:"latency_max_ms,omitempty"`
+	// StoredP50Ms, StoredP99Ms: the latency run's commit to the store's
+	// write of the event (its created time).
+	StoredP50Ms float64 `json:"stored_p50_ms,omitempty"`
+	StoredP99Ms float64 `json:"stored_p99_ms,omitempty"`
+	// Tail: where the slowest 1% of the latency run's records (latency at
+	// least p99) spent their time, the mean of each stage.
+	Tail *Stages `json:"tail_stages,omitempty"`
 	// ProducedP50Ms, ProducedP99Ms: the latency run's commit to the
 	// record's producer timestamp, the part before the Kafka transaction.
 	ProducedP50Ms float64 `json:"produced_p50_ms,omitempty"`
@@ -241,7 +248,10 @@ func (r *Result) line() string {
 	}
 	s += r.cpuLine()
 	if r.LatencyP99Ms > 0 {
-		s += fmt.Sprintf("  latency p50 %.1f ms p99 %.1f ms max %.1f ms (to the producer: p50 %.1f ms p99 %.1f ms)", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.ProducedP50Ms, r.ProducedP99Ms)
+		s += fmt.Sprintf("  latency p50 %.1f ms p99 %.1f ms max %.1f ms (to the store: p50 %.1f ms p99 %.1f ms; to the producer: p50 %.1f ms p99 %.1f ms)", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.StoredP50Ms, r.StoredP99Ms, r.ProducedP50Ms, r.ProducedP99Ms)
+		if t := r.Tail; t != nil {
+			s += fmt.Sprintf(" (the slowest %d: capture %.1f ms + promotion %.1f ms + Kafka %.1f ms on average)", t.Records, t.CaptureMs, t.PromoteMs, t.KafkaMs)
+		}
 		if r.WarmupP99Ms > 0 {
 			s += fmt.Sprintf(" (warm-up, not counted: p50 %.1f ms p99 %.1f ms)", r.WarmupP50Ms, r.WarmupP99Ms)
 		}
