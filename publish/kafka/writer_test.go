@@ -32,9 +32,9 @@ func names(t *testing.T) (topic, cpTopic, id string) {
 	return "events-" + n, "checkpoints-" + n, "pub-" + n
 }
 
-func newWriter(t *testing.T, ctx context.Context, k *stack.Kafka, cpTopic, id string, mode kafka.Mode) *kafka.Writer {
+func newWriter(t *testing.T, ctx context.Context, k *stack.Kafka, cpTopic, id string, mode kafka.Mode, opts ...kgo.Opt) *kafka.Writer {
 	t.Helper()
-	w, err := kafka.New(ctx, kafka.Config{Brokers: k.Brokers, PublisherID: id, CheckpointTopic: cpTopic, Mode: mode})
+	w, err := kafka.New(ctx, kafka.Config{Brokers: k.Brokers, PublisherID: id, CheckpointTopic: cpTopic, Mode: mode, ClientOpts: opts})
 	if err != nil {
 		t.Fatalf("kafka.New: %v", err)
 	}
@@ -108,6 +108,31 @@ func TestCommitWritesRecordsAndCheckpoint(t *testing.T) {
 		w2 := newWriter(t, ctx, k, cpTopic, id, kafka.ExactlyOnce)
 		if cp, ok := checkpoint(t, ctx, w2); !ok || cp != (kafka.Checkpoint{StorePos: contract.StorePos{Commit: 20, Prepare: 19}}) {
 			t.Fatalf("checkpoint after restart = %+v, %v; want {20 19}", cp, ok)
+		}
+	})
+}
+
+// TestCommitDoesNotWaitForLinger: a batch is whole when Commit is called,
+// so its records are sent at once, never after the producer's linger (a
+// minute here, franz-go's most; its default is 10 ms, which every commit
+// used to wait out): both modes commit three batches, and a consumer reads
+// them, within half the linger.
+func TestCommitDoesNotWaitForLinger(t *testing.T) {
+	onClusters(t, func(t *testing.T, k *stack.Kafka) {
+		for _, mode := range []kafka.Mode{kafka.ExactlyOnce, kafka.AtLeastOnce} {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			topic, cpTopic, id := names(t)
+			createTopic(t, ctx, k, topic)
+			w := newWriter(t, ctx, k, cpTopic, id, mode, kgo.ProducerLinger(time.Minute))
+			for i := range 3 {
+				if err := w.Commit(ctx, recs(topic, fmt.Sprint(i)), kafka.Checkpoint{StorePos: contract.StorePos{Commit: uint64(i), Prepare: uint64(i)}}); err != nil {
+					t.Fatalf("%s: commit %d with a one-minute linger: %v", mode, i, err)
+				}
+			}
+			if got := strings.Join(readCommitted(t, ctx, k, topic, 3), ","); got != "0,1,2" {
+				t.Fatalf("%s: consumer saw %s; want 0,1,2", mode, got)
+			}
 		}
 	})
 }
