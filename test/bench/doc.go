@@ -35,6 +35,13 @@
 // on stdout and stops on SIGTERM, writing its profiles; the parent owns
 // every child and stops each one when its scenario ends, also on failure.
 //
+// The kernel's autogroup scheduling, when on, shares the CPUs between
+// sessions first; Postgres makes every backend a session of its own, and
+// the walsender was at times starved for hundreds of ms beside the bench's
+// own session (autogroup.go has the measurements). The bench turns it off
+// for its run when it may (-autogroup off, the default) and back on at the
+// end, and reports which it had.
+//
 // Within the parent, one goroutine reads each child's stdout and one runs each
 // Kafka consumer; both hand results over under a mutex and stop when their
 // child or client is closed; one goroutine per scenario and per

@@ -46,13 +46,14 @@ type options struct {
 	cpuprofile      string
 	memprofile      string
 	verbose         bool
+	autogroup       string // off or keep (setAutogroup)
 }
 
 func defaultOptions() options {
 	return options{
 		scenario: "all", workload: "all", scale: 5, duration: 10 * time.Second, clients: 4,
 		bulkRows: 1000000, wideRows: 20000, rate: 1000, latencyDuration: 30 * time.Second, latencyWarmup: 20 * time.Second,
-		brokers: os.Getenv("CHRONICLER_TEST_KAFKA_BROKERS"), outDir: "test/bench/results",
+		brokers: os.Getenv("CHRONICLER_TEST_KAFKA_BROKERS"), outDir: "test/bench/results", autogroup: "off",
 	}
 }
 
@@ -86,16 +87,29 @@ func main() {
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write each worker's CPU profile to PREFIX.<workload>.<scenario>.cpu.prof")
 	flag.StringVar(&o.memprofile, "memprofile", "", "write each worker's heap profile to PREFIX.<workload>.<scenario>.mem.prof (at exit) and .mem.prof.peak (at the heap's peak)")
 	flag.BoolVar(&o.verbose, "v", false, "log progress")
+	flag.StringVar(&o.autogroup, "autogroup", o.autogroup, "the kernel's autogroup scheduling during the run: off (turned off if on and this runs as root, and back on at the end) or keep")
 	flag.Parse()
 
 	log := newLogger(o.verbose)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	began := time.Now()
+	if _, _, err := o.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	state, restore := setAutogroup(autogroupPath, o.autogroup)
 	results, err := run(ctx, o, log)
+	restore()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	for i := range results {
+		results[i].Autogroup = state
+	}
+	if !o.jsonOut {
+		fmt.Printf("the kernel's autogroup scheduling: %s\n", state)
 	}
 	for _, r := range results {
 		if o.jsonOut {
@@ -145,6 +159,9 @@ func (o options) validate() ([]string, []string, error) {
 	errs = append(errs, err)
 	if o.scale < 1 || o.clients < 1 || o.rate < 1 || o.bulkRows < 1 {
 		errs = append(errs, fmt.Errorf("-scale %d, -clients %d, -rate %d, -bulk-rows %d: each must be at least 1", o.scale, o.clients, o.rate, o.bulkRows))
+	}
+	if o.autogroup != "off" && o.autogroup != "keep" {
+		errs = append(errs, fmt.Errorf("-autogroup %q: want off or keep", o.autogroup))
 	}
 	if o.wideRows < 1000 || o.wideRows%2 != 0 {
 		errs = append(errs, fmt.Errorf("-wide-rows %d: want an even number, at least 1000", o.wideRows))

@@ -21,6 +21,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"zero rate", func(o *options) { o.rate = 0 }, false, 0},
 		{"sub-second duration", func(o *options) { o.duration = time.Millisecond }, false, 0},
 		{"negative warm-up", func(o *options) { o.latencyWarmup = -time.Second }, false, 0},
+		{"keep autogroup", func(o *options) { o.autogroup = "keep" }, true, len(allScenarios)},
+		{"unknown autogroup", func(o *options) { o.autogroup = "on" }, false, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

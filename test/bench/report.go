@@ -59,6 +59,7 @@ func command(o options) string {
 	add(o.batchInterval != 0, "batch-interval", o.batchInterval)
 	add(o.maxPending != 0, "max-pending-bytes", o.maxPending)
 	add(o.noBatchAppend, "no-batch-append", true)
+	add(o.autogroup != d.autogroup, "autogroup", o.autogroup)
 	if o.jsonOut {
 		args = append(args, "-json")
 	}
@@ -69,6 +70,9 @@ func markdown(o options, results []Result, wall time.Duration, plots []string) s
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Chronicler benchmark\n\n`%s`: %s, %d CPUs, %s, total wall time %s (Postgres and Kafka start included); load average at the end %s (other work on the machine shows here).\n\n",
 		command(o), time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), wall.Round(time.Second), loadAvg())
+	if len(results) > 0 && results[0].Autogroup != "" {
+		fmt.Fprintf(&b, "The kernel's autogroup scheduling: %s.\n\n", results[0].Autogroup)
+	}
 	fmt.Fprintln(&b, "Workloads:")
 	seen := map[string]bool{}
 	for _, r := range results {

@@ -92,8 +92,11 @@ type Result struct {
 	WarmupP99Ms     float64 `json:"warmup_p99_ms,omitempty"`
 	SlotLagP50Bytes int64   `json:"slot_lag_p50_bytes,omitempty"` // latency run: WAL written minus confirmed by capture, sampled every 250 ms
 	SlotLagMaxBytes int64   `json:"slot_lag_max_bytes,omitempty"`
-	Goals           []Goal  `json:"goals"`
-	GoalsHeld       bool    `json:"goals_held"`
+	// Autogroup is the kernel's autogroup scheduling during the run
+	// (setAutogroup).
+	Autogroup string `json:"sched_autogroup,omitempty"`
+	Goals     []Goal `json:"goals"`
+	GoalsHeld bool   `json:"goals_held"`
 
 	start     time.Time
 	series    []progress      // the worker's progress lines
