@@ -68,10 +68,11 @@ type Writer struct {
 // (p50 2.1, p99 4.5 ms). The publisher's group commit (FlushWhenIdle)
 // commits as soon as its queue is empty, so at a steady rate most commits
 // would otherwise come too soon. Through the whole pipeline at 1,000 tx/s
-// (test/bench's latency run) commit-to-Kafka went from p50 25-26 ms
-// (franz-go's 10 ms linger, which every commit waited out, spaced the
-// transactions by accident) to 14-17 ms in ten runs; the broker's CPU per
-// change in that run rose from about 51 to 81-90 CPU s per million
+// (test/bench's latency run, README "The walsender and the scheduler, and a
+// faster Kafka commit") commit-to-Kafka went from p50 24.5 ms and p99 46-48
+// ms (franz-go's 10 ms linger, which every commit waited out, spaced the
+// transactions by accident) to p50 12-14 ms and p99 29-39 ms; the broker's
+// CPU per change in that run rose from about 52 to 88-95 CPU s per million
 // changes, for more and smaller transactions. Under load the batches fill
 // (BatchRecords) and commits are further apart than txnGap anyway.
 const (
