@@ -93,9 +93,11 @@
 // That order keeps the last marker at or past the confirmed position: after
 // a crash, whatever the marker does not cover is re-delivered, becomes
 // durable again and moves the marker; a marker lost in a crash is never
-// left behind with nothing to move it. Markers are coalesced (at most one
-// append in flight, always the latest durable LSN), written only when the
-// LSN grew, retried with backoff when the store fails (confirmation waits
+// left behind with nothing to move it. Markers are coalesced: at most one
+// append in flight, rounds at least 10 ms apart (markerGap, so at most 100
+// markers a second; a confirmation and a transaction rule's outputs wait up
+// to that much longer), always the latest durable LSN. They are written
+// only when the LSN grew, retried with backoff when the store fails (confirmation waits
 // meanwhile), never ahead of the store. At start the writer reads the last
 // marker and writes none below it, so markers never go backwards, although
 // a restart re-delivers (and confirms again) the transactions below it.

@@ -643,3 +643,33 @@ func TestRenamedColumnIsDeadLetteredByRule(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressMarkersAreSpaced: a steady stream of small transactions gets
+// at most one marker per 10 ms (the writer's rounds start at least that far
+// apart, so n markers take (n-1) x 10 ms; before, about one marker per
+// transaction), and the last marker is still the last durable LSN, every
+// one confirmed after its marker.
+func TestProgressMarkersAreSpaced(t *testing.T) {
+	db := newDB(t)
+	h := newHarness(t, db, capture.Config{}, store.Config{})
+	const txs = 100
+	began := time.Now()
+	var last contract.LSN
+	for i := range txs {
+		last = contract.LSN(0x1000 * (i + 1))
+		if err := h.feed(last, i, "ok"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // a steady rate, not a burst the appender coalesces
+	}
+	h.waitAck(last)
+	elapsed := time.Since(began)
+	h.stop()
+	markers := read(t, db.Client, "chronicler-progress-"+testSlot)
+	if most := int(elapsed/(10*time.Millisecond)) + 1; len(markers) > most {
+		t.Fatalf("%d markers for %d transactions in %s; want at most %d (one per 10 ms)", len(markers), txs, elapsed, most)
+	}
+	if got := lastMarker(t, db.Client); got != last {
+		t.Fatalf("last marker %s; want %s", got, last)
+	}
+}
